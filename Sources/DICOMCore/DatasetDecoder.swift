@@ -1,0 +1,326 @@
+import NIOCore
+
+/// Bounds and policies for decoding untrusted input.
+public struct DecodingOptions: Sendable, Hashable {
+    /// Deepest sequence nesting accepted (each item level counts one).
+    public var maxNestingDepth: Int = 64
+    /// Accept odd value and item lengths (PS3.5 §7.1.1 forbids them) instead of failing.
+    public var allowOddLengths: Bool = false
+    /// Largest inflated size accepted for a deflated dataset.
+    public var maxInflatedSize: Int = 1 << 30
+
+    public init(maxNestingDepth: Int = 64, allowOddLengths: Bool = false, maxInflatedSize: Int = 1 << 30) {
+        self.maxNestingDepth = maxNestingDepth
+        self.allowOddLengths = allowOddLengths
+        self.maxInflatedSize = maxInflatedSize
+    }
+
+    public static let strict = DecodingOptions()
+    public static let lenient = DecodingOptions(allowOddLengths: true)
+}
+
+let undefinedLength: UInt32 = 0xFFFF_FFFF
+
+/// Decodes a dataset from a byte buffer in a given encoding (PS3.5 §7). Every length is
+/// checked against the bytes actually present and against the enclosing item before
+/// anything is sliced; values are kept as slices of the input (no copies).
+public struct DatasetDecoder: Sendable {
+    public var options: DecodingOptions
+    /// Added to every offset in errors (e.g. the position of the dataset in a file).
+    public var baseOffset: Int
+
+    public init(options: DecodingOptions = .strict, baseOffset: Int = 0) {
+        self.options = options
+        self.baseOffset = baseOffset
+    }
+
+    /// Decodes all readable bytes of `buffer` as one dataset.
+    public func decode(_ buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) -> Dataset {
+        var reader = Reader(buffer: buffer, options: options, base: baseOffset - buffer.readerIndex)
+        let end = buffer.writerIndex
+        let (dataset, _) = try reader.dataset(from: buffer.readerIndex, end: end, encoding: encoding,
+                                              depth: 0, undefinedItem: false)
+        return dataset
+    }
+}
+
+private struct Reader {
+    let buffer: ByteBuffer
+    let options: DecodingOptions
+    /// Added to buffer indices to give input offsets.
+    let base: Int
+
+    init(buffer: ByteBuffer, options: DecodingOptions, base: Int) {
+        self.buffer = buffer
+        self.options = options
+        self.base = base
+    }
+
+    func error(_ code: DICOMDecodingError.Code, _ index: Int, _ tag: Tag?, _ detail: String,
+               file: String = #fileID, line: Int = #line) -> DICOMDecodingError {
+        DICOMDecodingError(code, offset: index + base, tag: tag, detail, file: file, line: line)
+    }
+
+    @inline(__always)
+    func u16(_ i: Int, _ bigEndian: Bool) -> UInt16 {
+        buffer.getInteger(at: i, endianness: bigEndian ? .big : .little, as: UInt16.self) ?? 0
+    }
+    @inline(__always)
+    func u32(_ i: Int, _ bigEndian: Bool) -> UInt32 {
+        buffer.getInteger(at: i, endianness: bigEndian ? .big : .little, as: UInt32.self) ?? 0
+    }
+    @inline(__always)
+    func tag(_ i: Int, _ bigEndian: Bool) -> Tag {
+        Tag(group: u16(i, bigEndian), element: u16(i + 2, bigEndian))
+    }
+
+    /// Reads elements from `start` up to `end` (defined length or top level), or up to and
+    /// including an Item Delimitation Item (`undefinedItem`). Returns the dataset, the index
+    /// after it, and the item delimiter's length field.
+    mutating func dataset(from start: Int, end: Int, encoding: DatasetEncoding, depth: Int,
+                          undefinedItem: Bool) throws(DICOMDecodingError) -> (Dataset, Int) {
+        let (ds, next, _) = try datasetWithDelimiter(from: start, end: end, encoding: encoding, depth: depth,
+                                                     undefinedItem: undefinedItem)
+        return (ds, next)
+    }
+
+    mutating func datasetWithDelimiter(from start: Int, end: Int, encoding: DatasetEncoding, depth: Int,
+                                       undefinedItem: Bool) throws(DICOMDecodingError) -> (Dataset, Int, UInt32) {
+        let be = encoding.isBigEndian
+        var elements: [DataElement] = []
+        var pos = start
+        while pos < end {
+            guard end - pos >= 8 else {
+                throw error(.truncated, pos, nil, "\(end - pos) bytes left, an element header needs at least 8")
+            }
+            let tag = self.tag(pos, be)
+            switch tag {
+            case .itemDelimitation:
+                guard undefinedItem else {
+                    throw error(.unexpectedDelimiter, pos, tag, "Item Delimitation Item outside an item of undefined length")
+                }
+                if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: be) }
+                return (Dataset(elements: elements, encoding: encoding), pos + 8, u32(pos + 4, be))
+            case .sequenceDelimitation:
+                throw error(.unexpectedDelimiter, pos, tag, "Sequence Delimitation Item without an open sequence of undefined length")
+            case .item:
+                throw error(.unexpectedDelimiter, pos, tag, "Item tag outside a sequence")
+            default:
+                break
+            }
+            let element: DataElement
+            (element, pos) = try self.element(at: pos, tag: tag, end: end, encoding: encoding, depth: depth)
+            elements.append(element)
+        }
+        if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: be) }
+        if undefinedItem {
+            throw error(.truncated, pos, nil, "item of undefined length has no Item Delimitation Item before the end of its container")
+        }
+        return (Dataset(elements: elements, encoding: encoding), pos, 0)
+    }
+
+    /// Decodes the element whose header starts at `pos`; returns it and the index after it.
+    mutating func element(at pos: Int, tag: Tag, end: Int, encoding: DatasetEncoding,
+                          depth: Int) throws(DICOMDecodingError) -> (DataElement, Int) {
+        let be = encoding.isBigEndian
+        let vr: VR
+        let length: UInt32
+        let headerLength: Int
+        var reserved: UInt16 = 0
+        if encoding.isExplicitVR {
+            let b0 = buffer.getInteger(at: pos + 4, as: UInt8.self) ?? 0
+            let b1 = buffer.getInteger(at: pos + 5, as: UInt8.self) ?? 0
+            guard let v = VR(byte0: b0, byte1: b1) else {
+                throw error(.invalidVR, pos + 4, tag, "bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
+            }
+            vr = v
+            if v.hasLongExplicitLength {
+                guard end - pos >= 12 else {
+                    throw error(.truncated, pos, tag, "\(end - pos) bytes left, a \(v) header needs 12")
+                }
+                reserved = u16(pos + 6, be)
+                length = u32(pos + 8, be)
+                headerLength = 12
+            } else {
+                length = UInt32(u16(pos + 6, be))
+                headerLength = 8
+            }
+        } else {
+            length = u32(pos + 4, be)
+            headerLength = 8
+            vr = implicitVR(for: tag)
+        }
+        let valueStart = pos + headerLength
+
+        if length == undefinedLength {
+            return try undefinedLengthElement(tag: tag, vr: vr, headerStart: pos, valueStart: valueStart, end: end,
+                                              encoding: encoding, depth: depth, reserved: reserved)
+        }
+        let len = Int(length)
+        guard len <= end - valueStart else {
+            let what = end == buffer.writerIndex ? "the end of the input" : "the end of the enclosing item"
+            throw error(.lengthOverrun, pos, tag, "value length \(len) runs past \(what) (\(end - valueStart) bytes left)")
+        }
+        if len & 1 == 1 && !options.allowOddLengths {
+            throw error(.oddLength, pos, tag, "value length \(len) is odd (\(vr))")
+        }
+        let valueEnd = valueStart + len
+        if vr == .SQ {
+            let items = try sequenceItems(from: valueStart, end: valueEnd, undefined: false, encoding: encoding,
+                                          depth: depth, tag: tag).items
+            return (DataElement(tag: tag, vr: vr, value: .sequence(items), isBigEndian: be,
+                                reservedBytes: reserved), valueEnd)
+        }
+        let slice = buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer()
+        return (DataElement(tag: tag, vr: vr, value: .bytes(slice), isBigEndian: be, reservedBytes: reserved), valueEnd)
+    }
+
+    mutating func undefinedLengthElement(tag: Tag, vr: VR, headerStart: Int, valueStart: Int, end: Int,
+                                         encoding: DatasetEncoding, depth: Int,
+                                         reserved: UInt16) throws(DICOMDecodingError) -> (DataElement, Int) {
+        let be = encoding.isBigEndian
+        var innerEncoding = encoding
+        let isSequence: Bool
+        switch vr {
+        case .SQ:
+            isSequence = true
+        case .UN where encoding.isExplicitVR:
+            // PS3.5 §6.2.2: UN of undefined length holds an implicit VR little endian sequence.
+            innerEncoding = .implicitLittleEndian
+            isSequence = true
+        case .OB, .OW, .UN:
+            isSequence = encoding.isExplicitVR ? false : tag != .pixelData
+        default:
+            // Implicit VR: an undefined length can only be a sequence (or pixel data).
+            guard !encoding.isExplicitVR else {
+                throw error(.undefinedLengthNotAllowed, headerStart, tag, "undefined length is not allowed for VR \(vr)")
+            }
+            isSequence = true
+        }
+        if isSequence {
+            let (items, next, delimiter) = try sequenceItems(from: valueStart, end: end, undefined: true,
+                                                             encoding: innerEncoding, depth: depth, tag: tag)
+            let recordedVR: VR = encoding.isExplicitVR ? vr : .SQ
+            return (DataElement(tag: tag, vr: recordedVR, value: .sequence(items), isBigEndian: be,
+                                hasUndefinedLength: true, reservedBytes: reserved, delimiterLength: delimiter), next)
+        }
+        // Encapsulated pixel data: items of defined length, then a Sequence Delimitation Item.
+        var fragments: [ByteBuffer] = []
+        var pos = valueStart
+        while true {
+            guard end - pos >= 8 else {
+                throw error(.truncated, pos, tag, "encapsulated value has no Sequence Delimitation Item before the end")
+            }
+            let itemTag = self.tag(pos, be)
+            let itemLength = u32(pos + 4, be)
+            if itemTag == .sequenceDelimitation {
+                return (DataElement(tag: tag, vr: vr, value: .fragments(fragments), isBigEndian: be,
+                                    hasUndefinedLength: true, reservedBytes: reserved, delimiterLength: itemLength),
+                        pos + 8)
+            }
+            guard itemTag == .item else {
+                throw error(.unexpectedDelimiter, pos, tag, "expected a fragment item (FFFE,E000), found \(itemTag)")
+            }
+            guard itemLength != undefinedLength else {
+                throw error(.undefinedLengthNotAllowed, pos, tag, "a fragment item must have a defined length")
+            }
+            let len = Int(itemLength)
+            guard len <= end - pos - 8 else {
+                throw error(.lengthOverrun, pos, tag, "fragment length \(len) runs past the end (\(end - pos - 8) bytes left)")
+            }
+            if len & 1 == 1 && !options.allowOddLengths {
+                throw error(.oddLength, pos, tag, "fragment length \(len) is odd")
+            }
+            fragments.append(buffer.getSlice(at: pos + 8, length: len) ?? ByteBuffer())
+            pos += 8 + len
+        }
+    }
+
+    /// Reads the items of a sequence. Defined length: items fill [start, end) exactly.
+    /// Undefined length: items until a Sequence Delimitation Item, within `end`.
+    mutating func sequenceItems(from start: Int, end: Int, undefined: Bool, encoding: DatasetEncoding, depth: Int,
+                                tag: Tag) throws(DICOMDecodingError) -> (items: [SequenceItem], next: Int, delimiter: UInt32) {
+        guard depth < options.maxNestingDepth else {
+            throw error(.nestingTooDeep, start, tag, "sequences nested deeper than \(options.maxNestingDepth) levels")
+        }
+        let be = encoding.isBigEndian
+        var items: [SequenceItem] = []
+        var pos = start
+        while true {
+            if !undefined && pos == end { return (items, pos, 0) }
+            guard end - pos >= 8 else {
+                let why = undefined ? "sequence of undefined length has no Sequence Delimitation Item before the end"
+                    : "\(end - pos) bytes left in the sequence, an item header needs 8"
+                throw error(.truncated, pos, tag, why)
+            }
+            let itemTag = self.tag(pos, be)
+            let itemLength = u32(pos + 4, be)
+            if itemTag == .sequenceDelimitation {
+                guard undefined else {
+                    throw error(.unexpectedDelimiter, pos, tag, "Sequence Delimitation Item in a sequence of defined length")
+                }
+                return (items, pos + 8, itemLength)
+            }
+            guard itemTag == .item else {
+                throw error(.unexpectedDelimiter, pos, tag, "expected an item (FFFE,E000) in the sequence, found \(itemTag)")
+            }
+            if itemLength == undefinedLength {
+                let (ds, next, delimiter) = try datasetWithDelimiter(from: pos + 8, end: end, encoding: encoding,
+                                                                     depth: depth + 1, undefinedItem: true)
+                items.append(SequenceItem(dataset: ds, hasUndefinedLength: true, delimiterLength: delimiter))
+                pos = next
+            } else {
+                let len = Int(itemLength)
+                guard len <= end - pos - 8 else {
+                    throw error(.lengthOverrun, pos, tag, "item length \(len) runs past the end of the sequence (\(end - pos - 8) bytes left)")
+                }
+                if len & 1 == 1 && !options.allowOddLengths {
+                    throw error(.oddLength, pos, tag, "item length \(len) is odd")
+                }
+                let (ds, next) = try dataset(from: pos + 8, end: pos + 8 + len, encoding: encoding, depth: depth + 1,
+                                             undefinedItem: false)
+                items.append(SequenceItem(dataset: ds))
+                pos = next
+            }
+        }
+    }
+}
+
+/// The VR of an element read in implicit VR: the dictionary's first VR; private creators are LO,
+/// group lengths UL, anything else unknown is UN (PS3.5 §6.2.2).
+func implicitVR(for tag: Tag) -> VR {
+    if tag.isGroupLength { return .UL }
+    if tag.isPrivate {
+        return tag.isPrivateCreator ? .LO : .UN
+    }
+    guard let vr = DataDictionary.vr(for: tag) else { return .UN }
+    switch vr {
+    case .OB:
+        // "OB or OW" (Pixel Data, Overlay Data, ...) is OW in implicit VR (PS3.5 §A.1).
+        return DataDictionary.entry(for: tag)?.vrs.contains(.OW) == true ? .OW : .OB
+    case .US where ambiguousUSorSS.contains(tag.rawValue):
+        // "US or SS" follows Pixel Representation; see `resolveAmbiguousVRs`.
+        return .US
+    default:
+        return vr
+    }
+}
+
+/// Exact dictionary tags whose VR is "US or SS" (or "US or SS or OW").
+let ambiguousUSorSS: Set<UInt32> = Set(
+    DataDictionary.entries.filter { $0.vrs.contains(.US) && $0.vrs.contains(.SS) && $0.repeatingGroupMask == nil }
+        .map(\.tag.rawValue))
+
+/// In implicit VR, elements whose VR is "US or SS" are SS when the dataset's Pixel
+/// Representation (0028,0103) is 1 (signed), as pydicom and DCMTK resolve them.
+func resolveAmbiguousVRs(_ elements: inout [DataElement], bigEndian: Bool) {
+    guard let pr = elements.first(where: { $0.tag == Tag(0x0028_0103) })?.integers?.first, pr == 1 else { return }
+    for i in elements.indices where elements[i].vr == .US && ambiguousUSorSS.contains(elements[i].tag.rawValue) {
+        elements[i].vr = .SS
+    }
+}
+
+func hexByte(_ b: UInt8) -> String {
+    let digits = Array("0123456789ABCDEF")
+    return "0x" + String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
+}

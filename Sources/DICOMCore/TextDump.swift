@@ -1,0 +1,157 @@
+import NIOCore
+
+/// Renders datasets as text in the layout DCMTK's `dcmdump` users know: one line per
+/// element with nesting shown by indentation, tag, VR, value, then `# length, VM keyword`.
+/// Library API: `dump`, the analyzer and the proxy render identifiers through it.
+public struct TextDumpRenderer: Sendable {
+    public struct Options: Sendable {
+        /// Longest value shown before it is shortened with "..." (dcmdump shortens too; `+L` shows all).
+        public var maxValueLength: Int = 64
+        /// Show every value in full.
+        public var showAll: Bool = false
+        /// Indentation added per nesting level.
+        public var indent: String = "  "
+        public init(maxValueLength: Int = 64, showAll: Bool = false) {
+            self.maxValueLength = maxValueLength
+            self.showAll = showAll
+        }
+    }
+
+    public var options: Options
+    public init(options: Options = Options()) { self.options = options }
+
+    /// The dataset as dump lines, each prefixed with `prefix` (used by the annotated protocol dumps).
+    public func render(_ dataset: Dataset, characterSet: SpecificCharacterSet = .default, prefix: String = "") -> String {
+        var lines: [String] = []
+        render(dataset, characterSet: characterSet, depth: 0, prefix: prefix, into: &lines)
+        return lines.map { $0 + "\n" }.joined()
+    }
+
+    public func render(_ dataset: Dataset, characterSet inherited: SpecificCharacterSet, depth: Int, prefix: String,
+                       into lines: inout [String]) {
+        let charset = dataset.characterSet(inheriting: inherited)
+        let pad = prefix + String(repeating: options.indent, count: depth)
+        for element in dataset.elements {
+            let keyword = name(of: element.tag, in: dataset)
+            switch element.value {
+            case .sequence(let items):
+                let how = element.hasUndefinedLength ? "undefined length" : "explicit length"
+                let len = element.hasUndefinedLength ? "u/l" : lengthText(encodedLength(element, dataset.encoding))
+                lines.append(line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
+                                  len, String(items.count), keyword))
+                for item in items {
+                    let ihow = item.hasUndefinedLength ? "undefined length" : "explicit length"
+                    let ilen = item.hasUndefinedLength ? "u/l" : lengthText(encodedLength(item.dataset, element))
+                    let ipad = pad + options.indent
+                    lines.append(line(ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item"))
+                    render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix, into: &lines)
+                    if item.hasUndefinedLength {
+                        lines.append(line(ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", lengthText(0), "0",
+                                          "ItemDelimitationItem"))
+                    }
+                }
+                if element.hasUndefinedLength {
+                    lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", lengthText(0), "0",
+                                      "SequenceDelimitationItem"))
+                }
+            case .fragments(let fragments):
+                lines.append(line(pad, element.tag, element.vr.code, "(PixelSequence #=\(fragments.count))", "u/l", "1", keyword))
+                for (i, fragment) in fragments.enumerated() {
+                    let what = i == 0 ? "Basic Offset Table" : "Fragment \(i)"
+                    lines.append(line(pad + options.indent, .item, element.vr.code,
+                                      shorten(hexBytes(Array(fragment.readableBytesView))) + "  (\(what))",
+                                      lengthText(fragment.readableBytes), "1", "Item"))
+                }
+                lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", lengthText(0), "0",
+                                  "SequenceDelimitationItem"))
+            case .bytes(let b):
+                lines.append(line(pad, element.tag, element.vr.code, valueText(element, charset: charset),
+                                  lengthText(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword))
+            }
+        }
+    }
+
+    /// A single element's value as dcmdump shows it: `[text]` for strings, numbers bare,
+    /// bytes in hex, `(no value available)` when empty.
+    public func valueText(_ element: DataElement, charset: SpecificCharacterSet) -> String {
+        guard let b = element.bytes else { return "" }
+        if b.readableBytes == 0 { return "(no value available)" }
+        if let decoded = element.strings(characterSet: charset) {
+            switch decoded {
+            case .values(let v): return "[" + shorten(v.joined(separator: "\\")) + "]"
+            case .undecodable(let reason, let raw): return "(undecodable: \(reason)) " + shorten(hexBytes(raw))
+            }
+        }
+        switch element.vr {
+        case .AT:
+            return shorten((element.tags ?? []).map { $0.description.lowercased() }.joined(separator: "\\"))
+        case .FL:
+            return shorten((element.floats ?? []).map { String($0) }.joined(separator: "\\"))
+        case .FD:
+            return shorten((element.doubles ?? []).map { String($0) }.joined(separator: "\\"))
+        case .UV:
+            return shorten((element.unsignedIntegers ?? []).map { String($0) }.joined(separator: "\\"))
+        case .US, .SS, .UL, .SL, .SV:
+            return shorten((element.integers ?? []).map { String($0) }.joined(separator: "\\"))
+        case .OW, .OL, .OV, .OF, .OD:
+            let size = element.vr.binaryItemSize ?? 1
+            let words = (element.littleEndianBytes ?? []).chunked(size).map { chunk in
+                chunk.reversed().map { hex2($0) }.joined()
+            }
+            return shorten(words.joined(separator: "\\"))
+        default:
+            return shorten(hexBytes(element.littleEndianBytes ?? []))
+        }
+    }
+
+    func shorten(_ s: String) -> String {
+        guard !options.showAll, s.count > options.maxValueLength else { return s }
+        return String(s.prefix(options.maxValueLength)) + "..."
+    }
+
+    func line(_ pad: String, _ tag: Tag, _ vr: String, _ value: String, _ length: String, _ vm: String,
+              _ keyword: String) -> String {
+        var head = pad + tag.description.lowercased() + " " + vr + " " + value
+        let width = 55
+        if head.count < width { head += String(repeating: " ", count: width - head.count) }
+        let len = String(repeating: " ", count: max(0, 4 - length.count)) + length
+        return head + " # " + len + "," + (vm.count < 2 ? " " : "") + vm + " " + keyword
+    }
+
+    func lengthText(_ n: Int) -> String { String(n) }
+
+    /// The keyword, or for private elements the creator that owns the block.
+    func name(of tag: Tag, in dataset: Dataset) -> String {
+        if let keyword = DataDictionary.keyword(for: tag) { return keyword }
+        if tag.isPrivateCreator { return "PrivateCreator" }
+        if let creatorTag = tag.privateCreatorTag, let creator = dataset[creatorTag]?.string() {
+            return "PrivateTag (\(creator))"
+        }
+        return tag.isPrivate ? "PrivateTag (no creator)" : "UnknownTag"
+    }
+
+    func encodedLength(_ element: DataElement, _ encoding: DatasetEncoding) -> Int {
+        guard let encoded = try? DatasetEncoder().encode(Dataset(elements: [element]), encoding: encoding) else { return 0 }
+        return encoded.readableBytes - (encoding.isExplicitVR ? 12 : 8)
+    }
+
+    func encodedLength(_ dataset: Dataset, _ parent: DataElement) -> Int {
+        let encoding = parent.vr == .UN ? DatasetEncoding.implicitLittleEndian : dataset.encoding
+        return (try? DatasetEncoder().encode(dataset, encoding: encoding).readableBytes) ?? 0
+    }
+}
+
+func hex2(_ b: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
+}
+
+func hexBytes(_ bytes: [UInt8]) -> String {
+    bytes.map(hex2).joined(separator: "\\")
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: Swift.max(size, 1)).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

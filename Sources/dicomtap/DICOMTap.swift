@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct DICOMTap: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dicomtap",
+        abstract: "See and control DICOM network traffic: dump, analyze, proxy, replay, query.",
+        version: "0.1.0",
+        subcommands: [Dump.self]
+    )
+}
