@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .executable(name: "dicomtap", targets: ["dicomtap"]),
         .library(name: "DICOMCore", targets: ["DICOMCore"]),
+        .library(name: "DICOMUL", targets: ["DICOMUL"]),
+        .library(name: "DIMSE", targets: ["DIMSE"]),
+        .library(name: "DICOMInspect", targets: ["DICOMInspect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -22,10 +25,22 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        .target(
+            name: "DICOMUL",
+            dependencies: ["DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "DIMSE",
+            dependencies: ["DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "DICOMInspect",
+            dependencies: ["DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "dicomtap",
             dependencies: [
-                "DICOMCore",
+                "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -38,6 +53,20 @@ let package = Package(
             name: "DICOMCoreTests",
             dependencies: ["DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "DICOMULTests",
+            dependencies: ["DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOTestUtils", package: "swift-nio")],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "DIMSETests",
+            dependencies: ["DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "DICOMInspectTests",
+            dependencies: ["DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -171,6 +171,16 @@ private struct Reader {
             return (DataElement(tag: tag, vr: vr, value: .sequence(items), isBigEndian: be,
                                 reservedBytes: reserved), valueEnd)
         }
+        if vr == .UN, encoding.isExplicitVR, !tag.isPrivate, DataDictionary.vr(for: tag) == .SQ {
+            // A sequence sent as UN of defined length (CP-246): its items are implicit VR little
+            // endian (PS3.5 §6.2.2). Read it as a sequence when it parses as one, else keep the bytes.
+            var probe = self
+            if let items = try? probe.sequenceItems(from: valueStart, end: valueEnd, undefined: false,
+                                                    encoding: .implicitLittleEndian, depth: depth, tag: tag).items {
+                return (DataElement(tag: tag, vr: vr, value: .sequence(items), isBigEndian: be,
+                                    reservedBytes: reserved), valueEnd)
+            }
+        }
         let slice = buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer()
         return (DataElement(tag: tag, vr: vr, value: .bytes(slice), isBigEndian: be, reservedBytes: reserved), valueEnd)
     }

@@ -38,7 +38,7 @@ public struct TextDumpRenderer: Sendable {
                 let how = element.hasUndefinedLength ? "undefined length" : "explicit length"
                 let len = element.hasUndefinedLength ? "u/l" : lengthText(encodedLength(element, dataset.encoding))
                 lines.append(line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
-                                  len, String(items.count), keyword))
+                                  len, "1", keyword))
                 for item in items {
                     let ihow = item.hasUndefinedLength ? "undefined length" : "explicit length"
                     let ilen = item.hasUndefinedLength ? "u/l" : lengthText(encodedLength(item.dataset, element))
@@ -78,7 +78,13 @@ public struct TextDumpRenderer: Sendable {
         if b.readableBytes == 0 { return "(no value available)" }
         if let decoded = element.strings(characterSet: charset) {
             switch decoded {
-            case .values(let v): return "[" + shorten(v.joined(separator: "\\")) + "]"
+            case .values(let v):
+                var text = "[" + shorten(v.joined(separator: "\\")) + "]"
+                // Like dcmdump, name well-known UIDs (keeping the UID itself visible).
+                if element.vr == .UI, v.count == 1, let entry = UIDRegistry.entry(for: v[0]), !entry.keyword.isEmpty {
+                    text += " =" + entry.keyword
+                }
+                return text
             case .undecodable(let reason, let raw): return "(undecodable: \(reason)) " + shorten(hexBytes(raw))
             }
         }
@@ -114,7 +120,7 @@ public struct TextDumpRenderer: Sendable {
         var head = pad + tag.description.lowercased() + " " + vr + " " + value
         let width = 55
         if head.count < width { head += String(repeating: " ", count: width - head.count) }
-        let len = String(repeating: " ", count: max(0, 4 - length.count)) + length
+        let len = String(repeating: " ", count: max(0, 3 - length.count)) + length
         return head + " # " + len + "," + (vm.count < 2 ? " " : "") + vm + " " + keyword
     }
 
