@@ -27,48 +27,70 @@ public struct TextDumpRenderer: Sendable {
         return lines.map { $0 + "\n" }.joined()
     }
 
+    /// Appends the dump lines of `dataset`; returns its encoded length in `encoding`, so that
+    /// sequence and item lines show their lengths without re-encoding anything.
+    @discardableResult
     public func render(_ dataset: Dataset, characterSet inherited: SpecificCharacterSet, depth: Int, prefix: String,
-                       into lines: inout [String]) {
+                       encoding: DatasetEncoding? = nil, into lines: inout [String]) -> Int {
+        let encoding = encoding ?? dataset.encoding
         let charset = dataset.characterSet(inheriting: inherited)
         let pad = prefix + String(repeating: options.indent, count: depth)
+        var total = 0
         for element in dataset.elements {
             let keyword = name(of: element.tag, in: dataset)
+            let header = encoding.isExplicitVR && element.vr.hasLongExplicitLength ? 12 : 8
             switch element.value {
             case .sequence(let items):
+                // Items of an explicit VR UN sequence are implicit VR little endian (PS3.5 §6.2.2).
+                let inner: DatasetEncoding = encoding.isExplicitVR && element.vr == .UN ? .implicitLittleEndian : encoding
                 let how = element.hasUndefinedLength ? "undefined length" : "explicit length"
-                let len = element.hasUndefinedLength ? "u/l" : lengthText(encodedLength(element, dataset.encoding))
-                lines.append(line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
-                                  len, "1", keyword))
+                let sequenceLine = lines.count
+                lines.append("")
+                var valueLength = 0
                 for item in items {
                     let ihow = item.hasUndefinedLength ? "undefined length" : "explicit length"
-                    let ilen = item.hasUndefinedLength ? "u/l" : lengthText(encodedLength(item.dataset, element))
                     let ipad = pad + options.indent
-                    lines.append(line(ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item"))
-                    render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix, into: &lines)
+                    let itemLine = lines.count
+                    lines.append("")
+                    let itemLength = render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix,
+                                            encoding: inner, into: &lines)
+                    let ilen = item.hasUndefinedLength ? "u/l" : String(itemLength)
+                    lines[itemLine] = line(ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item")
                     if item.hasUndefinedLength {
-                        lines.append(line(ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", lengthText(0), "0",
+                        lines.append(line(ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", "0", "0",
                                           "ItemDelimitationItem"))
                     }
+                    valueLength += 8 + itemLength + (item.hasUndefinedLength ? 8 : 0)
                 }
                 if element.hasUndefinedLength {
-                    lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", lengthText(0), "0",
+                    lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
                                       "SequenceDelimitationItem"))
+                    valueLength += 8
                 }
+                let len = element.hasUndefinedLength ? "u/l" : String(valueLength)
+                lines[sequenceLine] = line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
+                                           len, "1", keyword)
+                total += header + valueLength
             case .fragments(let fragments):
                 lines.append(line(pad, element.tag, element.vr.code, "(PixelSequence #=\(fragments.count))", "u/l", "1", keyword))
+                var valueLength = 8
                 for (i, fragment) in fragments.enumerated() {
                     let what = i == 0 ? "Basic Offset Table" : "Fragment \(i)"
                     lines.append(line(pad + options.indent, .item, element.vr.code,
-                                      shorten(hexBytes(Array(fragment.readableBytesView))) + "  (\(what))",
-                                      lengthText(fragment.readableBytes), "1", "Item"))
+                                      shorten(hexBytes(Array(fragment.readableBytesView.prefix(options.maxValueLength)))) + "  (\(what))",
+                                      String(fragment.readableBytes), "1", "Item"))
+                    valueLength += 8 + fragment.readableBytes
                 }
-                lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", lengthText(0), "0",
+                lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
                                   "SequenceDelimitationItem"))
+                total += header + valueLength
             case .bytes(let b):
                 lines.append(line(pad, element.tag, element.vr.code, valueText(element, charset: charset),
-                                  lengthText(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword))
+                                  String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword))
+                total += header + b.readableBytes
             }
         }
+        return total
     }
 
     /// A single element's value as dcmdump shows it: `[text]` for strings, numbers bare,
@@ -101,13 +123,22 @@ public struct TextDumpRenderer: Sendable {
             return shorten((element.integers ?? []).map { String($0) }.joined(separator: "\\"))
         case .OW, .OL, .OV, .OF, .OD:
             let size = element.vr.binaryItemSize ?? 1
-            let words = (element.littleEndianBytes ?? []).chunked(size).map { chunk in
+            let words = shownBytes(element).chunked(size).map { chunk in
                 chunk.reversed().map { hex2($0) }.joined()
             }
             return shorten(words.joined(separator: "\\"))
         default:
-            return shorten(hexBytes(element.littleEndianBytes ?? []))
+            return shorten(hexBytes(shownBytes(element)))
         }
+    }
+
+    /// The bytes worth converting to hex: all of them with `showAll`, else enough to fill the
+    /// shortened value (a 4 KB icon is not turned into 12 KB of text to show 64 characters).
+    func shownBytes(_ element: DataElement) -> [UInt8] {
+        let bytes = element.littleEndianBytes ?? []
+        guard !options.showAll else { return bytes }
+        let needed = (options.maxValueLength / 2 + 8) & ~7
+        return bytes.count > needed ? Array(bytes.prefix(needed)) : bytes
     }
 
     func shorten(_ s: String) -> String {
@@ -124,8 +155,6 @@ public struct TextDumpRenderer: Sendable {
         return head + " # " + len + "," + (vm.count < 2 ? " " : "") + vm + " " + keyword
     }
 
-    func lengthText(_ n: Int) -> String { String(n) }
-
     /// The keyword, or for private elements the creator that owns the block.
     func name(of tag: Tag, in dataset: Dataset) -> String {
         if let keyword = DataDictionary.keyword(for: tag) { return keyword }
@@ -134,16 +163,6 @@ public struct TextDumpRenderer: Sendable {
             return "PrivateTag (\(creator))"
         }
         return tag.isPrivate ? "PrivateTag (no creator)" : "UnknownTag"
-    }
-
-    func encodedLength(_ element: DataElement, _ encoding: DatasetEncoding) -> Int {
-        guard let encoded = try? DatasetEncoder().encode(Dataset(elements: [element]), encoding: encoding) else { return 0 }
-        return encoded.readableBytes - (encoding.isExplicitVR ? 12 : 8)
-    }
-
-    func encodedLength(_ dataset: Dataset, _ parent: DataElement) -> Int {
-        let encoding = parent.vr == .UN ? DatasetEncoding.implicitLittleEndian : dataset.encoding
-        return (try? DatasetEncoder().encode(dataset, encoding: encoding).readableBytes) ?? 0
     }
 }
 
