@@ -1,0 +1,464 @@
+import DICOMCore
+import DICOMUL
+import DIMSE
+import NIOCore
+
+/// What the observer reports as it goes, in order; renderers and the proxy's logs consume these.
+public enum ObservationEvent: Sendable {
+    /// A PDU, decoded. `length` is its size on the wire.
+    case pdu(PDU, sender: PeerRole, time: Timestamp, streamOffset: Int, length: Int)
+    /// A complete DIMSE message (command and data set reassembled).
+    case message(ObservedMessage, exchangeIndex: Int?)
+    /// An exchange got its final response.
+    case exchangeCompleted(Int)
+    case finding(Finding)
+}
+
+/// Watches one association from both directions and keeps what a user debugging it needs:
+/// AE titles, proposed and accepted presentation contexts, max lengths, roles, the outcome,
+/// every DIMSE exchange with its timing, and protocol findings. A pure value type: feed it
+/// bytes (or PDUs) with the time they were seen; it returns events. The proxy, the capture
+/// analyzer, replay and our SCU/SCP all observe associations through it.
+public struct AssociationObserver: Sendable {
+    public struct Configuration: Sendable {
+        /// Largest PDU accepted by the framer (bounds memory per direction).
+        public var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
+        /// Options for decoding data sets (lenient by default: observing is not validating).
+        public var decodingOptions: DecodingOptions = .lenient
+        public var assembler = MessageAssembler.Configuration()
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    public private(set) var info = AssociationInfo()
+    public private(set) var exchanges: [Exchange] = []
+    public private(set) var findings: [Finding] = []
+    /// Number of PDUs seen from each side.
+    public private(set) var pduCount: [PeerRole: Int] = [:]
+
+    private var buffers: [PeerRole: ByteBuffer] = [:]
+    private var framers: [PeerRole: PDUFrameDecoder]
+    /// Bytes skipped while resynchronising, per direction (added to framer offsets).
+    private var skipped: [PeerRole: Int] = [:]
+    private var framingLost: [PeerRole: Bool] = [:]
+    private var assemblers: [PeerRole: MessageAssembler]
+    private var firstFragmentTime: [PeerRole: [UInt8: Timestamp]] = [:]
+    /// Open requests by (sender of the request, message ID) → exchange index.
+    private var open: [OpenKey: Int] = [:]
+    private var releaseSent: Set<PeerRole> = []
+
+    struct OpenKey: Hashable, Sendable {
+        var sender: PeerRole
+        var messageID: UInt16
+    }
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        framers = [.requestor: PDUFrameDecoder(maximumPDULength: configuration.maximumPDULength),
+                   .acceptor: PDUFrameDecoder(maximumPDULength: configuration.maximumPDULength)]
+        assemblers = [.requestor: MessageAssembler(configuration: configuration.assembler),
+                      .acceptor: MessageAssembler(configuration: configuration.assembler)]
+    }
+
+    // MARK: Input
+
+    /// Bytes from one side's stream, in arbitrary pieces. Frames PDUs with the shared
+    /// framing decoder; after a framing error it looks for the next plausible PDU header.
+    public mutating func receive(_ bytes: ByteBuffer, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        var buffer = buffers[sender] ?? ByteBuffer()
+        var incoming = bytes
+        buffer.writeBuffer(&incoming)
+        while true {
+            if framingLost[sender] == true {
+                guard resynchronize(&buffer, sender: sender, time: time, events: &events) else { break }
+            }
+            do throws(PDUDecodingError) {
+                guard let frame = try framers[sender]!.decodeFrame(buffer: &buffer) else { break }
+                var shifted = frame
+                shifted.streamOffset += skipped[sender] ?? 0
+                events += receive(frame: shifted, from: sender, at: time)
+            } catch {
+                let offset = error.offset + (skipped[sender] ?? 0)
+                events.append(record(Finding(.framingLost, .error,
+                                             "cannot frame the \(sender)'s stream: \(error); looking for the next PDU",
+                                             time: time, sender: sender, streamOffset: offset)))
+                framingLost[sender] = true
+                // Skip the bad header byte so resynchronisation makes progress.
+                buffer.moveReaderIndex(forwardBy: 1)
+                skipped[sender, default: 0] += 1
+            }
+        }
+        buffer.discardReadBytes()
+        buffers[sender] = buffer
+        return events
+    }
+
+    /// Scans for a plausible PDU header (type 1–7, reserved 0, a length that fits the
+    /// type), discarding what comes before it. Returns false when more bytes are needed.
+    private mutating func resynchronize(_ buffer: inout ByteBuffer, sender: PeerRole, time: Timestamp,
+                                        events: inout [ObservationEvent]) -> Bool {
+        var dropped = 0
+        while buffer.readableBytes >= pduHeaderLength {
+            let i = buffer.readerIndex
+            if let type = buffer.getInteger(at: i, as: UInt8.self).flatMap(PDUType.init(rawValue:)),
+               buffer.getInteger(at: i + 1, as: UInt8.self) == 0,
+               let length = buffer.getInteger(at: i + 2, as: UInt32.self),
+               plausible(type: type, length: Int(length), at: i, in: buffer) {
+                framingLost[sender] = false
+                // The framer's own offset stays in step with the bytes it has seen.
+                skipped[sender, default: 0] += dropped
+                events.append(record(Finding(.resynchronized, .warning,
+                                             "resynchronised on a \(type) after skipping \(dropped + 1) bytes",
+                                             time: time, sender: sender,
+                                             streamOffset: (framers[sender]?.streamOffset ?? 0) + (skipped[sender] ?? 0))))
+                return true
+            }
+            buffer.moveReaderIndex(forwardBy: 1)
+            dropped += 1
+        }
+        skipped[sender, default: 0] += dropped
+        return false
+    }
+
+    private func plausible(type: PDUType, length: Int, at i: Int, in buffer: ByteBuffer) -> Bool {
+        switch type {
+        case .associateReject, .releaseRequest, .releaseResponse, .abort:
+            return length == 4
+        case .associateRequest, .associateAccept:
+            return length >= 68 && length <= 1 << 16
+        case .dataTransfer:
+            guard length >= 6, length <= configuration.maximumPDULength else { return false }
+            // The first PDV's length must fit inside the PDU and its context ID must be odd.
+            guard let pdvLength = buffer.getInteger(at: i + 6, as: UInt32.self) else { return true }
+            let contextID = buffer.getInteger(at: i + 10, as: UInt8.self) ?? 1
+            return pdvLength >= 2 && Int(pdvLength) + 4 <= length && contextID & 1 == 1
+        }
+    }
+
+    /// A framed PDU from one side (the capture analyzer and the proxy call this through `receive(_:from:at:)`).
+    public mutating func receive(frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+        pduCount[sender, default: 0] += 1
+        let pdu: PDU
+        do throws(PDUDecodingError) {
+            pdu = try PDUDecoder.decode(frame)
+        } catch {
+            return [record(Finding(.malformedPDU, .error, "malformed \(frame.type) PDU: \(error)",
+                                   time: time, sender: sender, streamOffset: frame.streamOffset))]
+        }
+        var events: [ObservationEvent] = [.pdu(pdu, sender: sender, time: time, streamOffset: frame.streamOffset, length: frame.length)]
+        events += handle(pdu, frameLength: frame.body.readableBytes, from: sender, at: time, streamOffset: frame.streamOffset)
+        return events
+    }
+
+    /// The transport closed (both directions). Open exchanges are reported unanswered.
+    public mutating func connectionClosed(at time: Timestamp) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        if !info.outcome.isFinished {
+            info.outcome = .connectionClosed
+        }
+        info.endTime = info.endTime ?? time
+        for (key, index) in open.sorted(by: { $0.value < $1.value }) {
+            let ex = exchanges[index]
+            events.append(record(Finding(.unansweredRequest, .warning,
+                                         "\(ex.request.command.commandField?.description ?? "request") message \(key.messageID) "
+                                         + "got no final response before the association ended",
+                                         time: time, sender: key.sender, exchangeIndex: index)))
+        }
+        open.removeAll()
+        for role in PeerRole.allCases where (buffers[role]?.readableBytes ?? 0) > 0 {
+            events.append(record(Finding(.malformedPDU, .warning,
+                                         "the \(role)'s stream ended \(buffers[role]?.readableBytes ?? 0) bytes into a PDU",
+                                         time: time, sender: role)))
+        }
+        return events
+    }
+
+    // MARK: PDUs
+
+    private mutating func handle(_ pdu: PDU, frameLength: Int, from sender: PeerRole, at time: Timestamp,
+                                 streamOffset: Int) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        if info.outcome.isFinished {
+            events.append(record(Finding(.unexpectedPDU, .warning, "\(pdu.type) after the association ended (\(info.outcome))",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        }
+        switch pdu {
+        case .associateRequest(let rq):
+            if sender != .requestor || info.requestTime != nil {
+                events.append(record(Finding(.unexpectedPDU, .error, "A-ASSOCIATE-RQ from the \(sender)" +
+                                             (info.requestTime != nil ? " after the association was requested" : ""),
+                                             time: time, sender: sender, streamOffset: streamOffset)))
+            }
+            info.requestTime = time
+            info.callingAETitle = rq.fields.callingAETitle.value
+            info.calledAETitle = rq.fields.calledAETitle.value
+            for pc in rq.presentationContexts {
+                info.contexts[pc.contextID] = NegotiatedContext(id: pc.contextID, abstractSyntax: pc.abstractSyntax ?? "",
+                                                                proposedTransferSyntaxes: pc.transferSyntaxes)
+            }
+            noteUserInformation(rq.fields.userInformation, from: .requestor)
+        case .associateAccept(let ac):
+            if sender != .acceptor {
+                events.append(record(Finding(.unexpectedPDU, .error, "A-ASSOCIATE-AC from the requestor",
+                                             time: time, sender: sender, streamOffset: streamOffset)))
+            }
+            info.acceptTime = time
+            info.outcome = .established
+            for pc in ac.presentationContexts {
+                var ctx = info.contexts[pc.contextID] ?? NegotiatedContext(id: pc.contextID, abstractSyntax: "",
+                                                                           proposedTransferSyntaxes: [])
+                ctx.result = pc.result
+                ctx.transferSyntax = pc.transferSyntax
+                info.contexts[pc.contextID] = ctx
+            }
+            noteUserInformation(ac.fields.userInformation, from: .acceptor)
+        case .associateReject(let rj):
+            info.outcome = .rejected(rj)
+            info.endTime = time
+        case .dataTransfer(let p):
+            events += handle(p, frameLength: frameLength, from: sender, at: time, streamOffset: streamOffset)
+        case .releaseRequest:
+            releaseSent.insert(sender)
+            if case .releaseRequested = info.outcome {} else if !info.outcome.isFinished {
+                info.outcome = .releaseRequested(by: sender)
+            }
+        case .releaseResponse:
+            releaseSent.insert(sender)
+            info.outcome = .released
+            info.endTime = time
+        case .abort(let a):
+            info.outcome = .aborted(a, by: sender)
+            info.endTime = time
+        }
+        return events
+    }
+
+    private mutating func noteUserInformation(_ userInfo: UserInformationItem?, from role: PeerRole) {
+        guard let userInfo else { return }
+        for sub in userInfo.subItems {
+            switch sub {
+            case .maximumLength(let m): info.maximumLength[role] = m.maximumLength
+            case .implementationClassUID(let u): info.implementationClassUID[role] = u.value
+            case .implementationVersionName(let n): info.implementationVersionName[role] = n.value
+            case .roleSelection(let r): info.roleSelection[role, default: [:]][r.sopClassUID.value] = r
+            case .userIdentityRequest(let u): info.userIdentityType = u.identityType
+            case .asynchronousOperationsWindow, .sopClassExtendedNegotiation, .sopClassCommonExtendedNegotiation,
+                 .userIdentityAccept, .unknown:
+                break
+            }
+        }
+    }
+
+    private mutating func handle(_ p: DataTransfer, frameLength: Int, from sender: PeerRole, at time: Timestamp,
+                                 streamOffset: Int) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        if info.requestTime == nil && !info.startedMidStream {
+            info.startedMidStream = true
+            info.outcome = .unknownStart
+            events.append(record(Finding(.startedMidAssociation, .info,
+                                         "no A-ASSOCIATE in the stream: the association started before it; "
+                                         + "transfer syntaxes are inferred from the data",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        } else if info.acceptTime == nil && !info.startedMidStream {
+            events.append(record(Finding(.unexpectedPDU, .error, "P-DATA-TF before the association was accepted",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        }
+        if releaseSent.contains(sender) {
+            events.append(record(Finding(.dataAfterRelease, .error,
+                                         "P-DATA-TF from the \(sender) after it sent A-RELEASE-\(sender == .requestor ? "RQ" : "RP")",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        }
+        // PS3.8 §9.3.1 / Annex D.1: a P-DATA-TF variable field may not exceed what the receiver announced.
+        if let max = info.maximumLength[sender.other], max > 0, frameLength > Int(max) {
+            events.append(record(Finding(.pduExceedsMaximumLength, .error,
+                                         "P-DATA-TF of \(frameLength) bytes exceeds the \(sender.other)'s maximum length \(max)",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        }
+        for pdv in p.items {
+            let id = pdv.presentationContextID
+            if !info.startedMidStream, info.contexts[id]?.isAccepted != true {
+                events.append(record(Finding(.pdvOnUnacceptedContext, .error,
+                                             "PDV on presentation context \(id), which was not accepted",
+                                             time: time, sender: sender, streamOffset: streamOffset)))
+            }
+            if firstFragmentTime[sender]?[id] == nil { firstFragmentTime[sender, default: [:]][id] = time }
+            do throws(DIMSEError) {
+                guard let assembled = try assemblers[sender]!.receive(pdv) else { continue }
+                let first = firstFragmentTime[sender]?[id] ?? time
+                firstFragmentTime[sender]?[id] = nil
+                events += handle(assembled, from: sender, firstFragment: first, at: time, streamOffset: streamOffset)
+            } catch {
+                firstFragmentTime[sender]?[id] = nil
+                events.append(record(Finding(.dimseAssemblyError, .error, "\(error)", time: time, sender: sender,
+                                             streamOffset: streamOffset)))
+            }
+        }
+        return events
+    }
+
+    // MARK: DIMSE
+
+    private mutating func transferSyntax(for contextID: UInt8, dataSet: ByteBuffer, time: Timestamp,
+                                         sender: PeerRole, events: inout [ObservationEvent]) -> TransferSyntax? {
+        if let uid = info.contexts[contextID]?.transferSyntax, let ts = TransferSyntax(uid: uid, lenient: true) {
+            return ts
+        }
+        guard let inferred = TransferSyntaxInference.infer(dataSet) else { return nil }
+        var ctx = info.contexts[contextID] ?? NegotiatedContext(id: contextID, abstractSyntax: "", proposedTransferSyntaxes: [])
+        ctx.transferSyntax = inferred.uid
+        ctx.isInferred = true
+        info.contexts[contextID] = ctx
+        events.append(record(Finding(.transferSyntaxInferred, .info,
+                                     "presentation context \(contextID): transfer syntax inferred as \(inferred.name) from the data",
+                                     time: time, sender: sender)))
+        return inferred
+    }
+
+    private mutating func handle(_ assembled: DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
+                                 at time: Timestamp, streamOffset: Int) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        var message = ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
+                                      command: assembled.command, commandBytes: assembled.commandBytes,
+                                      dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time)
+        if let bytes = assembled.dataSetBytes {
+            let ts = transferSyntax(for: assembled.presentationContextID, dataSet: bytes, time: time, sender: sender, events: &events)
+            message.transferSyntax = ts
+            if let ts {
+                do throws(DICOMDecodingError) {
+                    var body = bytes
+                    if ts.isDeflated {
+                        body = try Deflate.inflate(bytes, maxSize: configuration.decodingOptions.maxInflatedSize, offset: 0)
+                    }
+                    message.dataSet = try DatasetDecoder(options: configuration.decodingOptions).decode(body, encoding: ts.encoding)
+                } catch {
+                    message.dataSetError = error
+                    events.append(record(Finding(.dataSetNotDecodable, .error,
+                                                 "\(assembled.command.commandField?.description ?? "message") data set: \(error)",
+                                                 time: time, sender: sender, streamOffset: streamOffset)))
+                }
+            }
+        }
+
+        let field = assembled.command.commandField
+        var exchangeIndex: Int?
+        if case .cCancelRequest = assembled.command {
+            let id = assembled.command.messageIDBeingRespondedTo ?? 0
+            if let index = open[OpenKey(sender: sender, messageID: id)] {
+                exchanges[index].cancel = message
+                exchangeIndex = index
+            } else {
+                events.append(record(Finding(.responseToUnknownMessage, .warning,
+                                             "C-CANCEL-RQ for message \(id), which has no open request", time: time,
+                                             sender: sender, streamOffset: streamOffset)))
+            }
+        } else if field?.isRequest ?? false, let id = assembled.command.messageID {
+            let key = OpenKey(sender: sender, messageID: id)
+            if open[key] != nil {
+                events.append(record(Finding(.duplicateMessageID, .error,
+                                             "\(field!) reuses message ID \(id) while an earlier request with it is still open",
+                                             time: time, sender: sender, streamOffset: streamOffset)))
+            }
+            let index = exchanges.count
+            exchanges.append(Exchange(index: index, request: message))
+            open[key] = index
+            exchangeIndex = index
+            events += checkRequest(exchanges[index], time: time)
+        } else if let field, field.isResponse {
+            let id = assembled.command.messageIDBeingRespondedTo ?? 0
+            let key = OpenKey(sender: sender.other, messageID: id)
+            if let index = open[key] {
+                exchanges[index].responses.append(message)
+                exchangeIndex = index
+                events += checkResponse(exchanges[index], message, time: time)
+                if message.status?.category.isFinal ?? true {
+                    open[key] = nil
+                    events.append(.message(message, exchangeIndex: index))
+                    events.append(.exchangeCompleted(index))
+                    return events
+                }
+            } else {
+                events.append(record(Finding(.responseToUnknownMessage, .error,
+                                             "\(field) responds to message \(id), which the \(sender.other) never sent (or was already answered)",
+                                             time: time, sender: sender, streamOffset: streamOffset)))
+            }
+        } else {
+            events.append(record(Finding(.commandNotDecodable, .warning,
+                                         "command field 0x\(String(assembled.command.rawCommandField, radix: 16)) is not a DIMSE command",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        }
+        events.append(.message(message, exchangeIndex: exchangeIndex))
+        return events
+    }
+
+    private mutating func checkRequest(_ exchange: Exchange, time: Timestamp) -> [ObservationEvent] {
+        guard case .cFindRequest = exchange.request.command,
+              let sop = exchange.sopClassUID, RelevantPatientInformationQuery.sopClasses.contains(sop),
+              let identifier = exchange.request.dataSet else { return [] }
+        guard identifier[RelevantPatientInformationQuery.contentTemplateSequence] != nil else {
+            return [record(Finding(.missingContentTemplateSequence, .error,
+                                   "Relevant Patient Information query without Content Template Sequence (0040,A504): "
+                                   + "the SCP should answer 0xA900 (PS3.4 Q.2.1.1.3)",
+                                   time: time, sender: exchange.request.sender, exchangeIndex: exchange.index))]
+        }
+        return []
+    }
+
+    private mutating func checkResponse(_ exchange: Exchange, _ response: ObservedMessage, time: Timestamp) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        guard let status = response.status, let service = exchange.service else { return events }
+        let sop = exchange.sopClassUID
+        if !status.isDefined(for: service, sopClassUID: sop) {
+            events.append(record(Finding(.statusNotDefinedForService, .warning,
+                                         "status \(status) is not defined for \(service)"
+                                         + (sop.flatMap { UIDRegistry.name(for: $0) }.map { " (\($0))" } ?? ""),
+                                         time: time, sender: response.sender, exchangeIndex: exchange.index)))
+        }
+        let isRPI = sop.map(RelevantPatientInformationQuery.sopClasses.contains) ?? false
+        if service == .cFind {
+            if status.category.isFinal && response.dataSetBytes != nil {
+                events.append(record(Finding(.finalResponseWithDataSet, .warning,
+                                             "final C-FIND-RSP (\(status.description)) carries a data set; "
+                                             + "PS3.4 C.4.1.1.4 says only pending responses do. It is not counted as a match",
+                                             time: time, sender: response.sender, exchangeIndex: exchange.index)))
+            }
+            if status.category == .pending && response.dataSetBytes == nil {
+                events.append(record(Finding(.pendingResponseWithoutDataSet, .error,
+                                             "pending C-FIND-RSP without an identifier",
+                                             time: time, sender: response.sender, exchangeIndex: exchange.index)))
+            }
+            if isRPI, status.category == .pending, exchange.pendingResponses.count == 2 {
+                events.append(record(Finding(.multiplePendingResponses, .error,
+                                             "more than one pending response to a Relevant Patient Information query: "
+                                             + "PS3.4 Annex Q allows one match; with more the SCP must answer 0xC100",
+                                             time: time, sender: response.sender, exchangeIndex: exchange.index)))
+            }
+        }
+        return events
+    }
+
+    private mutating func record(_ finding: Finding) -> ObservationEvent {
+        findings.append(finding)
+        return .finding(finding)
+    }
+}
+
+/// Guesses the dataset encoding of a data set seen without its negotiation (a capture that
+/// starts mid-association): deflated if it inflates, else explicit VR when the first
+/// element carries a valid VR code, else implicit; little endian unless the group number
+/// reads sensibly only as big endian.
+public enum TransferSyntaxInference {
+    public static func infer(_ bytes: ByteBuffer) -> TransferSyntax? {
+        guard bytes.readableBytes >= 8 else { return bytes.readableBytes == 0 ? .implicitVRLittleEndian : nil }
+        let candidates: [TransferSyntax] = [.explicitVRLittleEndian, .implicitVRLittleEndian, .explicitVRBigEndian]
+        for ts in candidates where (try? DatasetDecoder(options: .lenient).decode(bytes, encoding: ts.encoding)) != nil {
+            // Explicit VR bytes decode as implicit only by accident; the order above prefers explicit.
+            return ts
+        }
+        if let inflated = try? Deflate.inflate(bytes, maxSize: 64 << 20, offset: 0),
+           (try? DatasetDecoder(options: .lenient).decode(inflated, encoding: .explicitLittleEndian)) != nil {
+            return .deflatedExplicitVRLittleEndian
+        }
+        return nil
+    }
+}

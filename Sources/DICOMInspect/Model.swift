@@ -1,0 +1,232 @@
+import DICOMCore
+import DICOMUL
+import DIMSE
+import NIOCore
+
+/// Which peer sent something: the association requestor (SCU side, which opened the
+/// connection) or the acceptor.
+public enum PeerRole: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case requestor
+    case acceptor
+
+    public var other: PeerRole { self == .requestor ? .acceptor : .requestor }
+    public var description: String { rawValue }
+    /// Arrow used in dumps: requestor → acceptor is "RQ→", the other way "←AC".
+    public var arrow: String { self == .requestor ? "RQ -> AC" : "AC -> RQ" }
+}
+
+/// A point in time, in nanoseconds since the Unix epoch (pcap timestamps and live clocks alike).
+public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var nanoseconds: Int64
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+    public init(seconds: Double) { nanoseconds = Int64(seconds * 1e9) }
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
+    public static func - (a: Timestamp, b: Timestamp) -> Duration { .nanoseconds(a.nanoseconds - b.nanoseconds) }
+    public var description: String { String(format6(Double(nanoseconds) / 1e9)) }
+}
+
+func format6(_ v: Double) -> String {
+    let micro = Int64((v * 1e6).rounded())
+    let whole = micro / 1_000_000
+    let frac = abs(micro % 1_000_000)
+    let f = String(frac)
+    return "\(whole)." + String(repeating: "0", count: 6 - f.count) + f
+}
+
+extension Duration {
+    /// Milliseconds with three decimals, for dumps and JSON.
+    public var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
+}
+
+/// A protocol finding: something a user debugging the association would want flagged.
+public struct Finding: Sendable, Hashable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Hashable, Comparable {
+        case info, warning, error
+        public static func < (a: Severity, b: Severity) -> Bool {
+            let order: [Severity] = [.info, .warning, .error]
+            return order.firstIndex(of: a)! < order.firstIndex(of: b)!
+        }
+    }
+
+    /// Stable identifiers, used in JSON output and filters.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let malformedPDU = Code(rawValue: "malformed-pdu")
+        public static let framingLost = Code(rawValue: "framing-lost")
+        public static let resynchronized = Code(rawValue: "resynchronized")
+        public static let pduExceedsMaximumLength = Code(rawValue: "pdu-exceeds-max-length")
+        public static let pdvOnUnacceptedContext = Code(rawValue: "pdv-on-unaccepted-context")
+        public static let dimseAssemblyError = Code(rawValue: "dimse-assembly-error")
+        public static let commandNotDecodable = Code(rawValue: "command-not-decodable")
+        public static let dataSetNotDecodable = Code(rawValue: "dataset-not-decodable")
+        public static let responseToUnknownMessage = Code(rawValue: "response-to-unknown-message")
+        public static let duplicateMessageID = Code(rawValue: "duplicate-message-id")
+        public static let multiplePendingResponses = Code(rawValue: "multiple-pending-responses")
+        public static let missingContentTemplateSequence = Code(rawValue: "missing-content-template-sequence")
+        public static let statusNotDefinedForService = Code(rawValue: "status-not-defined-for-service")
+        public static let finalResponseWithDataSet = Code(rawValue: "final-response-with-dataset")
+        public static let pendingResponseWithoutDataSet = Code(rawValue: "pending-response-without-dataset")
+        public static let dataAfterRelease = Code(rawValue: "data-after-release")
+        public static let unexpectedPDU = Code(rawValue: "unexpected-pdu")
+        public static let unansweredRequest = Code(rawValue: "unanswered-request")
+        public static let startedMidAssociation = Code(rawValue: "started-mid-association")
+        public static let transferSyntaxInferred = Code(rawValue: "transfer-syntax-inferred")
+    }
+
+    public var code: Code
+    public var severity: Severity
+    public var message: String
+    public var time: Timestamp?
+    /// Who sent the PDU or message concerned.
+    public var sender: PeerRole?
+    /// Offset of the PDU concerned in the sender's byte stream.
+    public var streamOffset: Int?
+    /// Index of the exchange concerned in `AssociationObserver.exchanges`.
+    public var exchangeIndex: Int?
+
+    public init(_ code: Code, _ severity: Severity, _ message: String, time: Timestamp? = nil, sender: PeerRole? = nil,
+                streamOffset: Int? = nil, exchangeIndex: Int? = nil) {
+        self.code = code
+        self.severity = severity
+        self.message = message
+        self.time = time
+        self.sender = sender
+        self.streamOffset = streamOffset
+        self.exchangeIndex = exchangeIndex
+    }
+
+    public var description: String { "[\(severity)] \(code): \(message)" }
+}
+
+/// A presentation context as negotiated: proposed by the requestor, answered by the acceptor.
+public struct NegotiatedContext: Sendable, Hashable {
+    public var id: UInt8
+    public var abstractSyntax: String
+    public var proposedTransferSyntaxes: [String]
+    public var result: PresentationContextResult?
+    /// The accepted transfer syntax (only meaningful when `result == .acceptance`).
+    public var transferSyntax: String?
+    /// True when the transfer syntax was not negotiated in the capture but inferred from data.
+    public var isInferred: Bool = false
+
+    public var isAccepted: Bool { result == .acceptance }
+}
+
+/// How the association ended (or has not yet).
+public enum AssociationOutcome: Sendable, Hashable, CustomStringConvertible {
+    case negotiating
+    case established
+    case rejected(AssociateReject)
+    case releaseRequested(by: PeerRole)
+    case released
+    case aborted(Abort, by: PeerRole)
+    /// The transport closed without release or abort.
+    case connectionClosed
+    /// The capture started after the association was negotiated.
+    case unknownStart
+
+    public var description: String {
+        switch self {
+        case .negotiating: return "negotiating"
+        case .established: return "established"
+        case .rejected(let rj): return "rejected (\(rj))"
+        case .releaseRequested(let by): return "release requested by the \(by)"
+        case .released: return "released"
+        case .aborted(let a, let by): return "aborted by the \(by) (\(a))"
+        case .connectionClosed: return "connection closed without release"
+        case .unknownStart: return "established before the capture"
+        }
+    }
+
+    public var isFinished: Bool {
+        switch self {
+        case .rejected, .released, .aborted, .connectionClosed: return true
+        case .negotiating, .established, .releaseRequested, .unknownStart: return false
+        }
+    }
+}
+
+/// What the observer knows about the association.
+public struct AssociationInfo: Sendable, Hashable {
+    public var callingAETitle: String?
+    public var calledAETitle: String?
+    public var contexts: [UInt8: NegotiatedContext] = [:]
+    /// Max length each side announced it can receive (0 = unlimited).
+    public var maximumLength: [PeerRole: UInt32] = [:]
+    public var implementationClassUID: [PeerRole: String] = [:]
+    public var implementationVersionName: [PeerRole: String] = [:]
+    /// Role selection as proposed (requestor) and answered (acceptor): SOP class → (SCU, SCP).
+    public var roleSelection: [PeerRole: [String: RoleSelectionSubItem]] = [:]
+    public var userIdentityType: UserIdentityType?
+    public var outcome: AssociationOutcome = .negotiating
+    public var requestTime: Timestamp?
+    public var acceptTime: Timestamp?
+    public var endTime: Timestamp?
+    public var startedMidStream = false
+
+    public var acceptedContexts: [NegotiatedContext] { contexts.values.filter(\.isAccepted).sorted { $0.id < $1.id } }
+}
+
+/// A DIMSE message as observed: command, data set decoded in its context's transfer syntax.
+public struct ObservedMessage: Sendable {
+    public var sender: PeerRole
+    public var presentationContextID: UInt8
+    public var command: DIMSECommand
+    public var commandBytes: ByteBuffer
+    public var dataSetBytes: ByteBuffer?
+    /// The data set, decoded (nil when absent or not decodable; see `dataSetError`).
+    public var dataSet: Dataset?
+    public var dataSetError: DICOMDecodingError?
+    public var transferSyntax: TransferSyntax?
+    /// When the first and the last fragment were seen.
+    public var firstFragmentTime: Timestamp
+    public var time: Timestamp
+
+    public var status: DIMSEStatus? {
+        guard let code = command.status else { return nil }
+        return DIMSEStatus.lookup(code, commandField: command.commandField ?? .cEchoResponse, sopClassUID: command.sopClassUID)
+    }
+}
+
+/// A request and all its responses, paired by Message ID / Message ID Being Responded To.
+public struct Exchange: Sendable {
+    public var index: Int
+    public var request: ObservedMessage
+    public var responses: [ObservedMessage] = []
+    public var cancel: ObservedMessage?
+    /// The SOP class of the request (Affected or Requested SOP Class UID).
+    public var sopClassUID: String? { request.command.sopClassUID }
+    public var messageID: UInt16 { request.command.messageID ?? 0 }
+    public var service: DIMSEService? { request.command.commandField?.service }
+
+    public var finalResponse: ObservedMessage? {
+        guard let last = responses.last, last.status?.category.isFinal ?? true else { return nil }
+        return last
+    }
+    public var isComplete: Bool { finalResponse != nil }
+    public var pendingResponses: [ObservedMessage] { responses.filter { $0.status?.category == .pending } }
+    /// Matches returned: pending responses with an identifier (a final response's data set is
+    /// not a match, even when a peer sends one: see `Finding.Code.finalResponseWithDataSet`).
+    public var matches: [Dataset] { pendingResponses.compactMap(\.dataSet) }
+
+    public var firstResponseTime: Timestamp? { responses.first?.time }
+    public var finalResponseTime: Timestamp? { finalResponse?.time }
+    /// Request (last fragment) to final response.
+    public var duration: Duration? { finalResponseTime.map { $0 - request.time } }
+    public var timeToFirstResponse: Duration? { firstResponseTime.map { $0 - request.time } }
+}
+
+/// The SOP classes of the Relevant Patient Information Query (PS3.4 Annex Q).
+public enum RelevantPatientInformationQuery {
+    public static let general = "1.2.840.10008.5.1.4.37.1"
+    public static let breastImaging = "1.2.840.10008.5.1.4.37.2"
+    public static let cardiac = "1.2.840.10008.5.1.4.37.3"
+    public static let sopClasses: Set<String> = [general, breastImaging, cardiac]
+    /// (0040,A504) Content Template Sequence.
+    public static let contentTemplateSequence = Tag(0x0040_A504)
+}

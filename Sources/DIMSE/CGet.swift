@@ -1,0 +1,97 @@
+import DICOMCore
+
+/// C-GET-RQ, PS3.7 §9.3.3.1, Table 9.3-5. The Identifier follows as the data set.
+public struct CGetRequest: DIMSERequest {
+    public static let commandField = CommandField.cGetRequest
+    public var messageID: UInt16
+    public var affectedSOPClassUID: String
+    public var priority: Priority
+    public var commandDataSetType: UInt16
+    public private(set) var decodedCommandSet: Dataset?
+
+    public init(messageID: UInt16, affectedSOPClassUID: String, priority: Priority = .medium) {
+        self.messageID = messageID
+        self.affectedSOPClassUID = affectedSOPClassUID
+        self.priority = priority
+        self.commandDataSetType = CommandDataSetType.dataSetPresent
+    }
+
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
+        messageID = try r.uint16(CommandTag.messageID)
+        priority = try r.priority()
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        decodedCommandSet = commandSet
+    }
+
+    public var commandSet: Dataset {
+        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
+        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
+        b.set(CommandTag.messageID, uint16: messageID)
+        b.set(CommandTag.priority, uint16: priority.rawValue)
+        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
+        return b.finish()
+    }
+}
+
+/// C-GET-RSP, PS3.7 §9.3.3.2, Table 9.3-6.
+public struct CGetResponse: DIMSEResponse {
+    public static let commandField = CommandField.cGetResponse
+    public var messageIDBeingRespondedTo: UInt16
+    public var affectedSOPClassUID: String?
+    public var status: UInt16
+    public var numberOfRemainingSuboperations: UInt16?
+    public var numberOfCompletedSuboperations: UInt16?
+    public var numberOfFailedSuboperations: UInt16?
+    public var numberOfWarningSuboperations: UInt16?
+    public var offendingElement: [Tag]?
+    public var errorComment: String?
+    public var commandDataSetType: UInt16
+    public private(set) var decodedCommandSet: Dataset?
+
+    public init(messageIDBeingRespondedTo: UInt16, status: UInt16, affectedSOPClassUID: String? = nil,
+                remaining: UInt16? = nil, completed: UInt16? = nil, failed: UInt16? = nil, warning: UInt16? = nil,
+                hasDataSet: Bool = false, offendingElement: [Tag]? = nil, errorComment: String? = nil) {
+        self.messageIDBeingRespondedTo = messageIDBeingRespondedTo
+        self.affectedSOPClassUID = affectedSOPClassUID
+        self.status = status
+        self.numberOfRemainingSuboperations = remaining
+        self.numberOfCompletedSuboperations = completed
+        self.numberOfFailedSuboperations = failed
+        self.numberOfWarningSuboperations = warning
+        self.offendingElement = offendingElement
+        self.errorComment = errorComment
+        self.commandDataSetType = hasDataSet ? CommandDataSetType.dataSetPresent : CommandDataSetType.noDataSet
+    }
+
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
+        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        status = try r.uint16(CommandTag.status)
+        numberOfRemainingSuboperations = r.optionalUInt16(CommandTag.numberOfRemainingSuboperations)
+        numberOfCompletedSuboperations = r.optionalUInt16(CommandTag.numberOfCompletedSuboperations)
+        numberOfFailedSuboperations = r.optionalUInt16(CommandTag.numberOfFailedSuboperations)
+        numberOfWarningSuboperations = r.optionalUInt16(CommandTag.numberOfWarningSuboperations)
+        offendingElement = r.optionalTags(CommandTag.offendingElement)
+        errorComment = r.optionalString(CommandTag.errorComment)
+        decodedCommandSet = commandSet
+    }
+
+    public var commandSet: Dataset {
+        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
+        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
+        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
+        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
+        b.set(CommandTag.status, uint16: status)
+        b.set(CommandTag.offendingElement, tags: offendingElement)
+        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
+        b.set(CommandTag.numberOfRemainingSuboperations, uint16: numberOfRemainingSuboperations)
+        b.set(CommandTag.numberOfCompletedSuboperations, uint16: numberOfCompletedSuboperations)
+        b.set(CommandTag.numberOfFailedSuboperations, uint16: numberOfFailedSuboperations)
+        b.set(CommandTag.numberOfWarningSuboperations, uint16: numberOfWarningSuboperations)
+        return b.finish()
+    }
+}

@@ -1,0 +1,333 @@
+import DICOMCore
+import DICOMUL
+import NIOCore
+
+/// One DIMSE message rebuilt from its PDVs: the decoded command, the command set bytes as
+/// received, and the data set bytes as received. The data set is not decoded here: it is
+/// in the presentation context's transfer syntax, which the association knows.
+public struct DIMSEMessageAssembly: Sendable, Hashable {
+    public var presentationContextID: UInt8
+    public var command: DIMSECommand
+    /// The command set bytes (Implicit VR Little Endian), concatenated from the command fragments.
+    public var commandBytes: ByteBuffer
+    /// The data set bytes concatenated from the data set fragments; nil when the command's
+    /// Command Data Set Type is 0101H.
+    public var dataSetBytes: ByteBuffer?
+    /// How the message was fragmented, and the deviations from PS3.8 §E.1–E.2 seen that did
+    /// not prevent assembly.
+    public var fragments: FragmentStatistics
+
+    public init(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
+                dataSetBytes: ByteBuffer?, fragments: FragmentStatistics = FragmentStatistics()) {
+        self.presentationContextID = presentationContextID
+        self.command = command
+        self.commandBytes = commandBytes
+        self.dataSetBytes = dataSetBytes
+        self.fragments = fragments
+    }
+}
+
+/// Counts of the fragments of one message, including tolerated deviations.
+public struct FragmentStatistics: Sendable, Hashable {
+    public var commandFragments = 0
+    public var dataSetFragments = 0
+    /// Fragments with no bytes (accepted under `EmptyFragmentPolicy.accept`).
+    public var emptyFragments = 0
+    /// Fragments of odd length: PS3.8 §E.1 requires every fragment to have an even number of bytes.
+    public var oddLengthFragments = 0
+    /// Message control headers with any of bits 2–7 set: senders set them to 0, receivers do not check them (PS3.8 §E.2).
+    public var reservedBitsSet = 0
+
+    public init() {}
+
+    /// Whether any tolerated deviation from PS3.8 Annex E was seen.
+    public var hasDeviations: Bool { oddLengthFragments > 0 || reservedBitsSet > 0 }
+
+    mutating func count(_ pdv: PresentationDataValueItem) {
+        if pdv.messageControlHeader.isCommand { commandFragments += 1 } else { dataSetFragments += 1 }
+        let length = pdv.fragment.readableBytes
+        if length == 0 { emptyFragments += 1 }
+        if length % 2 == 1 { oddLengthFragments += 1 }
+        if pdv.messageControlHeader.hasReservedBitsSet { reservedBitsSet += 1 }
+    }
+}
+
+/// Rebuilds DIMSE messages from presentation data values (PS3.8 Annex E), whatever the
+/// number of P-DATA-TF PDUs they were spread over. Driven only by the message control
+/// header: command fragments up to the one with the last-fragment bit, then — when the
+/// command's Command Data Set Type is not 0101H — data set fragments up to the last one.
+///
+/// State is kept per presentation context ID. PS3.8 §E.1 allows one message in progress at
+/// a time on an association (no interleaving), but an observer of an asynchronous-operations
+/// association, or of a misbehaving peer, is better served by keying on the context.
+///
+/// A pure value type: feed it PDVs in arrival order. After an error the message in progress
+/// on that context is abandoned; the rest of its fragments are skipped silently (so one
+/// broken message gives one error), and the next command starts a new message.
+public struct MessageAssembler: Sendable {
+    /// What to do with a PDV whose fragment is empty.
+    ///
+    /// PS3.8 §9.3.5.1 and Annex E require each PDV to hold a message control header and
+    /// "one and only one fragment", of an even number of bytes; they give no minimum length,
+    /// and an empty fragment is even. Some streaming senders end a data set with an empty
+    /// last fragment. So the default accepts them (they are counted in `FragmentStatistics`);
+    /// `.reject` is for a strict checker.
+    public enum EmptyFragmentPolicy: Sendable, Hashable {
+        case accept
+        case reject
+    }
+
+    public struct Configuration: Sendable, Hashable {
+        /// Largest command set accepted. Command sets are group 0000 elements only (a few
+        /// hundred bytes in practice); the default is 1 MiB.
+        public var maximumCommandSetLength: Int
+        /// Largest data set accepted, capped at 4 GiB − 1 (a `ByteBuffer`'s limit). The
+        /// default, 1 GiB, matches `DecodingOptions.maxInflatedSize`. Lower it for a proxy
+        /// that only inspects queries; raise it for large C-STORE objects.
+        public var maximumDataSetLength: Int
+        public var emptyFragments: EmptyFragmentPolicy
+
+        public init(maximumCommandSetLength: Int = 1 << 20, maximumDataSetLength: Int = 1 << 30,
+                    emptyFragments: EmptyFragmentPolicy = .accept) {
+            self.maximumCommandSetLength = maximumCommandSetLength
+            self.maximumDataSetLength = maximumDataSetLength
+            self.emptyFragments = emptyFragments
+        }
+    }
+
+    enum Phase: Sendable {
+        /// Between messages. `afterCommandWithoutDataSet` is the last command when it said 0101H,
+        /// so that a data set arriving now is reported as such.
+        case idle(afterCommandWithoutDataSet: UInt16?)
+        case receivingCommand
+        case receivingDataSet(DIMSECommand, commandBytes: ByteBuffer)
+        /// Dropping the rest of an abandoned command set (and then its data set, if any).
+        case skippingCommand
+        /// Dropping the rest of an abandoned data set, or the data set (if any) of an abandoned command.
+        case skippingDataSet
+    }
+
+    /// The state of one presentation context. The bytes gathered so far live outside `Phase`
+    /// so that appending a fragment mutates the buffer in place: `receive` moves the state
+    /// out of the dictionary first, so the buffer is uniquely referenced and never copied
+    /// (a copy per fragment would make assembly quadratic in the number of fragments).
+    struct ContextState: Sendable {
+        var phase: Phase = .idle(afterCommandWithoutDataSet: nil)
+        /// The command set or data set bytes gathered so far.
+        var bytes: ByteBuffer?
+        var statistics = FragmentStatistics()
+
+        var gathered: Int { bytes?.readableBytes ?? 0 }
+
+        var isIdleWithoutHistory: Bool {
+            if case .idle(nil) = phase { return true }
+            return false
+        }
+
+        mutating func append(_ fragment: ByteBuffer) {
+            if bytes == nil {
+                bytes = fragment
+            } else {
+                var f = fragment
+                bytes!.writeBuffer(&f)
+            }
+        }
+
+        /// Starts the next stream (or message): the gathered bytes are handed over.
+        mutating func take() -> ByteBuffer {
+            defer { bytes = nil }
+            return bytes ?? ByteBuffer()
+        }
+
+        mutating func reset(to phase: Phase) {
+            self = ContextState(phase: phase)
+        }
+    }
+
+    public var configuration: Configuration
+    private var contexts: [UInt8: ContextState] = [:]
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Presentation context IDs with a message partly received.
+    public var contextsInProgress: [UInt8] {
+        contexts.compactMap { id, state in
+            switch state.phase {
+            case .receivingCommand, .receivingDataSet, .skippingCommand, .skippingDataSet: return id
+            case .idle: return nil
+            }
+        }.sorted()
+    }
+
+    /// Forgets everything received on `presentationContextID`.
+    public mutating func reset(presentationContextID: UInt8) {
+        contexts[presentationContextID] = nil
+    }
+
+    /// Forgets everything.
+    public mutating func reset() {
+        contexts = [:]
+    }
+
+    /// Feeds one PDV. Returns the message it completes, if any.
+    public mutating func receive(_ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+        let id = pdv.presentationContextID
+        let header = pdv.messageControlHeader
+        var state = contexts.removeValue(forKey: id) ?? ContextState()
+        defer { if !state.isIdleWithoutHistory { contexts[id] = state } }
+        do throws(DIMSEError) {
+            return try step(&state, pdv)
+        } catch {
+            state.reset(to: abandon(isCommand: header.isCommand, isLast: header.isLastFragment))
+            var e = error
+            e.presentationContextID = id
+            e.isCommandFragment = header.isCommand
+            throw e
+        }
+    }
+
+    /// Feeds every PDV of a P-DATA-TF PDU, in order. An error on one PDV does not stop the
+    /// ones after it.
+    public mutating func receive(_ pdu: DataTransfer) -> [Result<DIMSEMessageAssembly, DIMSEError>] {
+        var out: [Result<DIMSEMessageAssembly, DIMSEError>] = []
+        for pdv in pdu.items {
+            do throws(DIMSEError) {
+                if let message = try receive(pdv) { out.append(.success(message)) }
+            } catch {
+                out.append(.failure(error))
+            }
+        }
+        return out
+    }
+
+    /// The phase after an error on a fragment: skip what is left of the stream it belonged to.
+    private func abandon(isCommand: Bool, isLast: Bool) -> Phase {
+        switch (isCommand, isLast) {
+        case (true, false): return .skippingCommand
+        case (true, true): return .skippingDataSet
+        case (false, false): return .skippingDataSet
+        case (false, true): return .idle(afterCommandWithoutDataSet: nil)
+        }
+    }
+
+    private func step(_ state: inout ContextState,
+                      _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+        let header = pdv.messageControlHeader
+        switch state.phase {
+        case .idle(let previous):
+            guard header.isCommand else {
+                if let previous {
+                    throw DIMSEError(.unexpectedDataSet,
+                                     "the previous \(CommandField.name(of: previous)) has Command Data Set Type 0101H (no data set)",
+                                     commandField: previous, fragmentNumber: 1)
+                }
+                throw DIMSEError(.dataSetFragmentBeforeCommand, "no command set was received before this data set fragment",
+                                 fragmentNumber: 1)
+            }
+            state.reset(to: .receivingCommand)
+            return try command(&state, pdv)
+
+        case .receivingCommand:
+            guard header.isCommand else {
+                throw DIMSEError(.dataSetFragmentBeforeCommand,
+                                 "the command set is incomplete (\(state.statistics.commandFragments) fragments, \(state.gathered) bytes, no last fragment yet)",
+                                 fragmentNumber: state.statistics.dataSetFragments + 1)
+            }
+            return try command(&state, pdv)
+
+        case .receivingDataSet(let command, _):
+            guard !header.isCommand else {
+                throw DIMSEError(.commandFragmentDuringDataSet,
+                                 "\(command) announced a data set; \(state.statistics.dataSetFragments) data set fragments (\(state.gathered) bytes) arrived without the last one",
+                                 commandField: command.rawCommandField, fragmentNumber: 1)
+            }
+            return try dataSet(&state, pdv)
+
+        case .skippingCommand:
+            if header.isCommand {
+                state.phase = header.isLastFragment ? .skippingDataSet : .skippingCommand
+            } else {
+                state.phase = header.isLastFragment ? .idle(afterCommandWithoutDataSet: nil) : .skippingDataSet
+            }
+            return nil
+
+        case .skippingDataSet:
+            if header.isCommand {
+                state.reset(to: .receivingCommand)
+                return try command(&state, pdv)
+            }
+            state.phase = header.isLastFragment ? .idle(afterCommandWithoutDataSet: nil) : .skippingDataSet
+            return nil
+        }
+    }
+
+    private func checkEmpty(_ pdv: PresentationDataValueItem, number: Int) throws(DIMSEError) {
+        if pdv.fragment.readableBytes == 0 && configuration.emptyFragments == .reject {
+            throw DIMSEError(.emptyFragment, "the PDV holds a message control header and no fragment bytes",
+                             fragmentNumber: number)
+        }
+    }
+
+    /// A command fragment in phase `.receivingCommand`.
+    private func command(_ state: inout ContextState,
+                         _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+        let number = state.statistics.commandFragments + 1
+        try checkEmpty(pdv, number: number)
+        let newLength = state.gathered + pdv.fragment.readableBytes
+        guard newLength <= configuration.maximumCommandSetLength else {
+            throw DIMSEError(.messageTooLarge,
+                             "the command set would reach \(newLength) bytes, over the bound of \(configuration.maximumCommandSetLength)",
+                             fragmentNumber: number)
+        }
+        state.append(pdv.fragment)
+        state.statistics.count(pdv)
+        guard pdv.messageControlHeader.isLastFragment else { return nil }
+        let bytes = state.take()
+        let command: DIMSECommand
+        do throws(DIMSEError) {
+            command = try DIMSECommand(decoding: bytes)
+        } catch {
+            var e = error
+            e.fragmentNumber = number
+            throw e
+        }
+        guard command.hasDataSet else {
+            let message = DIMSEMessageAssembly(presentationContextID: pdv.presentationContextID, command: command,
+                                               commandBytes: bytes, dataSetBytes: nil, fragments: state.statistics)
+            state.reset(to: .idle(afterCommandWithoutDataSet: command.rawCommandField))
+            return message
+        }
+        state.phase = .receivingDataSet(command, commandBytes: bytes)
+        return nil
+    }
+
+    /// A data set fragment in phase `.receivingDataSet`.
+    private func dataSet(_ state: inout ContextState,
+                         _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+        guard case .receivingDataSet(let command, let commandBytes) = state.phase else { return nil }
+        let number = state.statistics.dataSetFragments + 1
+        do throws(DIMSEError) {
+            try checkEmpty(pdv, number: number)
+        } catch {
+            var e = error
+            e.commandField = command.rawCommandField
+            throw e
+        }
+        let newLength = state.gathered + pdv.fragment.readableBytes
+        let bound = min(configuration.maximumDataSetLength, Int(UInt32.max))
+        guard newLength <= bound else {
+            throw DIMSEError(.messageTooLarge, "the data set would reach \(newLength) bytes, over the bound of \(bound)",
+                             commandField: command.rawCommandField, fragmentNumber: number)
+        }
+        state.append(pdv.fragment)
+        state.statistics.count(pdv)
+        guard pdv.messageControlHeader.isLastFragment else { return nil }
+        let message = DIMSEMessageAssembly(presentationContextID: pdv.presentationContextID, command: command,
+                                           commandBytes: commandBytes, dataSetBytes: state.take(),
+                                           fragments: state.statistics)
+        state.reset(to: .idle(afterCommandWithoutDataSet: nil))
+        return message
+    }
+}
