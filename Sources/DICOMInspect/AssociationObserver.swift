@@ -35,6 +35,8 @@ public struct AssociationObserver: Sendable {
     public private(set) var findings: [Finding] = []
     /// Number of PDUs seen from each side.
     public private(set) var pduCount: [PeerRole: Int] = [:]
+    /// Time of the first bytes seen (the association's start when its A-ASSOCIATE is missing).
+    public private(set) var firstSeen: Timestamp?
 
     private var buffers: [PeerRole: ByteBuffer] = [:]
     private var framers: [PeerRole: PDUFrameDecoder]
@@ -46,6 +48,8 @@ public struct AssociationObserver: Sendable {
     /// Open requests by (sender of the request, message ID) → exchange index.
     private var open: [OpenKey: Int] = [:]
     private var releaseSent: Set<PeerRole> = []
+    /// Packet number of the bytes being processed (for findings and messages).
+    private var currentPacket: Int?
 
     struct OpenKey: Hashable, Sendable {
         var sender: PeerRole
@@ -64,7 +68,10 @@ public struct AssociationObserver: Sendable {
 
     /// Bytes from one side's stream, in arbitrary pieces. Frames PDUs with the shared
     /// framing decoder; after a framing error it looks for the next plausible PDU header.
-    public mutating func receive(_ bytes: ByteBuffer, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+    public mutating func receive(_ bytes: ByteBuffer, from sender: PeerRole, at time: Timestamp,
+                                 packet: Int? = nil) -> [ObservationEvent] {
+        currentPacket = packet
+        if firstSeen == nil { firstSeen = time }
         var events: [ObservationEvent] = []
         var buffer = buffers[sender] ?? ByteBuffer()
         var incoming = bytes
@@ -94,6 +101,25 @@ public struct AssociationObserver: Sendable {
         return events
     }
 
+    /// Bytes of one side's stream are missing (lost packets, a snaplen-cut payload): the
+    /// partial PDU and message in progress are dropped, and framing resumes at the next
+    /// plausible PDU header after the gap.
+    public mutating func gap(from sender: PeerRole, length: Int, streamOffset: Int, at time: Timestamp,
+                             packet: Int? = nil) -> [ObservationEvent] {
+        currentPacket = packet
+        let buffered = buffers[sender]?.readableBytes ?? 0
+        buffers[sender] = ByteBuffer()
+        skipped[sender, default: 0] += buffered + length
+        framingLost[sender] = true
+        assemblers[sender]?.reset()
+        firstFragmentTime[sender] = [:]
+        return [record(Finding(.streamGap, .error,
+                               "\(length) bytes missing from the \(sender)'s stream at bytes \(streamOffset)–\(streamOffset + length - 1)"
+                               + (buffered > 0 ? "; the \(buffered) bytes of the PDU in progress are dropped" : "")
+                               + "; decoding resumes at the next PDU",
+                               time: time, sender: sender, streamOffset: streamOffset))]
+    }
+
     /// Scans for a plausible PDU header (type 1–7, reserved 0, a length that fits the
     /// type), discarding what comes before it. Returns false when more bytes are needed.
     private mutating func resynchronize(_ buffer: inout ByteBuffer, sender: PeerRole, time: Timestamp,
@@ -109,7 +135,7 @@ public struct AssociationObserver: Sendable {
                 // The framer's own offset stays in step with the bytes it has seen.
                 skipped[sender, default: 0] += dropped
                 events.append(record(Finding(.resynchronized, .warning,
-                                             "resynchronised on a \(type) after skipping \(dropped + 1) bytes",
+                                             "resynchronised on a \(type) after skipping \(dropped) more bytes",
                                              time: time, sender: sender,
                                              streamOffset: (framers[sender]?.streamOffset ?? 0) + (skipped[sender] ?? 0))))
                 return true
@@ -153,6 +179,7 @@ public struct AssociationObserver: Sendable {
 
     /// The transport closed (both directions). Open exchanges are reported unanswered.
     public mutating func connectionClosed(at time: Timestamp) -> [ObservationEvent] {
+        currentPacket = nil
         var events: [ObservationEvent] = []
         if !info.outcome.isFinished {
             info.outcome = .connectionClosed
@@ -320,7 +347,8 @@ public struct AssociationObserver: Sendable {
         var events: [ObservationEvent] = []
         var message = ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
                                       command: assembled.command, commandBytes: assembled.commandBytes,
-                                      dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time)
+                                      dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time,
+                                      packet: currentPacket)
         if let bytes = assembled.dataSetBytes {
             let ts = transferSyntax(for: assembled.presentationContextID, dataSet: bytes, time: time, sender: sender, events: &events)
             message.transferSyntax = ts
@@ -438,6 +466,8 @@ public struct AssociationObserver: Sendable {
     }
 
     private mutating func record(_ finding: Finding) -> ObservationEvent {
+        var finding = finding
+        if finding.packet == nil { finding.packet = currentPacket }
         findings.append(finding)
         return .finding(finding)
     }

@@ -59,6 +59,7 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible {
         public static let malformedPDU = Code(rawValue: "malformed-pdu")
         public static let framingLost = Code(rawValue: "framing-lost")
         public static let resynchronized = Code(rawValue: "resynchronized")
+        public static let streamGap = Code(rawValue: "stream-gap")
         public static let pduExceedsMaximumLength = Code(rawValue: "pdu-exceeds-max-length")
         public static let pdvOnUnacceptedContext = Code(rawValue: "pdv-on-unaccepted-context")
         public static let dimseAssemblyError = Code(rawValue: "dimse-assembly-error")
@@ -88,6 +89,8 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible {
     public var streamOffset: Int?
     /// Index of the exchange concerned in `AssociationObserver.exchanges`.
     public var exchangeIndex: Int?
+    /// Number of the capture packet concerned (1-based, as Wireshark counts), when known.
+    public var packet: Int?
 
     public init(_ code: Code, _ severity: Severity, _ message: String, time: Timestamp? = nil, sender: PeerRole? = nil,
                 streamOffset: Int? = nil, exchangeIndex: Int? = nil) {
@@ -186,6 +189,8 @@ public struct ObservedMessage: Sendable {
     /// When the first and the last fragment were seen.
     public var firstFragmentTime: Timestamp
     public var time: Timestamp
+    /// Capture packet that completed the message, when known.
+    public var packet: Int?
 
     public var status: DIMSEStatus? {
         guard let code = command.status else { return nil }

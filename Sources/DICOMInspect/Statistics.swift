@@ -1,0 +1,68 @@
+import DIMSE
+
+/// Totals over many associations: associations by outcome, exchanges by service and final
+/// status, and response time per service (count, min, median, p95, max), the way Wireshark's
+/// Service Response Time statistics present other protocols.
+public struct AnalysisStatistics: Sendable {
+    public private(set) var associationsByOutcome: [String: Int] = [:]
+    public private(set) var exchangesByServiceAndStatus: [String: [String: Int]] = [:]
+    public private(set) var responseTimesMs: [String: [Double]] = [:]
+    public private(set) var findingsByCode: [String: Int] = [:]
+    public private(set) var associations = 0
+
+    public init() {}
+
+    public mutating func add(_ observer: AssociationObserver) {
+        associations += 1
+        associationsByOutcome[outcomeName(observer.info.outcome), default: 0] += 1
+        for ex in observer.exchanges {
+            let service = ex.service?.rawValue ?? "unknown"
+            let status = ex.finalResponse?.command.status.map(statusText) ?? "incomplete"
+            exchangesByServiceAndStatus[service, default: [:]][status, default: 0] += 1
+            if let d = ex.duration { responseTimesMs[service, default: []].append(d.milliseconds) }
+        }
+        for f in observer.findings { findingsByCode[f.code.rawValue, default: 0] += 1 }
+    }
+
+    /// Nearest-rank percentile of sorted values.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    public func renderText() -> String {
+        var out = "Associations: \(associations)\n"
+        for (outcome, n) in associationsByOutcome.sorted(by: { $0.key < $1.key }) {
+            out += "  \(pad(outcome, 12)) \(n)\n"
+        }
+        out += "\nExchanges by service and final status:\n"
+        for (service, statuses) in exchangesByServiceAndStatus.sorted(by: { $0.key < $1.key }) {
+            for (status, n) in statuses.sorted(by: { $0.key < $1.key }) {
+                let meaning = UInt16(status.dropFirst(2), radix: 16).map {
+                    DIMSEStatus.lookup($0, service: DIMSEService(rawValue: service)).meaning
+                } ?? ""
+                out += "  \(pad(service, 15)) \(pad(status, 11)) \(pad(String(n), 6)) \(meaning)\n"
+            }
+        }
+        out += "\nService response time (ms, request to final response):\n"
+        out += "  \(pad("service", 15)) \(pad("count", 7)) \(pad("min", 10)) \(pad("median", 10)) \(pad("p95", 10)) max\n"
+        for (service, times) in responseTimesMs.sorted(by: { $0.key < $1.key }) {
+            let s = times.sorted()
+            out += "  \(pad(service, 15)) \(pad(String(s.count), 7)) \(pad(ms(s.first ?? 0), 10)) "
+                + "\(pad(ms(Self.percentile(s, 50)), 10)) \(pad(ms(Self.percentile(s, 95)), 10)) \(ms(s.last ?? 0))\n"
+        }
+        if !findingsByCode.isEmpty {
+            out += "\nFindings:\n"
+            for (code, n) in findingsByCode.sorted(by: { $0.key < $1.key }) { out += "  \(pad(code, 36)) \(n)\n" }
+        }
+        return out
+    }
+
+    func ms(_ v: Double) -> String {
+        let r = (v * 1000).rounded() / 1000
+        return String(r)
+    }
+
+    func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+}
