@@ -62,15 +62,19 @@ public struct FragmentStatistics: Sendable, Hashable {
 /// association, or of a misbehaving peer, is better served by keying on the context.
 ///
 /// A pure value type: feed it PDVs in arrival order. After an error the message in progress
-/// on that context is abandoned; the rest of its fragments are skipped silently (so one
-/// broken message gives one error), and the next command starts a new message.
+/// on that context is abandoned and the rest of the stream the offending fragment belongs to
+/// is skipped silently (so one broken message gives one error): the rest of a command set
+/// and its data set, or the rest of a data set. A command fragment that arrives while a data
+/// set is expected is reported and skipped with its own message (it cannot be told apart
+/// from garbage); the command after that assembles normally.
 public struct MessageAssembler: Sendable {
     /// What to do with a PDV whose fragment is empty.
     ///
     /// PS3.8 §9.3.5.1 and Annex E require each PDV to hold a message control header and
     /// "one and only one fragment", of an even number of bytes; they give no minimum length,
-    /// and an empty fragment is even. Some streaming senders end a data set with an empty
-    /// last fragment. So the default accepts them (they are counted in `FragmentStatistics`);
+    /// and an empty fragment is even. A sender streaming a data set of unknown length may
+    /// only learn it has ended after sending the last bytes, and then send an empty last
+    /// fragment. So the default accepts them (they are counted in `FragmentStatistics`);
     /// `.reject` is for a strict checker.
     public enum EmptyFragmentPolicy: Sendable, Hashable {
         case accept
@@ -125,12 +129,14 @@ public struct MessageAssembler: Sendable {
         }
 
         mutating func append(_ fragment: ByteBuffer) {
-            if bytes == nil {
+            guard var gathered = bytes else {
                 bytes = fragment
-            } else {
-                var f = fragment
-                bytes!.writeBuffer(&f)
+                return
             }
+            bytes = nil  // leaves `gathered` the only reference, so the write below does not copy
+            var f = fragment
+            gathered.writeBuffer(&f)
+            bytes = gathered
         }
 
         /// Starts the next stream (or message): the gathered bytes are handed over.

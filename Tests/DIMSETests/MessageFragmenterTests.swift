@@ -87,7 +87,8 @@ import Testing
         let sizes = [0, 1, 2, 7, 84, 100, 1017, 1018, 1019, 4096, 70_001]
         for length in lengths {
             let fragmenter = try MessageFragmenter(maximumLength: length, maximumPDVsPerPDU: maximumPDVsPerPDU)
-            for size in sizes {
+            // 70 001 bytes in 2-byte fragments once (length 8) is enough: ~35 000 PDVs.
+            for size in sizes where !(size > 65_536 && (9...15).contains(length)) {
                 let data = size == 0 ? nil : pattern(size, seed: UInt8(size & 0xFF))
                 let pdus = fragmenter.fragment(commandSet: findCommand, dataSet: data, presentationContextID: 5)
                 // Checked in bulk: an #expect per PDV is slow in debug builds with ~10^5 PDVs.
@@ -110,12 +111,13 @@ import Testing
                 let lastFlags = items.filter(\.messageControlHeader.isLastFragment).map(\.messageControlHeader.isCommand)
                 #expect(lastFlags == (data == nil ? [true] : [true, false]))
 
-                // Through the wire format and back, then into the assembler.
+                // Through the wire format and back (when there are not too many PDUs: slow in
+                // debug builds), then into the assembler.
                 var assembler = MessageAssembler()
                 var messages: [DIMSEMessageAssembly] = []
                 for pdu in pdus {
-                    let decoded = try decodeDataTransfer(encode(pdu))
-                    for result in assembler.receive(decoded) { messages.append(try result.get()) }
+                    let received = pdus.count <= 2_000 ? try decodeDataTransfer(encode(pdu)) : pdu
+                    for result in assembler.receive(received) { messages.append(try result.get()) }
                 }
                 // The C-FIND-RQ fixture says a data set follows; without one it stays in progress.
                 if let data {
