@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Writes a large synthetic-but-real capture for benchmarking `dicomtap analyze`.
+
+The DICOM bytes are the exact streams pynetdicom 3.0.4 and DCMTK 3.6.7 exchanged
+(Tests/DICOMULTests/Fixtures/peers, recorded by tools/capture_peer_fixtures.py): each
+association is replayed into Ethernet/IPv4/TCP packets with correct sequence numbers,
+SYN/FIN handshakes and ACKs, many associations interleaved on distinct client ports, a
+mix of C-FIND (Relevant Patient Information and Patient Root) and C-STORE scenarios.
+
+usage: tools/make_big_capture.py OUT.pcap [--mb 500] [--concurrent 16]
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "Tests", "DICOMULTests", "Fixtures", "peers")
+SCENARIOS = ["pynetdicom_rpi_find", "pynetdicom_rpi_find_multiple", "dcmtk_find_patient_root",
+             "pynetdicom_store_fragmented", "dcmtk_store_fragmented_user_identity", "dcmtk_store",
+             "pynetdicom_store", "pynetdicom_echo", "dcmtk_find_deflated"]
+MSS = 1460
+SERVER_IP = bytes([10, 0, 0, 1])
+SERVER_PORT = 11112
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return (~s) & 0xFFFF
+
+
+class Writer:
+    def __init__(self, f):
+        self.f = f
+        self.packets = 0
+        # pcap, nanosecond timestamps, Ethernet
+        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
+
+    def packet(self, t_ns, src_ip, dst_ip, sport, dport, seq, ack, flags, payload=b""):
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
+        total = 20 + len(tcp) + len(payload)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, self.packets & 0xFFFF, 0x4000, 64, 6, 0, src_ip, dst_ip)
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        eth = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
+        frame = eth + ip + tcp + payload
+        self.f.write(struct.pack("<IIII", t_ns // 1_000_000_000, t_ns % 1_000_000_000, len(frame), len(frame)))
+        self.f.write(frame)
+        self.packets += 1
+        return len(frame) + 16
+
+
+def load():
+    manifest = {m["name"]: m for m in json.load(open(os.path.join(PEERS, "manifest.json")))}
+    out = []
+    for name in SCENARIOS:
+        m = manifest[name]
+        streams = {d: open(os.path.join(PEERS, f"{name}.{d}.bin"), "rb").read() for d in ("rq", "ac")}
+        pdus = [(p["direction"], streams[p["direction"]][p["offset"]:p["offset"] + p["length"] + 6])
+                for p in sorted(m["pdus"], key=lambda p: p["index"])]
+        out.append((name, pdus))
+    return out
+
+
+def association(client_no):
+    """Per-association state: yields packets lazily, one step at a time."""
+    return {"client_ip": bytes([10, 1, (client_no >> 8) & 0xFF, client_no & 0xFF]),
+            "port": 20000 + client_no % 40000}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--mb", type=float, default=500)
+    ap.add_argument("--concurrent", type=int, default=16)
+    args = ap.parse_args()
+    scenarios = load()
+    target = int(args.mb * 1_000_000)
+    t = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
+    written = 24
+    counts = {}
+    with open(args.out, "wb") as f:
+        w = Writer(f)
+        # Each active association is a generator of (packet-writing) steps; round-robin them.
+        def run(no, name, pdus):
+            c = association(no)
+            cip, cport = c["client_ip"], c["port"]
+            cseq, sseq = 1000 + no * 7919, 5000 + no * 104729
+            yield ("pkt", cip, SERVER_IP, cport, SERVER_PORT, cseq, 0, 0x02, b"")
+            yield ("pkt", SERVER_IP, cip, SERVER_PORT, cport, sseq, cseq + 1, 0x12, b"")
+            cseq += 1
+            sseq += 1
+            yield ("pkt", cip, SERVER_IP, cport, SERVER_PORT, cseq, sseq, 0x10, b"")
+            for direction, pdu in pdus:
+                for i in range(0, len(pdu), MSS):
+                    seg = pdu[i:i + MSS]
+                    if direction == "rq":
+                        yield ("pkt", cip, SERVER_IP, cport, SERVER_PORT, cseq, sseq, 0x18, seg)
+                        cseq += len(seg)
+                    else:
+                        yield ("pkt", SERVER_IP, cip, SERVER_PORT, cport, sseq, cseq, 0x18, seg)
+                        sseq += len(seg)
+            yield ("pkt", cip, SERVER_IP, cport, SERVER_PORT, cseq, sseq, 0x11, b"")
+            yield ("pkt", SERVER_IP, cip, SERVER_PORT, cport, sseq, cseq + 1, 0x11, b"")
+            yield ("pkt", cip, SERVER_IP, cport, SERVER_PORT, cseq + 1, sseq + 1, 0x10, b"")
+
+        active = []
+        no = 0
+        while written < target or active:
+            while len(active) < args.concurrent and written < target:
+                name, pdus = scenarios[no % len(scenarios)]
+                counts[name] = counts.get(name, 0) + 1
+                active.append(run(no, name, pdus))
+                no += 1
+            for gen in list(active):
+                step = next(gen, None)
+                if step is None:
+                    active.remove(gen)
+                    continue
+                t += 20_000  # 20 µs between packets
+                written += w.packet(t, *step[1:])
+    print(f"wrote {args.out}: {written / 1e6:.1f} MB, {w.packets} packets, {no} associations "
+          f"({', '.join(f'{k} x{v}' for k, v in sorted(counts.items()))})")
+
+
+if __name__ == "__main__":
+    main()
