@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "DICOMUL", targets: ["DICOMUL"]),
         .library(name: "DIMSE", targets: ["DIMSE"]),
         .library(name: "DICOMInspect", targets: ["DICOMInspect"]),
+        .library(name: "DICOMCapture", targets: ["DICOMCapture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -37,10 +38,19 @@ let package = Package(
             name: "DICOMInspect",
             dependencies: ["DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(
+            name: "DICOMCapture",
+            dependencies: ["CPcap", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "dicomtap",
             dependencies: [
-                "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect",
+                "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,6 +77,11 @@ let package = Package(
         .testTarget(
             name: "DICOMInspectTests",
             dependencies: ["DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "DICOMCaptureTests",
+            dependencies: ["DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -35,6 +35,8 @@ public struct AssociationObserver: Sendable {
     public private(set) var findings: [Finding] = []
     /// Number of PDUs seen from each side.
     public private(set) var pduCount: [PeerRole: Int] = [:]
+    /// Number of decoded PDUs of each type (both sides).
+    public private(set) var pduTypeCounts: [PDUType: Int] = [:]
     /// Time of the first bytes seen (the association's start when its A-ASSOCIATE is missing).
     public private(set) var firstSeen: Timestamp?
 
@@ -48,6 +50,8 @@ public struct AssociationObserver: Sendable {
     /// Open requests by (sender of the request, message ID) → exchange index.
     private var open: [OpenKey: Int] = [:]
     private var releaseSent: Set<PeerRole> = []
+    /// After a gap, fragments of the message that was cut are expected and not reported again.
+    private var afterGap: Set<PeerRole> = []
     /// Packet number of the bytes being processed (for findings and messages).
     private var currentPacket: Int?
 
@@ -113,6 +117,7 @@ public struct AssociationObserver: Sendable {
         framingLost[sender] = true
         assemblers[sender]?.reset()
         firstFragmentTime[sender] = [:]
+        afterGap.insert(sender)
         return [record(Finding(.streamGap, .error,
                                "\(length) bytes missing from the \(sender)'s stream at bytes \(streamOffset)–\(streamOffset + length - 1)"
                                + (buffered > 0 ? "; the \(buffered) bytes of the PDU in progress are dropped" : "")
@@ -134,8 +139,9 @@ public struct AssociationObserver: Sendable {
                 framingLost[sender] = false
                 // The framer's own offset stays in step with the bytes it has seen.
                 skipped[sender, default: 0] += dropped
-                events.append(record(Finding(.resynchronized, .warning,
-                                             "resynchronised on a \(type) after skipping \(dropped) more bytes",
+                events.append(record(Finding(.resynchronized, dropped == 0 ? .info : .warning,
+                                             dropped == 0 ? "framing resumed at a \(type) boundary"
+                                                 : "resynchronised on a \(type) after skipping \(dropped) bytes",
                                              time: time, sender: sender,
                                              streamOffset: (framers[sender]?.streamOffset ?? 0) + (skipped[sender] ?? 0))))
                 return true
@@ -172,6 +178,7 @@ public struct AssociationObserver: Sendable {
             return [record(Finding(.malformedPDU, .error, "malformed \(frame.type) PDU: \(error)",
                                    time: time, sender: sender, streamOffset: frame.streamOffset))]
         }
+        pduTypeCounts[pdu.type, default: 0] += 1
         var events: [ObservationEvent] = [.pdu(pdu, sender: sender, time: time, streamOffset: frame.streamOffset, length: frame.length)]
         events += handle(pdu, frameLength: frame.body.readableBytes, from: sender, at: time, streamOffset: frame.streamOffset)
         return events
@@ -311,12 +318,15 @@ public struct AssociationObserver: Sendable {
             }
             if firstFragmentTime[sender]?[id] == nil { firstFragmentTime[sender, default: [:]][id] = time }
             do throws(DIMSEError) {
+                if pdv.messageControlHeader.isCommand { afterGap.remove(sender) }
                 guard let assembled = try assemblers[sender]!.receive(pdv) else { continue }
                 let first = firstFragmentTime[sender]?[id] ?? time
                 firstFragmentTime[sender]?[id] = nil
                 events += handle(assembled, from: sender, firstFragment: first, at: time, streamOffset: streamOffset)
             } catch {
                 firstFragmentTime[sender]?[id] = nil
+                // The rest of a message cut by a gap: already reported by the gap finding.
+                if afterGap.contains(sender) && error.code == .dataSetFragmentBeforeCommand { continue }
                 events.append(record(Finding(.dimseAssemblyError, .error, "\(error)", time: time, sender: sender,
                                              streamOffset: streamOffset)))
             }
@@ -390,21 +400,22 @@ public struct AssociationObserver: Sendable {
             let index = exchanges.count
             exchanges.append(Exchange(index: index, request: message))
             open[key] = index
-            exchangeIndex = index
+            events.append(.message(message, exchangeIndex: index))
             events += checkRequest(exchanges[index], time: time)
+            return events
         } else if let field, field.isResponse {
             let id = assembled.command.messageIDBeingRespondedTo ?? 0
             let key = OpenKey(sender: sender.other, messageID: id)
             if let index = open[key] {
                 exchanges[index].responses.append(message)
                 exchangeIndex = index
+                events.append(.message(message, exchangeIndex: index))
                 events += checkResponse(exchanges[index], message, time: time)
                 if message.status?.category.isFinal ?? true {
                     open[key] = nil
-                    events.append(.message(message, exchangeIndex: index))
                     events.append(.exchangeCompleted(index))
-                    return events
                 }
+                return events
             } else {
                 events.append(record(Finding(.responseToUnknownMessage, .error,
                                              "\(field) responds to message \(id), which the \(sender.other) never sent (or was already answered)",

@@ -8,6 +8,8 @@ public struct AnalysisStatistics: Sendable {
     public private(set) var exchangesByServiceAndStatus: [String: [String: Int]] = [:]
     public private(set) var responseTimesMs: [String: [Double]] = [:]
     public private(set) var findingsByCode: [String: Int] = [:]
+    /// Meaning of each (service, status) as the service and SOP class define it.
+    private var meanings: [String: String] = [:]
     public private(set) var associations = 0
 
     public init() {}
@@ -19,6 +21,7 @@ public struct AnalysisStatistics: Sendable {
             let service = ex.service?.rawValue ?? "unknown"
             let status = ex.finalResponse?.command.status.map(statusText) ?? "incomplete"
             exchangesByServiceAndStatus[service, default: [:]][status, default: 0] += 1
+            if let meaning = ex.finalResponse?.status?.meaning { meanings[service + " " + status] = meaning }
             if let d = ex.duration { responseTimesMs[service, default: []].append(d.milliseconds) }
         }
         for f in observer.findings { findingsByCode[f.code.rawValue, default: 0] += 1 }
@@ -39,9 +42,7 @@ public struct AnalysisStatistics: Sendable {
         out += "\nExchanges by service and final status:\n"
         for (service, statuses) in exchangesByServiceAndStatus.sorted(by: { $0.key < $1.key }) {
             for (status, n) in statuses.sorted(by: { $0.key < $1.key }) {
-                let meaning = UInt16(status.dropFirst(2), radix: 16).map {
-                    DIMSEStatus.lookup($0, service: DIMSEService(rawValue: service)).meaning
-                } ?? ""
+                let meaning = meanings[service + " " + status] ?? ""
                 out += "  \(pad(service, 15)) \(pad(status, 11)) \(pad(String(n), 6)) \(meaning)\n"
             }
         }

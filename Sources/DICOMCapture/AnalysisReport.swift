@@ -1,0 +1,135 @@
+import DICOMCore
+import DICOMInspect
+import DIMSE
+
+/// Writes what `dicomtap analyze` prints, association by association as the analyzer hands
+/// them over (so memory stays flat): the annotated text dump, the JSON document of the
+/// contract, or the statistics table.
+public final class AnalysisReportWriter {
+    public enum Format: Sendable { case text, json, summary }
+
+    public struct Filter: Sendable {
+        public var association: Int?
+        /// e.g. "C-FIND"
+        public var service: String?
+        public var patientID: String?
+        public init(association: Int? = nil, service: String? = nil, patientID: String? = nil) {
+            self.association = association
+            self.service = service
+            self.patientID = patientID
+        }
+    }
+
+    public let format: Format
+    public let filter: Filter
+    public var dumpOptions = AnnotatedDumpRenderer.Options()
+    public var includeAllDataSets = false
+    private let write: (String) -> Void
+    private var statistics = AnalysisStatistics()
+    private var first = true
+    private var shown = 0
+    private var warnings: [(String, CaptureAnalyzer.Warning)] = []
+
+    public init(format: Format, filter: Filter = Filter(), write: @escaping (String) -> Void) {
+        self.format = format
+        self.filter = filter
+        self.write = write
+    }
+
+    public func begin(inputs: [String]) {
+        if format == .json {
+            write("{\n\"inputs\": " + JSONValue.array(inputs.map(JSONValue.string)).serialized() + ",\n\"associations\": [\n")
+        }
+    }
+
+    public func add(_ a: CaptureAnalyzer.Association) {
+        guard matches(a) else { return }
+        shown += 1
+        switch format {
+        case .summary:
+            statistics.add(a.observer)
+        case .json:
+            var json = AssociationJSON(includeAllDataSets: includeAllDataSets)
+                .render(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer)
+            if let service = filter.service, case .object(var fields) = json,
+               let i = fields.firstIndex(where: { $0.0 == "exchanges" }) {
+                let kept = a.observer.exchanges.filter { $0.service?.rawValue == service }
+                fields[i].1 = .array(kept.map(AssociationJSON(includeAllDataSets: includeAllDataSets).exchange))
+                json = .object(fields)
+            }
+            write((first ? "" : ",\n") + json.serialized(indent: 1))
+            first = false
+        case .text:
+            write(renderText(a))
+        }
+    }
+
+    public func warnings(_ list: [CaptureAnalyzer.Warning], file: String) {
+        warnings += list.map { (file, $0) }
+    }
+
+    public func end() {
+        switch format {
+        case .json:
+            let w = JSONValue.array(warnings.map { file, w in
+                .object([("input", .string(file)), ("message", .string(w.message)), ("packet", w.packet.map { .int($0) } ?? .null)])
+            })
+            write("\n],\n\"warnings\": " + w.serialized(indent: 1) + "\n}\n")
+        case .summary:
+            write(statistics.renderText())
+            for (file, w) in warnings { write("warning: \(file): \(w)\n") }
+        case .text:
+            if shown == 0 { write("No association matches.\n") }
+            for (file, w) in warnings { write("warning: \(file): \(w)\n") }
+        }
+    }
+
+    func matches(_ a: CaptureAnalyzer.Association) -> Bool {
+        if let n = filter.association, a.index != n { return false }
+        if let service = filter.service, !a.observer.exchanges.contains(where: { $0.service?.rawValue == service }) { return false }
+        if let id = filter.patientID {
+            let patientID = Tag(0x0010_0020)
+            let hit = a.observer.exchanges.contains { ex in
+                ([ex.request] + ex.responses).contains { $0.dataSet?[patientID]?.string() == id }
+            }
+            if !hit { return false }
+        }
+        return true
+    }
+
+    func renderText(_ a: CaptureAnalyzer.Association) -> String {
+        let info = a.observer.info
+        var out = "=== Association \(a.index): \(a.client) -> \(a.server)"
+        if let calling = info.callingAETitle, let called = info.calledAETitle { out += "  \"\(calling)\" -> \"\(called)\"" }
+        out += "  \(info.outcome)  packets \(a.firstPacket)-\(a.lastPacket)  start \(iso8601(a.firstTime))\n"
+        let renderer = AnnotatedDumpRenderer(options: dumpOptions, origin: a.firstTime)
+        for event in a.events {
+            if let service = filter.service {
+                if case .message(let m, _) = event, m.command.commandField?.service.rawValue != service,
+                   m.command.commandField?.service != .cCancel { continue }
+            }
+            for line in renderer.render(event, info: info) { out += line + "\n" }
+        }
+        // One line per exchange: what a user scans for first.
+        let exchanges = a.observer.exchanges.filter { filter.service == nil || $0.service?.rawValue == filter.service }
+        if !exchanges.isEmpty { out += "--- Exchanges\n" }
+        for ex in exchanges {
+            var line = "  \(ex.service?.rawValue ?? "?") msg \(ex.messageID)"
+            if let sop = ex.sopClassUID { line += " \(UIDRegistry.name(for: sop) ?? sop)" }
+            if let status = ex.finalResponse?.status { line += ": \(status)" } else { line += ": no final response" }
+            if ex.service == .cFind { line += ", \(ex.matches.count) match\(ex.matches.count == 1 ? "" : "es")" }
+            if ex.cancel != nil { line += ", cancelled" }
+            if let d = ex.duration { line += ", \(format3(d.milliseconds)) ms" }
+            out += line + "\n"
+        }
+        let problems = a.observer.findings.filter { $0.severity != .info }
+        if !problems.isEmpty { out += "--- Findings: \(problems.count)\n" }
+        for f in problems { out += "  \(f.severity) \(f.code): \(f.message)" + (f.packet.map { " (packet \($0))" } ?? "") + "\n" }
+        return out + "\n"
+    }
+
+    func format3(_ v: Double) -> String {
+        let r = (v * 1000).rounded() / 1000
+        return String(r)
+    }
+}

@@ -1,0 +1,185 @@
+import DICOMCore
+import DICOMInspect
+import DICOMUL
+import NIOCore
+
+/// Reconstructs DICOM associations from a capture: packets -> link/IP/TCP decoding -> TCP
+/// reassembly -> one `AssociationObserver` per DICOM connection. Memory is bounded by the
+/// open connections: an association is handed to `onAssociation` as soon as it is complete
+/// (in the order associations started) and then dropped.
+public struct CaptureAnalyzer {
+    public struct Configuration: Sendable {
+        /// Ports on which every connection is DICOM (PS3.15 / IANA 104, and the common 11112).
+        public var dicomPorts: Set<UInt16> = [104, 11112]
+        /// On other ports, recognise an association from its A-ASSOCIATE-RQ.
+        public var detectByAssociateRequest = true
+        /// Keep every observation event for the text renderer (not needed for JSON or statistics).
+        public var keepEvents = true
+        public var observer = AssociationObserver.Configuration()
+        public var maxBufferedBytesPerDirection = 16 << 20
+        public init() {}
+    }
+
+    /// One association, as reconstructed.
+    public struct Association: Sendable {
+        public var index: Int
+        public var client: Endpoint
+        public var server: Endpoint
+        public var observer: AssociationObserver
+        /// Observation events in time order (empty unless `keepEvents`).
+        public var events: [ObservationEvent]
+        public var firstPacket: Int
+        public var lastPacket: Int
+        public var firstTime: Timestamp
+    }
+
+    /// A problem with the capture itself (not with a DICOM association).
+    public struct Warning: Sendable, CustomStringConvertible {
+        public var message: String
+        public var packet: Int?
+        public var description: String { message + (packet.map { " (packet \($0))" } ?? "") }
+    }
+
+    public let configuration: Configuration
+    public private(set) var warnings: [Warning] = []
+    public private(set) var decodeStatistics = DecodeStatistics()
+    public private(set) var packets = 0
+    public private(set) var bytes = 0
+    /// TCP server ports of connections that were not DICOM (for the "no DICOM" warning).
+    public private(set) var otherPorts: [UInt16: Int] = [:]
+
+    private var decoder = PacketDecoder()
+    private var reassembler: TCPReassembler
+    private var live: [ConnectionID: Association] = [:]
+    private var pending: [ConnectionID: (client: Endpoint, server: Endpoint, time: Int64, packet: Int)] = [:]
+    private var ignored: Set<ConnectionID> = []
+    private var nextIndex = 1
+    /// Completed associations waiting for earlier ones to complete, so output stays in start order.
+    private var done: [Int: Association] = [:]
+    private var nextToEmit = 1
+    private var lastPacket = 0
+    private let onAssociation: (Association) -> Void
+
+    public init(configuration: Configuration = Configuration(), onAssociation: @escaping (Association) -> Void) {
+        self.configuration = configuration
+        self.onAssociation = onAssociation
+        reassembler = TCPReassembler(configuration: .init(maxBufferedBytesPerDirection: configuration.maxBufferedBytesPerDirection,
+                                                          serverPorts: configuration.dicomPorts))
+    }
+
+    /// Reads a whole capture file. A truncated file is analysed up to the cut with a warning.
+    public static func analyze(path: String, configuration: Configuration = Configuration(),
+                               onAssociation: @escaping (Association) -> Void) throws(CaptureError) -> CaptureAnalyzer {
+        let reader = try CaptureReader(path: path)
+        var analyzer = CaptureAnalyzer(configuration: configuration, onAssociation: onAssociation)
+        do throws(CaptureError) {
+            while let packet = try reader.next() { analyzer.process(packet) }
+        } catch {
+            guard error.code == .truncated || error.code == .corrupt else { throw error }
+            analyzer.warnings.append(Warning(message: "\(error.message); everything up to the cut is reported",
+                                             packet: analyzer.packets))
+        }
+        analyzer.finish()
+        return analyzer
+    }
+
+    public mutating func process(_ packet: CapturedPacket) {
+        packets += 1
+        bytes += packet.capturedLength
+        lastPacket = packet.index
+        guard case .segment(let segment) = decoder.decode(packet) else { return }
+        var events: [TCPReassembler.Event] = []
+        reassembler.process(segment, into: &events)
+        for e in events { handle(e) }
+    }
+
+    public mutating func finish() {
+        for e in reassembler.finish() { handle(e) }
+        decodeStatistics = decoder.statistics
+        // Connections still undecided were never shown to be DICOM.
+        for (_, p) in pending { otherPorts[p.server.port, default: 0] += 1 }
+        pending.removeAll()
+        if nextIndex == 1 {
+            let ports = otherPorts.keys.sorted().map(String.init).joined(separator: ", ")
+            warnings.append(Warning(message: "no DICOM association found" + (ports.isEmpty ? " (no TCP connections)"
+                                    : "; TCP server ports seen: \(ports) (use --port to name a DICOM port)"), packet: nil))
+        }
+        if decodeStatistics.unsupportedLinkType > 0 {
+            warnings.append(Warning(message: "\(decodeStatistics.unsupportedLinkType) packets have an unsupported link type", packet: nil))
+        }
+    }
+
+    private mutating func handle(_ event: TCPReassembler.Event) {
+        switch event {
+        case .opened(let id, let client, let server, let time, _):
+            if configuration.dicomPorts.contains(server.port) {
+                start(id, client: client, server: server, time: time, packet: lastPacket)
+            } else if configuration.detectByAssociateRequest {
+                pending[id] = (client, server, time, lastPacket)
+            } else {
+                ignored.insert(id)
+                otherPorts[server.port, default: 0] += 1
+            }
+        case .data(let id, let direction, let data, let time, let offset, let packet):
+            if let p = pending[id] {
+                pending[id] = nil
+                if direction == .clientToServer, offset == 0, Self.looksLikeAssociateRequest(data) {
+                    start(id, client: p.client, server: p.server, time: p.time, packet: p.packet)
+                } else {
+                    ignored.insert(id)
+                    otherPorts[p.server.port, default: 0] += 1
+                    return
+                }
+            }
+            guard var a = live[id] else { return }
+            live[id] = nil
+            let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
+            let events = a.observer.receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet)
+            if configuration.keepEvents { a.events += events }
+            a.lastPacket = packet
+            live[id] = a
+        case .gap(let id, let direction, let gap, let time, let packet):
+            guard var a = live[id] else { return }
+            live[id] = nil
+            let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
+            let events = a.observer.gap(from: role, length: gap.length, streamOffset: gap.streamOffsets.lowerBound,
+                                        at: Timestamp(nanoseconds: time), packet: packet)
+            if configuration.keepEvents { a.events += events }
+            live[id] = a
+        case .closed(let id, let time, _):
+            pending[id] = nil
+            ignored.remove(id)
+            guard var a = live.removeValue(forKey: id) else { return }
+            a.lastPacket = max(a.lastPacket, lastPacket)
+            let events = a.observer.connectionClosed(at: Timestamp(nanoseconds: time))
+            if configuration.keepEvents { a.events += events }
+            complete(a)
+        }
+    }
+
+    private mutating func start(_ id: ConnectionID, client: Endpoint, server: Endpoint, time: Int64, packet: Int) {
+        live[id] = Association(index: nextIndex, client: client, server: server,
+                               observer: AssociationObserver(configuration: configuration.observer), events: [],
+                               firstPacket: packet, lastPacket: packet, firstTime: Timestamp(nanoseconds: time))
+        nextIndex += 1
+    }
+
+    private mutating func complete(_ a: Association) {
+        done[a.index] = a
+        while let next = done.removeValue(forKey: nextToEmit) {
+            onAssociation(next)
+            nextToEmit += 1
+        }
+    }
+
+    /// PS3.8 §9.3.2: type 0x01, reserved 0, a PDU length that fits the fixed fields, protocol version 1.
+    static func looksLikeAssociateRequest(_ data: ByteBuffer) -> Bool {
+        guard data.readableBytes >= 10,
+              data.getInteger(at: data.readerIndex, as: UInt8.self) == 0x01,
+              data.getInteger(at: data.readerIndex + 1, as: UInt8.self) == 0x00,
+              let length = data.getInteger(at: data.readerIndex + 2, as: UInt32.self),
+              length >= 68, length <= 1 << 16,
+              data.getInteger(at: data.readerIndex + 6, as: UInt16.self) == 0x0001 else { return false }
+        return true
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import DICOMCapture
+import DICOMCore
+import DICOMInspect
+import DIMSE
+import Foundation
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reconstruct DICOM associations and exchanges from pcap/pcapng captures.",
+        discussion: """
+        Reads captures through libpcap (Ethernet with VLAN tags, Linux cooked SLL/SLL2, BSD loopback, raw IP; IPv4 and IPv6), \
+        reassembles TCP, finds DICOM on ports 104 and 11112, on --port ports, and on any port from an A-ASSOCIATE-RQ, \
+        and reports every association with its negotiation, DIMSE exchanges, timing and protocol findings.
+        Exit status: 0 when the capture was read (even with findings), 2 when it could not be read.
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @Argument(help: "Capture files (pcap or pcapng).")
+    var files: [String]
+
+    @Option(help: "Output format: text (annotated dump) or json (one document).")
+    var format: Format = .text
+
+    @Flag(help: "Print statistics (associations by outcome, exchanges by status, service response times) instead of the dump.")
+    var summary = false
+
+    @Option(name: .customLong("port"), help: "A TCP port that carries DICOM (repeatable; 104 and 11112 are always included).")
+    var ports: [UInt16] = []
+
+    @Option(help: "Show only association N (as numbered in the output).")
+    var association: Int?
+
+    @Option(help: "Show only exchanges of this service (e.g. C-FIND, C-STORE).")
+    var service: String?
+
+    @Option(help: "Show only associations with an exchange about this Patient ID (request or response identifier).")
+    var patientID: String?
+
+    @Flag(help: "Include full data sets of C-STORE and other bulk messages (JSON), and dump every data set (text).")
+    var datasets = false
+
+    @Flag(help: "Show every P-DATA-TF PDU in the text dump, not only the DIMSE messages built from them.")
+    var pdus = false
+
+    func validate() throws {
+        if let service, DIMSEService(rawValue: service.uppercased()) == nil {
+            throw ValidationError("unknown service '\(service)'; one of "
+                                  + DIMSEService.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+    }
+
+    func run() throws {
+        var config = CaptureAnalyzer.Configuration()
+        config.dicomPorts.formUnion(ports)
+        config.keepEvents = format == .text && !summary
+        let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter) {
+            FileHandle.standardOutput.write(Data($0.utf8))
+        }
+        output.includeAllDataSets = datasets
+        output.dumpOptions = AnnotatedDumpRenderer.Options(allDataSets: datasets, showDataPDUs: pdus)
+        output.begin(inputs: files)
+        for file in files {
+            let analyzer: CaptureAnalyzer
+            do {
+                analyzer = try CaptureAnalyzer.analyze(path: file, configuration: config) { output.add($0) }
+            } catch {
+                FileHandle.standardError.write(Data("dicomtap analyze: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            output.warnings(analyzer.warnings, file: file)
+        }
+        output.end()
+    }
+
+    var filter: AnalysisReportWriter.Filter {
+        AnalysisReportWriter.Filter(association: association, service: service?.uppercased(), patientID: patientID)
+    }
+}
