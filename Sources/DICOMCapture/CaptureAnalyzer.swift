@@ -101,7 +101,7 @@ public struct CaptureAnalyzer {
         pending.removeAll()
         if nextIndex == 1 {
             let ports = otherPorts.keys.sorted().map(String.init).joined(separator: ", ")
-            warnings.append(Warning(message: "no DICOM association found" + (ports.isEmpty ? " (no TCP connections)"
+            warnings.append(Warning(message: "no DICOM association found" + (ports.isEmpty ? " (no TCP data)"
                                     : "; TCP server ports seen: \(ports) (use --port to name a DICOM port)"), packet: nil))
         }
         if decodeStatistics.unsupportedLinkType > 0 {
@@ -112,9 +112,8 @@ public struct CaptureAnalyzer {
     private mutating func handle(_ event: TCPReassembler.Event) {
         switch event {
         case .opened(let id, let client, let server, let time, _):
-            if configuration.dicomPorts.contains(server.port) {
-                start(id, client: client, server: server, time: time, packet: lastPacket)
-            } else if configuration.detectByAssociateRequest {
+            if configuration.dicomPorts.contains(server.port) || configuration.detectByAssociateRequest {
+                // Decided on the first bytes: a DICOM port still has to carry PDUs.
                 pending[id] = (client, server, time, lastPacket)
             } else {
                 ignored.insert(id)
@@ -123,7 +122,11 @@ public struct CaptureAnalyzer {
         case .data(let id, let direction, let data, let time, let offset, let packet):
             if let p = pending[id] {
                 pending[id] = nil
-                if direction == .clientToServer, offset == 0, Self.looksLikeAssociateRequest(data) {
+                let onDICOMPort = configuration.dicomPorts.contains(p.server.port)
+                let isDICOM = onDICOMPort
+                    ? offset > 0 || Self.startsWithPDUHeader(data)
+                    : direction == .clientToServer && offset == 0 && Self.looksLikeAssociateRequest(data)
+                if isDICOM {
                     start(id, client: p.client, server: p.server, time: p.time, packet: p.packet)
                 } else {
                     ignored.insert(id)
@@ -170,6 +173,12 @@ public struct CaptureAnalyzer {
             onAssociation(next)
             nextToEmit += 1
         }
+    }
+
+    /// A PDU type (0x01–0x07) and a zero reserved byte: the start of a DICOM stream.
+    static func startsWithPDUHeader(_ data: ByteBuffer) -> Bool {
+        guard let type = data.getInteger(at: data.readerIndex, as: UInt8.self), (1...7).contains(type) else { return false }
+        return data.readableBytes < 2 || data.getInteger(at: data.readerIndex + 1, as: UInt8.self) == 0
     }
 
     /// PS3.8 §9.3.2: type 0x01, reserved 0, a PDU length that fits the fixed fields, protocol version 1.

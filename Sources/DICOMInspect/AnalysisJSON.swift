@@ -87,6 +87,7 @@ public struct AssociationJSON: Sendable {
                 ("elapsedMs", .double(rounded((r.time - ex.request.time).milliseconds))),
             ]
             if let p = r.packet { o.append(("packet", .int(p))) }
+            if r.dataSetLost { o.append(("identifierLost", .bool(true))) }
             return .object(o)
         })))
         obj.append(("matches", .int(ex.matches.count)))

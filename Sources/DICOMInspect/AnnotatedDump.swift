@@ -141,6 +141,9 @@ public struct AnnotatedDumpRenderer: Sendable {
         if let sop = c.sopClassUID { lines.append(Self.indent + "SOP class: " + uidText(sop)) }
         if let status = m.status { lines.append(Self.indent + "Status: \(status)") }
         lines += commandFieldLines(m.commandSetDataset).map { Self.indent + $0 }
+        if m.dataSetLost {
+            lines.append(Self.indent + "Data set: lost in a gap of the capture")
+        }
         if m.dataSetBytes != nil {
             let ts = m.transferSyntax.map { $0.name } ?? "unknown transfer syntax"
             if let ds = m.dataSet {

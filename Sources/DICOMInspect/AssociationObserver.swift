@@ -52,6 +52,8 @@ public struct AssociationObserver: Sendable {
     private var releaseSent: Set<PeerRole> = []
     /// After a gap, fragments of the message that was cut are expected and not reported again.
     private var afterGap: Set<PeerRole> = []
+    /// Bytes still to discard after a gap inside a PDU (the rest of that PDU).
+    private var pendingSkip: [PeerRole: Int] = [:]
     /// Packet number of the bytes being processed (for findings and messages).
     private var currentPacket: Int?
 
@@ -79,6 +81,11 @@ public struct AssociationObserver: Sendable {
         var events: [ObservationEvent] = []
         var buffer = buffers[sender] ?? ByteBuffer()
         var incoming = bytes
+        if let skip = pendingSkip[sender], skip > 0 {
+            let n = min(skip, incoming.readableBytes)
+            incoming.moveReaderIndex(forwardBy: n)
+            pendingSkip[sender] = skip - n == 0 ? nil : skip - n
+        }
         buffer.writeBuffer(&incoming)
         while true {
             if framingLost[sender] == true {
@@ -105,24 +112,57 @@ public struct AssociationObserver: Sendable {
         return events
     }
 
-    /// Bytes of one side's stream are missing (lost packets, a snaplen-cut payload): the
-    /// partial PDU and message in progress are dropped, and framing resumes at the next
-    /// plausible PDU header after the gap.
+    /// Bytes of one side's stream are missing (lost packets, a snaplen-cut payload). When the
+    /// gap falls inside a PDU whose header was seen, what came before the gap is used (the
+    /// fixed fields and complete items of an A-ASSOCIATE; a command whose data set was cut is
+    /// still recorded) and framing resumes right after that PDU; otherwise it resumes at the
+    /// next plausible PDU header.
     public mutating func gap(from sender: PeerRole, length: Int, streamOffset: Int, at time: Timestamp,
                              packet: Int? = nil) -> [ObservationEvent] {
         currentPacket = packet
-        let buffered = buffers[sender]?.readableBytes ?? 0
+        var events: [ObservationEvent] = []
+        let buffered = buffers[sender] ?? ByteBuffer()
         buffers[sender] = ByteBuffer()
-        skipped[sender, default: 0] += buffered + length
-        framingLost[sender] = true
-        assemblers[sender]?.reset()
+        var note = ""
+        var resumeInsidePDU = false
+        if framingLost[sender] != true, buffered.readableBytes >= pduHeaderLength,
+           let typeByte = buffered.getInteger(at: buffered.readerIndex, as: UInt8.self), let type = PDUType(rawValue: typeByte),
+           let bodyLength = buffered.getInteger(at: buffered.readerIndex + 2, as: UInt32.self) {
+            let pduEnd = streamOffset - buffered.readableBytes + pduHeaderLength + Int(bodyLength)
+            pduCount[sender, default: 0] += 1
+            pduTypeCounts[type, default: 0] += 1
+            note = "; the \(type) in progress has \(buffered.readableBytes) of its \(pduHeaderLength + Int(bodyLength)) bytes"
+            let prefix = buffered.getSlice(at: buffered.readerIndex + pduHeaderLength,
+                                           length: buffered.readableBytes - pduHeaderLength) ?? ByteBuffer()
+            if let partial = PDU.decodePrefix(type: type, reserved: buffered.getInteger(at: buffered.readerIndex + 1, as: UInt8.self) ?? 0,
+                                              body: prefix) {
+                events.append(.pdu(partial, sender: sender, time: time, streamOffset: streamOffset - buffered.readableBytes,
+                                   length: pduHeaderLength + Int(bodyLength)))
+                events += handle(partial, frameLength: Int(bodyLength), from: sender, at: time,
+                                 streamOffset: streamOffset - buffered.readableBytes)
+            }
+            if streamOffset + length <= pduEnd {
+                // The rest of this PDU after the gap is skipped; the next PDU starts framing again.
+                pendingSkip[sender] = pduEnd - (streamOffset + length)
+                resumeInsidePDU = true
+            }
+        }
+        skipped[sender, default: 0] += buffered.readableBytes + length + (pendingSkip[sender] ?? 0)
+        framingLost[sender] = !resumeInsidePDU
+        events.insert(record(Finding(.streamGap, .error,
+                                     "\(length) bytes missing from the \(sender)'s stream at bytes \(streamOffset)–\(streamOffset + length - 1)"
+                                     + note + (resumeInsidePDU ? "; decoding resumes after that PDU" : "; decoding resumes at the next PDU"),
+                                     time: time, sender: sender, streamOffset: streamOffset)), at: 0)
+        // Messages whose command was complete and whose data set was cut are still recorded.
+        for cut in assemblers[sender]?.abandonInProgress() ?? [] {
+            let assembled = DIMSEMessageAssembly(presentationContextID: cut.presentationContextID, command: cut.command,
+                                                 commandBytes: cut.commandBytes, dataSetBytes: nil)
+            events += handle(assembled, from: sender, firstFragment: firstFragmentTime[sender]?[cut.presentationContextID] ?? time,
+                             at: time, streamOffset: streamOffset, dataSetLost: true)
+        }
         firstFragmentTime[sender] = [:]
         afterGap.insert(sender)
-        return [record(Finding(.streamGap, .error,
-                               "\(length) bytes missing from the \(sender)'s stream at bytes \(streamOffset)–\(streamOffset + length - 1)"
-                               + (buffered > 0 ? "; the \(buffered) bytes of the PDU in progress are dropped" : "")
-                               + "; decoding resumes at the next PDU",
-                               time: time, sender: sender, streamOffset: streamOffset))]
+        return events
     }
 
     /// Scans for a plausible PDU header (type 1–7, reserved 0, a length that fits the
@@ -353,12 +393,13 @@ public struct AssociationObserver: Sendable {
     }
 
     private mutating func handle(_ assembled: DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
-                                 at time: Timestamp, streamOffset: Int) -> [ObservationEvent] {
+                                 at time: Timestamp, streamOffset: Int, dataSetLost: Bool = false) -> [ObservationEvent] {
         var events: [ObservationEvent] = []
         var message = ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
                                       command: assembled.command, commandBytes: assembled.commandBytes,
                                       dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time,
                                       packet: currentPacket)
+        message.dataSetLost = dataSetLost
         if let bytes = assembled.dataSetBytes {
             let ts = transferSyntax(for: assembled.presentationContextID, dataSet: bytes, time: time, sender: sender, events: &events)
             message.transferSyntax = ts
@@ -461,7 +502,7 @@ public struct AssociationObserver: Sendable {
                                              + "PS3.4 C.4.1.1.4 says only pending responses do. It is not counted as a match",
                                              time: time, sender: response.sender, exchangeIndex: exchange.index)))
             }
-            if status.category == .pending && response.dataSetBytes == nil {
+            if status.category == .pending && response.dataSetBytes == nil && !response.dataSetLost {
                 events.append(record(Finding(.pendingResponseWithoutDataSet, .error,
                                              "pending C-FIND-RSP without an identifier",
                                              time: time, sender: response.sender, exchangeIndex: exchange.index)))

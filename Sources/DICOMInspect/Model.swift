@@ -191,6 +191,8 @@ public struct ObservedMessage: Sendable {
     public var time: Timestamp
     /// Capture packet that completed the message, when known.
     public var packet: Int?
+    /// The data set was announced but lost in a gap of the capture.
+    public var dataSetLost = false
 
     public var status: DIMSEStatus? {
         guard let code = command.status else { return nil }

@@ -54,6 +54,26 @@ public enum PDU: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Decodes what can be decoded from the first bytes of an A-ASSOCIATE-RQ or -AC whose end
+    /// is missing (a capture cut by its snapshot length): the fixed fields and every item
+    /// that is complete. `nil` for other PDU types or when even the fixed fields are missing.
+    public static func decodePrefix(type: PDUType, reserved: UInt8, body prefix: ByteBuffer) -> PDU? {
+        guard type == .associateRequest || type == .associateAccept,
+              prefix.readableBytes >= AssociationPDUFields.fixedLength else { return nil }
+        var body = prefix
+        var fixed = body.readSlice(length: AssociationPDUFields.fixedLength) ?? ByteBuffer()
+        guard var fields = try? AssociationPDUFields.decode(body: &fixed, pduType: type, pduReserved: reserved) else { return nil }
+        // Items one at a time, stopping at the first that is cut.
+        while body.readableBytes >= 4, let length = body.getInteger(at: body.readerIndex + 2, as: UInt16.self),
+              body.readableBytes >= 4 + Int(length),
+              var one = body.readSlice(length: 4 + Int(length)),
+              let items = try? AssociationItem.decodeAll(&one, base: pduHeaderLength, pduType: type) {
+            fields.items += items
+        }
+        return type == .associateRequest ? .associateRequest(AssociateRequest(fields: fields))
+            : .associateAccept(AssociateAccept(fields: fields))
+    }
+
     /// Writes the whole PDU (header and body); returns the number of bytes written.
     @discardableResult
     public func write(into buffer: inout ByteBuffer) -> Int {

@@ -168,6 +168,20 @@ public struct MessageAssembler: Sendable {
     }
 
     /// Forgets everything received on `presentationContextID`.
+    /// Gives up on the messages in progress (bytes were lost, e.g. a capture gap) and returns
+    /// those whose command set was complete and whose data set was being received: the
+    /// command is known even though its data set is not.
+    public mutating func abandonInProgress() -> [(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer)] {
+        var out: [(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer)] = []
+        for (id, state) in contexts.sorted(by: { $0.key < $1.key }) {
+            if case .receivingDataSet(let command, let commandBytes) = state.phase {
+                out.append((id, command, commandBytes))
+            }
+        }
+        contexts.removeAll()
+        return out
+    }
+
     public mutating func reset(presentationContextID: UInt8) {
         contexts[presentationContextID] = nil
     }

@@ -1,0 +1,179 @@
+import DICOMCore
+import DICOMInspect
+import DICOMUL
+import Foundation
+import Testing
+@testable import DICOMCapture
+
+/// `dicomtap analyze` on every sample capture in `captures/` (recorded with pynetdicom 3.0.4,
+/// DCMTK 3.6.7 and dumpcap by tools/make_captures.py): the associations, exchanges, PDU
+/// counts, gaps and findings equal what the independent reference reader in that script
+/// recorded in `captures/manifest.json`; PDU counts equal tshark's where tshark decodes the
+/// capture correctly; and the text and JSON outputs equal the committed golden files.
+@Suite struct AnalyzeCapturesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let captures = root.appendingPathComponent("captures")
+
+    struct Manifest: Decodable {
+        let captures: [Capture]
+    }
+    struct Capture: Decodable, Sendable, CustomStringConvertible {
+        struct Expected: Decodable, Sendable {
+            struct Gap: Decodable, Sendable { let sender: String; let offset: Int; let length: Int }
+            struct Association: Decodable, Sendable {
+                struct Exchange: Decodable, Sendable {
+                    let service: String
+                    let message_id: Int
+                    let pending: Int?
+                    let final_status: String?
+                }
+                let client: String
+                let calling_ae: String?
+                let called_ae: String?
+                let outcome: String
+                let started_mid_stream: Bool
+                let exchanges: [Exchange]
+            }
+            let associations: Int
+            let pdu_counts: [String: Int]
+            let findings: [String]
+            let stream_gaps: [Gap]
+            let association_details: [Association]
+        }
+        struct TShark: Decodable, Sendable { let pdu_types: [String: Int]? }
+        struct Damage: Decodable, Sendable { let cut_record: Int? }
+        let name: String
+        let dicom_ports: [Int]
+        let expected: Expected
+        let tshark: TShark?
+        let tshark_agrees: Bool?
+        let damage: Damage?
+        var description: String { name }
+    }
+
+    static func manifest() -> [Capture] {
+        guard let data = FileManager.default.contents(atPath: captures.appendingPathComponent("manifest.json").path),
+              let m = try? JSONDecoder().decode(Manifest.self, from: data) else { return [] }
+        return m.captures
+    }
+
+    static func analyze(_ capture: Capture, keepEvents: Bool = false) throws -> (CaptureAnalyzer, [CaptureAnalyzer.Association]) {
+        var config = CaptureAnalyzer.Configuration()
+        config.dicomPorts.formUnion(capture.dicom_ports.map { UInt16($0) })
+        config.keepEvents = keepEvents
+        let box = Box()
+        let analyzer = try CaptureAnalyzer.analyze(path: captures.appendingPathComponent(capture.name).path,
+                                                   configuration: config) { box.items.append($0) }
+        return (analyzer, box.items)
+    }
+
+    final class Box: @unchecked Sendable { var items: [CaptureAnalyzer.Association] = [] }
+
+    @Test func everySampleCaptureIsListed() {
+        #expect(Self.manifest().count >= 25)
+    }
+
+    @Test(arguments: manifest())
+    func associationsAndExchangesMatchTheReferenceReader(_ capture: Capture) throws {
+        let (_, associations) = try Self.analyze(capture)
+        let expected = capture.expected
+        #expect(associations.count == expected.associations)
+        // libpcap stops before a record that is cut short; the reference reader also decodes
+        // the partial record. Up to the cut both agree (checked by the golden files).
+        if capture.damage?.cut_record != nil { return }
+        for a in associations {
+            guard let e = expected.association_details.first(where: { $0.client == a.client.description }) else {
+                Issue.record("\(capture.name): association from \(a.client) not in the manifest")
+                continue
+            }
+            let info = a.observer.info
+            if let calling = e.calling_ae { #expect(info.callingAETitle == calling) }
+            if let called = e.called_ae { #expect(info.calledAETitle == called) }
+            #expect(outcomeName(info.outcome) == e.outcome, "\(capture.name) association \(a.index)")
+            #expect(info.startedMidStream == e.started_mid_stream)
+            let ours = a.observer.exchanges.map { ex in
+                "\(ex.service?.rawValue ?? "?") \(ex.messageID) \(ex.pendingResponses.count) "
+                    + (ex.finalResponse?.command.status.map(statusText) ?? "nil")
+            }
+            let theirs = e.exchanges.map { ex in "\(ex.service) \(ex.message_id) \(ex.pending ?? 0) \(ex.final_status ?? "nil")" }
+            #expect(ours == theirs, "\(capture.name) association \(a.index)")
+        }
+        // PDU counts, both directions, all associations.
+        var counts: [String: Int] = [:]
+        for a in associations {
+            for (type, n) in a.observer.pduTypeCounts { counts[type.description, default: 0] += n }
+        }
+        #expect(counts == expected.pdu_counts, "\(capture.name)")
+        // Findings the reference reader expects are reported.
+        let codes = Set(associations.flatMap { $0.observer.findings.map(\.code.rawValue) })
+        for code in expected.findings { #expect(codes.contains(code), "\(capture.name): missing finding \(code)") }
+        // Stream gaps, exactly.
+        let gaps = associations.flatMap { a in
+            a.observer.findings.filter { $0.code == .streamGap }.map { "\($0.sender?.rawValue ?? "?") \($0.streamOffset ?? -1)" }
+        }
+        #expect(gaps.sorted() == expected.stream_gaps.map { "\($0.sender) \($0.offset)" }.sorted(), "\(capture.name)")
+    }
+
+    /// tshark 4.0 as a cross-check, where it decodes the capture correctly (manifest: tshark_agrees).
+    @Test(arguments: manifest().filter { $0.tshark_agrees == true && $0.tshark?.pdu_types != nil })
+    func pduCountsAgreeWithTShark(_ capture: Capture) throws {
+        let (_, associations) = try Self.analyze(capture)
+        var counts: [String: Int] = [:]
+        for a in associations {
+            for (type, n) in a.observer.pduTypeCounts { counts[type.description, default: 0] += n }
+        }
+        #expect(counts == capture.tshark?.pdu_types ?? [:])
+    }
+
+    /// Where tshark 4.0 fails (Deflated Explicit VR LE responses), we still read every response.
+    @Test func deflatedResponsesThatTSharkCannotRead() throws {
+        guard let capture = Self.manifest().first(where: { $0.name == "deflated.pcapng" }) else {
+            Issue.record("no deflated capture")
+            return
+        }
+        let (_, associations) = try Self.analyze(capture)
+        let find = try #require(associations.first?.observer.exchanges.first)
+        #expect(find.request.transferSyntax?.isDeflated == true)
+        #expect(find.matches.count == 3)
+        #expect(find.finalResponse?.status?.code == 0)
+    }
+
+    @Test(arguments: manifest())
+    func textAndJSONEqualTheGoldenFiles(_ capture: Capture) throws {
+        for format in [AnalysisReportWriter.Format.text, .json] {
+            final class Out: @unchecked Sendable { var text = "" }
+            let out = Out()
+            let writer = AnalysisReportWriter(format: format) { out.text += $0 }
+            var config = CaptureAnalyzer.Configuration()
+            config.keepEvents = format == .text
+            writer.begin(inputs: ["captures/" + capture.name])
+            let analyzer = try CaptureAnalyzer.analyze(path: Self.captures.appendingPathComponent(capture.name).path,
+                                                       configuration: config) { writer.add($0) }
+            writer.warnings(analyzer.warnings, file: "captures/" + capture.name)
+            writer.end()
+            let golden = Self.captures.appendingPathComponent("expected/\(capture.name).\(format == .json ? "json" : "txt")")
+            let expected = String(decoding: FileManager.default.contents(atPath: golden.path) ?? Data(), as: UTF8.self)
+            #expect(out.text == expected, "\(capture.name) \(format): output differs from \(golden.lastPathComponent) (tools/update_goldens.sh)")
+        }
+    }
+
+    @Test func notACaptureIsAnError() throws {
+        let path = Self.captures.appendingPathComponent("rpi-cfind-response.dcm").path
+        #expect(throws: CaptureError.self) { try CaptureAnalyzer.analyze(path: path) { _ in } }
+    }
+
+    @Test func noDICOMNamesThePortsSeen() throws {
+        guard let capture = Self.manifest().first(where: { $0.name == "no_dicom.pcapng" }) else { return }
+        let (analyzer, associations) = try Self.analyze(capture)
+        #expect(associations.isEmpty)
+        #expect(analyzer.warnings.contains { $0.message.contains("8080") })
+    }
+
+    @Test func truncatedCaptureReportsWhatCameBeforeTheCut() throws {
+        guard let capture = Self.manifest().first(where: { $0.name == "truncated.pcapng" }) else { return }
+        let (analyzer, associations) = try Self.analyze(capture)
+        #expect(associations.count == 1)
+        #expect(analyzer.warnings.contains { $0.message.contains("truncated") && $0.packet != nil })
+    }
+}
