@@ -105,8 +105,8 @@ public final class AnalysisReportWriter {
         let renderer = AnnotatedDumpRenderer(options: dumpOptions, origin: a.firstTime)
         for event in a.events {
             if let service = filter.service {
-                if case .message(let m, _) = event, m.command.commandField?.service.rawValue != service,
-                   m.command.commandField?.service != .cCancel { continue }
+                if case .message(let m, _) = event, m.commandField?.service.rawValue != service,
+                   m.commandField?.service != .cCancel { continue }
             }
             for line in renderer.render(event, info: info) { out += line + "\n" }
         }

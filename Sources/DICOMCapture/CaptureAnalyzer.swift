@@ -31,6 +31,17 @@ public struct CaptureAnalyzer {
         public var firstPacket: Int
         public var lastPacket: Int
         public var firstTime: Timestamp
+
+        mutating func receive(_ data: ByteBuffer, from role: PeerRole, at time: Timestamp, packet: Int, keepEvents: Bool) {
+            let e = observer.receive(data, from: role, at: time, packet: packet)
+            if keepEvents { events += e }
+            lastPacket = packet
+        }
+
+        mutating func gap(_ gap: Gap, from role: PeerRole, at time: Timestamp, packet: Int, keepEvents: Bool) {
+            let e = observer.gap(from: role, length: gap.length, streamOffset: gap.streamOffsets.lowerBound, at: time, packet: packet)
+            if keepEvents { events += e }
+        }
     }
 
     /// A problem with the capture itself (not with a DICOM association).
@@ -134,21 +145,14 @@ public struct CaptureAnalyzer {
                     return
                 }
             }
-            guard var a = live[id] else { return }
-            live[id] = nil
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
-            let events = a.observer.receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet)
-            if configuration.keepEvents { a.events += events }
-            a.lastPacket = packet
-            live[id] = a
+            let keep = configuration.keepEvents
+            // Mutated in place: the association is not copied out of the table per packet.
+            live[id]?.receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep)
         case .gap(let id, let direction, let gap, let time, let packet):
-            guard var a = live[id] else { return }
-            live[id] = nil
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
-            let events = a.observer.gap(from: role, length: gap.length, streamOffset: gap.streamOffsets.lowerBound,
-                                        at: Timestamp(nanoseconds: time), packet: packet)
-            if configuration.keepEvents { a.events += events }
-            live[id] = a
+            let keep = configuration.keepEvents
+            live[id]?.gap(gap, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep)
         case .closed(let id, let time, _):
             pending[id] = nil
             ignored.remove(id)
@@ -161,8 +165,10 @@ public struct CaptureAnalyzer {
     }
 
     private mutating func start(_ id: ConnectionID, client: Endpoint, server: Endpoint, time: Int64, packet: Int) {
+        var observerConfiguration = configuration.observer
+        observerConfiguration.emitsEvents = configuration.keepEvents
         live[id] = Association(index: nextIndex, client: client, server: server,
-                               observer: AssociationObserver(configuration: configuration.observer), events: [],
+                               observer: AssociationObserver(configuration: observerConfiguration), events: [],
                                firstPacket: packet, lastPacket: packet, firstTime: Timestamp(nanoseconds: time))
         nextIndex += 1
     }

@@ -80,11 +80,24 @@ public indirect enum JSONValue: Sendable, Hashable {
     private func newline(_ out: inout String, _ indent: Int, _ level: Int) {
         guard indent > 0 else { return }
         out += "\n"
-        out += String(repeating: " ", count: indent * level)
+        var n = indent * level
+        while n > 0 {
+            let k = min(n, JSONValue.spaces.utf8.count)
+            out += JSONValue.spaces.prefix(k)
+            n -= k
+        }
     }
+
+    private static let spaces = String(repeating: " ", count: 64)
 
     static func writeString(_ s: String, into out: inout String) {
         out += "\""
+        // Fast path: nothing to escape (the common case for keys, UIDs and names).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

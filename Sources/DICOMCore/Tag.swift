@@ -62,8 +62,14 @@ extension Tag {
 
 @usableFromInline
 func hex4(_ v: UInt16) -> String {
-    let digits: [Character] = Array("0123456789ABCDEF")
-    return String([digits[Int(v >> 12)], digits[Int(v >> 8 & 0xF)], digits[Int(v >> 4 & 0xF)], digits[Int(v & 0xF)]])
+    @inline(__always) func digit(_ n: UInt16) -> UInt8 { n < 10 ? 0x30 + UInt8(n) : 0x37 + UInt8(n) }
+    return String(unsafeUninitializedCapacity: 4) { buffer in
+        buffer[0] = digit(v >> 12)
+        buffer[1] = digit(v >> 8 & 0xF)
+        buffer[2] = digit(v >> 4 & 0xF)
+        buffer[3] = digit(v & 0xF)
+        return 4
+    }
 }
 
 extension String {

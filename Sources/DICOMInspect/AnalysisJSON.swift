@@ -80,7 +80,7 @@ public struct AssociationJSON: Sendable {
         obj.append(("request", dataSet(ex.request, service: ex.service)))
         obj.append(("responses", .array(ex.responses.map { r in
             var o: [(String, JSONValue)] = [
-                ("status", r.command.status.map { .string(statusText($0)) } ?? .null),
+                ("status", r.status.map { .string(statusText($0.code)) } ?? .null),
                 ("statusDescription", r.status.map { .string($0.description) } ?? .null),
                 ("identifier", dataSet(r, service: ex.service)),
                 ("time", .string(iso8601(r.time))),
@@ -93,7 +93,7 @@ public struct AssociationJSON: Sendable {
         obj.append(("matches", .int(ex.matches.count)))
         obj.append(("cancelled", .bool(ex.cancel != nil)))
         if let cancel = ex.cancel { obj.append(("cancelTime", .string(iso8601(cancel.time)))) }
-        obj.append(("finalStatus", ex.finalResponse?.command.status.map { .string(statusText($0)) } ?? .null))
+        obj.append(("finalStatus", ex.finalResponse?.status.map { .string(statusText($0.code)) } ?? .null))
         obj.append(("finalStatusDescription", ex.finalResponse?.status.map { .string($0.description) } ?? .null))
         obj.append(("requestTime", .string(iso8601(ex.request.time))))
         obj.append(("firstResponseMs", ex.timeToFirstResponse.map { .double(rounded($0.milliseconds)) } ?? .null))

@@ -26,6 +26,9 @@ public struct AssociationObserver: Sendable {
         /// Options for decoding data sets (lenient by default: observing is not validating).
         public var decodingOptions: DecodingOptions = .lenient
         public var assembler = MessageAssembler.Configuration()
+        /// Return `.pdu` and `.message` events (a renderer needs them; statistics and JSON,
+        /// which read `exchanges` and `findings`, do not). Findings are always returned.
+        public var emitsEvents = true
         public init() {}
     }
 
@@ -34,26 +37,33 @@ public struct AssociationObserver: Sendable {
     public private(set) var exchanges: [Exchange] = []
     public private(set) var findings: [Finding] = []
     /// Number of PDUs seen from each side.
-    public private(set) var pduCount: [PeerRole: Int] = [:]
+    public var pduCount: [PeerRole: Int] { [.requestor: pdus.requestor, .acceptor: pdus.acceptor] }
     /// Number of decoded PDUs of each type (both sides).
-    public private(set) var pduTypeCounts: [PDUType: Int] = [:]
+    public var pduTypeCounts: [PDUType: Int] {
+        var out: [PDUType: Int] = [:]
+        for type in PDUType.allCases where pdusByType[Int(type.rawValue)] > 0 { out[type] = pdusByType[Int(type.rawValue)] }
+        return out
+    }
+    private var pdus = PerRole(0)
+    private var pdusByType = [Int](repeating: 0, count: 8)
     /// Time of the first bytes seen (the association's start when its A-ASSOCIATE is missing).
     public private(set) var firstSeen: Timestamp?
 
-    private var buffers: [PeerRole: ByteBuffer] = [:]
-    private var framers: [PeerRole: PDUFrameDecoder]
+    // Per-direction state: plain stored pairs, not dictionaries (this is the per-packet path).
+    private var buffers = PerRole(ByteBuffer())
+    private var framers: PerRole<PDUFrameDecoder>
     /// Bytes skipped while resynchronising, per direction (added to framer offsets).
-    private var skipped: [PeerRole: Int] = [:]
-    private var framingLost: [PeerRole: Bool] = [:]
-    private var assemblers: [PeerRole: MessageAssembler]
-    private var firstFragmentTime: [PeerRole: [UInt8: Timestamp]] = [:]
+    private var skipped = PerRole(0)
+    private var framingLost = PerRole(false)
+    private var assemblers: PerRole<MessageAssembler>
+    private var firstFragmentTime = PerRole([UInt8: Timestamp]())
     /// Open requests by (sender of the request, message ID) → exchange index.
     private var open: [OpenKey: Int] = [:]
     private var releaseSent: Set<PeerRole> = []
     /// After a gap, fragments of the message that was cut are expected and not reported again.
     private var afterGap: Set<PeerRole> = []
     /// Bytes still to discard after a gap inside a PDU (the rest of that PDU).
-    private var pendingSkip: [PeerRole: Int] = [:]
+    private var pendingSkip = PerRole(0)
     /// Packet number of the bytes being processed (for findings and messages).
     private var currentPacket: Int?
 
@@ -64,10 +74,8 @@ public struct AssociationObserver: Sendable {
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        framers = [.requestor: PDUFrameDecoder(maximumPDULength: configuration.maximumPDULength),
-                   .acceptor: PDUFrameDecoder(maximumPDULength: configuration.maximumPDULength)]
-        assemblers = [.requestor: MessageAssembler(configuration: configuration.assembler),
-                      .acceptor: MessageAssembler(configuration: configuration.assembler)]
+        framers = PerRole(PDUFrameDecoder(maximumPDULength: configuration.maximumPDULength))
+        assemblers = PerRole(MessageAssembler(configuration: configuration.assembler))
     }
 
     // MARK: Input
@@ -79,35 +87,44 @@ public struct AssociationObserver: Sendable {
         currentPacket = packet
         if firstSeen == nil { firstSeen = time }
         var events: [ObservationEvent] = []
-        var buffer = buffers[sender] ?? ByteBuffer()
+        var buffer = buffers[sender]
+        buffers[sender] = ByteBuffer()  // keeps `buffer` uniquely referenced, so appending does not copy
         var incoming = bytes
-        if let skip = pendingSkip[sender], skip > 0 {
-            let n = min(skip, incoming.readableBytes)
+        if pendingSkip[sender] > 0 {
+            let n = min(pendingSkip[sender], incoming.readableBytes)
             incoming.moveReaderIndex(forwardBy: n)
-            pendingSkip[sender] = skip - n == 0 ? nil : skip - n
+            pendingSkip[sender] -= n
         }
-        buffer.writeBuffer(&incoming)
+        if buffer.readableBytes == 0 {
+            buffer = incoming
+        } else {
+            buffer.writeBuffer(&incoming)
+        }
         while true {
-            if framingLost[sender] == true {
+            if framingLost[sender] {
                 guard resynchronize(&buffer, sender: sender, time: time, events: &events) else { break }
             }
             do throws(PDUDecodingError) {
-                guard let frame = try framers[sender]!.decodeFrame(buffer: &buffer) else { break }
+                guard let frame = try framers[sender].decodeFrame(buffer: &buffer) else { break }
                 var shifted = frame
-                shifted.streamOffset += skipped[sender] ?? 0
+                shifted.streamOffset += skipped[sender]
                 events += receive(frame: shifted, from: sender, at: time)
             } catch {
-                let offset = error.offset + (skipped[sender] ?? 0)
+                let offset = error.offset + skipped[sender]
                 events.append(record(Finding(.framingLost, .error,
                                              "cannot frame the \(sender)'s stream: \(error); looking for the next PDU",
                                              time: time, sender: sender, streamOffset: offset)))
                 framingLost[sender] = true
                 // Skip the bad header byte so resynchronisation makes progress.
                 buffer.moveReaderIndex(forwardBy: 1)
-                skipped[sender, default: 0] += 1
+                skipped[sender] += 1
             }
         }
-        buffer.discardReadBytes()
+        if buffer.readableBytes == 0 {
+            buffer = ByteBuffer()
+        } else if buffer.readerIndex > 1 << 16 {
+            buffer.discardReadBytes()
+        }
         buffers[sender] = buffer
         return events
     }
@@ -121,16 +138,16 @@ public struct AssociationObserver: Sendable {
                              packet: Int? = nil) -> [ObservationEvent] {
         currentPacket = packet
         var events: [ObservationEvent] = []
-        let buffered = buffers[sender] ?? ByteBuffer()
+        let buffered = buffers[sender]
         buffers[sender] = ByteBuffer()
         var note = ""
         var resumeInsidePDU = false
-        if framingLost[sender] != true, buffered.readableBytes >= pduHeaderLength,
+        if !framingLost[sender], buffered.readableBytes >= pduHeaderLength,
            let typeByte = buffered.getInteger(at: buffered.readerIndex, as: UInt8.self), let type = PDUType(rawValue: typeByte),
            let bodyLength = buffered.getInteger(at: buffered.readerIndex + 2, as: UInt32.self) {
             let pduEnd = streamOffset - buffered.readableBytes + pduHeaderLength + Int(bodyLength)
-            pduCount[sender, default: 0] += 1
-            pduTypeCounts[type, default: 0] += 1
+            pdus[sender] += 1
+            pdusByType[Int(type.rawValue)] += 1
             note = "; the \(type) in progress has \(buffered.readableBytes) of its \(pduHeaderLength + Int(bodyLength)) bytes"
             let prefix = buffered.getSlice(at: buffered.readerIndex + pduHeaderLength,
                                            length: buffered.readableBytes - pduHeaderLength) ?? ByteBuffer()
@@ -147,17 +164,17 @@ public struct AssociationObserver: Sendable {
                 resumeInsidePDU = true
             }
         }
-        skipped[sender, default: 0] += buffered.readableBytes + length + (pendingSkip[sender] ?? 0)
+        skipped[sender] += buffered.readableBytes + length + pendingSkip[sender]
         framingLost[sender] = !resumeInsidePDU
         events.insert(record(Finding(.streamGap, .error,
                                      "\(length) bytes missing from the \(sender)'s stream at bytes \(streamOffset)–\(streamOffset + length - 1)"
                                      + note + (resumeInsidePDU ? "; decoding resumes after that PDU" : "; decoding resumes at the next PDU"),
                                      time: time, sender: sender, streamOffset: streamOffset)), at: 0)
         // Messages whose command was complete and whose data set was cut are still recorded.
-        for cut in assemblers[sender]?.abandonInProgress() ?? [] {
+        for cut in assemblers[sender].abandonInProgress() {
             let assembled = DIMSEMessageAssembly(presentationContextID: cut.presentationContextID, command: cut.command,
                                                  commandBytes: cut.commandBytes, dataSetBytes: nil)
-            events += handle(assembled, from: sender, firstFragment: firstFragmentTime[sender]?[cut.presentationContextID] ?? time,
+            events += handle(assembled, from: sender, firstFragment: firstFragmentTime[sender][cut.presentationContextID] ?? time,
                              at: time, streamOffset: streamOffset, dataSetLost: true)
         }
         firstFragmentTime[sender] = [:]
@@ -178,18 +195,18 @@ public struct AssociationObserver: Sendable {
                plausible(type: type, length: Int(length), at: i, in: buffer) {
                 framingLost[sender] = false
                 // The framer's own offset stays in step with the bytes it has seen.
-                skipped[sender, default: 0] += dropped
+                skipped[sender] += dropped
                 events.append(record(Finding(.resynchronized, dropped == 0 ? .info : .warning,
                                              dropped == 0 ? "framing resumed at a \(type) boundary"
                                                  : "resynchronised on a \(type) after skipping \(dropped) bytes",
                                              time: time, sender: sender,
-                                             streamOffset: (framers[sender]?.streamOffset ?? 0) + (skipped[sender] ?? 0))))
+                                             streamOffset: framers[sender].streamOffset + skipped[sender])))
                 return true
             }
             buffer.moveReaderIndex(forwardBy: 1)
             dropped += 1
         }
-        skipped[sender, default: 0] += dropped
+        skipped[sender] += dropped
         return false
     }
 
@@ -210,7 +227,7 @@ public struct AssociationObserver: Sendable {
 
     /// A framed PDU from one side (the capture analyzer and the proxy call this through `receive(_:from:at:)`).
     public mutating func receive(frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
-        pduCount[sender, default: 0] += 1
+        pdus[sender] += 1
         let pdu: PDU
         do throws(PDUDecodingError) {
             pdu = try PDUDecoder.decode(frame)
@@ -218,8 +235,9 @@ public struct AssociationObserver: Sendable {
             return [record(Finding(.malformedPDU, .error, "malformed \(frame.type) PDU: \(error)",
                                    time: time, sender: sender, streamOffset: frame.streamOffset))]
         }
-        pduTypeCounts[pdu.type, default: 0] += 1
-        var events: [ObservationEvent] = [.pdu(pdu, sender: sender, time: time, streamOffset: frame.streamOffset, length: frame.length)]
+        pdusByType[Int(pdu.type.rawValue)] += 1
+        var events: [ObservationEvent] = configuration.emitsEvents
+            ? [.pdu(pdu, sender: sender, time: time, streamOffset: frame.streamOffset, length: frame.length)] : []
         events += handle(pdu, frameLength: frame.body.readableBytes, from: sender, at: time, streamOffset: frame.streamOffset)
         return events
     }
@@ -240,9 +258,9 @@ public struct AssociationObserver: Sendable {
                                          time: time, sender: key.sender, exchangeIndex: index)))
         }
         open.removeAll()
-        for role in PeerRole.allCases where (buffers[role]?.readableBytes ?? 0) > 0 {
+        for role in PeerRole.allCases where buffers[role].readableBytes > 0 && !framingLost[role] {
             events.append(record(Finding(.malformedPDU, .warning,
-                                         "the \(role)'s stream ended \(buffers[role]?.readableBytes ?? 0) bytes into a PDU",
+                                         "the \(role)'s stream ended \(buffers[role].readableBytes) bytes into a PDU",
                                          time: time, sender: role)))
         }
         return events
@@ -356,15 +374,15 @@ public struct AssociationObserver: Sendable {
                                              "PDV on presentation context \(id), which was not accepted",
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
-            if firstFragmentTime[sender]?[id] == nil { firstFragmentTime[sender, default: [:]][id] = time }
+            if firstFragmentTime[sender][id] == nil { firstFragmentTime[sender][id] = time }
             do throws(DIMSEError) {
                 if pdv.messageControlHeader.isCommand { afterGap.remove(sender) }
-                guard let assembled = try assemblers[sender]!.receive(pdv) else { continue }
-                let first = firstFragmentTime[sender]?[id] ?? time
-                firstFragmentTime[sender]?[id] = nil
+                guard let assembled = try assemblers[sender].receive(pdv) else { continue }
+                let first = firstFragmentTime[sender][id] ?? time
+                firstFragmentTime[sender][id] = nil
                 events += handle(assembled, from: sender, firstFragment: first, at: time, streamOffset: streamOffset)
             } catch {
-                firstFragmentTime[sender]?[id] = nil
+                firstFragmentTime[sender][id] = nil
                 // The rest of a message cut by a gap: already reported by the gap finding.
                 if afterGap.contains(sender) && error.code == .dataSetFragmentBeforeCommand { continue }
                 events.append(record(Finding(.dimseAssemblyError, .error, "\(error)", time: time, sender: sender,
@@ -419,7 +437,7 @@ public struct AssociationObserver: Sendable {
             }
         }
 
-        let field = assembled.command.commandField
+        let field = message.commandField
         var exchangeIndex: Int?
         if case .cCancelRequest = assembled.command {
             let id = assembled.command.messageIDBeingRespondedTo ?? 0
@@ -441,7 +459,7 @@ public struct AssociationObserver: Sendable {
             let index = exchanges.count
             exchanges.append(Exchange(index: index, request: message))
             open[key] = index
-            events.append(.message(message, exchangeIndex: index))
+            if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
             events += checkRequest(exchanges[index], time: time)
             return events
         } else if let field, field.isResponse {
@@ -450,7 +468,7 @@ public struct AssociationObserver: Sendable {
             if let index = open[key] {
                 exchanges[index].responses.append(message)
                 exchangeIndex = index
-                events.append(.message(message, exchangeIndex: index))
+                if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
                 events += checkResponse(exchanges[index], message, time: time)
                 if message.status?.category.isFinal ?? true {
                     open[key] = nil
@@ -467,7 +485,7 @@ public struct AssociationObserver: Sendable {
                                          "command field 0x\(String(assembled.command.rawCommandField, radix: 16)) is not a DIMSE command",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
-        events.append(.message(message, exchangeIndex: exchangeIndex))
+        if configuration.emitsEvents { events.append(.message(message, exchangeIndex: exchangeIndex)) }
         return events
     }
 
@@ -542,5 +560,26 @@ public enum TransferSyntaxInference {
             return .deflatedExplicitVRLittleEndian
         }
         return nil
+    }
+}
+
+/// A value for each peer: stored fields, no hashing on the per-packet path.
+struct PerRole<Value: Sendable>: Sendable {
+    var requestor: Value
+    var acceptor: Value
+
+    init(_ value: Value) {
+        requestor = value
+        acceptor = value
+    }
+
+    subscript(role: PeerRole) -> Value {
+        get { role == .requestor ? requestor : acceptor }
+        _modify {
+            if role == .requestor { yield &requestor } else { yield &acceptor }
+        }
+        set {
+            if role == .requestor { requestor = newValue } else { acceptor = newValue }
+        }
     }
 }

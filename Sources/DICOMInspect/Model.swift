@@ -193,10 +193,26 @@ public struct ObservedMessage: Sendable {
     public var packet: Int?
     /// The data set was announced but lost in a gap of the capture.
     public var dataSetLost = false
+    /// Read once from the command set (these are on every per-message path).
+    public let commandField: CommandField?
+    public let sopClassUID: String?
+    public let status: DIMSEStatus?
 
-    public var status: DIMSEStatus? {
-        guard let code = command.status else { return nil }
-        return DIMSEStatus.lookup(code, commandField: command.commandField ?? .cEchoResponse, sopClassUID: command.sopClassUID)
+    public init(sender: PeerRole, presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
+                dataSetBytes: ByteBuffer?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?) {
+        self.sender = sender
+        self.presentationContextID = presentationContextID
+        self.command = command
+        self.commandBytes = commandBytes
+        self.dataSetBytes = dataSetBytes
+        self.firstFragmentTime = firstFragmentTime
+        self.time = time
+        self.packet = packet
+        let field = command.commandField
+        let sop = command.sopClassUID
+        commandField = field
+        sopClassUID = sop
+        status = command.status.map { DIMSEStatus.lookup($0, commandField: field ?? .cEchoResponse, sopClassUID: sop) }
     }
 }
 
@@ -207,9 +223,9 @@ public struct Exchange: Sendable {
     public var responses: [ObservedMessage] = []
     public var cancel: ObservedMessage?
     /// The SOP class of the request (Affected or Requested SOP Class UID).
-    public var sopClassUID: String? { request.command.sopClassUID }
+    public var sopClassUID: String? { request.sopClassUID }
     public var messageID: UInt16 { request.command.messageID ?? 0 }
-    public var service: DIMSEService? { request.command.commandField?.service }
+    public var service: DIMSEService? { request.commandField?.service }
 
     public var finalResponse: ObservedMessage? {
         guard let last = responses.last, last.status?.category.isFinal ?? true else { return nil }

@@ -19,7 +19,7 @@ public struct AnalysisStatistics: Sendable {
         associationsByOutcome[outcomeName(observer.info.outcome), default: 0] += 1
         for ex in observer.exchanges {
             let service = ex.service?.rawValue ?? "unknown"
-            let status = ex.finalResponse?.command.status.map(statusText) ?? "incomplete"
+            let status = ex.finalResponse?.status.map { statusText($0.code) } ?? "incomplete"
             exchangesByServiceAndStatus[service, default: [:]][status, default: 0] += 1
             if let meaning = ex.finalResponse?.status?.meaning { meanings[service + " " + status] = meaning }
             if let d = ex.duration { responseTimesMs[service, default: []].append(d.milliseconds) }

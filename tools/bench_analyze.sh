@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Throughput and peak memory of `dicomtap analyze` on a large capture (default 500 MB, many
+# associations, C-FIND and C-STORE mixed; made by tools/make_big_capture.py from real
+# pynetdicom/DCMTK streams), beside tshark's DICOM dissector and a bare libpcap read of the
+# same file. Usage: tools/bench_analyze.sh [MB]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mb=${1:-500}
+file=bench-data/big-${mb}mb.pcap
+mkdir -p bench-data
+[[ -f $file ]] || python3 tools/make_big_capture.py "$file" --mb "$mb"
+swift build -c release --product dicomtap >/dev/null
+
+# A bare libpcap read: pcap_next_ex over every packet, nothing else.
+cat > bench-data/pcapread.c <<'C'
+#include <pcap/pcap.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline(argv[1], err);
+    if (!p) { fprintf(stderr, "%s\n", err); return 1; }
+    struct pcap_pkthdr *h; const u_char *d; long n = 0, bytes = 0; int r;
+    while ((r = pcap_next_ex(p, &h, &d)) == 1) { n++; bytes += h->caplen; }
+    printf("%ld packets, %ld bytes\n", n, bytes);
+    pcap_close(p);
+    return 0;
+}
+C
+gcc -O2 -o bench-data/pcapread bench-data/pcapread.c -lpcap
+
+size=$(stat -c %s "$file")
+echo "file: $file ($size bytes)"
+run() {
+  local label=$1; shift
+  local out
+  /usr/bin/time -o bench-data/time.txt -f "%e %M" "$@" >/dev/null 2>&1 || true
+  out=$(tail -1 bench-data/time.txt)
+  local secs=${out% *} rss=${out#* }
+  python3 -c "import sys; s=float('$secs'); print(f'%-58s %7.2f s  %8.0f MB/s  peak RSS %7.1f MB' % ('$label', s, $size/1e6/max(s,1e-3), $rss/1024))"
+}
+run "bare libpcap read (pcap_next_ex loop, C)" bench-data/pcapread "$file"
+run "dicomtap analyze --summary" .build/release/dicomtap analyze --summary "$file"
+run "dicomtap analyze --format json" .build/release/dicomtap analyze --format json "$file"
+if [[ ${SKIP_TSHARK:-0} != 1 ]]; then
+  run "tshark -r FILE -d tcp.port==11112,dicom -Y dicom" tshark -r "$file" -d tcp.port==11112,dicom -Y dicom
+fi
