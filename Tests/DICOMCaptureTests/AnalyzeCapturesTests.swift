@@ -177,3 +177,83 @@ import Testing
         #expect(analyzer.warnings.contains { $0.message.contains("truncated") && $0.packet != nil })
     }
 }
+
+/// The `--association`, `--service` and `--patient-id` filters and the summary table.
+@Suite struct AnalyzeFilterTests {
+    final class Out: @unchecked Sendable { var text = "" }
+
+    func run(_ name: String, format: AnalysisReportWriter.Format, filter: AnalysisReportWriter.Filter) throws -> String {
+        let out = Out()
+        let writer = AnalysisReportWriter(format: format, filter: filter) { out.text += $0 }
+        var config = CaptureAnalyzer.Configuration()
+        config.keepEvents = format == .text
+        writer.begin(inputs: [name])
+        let analyzer = try CaptureAnalyzer.analyze(path: AnalyzeCapturesTests.captures.appendingPathComponent(name).path,
+                                                   configuration: config) { writer.add($0) }
+        writer.warnings(analyzer.warnings, file: name)
+        writer.end()
+        return out.text
+    }
+
+    func associations(_ json: String) -> [[String: Any]] {
+        let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        return object?["associations"] as? [[String: Any]] ?? []
+    }
+
+    @Test func serviceFilterKeepsOnlyThatService() throws {
+        // dcmtk_find_store: one association of C-STOREs, one with a C-FIND.
+        let all = associations(try run("dcmtk_find_store.pcapng", format: .json, filter: .init()))
+        #expect(all.count == 2)
+        let stores = associations(try run("dcmtk_find_store.pcapng", format: .json, filter: .init(service: "C-STORE")))
+        #expect(stores.count == 1)
+        let exchanges = stores.first?["exchanges"] as? [[String: Any]] ?? []
+        #expect(exchanges.count == 3)
+        #expect(exchanges.allSatisfy { $0["service"] as? String == "C-STORE" })
+        #expect(exchanges.allSatisfy { $0["affectedSOPInstanceUID"] is String })
+        let text = try run("dcmtk_find_store.pcapng", format: .text, filter: .init(service: "C-FIND"))
+        #expect(text.contains("C-FIND-RQ") && !text.contains("C-STORE-RQ"))
+    }
+
+    @Test func associationFilter() throws {
+        let second = associations(try run("concurrent.pcapng", format: .json, filter: .init(association: 2)))
+        #expect(second.count == 1)
+        #expect(second.first?["index"] as? Int == 2)
+    }
+
+    @Test func patientIDFilterLooksInRequestsAndResponses() throws {
+        #expect(associations(try run("rpi_general_one_match.pcapng", format: .json, filter: .init(patientID: "1234567"))).count == 1)
+        #expect(associations(try run("rpi_general_one_match.pcapng", format: .json, filter: .init(patientID: "7654321"))).isEmpty)
+        let text = try run("rpi_general_one_match.pcapng", format: .text, filter: .init(patientID: "7654321"))
+        #expect(text.hasPrefix("No association matches."))
+    }
+
+    @Test func summaryTableHasServiceResponseTimes() throws {
+        let text = try run("concurrent.pcapng", format: .summary, filter: .init())
+        #expect(text.contains("Associations: 4"))
+        #expect(text.contains("released     4"))
+        #expect(text.contains("C-FIND          0x0000      4"))
+        #expect(text.contains("Service response time"))
+        #expect(text.contains("C-ECHO"))
+    }
+
+    @Test func jsonContractFields() throws {
+        let json = try run("rpi_multiple_matches.pcapng", format: .json, filter: .init())
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["inputs"] as? [String] == ["rpi_multiple_matches.pcapng"])
+        #expect(object["warnings"] is [Any])
+        let a = try #require(associations(json).first)
+        for key in ["index", "client", "server", "callingAETitle", "calledAETitle", "startTime", "endTime", "outcome", "reject",
+                    "abort", "maxPDULength", "presentationContexts", "exchanges", "findings"] {
+            #expect(a.keys.contains(key), "missing \(key)")
+        }
+        let ex = try #require((a["exchanges"] as? [[String: Any]])?.first)
+        for key in ["service", "messageID", "presentationContextID", "sopClassUID", "priority", "request", "responses",
+                    "cancelled", "finalStatus", "requestTime", "durationMs"] {
+            #expect(ex.keys.contains(key), "missing \(key)")
+        }
+        #expect(ex["finalStatus"] as? String == "0xC100")
+        let request = try #require(ex["request"] as? [String: Any])
+        #expect((request["00100020"] as? [String: Any])?["vr"] as? String == "LO")
+        #expect((a["startTime"] as? String)?.hasSuffix("Z") == true)
+    }
+}
