@@ -34,61 +34,88 @@ public struct TextDumpRenderer: Sendable {
                        encoding: DatasetEncoding? = nil, into lines: inout [String]) -> Int {
         let encoding = encoding ?? dataset.encoding
         let charset = dataset.characterSet(inheriting: inherited)
-        let pad = prefix + String(repeating: options.indent, count: depth)
         var total = 0
         for element in dataset.elements {
-            let keyword = name(of: element.tag, in: dataset)
-            let header = encoding.isExplicitVR && element.vr.hasLongExplicitLength ? 12 : 8
-            switch element.value {
-            case .sequence(let items):
-                // Items of an explicit VR UN sequence are implicit VR little endian (PS3.5 §6.2.2).
-                let inner: DatasetEncoding = encoding.isExplicitVR && element.vr == .UN ? .implicitLittleEndian : encoding
-                let how = element.hasUndefinedLength ? "undefined length" : "explicit length"
-                let sequenceLine = lines.count
+            total += renderElement(element, in: dataset, characterSet: charset, depth: depth, prefix: prefix,
+                                   encoding: encoding, into: &lines)
+        }
+        return total
+    }
+
+    /// Renders `dataset` top-level element by top-level element, handing each piece of text to
+    /// `sink` as soon as it is ready, so a large dataset is dumped without holding all its text.
+    public func render(_ dataset: Dataset, characterSet inherited: SpecificCharacterSet = .default, prefix: String = "",
+                       sink: (String) -> Void) {
+        let charset = dataset.characterSet(inheriting: inherited)
+        var lines: [String] = []
+        for element in dataset.elements {
+            renderElement(element, in: dataset, characterSet: charset, depth: 0, prefix: prefix, encoding: dataset.encoding,
+                          into: &lines)
+            if lines.count >= 4096 {
+                sink(lines.map { $0 + "\n" }.joined())
+                lines.removeAll(keepingCapacity: true)
+            }
+        }
+        if !lines.isEmpty { sink(lines.map { $0 + "\n" }.joined()) }
+    }
+
+    /// Appends the lines of one element (and everything nested in it); returns its encoded length.
+    @discardableResult
+    func renderElement(_ element: DataElement, in dataset: Dataset, characterSet charset: SpecificCharacterSet, depth: Int,
+                       prefix: String, encoding: DatasetEncoding, into lines: inout [String]) -> Int {
+        let pad = prefix + String(repeating: options.indent, count: depth)
+        var total = 0
+        let keyword = name(of: element.tag, in: dataset)
+        let header = encoding.isExplicitVR && element.vr.hasLongExplicitLength ? 12 : 8
+        switch element.value {
+        case .sequence(let items):
+            // Items of an explicit VR UN sequence are implicit VR little endian (PS3.5 §6.2.2).
+            let inner: DatasetEncoding = encoding.isExplicitVR && element.vr == .UN ? .implicitLittleEndian : encoding
+            let how = element.hasUndefinedLength ? "undefined length" : "explicit length"
+            let sequenceLine = lines.count
+            lines.append("")
+            var valueLength = 0
+            for item in items {
+                let ihow = item.hasUndefinedLength ? "undefined length" : "explicit length"
+                let ipad = pad + options.indent
+                let itemLine = lines.count
                 lines.append("")
-                var valueLength = 0
-                for item in items {
-                    let ihow = item.hasUndefinedLength ? "undefined length" : "explicit length"
-                    let ipad = pad + options.indent
-                    let itemLine = lines.count
-                    lines.append("")
-                    let itemLength = render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix,
-                                            encoding: inner, into: &lines)
-                    let ilen = item.hasUndefinedLength ? "u/l" : String(itemLength)
-                    lines[itemLine] = line(ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item")
-                    if item.hasUndefinedLength {
-                        lines.append(line(ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", "0", "0",
-                                          "ItemDelimitationItem"))
-                    }
-                    valueLength += 8 + itemLength + (item.hasUndefinedLength ? 8 : 0)
+                let itemLength = render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix,
+                                        encoding: inner, into: &lines)
+                let ilen = item.hasUndefinedLength ? "u/l" : String(itemLength)
+                lines[itemLine] = line(ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item")
+                if item.hasUndefinedLength {
+                    lines.append(line(ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", "0", "0",
+                                      "ItemDelimitationItem"))
                 }
-                if element.hasUndefinedLength {
-                    lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
-                                      "SequenceDelimitationItem"))
-                    valueLength += 8
-                }
-                let len = element.hasUndefinedLength ? "u/l" : String(valueLength)
-                lines[sequenceLine] = line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
-                                           len, "1", keyword)
-                total += header + valueLength
-            case .fragments(let fragments):
-                lines.append(line(pad, element.tag, element.vr.code, "(PixelSequence #=\(fragments.count))", "u/l", "1", keyword))
-                var valueLength = 8
-                for (i, fragment) in fragments.enumerated() {
-                    let what = i == 0 ? "Basic Offset Table" : "Fragment \(i)"
-                    lines.append(line(pad + options.indent, .item, element.vr.code,
-                                      shorten(hexBytes(Array(fragment.readableBytesView.prefix(options.maxValueLength)))) + "  (\(what))",
-                                      String(fragment.readableBytes), "1", "Item"))
-                    valueLength += 8 + fragment.readableBytes
-                }
+                valueLength += 8 + itemLength + (item.hasUndefinedLength ? 8 : 0)
+            }
+            if element.hasUndefinedLength {
                 lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
                                   "SequenceDelimitationItem"))
-                total += header + valueLength
-            case .bytes(let b):
-                lines.append(line(pad, element.tag, element.vr.code, valueText(element, charset: charset),
-                                  String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword))
-                total += header + b.readableBytes
+                valueLength += 8
             }
+            let len = element.hasUndefinedLength ? "u/l" : String(valueLength)
+            lines[sequenceLine] = line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
+                                       len, "1", keyword)
+            total += header + valueLength
+        case .fragments(let fragments):
+            lines.append(line(pad, element.tag, element.vr.code, "(PixelSequence #=\(fragments.count))", "u/l", "1", keyword))
+            var valueLength = 8
+            for (i, fragment) in fragments.enumerated() {
+                let what = i == 0 ? "Basic Offset Table" : "Fragment \(i)"
+                lines.append(line(pad + options.indent, .item, element.vr.code,
+                                  shorten(hexBytes(Array(fragment.readableBytesView.prefix(options.maxValueLength)))) + "  (\(what))",
+                                  String(fragment.readableBytes), "1", "Item"))
+                valueLength += 8 + fragment.readableBytes
+            }
+            lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
+                              "SequenceDelimitationItem"))
+            total += header + valueLength
+        case .bytes(let b):
+            lines.append(line(pad, element.tag, element.vr.code, valueText(element, charset: charset),
+                              String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword))
+            total += header + b.readableBytes
         }
         return total
     }

@@ -60,7 +60,7 @@ struct Dump: ParsableCommand {
                     print("\n# Dicom-Data-Set")
                 }
                 print("# Used TransferSyntax: \(ts.name)")
-                print(r.render(dataset), terminator: "")
+                r.render(dataset) { print($0, terminator: "") }
             }
         } catch let error as DICOMDecodingError {
             throw CLIError("\(file): \(error)")
