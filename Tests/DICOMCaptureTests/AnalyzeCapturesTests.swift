@@ -257,3 +257,51 @@ import Testing
         #expect((a["startTime"] as? String)?.hasSuffix("Z") == true)
     }
 }
+
+/// Fixed-seed mutations of real capture files analysed end to end: a typed error or a report,
+/// never a crash or a hang.
+@Suite struct AnalyzeMutationTests {
+    @Test func mutatedCapturesNeverCrashTheAnalyzer() throws {
+        var state: UInt64 = 0xCAFE_F00D
+        func next() -> UInt64 {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            return state &* 2_685_821_657_736_338_717
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dicomtap-mutants-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var reports = 0, errors = 0
+        for name in ["rpi_general_one_match.pcapng", "null.pcap", "concurrent.pcapng", "deflated.pcapng"] {
+            let original = Array(FileManager.default.contents(atPath: AnalyzeCapturesTests.captures.appendingPathComponent(name).path) ?? Data())
+            guard original.count > 64 else { continue }
+            for round in 0..<60 {
+                var bytes = original
+                if round % 3 == 2 {
+                    bytes = Array(bytes.prefix(Int(next() % UInt64(bytes.count))))
+                } else {
+                    for _ in 0..<(1 + round % 6) {
+                        // Past the file header, so most mutants are still captures.
+                        let i = 48 + Int(next() % UInt64(bytes.count - 48))
+                        bytes[i] ^= UInt8(truncatingIfNeeded: next() | 1)
+                    }
+                }
+                let path = dir.appendingPathComponent("\(round)-\(name)").path
+                FileManager.default.createFile(atPath: path, contents: Data(bytes))
+                do {
+                    let analyzer = try CaptureAnalyzer.analyze(path: path) { a in
+                        _ = AssociationJSON().render(index: a.index, client: "c", server: "s", observer: a.observer).serialized()
+                    }
+                    _ = analyzer.warnings
+                    reports += 1
+                } catch {
+                    #expect(!error.description.isEmpty)
+                    errors += 1
+                }
+            }
+        }
+        #expect(reports + errors == 240)
+        #expect(reports > 0)
+    }
+}
