@@ -22,102 +22,96 @@ public struct TextDumpRenderer: Sendable {
 
     /// The dataset as dump lines, each prefixed with `prefix` (used by the annotated protocol dumps).
     public func render(_ dataset: Dataset, characterSet: SpecificCharacterSet = .default, prefix: String = "") -> String {
-        var lines: [String] = []
-        render(dataset, characterSet: characterSet, depth: 0, prefix: prefix, into: &lines)
-        return lines.map { $0 + "\n" }.joined()
+        var out = ""
+        render(dataset, characterSet: characterSet, prefix: prefix) { out += $0 }
+        return out
     }
 
-    /// Appends the dump lines of `dataset`; returns its encoded length in `encoding`, so that
-    /// sequence and item lines show their lengths without re-encoding anything.
-    @discardableResult
-    public func render(_ dataset: Dataset, characterSet inherited: SpecificCharacterSet, depth: Int, prefix: String,
-                       encoding: DatasetEncoding? = nil, into lines: inout [String]) -> Int {
-        let encoding = encoding ?? dataset.encoding
-        let charset = dataset.characterSet(inheriting: inherited)
-        var total = 0
-        for element in dataset.elements {
-            total += renderElement(element, in: dataset, characterSet: charset, depth: depth, prefix: prefix,
-                                   encoding: encoding, into: &lines)
-        }
-        return total
-    }
-
-    /// Renders `dataset` top-level element by top-level element, handing each piece of text to
-    /// `sink` as soon as it is ready, so a large dataset is dumped without holding all its text.
-    public func render(_ dataset: Dataset, characterSet inherited: SpecificCharacterSet = .default, prefix: String = "",
+    /// Renders `dataset`, handing the text to `sink` in pieces of about 1 MB, so a large dataset
+    /// is dumped without holding all its text.
+    public func render(_ dataset: Dataset, characterSet: SpecificCharacterSet = .default, prefix: String = "",
                        sink: (String) -> Void) {
+        var out = ""
+        render(dataset, characterSet: characterSet, depth: 0, prefix: prefix, encoding: dataset.encoding, into: &out, sink: sink)
+        if !out.isEmpty { sink(out) }
+    }
+
+    static let flushSize = 1 << 20
+
+    func render(_ dataset: Dataset, characterSet inherited: SpecificCharacterSet, depth: Int, prefix: String,
+                encoding: DatasetEncoding, into out: inout String, sink: (String) -> Void) {
         let charset = dataset.characterSet(inheriting: inherited)
-        var lines: [String] = []
         for element in dataset.elements {
-            renderElement(element, in: dataset, characterSet: charset, depth: 0, prefix: prefix, encoding: dataset.encoding,
-                          into: &lines)
-            if lines.count >= 4096 {
-                sink(lines.map { $0 + "\n" }.joined())
-                lines.removeAll(keepingCapacity: true)
+            renderElement(element, in: dataset, characterSet: charset, depth: depth, prefix: prefix, encoding: encoding,
+                          into: &out, sink: sink)
+            if out.utf8.count >= Self.flushSize {
+                sink(out)
+                out = ""
             }
         }
-        if !lines.isEmpty { sink(lines.map { $0 + "\n" }.joined()) }
     }
 
-    /// Appends the lines of one element (and everything nested in it); returns its encoded length.
-    @discardableResult
+    /// Appends the lines of one element and everything nested in it.
     func renderElement(_ element: DataElement, in dataset: Dataset, characterSet charset: SpecificCharacterSet, depth: Int,
-                       prefix: String, encoding: DatasetEncoding, into lines: inout [String]) -> Int {
+                       prefix: String, encoding: DatasetEncoding, into out: inout String, sink: (String) -> Void) {
         let pad = prefix + String(repeating: options.indent, count: depth)
-        var total = 0
         let keyword = name(of: element.tag, in: dataset)
-        let header = encoding.isExplicitVR && element.vr.hasLongExplicitLength ? 12 : 8
         switch element.value {
         case .sequence(let items):
             // Items of an explicit VR UN sequence are implicit VR little endian (PS3.5 §6.2.2).
             let inner: DatasetEncoding = encoding.isExplicitVR && element.vr == .UN ? .implicitLittleEndian : encoding
             let how = element.hasUndefinedLength ? "undefined length" : "explicit length"
-            let sequenceLine = lines.count
-            lines.append("")
-            var valueLength = 0
+            let len = element.hasUndefinedLength ? "u/l" : String(Self.valueLength(element, encoding))
+            append(&out, pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))", len, "1", keyword)
+            let ipad = pad + options.indent
             for item in items {
                 let ihow = item.hasUndefinedLength ? "undefined length" : "explicit length"
-                let ipad = pad + options.indent
-                let itemLine = lines.count
-                lines.append("")
-                let itemLength = render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix,
-                                        encoding: inner, into: &lines)
-                let ilen = item.hasUndefinedLength ? "u/l" : String(itemLength)
-                lines[itemLine] = line(ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item")
+                let ilen = item.hasUndefinedLength ? "u/l" : String(Self.length(item.dataset, inner))
+                append(&out, ipad, .item, "na", "(Item with \(ihow) #=\(item.dataset.count))", ilen, "1", "Item")
+                render(item.dataset, characterSet: charset, depth: depth + 2, prefix: prefix, encoding: inner,
+                       into: &out, sink: sink)
                 if item.hasUndefinedLength {
-                    lines.append(line(ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", "0", "0",
-                                      "ItemDelimitationItem"))
+                    append(&out, ipad, .itemDelimitation, "na", "(ItemDelimitationItem)", "0", "0", "ItemDelimitationItem")
                 }
-                valueLength += 8 + itemLength + (item.hasUndefinedLength ? 8 : 0)
             }
             if element.hasUndefinedLength {
-                lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
-                                  "SequenceDelimitationItem"))
-                valueLength += 8
+                append(&out, pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0", "SequenceDelimitationItem")
             }
-            let len = element.hasUndefinedLength ? "u/l" : String(valueLength)
-            lines[sequenceLine] = line(pad, element.tag, element.vr.code, "(Sequence with \(how) #=\(items.count))",
-                                       len, "1", keyword)
-            total += header + valueLength
         case .fragments(let fragments):
-            lines.append(line(pad, element.tag, element.vr.code, "(PixelSequence #=\(fragments.count))", "u/l", "1", keyword))
-            var valueLength = 8
+            append(&out, pad, element.tag, element.vr.code, "(PixelSequence #=\(fragments.count))", "u/l", "1", keyword)
             for (i, fragment) in fragments.enumerated() {
                 let what = i == 0 ? "Basic Offset Table" : "Fragment \(i)"
-                lines.append(line(pad + options.indent, .item, element.vr.code,
-                                  shorten(hexBytes(Array(fragment.readableBytesView.prefix(options.maxValueLength)))) + "  (\(what))",
-                                  String(fragment.readableBytes), "1", "Item"))
-                valueLength += 8 + fragment.readableBytes
+                append(&out, pad + options.indent, .item, element.vr.code,
+                       shorten(hexBytes(Array(fragment.readableBytesView.prefix(options.maxValueLength)))) + "  (\(what))",
+                       String(fragment.readableBytes), "1", "Item")
             }
-            lines.append(line(pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0",
-                              "SequenceDelimitationItem"))
-            total += header + valueLength
+            append(&out, pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0", "SequenceDelimitationItem")
         case .bytes(let b):
-            lines.append(line(pad, element.tag, element.vr.code, valueText(element, charset: charset),
-                              String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword))
-            total += header + b.readableBytes
+            append(&out, pad, element.tag, element.vr.code, valueText(element, charset: charset),
+                   String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword)
         }
-        return total
+    }
+
+    /// Encoded length of a dataset in `encoding` (arithmetic only, nothing is encoded).
+    static func length(_ dataset: Dataset, _ encoding: DatasetEncoding) -> Int {
+        dataset.elements.reduce(0) { total, e in
+            total + (encoding.isExplicitVR && e.vr.hasLongExplicitLength ? 12 : 8) + valueLength(e, encoding)
+        }
+    }
+
+    /// Encoded length of an element's value (for sequences: items and delimiters).
+    static func valueLength(_ element: DataElement, _ encoding: DatasetEncoding) -> Int {
+        switch element.value {
+        case .bytes(let b):
+            return b.readableBytes
+        case .fragments(let fragments):
+            return fragments.reduce(8) { $0 + 8 + $1.readableBytes }
+        case .sequence(let items):
+            let inner: DatasetEncoding = encoding.isExplicitVR && element.vr == .UN ? .implicitLittleEndian : encoding
+            return items.reduce(element.hasUndefinedLength ? 8 : 0) {
+                $0 + 8 + length($1.dataset, inner) + ($1.hasUndefinedLength ? 8 : 0)
+            }
+        }
     }
 
     /// A single element's value as dcmdump shows it: `[text]` for strings, numbers bare,
@@ -173,13 +167,27 @@ public struct TextDumpRenderer: Sendable {
         return String(s.prefix(options.maxValueLength)) + "..."
     }
 
-    func line(_ pad: String, _ tag: Tag, _ vr: String, _ value: String, _ length: String, _ vm: String,
-              _ keyword: String) -> String {
-        var head = pad + tag.description.lowercased() + " " + vr + " " + value
+    /// Appends one line: `(gggg,eeee) VR value` padded to column 55, then `# length, VM keyword`.
+    func append(_ out: inout String, _ pad: String, _ tag: Tag, _ vr: String, _ value: String, _ length: String, _ vm: String,
+                _ keyword: String) {
+        out += pad
+        out += tag.description.lowercased()
+        out += " "
+        out += vr
+        out += " "
+        out += value
+        // The column counts characters, not bytes.
         let width = 55
-        if head.count < width { head += String(repeating: " ", count: width - head.count) }
-        let len = String(repeating: " ", count: max(0, 3 - length.count)) + length
-        return head + " # " + len + "," + (vm.count < 2 ? " " : "") + vm + " " + keyword
+        let chars = pad.count + 13 + vr.count + value.count
+        if chars < width { out += String(repeating: " ", count: width - chars) }
+        out += " # "
+        if length.count < 3 { out += String(repeating: " ", count: 3 - length.count) }
+        out += length
+        out += vm.count < 2 ? ", " : ","
+        out += vm
+        out += " "
+        out += keyword
+        out += "\n"
     }
 
     /// The keyword, or for private elements the creator that owns the block.

@@ -56,7 +56,7 @@ struct Dump: ParsableCommand {
                 let r = TextDumpRenderer(options: .init(maxValueLength: maxLength, showAll: showAll))
                 if let meta {
                     print("# Dicom-File-Format\n\n# Dicom-Meta-Information-Header\n# Used TransferSyntax: Little Endian Explicit")
-                    print(r.render(meta), terminator: "")
+                    r.render(meta) { print($0, terminator: "") }
                     print("\n# Dicom-Data-Set")
                 }
                 print("# Used TransferSyntax: \(ts.name)")
