@@ -11,12 +11,14 @@ let package = Package(
         .library(name: "DIMSE", targets: ["DIMSE"]),
         .library(name: "DICOMInspect", targets: ["DICOMInspect"]),
         .library(name: "DICOMCapture", targets: ["DICOMCapture"]),
+        .library(name: "DICOMProxy", targets: ["DICOMProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         .target(
@@ -47,10 +49,20 @@ let package = Package(
             name: "DICOMCapture",
             dependencies: ["CPcap", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .target(
+            name: "DICOMProxy",
+            dependencies: [
+                "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "dicomtap",
             dependencies: [
-                "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture",
+                "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,6 +94,14 @@ let package = Package(
             name: "DICOMCaptureTests",
             dependencies: ["DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "DICOMProxyTests",
+            dependencies: ["DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["Peers"]
         ),
     ],
     swiftLanguageModes: [.v6]

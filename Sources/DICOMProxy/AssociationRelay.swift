@@ -1,0 +1,482 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DICOMCore
+import DICOMInspect
+import DICOMUL
+import DIMSE
+import Logging
+import NIOCore
+import NIOPosix
+
+/// What every association of one proxy shares (immutable or internally serialised).
+struct ProxyShared: Sendable {
+    let configuration: ProxyConfiguration
+    /// `events.jsonl` in the log directory.
+    let events: AppendOnlyFile?
+    let logger: Logger
+}
+
+/// One relayed association: the glue between the SCU's channel and the upstream channel,
+/// the association's `AssociationObserver` fed with the exact bytes of every PDU relayed,
+/// its outputs (console lines, text log, JSON lines, recording) and its timers. It runs the
+/// actions of a `RelayStateMachine`. Confined to the event loop of the SCU's channel, where
+/// the upstream channel is opened too: no locks.
+final class AssociationRelay {
+    let id: String
+    let eventLoop: any EventLoop
+    private let shared: ProxyShared
+    private var configuration: ProxyConfiguration { shared.configuration }
+    private let logger: Logger
+    private var machine: RelayStateMachine
+    private var observer: AssociationObserver
+    private let format: ProxyEventFormat
+    private let renderer: AnnotatedDumpRenderer
+
+    private(set) var requestor: RelaySideHandler?
+    private var acceptor: RelaySideHandler?
+    /// The upstream connection opened and the association went on with it.
+    private var acceptorAttached = false
+    /// PDUs from the SCU kept while the upstream connection opens (the A-ASSOCIATE-RQ).
+    private var held: [ByteBuffer] = []
+
+    let recorder: AssociationRecorder?
+    private var textLog: AppendOnlyFile?
+    private var textLogPending: [String] = []
+    private var textLogOpened = false
+
+    let startTime: Timestamp
+    private let client: String
+    private var upstream: ProxyEndpoint?
+    private var closeReason: RelayCloseReason?
+    private var responseTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var lastActivity: NIODeadline
+    private var isFinished = false
+    /// Succeeded once the association is over and its files are written.
+    let finished: EventLoopPromise<Void>
+    private let onFinish: @Sendable (String) -> Void
+
+    /// Time the proxy waits for a peer to take one of its own PDUs before closing anyway.
+    static let closeDeadline: TimeAmount = .seconds(2)
+
+    init(id: String, channel: any Channel, shared: ProxyShared, onFinish: @escaping @Sendable (String) -> Void) {
+        self.id = id
+        eventLoop = channel.eventLoop
+        self.shared = shared
+        var logger = shared.logger
+        logger[metadataKey: ProxyLogKey.associationID] = .string(id)
+        self.logger = logger
+        machine = RelayStateMachine(routing: shared.configuration.routing)
+        var observerConfiguration = shared.configuration.observer
+        observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
+        observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
+        observer = AssociationObserver(configuration: observerConfiguration)
+        format = ProxyEventFormat(associationID: id)
+        startTime = wallClock()
+        renderer = AnnotatedDumpRenderer(options: shared.configuration.textLogOptions, origin: startTime)
+        client = channel.remoteAddress.map(Self.describe) ?? "?"
+        recorder = shared.configuration.recordDirectory != nil ? AssociationRecorder(logger: logger) : nil
+        lastActivity = .now()
+        finished = channel.eventLoop.makePromise()
+        self.onFinish = onFinish
+    }
+
+    /// The handlers for the SCU's pipeline: the recorder (when recording), a tap (when
+    /// configured), the PDU framer and the requestor half of the glue pair.
+    func requestorHandlers() -> [any ChannelHandler] {
+        let handler = RelaySideHandler(role: .requestor, relay: self)
+        requestor = handler
+        var handlers: [any ChannelHandler] = []
+        if let recorder { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
+        if let tap = configuration.tap { handlers.append(TapHandler(associationID: id, role: .requestor, tap: tap)) }
+        handlers.append(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: configuration.maximumPDULength)))
+        handlers.append(handler)
+        scheduleIdleCheck(in: TimeAmount(configuration.idleTimeout))
+        return handlers
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    // MARK: From the glue handlers
+
+    func mayRead(_ role: PeerRole) -> Bool {
+        guard machine.mayRead(role) else { return false }
+        switch machine.state {
+        case .awaitingAssociateRequest, .closing, .closed:
+            return true
+        case .connecting, .awaitingAssociateResponse, .relaying:
+            // Backpressure: read from one peer only while the other can take the bytes.
+            return handler(role.other)?.isWritable ?? false
+        }
+    }
+
+    func becameWritable(_ role: PeerRole) {
+        handler(role.other)?.resumeReading()
+    }
+
+    func readComplete(from role: PeerRole) {
+        handler(role.other)?.flush()
+    }
+
+    func received(_ input: RelayInput, from role: PeerRole) {
+        // Frames still buffered by a framer when the association was over are dropped.
+        guard !isFinished else { return }
+        lastActivity = .now()
+        let now = wallClock()
+        switch input {
+        case .truncated(let bytes):
+            // The observer reports the cut PDU when the connection closes.
+            emit(observer.receive(bytes, from: role, at: now))
+            logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
+        case .pdu(let frame, let bytes):
+            let events = observer.receive(bytes, from: role, at: now)
+            let action: RelayStateMachine.Action
+            var malformed = false
+            do throws(PDUDecodingError) {
+                let pdu = try PDUDecoder.decode(frame)
+                action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
+                if case .associateRequest = pdu, case .connect(let upstream) = action { associationRequested(upstream: upstream) }
+                if role == .acceptor, machine.state == .relaying { cancelResponseTimer() }
+            } catch {
+                malformed = true
+                action = machine.malformedPDU(from: role, unknownType: false, detail: "\(error)")
+            }
+            if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
+            // The observer reported the undecodable PDU as a finding; add its bytes.
+            emit(events)
+            if malformed { logRawBytes(bytes, from: role) }
+            run(action, pdu: bytes)
+        }
+    }
+
+    func inputClosed(_ role: PeerRole) {
+        run(machine.inputClosed(role), pdu: nil)
+    }
+
+    func channelClosed(_ role: PeerRole) {
+        // An upstream channel that never joined the association (failed or late connect) is not ours.
+        if role == .acceptor && !acceptorAttached { return }
+        run(machine.channelClosed(role), pdu: nil)
+        finishIfDone()
+    }
+
+    func errorCaught(_ error: any Error, from role: PeerRole) {
+        if let error = error as? PDUDecodingError {
+            // The framer refused a PDU header: unknown PDU type or over the length bound.
+            let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(error)", time: wallClock(),
+                                  sender: role, streamOffset: error.offset)
+            note(finding, rawBytes: error.rawBytes)
+            run(machine.malformedPDU(from: role, unknownType: error.code == .unknownPDUType, detail: "\(error)"), pdu: nil)
+        } else if case ByteToMessageDecoderError.dataReceivedInErrorState = error {
+            // More bytes after a framing error: the connection is being closed already.
+        } else {
+            // The peer went away (connection reset and the like): close the other side cleanly.
+            logger.debug("connection to the \(role) failed: \(error)")
+            handler(role)?.close()
+        }
+    }
+
+    // MARK: Actions
+
+    private func handler(_ role: PeerRole) -> RelaySideHandler? {
+        role == .requestor ? requestor : acceptor
+    }
+
+    private func run(_ action: RelayStateMachine.Action, pdu: ByteBuffer?) {
+        switch action {
+        case .none:
+            break
+        case .hold:
+            if let pdu { held.append(pdu) }
+        case .connect(let upstream):
+            if let pdu { held.append(pdu) }
+            connect(to: upstream)
+        case .forward(let role):
+            if let pdu { handler(role)?.write(pdu) }
+        case .sendHeldPDUs:
+            for pdu in held { acceptor?.write(pdu) }
+            held = []
+            acceptor?.flush()
+            requestor?.resumeReading()
+        case .reject(let rj, let abortAcceptor, let reason):
+            closeReason = reason
+            cancelResponseTimer()
+            note(reason)
+            let alsoUpstream = abortAcceptor ? "; -> upstream  A-ABORT" : ""
+            logger.info("-> SCU  A-ASSOCIATE-RJ: \(rj)\(alsoUpstream)")
+            requestor?.send(PDU.associateReject(rj).encoded(), thenCloseWithin: Self.closeDeadline)
+            if abortAcceptor {
+                acceptor?.send(PDU.abort(Abort(source: .serviceProvider, reason: .notSpecified)).encoded(),
+                               thenCloseWithin: Self.closeDeadline)
+            }
+        case .abort(let abort, let reason):
+            closeReason = reason
+            cancelResponseTimer()
+            note(reason)
+            let sides = [machine.requestorOpen ? "SCU" : nil, machine.acceptorOpen ? "upstream" : nil].compactMap { $0 }
+            logger.info("-> \(sides.joined(separator: " and "))  A-ABORT: \(abort)")
+            let bytes = PDU.abort(abort).encoded()
+            if machine.requestorOpen { requestor?.send(bytes, thenCloseWithin: Self.closeDeadline) }
+            if machine.acceptorOpen { acceptor?.send(bytes, thenCloseWithin: Self.closeDeadline) }
+        case .closeOutput(let role):
+            handler(role)?.closeOutput()
+        case .close(let role):
+            handler(role)?.close()
+        case .closeBoth:
+            requestor?.close()
+            acceptor?.close()
+        case .closeLateUpstream:
+            break  // handled where the connection completes
+        }
+    }
+
+    private func connect(to upstream: ProxyEndpoint) {
+        let acceptor = RelaySideHandler(role: .acceptor, relay: self)
+        self.acceptor = acceptor
+        let bound = NIOLoopBound(acceptor, eventLoop: eventLoop)
+        let maximumPDULength = configuration.maximumPDULength
+        let tap = configuration.tap
+        let id = self.id
+        responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
+            run(machine.associationResponseTimedOut(), pdu: nil)
+            finishIfDone()
+        }
+        ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tap { try pipeline.addHandler(TapHandler(associationID: id, role: .acceptor, tap: tap)) }
+                    try pipeline.addHandler(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: maximumPDULength)))
+                    try pipeline.addHandler(bound.value)
+                }
+            }
+            .connect(host: upstream.host, port: upstream.port)
+            .assumeIsolated()
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let channel):
+                    let action = machine.upstreamConnected()
+                    if case .closeLateUpstream = action {
+                        channel.close(promise: nil)
+                        self.acceptor = nil
+                    } else {
+                        acceptorAttached = true
+                        logger.debug("connected to upstream \(upstream)")
+                        run(action, pdu: nil)
+                    }
+                case .failure(let error):
+                    self.acceptor = nil
+                    run(machine.upstreamConnectFailed("\(upstream): \(Self.describe(error))"), pdu: nil)
+                }
+                finishIfDone()
+            }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case ChannelError.connectTimeout(let t): return "no connection within \(t.nanoseconds / 1_000_000) ms"
+        case let e as NIOConnectionError:
+            return e.connectionErrors.first.map { describe($0.error) } ?? e.dnsAAAAError.map { describe($0) }
+                ?? e.dnsAError.map { describe($0) } ?? "\(e)"
+        case let e as IOError:
+            return String(cString: strerror(e.errnoCode))
+        default: return "\(error)"
+        }
+    }
+
+    private func cancelResponseTimer() {
+        responseTimer?.cancel()
+        responseTimer = nil
+    }
+
+    private func scheduleIdleCheck(in delay: TimeAmount) {
+        idleTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard !isFinished else { return }
+            let idleFor = NIODeadline.now() - lastActivity
+            let limit = TimeAmount(configuration.idleTimeout)
+            if idleFor >= limit {
+                run(machine.idleTimedOut(), pdu: nil)
+                finishIfDone()
+            } else {
+                scheduleIdleCheck(in: limit - idleFor)
+            }
+        }
+    }
+
+    /// The proxy is shutting down and the grace period is over.
+    func abortForShutdown() {
+        guard !isFinished else { return }
+        run(machine.shutdownGraceExpired(), pdu: nil)
+        finishIfDone()
+    }
+
+    // MARK: Outputs
+
+    private func associationRequested(upstream: ProxyEndpoint?) {
+        self.upstream = upstream
+        let info = observer.info
+        let calling = info.callingAETitle ?? "?"
+        let called = info.calledAETitle ?? "?"
+        logger.info("ASSOCIATE  \(client)  \"\(calling)\" -> \"\(called)\"  via \(upstream.map { "\($0)" } ?? "(no route)")")
+        openFiles()
+        if let events = shared.events {
+            events.write(format.start(time: info.requestTime ?? startTime, client: client,
+                                      server: upstream.map { "\($0)" } ?? "", info: info).serialized() + "\n")
+        }
+    }
+
+    /// Names and opens the text log and the recording (once the AE titles are known, or at the end).
+    private func openFiles() {
+        guard !textLogOpened else { return }
+        textLogOpened = true
+        let info = observer.info
+        let stem = associationFileStem(start: startTime, id: id, calling: info.callingAETitle, called: info.calledAETitle)
+        if let directory = configuration.recordDirectory {
+            recorder?.open(path: directory + "/" + stem + ".pcap")
+        }
+        guard let directory = configuration.logDirectory else { return }
+        do {
+            let file = try AppendOnlyFile(path: directory + "/" + stem + ".txt", truncate: true)
+            let header = "=== Association \(id): \(client) -> \(upstream.map { "\($0)" } ?? "(no upstream)")"
+                + (info.callingAETitle.map { "  \"\($0)\"" } ?? "") + (info.calledAETitle.map { " -> \"\($0)\"" } ?? "")
+                + "  start \(iso8601(startTime))\n"
+            file.write(header + textLogPending.map { $0 + "\n" }.joined())
+            textLogPending = []
+            textLog = file
+        } catch {
+            logger.info("cannot write the association's text log: \(error)")
+        }
+    }
+
+    private func writeText(_ lines: [String]) {
+        guard configuration.logDirectory != nil, !lines.isEmpty else { return }
+        if let textLog {
+            textLog.write(lines.map { $0 + "\n" }.joined())
+        } else if !textLogOpened {
+            textLogPending += lines
+        }
+    }
+
+    private func emit(_ events: [ObservationEvent]) {
+        for event in events {
+            writeText(renderer.render(event, info: observer.info))
+            if let file = shared.events, let json = format.event(event, observer: observer) {
+                file.write(json.serialized() + "\n")
+            }
+            switch event {
+            case .pdu(let pdu, let sender, _, _, let length):
+                logger.debug("\(ProxyEventFormat.pduLine(pdu, sender: sender, length: length))")
+            case .message(let message, _):
+                logger.debug("\(ProxyEventFormat.messageLine(message))")
+                if message.dataSet != nil {
+                    logger.trace("\(dataSetDump(message))")
+                }
+            case .exchangeCompleted(let index):
+                if observer.exchanges.indices.contains(index) {
+                    logger.info("\(ProxyEventFormat.exchangeLine(observer.exchanges[index]))")
+                }
+            case .finding(let finding):
+                if finding.severity >= .warning {
+                    logger.info("!! \(finding.severity) \(finding.code): \(finding.message)")
+                } else {
+                    logger.debug("\(finding.severity) \(finding.code): \(finding.message)")
+                }
+            }
+        }
+    }
+
+    private func dataSetDump(_ message: ObservedMessage) -> String {
+        var options = AnnotatedDumpRenderer.Options(allDataSets: true)
+        options.dataset = TextDumpRenderer.Options()
+        let lines = AnnotatedDumpRenderer(options: options, origin: startTime).render(message, info: observer.info)
+        return lines.dropFirst().joined(separator: "\n")
+    }
+
+    /// A finding of the proxy's own, to every output.
+    private func note(_ finding: Finding, rawBytes: ByteBuffer? = nil) {
+        var lines = renderer.render(.finding(finding), info: observer.info)
+        if let rawBytes { lines += hexDump(rawBytes).map { "    " + $0 } }
+        writeText(lines)
+        shared.events?.write(format.finding(finding, rawBytes: rawBytes).serialized() + "\n")
+        let hexLines = rawBytes.map { "\n" + hexDump($0).joined(separator: "\n") } ?? ""
+        logger.info("!! \(finding.severity) \(finding.code): \(finding.message)\(hexLines)")
+    }
+
+    private func note(_ reason: RelayCloseReason) {
+        let time = wallClock()
+        switch reason {
+        case .noRoute: note(Finding(.noRoute, .error, reason.description, time: time))
+        case .upstreamUnreachable: note(Finding(.upstreamUnreachable, .error, reason.description, time: time))
+        case .upstreamNotAnswering: note(Finding(.upstreamNotAnswering, .error, reason.description, time: time))
+        case .unexpectedFirstPDU: note(Finding(.unexpectedFirstPDU, .error, reason.description, time: time, sender: .requestor))
+        case .idle: note(Finding(.idleTimeout, .warning, reason.description, time: time))
+        case .shutdown: note(Finding(.shutdownAbort, .warning, reason.description, time: time))
+        case .malformedPDU:
+            break  // reported with its bytes where it was found
+        }
+    }
+
+    private func logRawBytes(_ bytes: ByteBuffer, from role: PeerRole) {
+        let dump = hexDump(bytes)
+        writeText(["    raw bytes from the \(role):"] + dump.map { "    " + $0 })
+        shared.events?.write(format.object(type: "raw-bytes", time: wallClock(), [
+            ("sender", .string(role.rawValue)), ("bytes", .string(hex(bytes))),
+        ]).serialized() + "\n")
+        logger.info("malformed PDU from the \(role):\n\(dump.joined(separator: "\n"))")
+    }
+
+    private func finishIfDone() {
+        guard machine.isFinished, !isFinished else { return }
+        isFinished = true
+        cancelResponseTimer()
+        idleTimer?.cancel()
+        idleTimer = nil
+        let end = wallClock()
+        emit(observer.connectionClosed(at: end))
+        openFiles()
+        let exchanges = observer.exchanges.count
+        let outcome: String
+        switch closeReason {
+        case .noRoute?, .upstreamUnreachable?, .upstreamNotAnswering?:
+            outcome = "rejected by the proxy (\(closeReason?.code.rawValue ?? ""))"
+        case .unexpectedFirstPDU?, .malformedPDU?, .idle?, .shutdown?:
+            outcome = "aborted by the proxy (\(closeReason?.code.rawValue ?? ""))"
+        case nil:
+            outcome = observer.info.outcome.description
+        }
+        let duration = ProxyEventFormat.milliseconds(end - startTime)
+        let line = "END  \(outcome)  \(duration) ms  \(exchanges) exchange\(exchanges == 1 ? "" : "s")"
+        logger.info("\(line)")
+        writeText(["[\(format6(end, origin: startTime))] \(line)"])
+        shared.events?.write(format.end(time: end, start: startTime, client: client, server: upstream.map { "\($0)" },
+                                        observer: observer, reason: closeReason?.description).serialized() + "\n")
+        textLog = nil
+        requestor = nil
+        acceptor = nil
+        held = []
+        let finished = self.finished
+        let onFinish = self.onFinish
+        let id = self.id
+        (recorder?.close(on: eventLoop) ?? eventLoop.makeSucceededVoidFuture()).whenComplete { _ in
+            onFinish(id)
+            finished.succeed(())
+        }
+    }
+
+    private func format6(_ t: Timestamp, origin: Timestamp) -> String {
+        let micros = (t.nanoseconds - origin.nanoseconds) / 1000
+        let frac = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - frac.count) + frac
+    }
+}

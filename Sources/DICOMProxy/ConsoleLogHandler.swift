@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DICOMInspect
+import Logging
+
+/// Metadata keys the proxy sets on its log messages.
+public enum ProxyLogKey {
+    /// The association a message is about (its number within this proxy run, e.g. `0007`).
+    public static let associationID = "dicom.association_id"
+}
+
+/// A `LogHandler` for a terminal: one line per message, `HH:MM:SS.mmm [association] text`
+/// (local time), continuation lines of a multi-line message indented under the first. Each
+/// message is written with one `write(2)` straight away, so lines appear as they happen.
+/// The CLI gives it to the proxy's `Logger`; the library never bootstraps logging.
+public struct ConsoleLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    private let output: AppendOnlyFile
+
+    /// A handler writing to standard output.
+    public init() {
+        output = ConsoleLogHandler.standardOutput
+    }
+
+    private static let standardOutput = AppendOnlyFile(borrowing: STDOUT_FILENO, name: "stdout")
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        output.write(Self.format(message: "\(event.message)", level: event.level, metadata: merged, time: wallClock()))
+    }
+
+    /// The text of one message as it appears on the console (with its final newline).
+    static func format(message: String, level: Logger.Level, metadata: Logger.Metadata, time: Timestamp) -> String {
+        var prefix = localTimeOfDay(time)
+        if let id = metadata[ProxyLogKey.associationID] { prefix += " [\(id)]" }
+        if level >= .warning { prefix += " \(level)" }
+        let pad = String(repeating: " ", count: prefix.count)
+        var out = ""
+        for (i, line) in message.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            out += (i == 0 ? prefix : pad) + " " + line + "\n"
+        }
+        return out
+    }
+}
+
+/// `HH:MM:SS.mmm` in local time.
+func localTimeOfDay(_ t: Timestamp) -> String {
+    var seconds = time_t(t.nanoseconds / 1_000_000_000)
+    var parts = tm()
+    localtime_r(&seconds, &parts)
+    let millis = Int((t.nanoseconds / 1_000_000) % 1000)
+    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+    return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)"
+}

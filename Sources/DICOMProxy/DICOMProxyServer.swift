@@ -1,0 +1,212 @@
+import DICOMInspect
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A transparent DICOM proxy: SCUs connect to it, and each association is relayed byte for
+/// byte to the upstream SCP chosen by the called AE title of its A-ASSOCIATE-RQ, while an
+/// `AssociationObserver` decodes it on the side for the console, the log files and the
+/// recordings. The proxy never terminates an association; it only speaks to refuse one
+/// (A-ASSOCIATE-RJ) or to end a broken one (A-ABORT).
+///
+/// Every association lives on the event loop of its SCU connection, where its upstream
+/// connection is opened too.
+public final class DICOMProxyServer: Sendable {
+    public let configuration: ProxyConfiguration
+    private let group: any EventLoopGroup
+    /// The group the server made itself (and shuts down in `shutdown`), if any.
+    private let ownedGroup: MultiThreadedEventLoopGroup?
+    private let logger: Logger
+    private let shared: ProxyShared
+    private let registry: AssociationRegistry
+
+    /// Prepares the proxy (creates the log and record directories and opens `events.jsonl`).
+    /// `logger` receives the console lines: association start and end and each completed
+    /// exchange at `info`, every PDU and message at `debug`, data sets at `trace`; each message
+    /// about an association carries `dicom.association_id`.
+    public convenience init(configuration: ProxyConfiguration, group: any EventLoopGroup, logger: Logger) throws {
+        try self.init(configuration: configuration, group: group, ownedGroup: nil, logger: logger)
+    }
+
+    /// A proxy on an event loop group of its own with `threads` threads (default: one per
+    /// core), shut down with the proxy.
+    public convenience init(configuration: ProxyConfiguration, threads: Int? = nil, logger: Logger) throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
+        do {
+            try self.init(configuration: configuration, group: group, ownedGroup: group, logger: logger)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    private init(configuration: ProxyConfiguration, group: any EventLoopGroup, ownedGroup: MultiThreadedEventLoopGroup?,
+                 logger: Logger) throws {
+        self.configuration = configuration
+        self.group = group
+        self.ownedGroup = ownedGroup
+        self.logger = logger
+        var events: AppendOnlyFile?
+        if let directory = configuration.logDirectory {
+            try makeDirectory(directory)
+            events = try AppendOnlyFile(path: directory + "/events.jsonl")
+        }
+        if let directory = configuration.recordDirectory {
+            try makeDirectory(directory)
+        }
+        shared = ProxyShared(configuration: configuration, events: events, logger: logger)
+        registry = AssociationRegistry(eventLoop: group.next())
+    }
+
+    /// Binds the listening socket and starts accepting; returns the address bound (with the
+    /// port the system chose when the configured port is 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let shared = self.shared
+        let registry = self.registry
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                registry.reserveID().hop(to: channel.eventLoop).flatMapThrowing { id in
+                    let relay = AssociationRelay(id: id, channel: channel, shared: shared) { id in
+                        registry.remove(id)
+                    }
+                    try channel.pipeline.syncOperations.addHandlers(relay.requestorHandlers())
+                    registry.add(SessionHandle(id: id, eventLoop: channel.eventLoop,
+                                               relay: NIOLoopBound(relay, eventLoop: channel.eventLoop),
+                                               finished: relay.finished.futureResult))
+                }
+            }
+            .bind(host: configuration.listen.host, port: configuration.listen.port)
+            .get()
+        registry.setServerChannel(channel)
+        guard let address = channel.localAddress else { throw ChannelError.inappropriateOperationForState }
+        return address
+    }
+
+    /// `127.0.0.1:11112` or `[::1]:11112`.
+    public static func describe(_ address: SocketAddress) -> String {
+        AssociationRelay.describe(address)
+    }
+
+    /// Associations in progress.
+    public func openAssociationCount() async -> Int {
+        (try? await registry.sessions().get().count) ?? 0
+    }
+
+    /// Stops accepting, lets open associations finish for up to `gracePeriod` (default: the
+    /// configured one), then aborts those still open (A-ABORT to both peers) and waits until
+    /// every log and recording is written.
+    public func shutdown(gracePeriod: Duration? = nil) async {
+        await stop(gracePeriod: TimeAmount(gracePeriod ?? configuration.gracePeriod))
+        try? await ownedGroup?.shutdownGracefully()
+    }
+
+    private func stop(gracePeriod grace: TimeAmount) async {
+        if let channel = try? await registry.takeServerChannel().get() {
+            try? await channel.close()
+        }
+        let loop = registry.eventLoop
+        guard let pending = try? await registry.sessions().get(), !pending.isEmpty else { return }
+        let plural = pending.count == 1 ? "" : "s"
+        logger.info("shutting down: \(pending.count) association\(plural) open, waiting up to \(grace.nanoseconds / 1_000_000) ms")
+        let all = EventLoopFuture.andAllComplete(pending.map(\.finished), on: loop)
+        if await Self.wait(for: all, upTo: grace, on: loop) { return }
+        let open = (try? await registry.sessions().get()) ?? []
+        for session in open {
+            session.eventLoop.execute { session.relay.value.abortForShutdown() }
+        }
+        let remaining = EventLoopFuture.andAllComplete(open.map(\.finished), on: loop)
+        _ = await Self.wait(for: remaining, upTo: AssociationRelay.closeDeadline + .seconds(1), on: loop)
+    }
+
+    /// Whether `future` completed within `timeout`.
+    private static func wait(for future: EventLoopFuture<Void>, upTo timeout: TimeAmount, on loop: any EventLoop) async -> Bool {
+        let result = loop.flatSubmit {
+            let promise = loop.makePromise(of: Bool.self)
+            var done = false
+            let timer = loop.assumeIsolated().scheduleTask(in: timeout) {
+                if !done {
+                    done = true
+                    promise.succeed(false)
+                }
+            }
+            future.hop(to: loop).assumeIsolated().whenComplete { _ in
+                timer.cancel()
+                if !done {
+                    done = true
+                    promise.succeed(true)
+                }
+            }
+            return promise.futureResult
+        }
+        return (try? await result.get()) ?? false
+    }
+}
+
+/// The server's table of open associations, confined to one event loop (no locks).
+final class AssociationRegistry: Sendable {
+    struct State: Sendable {
+        var nextID = 1
+        var sessions: [String: SessionHandle] = [:]
+        var serverChannel: (any Channel)?
+    }
+
+    let eventLoop: any EventLoop
+    private let state: NIOLoopBoundBox<State>
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
+    }
+
+    /// The next association's id: `0001`, `0002`, ...
+    func reserveID() -> EventLoopFuture<String> {
+        let state = self.state
+        return eventLoop.submit {
+            let n = state.value.nextID
+            state.value.nextID += 1
+            let digits = String(n)
+            return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        }
+    }
+
+    func add(_ session: SessionHandle) {
+        let state = self.state
+        eventLoop.execute { state.value.sessions[session.id] = session }
+    }
+
+    func remove(_ id: String) {
+        let state = self.state
+        eventLoop.execute { state.value.sessions[id] = nil }
+    }
+
+    func sessions() -> EventLoopFuture<[SessionHandle]> {
+        let state = self.state
+        return eventLoop.submit { state.value.sessions.values.sorted { $0.id < $1.id } }
+    }
+
+    func setServerChannel(_ channel: any Channel) {
+        let state = self.state
+        eventLoop.execute { state.value.serverChannel = channel }
+    }
+
+    func takeServerChannel() -> EventLoopFuture<(any Channel)?> {
+        let state = self.state
+        return eventLoop.submit {
+            defer { state.value.serverChannel = nil }
+            return state.value.serverChannel
+        }
+    }
+}
+
+/// An association as the server tracks it for shutdown.
+struct SessionHandle: Sendable {
+    let id: String
+    let eventLoop: any EventLoop
+    let relay: NIOLoopBound<AssociationRelay>
+    let finished: EventLoopFuture<Void>
+}

@@ -1,0 +1,120 @@
+import DICOMInspect
+import DICOMUL
+import NIOCore
+
+/// A TCP endpoint given as `HOST:PORT` (`[v6-address]:PORT` for IPv6 literals).
+public struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or, when `defaultHost` is given, a bare `PORT`.
+    public init?(parsing text: String, defaultHost: String? = nil) {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            // A bare IPv6 address has more than one colon: it needs brackets.
+            guard !host.contains(":") else { return nil }
+        } else if let defaultHost {
+            host = Substring(defaultHost)
+            portText = Substring(text)
+        } else {
+            return nil
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Which upstream (SCP) an association goes to, chosen by the called AE title of its
+/// A-ASSOCIATE-RQ (PS3.8 §9.3.2, Table 9-11), with a default for every other title.
+public struct RoutingTable: Sendable, Hashable {
+    /// Called AE title (leading and trailing spaces are not significant, PS3.5 §6.2) → upstream.
+    public var routes: [String: ProxyEndpoint]
+    public var defaultUpstream: ProxyEndpoint?
+
+    public init(routes: [String: ProxyEndpoint] = [:], defaultUpstream: ProxyEndpoint? = nil) {
+        self.routes = [:]
+        for (title, endpoint) in routes { self.routes[Self.normalized(title)] = endpoint }
+        self.defaultUpstream = defaultUpstream
+    }
+
+    /// The upstream for an association to `calledAETitle`, `nil` when there is no route and no default.
+    public func upstream(forCalledAETitle calledAETitle: String) -> ProxyEndpoint? {
+        routes[Self.normalized(calledAETitle)] ?? defaultUpstream
+    }
+
+    static func normalized(_ title: String) -> String {
+        title.trimmingCharacters(in: " ")
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// Everything `DICOMProxyServer` needs to know.
+public struct ProxyConfiguration: Sendable {
+    /// Where the proxy listens for SCUs (port 0: chosen by the system).
+    public var listen: ProxyEndpoint
+    public var routing: RoutingTable
+    /// How long to wait for the upstream: for the TCP connection and then for its answer to the
+    /// A-ASSOCIATE-RQ. When it runs out the SCU gets an A-ASSOCIATE-RJ (rejected-transient,
+    /// service-provider presentation, temporary-congestion).
+    public var connectTimeout: Duration = .seconds(5)
+    /// An association with no PDU in either direction for this long is aborted.
+    public var idleTimeout: Duration = .seconds(300)
+    /// On shutdown, how long open associations may take to finish before they are aborted.
+    public var gracePeriod: Duration = .seconds(10)
+    /// Largest PDU (PDU-length field) relayed; a longer one is a malformed PDU (both peers get A-ABORT).
+    public var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
+    /// One annotated text file per association and `events.jsonl` go here (nil: no files).
+    public var logDirectory: String?
+    /// One pcap per association (the SCU leg) goes here (nil: no recording).
+    public var recordDirectory: String?
+    /// Rendering of the per-association text files.
+    public var textLogOptions = AnnotatedDumpRenderer.Options(allDataSets: false, showDataPDUs: true)
+    /// Decoding options of the association observers.
+    public var observer = AssociationObserver.Configuration()
+    /// Called with every byte buffer read from and written to each peer (tests and taps).
+    public var tap: (@Sendable (TapEvent) -> Void)?
+
+    public init(listen: ProxyEndpoint, routing: RoutingTable) {
+        self.listen = listen
+        self.routing = routing
+    }
+}
+
+/// Bytes seen on one of the two connections of an association.
+public struct TapEvent: Sendable {
+    public enum Direction: Sendable, Hashable {
+        /// Read from the peer in `role`.
+        case read
+        /// Written to the peer in `role` (reported when the write completed).
+        case written
+    }
+
+    public var associationID: String
+    public var role: PeerRole
+    public var direction: Direction
+    public var bytes: ByteBuffer
+}

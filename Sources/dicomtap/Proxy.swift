@@ -1,0 +1,131 @@
+import ArgumentParser
+import DICOMProxy
+import Dispatch
+import Foundation
+import Logging
+
+struct Proxy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Relay DICOM associations between SCUs and an SCP byte for byte, decoding them on the side.",
+        discussion: """
+        Listens for SCUs; each association goes to the upstream SCP chosen by the called AE title of its \
+        A-ASSOCIATE-RQ (--route), else to --upstream. The peers' own PDUs are relayed unchanged; the proxy only \
+        answers an A-ASSOCIATE-RJ when there is no upstream or it does not answer, and an A-ABORT to both peers \
+        for a malformed PDU, an idle association or at shutdown.
+        stdout: one line per association start and end and per completed exchange; -v adds every PDU and DIMSE \
+        message, -d the data sets. SIGINT/SIGTERM: stop accepting, let open associations finish within \
+        --grace-period, abort the rest, write every log and recording, exit 0.
+        """)
+
+    @Option(help: ArgumentHelp("Where to listen for SCUs.", valueName: "[host:]port"))
+    var listen: String
+
+    @Option(help: ArgumentHelp("The SCP for associations without a route.", valueName: "host:port"))
+    var upstream: String?
+
+    @Option(name: .customLong("route"),
+            help: ArgumentHelp("Send associations whose called AE title is AE to host:port (repeatable).",
+                               valueName: "AE=host:port"))
+    var routes: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds to wait for the upstream to connect and answer the A-ASSOCIATE-RQ.",
+                               valueName: "seconds"))
+    var connectTimeout: Double = 5
+
+    @Option(help: ArgumentHelp("Abort associations with no PDU for this many seconds.", valueName: "seconds"))
+    var idleTimeout: Double = 300
+
+    @Option(help: ArgumentHelp("On SIGINT/SIGTERM, seconds open associations get to finish before they are aborted.",
+                               valueName: "seconds"))
+    var gracePeriod: Double = 10
+
+    @Option(help: ArgumentHelp("Write one annotated text file per association and events.jsonl here.", valueName: "dir"))
+    var logDir: String?
+
+    @Option(help: ArgumentHelp("Record each association's SCU leg as a pcap file here.", valueName: "dir"))
+    var record: String?
+
+    @Option(help: ArgumentHelp("Largest PDU relayed, in bytes (a longer one is aborted as malformed).", valueName: "bytes"))
+    var maxPDULength: Int = 16 << 20
+
+    @Flag(name: [.short, .long], help: "Also print every PDU and DIMSE message.")
+    var verbose = false
+
+    @Flag(name: [.short, .long], help: "Also print every data set (implies --verbose).")
+    var debug = false
+
+    func validate() throws {
+        guard ProxyEndpoint(parsing: listen, defaultHost: "0.0.0.0") != nil else {
+            throw ValidationError("--listen must be [host:]port, not '\(listen)'")
+        }
+        if let upstream, ProxyEndpoint(parsing: upstream) == nil {
+            throw ValidationError("--upstream must be host:port, not '\(upstream)'")
+        }
+        _ = try parsedRoutes()
+        for (name, value) in [("--connect-timeout", connectTimeout), ("--idle-timeout", idleTimeout),
+                              ("--grace-period", gracePeriod)] where !(value >= 0) {
+            throw ValidationError("\(name) must be a number of seconds")
+        }
+        if upstream == nil && routes.isEmpty {
+            throw ValidationError("give --upstream, --route, or both")
+        }
+    }
+
+    func parsedRoutes() throws -> [String: ProxyEndpoint] {
+        var table: [String: ProxyEndpoint] = [:]
+        for route in routes {
+            guard let eq = route.firstIndex(of: "="), let endpoint = ProxyEndpoint(parsing: String(route[route.index(after: eq)...])),
+                  !route[..<eq].isEmpty else {
+                throw ValidationError("--route must be AE=host:port, not '\(route)'")
+            }
+            table[String(route[..<eq])] = endpoint
+        }
+        return table
+    }
+
+    func run() async throws {
+        guard let listenAddress = ProxyEndpoint(parsing: listen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
+        var configuration = ProxyConfiguration(
+            listen: listenAddress,
+            routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: upstream.flatMap { ProxyEndpoint(parsing: $0) }))
+        configuration.connectTimeout = .seconds(connectTimeout)
+        configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.gracePeriod = .seconds(gracePeriod)
+        configuration.maximumPDULength = maxPDULength
+        configuration.logDirectory = logDir
+        configuration.recordDirectory = record
+
+        var logger = Logger(label: "dicomtap.proxy") { _ in ConsoleLogHandler() }
+        logger.logLevel = debug ? .trace : verbose ? .debug : .info
+
+        // Signals are handled here, not by the default action.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let server: DICOMProxyServer
+        do {
+            server = try DICOMProxyServer(configuration: configuration, logger: logger)
+            let address = try await server.start()
+            var routesText = configuration.routing.routes.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }
+            if let upstream = configuration.routing.defaultUpstream { routesText.append("default -> \(upstream)") }
+            logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))")
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+
+        var iterator = signals.makeAsyncIterator()
+        let received = await iterator.next()
+        logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
+        await server.shutdown()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import NIOPosix
+import Testing
+@testable import DICOMProxy
+
+/// DCMTK echoscu and storescu -> proxy -> DCMTK storescp.
+@Suite(.enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu, storescu and storescp in /usr/bin (tools/setup.sh)"),
+       .enabled(if: Peers.pynetdicomAvailable, "needs pydicom to write the large data set (tools/setup.sh)"))
+struct DCMTKProxyTests {
+    @Test func echoAndLargeStore() async throws {
+        let dir = try TemporaryDirectory("dcmtk")
+        defer { dir.remove() }
+        // 2048 x 2816 x 16 bits: 11.5 MB of pixel data.
+        let dataset = dir.file("large.dcm")
+        let make = try Subprocess.python(["dataset", dataset], name: "dataset", directory: dir)
+        #expect(try await make.wait() == 0)
+        let sent = try Data(contentsOf: URL(fileURLWithPath: dataset))
+        #expect(sent.count > 10_000_000)
+
+        let output = dir.file("stored")
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let scpPort = try freePort()
+        // +B: store the data set exactly as received.
+        let storescp = try Subprocess(Peers.storescp, ["--output-directory", output, "+B", String(scpPort)],
+                                      name: "storescp", directory: dir)
+        defer { storescp.stop() }
+        try await eventually("storescp to listen") { try canConnect(port: scpPort) }
+
+        try await withProxy(upstream: scpPort) { proxy in
+            let echo = try Subprocess(Peers.echoscu, ["-v", "127.0.0.1", String(proxy.port)], name: "echoscu", directory: dir)
+            #expect(try await echo.wait() == 0, "\(echo.stderr)")
+            #expect(echo.stderr.contains("Received Echo Response (Success)") || echo.stdout.contains("Received Echo Response (Success)"))
+
+            let store = try Subprocess(Peers.storescu, ["-v", "127.0.0.1", String(proxy.port), dataset], name: "storescu", directory: dir)
+            #expect(try await store.wait(timeout: .seconds(40)) == 0, "\(store.stderr)")
+            try await eventually("both associations to end") {
+                proxy.logs.lines.current.filter { $0.contains("END  released") }.count == 2
+            }
+            let log = proxy.logs.text
+            #expect(log.contains("\"ECHOSCU\" -> \"ANY-SCP\""))
+            #expect(log.contains("C-ECHO msg 1  0x0000 Success"))
+            #expect(log.contains("\"STORESCU\" -> \"ANY-SCP\""))
+            let store1 = try #require(proxy.logs.lines.current.first { $0.contains("C-STORE msg 1") })
+            #expect(store1.contains("patient LARGE-1"))
+            #expect(store1.contains("0x0000 Success"))
+        }
+
+        // storescp wrote what storescu sent, byte for byte in the data set.
+        let stored = try FileManager.default.contentsOfDirectory(atPath: output)
+        #expect(stored.count == 1)
+        let received = try Data(contentsOf: URL(fileURLWithPath: output + "/" + (stored.first ?? "")))
+        let sentDataset = try #require(datasetBytes(ofPart10: sent))
+        let receivedDataset = try #require(datasetBytes(ofPart10: received))
+        #expect(sentDataset.count > 10_000_000)
+        #expect(sentDataset == receivedDataset)
+    }
+}
+
+/// The data set of a Part 10 file: what follows the file meta information group, whose
+/// length (0002,0000) comes right after the 128-byte preamble and "DICM" (PS3.10 §7.1).
+func datasetBytes(ofPart10 file: Data) -> Data? {
+    let bytes = [UInt8](file.prefix(200))
+    guard bytes.count >= 144, bytes[128..<132] == [0x44, 0x49, 0x43, 0x4D],
+          bytes[132..<136] == [0x02, 0x00, 0x00, 0x00], bytes[136..<138] == [0x55, 0x4C] else { return nil }
+    let groupLength = Int(bytes[140]) | Int(bytes[141]) << 8 | Int(bytes[142]) << 16 | Int(bytes[143]) << 24
+    let start = 144 + groupLength
+    guard start <= file.count else { return nil }
+    return file.subdata(in: start..<file.count)
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+func canConnect(port: Int) throws -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+/// The `dicomtap` binary built beside the test bundle, if any.
+let dicomtapBinary: String? = {
+    let dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+    let path = dir.appendingPathComponent("dicomtap").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+/// `dicomtap proxy` as a user runs it: console lines, then SIGTERM with an association open:
+/// the association is aborted after the grace period, the logs are complete, exit status 0.
+@Suite(.enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu and storescp in /usr/bin (tools/setup.sh)"),
+       .enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
+struct ProxyCommandTests {
+    @Test func runsAndStopsOnSIGTERM() async throws {
+        let dir = try TemporaryDirectory("cli")
+        defer { dir.remove() }
+        let scpPort = try freePort()
+        let storescp = try Subprocess(Peers.storescp, ["--output-directory", dir.path, String(scpPort)], name: "storescp", directory: dir)
+        defer { storescp.stop() }
+        try await eventually("storescp to listen") { try canConnect(port: scpPort) }
+
+        let proxyPort = try freePort()
+        let proxy = try Subprocess(dicomtapBinary ?? "", ["proxy", "--listen", "127.0.0.1:\(proxyPort)",
+                                                          "--upstream", "127.0.0.1:\(scpPort)", "--grace-period", "0.5",
+                                                          "--log-dir", dir.file("logs")], name: "dicomtap", directory: dir)
+        defer { proxy.stop() }
+        try await eventually("the proxy to listen") { proxy.stdout.contains("listening on 127.0.0.1:\(proxyPort)") }
+
+        let echo = try Subprocess(Peers.echoscu, ["127.0.0.1", String(proxyPort)], name: "echoscu", directory: dir)
+        #expect(try await echo.wait() == 0)
+        try await eventually("the association's end") { proxy.stdout.contains("END  released") }
+
+        // An association left open: SIGTERM, the grace period, then A-ABORT.
+        let holder = try await RawClient.connect(port: proxyPort, group: MultiThreadedEventLoopGroup.singleton)
+        try await holder.send(TestPDUs.associateRequest(called: "ANY-SCP", calling: "HOLDER"))
+        _ = try await holder.receive(atLeast: 7)
+        kill(proxy.pid, SIGTERM)
+        #expect(try await proxy.wait(timeout: .seconds(10)) == 0)
+        let received = try await holder.receive(atLeast: 10)
+        #expect(Array(received.suffix(10)) == TestPDUs.abort(reason: 0))
+        let out = proxy.stdout
+        #expect(out.contains("C-ECHO msg 1  0x0000 Success"))
+        #expect(out.contains("SIGTERM: no new associations"))
+        #expect(out.contains("END  aborted by the proxy (aborted-on-shutdown)"))
+        let events = try jsonLines(dir.file("logs/events.jsonl"))
+        #expect(events.filter { $0["type"] as? String == "association-end" }.count == 2)
+    }
+}
