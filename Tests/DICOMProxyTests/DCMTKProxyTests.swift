@@ -7,6 +7,28 @@ import Testing
 @Suite(.enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu, storescu and storescp in /usr/bin (tools/setup.sh)"),
        .enabled(if: Peers.pynetdicomAvailable, "needs pydicom to write the large data set (tools/setup.sh)"))
 struct DCMTKProxyTests {
+    /// DCMTK findscu (Patient Root) -> proxy -> pynetdicom Q/R SCP with three matches.
+    @Test func findscuPatientRootThroughTheProxy() async throws {
+        let dir = try TemporaryDirectory("findscu")
+        defer { dir.remove() }
+        let scp = try Subprocess.python(["scp"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        try await withProxy(upstream: scpPort) { proxy in
+            let find = try Subprocess(Peers.findscu, ["-v", "-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientName=",
+                                                      "-k", "PatientID=", "127.0.0.1", String(proxy.port)],
+                                      name: "findscu", directory: dir)
+            #expect(try await find.wait() == 0, "\(find.stderr)")
+            #expect((find.stdout + find.stderr).contains("Roe^Jane"))
+            try await eventually("the association to end") {
+                proxy.logs.lines.current.contains { $0.contains("END  released") }
+            }
+            let exchange = proxy.logs.lines.current.first { $0.contains("C-FIND msg") }
+            #expect(exchange?.contains("3 matches") == true, "\(exchange ?? "no exchange line")")
+            #expect(exchange?.contains("0x0000 Success") == true)
+        }
+    }
+
     @Test func echoAndLargeStore() async throws {
         let dir = try TemporaryDirectory("dcmtk")
         defer { dir.remove() }

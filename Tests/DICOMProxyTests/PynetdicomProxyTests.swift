@@ -113,7 +113,7 @@ struct PynetdicomProxyTests {
         #expect(scpToProxy == proxyToSCU, "SCP -> SCU: \(scpToProxy.count) bytes sent, \(proxyToSCU.count) relayed")
     }
 
-    /// 30 associations at once all succeed.
+    /// 50 associations at once all succeed.
     @Test func concurrentAssociations() async throws {
         let dir = try TemporaryDirectory("concurrent")
         defer { dir.remove() }
@@ -121,17 +121,17 @@ struct PynetdicomProxyTests {
         defer { scp.stop() }
         let scpPort = try await scp.port()
         try await withProxy(upstream: scpPort) { proxy in
-            let echo = try Subprocess.python(["echo", String(proxy.port), "--count", "30"], name: "echo", directory: dir)
+            let echo = try Subprocess.python(["echo", String(proxy.port), "--count", "50"], name: "echo", directory: dir)
             #expect(try await echo.wait(timeout: .seconds(40)) == 0)
             let results = try JSONSerialization.jsonObject(with: Data(echo.stdout.utf8)) as? [Any]
-            #expect(results?.count == 30)
+            #expect(results?.count == 50)
             #expect(results?.allSatisfy { ($0 as? Int) == 0 } == true, "\(echo.stdout)")
-            try await eventually("30 associations to end") {
-                proxy.logs.lines.current.filter { $0.contains("END  released") }.count == 30
+            try await eventually("50 associations to end") {
+                proxy.logs.lines.current.filter { $0.contains("END  released") }.count == 50
             }
             #expect(Set(proxy.logs.lines.current.filter { $0.contains("ASSOCIATE") }.compactMap {
                 $0.split(separator: "[").dropFirst().first?.prefix(4)
-            }).count == 30)
+            }).count == 50)
         }
     }
 

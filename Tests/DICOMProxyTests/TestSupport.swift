@@ -40,6 +40,7 @@ enum Peers {
     static let echoscu = "/usr/bin/echoscu"
     static let storescu = "/usr/bin/storescu"
     static let storescp = "/usr/bin/storescp"
+    static let findscu = "/usr/bin/findscu"
     static var dcmtkAvailable: Bool {
         [echoscu, storescu, storescp].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }

@@ -60,11 +60,21 @@ def rpi_match(patient_id):
 def cmd_scp(args):
     from pynetdicom import AE, evt, StoragePresentationContexts
     from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery, Verification,
-                                      SecondaryCaptureImageStorage)
+                                      SecondaryCaptureImageStorage, PatientRootQueryRetrieveInformationModelFind)
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     def on_find(event):
         query = event.identifier
+        if event.request.AffectedSOPClassUID == PatientRootQueryRetrieveInformationModelFind:
+            # Patient Root: three patients (as DCMTK findscu users query a PACS).
+            from pydicom.dataset import Dataset
+            for i, name in enumerate(["Doe^John", "Roe^Jane", "Poe^Edgar"]):
+                match = Dataset()
+                match.QueryRetrieveLevel = "PATIENT"
+                match.PatientName = name
+                match.PatientID = f"PID-{i + 1}"
+                yield 0xFF00, match
+            return
         yield 0xFF00, rpi_match(str(query.PatientID))
 
     def on_store(event):
@@ -85,6 +95,7 @@ def cmd_scp(args):
     ae.maximum_pdu_size = args.max_pdu
     ae.add_supported_context(Verification)
     ae.add_supported_context(GeneralRelevantPatientInformationQuery)
+    ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
     ae.add_supported_context(SecondaryCaptureImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     ae.maximum_associations = 64
     ae.network_timeout = 30
@@ -145,7 +156,7 @@ def cmd_find(args):
 def cmd_session(args):
     from pydicom import dcmread
     from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery, Verification,
-                                      SecondaryCaptureImageStorage)
+                                      SecondaryCaptureImageStorage, PatientRootQueryRetrieveInformationModelFind)
     from pydicom.uid import ExplicitVRLittleEndian
     ae = make_ae()
     ae.add_requested_context(Verification)
