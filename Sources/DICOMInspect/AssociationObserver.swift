@@ -227,6 +227,7 @@ public struct AssociationObserver: Sendable {
 
     /// A framed PDU from one side (the capture analyzer and the proxy call this through `receive(_:from:at:)`).
     public mutating func receive(frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+        if firstSeen == nil { firstSeen = time }
         pdus[sender] += 1
         let pdu: PDU
         do throws(PDUDecodingError) {

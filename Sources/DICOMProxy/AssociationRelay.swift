@@ -137,7 +137,8 @@ final class AssociationRelay {
             emit(observer.receive(bytes, from: role, at: now))
             logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
         case .pdu(let frame, let bytes):
-            let events = observer.receive(bytes, from: role, at: now)
+            // Already framed by the relay's framer: the observer takes the frame as is.
+            let events = observer.receive(frame: frame, from: role, at: now)
             let action: RelayStateMachine.Action
             var malformed = false
             do throws(PDUDecodingError) {
