@@ -137,8 +137,12 @@ final class AssociationRelay {
             emit(observer.receive(bytes, from: role, at: now))
             logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
         case .pdu(let frame, let bytes):
-            // Already framed by the relay's framer: the observer takes the frame as is.
-            let events = observer.receive(frame: frame, from: role, at: now)
+            // Already framed by the relay's framer: the observer takes the frame as is, and
+            // reports an undecodable PDU as a finding (its bytes are logged after it). P-DATA is
+            // forwarded before it is decoded for the logs, so observing adds no latency to the
+            // relay; association PDUs are observed first, for the AE titles in the log lines.
+            let isData = frame.type == .dataTransfer
+            let events = isData ? [] : observer.receive(frame: frame, from: role, at: now)
             let action: RelayStateMachine.Action
             var malformed = false
             do throws(PDUDecodingError) {
@@ -151,10 +155,15 @@ final class AssociationRelay {
                 action = machine.malformedPDU(from: role, unknownType: false, detail: "\(error)")
             }
             if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
-            // The observer reported the undecodable PDU as a finding; add its bytes.
-            emit(events)
-            if malformed { logRawBytes(bytes, from: role) }
-            run(action, pdu: bytes)
+            if isData {
+                run(action, pdu: bytes)
+                emit(observer.receive(frame: frame, from: role, at: now))
+                if malformed { logRawBytes(bytes, from: role) }
+            } else {
+                emit(events)
+                if malformed { logRawBytes(bytes, from: role) }
+                run(action, pdu: bytes)
+            }
         }
     }
 
