@@ -124,7 +124,21 @@ final class AssociationRelay {
 
     func readComplete(from role: PeerRole) {
         handler(role.other)?.flush()
+        // Decode what was just forwarded only now, after the flush: the peers never wait for the logs.
+        observeDeferred()
     }
+
+    private func observeDeferred() {
+        guard !deferredObservations.isEmpty else { return }
+        let pending = deferredObservations
+        deferredObservations.removeAll(keepingCapacity: true)
+        for item in pending {
+            emit(observer.receive(frame: item.frame, from: item.role, at: item.time))
+        }
+    }
+
+    /// P-DATA PDUs forwarded in the current read burst, observed after the flush.
+    private var deferredObservations: [(frame: PDUFrame, role: PeerRole, time: Timestamp)] = []
 
     func received(_ input: RelayInput, from role: PeerRole) {
         // Frames still buffered by a framer when the association was over are dropped.
@@ -142,6 +156,8 @@ final class AssociationRelay {
             // forwarded before it is decoded for the logs, so observing adds no latency to the
             // relay; association PDUs are observed first, for the AE titles in the log lines.
             let isData = frame.type == .dataTransfer
+            // Keep the observer's order: P-DATA deferred in this burst goes first.
+            if !isData { observeDeferred() }
             let events = isData ? [] : observer.receive(frame: frame, from: role, at: now)
             let action: RelayStateMachine.Action
             var malformed = false
@@ -157,8 +173,13 @@ final class AssociationRelay {
             if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
             if isData {
                 run(action, pdu: bytes)
-                emit(observer.receive(frame: frame, from: role, at: now))
-                if malformed { logRawBytes(bytes, from: role) }
+                if malformed || isFinished {
+                    observeDeferred()
+                    emit(observer.receive(frame: frame, from: role, at: now))
+                    if malformed { logRawBytes(bytes, from: role) }
+                } else {
+                    deferredObservations.append((frame, role, now))
+                }
             } else {
                 emit(events)
                 if malformed { logRawBytes(bytes, from: role) }
@@ -453,6 +474,7 @@ final class AssociationRelay {
         idleTimer?.cancel()
         idleTimer = nil
         let end = wallClock()
+        observeDeferred()
         emit(observer.connectionClosed(at: end))
         openFiles()
         let exchanges = observer.exchanges.count
