@@ -227,15 +227,21 @@ public struct AssociationObserver: Sendable {
 
     /// A framed PDU from one side (the capture analyzer and the proxy call this through `receive(_:from:at:)`).
     public mutating func receive(frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
-        if firstSeen == nil { firstSeen = time }
-        pdus[sender] += 1
-        let pdu: PDU
         do throws(PDUDecodingError) {
-            pdu = try PDUDecoder.decode(frame)
+            return receive(try PDUDecoder.decode(frame), frame: frame, from: sender, at: time)
         } catch {
+            if firstSeen == nil { firstSeen = time }
+            pdus[sender] += 1
             return [record(Finding(.malformedPDU, .error, "malformed \(frame.type) PDU: \(error)",
                                    time: time, sender: sender, streamOffset: frame.streamOffset))]
         }
+    }
+
+    /// A PDU the caller has already framed and decoded (the proxy decodes each PDU to drive its
+    /// relay; it hands the result over instead of having it decoded twice).
+    public mutating func receive(_ pdu: PDU, frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+        if firstSeen == nil { firstSeen = time }
+        pdus[sender] += 1
         pdusByType[Int(pdu.type.rawValue)] += 1
         var events: [ObservationEvent] = configuration.emitsEvents
             ? [.pdu(pdu, sender: sender, time: time, streamOffset: frame.streamOffset, length: frame.length)] : []

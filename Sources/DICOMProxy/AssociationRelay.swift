@@ -133,12 +133,12 @@ final class AssociationRelay {
         let pending = deferredObservations
         deferredObservations.removeAll(keepingCapacity: true)
         for item in pending {
-            emit(observer.receive(frame: item.frame, from: item.role, at: item.time))
+            emit(observer.receive(item.pdu, frame: item.frame, from: item.role, at: item.time))
         }
     }
 
     /// P-DATA PDUs forwarded in the current read burst, observed after the flush.
-    private var deferredObservations: [(frame: PDUFrame, role: PeerRole, time: Timestamp)] = []
+    private var deferredObservations: [(pdu: PDU, frame: PDUFrame, role: PeerRole, time: Timestamp)] = []
 
     func received(_ input: RelayInput, from role: PeerRole) {
         // Frames still buffered by a framer when the association was over are dropped.
@@ -151,40 +151,49 @@ final class AssociationRelay {
             emit(observer.receive(bytes, from: role, at: now))
             logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
         case .pdu(let frame, let bytes):
-            // Already framed by the relay's framer: the observer takes the frame as is, and
-            // reports an undecodable PDU as a finding (its bytes are logged after it). P-DATA is
-            // forwarded before it is decoded for the logs, so observing adds no latency to the
+            // Decoded once: the result drives the relay and goes to the observer. An undecodable
+            // PDU becomes the observer's finding (its bytes are logged after it). P-DATA is
+            // forwarded and flushed before it is observed, so observing adds no latency to the
             // relay; association PDUs are observed first, for the AE titles in the log lines.
+            let decoded = Result { () throws(PDUDecodingError) in try PDUDecoder.decode(frame) }
             let isData = frame.type == .dataTransfer
             // Keep the observer's order: P-DATA deferred in this burst goes first.
             if !isData { observeDeferred() }
-            let events = isData ? [] : observer.receive(frame: frame, from: role, at: now)
+            let events = isData ? [] : observe(decoded, frame: frame, from: role, at: now)
             let action: RelayStateMachine.Action
             var malformed = false
-            do throws(PDUDecodingError) {
-                let pdu = try PDUDecoder.decode(frame)
+            switch decoded {
+            case .success(let pdu):
                 action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
                 if case .associateRequest = pdu, case .connect(let upstream) = action { associationRequested(upstream: upstream) }
                 if role == .acceptor, machine.state == .relaying { cancelResponseTimer() }
-            } catch {
+            case .failure(let error):
                 malformed = true
                 action = machine.malformedPDU(from: role, unknownType: false, detail: "\(error)")
             }
             if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
             if isData {
                 run(action, pdu: bytes)
-                if malformed || isFinished {
-                    observeDeferred()
-                    emit(observer.receive(frame: frame, from: role, at: now))
-                    if malformed { logRawBytes(bytes, from: role) }
+                if case .success(let pdu) = decoded, !isFinished {
+                    deferredObservations.append((pdu, frame, role, now))
                 } else {
-                    deferredObservations.append((frame, role, now))
+                    observeDeferred()
+                    emit(observe(decoded, frame: frame, from: role, at: now))
+                    if malformed { logRawBytes(bytes, from: role) }
                 }
             } else {
                 emit(events)
                 if malformed { logRawBytes(bytes, from: role) }
                 run(action, pdu: bytes)
             }
+        }
+    }
+
+    private func observe(_ decoded: Result<PDU, PDUDecodingError>, frame: PDUFrame, from role: PeerRole,
+                         at time: Timestamp) -> [ObservationEvent] {
+        switch decoded {
+        case .success(let pdu): return observer.receive(pdu, frame: frame, from: role, at: time)
+        case .failure: return observer.receive(frame: frame, from: role, at: time)
         }
     }
 
