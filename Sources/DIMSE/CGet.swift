@@ -36,7 +36,7 @@ public struct CGetRequest: DIMSERequest {
 }
 
 /// C-GET-RSP, PS3.7 §9.3.3.2, Table 9.3-6.
-public struct CGetResponse: DIMSEResponse {
+public struct CGetResponse: DIMSEResponse, SubOperationsResponse {
     public static let commandField = CommandField.cGetResponse
     public var messageIDBeingRespondedTo: UInt16
     public var affectedSOPClassUID: String?
@@ -48,7 +48,7 @@ public struct CGetResponse: DIMSEResponse {
     public var offendingElement: [Tag]?
     public var errorComment: String?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageIDBeingRespondedTo: UInt16, status: UInt16, affectedSOPClassUID: String? = nil,
                 remaining: UInt16? = nil, completed: UInt16? = nil, failed: UInt16? = nil, warning: UInt16? = nil,
@@ -66,32 +66,8 @@ public struct CGetResponse: DIMSEResponse {
     }
 
     public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
-        numberOfRemainingSuboperations = r.optionalUInt16(CommandTag.numberOfRemainingSuboperations)
-        numberOfCompletedSuboperations = r.optionalUInt16(CommandTag.numberOfCompletedSuboperations)
-        numberOfFailedSuboperations = r.optionalUInt16(CommandTag.numberOfFailedSuboperations)
-        numberOfWarningSuboperations = r.optionalUInt16(CommandTag.numberOfWarningSuboperations)
-        offendingElement = r.optionalTags(CommandTag.offendingElement)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        decodedCommandSet = commandSet
+        self = try Self.decodingSubOperationsResponse(commandSet)
     }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.status, uint16: status)
-        b.set(CommandTag.offendingElement, tags: offendingElement)
-        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
-        b.set(CommandTag.numberOfRemainingSuboperations, uint16: numberOfRemainingSuboperations)
-        b.set(CommandTag.numberOfCompletedSuboperations, uint16: numberOfCompletedSuboperations)
-        b.set(CommandTag.numberOfFailedSuboperations, uint16: numberOfFailedSuboperations)
-        b.set(CommandTag.numberOfWarningSuboperations, uint16: numberOfWarningSuboperations)
-        return b.finish()
-    }
+    public var commandSet: Dataset { subOperationsResponseCommandSet }
 }
