@@ -12,6 +12,11 @@ let package = Package(
         .library(name: "DICOMInspect", targets: ["DICOMInspect"]),
         .library(name: "DICOMCapture", targets: ["DICOMCapture"]),
         .library(name: "DICOMProxy", targets: ["DICOMProxy"]),
+        .library(name: "DICOMRewrite", targets: ["DICOMRewrite"]),
+        .library(name: "DICOMNetwork", targets: ["DICOMNetwork"]),
+        .library(name: "DICOMStore", targets: ["DICOMStore"]),
+        .library(name: "DICOMServices", targets: ["DICOMServices"]),
+        .library(name: "DICOMReplay", targets: ["DICOMReplay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -19,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -50,12 +58,57 @@ let package = Package(
             dependencies: ["CPcap", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
+            name: "DICOMRewrite",
+            dependencies: [
+                "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
             name: "DICOMProxy",
             dependencies: [
-                "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+                "DICOMRewrite", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DICOMNetwork",
+            dependencies: [
+                "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DICOMStore",
+            dependencies: [
+                "DIMSE", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "DICOMServices",
+            dependencies: [
+                "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DICOMReplay",
+            dependencies: [
+                "DICOMNetwork", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -63,6 +116,7 @@ let package = Package(
             name: "dicomtap",
             dependencies: [
                 "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMProxy",
+                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -98,6 +152,36 @@ let package = Package(
         .testTarget(
             name: "DICOMProxyTests",
             dependencies: ["DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["Peers"]
+        ),
+        .testTarget(
+            name: "DICOMRewriteTests",
+            dependencies: ["DICOMRewrite", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["Peers"]
+        ),
+        .testTarget(
+            name: "DICOMStoreTests",
+            dependencies: ["DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "DICOMServicesTests",
+            dependencies: ["DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL",
+                           "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["Peers"]
+        ),
+        .testTarget(
+            name: "DICOMReplayTests",
+            dependencies: ["DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
+                           "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],

@@ -1,0 +1,2 @@
+/// DICOMNetwork: see docs/ARCHITECTURE.md.
+public enum DICOMNetworkModule {}

@@ -1,0 +1,2 @@
+/// DICOMReplay: see docs/ARCHITECTURE.md.
+public enum DICOMReplayModule {}

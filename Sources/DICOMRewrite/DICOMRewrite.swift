@@ -1,0 +1,2 @@
+/// DICOMRewrite: see docs/ARCHITECTURE.md.
+public enum DICOMRewriteModule {}

@@ -1,0 +1,2 @@
+/// DICOMServices: see docs/ARCHITECTURE.md.
+public enum DICOMServicesModule {}

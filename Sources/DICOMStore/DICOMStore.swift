@@ -1,0 +1,2 @@
+/// DICOMStore: see docs/ARCHITECTURE.md.
+public enum DICOMStoreModule {}
