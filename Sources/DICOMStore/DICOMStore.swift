@@ -1,2 +1,0 @@
-/// DICOMStore: see docs/ARCHITECTURE.md.
-public enum DICOMStoreModule {}

@@ -1,0 +1,106 @@
+import DICOMCore
+import Foundation
+import NIOCore
+
+/// What `importPaths` did.
+public struct ImportSummary: Sendable, Hashable, CustomStringConvertible {
+    /// Files read (JSON and Part 10).
+    public var files: Int = 0
+    /// Patient records stored (new or replacing one from the same source).
+    public var patients: Int = 0
+    /// Of those, records that replaced one imported earlier from the same source.
+    public var replaced: Int = 0
+    /// Files found in folders that are neither `*.json` nor DICOM Part 10, not imported.
+    public var skipped: [String] = []
+
+    public init() {}
+
+    public var description: String {
+        var s = "imported \(patients) patient record(s) from \(files) file(s)"
+        if replaced > 0 { s += ", \(replaced) replacing earlier imports" }
+        if !skipped.isEmpty { s += ", skipped \(skipped.count) other file(s)" }
+        return s
+    }
+}
+
+extension RPIStore {
+    /// Largest file the importer reads (a patient record file, not an image archive).
+    static let maxImportFileSize = 256 << 20
+
+    /// Imports files and folders (recursively, in name order): `*.json` files in the documented format
+    /// (docs/STORE.md) and DICOM Part 10 files (patient module + SR content). A file named on the command line
+    /// must be one of those; inside folders other files are skipped and listed in the summary. Each file is
+    /// stored in one transaction; the first bad file stops the import with a `StoreError` naming it.
+    public func importPaths(_ paths: [String]) throws -> ImportSummary {
+        var summary = ImportSummary()
+        let now = DICOMValueFormat.now()
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw StoreError(.unreadable, file: path, "no such file or folder")
+            }
+            if isDirectory.boolValue {
+                for file in try Self.files(under: path) {
+                    try importFile(file, explicit: false, observationDateTime: now, into: &summary)
+                }
+            } else {
+                try importFile(path, explicit: true, observationDateTime: now, into: &summary)
+            }
+        }
+        return summary
+    }
+
+    static func files(under folder: String) throws -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: folder) else {
+            throw StoreError(.unreadable, file: folder, "cannot list the folder")
+        }
+        var files: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            let full = (folder as NSString).appendingPathComponent(relative)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
+               !(relative as NSString).lastPathComponent.hasPrefix(".") {
+                files.append(full)
+            }
+        }
+        return files.sorted()
+    }
+
+    func importFile(_ path: String, explicit: Bool, observationDateTime: String, into summary: inout ImportSummary) throws {
+        let canonical = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let size = attributes?[.size] as? NSNumber, size.intValue > Self.maxImportFileSize {
+            throw StoreError(.unreadable, file: path, "\(size.intValue) bytes is larger than the \(Self.maxImportFileSize)-byte import limit")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StoreError(.unreadable, file: path, "cannot read the file")
+        }
+        let records: [(record: PatientRecord, key: String)]
+        var keyPrefix: String?
+        if path.lowercased().hasSuffix(".json") {
+            let reader = JSONPatientReader(file: path, defaultObservationDateTime: observationDateTime)
+            keyPrefix = "json:\(canonical)#"
+            records = try reader.read(data).enumerated().map { index, record in (record, "json:\(canonical)#\(index)") }
+        } else if Self.isPart10(data) {
+            let dicom: DICOMFile
+            do {
+                dicom = try DICOMFile(decoding: ByteBuffer(bytes: data))
+            } catch {
+                throw StoreError(.invalidDICOM, file: path, location: error.tag?.locationDescription, error.description)
+            }
+            records = [try Part10PatientReader(file: path, defaultObservationDateTime: observationDateTime).read(dicom)]
+        } else if explicit {
+            throw StoreError(.unsupportedFile, file: path, "neither a .json file nor a DICOM Part 10 file (no DICM prefix)")
+        } else {
+            summary.skipped.append(path)
+            return
+        }
+        summary.replaced += try upsert(records, replacingKeyPrefix: keyPrefix)
+        summary.files += 1
+        summary.patients += records.count
+    }
+
+    static func isPart10(_ data: Data) -> Bool {
+        data.count >= 132 && data[data.startIndex + 128 ..< data.startIndex + 132].elementsEqual("DICM".utf8)
+    }
+}

@@ -1,0 +1,56 @@
+import DICOMCore
+
+/// The three Relevant Patient Information Query SOP classes (PS3.4 Annex Q, Table Q.4-3).
+public enum RPIQueryModel: String, Sendable, CaseIterable {
+    case general, breast, cardiac
+
+    /// The SOP Class UID (PS3.4 Table Q.4-3; PS3.6 Annex A).
+    public var sopClassUID: String {
+        switch self {
+        case .general: return "1.2.840.10008.5.1.4.37.1"
+        case .breast: return "1.2.840.10008.5.1.4.37.2"
+        case .cardiac: return "1.2.840.10008.5.1.4.37.3"
+        }
+    }
+
+    /// The root template the SOP class names: TID 9007 General Relevant Patient Information, TID 9000 Relevant
+    /// Patient Information for Breast Imaging, TID 3802 Cardiovascular Patient History.
+    public var defaultTemplate: String {
+        switch self {
+        case .general: return "9007"
+        case .breast: return "9000"
+        case .cardiac: return "3802"
+        }
+    }
+
+    /// The root templates this SCP accepts under the SOP class. The breast and cardiac classes fix their root
+    /// template (Table Q.4-3). The general class names TID 9007 "or from the list" of PS3.16 Annex K, which is
+    /// extensible; of that list we build 9007, 9000 and 3802 (9001–9006 are sub-templates we do not build as roots).
+    public var acceptedTemplates: [String] {
+        switch self {
+        case .general: return ["9007", "9000", "3802"]
+        case .breast: return ["9000"]
+        case .cardiac: return ["3802"]
+        }
+    }
+
+    public init?(sopClassUID: String) {
+        let uid = String(sopClassUID.drop { $0 == " " }.reversed().drop { $0 == " " || $0 == "\0" }.reversed())
+        guard let model = RPIQueryModel.allCases.first(where: { $0.sopClassUID == uid }) else { return nil }
+        self = model
+    }
+}
+
+/// What the SCP answers a Relevant Patient Information C-FIND with (PS3.4 §Q.2.1.1.4, Table Q.2-1).
+public enum RPIFindOutcome: Sendable {
+    /// One match: the one Pending (0xFF00) identifier, ready to encode, then Success.
+    case match(Dataset)
+    /// No match: Success (0x0000) alone.
+    case noMatch
+    /// More than one match: Failed 0xC100, with the number of matching patients.
+    case multipleMatches(Int)
+    /// Failed 0xC200 "Unable to support requested template"; the text is for Error Comment (0000,0902).
+    case templateUnsupported(String)
+    /// Error 0xA900 "Identifier does not match SOP Class", with Offending Element (0000,0901) and Error Comment.
+    case invalidIdentifier(offending: [Tag], comment: String)
+}

@@ -1,0 +1,127 @@
+import DICOMCore
+import Foundation
+import NIOCore
+import Testing
+@testable import DICOMStore
+
+/// Paths in the repository.
+enum Repository {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let demo = root.appendingPathComponent("demo").path
+    static let demoJSON = root.appendingPathComponent("demo/patients.json").path
+    static let demoSR = root.appendingPathComponent("demo/sr/astrom-eva-tid9007.dcm").path
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+    init(_ name: String = "store") throws {
+        path = NSTemporaryDirectory() + "dicomtap-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { path + "/" + name }
+    func write(_ name: String, _ text: String) throws -> String {
+        let p = file(name)
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+}
+
+/// A python3 that imports pydicom (the first on PATH that does, then /usr/bin/python3).
+enum Python {
+    static let executable: String? = {
+        var candidates: [String] = []
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            candidates.append(String(dir) + "/python3")
+        }
+        candidates.append("/usr/bin/python3")
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: candidate)
+            p.arguments = ["-c", "import pynetdicom, pydicom"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { continue }
+            p.waitUntilExit()
+            if p.terminationStatus == 0 { return candidate }
+        }
+        return nil
+    }()
+
+    /// Runs `python3 -c script args...`; returns (status, stdout, stderr).
+    static func run(_ script: String, _ arguments: [String] = []) throws -> (Int32, String, String) {
+        guard let executable else { throw PythonMissing() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = ["-c", script] + arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    struct PythonMissing: Error {}
+}
+
+// MARK: - Building request identifiers
+
+extension DICOMCore.Tag {
+    static func kw(_ keyword: String) -> DICOMCore.Tag {
+        guard let entry = DataDictionary.entry(keyword: keyword) else { fatalError("unknown keyword \(keyword)") }
+        return entry.tag
+    }
+}
+
+/// A request identifier as an SCU sends it (the seed's: Patient's Name empty, Patient ID, Content Template Sequence).
+func requestIdentifier(patientID: String?, issuer: String? = nil, template: String? = "9007",
+                       mappingResource: String? = "DCMR", characterSet: [String]? = nil,
+                       extraReturnKeys: [String] = []) -> Dataset {
+    var ds = Dataset()
+    let set = characterSet.map { SpecificCharacterSet(terms: $0) } ?? .default
+    if let characterSet { ds.set(DataElement(tag: .kw("SpecificCharacterSet"), vr: .CS, strings: characterSet)!) }
+    ds.set(.empty(.kw("PatientName"), vr: .PN))
+    if let patientID { ds.set(DataElement(tag: .kw("PatientID"), vr: .LO, string: patientID, characterSet: set)!) }
+    if let issuer { ds.set(DataElement(tag: .kw("IssuerOfPatientID"), vr: .LO, string: issuer, characterSet: set)!) }
+    for keyword in extraReturnKeys {
+        let entry = DataDictionary.entry(keyword: keyword)!
+        ds.set(.empty(entry.tag, vr: entry.vr!))
+    }
+    if template != nil || mappingResource != nil {
+        var item = Dataset()
+        if let mappingResource { item.set(DataElement(tag: .kw("MappingResource"), vr: .CS, string: mappingResource)!) }
+        if let template { item.set(DataElement(tag: .kw("TemplateIdentifier"), vr: .CS, string: template)!) }
+        ds.set(.sequence(.kw("ContentTemplateSequence"), items: [item]))
+    }
+    ds.set(.empty(.kw("ConceptNameCodeSequence"), vr: .SQ))
+    ds.set(.empty(.kw("ContentSequence"), vr: .SQ))
+    return ds
+}
+
+extension Dataset {
+    func string(_ keyword: String) -> String? {
+        self[.kw(keyword)]?.string(characterSet: characterSet(inheriting: .default))
+    }
+    func items(_ keyword: String) -> [Dataset] {
+        (self[.kw(keyword)]?.items ?? []).map(\.dataset)
+    }
+    /// (value, scheme, meaning) of the first item of a code sequence.
+    func code(_ keyword: String, charset: SpecificCharacterSet = .default) -> [String]? {
+        guard let item = items(keyword).first else { return nil }
+        return ["CodeValue", "CodingSchemeDesignator", "CodeMeaning"].map {
+            item[.kw($0)]?.string(characterSet: charset) ?? ""
+        }
+    }
+}
+
+/// A store with the demo JSON imported.
+func demoStore() throws -> RPIStore {
+    let store = try RPIStore.inMemory()
+    _ = try store.importPaths([Repository.demoJSON])
+    return store
+}
