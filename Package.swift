@@ -124,7 +124,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "dicomtap-bench",
-            dependencies: ["DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DICOMCore", "DICOMNetwork", "DICOMServices", "DICOMStore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "DICOMCoreTests",
@@ -152,6 +152,7 @@ let package = Package(
         ),
         .target(
             name: "DICOMTestSupport",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/DICOMTestSupport"
         ),
         .testTarget(

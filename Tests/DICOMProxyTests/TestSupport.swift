@@ -100,69 +100,6 @@ func withProxy<T>(upstream: Int?, routes: [String: Int] = [:], level: Logger.Lev
 
 // MARK: - Raw peers (for what real peers will not do)
 
-/// Collects what a connection receives; lets a test wait for a number of bytes or the close.
-final class ByteCollector: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-    let received = Locked(ByteBuffer())
-    let closed = Locked(false)
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        received.withValue { $0.writeBuffer(&bytes) }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        closed.withValue { $0 = true }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-}
-
-/// A test-driven TCP client speaking raw bytes.
-struct RawClient {
-    let channel: any Channel
-    let collector: ByteCollector
-
-    static func connect(port: Int, group: any EventLoopGroup) async throws -> RawClient {
-        let collector = ByteCollector()
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.allowRemoteHalfClosure, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
-            }
-            .connect(host: "127.0.0.1", port: port)
-            .get()
-        return RawClient(channel: channel, collector: collector)
-    }
-
-    func send(_ bytes: ByteBuffer) async throws {
-        try await channel.writeAndFlush(bytes)
-    }
-
-    func send(_ bytes: [UInt8]) async throws {
-        try await send(ByteBuffer(bytes: bytes))
-    }
-
-    /// Everything received once at least `count` bytes are in (or the connection closed).
-    func receive(atLeast count: Int, timeout: Duration = .seconds(10)) async throws -> [UInt8] {
-        try await eventually("\(count) bytes", timeout: timeout) {
-            collector.received.current.readableBytes >= count || collector.closed.current
-        }
-        return Array(collector.received.current.readableBytesView)
-    }
-
-    func waitUntilClosed(timeout: Duration = .seconds(10)) async throws {
-        try await eventually("the proxy to close the connection", timeout: timeout) { collector.closed.current }
-    }
-
-    func close() async {
-        try? await channel.close()
-    }
-}
-
 /// An upstream SCP stand-in: answers the A-ASSOCIATE-RQ of each connection with a fixed
 /// A-ASSOCIATE-AC (followed by `afterAccept`, if any), or never answers (`silent`), and keeps
 /// everything it received.

@@ -5,6 +5,7 @@ import DICOMUL
 import DIMSE
 import Foundation
 import NIOCore
+import NIOPosix
 import Testing
 
 /// Our SCU and SCP engine (DICOMNetwork) against DCMTK, and against each other.
@@ -97,5 +98,44 @@ import Testing
             _ = try await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: AssociationParameters(
                 contexts: PresentationContextProposal.numbered([Self.verification]), connectTimeout: .seconds(2)))
         }
+    }
+
+    @Test func artimClosesAConnectionThatSendsNoAssociateRequest() async throws {
+        let server = try await DICOMServer.start(port: 0, configuration: ServerConfiguration(
+            supportedContexts: [Self.verification: PresentationContextProposal.defaultTransferSyntaxes],
+            artimTimeout: .milliseconds(300)), handler: NoServices())
+        let raw = try await RawClient.connect(port: server.port, group: MultiThreadedEventLoopGroup.singleton)
+        let start = ContinuousClock.now
+        try await raw.waitUntilClosed(timeout: .seconds(5))
+        #expect(ContinuousClock.now - start >= .milliseconds(250))
+        #expect(raw.collector.received.current.readableBytes == 0)
+        await server.shutdown()
+    }
+
+    @Test func garbageGetsAnAbortAndTheServerGoesOn() async throws {
+        let server = try await Self.echoServer()
+        let raw = try await RawClient.connect(port: server.port, group: MultiThreadedEventLoopGroup.singleton)
+        // PDU type 0x09 does not exist. In Sta2 (awaiting the A-ASSOCIATE-RQ) PS3.8 Table 9-10 gives AA-1:
+        // an A-ABORT, then the ARTIM timer until the requestor closes.
+        try await raw.send([0x09, 0x00, 0x00, 0x00, 0x00, 0x04, 0xDE, 0xAD, 0xBE, 0xEF])
+        let answer = try await raw.receive(atLeast: 10)
+        #expect(Array(answer.prefix(6)) == [0x07, 0x00, 0x00, 0x00, 0x00, 0x04])
+        await raw.close()
+        // The server still answers others.
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: AssociationParameters(
+            contexts: PresentationContextProposal.numbered([Self.verification])))
+        try await client.send(.cEchoRequest(CEchoRequest(messageID: client.nextMessageID())), dataSet: nil, contextID: 1)
+        #expect(try await client.receive(timeout: .seconds(5))?.command.status == 0)
+        try await client.release()
+        await server.shutdown()
+    }
+
+    @Test func releaseAnswersAndAbortIsSeenByTheServer() async throws {
+        let server = try await Self.echoServer()
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: AssociationParameters(
+            contexts: PresentationContextProposal.numbered([Self.verification])))
+        await client.abort()
+        try await eventually("the server to drop the aborted connection") { server.openConnections == 0 }
+        await server.shutdown()
     }
 }

@@ -1,2 +1,0 @@
-/// DICOMServices: see docs/ARCHITECTURE.md.
-public enum DICOMServicesModule {}

@@ -1,0 +1,96 @@
+import DICOMCore
+import DICOMNetwork
+import DICOMProxy
+import DICOMStore
+import Foundation
+import Logging
+import NIOCore
+
+/// `dicomtap demo`: our SCP on the shipped demo data, our proxy in front of it, our SCU querying through the
+/// proxy, all on free loopback ports; the proxy prints the annotated exchange, the SCU the result.
+public struct Demo: Sendable {
+    public var dataPaths: [String]
+    public var patientID: String
+    public var issuer: String?
+    public var model: RPIQueryModel
+    /// Proxy console detail: info (exchanges), debug (+ every PDU and message), trace (+ data sets).
+    public var proxyLevel: Logger.Level
+
+    public init(dataPaths: [String], patientID: String = Demo.defaultPatientID, issuer: String? = nil,
+                model: RPIQueryModel = .general, proxyLevel: Logger.Level = .trace) {
+        self.dataPaths = dataPaths
+        self.patientID = patientID
+        self.issuer = issuer
+        self.model = model
+        self.proxyLevel = proxyLevel
+    }
+
+    /// A patient of the shipped demo data with one match in every issuer.
+    public static let defaultPatientID = "PAT-0001"
+    public static let serverAETitle = "DICOMTAP-RPI"
+
+    /// The running pieces, for `--keep-running` and tests.
+    public struct Running: Sendable {
+        public let server: DICOMServer
+        public let proxy: DICOMProxyServer
+        public let serverPort: Int
+        public let proxyPort: Int
+        public let patients: Int
+
+        public func stop() async {
+            // The proxy logs an association's end after the SCU has its last answer; let it finish first.
+            for _ in 0..<50 where await proxy.openAssociationCount() > 0 {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            await proxy.shutdown(gracePeriod: .seconds(2))
+            await server.shutdown()
+        }
+    }
+
+    /// Imports the demo data into an in-memory store and starts the SCP and the proxy on free loopback ports.
+    public func start(log: @escaping @Sendable (String) -> Void) async throws -> Running {
+        let store = try RPIStore.inMemory()
+        let summary = try store.importPaths(dataPaths)
+        log("store: \(summary)")
+        var serveLogger = Logger(label: "serve") { _ in ConsoleLogHandler() }
+        serveLogger.logLevel = .notice
+        let server = try await DICOMServer.start(
+            host: "127.0.0.1", port: 0,
+            configuration: ServerConfiguration(aeTitle: Demo.serverAETitle, supportedContexts: RPIService.supportedContexts,
+                                               logger: serveLogger),
+            handler: RPIService(store: store, logger: serveLogger))
+        var configuration = ProxyConfiguration(
+            listen: ProxyEndpoint(host: "127.0.0.1", port: 0),
+            routing: RoutingTable(routes: [:], defaultUpstream: ProxyEndpoint(host: "127.0.0.1", port: server.port)))
+        configuration.connectTimeout = .seconds(5)
+        var proxyLogger = Logger(label: "proxy") { _ in ConsoleLogHandler() }
+        proxyLogger.logLevel = proxyLevel
+        let proxy: DICOMProxyServer
+        let proxyPort: Int
+        do {
+            proxy = try DICOMProxyServer(configuration: configuration, logger: proxyLogger)
+            proxyPort = try await proxy.start().port ?? 0
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        log("serve: \(Demo.serverAETitle) on 127.0.0.1:\(server.port)   proxy: 127.0.0.1:\(proxyPort) -> 127.0.0.1:\(server.port)")
+        return Running(server: server, proxy: proxy, serverPort: server.port, proxyPort: proxyPort, patients: summary.patients)
+    }
+
+    /// Runs one query through the proxy and reports it.
+    public func query(_ running: Running, log: @escaping @Sendable (String) -> Void) async throws -> RPIQueryResult {
+        let query = RPIQuery(patientID: patientID, issuer: issuer, model: model, callingAETitle: "DEMO-SCU",
+                             calledAETitle: Demo.serverAETitle, timeout: .seconds(30))
+        log("query: \(model.rawValue) (\(UIDRegistry.name(for: model.sopClassUID) ?? model.sopClassUID)) for Patient ID \(patientID) via the proxy")
+        log("request identifier:\n" + TextDumpRenderer().render(query.identifier(), prefix: "  "))
+        var number = 0
+        let result = try await query.run(host: "127.0.0.1", port: running.proxyPort) { _ in }
+        for response in result.responses {
+            number += 1
+            log(RPIQueryReport.text(response, number: number))
+        }
+        log(RPIQueryReport.summary(result))
+        return result
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import DICOMNetwork
+import DICOMProxy
+import DICOMServices
+import DICOMStore
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve Relevant Patient Information Queries (PS3.4 Annex Q) and C-ECHO from a SQLite store.",
+        discussion: """
+        Accepts the General, Breast Imaging and Cardiac Relevant Patient Information Query SOP classes and \
+        Verification. One match: one Pending response with the identifier built for the requested template, then \
+        Success; no match: Success; several: 0xC100; a template we cannot build: 0xC200; an identifier without \
+        Patient ID or Content Template Sequence: 0xA900 with Offending Element. C-CANCEL is honoured.
+        --import loads Part 10 files (patient module + SR content) and JSON files in the format of docs/STORE.md \
+        (files or folders) into --db before serving. SIGINT/SIGTERM: stop, close every association, exit 0.
+        """)
+
+    @Option(help: "Port to listen on (0 lets the OS choose; the port is printed).") var port: Int
+    @Option(help: "Address to listen on.") var host: String = "0.0.0.0"
+    @Option(help: "The SQLite store (created if missing).") var db: String
+    @Option(name: .customLong("import"), parsing: .upToNextOption,
+            help: ArgumentHelp("Files or folders to import before serving.", valueName: "path"))
+    var imports: [String] = []
+    @Option(help: "Our AE title; associations calling another are rejected (default: answer to any).") var aeTitle: String?
+    @Option(name: .customLong("allow"), help: ArgumentHelp("Calling AE title allowed to associate (repeatable; default: any).",
+                                                            valueName: "AE"))
+    var allowed: [String] = []
+    @Option(help: "Largest PDU we accept, in bytes.") var maxPDU: UInt32 = 65536
+    @Option(help: ArgumentHelp("ARTIM timeout in seconds (A-ASSOCIATE-RQ wait, close after release/abort).", valueName: "seconds"))
+    var artimTimeout: Double = 30
+    @Option(help: ArgumentHelp("Abort an association silent for this many seconds.", valueName: "seconds"))
+    var idleTimeout: Double = 300
+    @Option(help: ArgumentHelp("Wait this many seconds before answering each query (a slow SCP, to test SCU timeouts and C-CANCEL).",
+                               valueName: "seconds"))
+    var responseDelay: Double?
+    @Flag(name: [.short, .long], help: "Log every association and query.") var verbose = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard artimTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive numbers of seconds") }
+        if let responseDelay, !(responseDelay >= 0) { throw ValidationError("--response-delay must be a number of seconds") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "dicomtap.serve") { _ in ConsoleLogHandler() }
+        logger.logLevel = verbose ? .info : .notice
+        let store: RPIStore
+        do {
+            store = try RPIStore(path: db)
+            if !imports.isEmpty {
+                let summary = try store.importPaths(imports)
+                write("imported: \(summary)\n")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let server: DICOMServer
+        do {
+            server = try await DICOMServer.start(
+                host: host, port: port,
+                configuration: ServerConfiguration(
+                    aeTitle: aeTitle, allowedCallingAETitles: allowed.isEmpty ? nil : Set(allowed),
+                    supportedContexts: RPIService.supportedContexts, maxPDULength: maxPDU,
+                    artimTimeout: .nanoseconds(Int64(artimTimeout * 1e9)), idleTimeout: .nanoseconds(Int64(idleTimeout * 1e9)),
+                    logger: logger),
+                handler: RPIService(store: store, logger: logger,
+                                    responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) }))
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap serve: cannot listen on \(host):\(port): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)\n")
+        _ = await waitForTerminationSignal()
+        await server.shutdown()
+        write("stopped\n")
+    }
+}

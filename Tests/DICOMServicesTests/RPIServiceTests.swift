@@ -1,0 +1,238 @@
+import DICOMCore
+import DICOMInspect
+import DICOMNetwork
+import DICOMServices
+import DICOMStore
+import DICOMTestSupport
+import DIMSE
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+/// The repository's shipped demo data and the seed document's pynetdicom programs (tools/peers).
+enum Repository {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let demo = root.appendingPathComponent("demo").path
+    static let seedSCU = root.appendingPathComponent("tools/peers/seed_rpi_scu.py").path
+    static let seedSCP = root.appendingPathComponent("tools/peers/seed_rpi_scp.py").path
+    /// The `dicomtap` executable built beside the test bundle.
+    static let dicomtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dicomtap").path
+}
+
+/// Our SCP on the demo data, on a free port, quiet.
+struct ServeHarness {
+    let server: DICOMServer
+    let store: RPIStore
+    var port: Int { server.port }
+
+    static func start(aeTitle: String? = nil, allowed: Set<String>? = nil, delay: Duration? = nil) async throws -> ServeHarness {
+        let store = try RPIStore.inMemory()
+        _ = try store.importPaths([Repository.demo])
+        var logger = Logger(label: "test.serve")
+        logger.logLevel = .critical
+        let server = try await DICOMServer.start(
+            port: 0,
+            configuration: ServerConfiguration(aeTitle: aeTitle, allowedCallingAETitles: allowed,
+                                               supportedContexts: RPIService.supportedContexts, logger: logger),
+            handler: RPIService(store: store, logger: logger, responseDelay: delay))
+        return ServeHarness(server: server, store: store)
+    }
+}
+
+/// Statuses the seed SCU printed (`status 0xFF00` lines) and the identifiers (the JSON line after each pending status).
+struct SeedSCUOutput {
+    var statuses: [String] = []
+    var identifiers: [[String: Any]] = []
+
+    init(_ stdout: String) {
+        var expectIdentifier = false
+        for line in stdout.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("status ") {
+                let status = String(line.dropFirst(7).prefix(6))
+                statuses.append(status)
+                expectIdentifier = status == "0xFF00" || status == "0xFF01"
+            } else if expectIdentifier, line.hasPrefix("{"),
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
+                identifiers.append(object)
+                expectIdentifier = false
+            }
+        }
+    }
+
+    /// A string value of a DICOM JSON attribute (PN as its Alphabetic group).
+    func value(_ tag: String, in index: Int = 0) -> String? {
+        guard index < identifiers.count, let element = identifiers[index][tag] as? [String: Any],
+              let values = element["Value"] as? [Any], let first = values.first else { return nil }
+        if let pn = first as? [String: Any] { return pn["Alphabetic"] as? String }
+        return first as? String
+    }
+}
+
+@Suite(.serialized) struct RPIServiceTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var name: String
+        var arguments: [String]
+        var statuses: [String]
+        var patientName: String?
+        var description: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "one match", arguments: ["--patient-id", "PAT-0001"], statuses: ["0xFF00", "0x0000"], patientName: "Meyer^Anna"),
+        Case(name: "no match", arguments: ["--patient-id", "NOBODY"], statuses: ["0x0000"]),
+        Case(name: "two matches", arguments: ["--patient-id", "PAT-1000"], statuses: ["0xC100"]),
+        Case(name: "issuer disambiguates", arguments: ["--patient-id", "PAT-1000", "--issuer", "HOSP-B"],
+             statuses: ["0xFF00", "0x0000"], patientName: "Smith^Joan"),
+        Case(name: "no template", arguments: ["--patient-id", "PAT-0001", "--no-template"], statuses: ["0xA900"]),
+        Case(name: "breast", arguments: ["--patient-id", "PAT-0004", "--model", "breast"], statuses: ["0xFF00", "0x0000"],
+             patientName: "Garcia^Maria^Luisa"),
+        Case(name: "cardiac", arguments: ["--patient-id", "PAT-0005", "--model", "cardiac"], statuses: ["0xFF00", "0x0000"],
+             patientName: "Okafor^Daniel"),
+        Case(name: "non-ASCII name", arguments: ["--patient-id", "PAT-0002"], statuses: ["0xFF00", "0x0000"],
+             patientName: "Müller^Jürgen"),
+    ]
+
+    @Test(.enabled(if: Peers.pynetdicomAvailable), arguments: cases)
+    func seedSCUAgainstServe(_ c: Case) async throws {
+        let serve = try await ServeHarness.start()
+        defer { Task { await serve.server.shutdown() } }
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        let scu = try Subprocess.python(script: Repository.seedSCU, ["127.0.0.1", String(serve.port)] + c.arguments,
+                                        name: "seed-scu", directory: dir)
+        _ = try await scu.wait()
+        let output = SeedSCUOutput(scu.stdout)
+        #expect(output.statuses == c.statuses, "stdout: \(scu.stdout)\nstderr: \(scu.stderr)")
+        if let name = c.patientName {
+            #expect(output.value("00100010") == name, "stdout: \(scu.stdout)")
+            // The identifier meets the template: SR content with a CONTAINER root and content items.
+            #expect(output.value("0040A040") == "CONTAINER")
+            #expect((output.identifiers.first?["0040A730"] as? [String: Any])?["Value"] != nil)
+        }
+    }
+
+    @Test(.enabled(if: Peers.pynetdicomAvailable), arguments: cases.filter { $0.name != "no template" })
+    func ourQueryAgainstSeedSCP(_ c: Case) async throws {
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        let scp = try Subprocess.python(script: Repository.seedSCP, ["--port", "0", "--data", Repository.demo],
+                                        name: "seed-scp", directory: dir)
+        defer { scp.stop() }
+        let line = try await scp.firstLine()
+        let port = try #require(Int(line.split(separator: " ").last ?? ""), "seed SCP printed \(line)")
+        var query = RPIQuery(patientID: "", timeout: .seconds(20))
+        var i = 0
+        while i < c.arguments.count {
+            let value = c.arguments[i + 1]
+            switch c.arguments[i] {
+            case "--patient-id": query.patientID = value
+            case "--issuer": query.issuer = value
+            case "--model": query.model = RPIQueryModel(rawValue: value)!
+            default: Issue.record("unknown argument \(c.arguments[i])")
+            }
+            i += 2
+        }
+        let result = try await query.run(host: "127.0.0.1", port: port)
+        #expect(result.responses.map { statusText($0.status) } == c.statuses, "\(scp.stderr)")
+        #expect(result.ending == .completed)
+        if let name = c.patientName {
+            let identifier = try #require(result.matches.first)
+            let charset = identifier.characterSet(inheriting: .default)
+            #expect(identifier[Tag(0x0010_0010)]?.string(characterSet: charset) == name)
+        }
+    }
+
+    @Test func queryTimeoutSendsCancelAndServeAnswersIt() async throws {
+        let serve = try await ServeHarness.start(delay: .seconds(2))
+        defer { Task { await serve.server.shutdown() } }
+        let query = RPIQuery(patientID: "PAT-0001", timeout: .milliseconds(300))
+        let result = try await query.run(host: "127.0.0.1", port: serve.port)
+        #expect(result.ending == .timedOut(cancelAnswered: true))
+        #expect(result.responses.map(\.status) == [0xFE00])
+    }
+
+    @Test func responsesCarryOffendingElementAndComment() async throws {
+        let serve = try await ServeHarness.start()
+        defer { Task { await serve.server.shutdown() } }
+        let many = try await RPIQuery(patientID: "PAT-1000").run(host: "127.0.0.1", port: serve.port)
+        #expect(many.responses.count == 1)
+        #expect(many.finalStatus?.status == 0xC100)
+        #expect(many.finalStatus?.errorComment?.contains("2") == true)
+        // A template the breast model cannot carry.
+        let wrongTemplate = try await RPIQuery(patientID: "PAT-0004", model: .breast, template: "3802").run(host: "127.0.0.1", port: serve.port)
+        #expect(wrongTemplate.finalStatus?.status == 0xC200)
+    }
+
+    @Test(.enabled(if: Peers.dcmtkAvailable)) func dcmtkEchoscuAndUnknownCallingAE() async throws {
+        let serve = try await ServeHarness.start(aeTitle: "RPI-SCP", allowed: ["MODALITY"])
+        defer { Task { await serve.server.shutdown() } }
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        let ok = try Subprocess(Peers.echoscu, ["-aet", "MODALITY", "-aec", "RPI-SCP", "127.0.0.1", String(serve.port)],
+                                name: "echoscu", directory: dir)
+        #expect(try await ok.wait() == 0, "\(ok.stderr)")
+        let bad = try Subprocess(Peers.echoscu, ["-aet", "STRANGER", "-aec", "RPI-SCP", "127.0.0.1", String(serve.port)],
+                                 name: "echoscu-bad", directory: dir)
+        #expect(try await bad.wait() != 0)
+        #expect(bad.stderr.contains("Calling AE Title Not Recognized"), "\(bad.stderr)")
+    }
+
+    @Test(.enabled(if: Peers.pynetdicomAvailable)) func twentyConcurrentSeedSCUs() async throws {
+        let serve = try await ServeHarness.start()
+        defer { Task { await serve.server.shutdown() } }
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        let ids = (0..<20).map { ["PAT-0001", "PAT-0002", "PAT-0003", "PAT-0005"][$0 % 4] }
+        let scus = try ids.enumerated().map { n, id in
+            try Subprocess.python(script: Repository.seedSCU,
+                                  ["127.0.0.1", String(serve.port), "--patient-id", id, "--model", id == "PAT-0005" ? "cardiac" : "general"],
+                                  name: "scu\(n)", directory: dir)
+        }
+        for scu in scus {
+            _ = try await scu.wait(timeout: .seconds(60))
+            #expect(SeedSCUOutput(scu.stdout).statuses == ["0xFF00", "0x0000"], "\(scu.name): \(scu.stdout) \(scu.stderr)")
+        }
+    }
+
+    @Test func demoQueriesThroughTheProxy() async throws {
+        let lines = Locked<[String]>([])
+        let demo = Demo(dataPaths: [Repository.demo], proxyLevel: .critical)
+        let running = try await demo.start { line in lines.withValue { $0.append(line) } }
+        let result = try await demo.query(running) { line in lines.withValue { $0.append(line) } }
+        await running.stop()
+        #expect(result.responses.map(\.status) == [0xFF00, 0x0000])
+        #expect(lines.current.joined().contains("Meyer^Anna"))
+        #expect(lines.current.last?.hasPrefix("query: 1 match, final Success 0x0000") == true, "\(lines.current.last ?? "")")
+    }
+
+    @Test func queryCommandExitCodes() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Repository.dicomtap) else {
+            Issue.record("no dicomtap at \(Repository.dicomtap)")
+            return
+        }
+        let serve = try await ServeHarness.start(allowed: ["DICOMTAP"], delay: nil)
+        defer { Task { await serve.server.shutdown() } }
+        let slow = try await ServeHarness.start(delay: .seconds(3))
+        defer { Task { await slow.server.shutdown() } }
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        func run(_ arguments: [String]) async throws -> (Int32, String) {
+            let p = try Subprocess(Repository.dicomtap, ["query", "127.0.0.1"] + arguments, name: "query", directory: dir)
+            let code = try await p.wait()
+            return (code, p.stdout + p.stderr)
+        }
+        let (ok, okText) = try await run([String(serve.port), "--patient-id", "PAT-0003"])
+        #expect(ok == 0, "\(okText)")
+        #expect(okText.contains("Yamada^Tarou=山田^太郎=やまだ^たろう"), "\(okText)")
+        let (json, jsonText) = try await run([String(serve.port), "--patient-id", "PAT-0001", "--format", "json"])
+        #expect(json == 0)
+        #expect(jsonText.contains("\"status\": \"0xFF00\""), "\(jsonText)")
+        #expect(try await run([String(serve.port), "--patient-id", "PAT-1000"]).0 == 4)
+        #expect(try await run([String(serve.port), "--patient-id", "PAT-0001", "--calling-ae", "OTHER"]).0 == 2)
+        #expect(try await run([String(slow.port), "--patient-id", "PAT-0001", "--timeout", "0.3"]).0 == 5)
+        let (deflated, deflatedText) = try await run([String(serve.port), "--patient-id", "PAT-0002", "--transfer-syntax", "deflated"])
+        #expect(deflated == 0, "\(deflatedText)")
+        #expect(deflatedText.contains("Deflated Explicit VR Little Endian"), "\(deflatedText)")
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# What `dicomtap serve` answers per second: Relevant Patient Information C-FINDs (General, TID 9007, one match
+# each) from our own SCU (dicomtap-bench rpi-load, a fast client, so the figures are the server's), COUNT queries
+# on one association and COUNT/10 with one association per query, against
+#   dicomtap serve (SQLite store with the demo data) and the seed document's pynetdicom SCP
+#   (tools/peers/seed_rpi_scp.py) serving the same data;
+# then the seed's pynetdicom SCU (--count) against both, the figures a pynetdicom user would see.
+# Everything on 127.0.0.1, ports chosen by the system, every process stopped by PID.
+# Usage: tools/bench_serve.sh [COUNT]   (default 2000)
+# Env: SCRATCH (swift build scratch path, default .build), PYTHON (python3 with pynetdicom).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-2000}
+per=$(( count / 10 ))
+PY=${PYTHON:-python3}
+scratch=${SCRATCH:-.build}
+swift build -c release --scratch-path "$scratch" --product dicomtap >/dev/null
+swift build -c release --scratch-path "$scratch" --product dicomtap-bench >/dev/null
+bin=$scratch/release
+
+work=$(mktemp -d /tmp/bench-serve.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 0.2
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_line() {  # the first line of file $1 matching $2, 20 s at most
+  for _ in $(seq 200); do
+    grep -m1 "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench_serve: nothing matching '$2' in $1" >&2; cat "$1" >&2; exit 1
+}
+
+"$bin/dicomtap" serve --port 0 --host 127.0.0.1 --db "$work/rpi.sqlite" --import demo >"$work/serve.out" 2>&1 &
+pids+=($!)
+serve_port=$(wait_line "$work/serve.out" '^listening on' | sed -E 's/^listening on [^:]+:([0-9]+).*/\1/')
+"$PY" tools/peers/seed_rpi_scp.py --port 0 --data demo >"$work/seed.out" 2>"$work/seed.err" &
+pids+=($!)
+seed_port=$(wait_line "$work/seed.out" 'listening' | awk '{print $NF}')
+
+echo "== our SCU (dicomtap-bench rpi-load), $count queries on one association, $per with one association each"
+for name in serve seed; do
+  port=$serve_port; label="dicomtap serve      "
+  [[ $name == seed ]] && { port=$seed_port; label="pynetdicom seed SCP "; }
+  "$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" 50 one PAT-0001 >/dev/null   # warm-up
+  echo "$label $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" "$count" one PAT-0001)"
+  echo "$label $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" "$per" per-query PAT-0001)"
+done
+echo "== the seed's pynetdicom SCU, $per queries on one association"
+for name in serve seed; do
+  port=$serve_port; label="dicomtap serve      "
+  [[ $name == seed ]] && { port=$seed_port; label="pynetdicom seed SCP "; }
+  echo "$label $("$PY" tools/peers/seed_rpi_scu.py 127.0.0.1 "$port" --patient-id PAT-0001 --count "$per" | tail -1)"
+done
