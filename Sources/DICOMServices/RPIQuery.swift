@@ -13,6 +13,8 @@ public struct RPIQuery: Sendable {
     public var model: RPIQueryModel
     /// Template Identifier (0040,DB00) asked for; nil sends the model's default (9007, 9000, 3802).
     public var template: String?
+    /// Send Content Template Sequence (Annex Q requires it; leaving it out tests an SCP's 0xA900).
+    public var includesTemplate = true
     public var callingAETitle: String
     public var calledAETitle: String
     public var maxPDULength: UInt32
@@ -51,10 +53,12 @@ public struct RPIQuery: Sendable {
         if let issuer, let element = DataElement(tag: Tag(0x0010_0021), vr: .LO, string: issuer, characterSet: utf8) { ds.set(element) }
         ds.set(.empty(Tag(0x0010_0030), vr: .DA))
         ds.set(.empty(Tag(0x0010_0040), vr: .CS))
-        var item = Dataset()
-        item.set(DataElement(tag: Tag(0x0008_0105), vr: .CS, string: "DCMR")!)
-        item.set(DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: template ?? model.defaultTemplate)!)
-        ds.set(.sequence(Tag(0x0040_A504), items: [item]))
+        if includesTemplate {
+            var item = Dataset()
+            item.set(DataElement(tag: Tag(0x0008_0105), vr: .CS, string: "DCMR")!)
+            item.set(DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: template ?? model.defaultTemplate)!)
+            ds.set(.sequence(Tag(0x0040_A504), items: [item]))
+        }
         return ds
     }
 }

@@ -14,6 +14,9 @@ public enum RPIQueryReport {
             out += "  Offending Element: \(offending.map { "\($0)" + (DataDictionary.keyword(for: $0).map { " \($0)" } ?? "") }.joined(separator: ", "))\n"
         }
         if let comment = response.errorComment { out += "  Error Comment: \(comment)\n" }
+        if response.identifier != nil && response.meaning.category != .pending {
+            out += "  note: the SCP sent a data set with this final response (PS3.4 Annex Q: only Pending responses carry one)\n"
+        }
         if let identifier = response.identifier {
             let charset = identifier.characterSet(inheriting: .default)
             out += TextDumpRenderer().render(identifier, characterSet: charset, prefix: "  ")

@@ -23,6 +23,7 @@ struct Query: AsyncParsableCommand {
     @Option(help: "Patient ID (0010,0020) to ask for.") var patientID: String
     @Option(help: "Query model: general (TID 9007), breast (TID 9000), cardiac (TID 3802).") var model: String = "general"
     @Option(help: "Template Identifier to request (default: the model's).") var template: String?
+    @Flag(help: "Leave out Content Template Sequence (Annex Q requires it: tests an SCP's 0xA900 answer).") var noTemplate = false
     @Option(help: "Issuer of Patient ID (0010,0021).") var issuer: String?
     @Option(help: "Our AE title.") var callingAE: String = "DICOMTAP"
     @Option(help: "The SCP's AE title.") var calledAE: String = "ANY-SCP"
@@ -57,12 +58,13 @@ struct Query: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let query = RPIQuery(
+        var query = RPIQuery(
             patientID: patientID, issuer: issuer, model: RPIQueryModel(rawValue: model)!, template: template,
             callingAETitle: callingAE, calledAETitle: calledAE, maxPDULength: maxPDU,
             transferSyntaxes: transferSyntaxes.isEmpty ? PresentationContextProposal.defaultTransferSyntaxes
                                                        : transferSyntaxes.compactMap(Self.transferSyntaxUID),
             timeout: timeout.map { .nanoseconds(Int64($0 * 1e9)) })
+        query.includesTemplate = !noTemplate
         let text = format == "text"
         let counter = ResponseCounter()
         let result: RPIQueryResult

@@ -112,15 +112,50 @@ struct SeedSCUOutput {
         }
     }
 
+    @Test(.enabled(if: Peers.pynetdicomAvailable)) func seedSCUCancelsAgainstSlowServe() async throws {
+        let serve = try await ServeHarness.start(delay: .seconds(2))
+        defer { Task { await serve.server.shutdown() } }
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        let scu = try Subprocess.python(script: Repository.seedSCU,
+                                        ["127.0.0.1", String(serve.port), "--patient-id", "PAT-0001", "--cancel-after", "0.3"],
+                                        name: "seed-scu", directory: dir)
+        _ = try await scu.wait()
+        #expect(SeedSCUOutput(scu.stdout).statuses == ["0xFE00"], "stdout: \(scu.stdout)\nstderr: \(scu.stderr)")
+    }
+
+    /// The seed's pynetdicom SCP on the demo data; its port.
+    static func seedSCP(_ dir: TemporaryDirectory, _ extra: [String] = []) async throws -> (Subprocess, Int) {
+        let scp = try Subprocess.python(script: Repository.seedSCP, ["--port", "0", "--data", Repository.demo] + extra,
+                                        name: "seed-scp", directory: dir)
+        let line = try await scp.firstLine()
+        guard let port = Int(line.split(separator: " ").last ?? "") else {
+            scp.stop()
+            throw TimeoutError(what: "seed SCP printed \(line)")
+        }
+        return (scp, port)
+    }
+
+    @Test(.enabled(if: Peers.pynetdicomAvailable)) func ourQueryCancelsAndLeavesOutTheTemplateAgainstSeedSCP() async throws {
+        let dir = try TemporaryDirectory("rpi")
+        defer { dir.remove() }
+        let (slow, slowPort) = try await Self.seedSCP(dir, ["--pending-delay", "2"])
+        defer { slow.stop() }
+        let timedOut = try await RPIQuery(patientID: "PAT-0001", timeout: .milliseconds(300)).run(host: "127.0.0.1", port: slowPort)
+        #expect(timedOut.ending == .timedOut(cancelAnswered: true), "\(timedOut.responses.map(\.status)) \(slow.stderr)")
+        #expect(timedOut.responses.last?.status == 0xFE00)
+        var bad = RPIQuery(patientID: "PAT-0001")
+        bad.includesTemplate = false
+        let invalid = try await bad.run(host: "127.0.0.1", port: slowPort)
+        #expect(invalid.finalStatus?.status == 0xA900)
+    }
+
     @Test(.enabled(if: Peers.pynetdicomAvailable), arguments: cases.filter { $0.name != "no template" })
     func ourQueryAgainstSeedSCP(_ c: Case) async throws {
         let dir = try TemporaryDirectory("rpi")
         defer { dir.remove() }
-        let scp = try Subprocess.python(script: Repository.seedSCP, ["--port", "0", "--data", Repository.demo],
-                                        name: "seed-scp", directory: dir)
+        let (scp, port) = try await Self.seedSCP(dir)
         defer { scp.stop() }
-        let line = try await scp.firstLine()
-        let port = try #require(Int(line.split(separator: " ").last ?? ""), "seed SCP printed \(line)")
         var query = RPIQuery(patientID: "", timeout: .seconds(20))
         var i = 0
         while i < c.arguments.count {

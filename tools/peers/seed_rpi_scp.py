@@ -61,11 +61,14 @@ def make_handler(patients, pending_delay):
             return
         if not matches:
             return  # Success alone
+        # pynetdicom's event.is_cancelled consumes the C-CANCEL it reports: read it once.
+        cancelled = event.is_cancelled
         if pending_delay:
             deadline = time.monotonic() + pending_delay
-            while time.monotonic() < deadline and not event.is_cancelled:
+            while time.monotonic() < deadline and not cancelled:
                 time.sleep(0.01)
-        if event.is_cancelled:
+                cancelled = event.is_cancelled
+        if cancelled:
             yield 0xFE00, None
             return
         yield 0xFF00, rpi_data.response_identifier(request, matches[0], template, mapping)

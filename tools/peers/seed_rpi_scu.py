@@ -12,6 +12,7 @@ when every query completed (any DIMSE status), 1 when the association failed.
 import argparse
 import statistics
 import sys
+import threading
 import time
 
 from pydicom.dataset import Dataset
@@ -56,6 +57,8 @@ def main():
     parser.add_argument("--no-template", action="store_true")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--cancel-after-first", action="store_true")
+    parser.add_argument("--cancel-after", type=float, metavar="SECONDS",
+                        help="send C-CANCEL this long after the C-FIND request, from a timer thread")
     parser.add_argument("--quiet", action="store_true", help="print only the latency line")
     parser.add_argument("--called-ae", default="ANY-SCP")
     parser.add_argument("--calling-ae", default="RPI_SCU")
@@ -74,6 +77,9 @@ def main():
         for n in range(args.count):
             msg_id = n + 1
             start = time.perf_counter()
+            if args.cancel_after is not None:
+                threading.Timer(args.cancel_after, assoc.send_c_cancel, args=(msg_id,),
+                                kwargs={"query_model": sop_class}).start()
             for i, (status, ident) in enumerate(assoc.send_c_find(query, sop_class, msg_id=msg_id)):
                 if not status:  # no response (timeout, abort)
                     print("no response", flush=True)
