@@ -68,7 +68,8 @@ def cmd_scp(args):
 
     def on_find(event):
         query = event.identifier
-        entry = {"service": "C-FIND", "sop": str(event.request.AffectedSOPClassUID)}
+        entry = {"service": "C-FIND", "sop": str(event.request.AffectedSOPClassUID),
+                 "calling": str(event.assoc.requestor.ae_title), "called": str(event.assoc.acceptor.ae_title)}
         entry.update(describe(query))
         record(entry)
         for i in range(args.pending):
@@ -103,7 +104,7 @@ def cmd_scp(args):
         record(entry)
         return 0x0000
 
-    if args.pending > 1:
+    if args.pending + (1 if args.unknown_id else 0) > 1:
         # pynetdicom's Relevant Patient Information service class stops after the first match (Annex Q
         # allows one); answering with its generic C-FIND loop sends every match as a pending response.
         from pynetdicom.service_class import (QueryRetrieveServiceClass,
@@ -137,7 +138,7 @@ def cmd_find(args):
     ae = AE(ae_title=args.calling)
     ae.maximum_pdu_size = args.max_pdu
     ae.add_requested_context(sop_class(args.sop))
-    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu)
     if not assoc.is_established:
         print(json.dumps({"error": "association not established"}))
         return 2
@@ -207,7 +208,7 @@ def cmd_store_run(args):
     ae = AE(ae_title=args.calling)
     ae.maximum_pdu_size = args.max_pdu
     ae.add_requested_context(SecondaryCaptureImageStorage, [syntax])
-    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu)
     if not assoc.is_established:
         print(json.dumps({"error": "association not established"}))
         return 2
