@@ -44,7 +44,7 @@ struct Pseudonym: ParsableCommand {
             valueVR = DataDictionary.vr(for: tag) ?? .LO
             if let rewrite {
                 let rules: RewriteRules
-                do { rules = try RewriteRulesLoader.load(path: rewrite) } catch { throw ValidationError("--rewrite: \(error)") }
+                do { rules = try RewriteRulesLoader.load(path: rewrite) } catch { throw CLIError("--rewrite: \(error)") }
                 guard let rule = rules.attributes[tag], case .pseudonymize(let ruleFormat) = rule.action else {
                     throw ValidationError("\(rewrite) has no pseudonymize rule for \(attribute)")
                 }
@@ -63,7 +63,7 @@ struct Pseudonym: ParsableCommand {
         if let problem = Pseudonymizer.problem(with: format, vr: valueVR) { throw ValidationError(problem) }
         guard let keyPath else { throw ValidationError("give --key-file FILE") }
         let key: SecretKey
-        do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw ValidationError("\(error)") }
+        do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw CLIError("\(error)") }
         let pseudonymizer = Pseudonymizer(key: key)
         for value in values {
             print(pseudonymizer.pseudonym(for: value, vr: valueVR, format: format))
