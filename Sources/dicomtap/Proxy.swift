@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOMCore
 import DICOMProxy
 import DICOMRewrite
 import Dispatch
@@ -123,6 +124,9 @@ struct Proxy: AsyncParsableCommand {
         for name in pseudonymize {
             guard let tag = RewriteRules.tag(named: name) else {
                 throw ValidationError("--pseudonymize: unknown attribute '\(name)' (a keyword such as PatientID, or a tag (0010,0020))")
+            }
+            if let vr = DataDictionary.vr(for: tag), let problem = Pseudonymizer.problem(with: PseudonymFormat(), vr: vr) {
+                throw ValidationError("--pseudonymize \(name): \(problem)")
             }
             rules.add(AttributeRule(tag: tag, action: .pseudonymize(PseudonymFormat()), source: "--pseudonymize"))
             given = true
