@@ -3,8 +3,10 @@
 # storescp, COPIES stores of an MB-sized Secondary Capture on one association) and C-FIND
 # round-trip latency (median and p99 over QUERIES Relevant Patient Information queries on one
 # association, pynetdicom SCU -> pynetdicom SCP, TCP_NODELAY on both), each
-#   direct, through socat (a plain TCP relay), through the proxy with dumps off, and with
-#   dumps on (--log-dir and --record).
+#   direct, through socat (a plain TCP relay), through the proxy with dumps off, with
+#   dumps on (--log-dir and --record), and with rewriting on (--pseudonymize PatientID with a
+#   key file: every message assembled, its data set decoded, rewritten, re-encoded and
+#   fragmented again; C-FIND responses mapped back).
 # Everything on 127.0.0.1 with ports chosen by the system; every process is stopped by PID.
 # Usage: tools/bench_proxy.sh [MB [COPIES [QUERIES]]]   (defaults 50, 4, 1000)
 # Env: SCRATCH (swift build scratch path, default .build), DICOMTAP (a dicomtap binary to use
@@ -52,6 +54,10 @@ first_line() {  # the first line of file $1 (a server's port), 15 s at most
   echo "bench_proxy: no port in $1" >&2; exit 1
 }
 
+# Secret key for the rewriting run.
+head -c 32 /dev/urandom > "$work/key"
+chmod 600 "$work/key"
+
 # Data set: rows x columns x 16 bits of pixel data, about MB megabytes.
 columns=4096
 rows=$(( mb * 1024 * 1024 / (columns * 2) ))
@@ -77,6 +83,9 @@ start_relay() {  # $1 = kind (socat | proxy | proxy-dumps), $2 = upstream port; 
   case $1 in
     socat) /usr/bin/socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,nodelay" "TCP:127.0.0.1:$2,nodelay" & ;;
     proxy) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$2" >"$work/proxy-$port.out" 2>&1 & ;;
+    proxy-rewrite) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$2" \
+                   --pseudonymize PatientID --key-file "$work/key" --mapping-store "$work/map-$port.sqlite" \
+                   >"$work/proxy-$port.out" 2>&1 & ;;
     proxy-dumps) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$2" \
                    --log-dir "$work/logs-$port" --record "$work/rec-$port" >"$work/proxy-$port.out" 2>&1 & ;;
   esac
@@ -103,7 +112,7 @@ echo "C-STORE: $copies x $(( size / 1000000 )) MB data set (storescu -> storescp
 echo "C-FIND:  $queries RPI queries on one association (pynetdicom -> pynetdicom, TCP_NODELAY)"
 echo "dicomtap: $DICOMTAP"
 printf '%-34s %12s %12s %12s\n' setup "C-STORE MB/s" "FIND med ms" "FIND p99 ms"
-for setup in direct socat proxy proxy-dumps; do
+for setup in direct socat proxy proxy-dumps proxy-rewrite; do
   case $setup in
     direct) store_port=$scp_store_port; find_port=$scp_find_port; label="direct" ;;
     *)
@@ -113,6 +122,7 @@ for setup in direct socat proxy proxy-dumps; do
         socat) label="socat (TCP relay)" ;;
         proxy) label="dicomtap proxy, dumps off" ;;
         proxy-dumps) label="dicomtap proxy, --log-dir --record" ;;
+        proxy-rewrite) label="dicomtap proxy, --pseudonymize" ;;
       esac ;;
   esac
   mbps=$(store_mbps "$store_port")

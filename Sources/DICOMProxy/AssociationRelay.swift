@@ -7,6 +7,7 @@ import Darwin
 #endif
 import DICOMCore
 import DICOMInspect
+import DICOMRewrite
 import DICOMUL
 import DIMSE
 import Logging
@@ -36,6 +37,10 @@ final class AssociationRelay {
     private var observer: AssociationObserver
     private let format: ProxyEventFormat
     private let renderer: AnnotatedDumpRenderer
+    /// With rewriting on: the association's rewriter (nil: every PDU relayed byte for byte).
+    private var rewriting: AssociationRewriter?
+    /// With rewriting on: bytes sent to each peer so far (stream offsets of the PDUs the proxy re-encoded).
+    private var sentOffset: [PeerRole: Int] = [.requestor: 0, .acceptor: 0]
 
     private(set) var requestor: RelaySideHandler?
     private var acceptor: RelaySideHandler?
@@ -81,6 +86,9 @@ final class AssociationRelay {
         renderer = AnnotatedDumpRenderer(options: shared.configuration.textLogOptions, origin: startTime)
         client = channel.remoteAddress.map(Self.describe) ?? "?"
         recorder = shared.configuration.recordDirectory != nil ? AssociationRecorder(logger: logger) : nil
+        if let rewriter = shared.configuration.rewriter {
+            rewriting = AssociationRewriter(rewriter: rewriter, assembler: observerConfiguration.assembler)
+        }
         lastActivity = .now()
         finished = channel.eventLoop.makePromise()
         self.onFinish = onFinish
@@ -92,7 +100,8 @@ final class AssociationRelay {
         let handler = RelaySideHandler(role: .requestor, relay: self)
         requestor = handler
         var handlers: [any ChannelHandler] = []
-        if let recorder { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
+        // With rewriting on, the upstream leg is recorded instead (see `connect`): no original identifier in it.
+        if let recorder, rewriting == nil { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
         if let tap = configuration.tap { handlers.append(TapHandler(associationID: id, role: .requestor, tap: tap)) }
         handlers.append(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: configuration.maximumPDULength)))
         handlers.append(handler)
@@ -150,6 +159,8 @@ final class AssociationRelay {
             // The observer reports the cut PDU when the connection closes.
             emit(observer.receive(bytes, from: role, at: now))
             logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
+        case .pdu(let frame, let bytes) where rewriting != nil:
+            receivedRewriting(frame, bytes: bytes, from: role, at: now)
         case .pdu(let frame, let bytes):
             // Decoded once: the result drives the relay and goes to the observer. An undecodable
             // PDU becomes the observer's finding (its bytes are logged after it). P-DATA is
@@ -285,6 +296,8 @@ final class AssociationRelay {
         let maximumPDULength = configuration.maximumPDULength
         let tap = configuration.tap
         let id = self.id
+        let upstreamRecorder = rewriting != nil ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
+                                                                              eventLoop: eventLoop) } : nil
         responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             run(machine.associationResponseTimedOut(), pdu: nil)
             finishIfDone()
@@ -296,6 +309,7 @@ final class AssociationRelay {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    if let upstreamRecorder { try pipeline.addHandler(upstreamRecorder.value) }
                     if let tap { try pipeline.addHandler(TapHandler(associationID: id, role: .acceptor, tap: tap)) }
                     try pipeline.addHandler(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: maximumPDULength)))
                     try pipeline.addHandler(bound.value)
@@ -462,6 +476,7 @@ final class AssociationRelay {
         case .unexpectedFirstPDU: note(Finding(.unexpectedFirstPDU, .error, reason.description, time: time, sender: .requestor))
         case .idle: note(Finding(.idleTimeout, .warning, reason.description, time: time))
         case .shutdown: note(Finding(.shutdownAbort, .warning, reason.description, time: time))
+        case .cannotRewrite: note(Finding(.cannotRewrite, .error, reason.description, time: time, sender: .requestor))
         case .malformedPDU:
             break  // reported with its bytes where it was found
         }
@@ -491,7 +506,7 @@ final class AssociationRelay {
         switch closeReason {
         case .noRoute?, .upstreamUnreachable?, .upstreamNotAnswering?:
             outcome = "rejected by the proxy (\(closeReason?.code.rawValue ?? ""))"
-        case .unexpectedFirstPDU?, .malformedPDU?, .idle?, .shutdown?:
+        case .unexpectedFirstPDU?, .malformedPDU?, .idle?, .shutdown?, .cannotRewrite?:
             outcome = "aborted by the proxy (\(closeReason?.code.rawValue ?? ""))"
         case nil:
             outcome = observer.info.outcome.description
@@ -519,5 +534,131 @@ final class AssociationRelay {
         let micros = (t.nanoseconds - origin.nanoseconds) / 1000
         let frac = String(micros % 1_000_000)
         return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - frac.count) + frac
+    }
+}
+
+// MARK: - Rewriting
+
+extension AssociationRelay {
+    /// With rewriting on: one PDU from a peer. The state machine sees the PDU as the peer sent
+    /// it (routing uses the SCU's own called AE title); the other peer gets the rewritten PDUs
+    /// (P-DATA only once a message is complete); the observer, and through it the console,
+    /// text log, JSON events, sees the upstream side: what the SCP sent and what it was sent.
+    fileprivate func receivedRewriting(_ frame: PDUFrame, bytes: ByteBuffer, from role: PeerRole, at now: Timestamp) {
+        guard var rewriting else { return }
+        let decoded = Result { () throws(PDUDecodingError) in try PDUDecoder.decode(frame) }
+        let pdu: PDU
+        switch decoded {
+        case .success(let decodedPDU):
+            pdu = decodedPDU
+        case .failure(let error):
+            observeDeferred()
+            emit(observe(decoded, frame: frame, from: role, at: now))
+            // The bytes of the SCU's PDU may hold original identifiers.
+            if role == .acceptor || configuration.logOriginals { logRawBytes(bytes, from: role) }
+            run(machine.malformedPDU(from: role, unknownType: false, detail: "\(error)"), pdu: nil)
+            return
+        }
+        var outgoing = [bytes]
+        // What went over the upstream leg (the observer's view): the PDU as received from the SCP, as sent to it.
+        var upstream: [(pdu: PDU, bytes: ByteBuffer)] = [(pdu, bytes)]
+        switch pdu {
+        case .associateRequest(let request) where role == .requestor:
+            let rewritten = rewriting.associateRequest(request)
+            if rewritten != request {
+                let newPDU = PDU.associateRequest(rewritten)
+                let encoded = newPDU.encoded()
+                outgoing = [encoded]
+                upstream = [(newPDU, encoded)]
+            }
+        case .associateAccept(let accept) where role == .acceptor:
+            let restored = rewriting.associateAccept(accept)
+            if restored != accept { outgoing = [PDU.associateAccept(restored).encoded()] }
+        case .dataTransfer(let data):
+            let result = rewriting.dataTransfer(data, from: role)
+            self.rewriting = rewriting
+            report(result, from: role, at: now)
+            if let failure = result.failure {
+                observeDeferred()
+                run(machine.cannotRewrite(failure), pdu: nil)
+                return
+            }
+            outgoing = result.pdus.map { PDU.dataTransfer($0).encoded() }
+            if role == .requestor {
+                upstream = zip(result.pdus, outgoing).map { (PDU.dataTransfer($0), $1) }
+            }
+        default:
+            break
+        }
+        self.rewriting = rewriting
+        let isData = frame.type == .dataTransfer
+        if !isData {
+            observeDeferred()
+            for item in upstream { emit(observer.receive(item.pdu, frame: upstreamFrame(item.bytes, original: frame, from: role), from: role, at: now)) }
+        }
+        let action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
+        if case .associateRequest = pdu, case .connect(let upstream) = action { associationRequested(upstream: upstream) }
+        if role == .acceptor, machine.state == .relaying { cancelResponseTimer() }
+        if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
+        switch action {
+        case .forward(let to):
+            for pdu in outgoing { handler(to)?.write(pdu) }
+        case .hold, .connect:
+            held += outgoing
+            run(action, pdu: nil)
+        case .none, .sendHeldPDUs, .reject, .abort, .closeOutput, .close, .closeBoth, .closeLateUpstream:
+            run(action, pdu: nil)
+        }
+        if isData && !isFinished {
+            for item in upstream {
+                deferredObservations.append((item.pdu, upstreamFrame(item.bytes, original: frame, from: role), role, now))
+            }
+        }
+    }
+
+    /// The frame of a PDU on the upstream leg: the SCP's own frames as they were; the PDUs
+    /// the proxy sent it, at their offset in what the proxy sent.
+    private func upstreamFrame(_ bytes: ByteBuffer, original: PDUFrame, from role: PeerRole) -> PDUFrame {
+        guard role == .requestor else { return original }
+        let offset = sentOffset[.acceptor] ?? 0
+        sentOffset[.acceptor] = offset + bytes.readableBytes
+        let reserved = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self) ?? 0
+        let body = bytes.getSlice(at: bytes.readerIndex + pduHeaderLength, length: bytes.readableBytes - pduHeaderLength) ?? ByteBuffer()
+        return PDUFrame(type: original.type, reserved: reserved, body: body, streamOffset: offset)
+    }
+
+    /// The rewriter's notes to the outputs. Originals only with `logOriginals`; otherwise only
+    /// the values on the SCP's side.
+    private func report(_ result: AssociationRewriter.DataResult, from role: PeerRole, at now: Timestamp) {
+        for item in result.notes {
+            let name = "\(item.path) \(item.attributeName)"
+            switch item.kind {
+            case .unknownPseudonym:
+                note(Finding(.unknownPseudonym, .warning,
+                             "\(name) '\(item.before)' from the SCP is not a value this proxy issued; passed through unchanged",
+                             time: now, sender: .acceptor))
+            case .notRestored:
+                note(Finding(.rewriteProblem, .warning, "\(name) '\(item.before)' not mapped back: \(item.detail ?? "")",
+                             time: now, sender: .acceptor))
+            case .emptied:
+                note(Finding(.rewriteProblem, .warning, "\(name) emptied on its way to the SCP: \(item.detail ?? "")",
+                             time: now, sender: .requestor))
+            case .rewritten, .removed, .restored:
+                let verb = item.kind == .restored ? "RESTORE" : item.kind == .removed ? "REMOVE" : "REWRITE"
+                let line: String
+                if configuration.logOriginals {
+                    line = "\(verb) \(name): '\(item.before)' -> '\(item.after)'"
+                } else if item.kind == .restored {
+                    line = "\(verb) \(name): '\(item.upstreamValue)' -> (original)"
+                } else {
+                    line = "\(verb) \(name): (original) -> '\(item.upstreamValue)'"
+                }
+                if configuration.logOriginals { logger.info("\(line)") } else { logger.debug("\(line)") }
+                writeText(["[\(format6(now, origin: startTime))] \(line)"])
+            }
+        }
+        for problem in result.problems {
+            note(Finding(.rewriteProblem, .warning, "sent on unchanged: \(problem)", time: now, sender: role))
+        }
     }
 }

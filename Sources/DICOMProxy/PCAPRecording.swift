@@ -330,8 +330,10 @@ final class AssociationRecorder {
     }
 }
 
-/// Feeds an `AssociationRecorder` from the SCU's channel, at the head of its pipeline (what
-/// is read from and written to the socket). Model: swift-nio-extras `NIOWritePCAPHandler`,
+/// Feeds an `AssociationRecorder` from one of the relay's channels, at the head of its
+/// pipeline (what is read from and written to the socket): the SCU's channel (`leg` =
+/// `.requestor`, the proxy plays the server) or, with rewriting on, the upstream channel
+/// (`leg` = `.acceptor`, the proxy plays the client). Model: swift-nio-extras `NIOWritePCAPHandler`,
 /// whose `SynchronizedFileSink` it uses; it writes Ethernet frames and records a write
 /// when it completed.
 final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -341,9 +343,12 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundOut = ByteBuffer
 
     private let recorder: AssociationRecorder
+    /// The role of the peer at the other end of this channel: bytes read come from it.
+    private let leg: PeerRole
 
-    init(recorder: AssociationRecorder) {
+    init(recorder: AssociationRecorder, leg: PeerRole = .requestor) {
         self.recorder = recorder
+        self.leg = leg
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -356,11 +361,16 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func start(_ context: ChannelHandlerContext) {
-        recorder.start(client: context.channel.remoteAddress, server: context.channel.localAddress, at: wallClock())
+        let channel = context.channel
+        if leg == .requestor {
+            recorder.start(client: channel.remoteAddress, server: channel.localAddress, at: wallClock())
+        } else {
+            recorder.start(client: channel.localAddress, server: channel.remoteAddress, at: wallClock())
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        recorder.record(unwrapInboundIn(data), from: .requestor, at: wallClock())
+        recorder.record(unwrapInboundIn(data), from: leg, at: wallClock())
         context.fireChannelRead(data)
     }
 
@@ -368,8 +378,9 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let bytes = unwrapOutboundIn(data)
         let written = promise ?? context.eventLoop.makePromise()
         let recorder = self.recorder
+        let sender = leg.other
         written.futureResult.assumeIsolated().whenSuccess {
-            recorder.record(bytes, from: .acceptor, at: wallClock())
+            recorder.record(bytes, from: sender, at: wallClock())
         }
         context.write(data, promise: written)
     }
@@ -377,8 +388,8 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent {
             switch event {
-            case .inputClosed: recorder.fin(from: .requestor, at: wallClock())
-            case .outputClosed: recorder.fin(from: .acceptor, at: wallClock())
+            case .inputClosed: recorder.fin(from: leg, at: wallClock())
+            case .outputClosed: recorder.fin(from: leg.other, at: wallClock())
             }
         }
         context.fireUserInboundEventTriggered(event)

@@ -1,4 +1,5 @@
 import DICOMInspect
+import DICOMRewrite
 import DICOMUL
 import NIOCore
 
@@ -89,8 +90,16 @@ public struct ProxyConfiguration: Sendable {
     public var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
     /// One annotated text file per association and `events.jsonl` go here (nil: no files).
     public var logDirectory: String?
-    /// One pcap per association (the SCU leg) goes here (nil: no recording).
+    /// One pcap per association goes here (nil: no recording): the SCU leg, or with rewriting
+    /// on the upstream (SCP) leg, which carries no original identifier.
     public var recordDirectory: String?
+    /// Identifier rewriting (nil: every PDU is relayed byte for byte). With a rewriter, P-DATA
+    /// is assembled into messages, rewritten and fragmented again for the receiving peer, and
+    /// the logs, events and recordings show what went on the wire towards the SCP.
+    public var rewriter: Rewriter?
+    /// With rewriting on: also write the original identifiers (rewritten values and what they
+    /// were) to the console and text logs. Off by default: logs show only the SCP side.
+    public var logOriginals = false
     /// Rendering of the per-association text files.
     public var textLogOptions = AnnotatedDumpRenderer.Options(allDataSets: false, showDataPDUs: true)
     /// Decoding options of the association observers.

@@ -18,6 +18,13 @@ extension Finding.Code {
     public static let idleTimeout = Finding.Code(rawValue: "idle-timeout")
     /// Still open when the shutdown grace period ended: A-ABORT 2/0 to both peers.
     public static let shutdownAbort = Finding.Code(rawValue: "aborted-on-shutdown")
+    /// With rewriting on, a message towards the SCP could not be rewritten: not forwarded, A-ABORT 2/0 to both peers.
+    public static let cannotRewrite = Finding.Code(rawValue: "cannot-rewrite")
+    /// With rewriting on, the SCP sent a value in a pseudonymized (or mapped) attribute that
+    /// the proxy never issued: passed through unchanged.
+    public static let unknownPseudonym = Finding.Code(rawValue: "unknown-pseudonym")
+    /// With rewriting on, a message towards the SCU could not be rewritten (or mapped back) and went on unchanged.
+    public static let rewriteProblem = Finding.Code(rawValue: "rewrite-problem")
 }
 
 /// One-line texts for the console and the JSON-lines objects of `events.jsonl`.

@@ -15,6 +15,8 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
     case malformedPDU(from: PeerRole, String)
     case idle
     case shutdown
+    /// With rewriting on, a message towards the SCP could not be rewritten (it is not forwarded).
+    case cannotRewrite(String)
 
     /// The finding code the proxy reports it with.
     var code: Finding.Code {
@@ -26,6 +28,7 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
         case .malformedPDU: return .malformedPDU
         case .idle: return .idleTimeout
         case .shutdown: return .shutdownAbort
+        case .cannotRewrite: return .cannotRewrite
         }
     }
 
@@ -38,6 +41,7 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
         case .malformedPDU(let from, let detail): return "malformed PDU from the \(from): \(detail)"
         case .idle: return "idle timeout"
         case .shutdown: return "proxy shutting down"
+        case .cannotRewrite(let detail): return "cannot rewrite: \(detail)"
         }
     }
 }
@@ -211,6 +215,11 @@ struct RelayStateMachine: Sendable {
 
     mutating func shutdownGraceExpired() -> Action {
         abortOpenAssociation(.shutdown)
+    }
+
+    /// With rewriting on, a message towards the SCP cannot be rewritten: it is dropped and both peers get an A-ABORT.
+    mutating func cannotRewrite(_ detail: String) -> Action {
+        abortOpenAssociation(.cannotRewrite(detail))
     }
 
     private mutating func abortOpenAssociation(_ reason: RelayCloseReason) -> Action {

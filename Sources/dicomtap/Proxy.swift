@@ -1,5 +1,7 @@
 import ArgumentParser
+import DICOMCore
 import DICOMProxy
+import DICOMRewrite
 import Dispatch
 import Foundation
 import Logging
@@ -12,6 +14,10 @@ struct Proxy: AsyncParsableCommand {
         A-ASSOCIATE-RQ (--route), else to --upstream. The peers' own PDUs are relayed unchanged; the proxy only \
         answers an A-ASSOCIATE-RJ when there is no upstream or it does not answer, and an A-ABORT to both peers \
         for a malformed PDU, an idle association or at shutdown.
+        Rewriting identifiers (--rewrite RULES.yaml, --pseudonymize ATTR --key-file FILE, --called-ae, --calling-ae): \
+        requests towards the SCP carry pseudonyms, responses towards the SCU get the originals back; messages are \
+        re-assembled, rewritten and fragmented again for the receiving peer, and the logs, events and recordings \
+        show only the SCP's side (originals with --log-originals).
         stdout: one line per association start and end and per completed exchange; -v adds every PDU and DIMSE \
         message, -d the data sets. SIGINT/SIGTERM: stop accepting, let open associations finish within \
         --grace-period, abort the rest, write every log and recording, exit 0.
@@ -48,6 +54,37 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Largest PDU relayed, in bytes (a longer one is aborted as malformed).", valueName: "bytes"))
     var maxPDULength: Int = 16 << 20
 
+    @Option(help: ArgumentHelp("Rewrite identifiers with the rules in this YAML file (see tools/rewrite-annex-e.yaml).",
+                               valueName: "rules.yaml"))
+    var rewrite: String?
+
+    @Option(name: .customLong("pseudonymize"),
+            help: ArgumentHelp("Send a keyed pseudonym instead of this attribute's values, by keyword or tag (repeatable).",
+                               valueName: "attribute"))
+    var pseudonymize: [String] = []
+
+    @Option(help: ArgumentHelp("The secret key for pseudonyms: the file's bytes (at least 16, not world-readable).",
+                               valueName: "file"))
+    var keyFile: String?
+
+    @Option(help: ArgumentHelp("SQLite file mapping pseudonyms back to originals (mode 0600; default dicomtap-pseudonyms.sqlite).",
+                               valueName: "file"))
+    var mappingStore: String?
+
+    @Option(name: .customLong("called-ae"),
+            help: ArgumentHelp("Send the called AE title OLD to the SCP as NEW (repeatable).", valueName: "OLD=NEW"))
+    var calledAE: [String] = []
+
+    @Option(name: .customLong("calling-ae"),
+            help: ArgumentHelp("Send the calling AE title OLD to the SCP as NEW (repeatable).", valueName: "OLD=NEW"))
+    var callingAE: [String] = []
+
+    @Flag(help: "Do not map responses back to the original identifiers (reverse-map: false).")
+    var noReverseMap = false
+
+    @Flag(help: "With rewriting: also log the original identifiers (console and text logs).")
+    var logOriginals = false
+
     @Flag(name: [.short, .long], help: "Also print every PDU and DIMSE message.")
     var verbose = false
 
@@ -69,6 +106,51 @@ struct Proxy: AsyncParsableCommand {
         if upstream == nil && routes.isEmpty {
             throw ValidationError("give --upstream, --route, or both")
         }
+        _ = try rewriteRules()
+    }
+
+    /// The rewriting rules from --rewrite and the flags; nil when rewriting is off.
+    func rewriteRules() throws -> RewriteRules? {
+        var rules = RewriteRules()
+        var given = false
+        if let rewrite {
+            do {
+                rules = try RewriteRulesLoader.load(path: rewrite)
+            } catch {
+                throw ValidationError("--rewrite: \(error)")
+            }
+            given = true
+        }
+        for name in pseudonymize {
+            guard let tag = RewriteRules.tag(named: name) else {
+                throw ValidationError("--pseudonymize: unknown attribute '\(name)' (a keyword such as PatientID, or a tag (0010,0020))")
+            }
+            if let vr = DataDictionary.vr(for: tag), let problem = Pseudonymizer.problem(with: PseudonymFormat(), vr: vr) {
+                throw ValidationError("--pseudonymize \(name): \(problem)")
+            }
+            rules.add(AttributeRule(tag: tag, action: .pseudonymize(PseudonymFormat()), source: "--pseudonymize"))
+            given = true
+        }
+        for (option, pairs) in [("--called-ae", calledAE), ("--calling-ae", callingAE)] {
+            for pair in pairs {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 16 }) else {
+                    throw ValidationError("\(option) must be OLD=NEW with AE titles of 1 to 16 characters, not '\(pair)'")
+                }
+                if option == "--called-ae" { rules.aeTitles.called[parts[0]] = parts[1] } else { rules.aeTitles.calling[parts[0]] = parts[1] }
+                given = true
+            }
+        }
+        if let keyFile { rules.keyFile = keyFile }
+        if let mappingStore { rules.mappingStore = mappingStore }
+        if noReverseMap { rules.reverseMap = false }
+        guard given else {
+            if keyFile != nil || mappingStore != nil || logOriginals || noReverseMap {
+                throw ValidationError("--key-file, --mapping-store, --no-reverse-map and --log-originals need --rewrite, --pseudonymize, --called-ae or --calling-ae")
+            }
+            return nil
+        }
+        return rules
     }
 
     func parsedRoutes() throws -> [String: ProxyEndpoint] {
@@ -94,6 +176,15 @@ struct Proxy: AsyncParsableCommand {
         configuration.maximumPDULength = maxPDULength
         configuration.logDirectory = logDir
         configuration.recordDirectory = record
+        if let rules = try rewriteRules() {
+            do {
+                configuration.rewriter = try Rewriter.open(rules: rules)
+            } catch {
+                FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            configuration.logOriginals = logOriginals
+        }
 
         var logger = Logger(label: "dicomtap.proxy") { _ in ConsoleLogHandler() }
         logger.logLevel = debug ? .trace : verbose ? .debug : .info
@@ -117,6 +208,12 @@ struct Proxy: AsyncParsableCommand {
             var routesText = configuration.routing.routes.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }
             if let upstream = configuration.routing.defaultUpstream { routesText.append("default -> \(upstream)") }
             logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))")
+            if let rules = configuration.rewriter?.rules {
+                let attributes = rules.orderedRules.map { "\($0.attributeName) \($0.action)" }
+                let titles = (rules.aeTitles.called.sorted { $0.key < $1.key }.map { "called \($0.key)->\($0.value)" }
+                    + rules.aeTitles.calling.sorted { $0.key < $1.key }.map { "calling \($0.key)->\($0.value)" })
+                logger.info("rewriting: \((attributes + titles).joined(separator: ", "))\(rules.reverseMap ? "; responses mapped back" : "")")
+            }
         } catch {
             FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
             throw ExitCode(1)

@@ -1,2 +1,0 @@
-/// DICOMRewrite: see docs/ARCHITECTURE.md.
-public enum DICOMRewriteModule {}

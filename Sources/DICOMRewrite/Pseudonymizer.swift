@@ -1,0 +1,136 @@
+import Crypto
+import DICOMCore
+
+/// How the pseudonyms of one attribute are written.
+public struct PseudonymFormat: Sendable, Hashable {
+    /// Text put before the keyed part (not for UI).
+    public var prefix: String
+    /// Characters of the keyed part (Base32), before the VR's length limit is applied.
+    public var length: Int
+
+    public static let defaultLength = 16
+    /// Fewest Base32 characters left after the prefix (40 bits).
+    public static let minimumLength = 8
+    /// Base32 of the 256-bit digest.
+    public static let maximumLength = 52
+
+    public init(prefix: String = "", length: Int = PseudonymFormat.defaultLength) {
+        self.prefix = prefix
+        self.length = length
+    }
+}
+
+/// Keyed, deterministic pseudonyms (HMAC-SHA-256, swift-crypto), written to fit the VR.
+///
+/// The encoding is stable (version 1); `dicomtap pseudonym` prints exactly what the proxy sends:
+/// 1. The value is the element's text for one value (decoded in the data set's Specific
+///    Character Set, padding removed as PS3.5 Table 6.2-1 allows; for PN the whole value with
+///    its `^` and `=`), taken as UTF-8 bytes.
+/// 2. `digest = HMAC-SHA-256(key, "dicomtap-pseudonym-v1" || 0x00 || value)`.
+/// 3. For UI: `2.25.` followed by the first 16 bytes of the digest read as an unsigned
+///    big-endian integer in decimal (a UUID-derived UID, PS3.5 §B.2; at most 44 characters).
+///    For every other text VR: `prefix` followed by the first `n` characters of the digest in
+///    Base32 (RFC 4648 alphabet `A–Z2–7`, no padding), `n = min(length, 52, limit − prefix)`
+///    where `limit` is the VR's maximum length in characters (AE, CS, SH 16; LO, PN 64 (one
+///    component group); ST 1024; LT 10240; UC, UT 52). The characters are in every character
+///    set's default repertoire and valid in CS and AE.
+/// Equal values give equal pseudonyms under the same key (several proxies agree without
+/// sharing state); a value that is empty stays empty.
+public struct Pseudonymizer: Sendable {
+    public static let version = "dicomtap-pseudonym-v1"
+    private let key: SymmetricKey
+
+    public init(key: SecretKey) {
+        self.key = SymmetricKey(data: key.bytes)
+    }
+
+    /// Largest number of characters of one value of `vr` (PS3.5 Table 6.2-1); nil when the VR
+    /// cannot carry a pseudonym (dates, times, numbers, binary VRs).
+    public static func maximumCharacters(for vr: VR) -> Int? {
+        switch vr {
+        case .AE, .CS, .SH: return 16
+        case .LO, .PN, .UI: return 64
+        case .ST: return 1024
+        case .LT: return 10240
+        case .UC, .UT, .UR: return PseudonymFormat.maximumLength
+        default: return nil
+        }
+    }
+
+    /// Checks that `format` leaves room for a pseudonym in `vr`; the reason when it does not.
+    public static func problem(with format: PseudonymFormat, vr: VR) -> String? {
+        guard let limit = maximumCharacters(for: vr) else {
+            return "VR \(vr) cannot hold a pseudonym (only text VRs: AE CS SH LO PN UI ST LT UC UT)"
+        }
+        if vr == .UI { return format.prefix.isEmpty ? nil : "UI pseudonyms are 2.25 UIDs and take no prefix" }
+        guard format.prefix.unicodeScalars.allSatisfy({ $0.isASCII && $0 != "\\" && $0.value >= 0x20 }) else {
+            return "the prefix must be printable ASCII without a backslash"
+        }
+        if vr == .CS || vr == .AE,
+           !format.prefix.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == " " }) {
+            return "a prefix for VR \(vr) may only have upper-case letters, digits, space and underscore"
+        }
+        guard format.length >= PseudonymFormat.minimumLength, format.length <= PseudonymFormat.maximumLength else {
+            return "length must be between \(PseudonymFormat.minimumLength) and \(PseudonymFormat.maximumLength)"
+        }
+        if limit - format.prefix.utf8.count < PseudonymFormat.minimumLength {
+            return "the prefix '\(format.prefix)' leaves fewer than \(PseudonymFormat.minimumLength) characters in VR \(vr) (\(limit) at most)"
+        }
+        return nil
+    }
+
+    /// The pseudonym of one value in `vr`. An empty value stays empty.
+    public func pseudonym(for value: String, vr: VR, format: PseudonymFormat = PseudonymFormat()) -> String {
+        guard !value.isEmpty else { return "" }
+        let digest = self.digest(value)
+        if vr == .UI {
+            return "2.25." + Self.decimal(Array(digest.prefix(16)))
+        }
+        let limit = Self.maximumCharacters(for: vr) ?? 64
+        let n = max(0, min(format.length, PseudonymFormat.maximumLength, limit - format.prefix.utf8.count))
+        return format.prefix + String(Self.base32(digest).prefix(n))
+    }
+
+    func digest(_ value: String) -> [UInt8] {
+        var message = Array(Self.version.utf8)
+        message.append(0)
+        message += Array(value.utf8)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+    }
+
+    static let base32Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+
+    /// RFC 4648 Base32 without padding.
+    static func base32(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 8 + 4) / 5)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = (buffer << 8) | UInt32(byte)
+            bits += 8
+            while bits >= 5 {
+                out.append(base32Alphabet[Int((buffer >> UInt32(bits - 5)) & 0x1F)])
+                bits -= 5
+            }
+        }
+        if bits > 0 { out.append(base32Alphabet[Int((buffer << UInt32(5 - bits)) & 0x1F)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The unsigned big-endian integer in `bytes`, in decimal (schoolbook division by 10).
+    static func decimal(_ bytes: [UInt8]) -> String {
+        var number = bytes
+        var digits: [UInt8] = []
+        while number.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for i in number.indices {
+                let current = remainder * 256 + Int(number[i])
+                number[i] = UInt8(current / 10)
+                remainder = current % 10
+            }
+            digits.append(UInt8(ascii: "0") + UInt8(remainder))
+        }
+        return digits.isEmpty ? "0" : String(decoding: digits.reversed(), as: UTF8.self)
+    }
+}

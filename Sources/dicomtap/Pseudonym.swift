@@ -1,0 +1,72 @@
+import ArgumentParser
+import DICOMCore
+import DICOMRewrite
+
+struct Pseudonym: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the pseudonyms `dicomtap proxy` sends for values, so an archive's data can be prepared with the same key.",
+        discussion: """
+        One line per VALUE: the pseudonym (HMAC-SHA-256 with the key, Base32, fitted to the VR; UI values become \
+        2.25 UIDs). With --rewrite and --attribute, the VR, prefix and length of that attribute's pseudonymize rule \
+        are used (and the rules' key-file when --key-file is not given).
+        """)
+
+    @Option(help: ArgumentHelp("The secret key: the file's bytes (at least 16, not world-readable).", valueName: "file"))
+    var keyFile: String?
+
+    @Option(help: ArgumentHelp("Take VR, prefix and length from this attribute's rule in --rewrite, or its VR from the dictionary.",
+                               valueName: "attribute"))
+    var attribute: String?
+
+    @Option(help: ArgumentHelp("A rules file (as for dicomtap proxy --rewrite).", valueName: "rules.yaml"))
+    var rewrite: String?
+
+    @Option(help: ArgumentHelp("The VR the pseudonym must fit (default: the attribute's, else LO).", valueName: "VR"))
+    var vr: String?
+
+    @Option(help: ArgumentHelp("Text before the keyed part.", valueName: "text"))
+    var prefix: String?
+
+    @Option(help: ArgumentHelp("Characters of the keyed part (8-52, shortened to fit the VR).", valueName: "n"))
+    var length: Int?
+
+    @Argument(help: "The original values (e.g. Patient IDs).")
+    var values: [String]
+
+    func run() throws {
+        var format = PseudonymFormat()
+        var valueVR: VR = .LO
+        var keyPath = keyFile
+        if let attribute {
+            guard let tag = RewriteRules.tag(named: attribute) else {
+                throw ValidationError("unknown attribute '\(attribute)'")
+            }
+            valueVR = DataDictionary.vr(for: tag) ?? .LO
+            if let rewrite {
+                let rules: RewriteRules
+                do { rules = try RewriteRulesLoader.load(path: rewrite) } catch { throw CLIError("--rewrite: \(error)") }
+                guard let rule = rules.attributes[tag], case .pseudonymize(let ruleFormat) = rule.action else {
+                    throw ValidationError("\(rewrite) has no pseudonymize rule for \(attribute)")
+                }
+                format = ruleFormat
+                keyPath = keyPath ?? rules.keyFile
+            }
+        } else if rewrite != nil {
+            throw ValidationError("--rewrite needs --attribute")
+        }
+        if let vr {
+            guard let parsed = VR(code: vr.uppercased()) else { throw ValidationError("unknown VR '\(vr)'") }
+            valueVR = parsed
+        }
+        if let prefix { format.prefix = prefix }
+        if let length { format.length = length }
+        if let problem = Pseudonymizer.problem(with: format, vr: valueVR) { throw ValidationError(problem) }
+        guard let keyPath else { throw ValidationError("give --key-file FILE") }
+        let key: SecretKey
+        do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw CLIError("\(error)") }
+        let pseudonymizer = Pseudonymizer(key: key)
+        for value in values {
+            print(pseudonymizer.pseudonym(for: value, vr: valueVR, format: format))
+        }
+    }
+}

@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Real peers for the DICOMRewrite tests (pynetdicom 3.0.4, pydicom 3.0.2).
+
+Servers bind port 0 on 127.0.0.1 and print their port on the first stdout line. Every command
+stops by itself after --lifetime seconds.
+
+  scp    Relevant Patient Information SCP (General, Breast, Cardiac) and storage SCP that records
+         what it receives as JSON lines to --record: for C-FIND the identifier's Patient ID, Patient's
+         Name, Specific Character Set, Other Patient IDs in the sequence, the length of Patient Comments;
+         for C-STORE the same plus the transfer syntax. C-FIND answers --pending responses echoing
+         the received Patient ID and Name (and --unknown-id adds one match with an ID it makes up).
+  find   one RPI C-FIND (--sop general|breast|cardiac); prints JSON {"statuses": [...], "matches": [...]}
+  store  one C-STORE of a Secondary Capture data set in --ts be|deflated|le; prints JSON
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+TEMPLATES = {"general": "9007", "breast": "9000", "cardiac": "3802"}
+
+
+def lifetime_guard(seconds):
+    def stop():
+        time.sleep(seconds)
+        os._exit(3)
+    threading.Thread(target=stop, daemon=True).start()
+
+
+def sop_class(name):
+    from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery,
+                                      BreastImagingRelevantPatientInformationQuery,
+                                      CardiacRelevantPatientInformationQuery)
+    return {"general": GeneralRelevantPatientInformationQuery,
+            "breast": BreastImagingRelevantPatientInformationQuery,
+            "cardiac": CardiacRelevantPatientInformationQuery}[name]
+
+
+def describe(ds):
+    out = {}
+    for keyword in ("PatientID", "PatientName", "SpecificCharacterSet", "PatientBirthDate", "IssuerOfPatientID"):
+        if keyword in ds:
+            value = ds[keyword].value
+            if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+                value = "\\".join(str(v) for v in value)
+            out[keyword] = "" if value is None else str(value)
+    if "OtherPatientIDsSequence" in ds:
+        out["OtherPatientIDs"] = [str(item.PatientID) for item in ds.OtherPatientIDsSequence if "PatientID" in item]
+    if "PatientComments" in ds:
+        out["PatientCommentsLength"] = len(str(ds.PatientComments))
+    return out
+
+
+def cmd_scp(args):
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import SecondaryCaptureImageStorage
+    from pydicom.dataset import Dataset
+    from pydicom.uid import (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian,
+                             DeflatedExplicitVRLittleEndian)
+
+    lock = threading.Lock()
+
+    def record(entry):
+        with lock, open(args.record, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def on_find(event):
+        query = event.identifier
+        entry = {"service": "C-FIND", "sop": str(event.request.AffectedSOPClassUID),
+                 "calling": str(event.assoc.requestor.ae_title), "called": str(event.assoc.acceptor.ae_title)}
+        entry.update(describe(query))
+        record(entry)
+        for i in range(args.pending):
+            match = Dataset()
+            if "SpecificCharacterSet" in query:
+                match.SpecificCharacterSet = query.SpecificCharacterSet
+            match.PatientName = query.PatientName if "PatientName" in query else ""
+            match.PatientID = query.PatientID
+            match.PatientBirthDate = "19700101"
+            match.PatientSex = "M"
+            if "OtherPatientIDsSequence" in query:
+                match.OtherPatientIDsSequence = query.OtherPatientIDsSequence
+            if "PatientComments" in query:
+                match.PatientComments = query.PatientComments
+            match.ContentTemplateSequence = query.ContentTemplateSequence
+            match.ObservationDateTime = "20260101120000"
+            match.ValueType = "CONTAINER"
+            yield 0xFF00, match
+        if args.unknown_id:
+            match = Dataset()
+            match.PatientName = "Unknown^Someone"
+            match.PatientID = args.unknown_id
+            match.ContentTemplateSequence = query.ContentTemplateSequence
+            yield 0xFF00, match
+
+    def on_store(event):
+        ds = event.dataset
+        entry = {"service": "C-STORE", "ts": str(event.context.transfer_syntax)}
+        entry.update(describe(ds))
+        entry["Rows"] = int(ds.Rows) if "Rows" in ds else None
+        entry["PixelBytes"] = len(ds.PixelData) if "PixelData" in ds else 0
+        record(entry)
+        return 0x0000
+
+    if args.pending + (1 if args.unknown_id else 0) > 1:
+        # pynetdicom's Relevant Patient Information service class stops after the first match (Annex Q
+        # allows one); answering with its generic C-FIND loop sends every match as a pending response.
+        from pynetdicom.service_class import (QueryRetrieveServiceClass,
+                                              RelevantPatientInformationQueryServiceClass)
+        from pynetdicom.status import QR_FIND_SERVICE_CLASS_STATUS
+
+        def several_pending(self, req, context):
+            self.statuses = QR_FIND_SERVICE_CLASS_STATUS
+            QueryRetrieveServiceClass._c_find_scp(self, req, context)
+        RelevantPatientInformationQueryServiceClass.SCP = several_pending
+
+    ae = AE(ae_title="ARCHIVE")
+    ae.maximum_pdu_size = args.max_pdu
+    syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    for name in TEMPLATES:
+        ae.add_supported_context(sop_class(name), syntaxes)
+    ae.add_supported_context(SecondaryCaptureImageStorage,
+                             [ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian,
+                              ImplicitVRLittleEndian])
+    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store)]
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+    print(server.socket.getsockname()[1], flush=True)
+    while True:
+        time.sleep(1)
+
+
+def cmd_find(args):
+    from pynetdicom import AE
+    from pydicom.dataset import Dataset
+
+    ae = AE(ae_title=args.calling)
+    ae.maximum_pdu_size = args.max_pdu
+    ae.add_requested_context(sop_class(args.sop))
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu)
+    if not assoc.is_established:
+        print(json.dumps({"error": "association not established"}))
+        return 2
+    ds = Dataset()
+    if args.charset:
+        ds.SpecificCharacterSet = args.charset
+    ds.PatientName = args.patient_name
+    ds.PatientID = args.patient_id
+    if args.other_id:
+        items = []
+        for other in args.other_id:
+            item = Dataset()
+            item.PatientID = other
+            item.TypeOfPatientID = "TEXT"
+            items.append(item)
+        ds.OtherPatientIDsSequence = items
+    if args.comments_size:
+        ds.PatientComments = ("Comment " * (args.comments_size // 8 + 1))[:args.comments_size]
+    item = Dataset()
+    item.MappingResource = "DCMR"
+    item.TemplateIdentifier = TEMPLATES[args.sop]
+    ds.ContentTemplateSequence = [item]
+    statuses, matches = [], []
+    for status, identifier in assoc.send_c_find(ds, sop_class(args.sop)):
+        if status is None:
+            print(json.dumps({"error": "no response"}))
+            assoc.abort()
+            return 2
+        statuses.append(int(status.Status))
+        if identifier is not None:
+            matches.append(describe(identifier))
+    assoc.release()
+    print(json.dumps({"statuses": statuses, "matches": matches}, ensure_ascii=False))
+    return 0
+
+
+def secondary_capture(args):
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid, SecondaryCaptureImageStorage
+    ds = Dataset()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = args.patient_name
+    ds.PatientID = args.patient_id
+    ds.PatientBirthDate = "19700101"
+    ds.Modality = "OT"
+    ds.ConversionType = "WSD"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = 64
+    ds.Columns = 64
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(range(256)) * 32  # 64 x 64 x 2 bytes
+    return ds
+
+
+def cmd_store_run(args):
+    from pynetdicom import AE
+    from pydicom.uid import (ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian,
+                             SecondaryCaptureImageStorage)
+    syntax = {"be": ExplicitVRBigEndian, "deflated": DeflatedExplicitVRLittleEndian, "le": ExplicitVRLittleEndian}[args.ts]
+    ae = AE(ae_title=args.calling)
+    ae.maximum_pdu_size = args.max_pdu
+    ae.add_requested_context(SecondaryCaptureImageStorage, [syntax])
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu)
+    if not assoc.is_established:
+        print(json.dumps({"error": "association not established"}))
+        return 2
+    from pydicom.dataset import FileMetaDataset
+    ds = secondary_capture(args)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    try:
+        status = assoc.send_c_store(ds)
+    except Exception as error:
+        assoc.abort()
+        print(json.dumps({"error": str(error)}))
+        return 2
+    assoc.release()
+    print(json.dumps({"status": int(status.Status) if status is not None and "Status" in status else None,
+                      "ts": str(syntax)}))
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lifetime", type=int, default=60)
+    sub = parser.add_subparsers(dest="command", required=True)
+    scp = sub.add_parser("scp")
+    scp.add_argument("--record", required=True)
+    scp.add_argument("--pending", type=int, default=3)
+    scp.add_argument("--unknown-id", default="")
+    scp.add_argument("--max-pdu", type=int, default=16382)
+    find = sub.add_parser("find")
+    find.add_argument("port", type=int)
+    find.add_argument("--sop", default="general", choices=sorted(TEMPLATES))
+    find.add_argument("--patient-id", required=True)
+    find.add_argument("--patient-name", default="")
+    find.add_argument("--charset", default="")
+    find.add_argument("--other-id", action="append", default=[])
+    find.add_argument("--comments-size", type=int, default=0)
+    find.add_argument("--max-pdu", type=int, default=16382)
+    find.add_argument("--calling", default="MODALITY")
+    find.add_argument("--called", default="ARCHIVE")
+    store = sub.add_parser("store")
+    store.add_argument("port", type=int)
+    store.add_argument("--ts", choices=["be", "deflated", "le"], required=True)
+    store.add_argument("--patient-id", required=True)
+    store.add_argument("--patient-name", default="Doe^John")
+    store.add_argument("--max-pdu", type=int, default=16382)
+    store.add_argument("--calling", default="MODALITY")
+    store.add_argument("--called", default="ARCHIVE")
+    args = parser.parse_args()
+    lifetime_guard(args.lifetime)
+    if args.command == "scp":
+        return cmd_scp(args)
+    if args.command == "find":
+        return cmd_find(args)
+    return cmd_store_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main() or 0)
