@@ -82,6 +82,7 @@ let package = Package(
             dependencies: [
                 "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -149,9 +150,13 @@ let package = Package(
             dependencies: ["DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
+        .target(
+            name: "DICOMTestSupport",
+            path: "Tests/DICOMTestSupport"
+        ),
         .testTarget(
             name: "DICOMProxyTests",
-            dependencies: ["DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+            dependencies: ["DICOMTestSupport", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
@@ -171,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMServicesTests",
-            dependencies: ["DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL",
+            dependencies: ["DICOMTestSupport", "DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL",
                            "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

@@ -288,7 +288,7 @@ import Testing
                     }
                 }
                 let path = dir.appendingPathComponent("\(round)-\(name)").path
-                FileManager.default.createFile(atPath: path, contents: Data(bytes))
+                _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
                 do {
                     let analyzer = try CaptureAnalyzer.analyze(path: path) { a in
                         _ = AssociationJSON().render(index: a.index, client: "c", server: "s", observer: a.observer).serialized()

@@ -1,0 +1,176 @@
+import DICOMCore
+import DICOMInspect
+import DICOMUL
+import DIMSE
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The requestor side of one association: connect, negotiate, send DIMSE messages, receive the peer's,
+/// release or abort. Each method may be called from any task; `receive` is for one consumer at a time.
+///
+/// ```swift
+/// let client = try await DICOMClient.connect(host: "127.0.0.1", port: 11112, parameters: parameters)
+/// try await client.send(.cEchoRequest(CEchoRequest(messageID: client.nextMessageID())), dataSet: nil, contextID: 1)
+/// let response = try await client.receive()
+/// try await client.release()
+/// ```
+public final class DICOMClient: Sendable {
+    private let channel: any Channel
+    private let handler: NIOLoopBound<ULConnectionHandler>
+    private let mailbox: Mailbox
+    private let messageIDs = NIOLockedValueBox<UInt16>(0)
+    private let artimTimeout: TimeAmount
+
+    /// The A-ASSOCIATE-RQ we sent and the A-ASSOCIATE-AC the peer answered.
+    public let associateRequest: AssociateRequest
+    public let associateAccept: AssociateAccept
+    /// The contexts the peer accepted.
+    public let acceptedContexts: [AcceptedContext]
+    /// The peer's maximum P-DATA-TF variable field length (0 = unlimited); we fragment to it.
+    public let peerMaxPDULength: UInt32
+
+    private init(channel: any Channel, handler: NIOLoopBound<ULConnectionHandler>, mailbox: Mailbox, artimTimeout: TimeAmount,
+                 request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext]) {
+        self.channel = channel
+        self.handler = handler
+        self.mailbox = mailbox
+        self.artimTimeout = artimTimeout
+        self.associateRequest = request
+        self.associateAccept = accept
+        self.acceptedContexts = contexts
+        self.peerMaxPDULength = accept.fields.maximumLength ?? 0
+    }
+
+    /// Opens a TCP connection, sends the A-ASSOCIATE-RQ and waits for the answer.
+    /// Throws `AssociationError.rejected` with the peer's A-ASSOCIATE-RJ, `.aborted`, `.timedOut`, `.connectionFailed`.
+    public static func connect(host: String, port: Int, parameters: AssociationParameters,
+                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                               tap: AssociationTap? = nil) async throws -> DICOMClient {
+        let mailbox = Mailbox()
+        let request = parameters.associateRequest
+        let artim = parameters.artimTimeout
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(parameters.connectTimeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ULConnectionHandler(role: .requestor(request), artimTimeout: artim, tap: tap, sink: mailbox.post))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: host, port: port).get()
+        } catch {
+            throw AssociationError.connectionFailed("\(host):\(port): \(error)")
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ULConnectionHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        var protocolError: String?
+        do {
+            while let event = try await mailbox.next(timeout: parameters.connectTimeout, on: channel.eventLoop,
+                                                     what: "A-ASSOCIATE-AC from \(host):\(port)") {
+                switch event {
+                case .established(let rq, let ac, let contexts):
+                    return DICOMClient(channel: channel, handler: handler, mailbox: mailbox, artimTimeout: artim,
+                                       request: rq, accept: ac, contexts: contexts)
+                case .rejected(let rj):
+                    try? await channel.closeFuture.get()
+                    throw AssociationError.rejected(rj)
+                case .aborted(let source, let reason):
+                    channel.close(promise: nil)
+                    throw AssociationError.aborted(source: source, reason: reason)
+                case .protocolError(let why):
+                    protocolError = why
+                case .closed:
+                    throw protocolError.map { AssociationError.protocolViolation($0) } ?? AssociationError.closedByPeer
+                default:
+                    continue
+                }
+            }
+        } catch let error as AssociationError {
+            if case .timedOut = error {
+                await handler.abortAndWait(channel: channel)
+            }
+            throw error
+        }
+        throw protocolError.map { AssociationError.protocolViolation($0) } ?? AssociationError.closedByPeer
+    }
+
+    /// The accepted context for an abstract syntax (the first, if several were accepted).
+    public func context(for abstractSyntax: String) -> AcceptedContext? {
+        acceptedContexts.first { $0.abstractSyntax == abstractSyntax }
+    }
+
+    /// A new Message ID (1, 2, 3, ... wrapping past 65535 to 1).
+    public func nextMessageID() -> UInt16 {
+        messageIDs.withLockedValue { id in
+            id = id == UInt16.max ? 1 : id + 1
+            return id
+        }
+    }
+
+    /// Sends a command (and data set, already encoded in the context's transfer syntax), fragmented to the
+    /// peer's maximum PDU length.
+    public func send(_ command: DIMSECommand, dataSet: ByteBuffer?, contextID: UInt8) async throws {
+        let handler = self.handler
+        try await channel.eventLoop.submit {
+            try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
+        }.get()
+    }
+
+    /// The next message from the peer; nil once the association has ended by release or close.
+    /// Throws `AssociationError.aborted` if the peer aborted, `.timedOut` past `timeout`.
+    public func receive(timeout: TimeAmount? = nil) async throws -> DIMSEMessageAssembly? {
+        var protocolError: String?
+        while let event = try await mailbox.next(timeout: timeout, on: channel.eventLoop, what: "a DIMSE message from the peer") {
+            switch event {
+            case .message(let message): return message
+            case .aborted(let source, let reason): throw AssociationError.aborted(source: source, reason: reason)
+            case .protocolError(let why): protocolError = why
+            case .closed:
+                if let protocolError { throw AssociationError.protocolViolation(protocolError) }
+                return nil
+            default: continue
+            }
+        }
+        if let protocolError { throw AssociationError.protocolViolation(protocolError) }
+        return nil
+    }
+
+    /// Sends A-RELEASE-RQ and waits for A-RELEASE-RP and the close (aborting past the ARTIM timeout).
+    /// Messages still arriving meanwhile are dropped.
+    public func release() async throws {
+        let handler = self.handler
+        try await channel.eventLoop.submit { handler.value.requestRelease() }.get()
+        do {
+            while let event = try await mailbox.next(timeout: artimTimeout, on: channel.eventLoop, what: "A-RELEASE-RP") {
+                switch event {
+                case .aborted(let source, let reason): throw AssociationError.aborted(source: source, reason: reason)
+                case .closed: return
+                default: continue
+                }
+            }
+        } catch let error as AssociationError {
+            if case .timedOut = error { await handler.abortAndWait(channel: channel) }
+            throw error
+        }
+    }
+
+    /// Sends A-ABORT (service-user) and closes.
+    public func abort() async {
+        await handler.abortAndWait(channel: channel)
+    }
+}
+
+extension NIOLoopBound where Value == ULConnectionHandler {
+    func abortAndWait(channel: any Channel) async {
+        let bound = self
+        _ = try? await channel.eventLoop.submit { bound.value.requestAbort() }.get()
+        // AA-1 sends the A-ABORT and waits (ARTIM) for the peer to close; we don't need to wait that long.
+        _ = try? await channel.close()
+    }
+}

@@ -1,2 +1,0 @@
-/// DICOMNetwork: see docs/ARCHITECTURE.md.
-public enum DICOMNetworkModule {}

@@ -1,0 +1,322 @@
+import DICOMCore
+import DICOMInspect
+import DICOMUL
+import DIMSE
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// What our SCP accepts and how it behaves.
+public struct ServerConfiguration: Sendable {
+    /// Our AE title; nil answers to any called AE title.
+    public var aeTitle: String?
+    /// Calling AE titles allowed to associate; nil allows any.
+    public var allowedCallingAETitles: Set<String>?
+    /// Abstract syntax → acceptable transfer syntaxes in our order of preference.
+    public var supportedContexts: [String: [String]]
+    /// The largest P-DATA-TF variable field we accept to receive (sent in the A-ASSOCIATE-AC); 0 = unlimited.
+    public var maxPDULength: UInt32
+    /// ARTIM (PS3.8 §9.1.5): how long a new connection may take to send its A-ASSOCIATE-RQ, and how long we
+    /// wait for the peer to close after a reject, release or abort.
+    public var artimTimeout: TimeAmount
+    /// Abort an association that sends nothing for this long; nil never.
+    public var idleTimeout: TimeAmount?
+    /// Where the server logs associations (accepted, rejected, released, aborted).
+    public var logger: Logger
+    /// Receives every PDU of every association (for dumps); built per association from its connection number.
+    public var tap: (@Sendable (_ connection: Int) -> AssociationTap?)?
+
+    public init(aeTitle: String? = nil, allowedCallingAETitles: Set<String>? = nil,
+                supportedContexts: [String: [String]], maxPDULength: UInt32 = 65536,
+                artimTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount? = nil,
+                logger: Logger = Logger(label: "dicomtap.server"),
+                tap: (@Sendable (Int) -> AssociationTap?)? = nil) {
+        self.aeTitle = aeTitle
+        self.allowedCallingAETitles = allowedCallingAETitles
+        self.supportedContexts = supportedContexts
+        self.maxPDULength = maxPDULength
+        self.artimTimeout = artimTimeout
+        self.idleTimeout = idleTimeout
+        self.logger = logger
+        self.tap = tap
+    }
+
+    /// Our answer to an A-ASSOCIATE-RQ: an A-ASSOCIATE-RJ for an unknown called or calling AE title or an
+    /// application context other than DICOM's (PS3.8 Table 9-21, source service-user, rejected-permanent);
+    /// otherwise an A-ASSOCIATE-AC accepting each proposed context whose abstract syntax we support with the
+    /// first of our transfer syntaxes the requestor proposed (result 3 or 4 for the others).
+    public func decide(_ rq: AssociateRequest) -> AssociateDecision {
+        if let app = rq.fields.applicationContextName, app != ApplicationContextItem.dicomApplicationContextName {
+            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 2),
+                           why: "application context \(app) not supported")
+        }
+        let called = rq.fields.calledAETitle.value
+        if let aeTitle, called != aeTitle {
+            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 7),
+                           why: "called AE title \"\(called)\" is not ours (\"\(aeTitle)\")")
+        }
+        let calling = rq.fields.callingAETitle.value
+        if let allowed = allowedCallingAETitles, !allowed.contains(calling) {
+            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 3),
+                           why: "calling AE title \"\(calling)\" is not on the allow-list")
+        }
+        var items: [AssociationItem] = [.applicationContext(ApplicationContextItem())]
+        for p in rq.presentationContexts {
+            let proposed = p.transferSyntaxes
+            let result: PresentationContextResult
+            var chosen = proposed.first ?? TransferSyntax.implicitVRLittleEndian.uid
+            if let abstract = p.abstractSyntax, let ours = supportedContexts[abstract] {
+                if let ts = ours.first(where: { proposed.contains($0) }) {
+                    result = .acceptance
+                    chosen = ts
+                } else {
+                    result = .transferSyntaxesNotSupported
+                }
+            } else {
+                result = .abstractSyntaxNotSupported
+            }
+            items.append(.presentationContextAccept(PresentationContextAcceptItem(contextID: p.contextID, result: result, transferSyntax: chosen)))
+        }
+        items.append(.userInformation(UserInformationItem(subItems: [
+            .maximumLength(MaximumLengthSubItem(maximumLength: maxPDULength)),
+            .implementationClassUID(WireString(DICOMTapImplementation.classUID)),
+            .implementationVersionName(WireString(DICOMTapImplementation.versionName)),
+        ])))
+        var fields = AssociationPDUFields(calledAETitle: called, callingAETitle: calling, items: items)
+        fields.calledAETitle = rq.fields.calledAETitle
+        fields.callingAETitle = rq.fields.callingAETitle
+        return .accept(AssociateAccept(fields: fields))
+    }
+}
+
+/// An acceptor's answer to an A-ASSOCIATE-RQ, with the reason for a rejection.
+public enum AssociateDecision: Sendable {
+    case accept(AssociateAccept)
+    case reject(AssociateReject, why: String)
+}
+
+/// Answers the requests of our SCP's associations.
+public protocol DICOMServiceHandler: Sendable {
+    /// Called for each request other than C-ECHO (answered by the server) and C-CANCEL (reported through
+    /// `association.isCancelled(messageID:)`), one at a time per association, in arrival order.
+    func handle(_ request: DIMSEMessageAssembly, association: ServerAssociation, responder: DIMSEResponder) async throws
+}
+
+/// One accepted association of our SCP.
+public final class ServerAssociation: Sendable {
+    public let connection: Int
+    public let remoteAddress: String
+    public let associateRequest: AssociateRequest
+    public let associateAccept: AssociateAccept
+    public let contexts: [AcceptedContext]
+    private let cancelled = NIOLockedValueBox<Set<UInt16>>([])
+
+    init(connection: Int, remoteAddress: String, request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext]) {
+        self.connection = connection
+        self.remoteAddress = remoteAddress
+        self.associateRequest = request
+        self.associateAccept = accept
+        self.contexts = contexts
+    }
+
+    public var callingAETitle: String { associateRequest.fields.callingAETitle.value }
+    public var calledAETitle: String { associateRequest.fields.calledAETitle.value }
+    public func context(id: UInt8) -> AcceptedContext? { contexts.first { $0.id == id } }
+    /// Whether a C-CANCEL for `messageID` has arrived.
+    public func isCancelled(messageID: UInt16) -> Bool { cancelled.withLockedValue { $0.contains(messageID) } }
+    func cancel(_ messageID: UInt16) { _ = cancelled.withLockedValue { $0.insert(messageID) } }
+}
+
+/// Sends responses on the context of the request being answered.
+public struct DIMSEResponder: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<ULConnectionHandler>
+    public let contextID: UInt8
+
+    /// Sends a response command and its data set (encoded in the context's transfer syntax).
+    public func send(_ command: DIMSECommand, dataSet: ByteBuffer?) async throws {
+        let handler = self.handler
+        let contextID = self.contextID
+        try await channel.eventLoop.submit {
+            try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
+        }.get()
+    }
+}
+
+/// Our SCP: accepts associations on a TCP port and hands their requests to a `DICOMServiceHandler`.
+public final class DICOMServer: Sendable {
+    private let serverChannel: any Channel
+    private let connections: NIOLockedValueBox<[Int: any Channel]>
+    /// The port we listen on (the one the OS chose when started with port 0).
+    public let port: Int
+
+    private init(serverChannel: any Channel, connections: NIOLockedValueBox<[Int: any Channel]>) {
+        self.serverChannel = serverChannel
+        self.connections = connections
+        self.port = serverChannel.localAddress?.port ?? 0
+    }
+
+    /// Binds `host:port` (0 lets the OS choose) and starts accepting associations.
+    public static func start(host: String = "127.0.0.1", port: Int, configuration: ServerConfiguration,
+                             handler: any DICOMServiceHandler,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DICOMServer {
+        let connections = NIOLockedValueBox<[Int: any Channel]>([:])
+        let counter = ManagedAtomicCounter()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let number = counter.next()
+                connections.withLockedValue { $0[number] = channel }
+                channel.closeFuture.whenComplete { _ in connections.withLockedValue { _ = $0.removeValue(forKey: number) } }
+                return channel.eventLoop.makeCompletedFuture {
+                    try ServerSession.install(on: channel, number: number, configuration: configuration, handler: handler)
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        return DICOMServer(serverChannel: channel, connections: connections)
+    }
+
+    /// Stops accepting, closes every open association's connection.
+    public func shutdown() async {
+        _ = try? await serverChannel.close()
+        let open = connections.withLockedValue { Array($0.values) }
+        for c in open { _ = try? await c.close() }
+    }
+
+    /// Number of connections open now.
+    public var openConnections: Int { connections.withLockedValue { $0.count } }
+}
+
+/// A counter shared by the child channel initializers.
+final class ManagedAtomicCounter: Sendable {
+    private let value = NIOLockedValueBox(0)
+    func next() -> Int { value.withLockedValue { $0 += 1; return $0 } }
+}
+
+/// Per connection: answers the association request, runs C-ECHO and C-CANCEL on the event loop and feeds other
+/// requests, in order, to one task that calls the service handler.
+final class ServerSession: Sendable {
+    private struct State {
+        var association: ServerAssociation?
+        var requests: AsyncStream<DIMSEMessageAssembly>.Continuation?
+    }
+
+    private let number: Int
+    private let channel: any Channel
+    private let configuration: ServerConfiguration
+    private let serviceHandler: any DICOMServiceHandler
+    private let state = NIOLockedValueBox(State())
+    private let bound: NIOLockedValueBox<NIOLoopBound<ULConnectionHandler>?> = NIOLockedValueBox(nil)
+
+    private init(number: Int, channel: any Channel, configuration: ServerConfiguration, handler: any DICOMServiceHandler) {
+        self.number = number
+        self.channel = channel
+        self.configuration = configuration
+        self.serviceHandler = handler
+    }
+
+    static func install(on channel: any Channel, number: Int, configuration: ServerConfiguration,
+                        handler: any DICOMServiceHandler) throws {
+        let session = ServerSession(number: number, channel: channel, configuration: configuration, handler: handler)
+        var logger = configuration.logger
+        logger[metadataKey: "association"] = "\(number)"
+        let log = logger
+        let remote = "\(channel.remoteAddress?.ipAddress ?? "?"):\(channel.remoteAddress?.port ?? 0)"
+        let ul = ULConnectionHandler(
+            role: .acceptor(decide: { rq in
+                switch configuration.decide(rq) {
+                case .accept(let ac): return .accept(ac)
+                case .reject(let rj, let why):
+                    log.notice("association rejected", metadata: ["calling": "\(rq.fields.callingAETitle.value)",
+                                                                  "called": "\(rq.fields.calledAETitle.value)",
+                                                                  "from": "\(remote)", "reason": "\(why)", "rj": "\(rj)"])
+                    return .reject(rj)
+                }
+            }),
+            artimTimeout: configuration.artimTimeout,
+            tap: configuration.tap?(number),
+            sink: { event in session.handle(event, logger: log, remote: remote) })
+        if let idle = configuration.idleTimeout {
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+        }
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(ul)
+        session.bound.withLockedValue { $0 = NIOLoopBound(ul, eventLoop: channel.eventLoop) }
+    }
+
+    private func handle(_ event: ULEvent, logger: Logger, remote: String) {
+        switch event {
+        case .associationRequested:
+            break
+        case .established(let rq, let ac, let contexts):
+            let association = ServerAssociation(connection: number, remoteAddress: remote, request: rq, accept: ac, contexts: contexts)
+            let (stream, continuation) = AsyncStream.makeStream(of: DIMSEMessageAssembly.self)
+            state.withLockedValue {
+                $0.association = association
+                $0.requests = continuation
+            }
+            logger.info("association accepted", metadata: [
+                "calling": "\(association.callingAETitle)", "called": "\(association.calledAETitle)", "from": "\(remote)",
+                "contexts": "\(contexts.map { "\($0.id):\(UIDRegistry.name(for: $0.abstractSyntax) ?? $0.abstractSyntax)" }.joined(separator: ", "))",
+            ])
+            guard let bound = bound.withLockedValue({ $0 }) else { return }
+            let service = serviceHandler
+            let channel = self.channel
+            Task {
+                for await request in stream {
+                    let responder = DIMSEResponder(channel: channel, handler: bound, contextID: request.presentationContextID)
+                    do {
+                        try await service.handle(request, association: association, responder: responder)
+                    } catch {
+                        logger.error("request failed; aborting the association", metadata: ["error": "\(error)"])
+                        await bound.abortAndWait(channel: channel)
+                        return
+                    }
+                }
+            }
+        case .message(let message):
+            let (association, requests) = state.withLockedValue { ($0.association, $0.requests) }
+            guard let association else { return }
+            switch message.command {
+            case .cEchoRequest(let rq):
+                let rsp = CEchoResponse(messageIDBeingRespondedTo: rq.messageID, status: 0x0000, affectedSOPClassUID: rq.affectedSOPClassUID)
+                try? bound.withLockedValue({ $0 })?.value.send(command: .cEchoResponse(rsp), dataSet: nil,
+                                                                 contextID: message.presentationContextID)
+            case .cCancelRequest(let cancel):
+                association.cancel(cancel.messageIDBeingRespondedTo)
+            default:
+                if message.command.messageID == nil {
+                    logger.warning("unexpected message from the SCU (not a request)", metadata: ["command": "\(message.command)"])
+                    return
+                }
+                requests?.yield(message)
+            }
+        case .rejected:
+            break
+        case .releaseRequested:
+            logger.info("association released by the SCU")
+            finish()
+        case .released:
+            finish()
+        case .aborted(let source, let reason):
+            logger.notice("association aborted by the peer", metadata: ["source": "\(source)", "reason": "\(reason)"])
+            finish()
+        case .protocolError(let why):
+            logger.warning("protocol error; aborting", metadata: ["error": "\(why)"])
+        case .closed:
+            finish()
+        }
+    }
+
+    private func finish() {
+        let continuation = state.withLockedValue { s -> AsyncStream<DIMSEMessageAssembly>.Continuation? in
+            let c = s.requests
+            s.requests = nil
+            return c
+        }
+        continuation?.finish()
+    }
+}

@@ -1,0 +1,101 @@
+import DICOMCore
+import DICOMNetwork
+import DICOMTestSupport
+import DICOMUL
+import DIMSE
+import Foundation
+import NIOCore
+import Testing
+
+/// Our SCU and SCP engine (DICOMNetwork) against DCMTK, and against each other.
+@Suite struct NetworkTests {
+    static let verification = CEchoRequest.verificationSOPClassUID
+
+    struct NoServices: DICOMServiceHandler {
+        func handle(_ request: DIMSEMessageAssembly, association: ServerAssociation, responder: DIMSEResponder) async throws {}
+    }
+
+    static func echoServer(allowed: Set<String>? = nil, aeTitle: String? = nil) async throws -> DICOMServer {
+        try await DICOMServer.start(port: 0, configuration: ServerConfiguration(
+            aeTitle: aeTitle, allowedCallingAETitles: allowed,
+            supportedContexts: [verification: PresentationContextProposal.defaultTransferSyntaxes]), handler: NoServices())
+    }
+
+    @Test(.enabled(if: Peers.dcmtkAvailable)) func clientEchoesDCMTKStorescp() async throws {
+        let dir = try TemporaryDirectory("net")
+        defer { dir.remove() }
+        let port = try freePort()
+        let scp = try Subprocess(Peers.storescp, ["--aetitle", "STORESCP", String(port)], name: "storescp", directory: dir)
+        defer { scp.stop() }
+        var client: DICOMClient?
+        for _ in 0..<100 where client == nil {
+            client = try? await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: AssociationParameters(
+                callingAETitle: "ECHOSCU", calledAETitle: "STORESCP",
+                contexts: PresentationContextProposal.numbered([Self.verification])))
+            if client == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let association = try #require(client)
+        let context = try #require(association.context(for: Self.verification))
+        let id = association.nextMessageID()
+        try await association.send(.cEchoRequest(CEchoRequest(messageID: id)), dataSet: nil, contextID: context.id)
+        let response = try #require(try await association.receive(timeout: .seconds(10)))
+        guard case .cEchoResponse(let rsp) = response.command else { Issue.record("not a C-ECHO-RSP: \(response.command)"); return }
+        #expect(rsp.status == 0x0000)
+        #expect(rsp.messageIDBeingRespondedTo == id)
+        try await association.release()
+    }
+
+    @Test(.enabled(if: Peers.dcmtkAvailable)) func dcmtkEchoscuAgainstOurServer() async throws {
+        let server = try await Self.echoServer(allowed: ["ECHOSCU"], aeTitle: "DICOMTAP")
+        let dir = try TemporaryDirectory("net")
+        defer { dir.remove() }
+        let ok = try Subprocess(Peers.echoscu, ["-v", "-aet", "ECHOSCU", "-aec", "DICOMTAP", "127.0.0.1", String(server.port)],
+                                name: "echoscu", directory: dir)
+        #expect(try await ok.wait() == 0, "\(ok.stderr)\(ok.stdout)")
+        #expect((ok.stdout + ok.stderr).contains("Received Echo Response (Success)"))
+        let unknown = try Subprocess(Peers.echoscu, ["-v", "-aet", "INTRUDER", "-aec", "DICOMTAP", "127.0.0.1", String(server.port)],
+                                     name: "echoscu-bad", directory: dir)
+        #expect(try await unknown.wait() != 0)
+        #expect((unknown.stdout + unknown.stderr).contains("Calling AE Title Not Recognized"), "\(unknown.stdout)\(unknown.stderr)")
+        let wrongCalled = try Subprocess(Peers.echoscu, ["-v", "-aet", "ECHOSCU", "-aec", "OTHER", "127.0.0.1", String(server.port)],
+                                         name: "echoscu-called", directory: dir)
+        #expect(try await wrongCalled.wait() != 0)
+        #expect((wrongCalled.stdout + wrongCalled.stderr).contains("Called AE Title Not Recognized"))
+        await server.shutdown()
+    }
+
+    @Test func clientAndServerAgreeAndRejectionIsTyped() async throws {
+        let server = try await Self.echoServer(allowed: ["FRIEND"])
+        let parameters = AssociationParameters(callingAETitle: "FRIEND", contexts: PresentationContextProposal.numbered([Self.verification, "1.2.3.4"]))
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: parameters)
+        #expect(client.acceptedContexts.map(\.abstractSyntax) == [Self.verification])
+        #expect(client.acceptedContexts.first?.transferSyntax == TransferSyntax.explicitVRLittleEndian.uid)
+        for _ in 0..<3 {
+            let id = client.nextMessageID()
+            try await client.send(.cEchoRequest(CEchoRequest(messageID: id)), dataSet: nil, contextID: 1)
+            let rsp = try #require(try await client.receive(timeout: .seconds(5)))
+            #expect(rsp.command.messageIDBeingRespondedTo == id)
+            #expect(rsp.command.status == 0)
+        }
+        try await client.release()
+        var stranger = parameters
+        stranger.callingAETitle = "STRANGER"
+        do {
+            _ = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: stranger)
+            Issue.record("a stranger was accepted")
+        } catch AssociationError.rejected(let rj) {
+            #expect(rj.result == .rejectedPermanent)
+            #expect(rj.source == .serviceUser)
+            #expect(rj.reason == 3)
+        }
+        await server.shutdown()
+    }
+
+    @Test func nothingListeningIsAConnectionError() async throws {
+        let port = try freePort()
+        await #expect(throws: AssociationError.self) {
+            _ = try await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: AssociationParameters(
+                contexts: PresentationContextProposal.numbered([Self.verification]), connectTimeout: .seconds(2)))
+        }
+    }
+}
