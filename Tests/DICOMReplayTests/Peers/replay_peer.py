@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Real peers for the DICOMReplay tests (pynetdicom 3.0.4, pydicom 3.0.2).
+
+Every server binds port 0 on 127.0.0.1 and prints the port it got on its first stdout line.
+Every command stops by itself after --lifetime seconds, so a forgotten process cannot linger.
+
+  scp      SCP "ARCHIVE" for Verification, General Relevant Patient Information Query (one
+           pending match with a content item) and Patient Root Q/R Find (--matches patients).
+           --variant changed answers differently: the RPI match's PatientName is Doe^Jane and
+           Patient Root returns one patient fewer. --reject rejects every association
+           (calling AE title not recognized).
+  session  SCU "MODALITY": C-ECHO, RPI General C-FIND for PatientID 1234567, Patient Root
+           C-FIND for every patient, release; prints what it received as JSON.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+RPI_GENERAL = "1.2.840.10008.5.1.4.37.1"
+
+
+def lifetime_guard(seconds):
+    def stop():
+        time.sleep(seconds)
+        os._exit(3)
+    threading.Thread(target=stop, daemon=True).start()
+
+
+def code(scheme, value, meaning):
+    from pydicom.dataset import Dataset
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = scheme
+    item.CodeMeaning = meaning
+    return item
+
+
+def rpi_query(patient_id):
+    from pydicom.dataset import Dataset
+    ds = Dataset()
+    ds.PatientName = ""
+    ds.PatientID = patient_id
+    item = Dataset()
+    item.MappingResource = "DCMR"
+    item.TemplateIdentifier = "9007"
+    ds.ContentTemplateSequence = [item]
+    return ds
+
+
+def rpi_match(patient_id, variant):
+    from pydicom.dataset import Dataset
+    ds = Dataset()
+    ds.PatientName = "Doe^Jane" if variant == "changed" else "Doe^John"
+    ds.PatientID = patient_id
+    item = Dataset()
+    item.MappingResource = "DCMR"
+    item.TemplateIdentifier = "9007"
+    ds.ContentTemplateSequence = [item]
+    ds.ValueType = "CONTAINER"
+    ds.ConceptNameCodeSequence = [code("LN", "11329-0", "History")]
+    text = Dataset()
+    text.RelationshipType = "CONTAINS"
+    text.ValueType = "TEXT"
+    text.ConceptNameCodeSequence = [code("LN", "11348-0", "History of past illness")]
+    text.TextValue = "Appendectomy 1998"
+    ds.ContentSequence = [text]
+    return ds
+
+
+def patients(count):
+    from pydicom.dataset import Dataset
+    out = []
+    for i in range(count):
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "PATIENT"
+        ds.PatientName = f"Patient^{i + 1:03d}"
+        ds.PatientID = f"PID-{i + 1:03d}"
+        ds.PatientBirthDate = f"19{50 + i % 50:02d}0{1 + i % 9}1{i % 10}"
+        ds.PatientSex = "F" if i % 2 else "M"
+        out.append(ds)
+    return out
+
+
+def cmd_scp(args):
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery, Verification,
+                                      PatientRootQueryRetrieveInformationModelFind)
+
+    all_patients = patients(args.matches)
+    if args.variant == "changed":
+        all_patients = all_patients[:-1]
+
+    def on_find(event):
+        query = event.identifier
+        if event.request.AffectedSOPClassUID == PatientRootQueryRetrieveInformationModelFind:
+            wanted = str(query.get("PatientID", "") or "")
+            for p in all_patients:
+                if event.is_cancelled:
+                    yield 0xFE00, None
+                    return
+                if wanted in ("", "*") or wanted == p.PatientID:
+                    yield 0xFF00, p
+            return
+        yield 0xFF00, rpi_match(str(query.PatientID), args.variant)
+
+    ae = AE(ae_title="ARCHIVE")
+    ae.add_supported_context(Verification)
+    ae.add_supported_context(GeneralRelevantPatientInformationQuery)
+    ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+    if args.reject:
+        ae.require_calling_aet = ["NOBODY"]
+    ae.maximum_associations = 16
+    ae.network_timeout = 30
+    ae.acse_timeout = 30
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)])
+    print(server.server_address[1], flush=True)
+    try:
+        sys.stdin.read()  # until the test closes stdin or kills us
+    finally:
+        server.shutdown()
+
+
+def responses_json(responses):
+    out = []
+    for status, identifier in responses:
+        out.append({
+            "status": int(status.Status) if status is not None and "Status" in status else None,
+            "identifier": json.loads(identifier.to_json()) if identifier is not None else None,
+        })
+    return out
+
+
+def cmd_session(args):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery, Verification,
+                                      PatientRootQueryRetrieveInformationModelFind)
+    from pydicom.dataset import Dataset
+    ae = AE(ae_title="MODALITY")
+    ae.acse_timeout = 10
+    ae.dimse_timeout = 10
+    ae.network_timeout = 10
+    ae.add_requested_context(Verification)
+    ae.add_requested_context(GeneralRelevantPatientInformationQuery)
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE")
+    if not assoc.is_established:
+        print(json.dumps({"established": False}))
+        return
+    echo = assoc.send_c_echo()
+    rpi = list(assoc.send_c_find(rpi_query("1234567"), GeneralRelevantPatientInformationQuery))
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientName = ""
+    query.PatientID = ""
+    query.PatientBirthDate = ""
+    query.PatientSex = ""
+    root = list(assoc.send_c_find(query, PatientRootQueryRetrieveInformationModelFind))
+    assoc.release()
+    print(json.dumps({"established": True, "echo": int(echo.Status), "rpi": responses_json(rpi),
+                      "patientRoot": responses_json(root)}, sort_keys=True))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lifetime", type=int, default=60)
+    sub = parser.add_subparsers(dest="command", required=True)
+    scp = sub.add_parser("scp")
+    scp.add_argument("--variant", choices=["base", "changed"], default="base")
+    scp.add_argument("--matches", type=int, default=25)
+    scp.add_argument("--reject", action="store_true")
+    session = sub.add_parser("session")
+    session.add_argument("port", type=int)
+    args = parser.parse_args()
+    lifetime_guard(args.lifetime)
+    {"scp": cmd_scp, "session": cmd_session}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
