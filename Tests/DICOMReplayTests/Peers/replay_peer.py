@@ -9,6 +9,8 @@ Every command stops by itself after --lifetime seconds, so a forgotten process c
            --variant changed answers differently: the RPI match's PatientName is Doe^Jane and
            Patient Root returns one patient fewer. --reject rejects every association
            (calling AE title not recognized).
+  cancel   SCU "FIND_SCU": Patient Root C-FIND, C-CANCEL after the first pending response
+           (use with scp --delay), release; prints the statuses received.
   session  SCU "MODALITY": C-ECHO, RPI General C-FIND for PatientID 1234567, Patient Root
            C-FIND for every patient, release; prints what it received as JSON.
 """
@@ -102,6 +104,8 @@ def cmd_scp(args):
                     yield 0xFE00, None
                     return
                 if wanted in ("", "*") or wanted == p.PatientID:
+                    if args.delay:
+                        time.sleep(args.delay)
                     yield 0xFF00, p
             return
         yield 0xFF00, rpi_match(str(query.PatientID), args.variant)
@@ -163,6 +167,33 @@ def cmd_session(args):
                       "patientRoot": responses_json(root)}, sort_keys=True))
 
 
+def cmd_cancel(args):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+    from pydicom.dataset import Dataset
+    ae = AE(ae_title="FIND_SCU")
+    ae.acse_timeout = 10
+    ae.dimse_timeout = 10
+    ae.network_timeout = 10
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE")
+    if not assoc.is_established:
+        print(json.dumps({"established": False}))
+        return
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientName = ""
+    query.PatientID = ""
+    context = assoc.accepted_contexts[0].context_id
+    statuses = []
+    for status, identifier in assoc.send_c_find(query, PatientRootQueryRetrieveInformationModelFind, msg_id=1):
+        statuses.append(int(status.Status) if status is not None and "Status" in status else None)
+        if len(statuses) == 1:
+            assoc.send_c_cancel(1, context)
+    assoc.release()
+    print(json.dumps({"established": True, "statuses": statuses}))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lifetime", type=int, default=60)
@@ -171,11 +202,14 @@ def main():
     scp.add_argument("--variant", choices=["base", "changed"], default="base")
     scp.add_argument("--matches", type=int, default=25)
     scp.add_argument("--reject", action="store_true")
+    scp.add_argument("--delay", type=float, default=0, help="seconds before each Patient Root match")
+    cancel = sub.add_parser("cancel")
+    cancel.add_argument("port", type=int)
     session = sub.add_parser("session")
     session.add_argument("port", type=int)
     args = parser.parse_args()
     lifetime_guard(args.lifetime)
-    {"scp": cmd_scp, "session": cmd_session}[args.command](args)
+    {"scp": cmd_scp, "session": cmd_session, "cancel": cmd_cancel}[args.command](args)
 
 
 if __name__ == "__main__":
