@@ -32,7 +32,9 @@ public struct ReplayError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let incompleteRecording = Code(rawValue: "incomplete-recording")
         /// The new peer rejected the association.
         public static let associationRejected = Code(rawValue: "association-rejected")
-        /// Connecting to, or talking with, the new peer failed (refused, aborted, timed out).
+        /// The new peer aborted the association (A-ABORT) before the replay ended.
+        public static let associationAborted = Code(rawValue: "association-aborted")
+        /// Connecting to, or talking with, the new peer failed (refused, closed, timed out).
         public static let networkFailure = Code(rawValue: "network-failure")
         /// A recorded message could not be re-encoded for the new association.
         public static let unencodableMessage = Code(rawValue: "unencodable-message")

@@ -154,6 +154,10 @@ public struct SCUReplayer: Sendable {
         } catch let error as ReplayError {
             result.error = error
             await client.abort()
+        } catch AssociationError.aborted(let source, let reason) {
+            let open = run.sent.values.filter { !$0.isComplete }.count
+            result.error = fail(.associationAborted, "\(options.host):\(options.port) aborted the association (A-ABORT source \(source), "
+                                + "reason \(reason)) with \(open) request(s) unanswered")
         } catch {
             result.error = fail(.networkFailure, "\(error)")
             await client.abort()

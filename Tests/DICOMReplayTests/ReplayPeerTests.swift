@@ -222,6 +222,88 @@ struct PynetdicomReplayTests {
     }
 }
 
+extension PynetdicomReplayTests {
+    /// An SCP that aborts in the middle: an error, the unanswered request is not a match and
+    /// the requests after it are reported not sent.
+    @Test func scpThatAbortsMidSession() async throws {
+        let dir = try TemporaryDirectory("replay-abort")
+        defer { dir.remove() }
+        let scp = try Subprocess.replayPeer(["scp"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let (capture, _) = try await record(dir, scpPort: try await scp.port())
+        let aborting = try Subprocess.replayPeer(["scp", "--abort-on-find"], name: "scp-abort", directory: dir)
+        defer { aborting.stop() }
+
+        let report = try await replayAgainst(try await aborting.port(), try RecordedConversation.load(path: capture))
+        #expect(report.outcome == .error)
+        let result = try #require(report.associations.first)
+        #expect(result.error?.code == .associationAborted)
+        #expect(result.error?.message.contains("1 request(s) unanswered") == true)
+        #expect(result.exchanges.map(\.matched) == [true, false, false])
+        #expect(result.exchanges[1].differences.map(\.kind).contains(.noFinalResponse))
+        #expect(result.exchanges[2].differences.map(\.kind) == [.requestNotSent])
+    }
+}
+
+// MARK: - The command
+
+/// The `dicomtap` binary built beside the test bundle, if any.
+let dicomtapBinary: String? = {
+    let dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+    let path = dir.appendingPathComponent("dicomtap").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+/// `dicomtap replay` as a user runs it: exit status 0 / 1 / 2, the report on stdout, errors on stderr.
+@Suite(.enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
+       .enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
+struct ReplayCommandTests {
+    func dicomtap(_ arguments: [String], name: String, directory: TemporaryDirectory) async throws -> Subprocess {
+        let p = try Subprocess(dicomtapBinary ?? "", ["replay"] + arguments, name: name, directory: directory)
+        _ = try await p.wait()
+        return p
+    }
+
+    @Test func exitStatuses() async throws {
+        let dir = try TemporaryDirectory("replay-cli")
+        defer { dir.remove() }
+        let scp = try Subprocess.replayPeer(["scp"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        let capture = try await recordThroughProxy(upstream: scpPort, directory: dir) { proxyPort in
+            let scu = try Subprocess.replayPeer(["session", String(proxyPort)], name: "session", directory: dir)
+            #expect(try await scu.wait() == 0)
+        }
+
+        let matched = try await dicomtap([capture, "--to", "127.0.0.1:\(scpPort)"], name: "matched", directory: dir)
+        #expect(matched.process.terminationStatus == 0, "\(matched.stdout)\(matched.stderr)")
+        #expect(matched.stdout.contains("result: matched (3 requests in 1 association)"))
+
+        let changed = try Subprocess.replayPeer(["scp", "--variant", "changed"], name: "scp-changed", directory: dir)
+        defer { changed.stop() }
+        let differing = try await dicomtap([capture, "--to", "127.0.0.1:\(try await changed.port())", "--format", "json"],
+                                           name: "differing", directory: dir)
+        #expect(differing.process.terminationStatus == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(differing.stdout.utf8)) as? [String: Any])
+        #expect(json["outcome"] as? String == "differences")
+        #expect(json["differences"] as? Int == 4)
+
+        // A capture that starts mid-association: a clear error, exit status 2.
+        let midStream = try await dicomtap([Captures.path("mid_stream.pcapng"), "--to", "127.0.0.1:\(scpPort)"],
+                                           name: "mid-stream", directory: dir)
+        #expect(midStream.process.terminationStatus == 2)
+        #expect(midStream.stderr.contains("no complete association to replay"))
+        #expect(midStream.stderr.contains("A-ASSOCIATE-RQ"))
+        #expect(midStream.stdout.isEmpty)
+
+        // Nobody listening: exit status 2, the report says why.
+        let closedPort = try freePort()
+        let refused = try await dicomtap([capture, "--to", "127.0.0.1:\(closedPort)"], name: "refused", directory: dir)
+        #expect(refused.process.terminationStatus == 2)
+        #expect(refused.stdout.contains("error: network-failure"))
+    }
+}
+
 // MARK: - DCMTK findscu
 
 @Suite(.enabled(if: Peers.pynetdicomAvailable && FileManager.default.isExecutableFile(atPath: Peers.findscu),

@@ -8,7 +8,7 @@ Every command stops by itself after --lifetime seconds, so a forgotten process c
            pending match with a content item) and Patient Root Q/R Find (--matches patients).
            --variant changed answers differently: the RPI match's PatientName is Doe^Jane and
            Patient Root returns one patient fewer. --reject rejects every association
-           (calling AE title not recognized).
+           (calling AE title not recognized); --abort-on-find answers a C-FIND with A-ABORT.
   cancel   SCU "FIND_SCU": Patient Root C-FIND, C-CANCEL after the first pending response
            (use with scp --delay), release; prints the statuses received.
   session  SCU "MODALITY": C-ECHO, RPI General C-FIND for PatientID 1234567, Patient Root
@@ -97,6 +97,9 @@ def cmd_scp(args):
 
     def on_find(event):
         query = event.identifier
+        if args.abort_on_find:
+            event.assoc.abort()
+            return
         if event.request.AffectedSOPClassUID == PatientRootQueryRetrieveInformationModelFind:
             wanted = str(query.get("PatientID", "") or "")
             for p in all_patients:
@@ -202,6 +205,7 @@ def main():
     scp.add_argument("--variant", choices=["base", "changed"], default="base")
     scp.add_argument("--matches", type=int, default=25)
     scp.add_argument("--reject", action="store_true")
+    scp.add_argument("--abort-on-find", action="store_true", help="answer a C-FIND with A-ABORT")
     scp.add_argument("--delay", type=float, default=0, help="seconds before each Patient Root match")
     cancel = sub.add_parser("cancel")
     cancel.add_argument("port", type=int)
