@@ -228,7 +228,7 @@ public struct RecordedConversation: Sendable {
         self.skipped = skipped
         guard !usable.isEmpty else {
             let why = associations.isEmpty
-                ? "no DICOM association found" + (warnings.isEmpty ? "" : " (\(warnings.joined(separator: "; ")))")
+                ? (warnings.isEmpty ? "no DICOM association found" : warnings.joined(separator: "; "))
                 : skipped.map(\.description).joined(separator: "; ")
             throw ReplayError(.noCompleteAssociation, "no complete association to replay: \(why)", capture: source)
         }

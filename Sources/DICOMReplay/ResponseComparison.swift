@@ -161,7 +161,7 @@ public struct DatasetComparer: Sendable {
         case (.sequence(let itemsA), .sequence(let itemsB)):
             if itemsA.count != itemsB.count {
                 out.append(Difference(.itemCount, response: response, path: here,
-                                      recorded: "\(itemsA.count) items", replayed: "\(itemsB.count) items"))
+                                      recorded: items(itemsA.count), replayed: items(itemsB.count)))
             }
             for k in 0..<min(itemsA.count, itemsB.count) {
                 compare(itemsA[k].dataset, csA, itemsB[k].dataset, csB, path: path.appending(x.tag, item: k),
@@ -196,7 +196,7 @@ public struct DatasetComparer: Sendable {
     }
 
     func show(_ e: DataElement, _ cs: SpecificCharacterSet) -> String {
-        if case .sequence(let items) = e.value { return "\(items.count) items" }
+        if case .sequence(let list) = e.value { return "SQ " + items(list.count) }
         let text = display.valueText(e, charset: cs)
         return "\(e.vr) " + (text.isEmpty ? "(empty)" : text)
     }
@@ -382,6 +382,8 @@ public struct ResponseComparer: Sendable {
         return s
     }
 }
+
+func items(_ n: Int) -> String { n == 1 ? "1 item" : "\(n) items" }
 
 /// `0xFF00 Pending` with the service's meaning for the code.
 func statusText(_ code: UInt16, _ service: DIMSEService?, _ sopClassUID: String?) -> String {

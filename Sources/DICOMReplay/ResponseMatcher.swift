@@ -92,7 +92,7 @@ public struct ResponseMatcher: Sendable {
         return tags.map { tag in
             let name = DataDictionary.keyword(for: tag) ?? "\(tag)"
             guard let e = identifier[tag] else { return name + " absent" }
-            if case .sequence(let items) = e.value { return name + "=\(items.count) items" }
+            if case .sequence(let list) = e.value { return name + "=" + items(list.count) }
             return name + "=" + (e.strings(characterSet: cs).flatMap { if case .values(let v) = $0 { v.joined(separator: "\\") } else { nil } }
                 ?? comparer.show(e, cs))
         }.joined(separator: ", ")
