@@ -245,6 +245,41 @@ extension PynetdicomReplayTests {
     }
 }
 
+extension PynetdicomReplayTests {
+    /// The replayed SCP at recorded pace (a slow PACS, 0.1 s per match): an SCU that cancels
+    /// after the first match gets Cancel (0xFE00) and not the 24 other recorded matches.
+    @Test func replayedSCPHonoursCancelAtRecordedPace() async throws {
+        let dir = try TemporaryDirectory("replay-scp-cancel")
+        defer { dir.remove() }
+        let scp = try Subprocess.replayPeer(["scp", "--delay", "0.1"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let (capture, _) = try await record(dir, scpPort: try await scp.port())
+        scp.stop()
+        let conversation = try RecordedConversation.load(path: capture)
+        let root = try #require(conversation.associations.first?.requests.last)
+        #expect(root.pendingResponses.count == 25)
+        #expect(root.responseDelays.prefix(25).allSatisfy { $0 >= .milliseconds(50) })  // each match; the final follows at once
+
+        var options = SCPReplayOptions(port: 0)
+        options.host = "127.0.0.1"
+        options.pace = .recorded
+        let server = try await SCPReplayer.start(conversation, options: options, logger: quietLogger())
+        do {
+            let scu = try Subprocess.replayPeer(["cancel", String(server.port)], name: "cancel", directory: dir)
+            #expect(try await scu.wait() == 0)
+            let output = try #require(try JSONSerialization.jsonObject(with: Data(scu.stdout.utf8)) as? [String: Any])
+            let statuses = try #require(output["statuses"] as? [Int])
+            #expect(statuses.last == 0xFE00, "\(statuses)")
+            #expect(statuses.count < 26)
+            #expect(statuses.dropLast().allSatisfy { $0 == 0xFF00 })
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        await server.shutdown()
+    }
+}
+
 // MARK: - The command
 
 /// The `dicomtap` binary built beside the test bundle, if any.
