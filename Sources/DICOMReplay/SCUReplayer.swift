@@ -59,13 +59,29 @@ public struct SCUReplayer: Sendable {
         self.logger = logger
     }
 
-    /// Replays the selected associations one after the other.
+    /// Replays the selected associations: one after the other with `--pace asap`; with
+    /// `--pace recorded` each starts at its recorded offset from the first, so associations
+    /// that overlapped in the recording overlap again.
     public func replay(_ conversation: RecordedConversation, association: Int? = nil) async throws(ReplayError) -> ReplayReport {
         let selected = try conversation.selected(association)
         let log = try ReplayLog(directory: options.logDirectory)
         var results: [AssociationReplayResult] = []
-        for a in selected {
-            results.append(await replay(a, log: log))
+        if options.pace == .recorded, selected.count > 1, let first = selected.map(\.startTime).min() {
+            results = await withTaskGroup(of: (Int, AssociationReplayResult).self) { group in
+                for (i, a) in selected.enumerated() {
+                    group.addTask {
+                        try? await Task.sleep(for: a.startTime - first)
+                        return (i, await replay(a, log: log))
+                    }
+                }
+                var byPosition: [(Int, AssociationReplayResult)] = []
+                for await r in group { byPosition.append(r) }
+                return byPosition.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+        } else {
+            for a in selected {
+                results.append(await replay(a, log: log))
+            }
         }
         return ReplayReport(capture: conversation.source, target: "\(options.host):\(options.port)", pace: options.pace.rawValue,
                             ignoredTags: options.comparison.ignoredTags.sorted(), associations: results)

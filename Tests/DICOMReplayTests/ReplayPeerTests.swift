@@ -280,6 +280,30 @@ extension PynetdicomReplayTests {
     }
 }
 
+extension PynetdicomReplayTests {
+    /// The committed capture of four concurrent associations, at recorded pace: they overlap
+    /// again (every association starts before the first one ends), and each matches
+    /// (the content items of the SCP used for the capture are ignored).
+    @Test func concurrentAssociationsAtRecordedPace() async throws {
+        let dir = try TemporaryDirectory("replay-concurrent")
+        defer { dir.remove() }
+        let scp = try Subprocess.replayPeer(["scp"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let conversation = try Captures.load("concurrent.pcapng")
+        let ignored = ["ContentSequence", "ConceptNameCodeSequence", "ValueType", "ObservationDateTime", "ContinuityOfContent"]
+            .compactMap { DICOMCore.Tag(parsing: $0) }
+        let logs = dir.file("logs")
+        let report = try await replayAgainst(try await scp.port(), conversation, pace: .recorded, ignoring: Set(ignored),
+                                             logDirectory: logs)
+        #expect(report.outcome == .matched, "\(report.text())")
+        #expect(report.associations.map(\.recordedIndex) == [1, 2, 3, 4])
+        let events = try String(contentsOfFile: logs + "/events.jsonl", encoding: .utf8).split(separator: "\n")
+        let types = events.compactMap { line in ["association-start", "association-end"].first { line.contains("\"type\":\"\($0)\"") } }
+        #expect(types.count == 8)
+        #expect(types.prefix(4).allSatisfy { $0 == "association-start" }, "\(types)")
+    }
+}
+
 // MARK: - The command
 
 /// The `dicomtap` binary built beside the test bundle, if any.
