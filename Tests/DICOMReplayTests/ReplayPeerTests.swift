@@ -304,6 +304,41 @@ extension PynetdicomReplayTests {
     }
 }
 
+extension PynetdicomReplayTests {
+    /// C-GET with its C-STORE sub-operations on the same association (the SCU replay answers the
+    /// SCP's C-STORE-RQs from the recording): matched against the same SCP; against an SCP that
+    /// sends one instance fewer, the pending count and the sub-operation counts differ.
+    @Test func cGetWithStoreSubOperations() async throws {
+        let dir = try TemporaryDirectory("replay-get")
+        defer { dir.remove() }
+        let scp = try Subprocess.replayPeer(["scp", "--get-count", "3"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        let capture = try await recordThroughProxy(upstream: scpPort, directory: dir) { proxyPort in
+            let scu = try Subprocess.replayPeer(["get", String(proxyPort)], name: "get", directory: dir)
+            #expect(try await scu.wait() == 0)
+            #expect(scu.stdout.contains("\"statuses\": [65280, 65280, 65280, 0]"))
+        }
+        let conversation = try RecordedConversation.load(path: capture)
+        let recorded = try #require(conversation.associations.first)
+        #expect(recorded.requests.filter { $0.sender == .acceptor }.map(\.commandField) == [.cStoreRequest, .cStoreRequest, .cStoreRequest])
+        #expect(recorded.requestorRequests.map(\.commandField) == [.cGetRequest])
+
+        let same = try await replayAgainst(scpPort, conversation)
+        #expect(same.outcome == .matched, "\(same.text())")
+        #expect(same.associations.first?.exchanges.first?.replayedPending == 3)
+
+        let fewer = try Subprocess.replayPeer(["scp", "--get-count", "2"], name: "scp-fewer", directory: dir)
+        defer { fewer.stop() }
+        let report = try await replayAgainst(try await fewer.port(), conversation)
+        let differences = try #require(report.associations.first?.exchanges.first?.differences)
+        #expect(differences.map(\.kind) == [.pendingCount, .commandElement, .commandElement, .missingResponse, .commandElement])
+        let completed = try #require(differences.last)
+        #expect(completed.path?.steps.map(\.tag) == [DICOMCore.Tag(0x0000_1021)])
+        #expect(completed.recorded == "US 3" && completed.replayed == "US 2")
+    }
+}
+
 // MARK: - The command
 
 /// The `dicomtap` binary built beside the test bundle, if any.

@@ -9,6 +9,10 @@ Every command stops by itself after --lifetime seconds, so a forgotten process c
            --variant changed answers differently: the RPI match's PatientName is Doe^Jane and
            Patient Root returns one patient fewer. --reject rejects every association
            (calling AE title not recognized); --abort-on-find answers a C-FIND with A-ABORT.
+           Patient Root Q/R Get sends --get-count Secondary Capture instances back (C-STORE
+           sub-operations on the same association).
+  get      SCU "GET_SCU": Patient Root C-GET with SCP role for Secondary Capture; prints the
+           statuses and the instances it stored.
   cancel   SCU "FIND_SCU": Patient Root C-FIND, C-CANCEL after the first pending response
            (use with scp --delay), release; prints the statuses received.
   session  SCU "MODALITY": C-ECHO, RPI General C-FIND for PatientID 1234567, Patient Root
@@ -86,10 +90,34 @@ def patients(count):
     return out
 
 
+def instances(count):
+    """Small Secondary Capture data sets for C-GET sub-operations (Implicit VR LE)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ImplicitVRLittleEndian
+    out = []
+    for i in range(count):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.8.498.77.{i + 1}"
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientName = "Doe^John"
+        ds.PatientID = "1234567"
+        ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.77.100"
+        ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.77.101"
+        ds.Modality = "OT"
+        ds.InstanceNumber = i + 1
+        out.append(ds)
+    return out
+
+
 def cmd_scp(args):
     from pynetdicom import AE, evt
     from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery, Verification,
-                                      PatientRootQueryRetrieveInformationModelFind)
+                                      PatientRootQueryRetrieveInformationModelFind,
+                                      PatientRootQueryRetrieveInformationModelGet, SecondaryCaptureImageStorage)
 
     all_patients = patients(args.matches)
     if args.variant == "changed":
@@ -113,16 +141,27 @@ def cmd_scp(args):
             return
         yield 0xFF00, rpi_match(str(query.PatientID), args.variant)
 
+    def on_get(event):
+        found = instances(args.get_count)
+        yield len(found)
+        for ds in found:
+            if event.is_cancelled:
+                yield 0xFE00, None
+                return
+            yield 0xFF00, ds
+
     ae = AE(ae_title="ARCHIVE")
     ae.add_supported_context(Verification)
     ae.add_supported_context(GeneralRelevantPatientInformationQuery)
     ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+    ae.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
+    ae.add_supported_context(SecondaryCaptureImageStorage, scu_role=True, scp_role=True)
     if args.reject:
         ae.require_calling_aet = ["NOBODY"]
     ae.maximum_associations = 16
     ae.network_timeout = 30
     ae.acse_timeout = 30
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)])
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get)])
     print(server.server_address[1], flush=True)
     try:
         sys.stdin.read()  # until the test closes stdin or kills us
@@ -197,6 +236,38 @@ def cmd_cancel(args):
     print(json.dumps({"established": True, "statuses": statuses}))
 
 
+def cmd_get(args):
+    from pynetdicom import AE, evt, build_role
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet, SecondaryCaptureImageStorage
+    from pydicom.dataset import Dataset
+    stored = []
+
+    def on_store(event):
+        stored.append(event.request.AffectedSOPInstanceUID)
+        return 0x0000
+
+    ae = AE(ae_title="GET_SCU")
+    ae.acse_timeout = 10
+    ae.dimse_timeout = 10
+    ae.network_timeout = 10
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(SecondaryCaptureImageStorage)
+    role = build_role(SecondaryCaptureImageStorage, scp_role=True)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE", ext_neg=[role],
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    if not assoc.is_established:
+        print(json.dumps({"established": False}))
+        return
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientID = "1234567"
+    statuses = []
+    for status, identifier in assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet):
+        statuses.append(int(status.Status) if status is not None and "Status" in status else None)
+    assoc.release()
+    print(json.dumps({"established": True, "statuses": statuses, "stored": stored}))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lifetime", type=int, default=60)
@@ -207,13 +278,16 @@ def main():
     scp.add_argument("--reject", action="store_true")
     scp.add_argument("--abort-on-find", action="store_true", help="answer a C-FIND with A-ABORT")
     scp.add_argument("--delay", type=float, default=0, help="seconds before each Patient Root match")
+    scp.add_argument("--get-count", type=int, default=3, help="instances a C-GET sends back")
+    get = sub.add_parser("get")
+    get.add_argument("port", type=int)
     cancel = sub.add_parser("cancel")
     cancel.add_argument("port", type=int)
     session = sub.add_parser("session")
     session.add_argument("port", type=int)
     args = parser.parse_args()
     lifetime_guard(args.lifetime)
-    {"scp": cmd_scp, "session": cmd_session, "cancel": cmd_cancel}[args.command](args)
+    {"scp": cmd_scp, "session": cmd_session, "cancel": cmd_cancel, "get": cmd_get}[args.command](args)
 
 
 if __name__ == "__main__":
