@@ -130,6 +130,9 @@ public struct RecordedRequest: Sendable {
     /// Per response: time from the previous event (request or earlier response) to its first
     /// fragment, for an SCP replayed at recorded pace.
     public var responseDelays: [Duration]
+    /// Requests the other side sent while this one was open (the C-STORE sub-operations of a
+    /// C-GET), by index.
+    public var subOperations: [Int] = []
 
     public var messageID: UInt16 { message.command.messageID ?? 0 }
     public var commandField: CommandField? { message.command.commandField }
@@ -337,6 +340,13 @@ extension RecordedAssociation {
                                             abstractSyntax: info.contexts[contextID]?.abstractSyntax ?? "",
                                             waitsFor: waits, thinkTime: max(.zero, request.firstFragmentTime - ready),
                                             responseDelays: delays))
+        }
+        for i in requests.indices where requests[i].sender == .requestor {
+            guard let end = requests[i].finalResponse?.time else { continue }
+            let start = requests[i].message.time
+            requests[i].subOperations = requests.filter {
+                $0.sender == .acceptor && $0.message.firstFragmentTime >= start && $0.message.time <= end
+            }.map(\.index)
         }
         var lastActivity = info.acceptTime ?? requestTime
         for r in requests { lastActivity = max(lastActivity, r.responses.last?.time ?? r.message.time) }

@@ -156,4 +156,7 @@ public struct UnmatchedPolicy: Sendable, Hashable {
 extension Finding.Code {
     /// A replayed SCP received a request that matches no recorded request.
     public static let unmatchedRequest = Finding.Code(rawValue: "unmatched-request")
+    /// A replayed SCP matched a request whose recorded answer included sub-operations the SCP
+    /// sent (C-STORE of a C-GET): it answers 0xA702 instead of pretending.
+    public static let subOperationsNotReplayed = Finding.Code(rawValue: "sub-operations-not-replayed")
 }

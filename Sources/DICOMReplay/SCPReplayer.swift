@@ -152,6 +152,23 @@ struct ReplayServiceHandler: DICOMServiceHandler {
             return n
         }
         let chosen = candidates[min(use, candidates.count - 1)].request
+        if !chosen.subOperations.isEmpty {
+            // The recorded answer included requests from the SCP (C-STORE sub-operations of a
+            // C-GET); a responder answers on the request's context only, so they cannot be sent.
+            let status: UInt16 = 0xA702
+            let finding = Finding(.subOperationsNotReplayed, .error,
+                                  "\(request.command.commandField.map { "\($0)" } ?? "request") message \(id): the recorded answer "
+                                  + "has \(chosen.subOperations.count) sub-operation(s) sent by the SCP, which a replayed SCP "
+                                  + "does not send; answered 0x\(hex4(status)) (unable to perform sub-operations)",
+                                  time: .wallClock(), sender: .acceptor)
+            findings.update { $0.append(finding) }
+            log?.session(connection: association.connection)?.note(finding)
+            logger.warning("\(finding.message)")
+            if let response = request.command.failureResponse(status: status, comment: "sub-operations are not replayed") {
+                try await responder.send(response, dataSet: nil)
+            }
+            return
+        }
         answeredCount.update { $0 += 1 }
         for (k, recorded) in chosen.responses.enumerated() {
             if options.pace == .recorded, k < chosen.responseDelays.count {

@@ -323,6 +323,7 @@ extension PynetdicomReplayTests {
         let recorded = try #require(conversation.associations.first)
         #expect(recorded.requests.filter { $0.sender == .acceptor }.map(\.commandField) == [.cStoreRequest, .cStoreRequest, .cStoreRequest])
         #expect(recorded.requestorRequests.map(\.commandField) == [.cGetRequest])
+        #expect(recorded.requestorRequests.first?.subOperations.count == 3)
 
         let same = try await replayAgainst(scpPort, conversation)
         #expect(same.outcome == .matched, "\(same.text())")
@@ -336,6 +337,21 @@ extension PynetdicomReplayTests {
         let completed = try #require(differences.last)
         #expect(completed.path?.steps.map(\.tag) == [DICOMCore.Tag(0x0000_1021)])
         #expect(completed.recorded == "US 3" && completed.replayed == "US 2")
+
+        // A replayed SCP cannot send C-STORE sub-operations: it says so (0xA702 and a finding), it does not pretend.
+        var options = SCPReplayOptions(port: 0)
+        options.host = "127.0.0.1"
+        let server = try await SCPReplayer.start(conversation, options: options, logger: quietLogger())
+        do {
+            let scu = try Subprocess.replayPeer(["get", String(server.port)], name: "get-replayed", directory: dir)
+            #expect(try await scu.wait() == 0)
+            #expect(scu.stdout.contains("\"statuses\": [42754]"), "\(scu.stdout)")  // 0xA702
+            #expect(server.findings.map(\.code) == [.subOperationsNotReplayed])
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        await server.shutdown()
     }
 }
 
