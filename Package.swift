@@ -186,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMReplayTests",
-            dependencies: ["DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
+            dependencies: ["DICOMTestSupport", "DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
                            "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

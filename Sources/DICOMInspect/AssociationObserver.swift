@@ -29,6 +29,9 @@ public struct AssociationObserver: Sendable {
         /// Return `.pdu` and `.message` events (a renderer needs them; statistics and JSON,
         /// which read `exchanges` and `findings`, do not). Findings are always returned.
         public var emitsEvents = true
+        /// Keep the A-ASSOCIATE-RQ and -AC PDUs as decoded (`associateRequest`, `associateAccept`):
+        /// replay negotiates from them. Off by default: `analyze` and the proxy only need `info`.
+        public var keepsAssociationPDUs = false
         public init() {}
     }
 
@@ -36,6 +39,10 @@ public struct AssociationObserver: Sendable {
     public private(set) var info = AssociationInfo()
     public private(set) var exchanges: [Exchange] = []
     public private(set) var findings: [Finding] = []
+    /// The A-ASSOCIATE-RQ as decoded, when `configuration.keepsAssociationPDUs`.
+    public private(set) var associateRequest: AssociateRequest?
+    /// The A-ASSOCIATE-AC as decoded, when `configuration.keepsAssociationPDUs`.
+    public private(set) var associateAccept: AssociateAccept?
     /// Number of PDUs seen from each side.
     public var pduCount: [PeerRole: Int] { [.requestor: pdus.requestor, .acceptor: pdus.acceptor] }
     /// Number of decoded PDUs of each type (both sides).
@@ -290,6 +297,7 @@ public struct AssociationObserver: Sendable {
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             info.requestTime = time
+            if configuration.keepsAssociationPDUs { associateRequest = rq }
             info.callingAETitle = rq.fields.callingAETitle.value
             info.calledAETitle = rq.fields.calledAETitle.value
             for pc in rq.presentationContexts {
@@ -303,6 +311,7 @@ public struct AssociationObserver: Sendable {
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             info.acceptTime = time
+            if configuration.keepsAssociationPDUs { associateAccept = ac }
             info.outcome = .established
             for pc in ac.presentationContexts {
                 var ctx = info.contexts[pc.contextID] ?? NegotiatedContext(id: pc.contextID, abstractSyntax: "",

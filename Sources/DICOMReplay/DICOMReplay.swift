@@ -1,2 +1,0 @@
-/// DICOMReplay: see docs/ARCHITECTURE.md.
-public enum DICOMReplayModule {}

@@ -1,0 +1,359 @@
+import DICOMCapture
+import DICOMCore
+import DICOMInspect
+import DICOMUL
+import DIMSE
+import NIOCore
+
+/// Why a capture, or one association of it, cannot be replayed. Every code names what is
+/// missing and where (capture file, association number as `analyze` numbers them).
+public struct ReplayError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The capture could not be read.
+        public static let unreadableCapture = Code(rawValue: "unreadable-capture")
+        /// The capture holds no association that can be replayed.
+        public static let noCompleteAssociation = Code(rawValue: "no-complete-association")
+        /// `--association N` names an association the capture does not have.
+        public static let noSuchAssociation = Code(rawValue: "no-such-association")
+        /// The capture starts after the A-ASSOCIATE-RQ: the proposed contexts are unknown.
+        public static let missingAssociateRequest = Code(rawValue: "missing-associate-request")
+        /// The A-ASSOCIATE-RQ is there but no A-ASSOCIATE-AC (nor RJ) answers it.
+        public static let missingAssociateAccept = Code(rawValue: "missing-associate-accept")
+        /// The recorded association was rejected: there is nothing to replay.
+        public static let rejectedInRecording = Code(rawValue: "rejected-in-recording")
+        /// The recorded association was aborted by the acceptor: its answers are incomplete.
+        public static let abortedInRecording = Code(rawValue: "aborted-in-recording")
+        /// Bytes are missing or undecodable in the recording (gaps, framing errors) or a
+        /// request has no final response: replaying it would compare against a partial record.
+        public static let incompleteRecording = Code(rawValue: "incomplete-recording")
+        /// The new peer rejected the association.
+        public static let associationRejected = Code(rawValue: "association-rejected")
+        /// The new peer aborted the association (A-ABORT) before the replay ended.
+        public static let associationAborted = Code(rawValue: "association-aborted")
+        /// Connecting to, or talking with, the new peer failed (refused, closed, timed out).
+        public static let networkFailure = Code(rawValue: "network-failure")
+        /// A recorded message could not be re-encoded for the new association.
+        public static let unencodableMessage = Code(rawValue: "unencodable-message")
+        /// Invalid options (keys, tags, addresses).
+        public static let invalidOption = Code(rawValue: "invalid-option")
+    }
+
+    public var code: Code
+    public var message: String
+    /// The capture file concerned, when known.
+    public var capture: String?
+    /// The association concerned (1-based, as `analyze` numbers them).
+    public var association: Int?
+
+    public init(_ code: Code, _ message: String, capture: String? = nil, association: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.capture = capture
+        self.association = association
+    }
+
+    public var description: String {
+        var where_: [String] = []
+        if let capture { where_.append(capture) }
+        if let association { where_.append("association \(association)") }
+        return (where_.isEmpty ? "" : where_.joined(separator: ", ") + ": ") + message
+    }
+}
+
+/// A DIMSE message as recorded: command, data set bytes in the recorded transfer syntax,
+/// the data set decoded, and when it was seen.
+public struct RecordedMessage: Sendable {
+    public var presentationContextID: UInt8
+    public var command: DIMSECommand
+    public var commandBytes: ByteBuffer
+    public var dataSetBytes: ByteBuffer?
+    public var dataSet: Dataset?
+    public var transferSyntax: TransferSyntax?
+    /// First and last fragment on the wire.
+    public var firstFragmentTime: Timestamp
+    public var time: Timestamp
+
+    public init(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer, dataSetBytes: ByteBuffer?,
+                dataSet: Dataset?, transferSyntax: TransferSyntax?, firstFragmentTime: Timestamp, time: Timestamp) {
+        self.presentationContextID = presentationContextID
+        self.command = command
+        self.commandBytes = commandBytes
+        self.dataSetBytes = dataSetBytes
+        self.dataSet = dataSet
+        self.transferSyntax = transferSyntax
+        self.firstFragmentTime = firstFragmentTime
+        self.time = time
+    }
+
+    init(_ m: ObservedMessage) {
+        self.init(presentationContextID: m.presentationContextID, command: m.command, commandBytes: m.commandBytes,
+                  dataSetBytes: m.dataSetBytes, dataSet: m.dataSet, transferSyntax: m.transferSyntax,
+                  firstFragmentTime: m.firstFragmentTime, time: m.time)
+    }
+
+    public var status: UInt16? { command.status }
+    public var statusCategory: DIMSEStatus.Category? { command.status.map { DIMSEStatus.category(of: $0) } }
+}
+
+/// A recorded C-CANCEL-RQ and its moment, expressed so that a replay can reproduce it on a
+/// new peer: after as many responses to the cancelled request as had arrived when it was
+/// sent, plus the time the requestor waited after the last of them (or after the request).
+public struct RecordedCancel: Sendable {
+    public var message: RecordedMessage
+    /// Responses to the cancelled request received before the C-CANCEL-RQ was sent.
+    public var afterResponses: Int
+    /// Time from the last of those responses (or from the request when none) to the C-CANCEL-RQ.
+    public var delay: Duration
+}
+
+/// One recorded request with its responses, as the requestor sent it.
+public struct RecordedRequest: Sendable {
+    /// Position in the association (0-based, in the order the requests were sent).
+    public var index: Int
+    /// Who sent the request (the requestor normally; the acceptor for C-STORE sub-operations of a C-GET).
+    public var sender: PeerRole
+    public var message: RecordedMessage
+    public var responses: [RecordedMessage]
+    public var cancel: RecordedCancel?
+    /// The request's presentation context abstract syntax as negotiated.
+    public var abstractSyntax: String
+    /// Indices of the earlier requests (same sender) whose final response had arrived before
+    /// this request was sent: a replay waits for them before sending it.
+    public var waitsFor: [Int]
+    /// Think time: from the later of the previous request and the last awaited final response
+    /// to this request's first fragment. `--pace recorded` sleeps it.
+    public var thinkTime: Duration
+    /// Per response: time from the previous event (request or earlier response) to its first
+    /// fragment, for an SCP replayed at recorded pace.
+    public var responseDelays: [Duration]
+    /// Requests the other side sent while this one was open (the C-STORE sub-operations of a
+    /// C-GET), by index.
+    public var subOperations: [Int] = []
+
+    public var messageID: UInt16 { message.command.messageID ?? 0 }
+    public var commandField: CommandField? { message.command.commandField }
+    public var sopClassUID: String? { message.command.sopClassUID }
+    /// The final response, when the recording has one.
+    public var finalResponse: RecordedMessage? {
+        guard let last = responses.last, last.statusCategory?.isFinal ?? true else { return nil }
+        return last
+    }
+    public var pendingResponses: [RecordedMessage] { responses.filter { $0.statusCategory == .pending } }
+}
+
+/// A presentation context as proposed in the recorded A-ASSOCIATE-RQ and answered in the -AC.
+public struct RecordedContext: Sendable, Hashable {
+    public var id: UInt8
+    public var abstractSyntax: String
+    public var proposedTransferSyntaxes: [String]
+    public var result: PresentationContextResult?
+    public var acceptedTransferSyntax: String?
+    public var isAccepted: Bool { result == .acceptance }
+}
+
+/// One association as recorded, with what a replay needs: the negotiation, every request in
+/// order with its command set and data set bytes, its responses and C-CANCELs with their moment.
+public struct RecordedAssociation: Sendable {
+    /// 1-based, as `analyze` numbers associations.
+    public var index: Int
+    public var client: String
+    public var server: String
+    public var associateRequest: AssociateRequest
+    public var associateAccept: AssociateAccept
+    public var info: AssociationInfo
+    /// Contexts in the order of the A-ASSOCIATE-RQ.
+    public var contexts: [RecordedContext]
+    public var requests: [RecordedRequest]
+    public var outcome: AssociationOutcome
+    public var startTime: Timestamp
+    /// Time from the last final response (or the acceptance) to the A-RELEASE-RQ / A-ABORT.
+    public var closingDelay: Duration
+    /// The requestor ended the association with A-ABORT instead of A-RELEASE.
+    public var requestorAborted: Bool
+
+    public var callingAETitle: String { associateRequest.fields.callingAETitle.value }
+    public var calledAETitle: String { associateRequest.fields.calledAETitle.value }
+    public var acceptedContexts: [RecordedContext] { contexts.filter(\.isAccepted) }
+    /// Requests sent by the requestor (what an SCU replay sends).
+    public var requestorRequests: [RecordedRequest] { requests.filter { $0.sender == .requestor } }
+    public func context(id: UInt8) -> RecordedContext? { contexts.first { $0.id == id } }
+}
+
+/// The associations of a capture, made ready for replay.
+public struct RecordedConversation: Sendable {
+    /// The capture file.
+    public var source: String
+    /// Associations that can be replayed, in start order.
+    public var associations: [RecordedAssociation]
+    /// Associations that cannot be, each with the reason.
+    public var skipped: [ReplayError]
+    /// Problems with the capture itself (truncation, no DICOM), from the analyzer.
+    public var warnings: [String]
+
+    /// Reads `path` (any capture `analyze` reads: pcap, pcapng, proxy recordings) with the
+    /// capture analyzer and keeps every association. Throws when the file cannot be read or
+    /// holds no association that can be replayed.
+    public static func load(path: String, dicomPorts: Set<UInt16> = []) throws(ReplayError) -> RecordedConversation {
+        var configuration = CaptureAnalyzer.Configuration()
+        configuration.dicomPorts.formUnion(dicomPorts)
+        configuration.keepEvents = false
+        configuration.observer.keepsAssociationPDUs = true
+        var collected: [CaptureAnalyzer.Association] = []
+        let analyzer: CaptureAnalyzer
+        do {
+            analyzer = try CaptureAnalyzer.analyze(path: path, configuration: configuration) { collected.append($0) }
+        } catch {
+            throw ReplayError(.unreadableCapture, "\(error)", capture: path)
+        }
+        return try RecordedConversation(source: path, associations: collected,
+                                        warnings: analyzer.warnings.map(\.description))
+    }
+
+    /// Builds the conversation from associations the analyzer reconstructed (observers
+    /// configured with `keepsAssociationPDUs`).
+    public init(source: String, associations: [CaptureAnalyzer.Association], warnings: [String] = []) throws(ReplayError) {
+        self.source = source
+        self.warnings = warnings
+        var usable: [RecordedAssociation] = []
+        var skipped: [ReplayError] = []
+        for a in associations {
+            do throws(ReplayError) {
+                usable.append(try RecordedAssociation(a, capture: source))
+            } catch {
+                skipped.append(error)
+            }
+        }
+        self.associations = usable
+        self.skipped = skipped
+        guard !usable.isEmpty else {
+            let why = associations.isEmpty
+                ? (warnings.isEmpty ? "no DICOM association found" : warnings.joined(separator: "; "))
+                : skipped.map(\.description).joined(separator: "; ")
+            throw ReplayError(.noCompleteAssociation, "no complete association to replay: \(why)", capture: source)
+        }
+    }
+
+    /// The associations to replay: all of them, or the one `--association` names. When some
+    /// associations of the capture cannot be replayed and none was named, that is an error:
+    /// a regression run must not silently leave part of the recording out.
+    public func selected(_ number: Int?) throws(ReplayError) -> [RecordedAssociation] {
+        if let number {
+            if let a = associations.first(where: { $0.index == number }) { return [a] }
+            if let reason = skipped.first(where: { $0.association == number }) { throw reason }
+            let known = (associations.map(\.index) + skipped.compactMap(\.association)).sorted()
+            throw ReplayError(.noSuchAssociation, "there is no association \(number) (the capture has "
+                              + (known.isEmpty ? "none" : known.map(String.init).joined(separator: ", ")) + ")",
+                              capture: source)
+        }
+        if let first = skipped.first {
+            var e = first
+            e.message += " (use --association to replay only "
+                + associations.map { "\($0.index)" }.joined(separator: ", ") + ")"
+            throw e
+        }
+        return associations
+    }
+}
+
+extension RecordedAssociation {
+    /// Extracts the replayable association, or throws why it cannot be replayed.
+    init(_ a: CaptureAnalyzer.Association, capture: String) throws(ReplayError) {
+        let observer = a.observer
+        let info = observer.info
+        func fail(_ code: ReplayError.Code, _ message: String) -> ReplayError {
+            ReplayError(code, message, capture: capture, association: a.index)
+        }
+        if case .rejected(let rj) = info.outcome {
+            throw fail(.rejectedInRecording, "the association was rejected in the recording (\(rj)): there is nothing to replay")
+        }
+        guard !info.startedMidStream, let rq = observer.associateRequest, let requestTime = info.requestTime else {
+            throw fail(.missingAssociateRequest, "the capture starts after the A-ASSOCIATE-RQ (mid-association): "
+                       + "the proposed presentation contexts are unknown, so it cannot be negotiated again")
+        }
+        guard let ac = observer.associateAccept else {
+            throw fail(.missingAssociateAccept, "the A-ASSOCIATE-RQ has no A-ASSOCIATE-AC in the capture (\(info.outcome))")
+        }
+        var requestorAborted = false
+        switch info.outcome {
+        case .released:
+            break
+        case .aborted(let abort, let by):
+            guard by == .requestor else {
+                throw fail(.abortedInRecording, "the acceptor aborted the association in the recording (\(abort)): "
+                           + "its answers are incomplete")
+            }
+            requestorAborted = true
+        case .negotiating, .established, .releaseRequested, .connectionClosed, .unknownStart, .rejected:
+            throw fail(.incompleteRecording, "the association does not end with A-RELEASE or A-ABORT in the capture (\(info.outcome))")
+        }
+        let lossCodes: Set<Finding.Code> = [.streamGap, .framingLost, .malformedPDU, .dimseAssemblyError,
+                                            .commandNotDecodable, .dataSetNotDecodable]
+        if let loss = observer.findings.first(where: { lossCodes.contains($0.code) }) {
+            throw fail(.incompleteRecording, "the recording is damaged (\(loss.code): \(loss.message))")
+        }
+
+        var contexts: [RecordedContext] = []
+        for pc in rq.presentationContexts {
+            let answer = info.contexts[pc.contextID]
+            contexts.append(RecordedContext(id: pc.contextID, abstractSyntax: pc.abstractSyntax ?? "",
+                                            proposedTransferSyntaxes: pc.transferSyntaxes, result: answer?.result,
+                                            acceptedTransferSyntax: answer?.isAccepted == true ? answer?.transferSyntax : nil))
+        }
+
+        var requests: [RecordedRequest] = []
+        for ex in observer.exchanges {
+            let request = ex.request
+            guard ex.finalResponse != nil else {
+                throw fail(.incompleteRecording, "\(request.command) got no final response in the recording")
+            }
+            let contextID = request.presentationContextID
+            let responses = ex.responses.map(RecordedMessage.init)
+            var delays: [Duration] = []
+            var previous = request.time
+            for r in ex.responses {
+                delays.append(max(.zero, r.firstFragmentTime - previous))
+                previous = r.time
+            }
+            // Earlier requests of the same sender completed before this one was sent.
+            var waits: [Int] = []
+            var ready = a.firstTime
+            if let accept = info.acceptTime { ready = accept }
+            for earlier in requests where earlier.sender == request.sender {
+                if let f = earlier.finalResponse, f.time <= request.firstFragmentTime {
+                    waits.append(earlier.index)
+                    ready = max(ready, f.time)
+                }
+                ready = max(ready, earlier.message.firstFragmentTime)
+            }
+            var cancel: RecordedCancel?
+            if let c = ex.cancel {
+                let before = ex.responses.filter { $0.time <= c.firstFragmentTime }
+                cancel = RecordedCancel(message: RecordedMessage(c), afterResponses: before.count,
+                                        delay: max(.zero, c.firstFragmentTime - (before.last?.time ?? request.time)))
+            }
+            requests.append(RecordedRequest(index: requests.count, sender: request.sender, message: RecordedMessage(request),
+                                            responses: responses, cancel: cancel,
+                                            abstractSyntax: info.contexts[contextID]?.abstractSyntax ?? "",
+                                            waitsFor: waits, thinkTime: max(.zero, request.firstFragmentTime - ready),
+                                            responseDelays: delays))
+        }
+        for i in requests.indices where requests[i].sender == .requestor {
+            guard let end = requests[i].finalResponse?.time else { continue }
+            let start = requests[i].message.time
+            requests[i].subOperations = requests.filter {
+                $0.sender == .acceptor && $0.message.firstFragmentTime >= start && $0.message.time <= end
+            }.map(\.index)
+        }
+        var lastActivity = info.acceptTime ?? requestTime
+        for r in requests { lastActivity = max(lastActivity, r.responses.last?.time ?? r.message.time) }
+        let end = info.endTime ?? lastActivity
+
+        self.init(index: a.index, client: a.client.description, server: a.server.description, associateRequest: rq,
+                  associateAccept: ac, info: info, contexts: contexts, requests: requests, outcome: info.outcome,
+                  startTime: requestTime, closingDelay: max(.zero, end - lastActivity), requestorAborted: requestorAborted)
+    }
+}

@@ -1,0 +1,162 @@
+import DICOMCore
+import DICOMInspect
+import DIMSE
+import NIOCore
+
+/// Which identifier elements decide that a new request is "the same" as a recorded one.
+public struct MatchKeys: Sendable, Hashable, CustomStringConvertible {
+    /// The tags compared; nil for the default: for C-STORE the SOP Instance UID, for other
+    /// requests every top-level element that has a value in either identifier (the matching
+    /// keys of a query; empty return keys do not count).
+    public var tags: [Tag]?
+
+    public init(tags: [Tag]? = nil) { self.tags = tags }
+
+    /// Parses `--match` values: keywords or tags, comma separated or repeated
+    /// (`PatientID,QueryRetrieveLevel`, `(0010,0020)`, `00100020`).
+    public init(parsing values: [String]) throws(ReplayError) {
+        var tags: [Tag] = []
+        for value in values {
+            for part in Self.split(value) where !part.isEmpty {
+                guard let tag = Tag(parsing: part) else {
+                    throw ReplayError(.invalidOption, "--match: '\(part)' is neither a data dictionary keyword nor a tag")
+                }
+                tags.append(tag)
+            }
+        }
+        self.tags = tags.isEmpty ? nil : tags
+    }
+
+    /// Splits on commas outside parentheses, so `(0010,0020),PatientName` gives two keys.
+    static func split(_ value: String) -> [String] {
+        var parts: [String] = [], current = "", depth = 0
+        for c in value where c != " " {
+            switch c {
+            case "(": depth += 1; current.append(c)
+            case ")": depth -= 1; current.append(c)
+            case "," where depth <= 0: parts.append(current); current = ""
+            default: current.append(c)
+            }
+        }
+        parts.append(current)
+        return parts
+    }
+
+    public var description: String {
+        guard let tags else { return "default (SOP class + non-empty identifier keys)" }
+        return tags.map { DataDictionary.keyword(for: $0) ?? "\($0)" }.joined(separator: ",")
+    }
+}
+
+/// Finds, for a request received by a replayed SCP, the recorded request it corresponds to:
+/// same command, same SOP class, same identifier keys (see `MatchKeys`). A pure value: the
+/// SCP keeps track of how often each candidate list was used.
+public struct ResponseMatcher: Sendable {
+    /// A recorded request that can answer, with the association it comes from.
+    public struct Candidate: Sendable {
+        public var association: Int
+        public var request: RecordedRequest
+    }
+
+    public let keys: MatchKeys
+    let comparer = DatasetComparer()
+    private var byService: [ServiceKey: [Candidate]] = [:]
+
+    struct ServiceKey: Hashable, Sendable {
+        var commandField: UInt16
+        var sopClassUID: String
+    }
+
+    public init(associations: [RecordedAssociation], keys: MatchKeys = MatchKeys()) {
+        self.keys = keys
+        for a in associations {
+            for r in a.requestorRequests {
+                let key = ServiceKey(commandField: r.message.command.rawCommandField, sopClassUID: r.sopClassUID ?? "")
+                byService[key, default: []].append(Candidate(association: a.index, request: r))
+            }
+        }
+    }
+
+    /// The recorded requests matching a new one, in recorded order (empty when none).
+    public func candidates(for command: DIMSECommand, identifier: Dataset?) -> [Candidate] {
+        let key = ServiceKey(commandField: command.rawCommandField, sopClassUID: command.sopClassUID ?? "")
+        guard let list = byService[key] else { return [] }
+        return list.filter { matches($0.request, command: command, identifier: identifier) }
+    }
+
+    /// The identifier keys of a request as text (`PatientID=1234567, QueryRetrieveLevel=PATIENT`), for findings.
+    public func describeKeys(command: DIMSECommand, identifier: Dataset?) -> String {
+        let tags = keyTags(command: command, recorded: nil, new: identifier)
+        guard let identifier, !tags.isEmpty else { return "no identifier keys" }
+        let cs = identifier.characterSet(inheriting: .default)
+        return tags.map { tag in
+            let name = DataDictionary.keyword(for: tag) ?? "\(tag)"
+            guard let e = identifier[tag] else { return name + " absent" }
+            if case .sequence(let list) = e.value { return name + "=" + items(list.count) }
+            return name + "=" + (e.strings(characterSet: cs).flatMap { if case .values(let v) = $0 { v.joined(separator: "\\") } else { nil } }
+                ?? comparer.show(e, cs))
+        }.joined(separator: ", ")
+    }
+
+    func matches(_ recorded: RecordedRequest, command: DIMSECommand, identifier: Dataset?) -> Bool {
+        let tags = keyTags(command: command, recorded: recorded.message.dataSet, new: identifier)
+        if tags.isEmpty { return true }
+        return comparer.equal(restricted(recorded.message.dataSet, to: tags), restricted(identifier, to: tags))
+    }
+
+    private func keyTags(command: DIMSECommand, recorded: Dataset?, new: Dataset?) -> [Tag] {
+        if let tags = keys.tags { return tags }
+        if command.commandField == .cStoreRequest { return [Tag(0x0008_0018)] }
+        var set = Set<Tag>()
+        for ds in [recorded, new].compactMap({ $0 }) {
+            for e in ds.elements where !e.tag.isGroupLength && e.tag != .specificCharacterSet && hasValue(e) {
+                set.insert(e.tag)
+            }
+        }
+        return set.sorted()
+    }
+
+    /// The data set with only `tags`; an element without a value counts as absent.
+    private func restricted(_ ds: Dataset?, to tags: [Tag]) -> Dataset {
+        var out = Dataset(encoding: ds?.encoding ?? .explicitLittleEndian)
+        guard let ds else { return out }
+        if let cs = ds[.specificCharacterSet] { out.set(cs) }
+        for tag in tags {
+            if let e = ds[tag], hasValue(e) { out.set(e) }
+        }
+        return out
+    }
+
+    private func hasValue(_ e: DataElement) -> Bool {
+        switch e.value {
+        case .bytes(let b): return b.readableBytesView.contains { $0 != 0x20 && $0 != 0x00 }
+        case .fragments(let f): return !f.isEmpty
+        case .sequence(let items): return items.contains { $0.dataset.elements.contains(where: hasValue) }
+        }
+    }
+}
+
+/// What a replayed SCP answers to a request that matches no recorded one.
+public struct UnmatchedPolicy: Sendable, Hashable {
+    /// The status to answer; nil for the default of the service.
+    public var status: UInt16?
+    public init(status: UInt16? = nil) { self.status = status }
+
+    /// 0xC000 (Unable to process, PS3.4 C.4.1.1.4 and Annex Q) for the C- services and 0x0110
+    /// (Processing failure, PS3.7 C.4.2) for the N- services.
+    public func status(for field: CommandField?) -> UInt16 {
+        if let status { return status }
+        switch field?.service {
+        case .nEventReport, .nGet, .nSet, .nAction, .nCreate, .nDelete: return 0x0110
+        default: return 0xC000
+        }
+    }
+}
+
+extension Finding.Code {
+    /// A replayed SCP received a request that matches no recorded request.
+    public static let unmatchedRequest = Finding.Code(rawValue: "unmatched-request")
+    /// A replayed SCP matched a request whose recorded answer included sub-operations the SCP
+    /// sent (C-STORE of a C-GET): it answers 0xA702 instead of pretending.
+    public static let subOperationsNotReplayed = Finding.Code(rawValue: "sub-operations-not-replayed")
+}

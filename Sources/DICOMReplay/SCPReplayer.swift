@@ -1,0 +1,205 @@
+import DICOMCore
+import DICOMInspect
+import DICOMNetwork
+import DICOMUL
+import DIMSE
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Options of `dicomtap replay CAPTURE --serve [HOST:]PORT`.
+public struct SCPReplayOptions: Sendable {
+    public var host: String = "0.0.0.0"
+    public var port: Int
+    public var pace: ReplayPace = .asap
+    public var keys = MatchKeys()
+    public var unmatched = UnmatchedPolicy()
+    /// Our AE title; nil answers to any called AE title.
+    public var aeTitle: String?
+    public var maxPDULength: UInt32 = 16384
+    public var logDirectory: String?
+
+    public init(port: Int) { self.port = port }
+}
+
+/// Stands in for the recorded SCP: accepts the recorded accepted contexts and answers each
+/// request with the recorded responses of the matching recorded request (see
+/// `ResponseMatcher`), at recorded pacing or as fast as possible. A request that matches
+/// nothing gets `UnmatchedPolicy`'s failure status and an `unmatched-request` finding.
+public final class SCPReplayer: Sendable {
+    public let server: DICOMServer
+    let handler: ReplayServiceHandler
+
+    /// The port we listen on.
+    public var port: Int { server.port }
+
+    /// Findings so far (unmatched requests), in order.
+    public var findings: [Finding] { handler.findings.snapshot() }
+    /// Requests answered from the recording so far.
+    public var answered: Int { handler.answeredCount.snapshot() }
+
+    private init(server: DICOMServer, handler: ReplayServiceHandler) {
+        self.server = server
+        self.handler = handler
+    }
+
+    /// The contexts a replayed SCP accepts: every abstract syntax the recording accepted, with
+    /// the transfer syntaxes accepted for it (first the most often accepted), then the other
+    /// syntaxes every SCU can use.
+    public static func supportedContexts(_ associations: [RecordedAssociation]) -> [String: [String]] {
+        var counts: [String: [String: Int]] = [:]
+        for a in associations {
+            for c in a.acceptedContexts {
+                guard let ts = c.acceptedTransferSyntax else { continue }
+                counts[c.abstractSyntax, default: [:]][ts, default: 0] += 1
+            }
+        }
+        var out: [String: [String]] = [:]
+        for (abstract, tss) in counts {
+            var list = tss.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map(\.key)
+            for ts in [TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid] where !list.contains(ts) {
+                list.append(ts)
+            }
+            out[abstract] = list
+        }
+        // C-ECHO is answered by the server itself; accept it even when the recording has none.
+        if out[CEchoRequest.verificationSOPClassUID] == nil {
+            out[CEchoRequest.verificationSOPClassUID] = [TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid]
+        }
+        return out
+    }
+
+    /// Starts listening.
+    public static func start(_ conversation: RecordedConversation, options: SCPReplayOptions,
+                             logger: Logger = Logger(label: "dicomtap.replay")) async throws -> SCPReplayer {
+        let log = try ReplayLog(directory: options.logDirectory)
+        let handler = ReplayServiceHandler(associations: conversation.associations, options: options, log: log, logger: logger)
+        var configuration = ServerConfiguration(aeTitle: options.aeTitle, supportedContexts: supportedContexts(conversation.associations),
+                                                maxPDULength: options.maxPDULength, logger: logger)
+        if let log {
+            let server = "\(options.host):\(options.port)"
+            configuration.tap = { connection in log.session(client: "connection \(connection)", server: server, connection: connection).tap }
+        }
+        let server = try await DICOMServer.start(host: options.host, port: options.port, configuration: configuration,
+                                                 handler: handler)
+        return SCPReplayer(server: server, handler: handler)
+    }
+
+    public func shutdown() async { await server.shutdown() }
+}
+
+/// A value behind a lock (findings and counters shared by the associations' tasks).
+final class LockedValue<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func update<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+    func snapshot() -> Value { update { $0 } }
+}
+
+/// Answers requests from the recording.
+struct ReplayServiceHandler: DICOMServiceHandler {
+    let matcher: ResponseMatcher
+    let options: SCPReplayOptions
+    let log: ReplayLog?
+    let logger: Logger
+    let findings = LockedValue<[Finding]>([])
+    let answeredCount = LockedValue(0)
+    /// How often each recorded candidate list was used, so that a query asked twice gets the
+    /// second recorded answer the second time (the last one once all were used).
+    let usage = LockedValue<[String: Int]>([:])
+
+    init(associations: [RecordedAssociation], options: SCPReplayOptions, log: ReplayLog?, logger: Logger) {
+        matcher = ResponseMatcher(associations: associations, keys: options.keys)
+        self.options = options
+        self.log = log
+        self.logger = logger
+    }
+
+    func handle(_ request: DIMSEMessageAssembly, association: ServerAssociation, responder: DIMSEResponder) async throws {
+        guard let id = request.command.messageID else { return }
+        let context = association.context(id: request.presentationContextID)
+        var identifier: Dataset?
+        if let bytes = request.dataSetBytes, let context {
+            identifier = try? context.decode(bytes)
+        }
+        let candidates = matcher.candidates(for: request.command, identifier: identifier)
+        guard !candidates.isEmpty else {
+            let status = options.unmatched.status(for: request.command.commandField)
+            let keys = matcher.describeKeys(command: request.command, identifier: identifier)
+            let finding = Finding(.unmatchedRequest, .error,
+                                  "\(request.command.commandField.map { "\($0)" } ?? "request") message \(id) "
+                                  + (request.command.sopClassUID.map { "(\(UIDRegistry.name(for: $0) ?? $0)) " } ?? "")
+                                  + "with \(keys) matches no recorded request (keys: \(matcher.keys)); answered 0x\(hex4(status))",
+                                  time: .wallClock(), sender: .requestor)
+            findings.update { $0.append(finding) }
+            log?.session(connection: association.connection)?.note(finding)
+            logger.warning("\(finding.message)")
+            if let response = request.command.failureResponse(status: status, comment: "no recorded request matches") {
+                try await responder.send(response, dataSet: nil)
+            }
+            return
+        }
+        let key = candidates.map { "\($0.association):\($0.request.index)" }.joined(separator: ",")
+        let use = usage.update { counts -> Int in
+            let n = counts[key, default: 0]
+            counts[key] = n + 1
+            return n
+        }
+        let chosen = candidates[min(use, candidates.count - 1)].request
+        if !chosen.subOperations.isEmpty {
+            // The recorded answer included requests from the SCP (C-STORE sub-operations of a
+            // C-GET); a responder answers on the request's context only, so they cannot be sent.
+            let status: UInt16 = 0xA702
+            let finding = Finding(.subOperationsNotReplayed, .error,
+                                  "\(request.command.commandField.map { "\($0)" } ?? "request") message \(id): the recorded answer "
+                                  + "has \(chosen.subOperations.count) sub-operation(s) sent by the SCP, which a replayed SCP "
+                                  + "does not send; answered 0x\(hex4(status)) (unable to perform sub-operations)",
+                                  time: .wallClock(), sender: .acceptor)
+            findings.update { $0.append(finding) }
+            log?.session(connection: association.connection)?.note(finding)
+            logger.warning("\(finding.message)")
+            if let response = request.command.failureResponse(status: status, comment: "sub-operations are not replayed") {
+                try await responder.send(response, dataSet: nil)
+            }
+            return
+        }
+        answeredCount.update { $0 += 1 }
+        for (k, recorded) in chosen.responses.enumerated() {
+            if options.pace == .recorded, k < chosen.responseDelays.count {
+                try await Task.sleep(for: chosen.responseDelays[k])
+            }
+            let isPending = recorded.statusCategory == .pending
+            if isPending, association.isCancelled(messageID: id) {
+                // PS3.4 C.4.1.2.3 / C.4.2.2: a cancelled operation ends with status Cancel (FE00).
+                let final = chosen.cancel != nil ? chosen.finalResponse : nil
+                let command = final?.command.responding(to: id)
+                    ?? request.command.failureResponse(status: 0xFE00, comment: nil)
+                if let command { try await responder.send(command, dataSet: nil) }
+                return
+            }
+            guard let command = recorded.command.responding(to: id)?.echoingInstance(of: request.command) else { continue }
+            let dataSet = try context.map { ctx throws(ReplayError) in try encode(recorded, for: ctx) } ?? nil
+            try await responder.send(command, dataSet: dataSet)
+        }
+    }
+
+    /// The recorded bytes when the transfer syntax is the same, else the decoded data set re-encoded.
+    func encode(_ m: RecordedMessage, for context: AcceptedContext) throws(ReplayError) -> ByteBuffer? {
+        guard let bytes = m.dataSetBytes else { return nil }
+        if m.transferSyntax?.uid == context.transferSyntax { return bytes }
+        guard let ds = m.dataSet else {
+            throw ReplayError(.unencodableMessage, "the recorded data set could not be decoded for \(context.syntax.name)")
+        }
+        do {
+            return try context.encode(ds)
+        } catch {
+            throw ReplayError(.unencodableMessage, "cannot encode the recorded data set in \(context.syntax.name): \(error)")
+        }
+    }
+}

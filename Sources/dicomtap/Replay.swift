@@ -1,0 +1,203 @@
+import ArgumentParser
+import DICOMCore
+import DICOMReplay
+import Dispatch
+import Foundation
+import Logging
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay a recorded DICOM session: the SCU side against a new SCP, or the SCP side for a modality.",
+        discussion: """
+        CAPTURE is any capture analyze reads (pcap, pcapng, proxy recordings).
+        --to HOST:PORT replays the SCU side: each recorded association is negotiated again with its presentation \
+        contexts, its requests are sent in recorded order (new message IDs, C-CANCEL at its recorded moment) and the \
+        responses are compared with the recorded ones: status, number of pending responses, identifiers element by \
+        element (--ignore leaves tags out at any depth). Exit status: 0 everything matched, 1 differences, 2 errors.
+        --serve [HOST:]PORT stands in for the recorded SCP: it accepts the recorded contexts and answers each request \
+        with the recorded responses of the matching recorded request (SOP class + identifier keys, --match to choose \
+        them); an unmatched request gets --unmatched-status and a finding. Runs until SIGINT/SIGTERM.
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @Argument(help: "The capture file.")
+    var capture: String
+
+    @Option(help: ArgumentHelp("Replay the SCU side against this SCP.", valueName: "host:port"))
+    var to: String?
+
+    @Option(help: ArgumentHelp("Replay the SCP side, listening here.", valueName: "[host:]port"))
+    var serve: String?
+
+    @Option(help: "Replay only association N (as analyze numbers them).")
+    var association: Int?
+
+    @Option(help: "recorded: sleep the recorded gaps; asap: don't.")
+    var pace: ReplayPace = .asap
+
+    @Option(name: .customLong("calling-ae"), help: "Calling AE title to use instead of the recorded one (--to).")
+    var callingAE: String?
+
+    @Option(name: .customLong("called-ae"), help: "Called AE title to use instead of the recorded one (--to); our AE title (--serve).")
+    var calledAE: String?
+
+    @Option(name: .customLong("ignore"), help: ArgumentHelp("A tag or keyword not compared, at any depth (repeatable).",
+                                                            valueName: "tag"))
+    var ignored: [String] = []
+
+    @Flag(help: "Pair pending identifiers by content, not by position (a PACS that returns matches in another order).")
+    var unorderedMatches = false
+
+    @Option(help: "Report format (--to).")
+    var format: Format = .text
+
+    @Option(name: .customLong("match"), help: ArgumentHelp("Identifier keys a request must share with a recorded one (--serve; keywords or tags, comma separated).",
+                                                           valueName: "keys"))
+    var matchKeys: [String] = []
+
+    @Option(help: ArgumentHelp("Status answered to a request that matches no recording (--serve; default 0xC000, N- services 0x0110).",
+                               valueName: "status"))
+    var unmatchedStatus: String?
+
+    @Option(name: .customLong("port"), help: "A TCP port that carries DICOM in the capture (repeatable; 104 and 11112 are always included).")
+    var ports: [UInt16] = []
+
+    @Option(help: ArgumentHelp("Write one annotated text file per association and events.jsonl here.", valueName: "dir"))
+    var logDir: String?
+
+    @Option(help: ArgumentHelp("Seconds to wait for each response (--to).", valueName: "seconds"))
+    var timeout: Double = 60
+
+    @Flag(name: [.short, .long], help: "Log each association and request.")
+    var verbose = false
+
+    func validate() throws {
+        guard (to == nil) != (serve == nil) else { throw ValidationError("give exactly one of --to HOST:PORT and --serve [HOST:]PORT") }
+        if let to, Self.endpoint(to, defaultHost: nil) == nil { throw ValidationError("--to must be host:port, not '\(to)'") }
+        if let serve, Self.endpoint(serve, defaultHost: "0.0.0.0") == nil {
+            throw ValidationError("--serve must be [host:]port, not '\(serve)'")
+        }
+        for tag in ignored where Tag(parsing: tag) == nil {
+            throw ValidationError("--ignore: '\(tag)' is neither a data dictionary keyword nor a tag")
+        }
+        if let unmatchedStatus, Self.status(unmatchedStatus) == nil {
+            throw ValidationError("--unmatched-status must be a 16-bit status such as 0xC000, not '\(unmatchedStatus)'")
+        }
+        if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
+
+    static func endpoint(_ text: String, defaultHost: String?) -> (host: String, port: Int)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 1, let host = defaultHost, let port = Int(parts[0]), (0...65535).contains(port) { return (host, port) }
+        guard parts.count >= 2, let port = Int(parts.last!), (0...65535).contains(port) else { return nil }
+        let host = parts.dropLast().joined(separator: ":").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    static func status(_ text: String) -> UInt16? {
+        let t = text.lowercased()
+        return t.hasPrefix("0x") ? UInt16(t.dropFirst(2), radix: 16) : UInt16(t, radix: 16)
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "dicomtap.replay") { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .info
+            return h
+        }
+        logger.logLevel = verbose ? .info : .warning
+        let conversation: RecordedConversation
+        do {
+            conversation = try RecordedConversation.load(path: capture, dicomPorts: Set(ports))
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        for warning in conversation.warnings { FileHandle.standardError.write(Data("dicomtap replay: warning: \(warning)\n".utf8)) }
+        if let to, let target = Self.endpoint(to, defaultHost: nil) {
+            try await replayClient(conversation, host: target.host, port: target.port, logger: logger)
+        } else if let serve, let listen = Self.endpoint(serve, defaultHost: "0.0.0.0") {
+            logger.logLevel = verbose ? .info : .notice
+            try await replayServer(conversation, host: listen.host, port: listen.port, logger: logger)
+        }
+    }
+
+    private func replayClient(_ conversation: RecordedConversation, host: String, port: Int, logger: Logger) async throws {
+        var options = SCUReplayOptions(host: host, port: port)
+        options.pace = pace
+        options.callingAETitle = callingAE
+        options.calledAETitle = calledAE
+        options.comparison = ComparisonOptions(ignoredTags: Set(ignored.compactMap { Tag(parsing: $0) }), unorderedMatches: unorderedMatches)
+        options.responseTimeout = .nanoseconds(Int64(timeout * 1e9))
+        options.logDirectory = logDir
+        let report: ReplayReport
+        do {
+            report = try await SCUReplayer(options: options, logger: logger).replay(conversation, association: association)
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let output = format == .json ? report.json().serialized(indent: 2) + "\n" : report.text()
+        FileHandle.standardOutput.write(Data(output.utf8))
+        throw ExitCode(report.outcome.exitCode)
+    }
+
+    private func replayServer(_ conversation: RecordedConversation, host: String, port: Int, logger: Logger) async throws {
+        var options = SCPReplayOptions(port: port)
+        options.host = host
+        options.pace = pace
+        options.aeTitle = calledAE
+        options.logDirectory = logDir
+        do {
+            options.keys = try MatchKeys(parsing: matchKeys)
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        options.unmatched = UnmatchedPolicy(status: unmatchedStatus.flatMap(Self.status))
+        let associations: [RecordedAssociation]
+        do {
+            associations = association == nil ? conversation.associations : try conversation.selected(association)
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        for skipped in conversation.skipped where association == nil {
+            FileHandle.standardError.write(Data("dicomtap replay: not served: \(skipped)\n".utf8))
+        }
+        var selected = conversation
+        selected.associations = associations
+
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let server: SCPReplayer
+        do {
+            server = try await SCPReplayer.start(selected, options: options, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("dicomtap replay: cannot listen on \(host):\(port): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let requests = associations.reduce(0) { $0 + $1.requestorRequests.count }
+        FileHandle.standardOutput.write(Data(("replaying the SCP side of \(capture) on \(host):\(server.port): \(associations.count) association"
+            + (associations.count == 1 ? "" : "s") + ", \(requests) recorded request" + (requests == 1 ? "" : "s")
+            + "; match keys \(options.keys)\n").utf8))
+        var iterator = signals.makeAsyncIterator()
+        _ = await iterator.next()
+        await server.shutdown()
+        let findings = server.findings
+        FileHandle.standardOutput.write(Data("stopped: \(server.answered) request(s) answered from the recording, \(findings.count) unmatched\n".utf8))
+        for f in findings { FileHandle.standardOutput.write(Data("  \(f)\n".utf8)) }
+    }
+}
+
+extension ReplayPace: ExpressibleByArgument {}
