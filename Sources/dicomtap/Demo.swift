@@ -53,6 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         let demo = Demo(dataPaths: paths, patientID: patientID, issuer: issuer, model: RPIQueryModel(rawValue: model)!,
                         proxyLevel: brief ? .info : datasets ? .trace : .debug)
         let log: @Sendable (String) -> Void = { write($0.hasSuffix("\n") ? $0 : $0 + "\n") }
+        let signals = keepRunning ? TerminationSignals() : nil
         let running: Demo.Running
         do {
             running = try await demo.start(log: log)
@@ -76,7 +77,7 @@ struct DemoCommand: AsyncParsableCommand {
                   try:  dicomtap query 127.0.0.1 \(running.proxyPort) --called-ae DICOMTAP-RPI --patient-id PAT-0003
                         /usr/bin/echoscu -aec DICOMTAP-RPI 127.0.0.1 \(running.proxyPort)
                 """)
-            _ = await waitForTerminationSignal()
+            _ = await signals?.next()
         }
         await running.stop()
         if failed { throw ExitCode(1) }

@@ -169,16 +169,7 @@ struct Replay: AsyncParsableCommand {
         var selected = conversation
         selected.associations = associations
 
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        let signals = TerminationSignals()
 
         let server: SCPReplayer
         do {
@@ -191,8 +182,7 @@ struct Replay: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(("replaying the SCP side of \(capture) on \(host):\(server.port): \(associations.count) association"
             + (associations.count == 1 ? "" : "s") + ", \(requests) recorded request" + (requests == 1 ? "" : "s")
             + "; match keys \(options.keys)\n").utf8))
-        var iterator = signals.makeAsyncIterator()
-        _ = await iterator.next()
+        _ = await signals.next()
         await server.shutdown()
         let findings = server.findings
         FileHandle.standardOutput.write(Data("stopped: \(server.answered) request(s) answered from the recording, \(findings.count) unmatched\n".utf8))

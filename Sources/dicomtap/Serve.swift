@@ -60,6 +60,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let signals = TerminationSignals()
         let server: DICOMServer
         do {
             server = try await DICOMServer.start(
@@ -76,7 +77,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)\n")
-        _ = await waitForTerminationSignal()
+        _ = await signals.next()
         await server.shutdown()
         write("stopped\n")
     }

@@ -1,18 +1,29 @@
 import Dispatch
 import Foundation
 
-/// Waits for SIGINT or SIGTERM (handled here instead of by the default action) and returns which one came.
-func waitForTerminationSignal() async -> Int32 {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
-    let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
-    let sources = [SIGINT, SIGTERM].map { number in
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler { continuation.yield(number) }
-        source.resume()
-        return source
+/// SIGINT and SIGTERM handled by the command instead of by the default action, from creation on
+/// (create it before starting servers, so a signal in between is not lost), until it is released.
+final class TerminationSignals: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private var iterator: AsyncStream<Int32>.Iterator
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
+        sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        iterator = signals.makeAsyncIterator()
     }
-    defer { sources.forEach { $0.cancel() } }
-    var iterator = signals.makeAsyncIterator()
-    return await iterator.next() ?? SIGTERM
+
+    /// Waits for the next SIGINT or SIGTERM; returns which one came.
+    func next() async -> Int32 {
+        await iterator.next() ?? SIGTERM
+    }
+
+    deinit { sources.forEach { $0.cancel() } }
 }
