@@ -78,9 +78,17 @@ public struct ServerConfiguration: Sendable {
             }
             items.append(.presentationContextAccept(PresentationContextAcceptItem(contextID: p.contextID, result: result, transferSyntax: chosen)))
         }
+        // SCP/SCU role selection (PS3.7 D.3.3.4): the roles proposed for an abstract syntax we support are
+        // accepted as proposed (e.g. the SCP role on storage contexts for C-GET's C-STORE sub-operations).
+        var roles: [UserInformationSubItem] = []
+        for case .roleSelection(let role) in rq.fields.userInformation?.subItems ?? []
+        where supportedContexts[role.sopClassUID.value] != nil {
+            roles.append(.roleSelection(role))
+        }
         items.append(.userInformation(UserInformationItem(subItems: [
             .maximumLength(MaximumLengthSubItem(maximumLength: maxPDULength)),
             .implementationClassUID(WireString(DICOMTapImplementation.classUID)),
+        ] + roles + [
             .implementationVersionName(WireString(DICOMTapImplementation.versionName)),
         ])))
         var fields = AssociationPDUFields(calledAETitle: called, callingAETitle: calling, items: items)
@@ -111,6 +119,10 @@ public final class ServerAssociation: Sendable {
     public let associateAccept: AssociateAccept
     public let contexts: [AcceptedContext]
     private let cancelled = NIOLockedValueBox<Set<UInt16>>([])
+    private let messageIDs = NIOLockedValueBox<UInt16>(0)
+    /// Requests we sent to the SCU (C-STORE sub-operations of a C-GET), waiting for their response.
+    private let awaiting = NIOLockedValueBox<(open: Bool, waiters: [UInt16: CheckedContinuation<DIMSEMessageAssembly, any Error>])>(
+        (true, [:]))
 
     init(connection: Int, remoteAddress: String, request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext]) {
         self.connection = connection
@@ -126,21 +138,93 @@ public final class ServerAssociation: Sendable {
     /// Whether a C-CANCEL for `messageID` has arrived.
     public func isCancelled(messageID: UInt16) -> Bool { cancelled.withLockedValue { $0.contains(messageID) } }
     func cancel(_ messageID: UInt16) { _ = cancelled.withLockedValue { $0.insert(messageID) } }
+
+    /// A Message ID for a request we send on this association (1, 2, ... wrapping to 1).
+    public func nextMessageID() -> UInt16 {
+        messageIDs.withLockedValue { id in
+            id = id == UInt16.max ? 1 : id + 1
+            return id
+        }
+    }
+
+    func awaitResponse(to messageID: UInt16, registered: @escaping @Sendable () -> Void) async throws -> DIMSEMessageAssembly {
+        try await withCheckedThrowingContinuation { continuation in
+            let accepted = awaiting.withLockedValue { state -> Bool in
+                guard state.open else { return false }
+                state.waiters[messageID] = continuation
+                return true
+            }
+            if accepted {
+                registered()
+            } else {
+                continuation.resume(throwing: AssociationError.notEstablished("the association has ended"))
+            }
+        }
+    }
+
+    /// Hands a response from the SCU to the request waiting for it; false when none waits.
+    func deliverResponse(_ message: DIMSEMessageAssembly) -> Bool {
+        guard let id = message.command.messageIDBeingRespondedTo else { return false }
+        let waiter = awaiting.withLockedValue { $0.waiters.removeValue(forKey: id) }
+        waiter?.resume(returning: message)
+        return waiter != nil
+    }
+
+    func deliverFailure(to messageID: UInt16, _ error: any Error) -> Bool {
+        let waiter = awaiting.withLockedValue { $0.waiters.removeValue(forKey: messageID) }
+        waiter?.resume(throwing: error)
+        return waiter != nil
+    }
+
+    func failPendingRequests() {
+        let waiters = awaiting.withLockedValue { state -> [CheckedContinuation<DIMSEMessageAssembly, any Error>] in
+            state.open = false
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for w in waiters { w.resume(throwing: AssociationError.closedByPeer) }
+    }
 }
 
-/// Sends responses on the context of the request being answered.
+/// Sends responses on the context of the request being answered, and requests of our own on the same
+/// association (the C-STORE sub-operations of a C-GET), waiting for their responses.
 public struct DIMSEResponder: Sendable {
     let channel: any Channel
     let handler: NIOLoopBound<ULConnectionHandler>
+    let association: ServerAssociation
+    /// The context of the request being answered.
     public let contextID: UInt8
 
     /// Sends a response command and its data set (encoded in the context's transfer syntax).
     public func send(_ command: DIMSECommand, dataSet: ByteBuffer?) async throws {
+        try await send(command, dataSet: dataSet, contextID: contextID)
+    }
+
+    /// Sends a command on another accepted context.
+    public func send(_ command: DIMSECommand, dataSet: ByteBuffer?, contextID: UInt8) async throws {
         let handler = self.handler
-        let contextID = self.contextID
         try await channel.eventLoop.submit {
             try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
         }.get()
+    }
+
+    /// Sends a request of ours (its Message ID from `association.nextMessageID()`) on `contextID` and waits for
+    /// the SCU's response to it. Throws if the association ends first.
+    public func request(_ command: DIMSECommand, dataSet: ByteBuffer?, contextID: UInt8) async throws -> DIMSEMessageAssembly {
+        guard let id = command.messageID else {
+            throw AssociationError.protocolViolation("\(command.commandField?.description ?? "the command") is not a request")
+        }
+        let handler = self.handler
+        let channel = self.channel
+        return try await association.awaitResponse(to: id) {
+            channel.eventLoop.execute {
+                do {
+                    try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
+                } catch {
+                    _ = self.association.deliverFailure(to: id, error)
+                }
+            }
+        }
     }
 }
 
@@ -267,7 +351,8 @@ final class ServerSession: Sendable {
             let channel = self.channel
             Task {
                 for await request in stream {
-                    let responder = DIMSEResponder(channel: channel, handler: bound, contextID: request.presentationContextID)
+                    let responder = DIMSEResponder(channel: channel, handler: bound, association: association,
+                                                   contextID: request.presentationContextID)
                     do {
                         try await service.handle(request, association: association, responder: responder)
                     } catch {
@@ -289,7 +374,9 @@ final class ServerSession: Sendable {
                 association.cancel(cancel.messageIDBeingRespondedTo)
             default:
                 if message.command.messageID == nil {
-                    logger.warning("unexpected message from the SCU (not a request)", metadata: ["command": "\(message.command)"])
+                    if !association.deliverResponse(message) {
+                        logger.warning("a response from the SCU to no request of ours", metadata: ["command": "\(message.command)"])
+                    }
                     return
                 }
                 requests?.yield(message)
@@ -312,11 +399,12 @@ final class ServerSession: Sendable {
     }
 
     private func finish() {
-        let continuation = state.withLockedValue { s -> AsyncStream<DIMSEMessageAssembly>.Continuation? in
+        let (continuation, association) = state.withLockedValue { s -> (AsyncStream<DIMSEMessageAssembly>.Continuation?, ServerAssociation?) in
             let c = s.requests
             s.requests = nil
-            return c
+            return (c, s.association)
         }
         continuation?.finish()
+        association?.failPendingRequests()
     }
 }

@@ -114,8 +114,12 @@ struct ReplayServiceHandler: DICOMServiceHandler {
     /// second recorded answer the second time (the last one once all were used).
     let usage = LockedValue<[String: Int]>([:])
 
+    /// The recorded associations by index, for the sub-operations (C-GET's C-STOREs) of a recorded answer.
+    let recorded: [Int: RecordedAssociation]
+
     init(associations: [RecordedAssociation], options: SCPReplayOptions, log: ReplayLog?, logger: Logger) {
         matcher = ResponseMatcher(associations: associations, keys: options.keys)
+        recorded = Dictionary(associations.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
         self.options = options
         self.log = log
         self.logger = logger
@@ -151,15 +155,17 @@ struct ReplayServiceHandler: DICOMServiceHandler {
             counts[key] = n + 1
             return n
         }
-        let chosen = candidates[min(use, candidates.count - 1)].request
-        if !chosen.subOperations.isEmpty {
-            // The recorded answer included requests from the SCP (C-STORE sub-operations of a
-            // C-GET); a responder answers on the request's context only, so they cannot be sent.
+        let candidate = candidates[min(use, candidates.count - 1)]
+        let chosen = candidate.request
+        // The recorded answer's sub-operations (the C-STOREs of a C-GET), sent on the SCU's storage contexts
+        // (SCP role) before the response they preceded in the recording.
+        var subOperations = chosen.subOperations.compactMap { i in recorded[candidate.association]?.requests.first { $0.index == i } }
+        if let missing = subOperations.first(where: { sub in association.contexts.first { $0.abstractSyntax == sub.abstractSyntax } == nil }) {
             let status: UInt16 = 0xA702
             let finding = Finding(.subOperationsNotReplayed, .error,
                                   "\(request.command.commandField.map { "\($0)" } ?? "request") message \(id): the recorded answer "
-                                  + "has \(chosen.subOperations.count) sub-operation(s) sent by the SCP, which a replayed SCP "
-                                  + "does not send; answered 0x\(hex4(status)) (unable to perform sub-operations)",
+                                  + "stores \(UIDRegistry.name(for: missing.abstractSyntax) ?? missing.abstractSyntax) instances, and the SCU "
+                                  + "accepted no context for that SOP class; answered 0x\(hex4(status)) (unable to perform sub-operations)",
                                   time: .wallClock(), sender: .acceptor)
             findings.update { $0.append(finding) }
             log?.session(connection: association.connection)?.note(finding)
@@ -168,6 +174,19 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 try await responder.send(response, dataSet: nil)
             }
             return
+        }
+        func sendSubOperations(before time: Timestamp?) async throws {
+            while let sub = subOperations.first, time.map({ sub.message.firstFragmentTime < $0 }) ?? true {
+                subOperations.removeFirst()
+                guard let ctx = association.contexts.first(where: { $0.abstractSyntax == sub.abstractSyntax }),
+                      let command = sub.message.command.renumbered(messageID: association.nextMessageID()) else { continue }
+                let answer = try await responder.request(command, dataSet: try encode(sub.message, for: ctx), contextID: ctx.id)
+                let recordedStatus = sub.finalResponse?.status
+                if let status = answer.command.status, let recordedStatus, status != recordedStatus {
+                    logger.notice("sub-operation answered differently than recorded",
+                                  metadata: ["recorded": "\(hex4(recordedStatus))", "now": "\(hex4(status))"])
+                }
+            }
         }
         answeredCount.update { $0 += 1 }
         for (k, recorded) in chosen.responses.enumerated() {
@@ -183,6 +202,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 if let command { try await responder.send(command, dataSet: nil) }
                 return
             }
+            try await sendSubOperations(before: recorded.firstFragmentTime)
             guard let command = recorded.command.responding(to: id)?.echoingInstance(of: request.command) else { continue }
             let dataSet = try context.map { ctx throws(ReplayError) in try encode(recorded, for: ctx) } ?? nil
             try await responder.send(command, dataSet: dataSet)

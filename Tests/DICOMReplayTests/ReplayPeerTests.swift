@@ -338,15 +338,19 @@ extension PynetdicomReplayTests {
         #expect(completed.path?.steps.map(\.tag) == [DICOMCore.Tag(0x0000_1021)])
         #expect(completed.recorded == "US 3" && completed.replayed == "US 2")
 
-        // A replayed SCP cannot send C-STORE sub-operations: it says so (0xA702 and a finding), it does not pretend.
+        // The replayed SCP sends the recorded C-STORE sub-operations on the SCU's storage context (SCP role
+        // accepted as proposed), each before the C-GET response it preceded, and the recorded responses.
         var options = SCPReplayOptions(port: 0)
         options.host = "127.0.0.1"
         let server = try await SCPReplayer.start(conversation, options: options, logger: quietLogger())
         do {
             let scu = try Subprocess.replayPeer(["get", String(server.port)], name: "get-replayed", directory: dir)
             #expect(try await scu.wait() == 0)
-            #expect(scu.stdout.contains("\"statuses\": [42754]"), "\(scu.stdout)")  // 0xA702
-            #expect(server.findings.map(\.code) == [.subOperationsNotReplayed])
+            #expect(scu.stdout.contains("\"statuses\": [65280, 65280, 65280, 0]"), "\(scu.stdout)")
+            let stored = recorded.requests.filter { $0.sender == .acceptor }.compactMap { r -> String? in if case .cStoreRequest(let s) = r.message.command { return s.affectedSOPInstanceUID } else { return nil } }
+            #expect(stored.count == 3)
+            #expect(scu.stdout.contains(stored.map { "\"\($0)\"" }.joined(separator: ", ")), "\(scu.stdout)")
+            #expect(server.findings.isEmpty)
         } catch {
             await server.shutdown()
             throw error
