@@ -3,7 +3,8 @@
 # each) from our own SCU (dicomtap-bench rpi-load, a fast client, so the figures are the server's), COUNT queries
 # on one association and COUNT/10 with one association per query, against
 #   dicomtap serve (SQLite store with the demo data) and the seed document's pynetdicom SCP
-#   (tools/peers/seed_rpi_scp.py) serving the same data;
+#   (tools/peers/seed_rpi_scp.py) serving the same data; the per-association cost (one C-ECHO per association)
+#   of serve, DCMTK storescp and the pynetdicom SCP;
 # then the seed's pynetdicom SCU (--count) against both, the figures a pynetdicom user would see.
 # Everything on 127.0.0.1, ports chosen by the system, every process stopped by PID.
 # Usage: tools/bench_serve.sh [COUNT]   (default 2000)
@@ -52,6 +53,14 @@ for name in serve seed; do
   echo "$label $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" "$n" one PAT-0001)"
   echo "$label $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" "$per" per-query PAT-0001)"
 done
+echo "== per-association cost: $per associations with one C-ECHO each, from our SCU"
+store_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+/usr/bin/storescp --aetitle ANY-SCP "$store_port" >"$work/storescp.out" 2>&1 &
+pids+=($!); disown $!
+sleep 0.5
+echo "dicomtap serve       $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$serve_port" "$per" echo -)"
+echo "DCMTK storescp       $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$store_port" "$per" echo -)"
+echo "pynetdicom seed SCP  $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$seed_port" "$per" echo -)"
 echo "== the seed's pynetdicom SCU, $per queries on one association"
 for name in serve seed; do
   port=$serve_port; label="dicomtap serve      "

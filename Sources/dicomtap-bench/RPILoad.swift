@@ -8,11 +8,15 @@ import Foundation
 import NIOCore
 
 func rpiLoad(_ args: [String]) async {
-    guard args.count >= 5, let port = Int(args[1]), let count = Int(args[2]), ["one", "per-query"].contains(args[3]) else {
-        FileHandle.standardError.write(Data("usage: dicomtap-bench rpi-load HOST PORT COUNT one|per-query PATIENT-ID\n".utf8))
+    guard args.count >= 5, let port = Int(args[1]), let count = Int(args[2]), ["one", "per-query", "echo"].contains(args[3]) else {
+        FileHandle.standardError.write(Data("usage: dicomtap-bench rpi-load HOST PORT COUNT one|per-query|echo PATIENT-ID\n".utf8))
         exit(2)
     }
     let host = args[0], perQuery = args[3] == "per-query", patientID = args[4]
+    if args[3] == "echo" {
+        await echoLoad(host: host, port: port, count: count)
+        return
+    }
     let query = RPIQuery(patientID: patientID, calledAETitle: "ANY-SCP")
     let model = RPIQueryModel.general
     let clock = ContinuousClock()
@@ -63,3 +67,32 @@ func rpiLoad(_ args: [String]) async {
 }
 
 enum LoadError: Error { case unexpected(String) }
+
+/// COUNT associations, each with one C-ECHO: the per-association cost of an SCP (DCMTK's, pynetdicom's, ours).
+func echoLoad(host: String, port: Int, count: Int) async {
+    let clock = ContinuousClock()
+    var latencies: [Double] = []
+    let start = clock.now
+    do {
+        for _ in 0..<count {
+            let t0 = clock.now
+            let client = try await DICOMClient.connect(host: host, port: port, parameters: AssociationParameters(
+                callingAETitle: "BENCH", calledAETitle: "ANY-SCP",
+                contexts: PresentationContextProposal.numbered(["1.2.840.10008.1.1"])))
+            try await client.send(.cEchoRequest(.init(messageID: client.nextMessageID())), dataSet: nil, contextID: 1)
+            guard let rsp = try await client.receive(timeout: .seconds(30)), rsp.command.status == 0 else {
+                throw LoadError.unexpected("no C-ECHO success")
+            }
+            try await client.release()
+            latencies.append(seconds(clock.now - t0) * 1000)
+        }
+    } catch {
+        print("rpi-load: \(error)")
+        exit(1)
+    }
+    let total = seconds(clock.now - start)
+    latencies.sort()
+    print(String(format: "%d associations with one C-ECHO in %.3f s: %.0f associations/s, median %.3f ms, p99 %.3f ms",
+                 count, total, Double(count) / total, latencies[latencies.count / 2],
+                 latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]))
+}
