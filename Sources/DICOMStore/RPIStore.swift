@@ -120,7 +120,7 @@ public final class RPIStore: Sendable {
         var sql = "SELECT id FROM patient WHERE patient_id = ?"
         if withIssuer { sql += " AND issuer = ?" }
         if withUniversalID { sql += " AND issuer_universal_id = ?" }
-        return sql + " ORDER BY id"
+        return sql
     }
 
     /// Row ids of the records matching `patientID` (and `issuer`, and the issuer's universal entity ID, when given).

@@ -14,7 +14,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import time
 
 from pydicom.dataset import Dataset
@@ -85,6 +84,11 @@ def main():
                         help="seconds to wait (watching for C-CANCEL) before the Pending response")
     args = parser.parse_args()
 
+    # A parent may start us with signals blocked (Foundation's Process on Linux passes its thread's mask on):
+    # unblock the ones that stop us, so that SIGTERM ends the process and Ctrl-C reaches it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     patients = rpi_data.load(args.data)
     ae = AE(ae_title=args.ae_title)
     for sop_class in (GeneralRelevantPatientInformationQuery, BreastImagingRelevantPatientInformationQuery,
@@ -94,11 +98,12 @@ def main():
     server = ae.start_server((args.host, args.port), block=False, evt_handlers=handlers)
     print("listening %d" % server.server_address[1], flush=True)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.shutdown()
+    # SIGTERM keeps its default action (the process ends at once); Ctrl-C shuts the server down.
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 if __name__ == "__main__":
