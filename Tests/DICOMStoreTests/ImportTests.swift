@@ -100,6 +100,10 @@ struct ImportTests {
         #expect(error?.location == "patients[0].nmae")
         error = try importError(header + #"[{"patientID": "X", "name": "A", "items": [{"category": "observation", "concept": {"value": "1", "scheme": "LN", "meaning": "m"}, "value": 3}]}]}"#)
         #expect(error?.location == "patients[0].items[0].units")
+        error = try importError(header + #"[{"patientID": "X", "name": "A^B\\C^D"}]}"#)
+        #expect(error?.location == "patients[0].name")
+        error = try importError(header + #"[{"patientID": "X", "name": "A", "items": [{"category": "problem", "code": {"value": "1", "scheme": "SCT", "meaning": "m"}, "start": "2025-01-01"}]}]}"#)
+        #expect(error?.location == "patients[0].items[0].start")
     }
 
     @Test func badPart10FilesGiveTypedErrors() throws {
