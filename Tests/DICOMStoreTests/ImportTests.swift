@@ -54,9 +54,13 @@ struct ImportTests {
         do {
             let store = try RPIStore(path: path)
             _ = try store.importPaths([Repository.demoJSON])
+            // Patient data: the database and, while it is open, its WAL and shared-memory files are 0600.
+            #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+            for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                let attributes = try FileManager.default.attributesOfItem(atPath: file)
+                #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(file)")
+            }
         }
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         let reopened = try RPIStore(path: path)  // migrations run again: no-op
         #expect(try reopened.patientCount() == 9)
         guard case .match = try reopened.find(identifier: requestIdentifier(patientID: "PAT-0005", template: "3802"),
