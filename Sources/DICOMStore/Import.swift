@@ -72,16 +72,25 @@ extension RPIStore {
         if let size = attributes?[.size] as? NSNumber, size.intValue > Self.maxImportFileSize {
             throw StoreError(.unreadable, file: path, "\(size.intValue) bytes is larger than the \(Self.maxImportFileSize)-byte import limit")
         }
+        let isJSON = path.lowercased().hasSuffix(".json")
+        // Anything else must start like a Part 10 file; look at its first 132 bytes before reading it all.
+        if !isJSON, try !Self.hasPart10Prefix(path) {
+            if explicit {
+                throw StoreError(.unsupportedFile, file: path, "neither a .json file nor a DICOM Part 10 file (no DICM prefix)")
+            }
+            summary.skipped.append(path)
+            return
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StoreError(.unreadable, file: path, "cannot read the file")
         }
         let records: [(record: PatientRecord, key: String)]
         var keyPrefix: String?
-        if path.lowercased().hasSuffix(".json") {
+        if isJSON {
             let reader = JSONPatientReader(file: path, defaultObservationDateTime: observationDateTime)
             keyPrefix = "json:\(canonical)#"
             records = try reader.read(data).enumerated().map { index, record in (record, "json:\(canonical)#\(index)") }
-        } else if Self.isPart10(data) {
+        } else {
             let dicom: DICOMFile
             do {
                 dicom = try DICOMFile(decoding: ByteBuffer(bytes: data))
@@ -89,18 +98,19 @@ extension RPIStore {
                 throw StoreError(.invalidDICOM, file: path, location: error.tag?.locationDescription, error.description)
             }
             records = [try Part10PatientReader(file: path, defaultObservationDateTime: observationDateTime).read(dicom)]
-        } else if explicit {
-            throw StoreError(.unsupportedFile, file: path, "neither a .json file nor a DICOM Part 10 file (no DICM prefix)")
-        } else {
-            summary.skipped.append(path)
-            return
         }
         summary.replaced += try upsert(records, replacingKeyPrefix: keyPrefix)
         summary.files += 1
         summary.patients += records.count
     }
 
-    static func isPart10(_ data: Data) -> Bool {
-        data.count >= 132 && data[data.startIndex + 128 ..< data.startIndex + 132].elementsEqual("DICM".utf8)
+    /// 128-byte preamble then "DICM" (PS3.10 §7.1).
+    static func hasPart10Prefix(_ path: String) throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError(.unreadable, file: path, "cannot open the file")
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 132)) ?? Data()
+        return head.count == 132 && head.suffix(4).elementsEqual("DICM".utf8)
     }
 }

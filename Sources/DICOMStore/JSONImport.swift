@@ -43,6 +43,7 @@ struct JSONPatientReader {
         let issuer = try string(o, "issuer", path) ?? ""
         try checkLO(issuer, "\(path).issuer")
         let name = try string(o, "name", path, required: true) ?? ""
+        try check(!name.contains("\\"), "\(path).name", "a person name has no backslash (PN is single-valued here)")
         let birthDate = try string(o, "birthDate", path) ?? ""
         try check(birthDate.isEmpty || DICOMValueFormat.isDate(birthDate), "\(path).birthDate", "expected a DICOM date YYYYMMDD, got \"\(birthDate)\"")
         let sex = try string(o, "sex", path) ?? ""
@@ -62,7 +63,9 @@ struct JSONPatientReader {
                 try checkLO(id, "\(p).id")
                 let type = try string(e, "type", p)
                 try check(type == nil || ["TEXT", "RFID", "BARCODE"].contains(type!), "\(p).type", "expected TEXT, RFID or BARCODE")
-                others.append(OtherPatientID(id: id, issuer: try string(e, "issuer", p), type: type))
+                let otherIssuer = try string(e, "issuer", p)
+                if let otherIssuer { try checkLO(otherIssuer, "\(p).issuer") }
+                others.append(OtherPatientID(id: id, issuer: otherIssuer, type: type))
             }
         }
         var items: [InformationItem] = []
@@ -122,9 +125,10 @@ struct JSONPatientReader {
         let v = try string(o, "value", path, required: true) ?? ""
         let s = try string(o, "scheme", path, required: true) ?? ""
         let m = try string(o, "meaning", path, required: true) ?? ""
-        try check(!v.isEmpty, "\(path).value", "must not be empty")
-        try check(!s.isEmpty && s.utf8.count <= 16, "\(path).scheme", "a coding scheme designator (1-16 characters, e.g. SCT, LN, DCM)")
-        try check(!m.isEmpty && m.count <= 64, "\(path).meaning", "a code meaning (1-64 characters)")
+        try check(!v.isEmpty && !v.contains("\\"), "\(path).value", "a code value: not empty, no backslash")
+        try check(!s.isEmpty && s.utf8.count <= 16 && !s.contains("\\"), "\(path).scheme",
+                  "a coding scheme designator (1-16 characters, no backslash, e.g. SCT, LN, DCM)")
+        try check(!m.isEmpty && m.count <= 64 && !m.contains("\\"), "\(path).meaning", "a code meaning (1-64 characters, no backslash)")
         return CodedConcept(v, s, m)
     }
 

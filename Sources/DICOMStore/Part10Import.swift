@@ -13,7 +13,7 @@ struct Part10PatientReader {
         func text(_ tag: Tag, in dataset: Dataset? = nil, _ set: SpecificCharacterSet? = nil) throws -> String? {
             guard let element = (dataset ?? ds)[tag] else { return nil }
             switch element.strings(characterSet: set ?? charset) {
-            case .values(let v)?: return v.isEmpty ? nil : v.joined(separator: "\\")
+            case .values(let v)?: return v.first.flatMap { $0.isEmpty ? nil : $0 }  // first value: these fields are single-valued
             case .undecodable(let reason, _)?:
                 throw StoreError(.invalidDICOM, file: file, location: tag.locationDescription,
                                  "cannot be decoded under \(set ?? charset): \(reason)")
@@ -134,7 +134,7 @@ struct ContentWalker {
     func string(_ tag: Tag, _ ds: Dataset, _ charset: SpecificCharacterSet) throws -> String? {
         guard let element = ds[tag] else { return nil }
         switch element.strings(characterSet: charset) {
-        case .values(let v)?: return v.isEmpty ? nil : v.joined(separator: "\\")
+        case .values(let v)?: return v.first.flatMap { $0.isEmpty ? nil : $0 }  // first value: these fields are single-valued
         case .undecodable(let reason, _)?:
             throw StoreError(.invalidDICOM, file: file, location: tag.locationDescription, "cannot be decoded: \(reason)")
         case nil:

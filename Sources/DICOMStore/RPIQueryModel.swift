@@ -54,3 +54,25 @@ public enum RPIFindOutcome: Sendable {
     /// Error 0xA900 "Identifier does not match SOP Class", with Offending Element (0000,0901) and Error Comment.
     case invalidIdentifier(offending: [Tag], comment: String)
 }
+
+extension RPIFindOutcome {
+    /// The status of the response that ends the C-FIND (PS3.4 Table Q.2-1): 0x0000 after a match (which is sent
+    /// first as one 0xFF00 Pending response carrying the identifier) or no match, else the failure code.
+    public var finalStatus: UInt16 {
+        switch self {
+        case .match, .noMatch: return 0x0000
+        case .multipleMatches: return 0xC100
+        case .templateUnsupported: return 0xC200
+        case .invalidIdentifier: return 0xA900
+        }
+    }
+
+    /// Error Comment (0000,0902) for a failure, at most 64 characters (LO); nil for match and no match.
+    public var errorComment: String? {
+        switch self {
+        case .match, .noMatch: return nil
+        case .multipleMatches(let n): return String("\(n) patients match; give the Issuer of Patient ID".prefix(64))
+        case .templateUnsupported(let comment), .invalidIdentifier(_, let comment): return String(comment.prefix(64))
+        }
+    }
+}

@@ -8,15 +8,18 @@ import GRDB
 public final class RPIStore: Sendable {
     let writer: any DatabaseWriter
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new file gets mode 0600:
-    /// it holds patient data.
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new file is created with
+    /// mode 0600 before SQLite opens it (it holds patient data); SQLite gives its -wal and -shm files the same mode.
     public init(path: String) throws {
-        let existed = FileManager.default.fileExists(atPath: path)
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw StoreError(.database, file: path, "cannot create the store file")
+            }
+        }
         do {
             var configuration = Configuration()
             configuration.foreignKeysEnabled = true
             let pool = try DatabasePool(path: path, configuration: configuration)
-            if !existed { chmod(path, 0o600) }
             try StoreSchema.migrator.migrate(pool)
             writer = pool
         } catch let error as StoreError {

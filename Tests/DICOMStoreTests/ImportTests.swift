@@ -54,9 +54,13 @@ struct ImportTests {
         do {
             let store = try RPIStore(path: path)
             _ = try store.importPaths([Repository.demoJSON])
+            // Patient data: the database and, while it is open, its WAL and shared-memory files are 0600.
+            #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+            for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                let attributes = try FileManager.default.attributesOfItem(atPath: file)
+                #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(file)")
+            }
         }
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         let reopened = try RPIStore(path: path)  // migrations run again: no-op
         #expect(try reopened.patientCount() == 9)
         guard case .match = try reopened.find(identifier: requestIdentifier(patientID: "PAT-0005", template: "3802"),
@@ -100,6 +104,10 @@ struct ImportTests {
         #expect(error?.location == "patients[0].nmae")
         error = try importError(header + #"[{"patientID": "X", "name": "A", "items": [{"category": "observation", "concept": {"value": "1", "scheme": "LN", "meaning": "m"}, "value": 3}]}]}"#)
         #expect(error?.location == "patients[0].items[0].units")
+        error = try importError(header + #"[{"patientID": "X", "name": "A^B\\C^D"}]}"#)
+        #expect(error?.location == "patients[0].name")
+        error = try importError(header + #"[{"patientID": "X", "name": "A", "items": [{"category": "problem", "code": {"value": "1", "scheme": "SCT", "meaning": "m"}, "start": "2025-01-01"}]}]}"#)
+        #expect(error?.location == "patients[0].items[0].start")
     }
 
     @Test func badPart10FilesGiveTypedErrors() throws {

@@ -100,3 +100,34 @@ struct RPIFindTests {
         }
     }
 }
+
+@Suite("Outcome statuses")
+struct OutcomeStatusTests {
+    @Test func finalStatusesAndComments() throws {
+        let store = try demoStore()
+        let cases: [(Dataset, RPIQueryModel, UInt16)] = [
+            (requestIdentifier(patientID: "PAT-0001"), .general, 0x0000),
+            (requestIdentifier(patientID: "NOBODY"), .general, 0x0000),
+            (requestIdentifier(patientID: "PAT-1000"), .general, 0xC100),
+            (requestIdentifier(patientID: "PAT-0004", template: "3802"), .breast, 0xC200),
+            (requestIdentifier(patientID: nil), .cardiac, 0xA900),
+        ]
+        for (identifier, model, status) in cases {
+            let outcome = try store.find(identifier: identifier, model: model)
+            #expect(outcome.finalStatus == status)
+            if status == 0x0000 {
+                #expect(outcome.errorComment == nil)
+            } else {
+                #expect((outcome.errorComment?.count ?? 0) > 0 && (outcome.errorComment?.count ?? 99) <= 64)
+            }
+        }
+    }
+
+    @Test func modelsFromSOPClassUIDs() {
+        #expect(RPIQueryModel(sopClassUID: "1.2.840.10008.5.1.4.37.1") == .general)
+        #expect(RPIQueryModel(sopClassUID: "1.2.840.10008.5.1.4.37.2\0") == .breast)
+        #expect(RPIQueryModel(sopClassUID: "1.2.840.10008.5.1.4.37.3 ") == .cardiac)
+        #expect(RPIQueryModel(sopClassUID: "1.2.840.10008.5.1.4.1.2.1.1") == nil)
+        #expect(RPIQueryModel.allCases.map(\.defaultTemplate) == ["9007", "9000", "3802"])
+    }
+}

@@ -15,9 +15,9 @@ struct SeedPeerTests {
         let process = Process()
         let port: Int
 
-        init() throws {
+        init(_ extra: [String] = []) throws {
             process.executableURL = URL(fileURLWithPath: Python.executable!)
-            process.arguments = [SeedPeerTests.peers + "/seed_rpi_scp.py", "--port", "0", "--data", Repository.demoJSON]
+            process.arguments = [SeedPeerTests.peers + "/seed_rpi_scp.py", "--port", "0", "--data", Repository.demoJSON] + extra
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
@@ -120,5 +120,11 @@ struct SeedPeerTests {
         #expect(try query(scp.port, ["--patient-id", "PAT-0004", "--model", "breast", "--template", "9007"]) == ["status 0xC200"])
         let timed = try query(scp.port, ["--patient-id", "PAT-0001", "--count", "5", "--quiet"])
         #expect(timed.count == 1 && timed[0].hasPrefix("latency_ms n=5 "), "\(timed)")
+    }
+
+    @Test func cancelBeforeThePendingResponse() throws {
+        let scp = try SeedSCP(["--pending-delay", "2"])
+        defer { scp.stop() }
+        #expect(try query(scp.port, ["--patient-id", "PAT-0001", "--cancel-after", "0.2"]) == ["status 0xFE00"])
     }
 }

@@ -60,13 +60,12 @@ def make_handler(patients, pending_delay):
             return
         if not matches:
             return  # Success alone
-        # pynetdicom's event.is_cancelled consumes the C-CANCEL it reports: read it once.
+        # event.is_cancelled consumes the C-CANCEL it reports (pynetdicom deletes it): read it once per poll.
         cancelled = event.is_cancelled
-        if pending_delay:
-            deadline = time.monotonic() + pending_delay
-            while time.monotonic() < deadline and not cancelled:
-                time.sleep(0.01)
-                cancelled = event.is_cancelled
+        deadline = time.monotonic() + pending_delay
+        while not cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+            cancelled = event.is_cancelled
         if cancelled:
             yield 0xFE00, None
             return

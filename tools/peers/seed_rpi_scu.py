@@ -2,11 +2,14 @@
 """Relevant Patient Information Query SCU (pynetdicom 3.0.4): the seed document's SCU done properly.
 
   seed_rpi_scu.py HOST PORT --patient-id ID [--model general|breast|cardiac] [--issuer X] [--template T]
-                  [--no-template] [--count N] [--cancel-after-first] [--quiet] [--called-ae AE] [--calling-ae AE]
+                  [--no-template] [--count N] [--cancel-after-first] [--cancel-after SECONDS] [--quiet]
+                  [--called-ae AE] [--calling-ae AE]
 
 Prints one line per C-FIND response, `status 0xFF00`, and for a response with an identifier the identifier as
 DICOM JSON (pydicom to_json) on the next line. --count N repeats the query N times on one association and then
-prints `latency_ms n=.. min=.. median=.. p95=.. max=.. mean=..` (request sent -> final response). Exit status: 0
+prints `latency_ms n=.. min=.. median=.. p95=.. max=.. mean=..` (request sent -> final response).
+--cancel-after-first sends C-CANCEL after the first response; --cancel-after S sends it S seconds after the
+request, whether or not a response came (for an SCP that delays its Pending response). Exit status: 0
 when every query completed (any DIMSE status), 1 when the association failed.
 """
 import argparse
@@ -57,8 +60,7 @@ def main():
     parser.add_argument("--no-template", action="store_true")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--cancel-after-first", action="store_true")
-    parser.add_argument("--cancel-after", type=float, metavar="SECONDS",
-                        help="send C-CANCEL this long after the C-FIND request, from a timer thread")
+    parser.add_argument("--cancel-after", type=float, metavar="SECONDS")
     parser.add_argument("--quiet", action="store_true", help="print only the latency line")
     parser.add_argument("--called-ae", default="ANY-SCP")
     parser.add_argument("--calling-ae", default="RPI_SCU")
@@ -77,9 +79,10 @@ def main():
         for n in range(args.count):
             msg_id = n + 1
             start = time.perf_counter()
+            timer = None
             if args.cancel_after is not None:
-                threading.Timer(args.cancel_after, assoc.send_c_cancel, args=(msg_id,),
-                                kwargs={"query_model": sop_class}).start()
+                timer = threading.Timer(args.cancel_after, assoc.send_c_cancel, (msg_id,), {"query_model": sop_class})
+                timer.start()
             for i, (status, ident) in enumerate(assoc.send_c_find(query, sop_class, msg_id=msg_id)):
                 if not status:  # no response (timeout, abort)
                     print("no response", flush=True)
@@ -91,6 +94,8 @@ def main():
                 if i == 0 and args.cancel_after_first:
                     assoc.send_c_cancel(msg_id, query_model=sop_class)
             latencies.append((time.perf_counter() - start) * 1000.0)
+            if timer is not None:
+                timer.cancel()
     finally:
         assoc.release()
     if args.count > 1:
