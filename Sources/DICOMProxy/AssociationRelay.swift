@@ -39,6 +39,8 @@ final class AssociationRelay {
     private let renderer: AnnotatedDumpRenderer
     /// With rewriting on: the association's rewriter (nil: every PDU relayed byte for byte).
     private var rewriting: AssociationRewriter?
+    /// Rewriting is on for this association (`rewriting` is briefly nil while a PDU is rewritten).
+    private let isRewriting: Bool
     /// With rewriting on: bytes sent to each peer so far (stream offsets of the PDUs the proxy re-encoded).
     private var sentOffset: [PeerRole: Int] = [.requestor: 0, .acceptor: 0]
 
@@ -89,6 +91,7 @@ final class AssociationRelay {
         if let rewriter = shared.configuration.rewriter {
             rewriting = AssociationRewriter(rewriter: rewriter, assembler: observerConfiguration.assembler)
         }
+        isRewriting = rewriting != nil
         lastActivity = .now()
         finished = channel.eventLoop.makePromise()
         self.onFinish = onFinish
@@ -101,7 +104,7 @@ final class AssociationRelay {
         requestor = handler
         var handlers: [any ChannelHandler] = []
         // With rewriting on, the upstream leg is recorded instead (see `connect`): no original identifier in it.
-        if let recorder, rewriting == nil { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
+        if let recorder, !isRewriting { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
         if let tap = configuration.tap { handlers.append(TapHandler(associationID: id, role: .requestor, tap: tap)) }
         handlers.append(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: configuration.maximumPDULength)))
         handlers.append(handler)
@@ -159,7 +162,7 @@ final class AssociationRelay {
             // The observer reports the cut PDU when the connection closes.
             emit(observer.receive(bytes, from: role, at: now))
             logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
-        case .pdu(let frame, let bytes) where rewriting != nil:
+        case .pdu(let frame, let bytes) where isRewriting:
             receivedRewriting(frame, bytes: bytes, from: role, at: now)
         case .pdu(let frame, let bytes):
             // Decoded once: the result drives the relay and goes to the observer. An undecodable
@@ -296,7 +299,7 @@ final class AssociationRelay {
         let maximumPDULength = configuration.maximumPDULength
         let tap = configuration.tap
         let id = self.id
-        let upstreamRecorder = rewriting != nil ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
+        let upstreamRecorder = isRewriting ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
                                                                               eventLoop: eventLoop) } : nil
         responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             run(machine.associationResponseTimedOut(), pdu: nil)
@@ -545,7 +548,11 @@ extension AssociationRelay {
     /// (P-DATA only once a message is complete); the observer, and through it the console,
     /// text log, JSON events, sees the upstream side: what the SCP sent and what it was sent.
     fileprivate func receivedRewriting(_ frame: PDUFrame, bytes: ByteBuffer, from role: PeerRole, at now: Timestamp) {
-        guard var rewriting else { return }
+        // Taken out of `self` while it is used, so that the message bytes it gathers are uniquely
+        // referenced and appended to in place (a copy per PDU would make assembly quadratic).
+        guard var rewriting = self.rewriting else { return }
+        self.rewriting = nil
+        defer { self.rewriting = rewriting }
         let decoded = Result { () throws(PDUDecodingError) in try PDUDecoder.decode(frame) }
         let pdu: PDU
         switch decoded {
@@ -576,21 +583,30 @@ extension AssociationRelay {
             if restored != accept { outgoing = [PDU.associateAccept(restored).encoded()] }
         case .dataTransfer(let data):
             let result = rewriting.dataTransfer(data, from: role)
-            self.rewriting = rewriting
             report(result, from: role, at: now)
             if let failure = result.failure {
                 observeDeferred()
                 run(machine.cannotRewrite(failure), pdu: nil)
                 return
             }
-            outgoing = result.pdus.map { PDU.dataTransfer($0).encoded() }
+            // One buffer for all of them (one write to the channel); each PDU is a slice of it.
+            var all = ByteBuffer()
+            all.reserveCapacity(result.pdus.reduce(0) { $0 + pduHeaderLength + $1.bodyLength })
+            // Sliced only once everything is written: a slice taken earlier would make each write copy the buffer.
+            var ranges: [(start: Int, length: Int)] = []
+            ranges.reserveCapacity(result.pdus.count)
+            for pdu in result.pdus {
+                let start = all.writerIndex
+                ranges.append((start, PDU.dataTransfer(pdu).write(into: &all)))
+            }
+            let pduBytes = ranges.map { all.getSlice(at: $0.start, length: $0.length) ?? ByteBuffer() }
+            outgoing = all.readableBytes > 0 ? [all] : []
             if role == .requestor {
-                upstream = zip(result.pdus, outgoing).map { (PDU.dataTransfer($0), $1) }
+                upstream = zip(result.pdus, pduBytes).map { (PDU.dataTransfer($0), $1) }
             }
         default:
             break
         }
-        self.rewriting = rewriting
         let isData = frame.type == .dataTransfer
         if !isData {
             observeDeferred()
