@@ -141,6 +141,14 @@ final class AssociationRelay {
     }
 
     private func observeDeferred() {
+        if !deferredRewritten.isEmpty {
+            let pending = deferredRewritten
+            deferredRewritten.removeAll(keepingCapacity: true)
+            for item in pending {
+                emit(observer.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: item.role,
+                                      at: item.time))
+            }
+        }
         guard !deferredObservations.isEmpty else { return }
         let pending = deferredObservations
         deferredObservations.removeAll(keepingCapacity: true)
@@ -151,6 +159,8 @@ final class AssociationRelay {
 
     /// P-DATA PDUs forwarded in the current read burst, observed after the flush.
     private var deferredObservations: [(pdu: PDU, frame: PDUFrame, role: PeerRole, time: Timestamp)] = []
+    /// With rewriting on: the P-DATA PDUs of the upstream leg in the current read burst, observed after the flush.
+    private var deferredRewritten: [(pdu: PDU, bodyLength: Int, streamOffset: Int, role: PeerRole, time: Timestamp)] = []
 
     func received(_ input: RelayInput, from role: PeerRole) {
         // Frames still buffered by a framer when the association was over are dropped.
@@ -568,7 +578,7 @@ extension AssociationRelay {
         }
         var outgoing = [bytes]
         // What went over the upstream leg (the observer's view): the PDU as received from the SCP, as sent to it.
-        var upstream: [(pdu: PDU, bytes: ByteBuffer)] = [(pdu, bytes)]
+        var upstream: [(pdu: PDU, bodyLength: Int, streamOffset: Int)] = [(pdu, frame.body.readableBytes, frame.streamOffset)]
         switch pdu {
         case .associateRequest(let request) where role == .requestor:
             let rewritten = rewriting.associateRequest(request)
@@ -576,7 +586,7 @@ extension AssociationRelay {
                 let newPDU = PDU.associateRequest(rewritten)
                 let encoded = newPDU.encoded()
                 outgoing = [encoded]
-                upstream = [(newPDU, encoded)]
+                upstream = [(newPDU, encoded.readableBytes - pduHeaderLength, 0)]
             }
         case .associateAccept(let accept) where role == .acceptor:
             let restored = rewriting.associateAccept(accept)
@@ -589,28 +599,29 @@ extension AssociationRelay {
                 run(machine.cannotRewrite(failure), pdu: nil)
                 return
             }
-            // One buffer for all of them (one write to the channel); each PDU is a slice of it.
-            var all = ByteBuffer()
-            all.reserveCapacity(result.pdus.reduce(0) { $0 + pduHeaderLength + $1.bodyLength })
-            // Sliced only once everything is written: a slice taken earlier would make each write copy the buffer.
-            var ranges: [(start: Int, length: Int)] = []
-            ranges.reserveCapacity(result.pdus.count)
-            for pdu in result.pdus {
-                let start = all.writerIndex
-                ranges.append((start, PDU.dataTransfer(pdu).write(into: &all)))
-            }
-            let pduBytes = ranges.map { all.getSlice(at: $0.start, length: $0.length) ?? ByteBuffer() }
-            outgoing = all.readableBytes > 0 ? [all] : []
+            outgoing = []
+            for pdu in result.pdus { Self.appendPieces(of: pdu, to: &outgoing) }
+            // Towards the SCP the upstream leg carries the rewritten PDUs; from it, what the SCP sent.
             if role == .requestor {
-                upstream = zip(result.pdus, pduBytes).map { (PDU.dataTransfer($0), $1) }
+                upstream = result.pdus.map { (.dataTransfer($0), $0.bodyLength, 0) }
             }
         default:
             break
         }
+        // The proxy's own PDUs to the SCP are at their offsets in what it sent.
+        if role == .requestor {
+            for index in upstream.indices {
+                let offset = sentOffset[.acceptor] ?? 0
+                upstream[index].streamOffset = offset
+                sentOffset[.acceptor] = offset + pduHeaderLength + upstream[index].bodyLength
+            }
+        }
         let isData = frame.type == .dataTransfer
         if !isData {
             observeDeferred()
-            for item in upstream { emit(observer.receive(item.pdu, frame: upstreamFrame(item.bytes, original: frame, from: role), from: role, at: now)) }
+            for item in upstream {
+                emit(observer.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: role, at: now))
+            }
         }
         let action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
         if case .associateRequest = pdu, case .connect(let upstream) = action { associationRequested(upstream: upstream) }
@@ -627,20 +638,36 @@ extension AssociationRelay {
         }
         if isData && !isFinished {
             for item in upstream {
-                deferredObservations.append((item.pdu, upstreamFrame(item.bytes, original: frame, from: role), role, now))
+                deferredRewritten.append((item.pdu, item.bodyLength, item.streamOffset, role, now))
             }
         }
     }
 
-    /// The frame of a PDU on the upstream leg: the SCP's own frames as they were; the PDUs
-    /// the proxy sent it, at their offset in what the proxy sent.
-    private func upstreamFrame(_ bytes: ByteBuffer, original: PDUFrame, from role: PeerRole) -> PDUFrame {
-        guard role == .requestor else { return original }
-        let offset = sentOffset[.acceptor] ?? 0
-        sentOffset[.acceptor] = offset + bytes.readableBytes
-        let reserved = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self) ?? 0
-        let body = bytes.getSlice(at: bytes.readerIndex + pduHeaderLength, length: bytes.readableBytes - pduHeaderLength) ?? ByteBuffer()
-        return PDUFrame(type: original.type, reserved: reserved, body: body, streamOffset: offset)
+    /// Fragments of at least this many bytes are written as they are (after their headers), not copied.
+    private static let copyLimit = 4096
+
+    /// The bytes of a P-DATA-TF as buffers to write in order: the PDU and PDV headers, and each
+    /// large fragment's own bytes (a slice of what was received or rewritten: no copy).
+    static func appendPieces(of pdu: DataTransfer, to out: inout [ByteBuffer]) {
+        var headers = ByteBuffer()
+        headers.reserveCapacity(pduHeaderLength + 6 + min(pdu.bodyLength, copyLimit))
+        headers.writeInteger(PDUType.dataTransfer.rawValue)
+        headers.writeInteger(pdu.reserved)
+        headers.writeInteger(UInt32(pdu.bodyLength))
+        for item in pdu.items {
+            headers.writeInteger(UInt32(item.itemLength))
+            headers.writeInteger(item.presentationContextID)
+            headers.writeInteger(item.messageControlHeader.rawValue)
+            var fragment = item.fragment
+            if fragment.readableBytes < copyLimit {
+                headers.writeBuffer(&fragment)
+            } else {
+                out.append(headers)
+                out.append(fragment)
+                headers = ByteBuffer()
+            }
+        }
+        if headers.readableBytes > 0 { out.append(headers) }
     }
 
     /// The rewriter's notes to the outputs. Originals only with `logOriginals`; otherwise only

@@ -201,15 +201,14 @@ public struct AssociationRewriter: Sendable {
                     stream.run.clear()
                     stream.input.clear()
                 }
-                // Whole fragments for the receiver; the last one keeps the last-fragment bit.
-                while stream.output.readableBytes > capacity, let piece = stream.output.readSlice(length: capacity) {
-                    append(piece, isCommand: false, isLast: false, contextID: id, capacity: capacity, to: &result.pdus)
-                }
+                // What is ready goes on now, in fragments for the receiver (the bytes themselves, not
+                // copies); the last one carries the last-fragment bit.
                 if header.isLastFragment {
                     append(stream.output, isCommand: false, isLast: true, contextID: id, capacity: capacity, to: &result.pdus)
                     stream = MessageStream()
-                } else if stream.output.readableBytes == 0 {
-                    stream.output.clear()
+                } else if stream.output.readableBytes > 0 {
+                    append(stream.output, isCommand: false, isLast: false, contextID: id, capacity: capacity, to: &result.pdus)
+                    stream.output = ByteBuffer()
                 }
             }
         }
