@@ -64,5 +64,13 @@ struct CommandLineTests {
         #expect(sent.hasPrefix("RS-"))
         let uid = try await DICOMTapBinary.run(["pseudonym", "--key-file", key, "--vr", "UI", "1.2.3.4"], in: dir)
         #expect(uid.out == "2.25.47913055405808192614495281118615364750\n")
+
+        // Recorded for a proxy's store: it maps the archive's pseudonyms back.
+        let recorded = try await DICOMTapBinary.run(["pseudonym", "--key-file", key, "--attribute", "PatientName",
+                                                     "--mapping-store", dir.file("map.sqlite"), "Doe^John"], in: dir)
+        #expect(recorded.out == "ODB5PPOKEDOTOM6B\n")
+        let record = try MappingStore(path: dir.file("map.sqlite")).original(of: "ODB5PPOKEDOTOM6B")
+        #expect(record?.original == "Doe^John")
+        #expect(record?.vr == .PN)
     }
 }
