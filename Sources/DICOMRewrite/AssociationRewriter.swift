@@ -67,9 +67,6 @@ public struct AssociationRewriter: Sendable {
         return out
     }
 
-    /// Whether the A-ASSOCIATE-RQ/AC needs re-encoding at all.
-    public var rewritesAETitles: Bool { !rewriter.rules.aeTitles.isEmpty }
-
     // MARK: P-DATA
 
     /// What one P-DATA-TF PDU from a peer becomes.

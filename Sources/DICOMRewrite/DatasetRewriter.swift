@@ -325,8 +325,10 @@ public final class Rewriter: Sendable {
                                      after: "", detail: why))
             return .replaced(emptied(element))
         }
-        guard element.vr.isString, Pseudonymizer.maximumCharacters(for: element.vr) != nil || { if case .map = rule.action { return true } else { return false } }() else {
-            return emptyIt("VR \(element.vr) cannot hold a \(rule.action.name == "map" ? "mapped value" : "pseudonym")")
+        let isMap: Bool
+        if case .map = rule.action { isMap = true } else { isMap = false }
+        guard element.vr.isString, isMap || Pseudonymizer.maximumCharacters(for: element.vr) != nil else {
+            return emptyIt("VR \(element.vr) cannot hold a \(isMap ? "mapped value" : "pseudonym")")
         }
         guard case .values(let values)? = element.strings(characterSet: characterSet) else {
             return emptyIt("the value cannot be decoded in \(characterSet)")

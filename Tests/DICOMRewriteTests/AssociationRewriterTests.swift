@@ -103,11 +103,53 @@ import Testing
     @Test func undefinedLengthSequence() throws { try check(.explicitVRLittleEndian, undefinedSequence: true, pieces: 10) }
     @Test func deflated() throws { try check(.deflatedExplicitVRLittleEndian, pieces: 1000) }
 
-    /// A data set fragment with no command before it, and a command fragment inside a data set, stop the association.
-    @Test func brokenFragmentSequences() throws {
+    func accepted(_ syntax: TransferSyntax) throws -> AssociationRewriter {
         var association = AssociationRewriter(rewriter: try rewriter())
-        let data = PresentationDataValueItem(presentationContextID: 1, messageControlHeader: MessageControlHeader(isCommand: false, isLastFragment: true),
-                                             fragment: ByteBuffer(bytes: [0, 0]))
-        #expect(association.dataTransfer(DataTransfer(items: [data]), from: .requestor).failure != nil)
+        _ = association.associateAccept(AssociateAccept(fields: AssociationPDUFields(
+            calledAETitle: "A", callingAETitle: "B",
+            items: [.presentationContextAccept(PresentationContextAcceptItem(contextID: Self.contextID, result: .acceptance,
+                                                                              transferSyntax: syntax.uid))])))
+        return association
+    }
+
+    func pdv(command: Bool, last: Bool, _ bytes: ByteBuffer) -> DataTransfer {
+        DataTransfer(items: [PresentationDataValueItem(presentationContextID: Self.contextID,
+                                                       messageControlHeader: MessageControlHeader(isCommand: command, isLastFragment: last),
+                                                       fragment: bytes)])
+    }
+
+    /// Fragments out of order stop the association.
+    @Test func brokenFragmentSequences() throws {
+        var association = try accepted(.explicitVRLittleEndian)
+        let data = pdv(command: false, last: true, ByteBuffer(bytes: [0, 0]))
+        #expect(association.dataTransfer(data, from: .requestor).failure?.contains("without a command set") == true)
+
+        let command = try DIMSECommand.cStoreRequest(CStoreRequest(messageID: 1, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.3"))
+            .encodedCommandSet()
+        association = try accepted(.explicitVRLittleEndian)
+        #expect(association.dataTransfer(pdv(command: true, last: true, command), from: .requestor).failure == nil)
+        #expect(association.dataTransfer(pdv(command: true, last: true, command), from: .requestor).failure?
+            .contains("before the last fragment of the data set") == true)
+    }
+
+    /// A data set that cannot be decoded is not sent to the SCP (the association must be
+    /// aborted: it might hold identifiers); towards the SCU it goes on unchanged, with a problem noted.
+    @Test func undecodableDataSets() throws {
+        let command = try DIMSECommand.cStoreRequest(CStoreRequest(messageID: 1, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.3"))
+            .encodedCommandSet()
+        // (0010,0020) LO with a length running past the end.
+        let garbage = ByteBuffer(bytes: [0x10, 0x00, 0x20, 0x00, 0x4C, 0x4F, 0x40, 0x00, 0x31, 0x32])
+        var towardsSCP = try accepted(.explicitVRLittleEndian)
+        _ = towardsSCP.dataTransfer(pdv(command: true, last: true, command), from: .requestor)
+        let refused = towardsSCP.dataTransfer(pdv(command: false, last: true, garbage), from: .requestor)
+        #expect(refused.failure?.contains("ends inside an element") == true)
+        #expect(refused.pdus.isEmpty)
+
+        var towardsSCU = try accepted(.explicitVRLittleEndian)
+        _ = towardsSCU.dataTransfer(pdv(command: true, last: true, command), from: .acceptor)
+        let passed = towardsSCU.dataTransfer(pdv(command: false, last: true, garbage), from: .acceptor)
+        #expect(passed.failure == nil)
+        #expect(passed.problems.count == 1)
+        #expect(passed.pdus.flatMap(\.items).map(\.fragment) == [garbage])
     }
 }
