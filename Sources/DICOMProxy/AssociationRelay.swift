@@ -689,7 +689,9 @@ extension AssociationRelay {
             case .rewritten, .removed, .restored:
                 let verb = item.kind == .restored ? "RESTORE" : item.kind == .removed ? "REMOVE" : "REWRITE"
                 let line: String
-                if configuration.logOriginals {
+                if item.kind == .removed {
+                    line = "\(verb) \(name)" + (configuration.logOriginals ? ": was '\(item.before)'" : "")
+                } else if configuration.logOriginals {
                     line = "\(verb) \(name): '\(item.before)' -> '\(item.after)'"
                 } else if item.kind == .restored {
                     line = "\(verb) \(name): '\(item.upstreamValue)' -> (original)"

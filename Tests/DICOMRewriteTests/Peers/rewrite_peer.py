@@ -72,7 +72,7 @@ def cmd_scp(args):
     def on_find(event):
         query = event.identifier
         entry = {"service": "C-FIND", "sop": str(event.request.AffectedSOPClassUID),
-                 "calling": str(event.assoc.requestor.ae_title), "called": str(event.assoc.acceptor.ae_title)}
+                 "calling": str(event.assoc.requestor.ae_title)}
         entry.update(describe(query))
         record(entry)
         for i in range(args.pending):
