@@ -184,6 +184,12 @@ struct PynetdicomRewriteTests {
             #expect(frame.body.readableBytes <= 64)
         }
         #expect(dataPDUs > 150)
+        // What the SCP got was fragmented for its 256-byte maximum (the upstream leg, as the events show it).
+        let upstreamData = try jsonLines(dir.file("logs/events.jsonl")).filter {
+            $0["type"] as? String == "pdu" && $0["pduType"] as? String == "P-DATA-TF" && $0["sender"] as? String == "requestor"
+        }
+        #expect(upstreamData.count > 20)
+        #expect(upstreamData.allSatisfy { ($0["length"] as? Int ?? .max) <= 256 + 6 })
 
         let received = try records(dir)
         #expect(received.count == 1)
