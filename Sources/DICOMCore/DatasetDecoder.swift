@@ -44,6 +44,58 @@ public struct DatasetDecoder: Sendable {
     }
 }
 
+/// The header of one data element (PS3.5 §7.1.2, §7.1.3), as read by
+/// `DatasetDecoder.elementHeader(in:encoding:)`.
+public struct DataElementHeader: Sendable, Hashable {
+    public var tag: Tag
+    /// The VR on the wire (explicit VR), or the dictionary's (implicit VR).
+    public var vr: VR
+    /// Bytes of the header: 8, or 12 for an explicit VR long header.
+    public var headerLength: Int
+    /// The value length; nil for undefined length (0xFFFFFFFF).
+    public var valueLength: Int?
+}
+
+extension DatasetDecoder {
+    /// Reads the header of the element at the start of `buffer`'s readable bytes, with the
+    /// same rules as `decode` (for a caller that streams a data set element by element, e.g.
+    /// the rewriting proxy passing large values through as they arrive). Returns nil when
+    /// fewer bytes than the header are readable; throws for a byte pair that is not a VR.
+    public static func elementHeader(in buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) -> DataElementHeader? {
+        let start = buffer.readerIndex
+        let endianness: Endianness = encoding.isBigEndian ? .big : .little
+        guard buffer.readableBytes >= 8, let group = buffer.getInteger(at: start, endianness: endianness, as: UInt16.self),
+              let elementNumber = buffer.getInteger(at: start + 2, endianness: endianness, as: UInt16.self) else { return nil }
+        let tag = Tag(group: group, element: elementNumber)
+        let vr: VR
+        let headerLength: Int
+        let length: UInt32
+        if encoding.isExplicitVR && tag.group != 0xFFFE {
+            let b0 = buffer.getInteger(at: start + 4, as: UInt8.self) ?? 0
+            let b1 = buffer.getInteger(at: start + 5, as: UInt8.self) ?? 0
+            guard let v = VR(byte0: b0, byte1: b1) else {
+                throw DICOMDecodingError(.invalidVR, offset: 4, tag: tag, "bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
+            }
+            vr = v
+            if v.hasLongExplicitLength {
+                guard buffer.readableBytes >= 12,
+                      let l = buffer.getInteger(at: start + 8, endianness: endianness, as: UInt32.self) else { return nil }
+                length = l
+                headerLength = 12
+            } else {
+                length = UInt32(buffer.getInteger(at: start + 6, endianness: endianness, as: UInt16.self) ?? 0)
+                headerLength = 8
+            }
+        } else {
+            length = buffer.getInteger(at: start + 4, endianness: endianness, as: UInt32.self) ?? 0
+            vr = tag.group == 0xFFFE ? .UN : implicitVR(for: tag)
+            headerLength = 8
+        }
+        return DataElementHeader(tag: tag, vr: vr, headerLength: headerLength,
+                                 valueLength: length == undefinedLength ? nil : Int(length))
+    }
+}
+
 private struct Reader {
     let buffer: ByteBuffer
     let options: DecodingOptions

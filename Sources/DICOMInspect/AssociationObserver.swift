@@ -247,12 +247,20 @@ public struct AssociationObserver: Sendable {
     /// A PDU the caller has already framed and decoded (the proxy decodes each PDU to drive its
     /// relay; it hands the result over instead of having it decoded twice).
     public mutating func receive(_ pdu: PDU, frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+        receive(pdu, bodyLength: frame.body.readableBytes, streamOffset: frame.streamOffset, from: sender, at: time)
+    }
+
+    /// A PDU the caller built and sent itself without a contiguous frame (the rewriting proxy
+    /// writes a P-DATA-TF as its headers and the fragment's own bytes): the body length and
+    /// the offset in the sender's stream stand in for the frame.
+    public mutating func receive(_ pdu: PDU, bodyLength: Int, streamOffset: Int, from sender: PeerRole,
+                                 at time: Timestamp) -> [ObservationEvent] {
         if firstSeen == nil { firstSeen = time }
         pdus[sender] += 1
         pdusByType[Int(pdu.type.rawValue)] += 1
         var events: [ObservationEvent] = configuration.emitsEvents
-            ? [.pdu(pdu, sender: sender, time: time, streamOffset: frame.streamOffset, length: frame.length)] : []
-        events += handle(pdu, frameLength: frame.body.readableBytes, from: sender, at: time, streamOffset: frame.streamOffset)
+            ? [.pdu(pdu, sender: sender, time: time, streamOffset: streamOffset, length: pduHeaderLength + bodyLength)] : []
+        events += handle(pdu, frameLength: bodyLength, from: sender, at: time, streamOffset: streamOffset)
         return events
     }
 

@@ -39,6 +39,8 @@ final class AssociationRelay {
     private let renderer: AnnotatedDumpRenderer
     /// With rewriting on: the association's rewriter (nil: every PDU relayed byte for byte).
     private var rewriting: AssociationRewriter?
+    /// Rewriting is on for this association (`rewriting` is briefly nil while a PDU is rewritten).
+    private let isRewriting: Bool
     /// With rewriting on: bytes sent to each peer so far (stream offsets of the PDUs the proxy re-encoded).
     private var sentOffset: [PeerRole: Int] = [.requestor: 0, .acceptor: 0]
 
@@ -89,6 +91,7 @@ final class AssociationRelay {
         if let rewriter = shared.configuration.rewriter {
             rewriting = AssociationRewriter(rewriter: rewriter, assembler: observerConfiguration.assembler)
         }
+        isRewriting = rewriting != nil
         lastActivity = .now()
         finished = channel.eventLoop.makePromise()
         self.onFinish = onFinish
@@ -101,7 +104,7 @@ final class AssociationRelay {
         requestor = handler
         var handlers: [any ChannelHandler] = []
         // With rewriting on, the upstream leg is recorded instead (see `connect`): no original identifier in it.
-        if let recorder, rewriting == nil { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
+        if let recorder, !isRewriting { handlers.append(PCAPRecordingHandler(recorder: recorder)) }
         if let tap = configuration.tap { handlers.append(TapHandler(associationID: id, role: .requestor, tap: tap)) }
         handlers.append(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: configuration.maximumPDULength)))
         handlers.append(handler)
@@ -138,6 +141,14 @@ final class AssociationRelay {
     }
 
     private func observeDeferred() {
+        if !deferredRewritten.isEmpty {
+            let pending = deferredRewritten
+            deferredRewritten.removeAll(keepingCapacity: true)
+            for item in pending {
+                emit(observer.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: item.role,
+                                      at: item.time))
+            }
+        }
         guard !deferredObservations.isEmpty else { return }
         let pending = deferredObservations
         deferredObservations.removeAll(keepingCapacity: true)
@@ -148,6 +159,8 @@ final class AssociationRelay {
 
     /// P-DATA PDUs forwarded in the current read burst, observed after the flush.
     private var deferredObservations: [(pdu: PDU, frame: PDUFrame, role: PeerRole, time: Timestamp)] = []
+    /// With rewriting on: the P-DATA PDUs of the upstream leg in the current read burst, observed after the flush.
+    private var deferredRewritten: [(pdu: PDU, bodyLength: Int, streamOffset: Int, role: PeerRole, time: Timestamp)] = []
 
     func received(_ input: RelayInput, from role: PeerRole) {
         // Frames still buffered by a framer when the association was over are dropped.
@@ -159,7 +172,7 @@ final class AssociationRelay {
             // The observer reports the cut PDU when the connection closes.
             emit(observer.receive(bytes, from: role, at: now))
             logger.debug("the \(role) closed its connection \(bytes.readableBytes) bytes into a PDU")
-        case .pdu(let frame, let bytes) where rewriting != nil:
+        case .pdu(let frame, let bytes) where isRewriting:
             receivedRewriting(frame, bytes: bytes, from: role, at: now)
         case .pdu(let frame, let bytes):
             // Decoded once: the result drives the relay and goes to the observer. An undecodable
@@ -296,7 +309,7 @@ final class AssociationRelay {
         let maximumPDULength = configuration.maximumPDULength
         let tap = configuration.tap
         let id = self.id
-        let upstreamRecorder = rewriting != nil ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
+        let upstreamRecorder = isRewriting ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
                                                                               eventLoop: eventLoop) } : nil
         responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             run(machine.associationResponseTimedOut(), pdu: nil)
@@ -545,7 +558,11 @@ extension AssociationRelay {
     /// (P-DATA only once a message is complete); the observer, and through it the console,
     /// text log, JSON events, sees the upstream side: what the SCP sent and what it was sent.
     fileprivate func receivedRewriting(_ frame: PDUFrame, bytes: ByteBuffer, from role: PeerRole, at now: Timestamp) {
-        guard var rewriting else { return }
+        // Taken out of `self` while it is used, so that the message bytes it gathers are uniquely
+        // referenced and appended to in place (a copy per PDU would make assembly quadratic).
+        guard var rewriting = self.rewriting else { return }
+        self.rewriting = nil
+        defer { self.rewriting = rewriting }
         let decoded = Result { () throws(PDUDecodingError) in try PDUDecoder.decode(frame) }
         let pdu: PDU
         switch decoded {
@@ -561,7 +578,7 @@ extension AssociationRelay {
         }
         var outgoing = [bytes]
         // What went over the upstream leg (the observer's view): the PDU as received from the SCP, as sent to it.
-        var upstream: [(pdu: PDU, bytes: ByteBuffer)] = [(pdu, bytes)]
+        var upstream: [(pdu: PDU, bodyLength: Int, streamOffset: Int)] = [(pdu, frame.body.readableBytes, frame.streamOffset)]
         switch pdu {
         case .associateRequest(let request) where role == .requestor:
             let rewritten = rewriting.associateRequest(request)
@@ -569,32 +586,42 @@ extension AssociationRelay {
                 let newPDU = PDU.associateRequest(rewritten)
                 let encoded = newPDU.encoded()
                 outgoing = [encoded]
-                upstream = [(newPDU, encoded)]
+                upstream = [(newPDU, encoded.readableBytes - pduHeaderLength, 0)]
             }
         case .associateAccept(let accept) where role == .acceptor:
             let restored = rewriting.associateAccept(accept)
             if restored != accept { outgoing = [PDU.associateAccept(restored).encoded()] }
         case .dataTransfer(let data):
             let result = rewriting.dataTransfer(data, from: role)
-            self.rewriting = rewriting
             report(result, from: role, at: now)
             if let failure = result.failure {
                 observeDeferred()
                 run(machine.cannotRewrite(failure), pdu: nil)
                 return
             }
-            outgoing = result.pdus.map { PDU.dataTransfer($0).encoded() }
+            outgoing = []
+            for pdu in result.pdus { Self.appendPieces(of: pdu, to: &outgoing) }
+            // Towards the SCP the upstream leg carries the rewritten PDUs; from it, what the SCP sent.
             if role == .requestor {
-                upstream = zip(result.pdus, outgoing).map { (PDU.dataTransfer($0), $1) }
+                upstream = result.pdus.map { (.dataTransfer($0), $0.bodyLength, 0) }
             }
         default:
             break
         }
-        self.rewriting = rewriting
+        // The proxy's own PDUs to the SCP are at their offsets in what it sent.
+        if role == .requestor {
+            for index in upstream.indices {
+                let offset = sentOffset[.acceptor] ?? 0
+                upstream[index].streamOffset = offset
+                sentOffset[.acceptor] = offset + pduHeaderLength + upstream[index].bodyLength
+            }
+        }
         let isData = frame.type == .dataTransfer
         if !isData {
             observeDeferred()
-            for item in upstream { emit(observer.receive(item.pdu, frame: upstreamFrame(item.bytes, original: frame, from: role), from: role, at: now)) }
+            for item in upstream {
+                emit(observer.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: role, at: now))
+            }
         }
         let action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
         if case .associateRequest = pdu, case .connect(let upstream) = action { associationRequested(upstream: upstream) }
@@ -611,20 +638,36 @@ extension AssociationRelay {
         }
         if isData && !isFinished {
             for item in upstream {
-                deferredObservations.append((item.pdu, upstreamFrame(item.bytes, original: frame, from: role), role, now))
+                deferredRewritten.append((item.pdu, item.bodyLength, item.streamOffset, role, now))
             }
         }
     }
 
-    /// The frame of a PDU on the upstream leg: the SCP's own frames as they were; the PDUs
-    /// the proxy sent it, at their offset in what the proxy sent.
-    private func upstreamFrame(_ bytes: ByteBuffer, original: PDUFrame, from role: PeerRole) -> PDUFrame {
-        guard role == .requestor else { return original }
-        let offset = sentOffset[.acceptor] ?? 0
-        sentOffset[.acceptor] = offset + bytes.readableBytes
-        let reserved = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self) ?? 0
-        let body = bytes.getSlice(at: bytes.readerIndex + pduHeaderLength, length: bytes.readableBytes - pduHeaderLength) ?? ByteBuffer()
-        return PDUFrame(type: original.type, reserved: reserved, body: body, streamOffset: offset)
+    /// Fragments of at least this many bytes are written as they are (after their headers), not copied.
+    private static let copyLimit = 4096
+
+    /// The bytes of a P-DATA-TF as buffers to write in order: the PDU and PDV headers, and each
+    /// large fragment's own bytes (a slice of what was received or rewritten: no copy).
+    static func appendPieces(of pdu: DataTransfer, to out: inout [ByteBuffer]) {
+        var headers = ByteBuffer()
+        headers.reserveCapacity(pduHeaderLength + 6 + min(pdu.bodyLength, copyLimit))
+        headers.writeInteger(PDUType.dataTransfer.rawValue)
+        headers.writeInteger(pdu.reserved)
+        headers.writeInteger(UInt32(pdu.bodyLength))
+        for item in pdu.items {
+            headers.writeInteger(UInt32(item.itemLength))
+            headers.writeInteger(item.presentationContextID)
+            headers.writeInteger(item.messageControlHeader.rawValue)
+            var fragment = item.fragment
+            if fragment.readableBytes < copyLimit {
+                headers.writeBuffer(&fragment)
+            } else {
+                out.append(headers)
+                out.append(fragment)
+                headers = ByteBuffer()
+            }
+        }
+        if headers.readableBytes > 0 { out.append(headers) }
     }
 
     /// The rewriter's notes to the outputs. Originals only with `logOriginals`; otherwise only
@@ -646,7 +689,9 @@ extension AssociationRelay {
             case .rewritten, .removed, .restored:
                 let verb = item.kind == .restored ? "RESTORE" : item.kind == .removed ? "REMOVE" : "REWRITE"
                 let line: String
-                if configuration.logOriginals {
+                if item.kind == .removed {
+                    line = "\(verb) \(name)" + (configuration.logOriginals ? ": was '\(item.before)'" : "")
+                } else if configuration.logOriginals {
                     line = "\(verb) \(name): '\(item.before)' -> '\(item.after)'"
                 } else if item.kind == .restored {
                     line = "\(verb) \(name): '\(item.upstreamValue)' -> (original)"

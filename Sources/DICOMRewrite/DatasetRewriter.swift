@@ -119,21 +119,51 @@ public final class Rewriter: Sendable {
     public func rewrite(dataSet bytes: ByteBuffer, transferSyntax: TransferSyntax, direction: RewriteDirection,
                         notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
         var dataset: Dataset
+        var plainLength = bytes.readableBytes
         do throws(DICOMDecodingError) {
             var plain = bytes
             if transferSyntax.isDeflated {
                 plain = try Deflate.inflate(bytes, maxSize: decodingOptions.maxInflatedSize, offset: 0)
             }
+            plainLength = plain.readableBytes
             dataset = try DatasetDecoder(options: decodingOptions).decode(plain, encoding: transferSyntax.encoding)
         } catch {
             throw RewriteError(.dataSet, "the data set (\(transferSyntax.name)) cannot be decoded: \(error)")
         }
         guard try rewrite(&dataset, direction: direction, notes: &notes) else { return nil }
         do throws(DICOMDecodingError) {
-            let encoded = try DatasetEncoder().encode(dataset, encoding: transferSyntax.encoding)
+            // Room for all of it up front: a large data set (pixel data) is copied once, not regrown.
+            var encoded = ByteBuffer()
+            encoded.reserveCapacity(plainLength + 1024)
+            try DatasetEncoder().encode(dataset, encoding: transferSyntax.encoding, into: &encoded)
             return transferSyntax.isDeflated ? try Deflate.deflate(encoded) : encoded
         } catch {
             throw RewriteError(.unencodable, "the rewritten data set (\(transferSyntax.name)) cannot be encoded: \(error)")
+        }
+    }
+
+    /// Rewrites a run of complete top-level elements of a data set that arrives in pieces (the
+    /// proxy streams large values through and rewrites what lies between them). `characterSet`
+    /// is the data set's Specific Character Set so far; it is updated when the run holds
+    /// (0008,0005). Returns nil when nothing changed.
+    public func rewrite(elements bytes: ByteBuffer, encoding: DatasetEncoding, characterSet: inout SpecificCharacterSet,
+                        direction: RewriteDirection, notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
+        var dataset: Dataset
+        do throws(DICOMDecodingError) {
+            dataset = try DatasetDecoder(options: decodingOptions).decode(bytes, encoding: encoding)
+        } catch {
+            throw RewriteError(.dataSet, "the data set (\(encoding)) cannot be decoded: \(error)")
+        }
+        let inherited = characterSet
+        characterSet = dataset.characterSet(inheriting: inherited)
+        guard try rewrite(&dataset, direction: direction, characterSet: inherited, notes: &notes) else { return nil }
+        do throws(DICOMDecodingError) {
+            var encoded = ByteBuffer()
+            encoded.reserveCapacity(bytes.readableBytes + 1024)
+            try DatasetEncoder().encode(dataset, encoding: encoding, into: &encoded)
+            return encoded
+        } catch {
+            throw RewriteError(.unencodable, "the rewritten data set (\(encoding)) cannot be encoded: \(error)")
         }
     }
 
@@ -295,8 +325,10 @@ public final class Rewriter: Sendable {
                                      after: "", detail: why))
             return .replaced(emptied(element))
         }
-        guard element.vr.isString, Pseudonymizer.maximumCharacters(for: element.vr) != nil || { if case .map = rule.action { return true } else { return false } }() else {
-            return emptyIt("VR \(element.vr) cannot hold a \(rule.action.name == "map" ? "mapped value" : "pseudonym")")
+        let isMap: Bool
+        if case .map = rule.action { isMap = true } else { isMap = false }
+        guard element.vr.isString, isMap || Pseudonymizer.maximumCharacters(for: element.vr) != nil else {
+            return emptyIt("VR \(element.vr) cannot hold a \(isMap ? "mapped value" : "pseudonym")")
         }
         guard case .values(let values)? = element.strings(characterSet: characterSet) else {
             return emptyIt("the value cannot be decoded in \(characterSet)")

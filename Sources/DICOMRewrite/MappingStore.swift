@@ -62,6 +62,10 @@ public final class MappingStore: @unchecked Sendable {
             var configuration = Configuration()
             configuration.journalMode = .wal
             configuration.label = "dicomtap.pseudonyms"
+            // A new pseudonym is written on the proxy's event loop: no fsync per commit (WAL with
+            // synchronous=NORMAL stays consistent; a row lost to a power cut is written again the next
+            // time the original passes, since pseudonyms are deterministic).
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             try queue.write { db in
                 try db.execute(sql: """

@@ -8,7 +8,8 @@ struct Pseudonym: ParsableCommand {
         discussion: """
         One line per VALUE: the pseudonym (HMAC-SHA-256 with the key, Base32, fitted to the VR; UI values become \
         2.25 UIDs). With --rewrite and --attribute, the VR, prefix and length of that attribute's pseudonymize rule \
-        are used (and the rules' key-file when --key-file is not given).
+        are used (and the rules' key-file when --key-file is not given). With --mapping-store, the pseudonyms are also \
+        recorded there, so that a proxy using that store maps them back to the originals in what the archive sends.
         """)
 
     @Option(help: ArgumentHelp("The secret key: the file's bytes (at least 16, not world-readable).", valueName: "file"))
@@ -30,6 +31,10 @@ struct Pseudonym: ParsableCommand {
     @Option(help: ArgumentHelp("Characters of the keyed part (8-52, shortened to fit the VR).", valueName: "n"))
     var length: Int?
 
+    @Option(help: ArgumentHelp("Also record pseudonym -> original in this SQLite file (the proxy's --mapping-store).",
+                               valueName: "file"))
+    var mappingStore: String?
+
     @Argument(help: "The original values (e.g. Patient IDs).")
     var values: [String]
 
@@ -37,10 +42,12 @@ struct Pseudonym: ParsableCommand {
         var format = PseudonymFormat()
         var valueVR: VR = .LO
         var keyPath = keyFile
+        var tag = Tag(0x0010_0020)
         if let attribute {
-            guard let tag = RewriteRules.tag(named: attribute) else {
+            guard let named = RewriteRules.tag(named: attribute) else {
                 throw ValidationError("unknown attribute '\(attribute)'")
             }
+            tag = named
             valueVR = DataDictionary.vr(for: tag) ?? .LO
             if let rewrite {
                 let rules: RewriteRules
@@ -65,8 +72,16 @@ struct Pseudonym: ParsableCommand {
         let key: SecretKey
         do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw CLIError("\(error)") }
         let pseudonymizer = Pseudonymizer(key: key)
+        let store: MappingStore?
+        do { store = try mappingStore.map { try MappingStore(path: $0) } } catch { throw CLIError("\(error)") }
         for value in values {
-            print(pseudonymizer.pseudonym(for: value, vr: valueVR, format: format))
+            let pseudonym = pseudonymizer.pseudonym(for: value, vr: valueVR, format: format)
+            do {
+                try store?.issued(PseudonymRecord(pseudonym: pseudonym, original: value, vr: valueVR, tag: tag))
+            } catch {
+                throw CLIError("\(error)")
+            }
+            print(pseudonym)
         }
     }
 }

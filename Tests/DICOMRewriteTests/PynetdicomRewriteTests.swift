@@ -49,7 +49,8 @@ struct PynetdicomRewriteTests {
             for file in filesBytes(under: directory) {
                 scanned += 1
                 for original in originals {
-                    #expect(!file.bytes.contains(bytes: Array(original.utf8)), "\(original) found in \(file.path)")
+                    let found = file.bytes.contains(bytes: Array(original.utf8))
+                    #expect(!found, "\(original) found in \(file.path)")
                 }
             }
         }
@@ -183,6 +184,12 @@ struct PynetdicomRewriteTests {
             #expect(frame.body.readableBytes <= 64)
         }
         #expect(dataPDUs > 150)
+        // What the SCP got was fragmented for its 256-byte maximum (the upstream leg, as the events show it).
+        let upstreamData = try jsonLines(dir.file("logs/events.jsonl")).filter {
+            $0["type"] as? String == "pdu" && $0["pduType"] as? String == "P-DATA-TF" && $0["sender"] as? String == "requestor"
+        }
+        #expect(upstreamData.count > 20)
+        #expect(upstreamData.allSatisfy { ($0["length"] as? Int ?? .max) <= 256 + 6 })
 
         let received = try records(dir)
         #expect(received.count == 1)
@@ -257,5 +264,47 @@ struct PynetdicomRewriteTests {
         }
         let events = try String(contentsOfFile: dir.file("logs/events.jsonl"), encoding: .utf8)
         #expect(events.contains("\"unknown-pseudonym\""))
+    }
+}
+
+extension PynetdicomRewriteTests {
+    /// C-GET: the identifier goes to the SCP pseudonymized, and the C-STORE sub-operation the SCP
+    /// sends back on the same association (an instance the archive holds under the pseudonyms,
+    /// prepared with the same key) reaches the SCU with the original identifiers.
+    @Test func getMapsTheRetrievedInstanceBack() async throws {
+        let dir = try TemporaryDirectory("rw-get")
+        defer { dir.remove() }
+        let rules = try rules(dir)
+        let pseudonymID = pseudonym(Self.patientID, .LO, dir: dir)
+        let pseudonymName = pseudonym(Self.patientName, .PN, dir: dir)
+        // The archive's data was prepared with the same key; its names were recorded in the store then.
+        try MappingStore(path: dir.file("map.sqlite")).issued(PseudonymRecord(pseudonym: pseudonymName, original: Self.patientName,
+                                                                               vr: .PN, tag: Tag(0x0010_0010)))
+        let scp = try Subprocess.python(["scp", "--record", dir.file("received.jsonl"), "--get-name", pseudonymName],
+                                        name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        let rewriter = try Rewriter.open(rules: rules)
+        try await withProxy(upstream: scpPort, configure: {
+            $0.rewriter = rewriter
+            $0.logDirectory = dir.file("logs")
+            $0.recordDirectory = dir.file("rec")
+        }) { proxy in
+            let get = try Subprocess.python(["get", String(proxy.port), "--patient-id", Self.patientID], name: "get", directory: dir)
+            #expect(try await get.wait() == 0)
+            let answer = try jsonObject(get.stdout)
+            #expect(answer["statuses"] as? [Int] == [0xFF00, 0x0000], "\(get.stdout) \(get.stderr)")
+            let stored = answer["stored"] as? [[String: Any]] ?? []
+            #expect(stored.count == 1)
+            #expect(stored.first?["PatientID"] as? String == Self.patientID)
+            #expect(stored.first?["PatientName"] as? String == Self.patientName)
+            #expect(stored.first?["PixelBytes"] as? Int == 8192)
+            try await eventually("the association's end") { proxy.logs.contains("END  released") }
+            #expect(!proxy.logs.contains("unknown-pseudonym"))
+            expectNoOriginals([Self.patientID, "Johnathan"], in: [dir.file("logs"), dir.file("rec")], logs: proxy.logs.text)
+        }
+        let received = try records(dir)
+        #expect(received.first?["service"] as? String == "C-GET")
+        #expect(received.first?["PatientID"] as? String == pseudonymID)
     }
 }

@@ -11,6 +11,9 @@ stops by itself after --lifetime seconds.
          the received Patient ID and Name (and --unknown-id adds one match with an ID it makes up).
   find   one RPI C-FIND (--sop general|breast|cardiac); prints JSON {"statuses": [...], "matches": [...]}
   store  one C-STORE of a Secondary Capture data set in --ts be|deflated|le; prints JSON
+  get    one Patient Root C-GET for --patient-id; the SCP answers with a C-STORE of a Secondary Capture
+         whose Patient ID and Name are the ones it received; prints JSON with the statuses and what the
+         SCU was sent
 """
 import argparse
 import json
@@ -69,7 +72,7 @@ def cmd_scp(args):
     def on_find(event):
         query = event.identifier
         entry = {"service": "C-FIND", "sop": str(event.request.AffectedSOPClassUID),
-                 "calling": str(event.assoc.requestor.ae_title), "called": str(event.assoc.acceptor.ae_title)}
+                 "calling": str(event.assoc.requestor.ae_title)}
         entry.update(describe(query))
         record(entry)
         for i in range(args.pending):
@@ -94,6 +97,23 @@ def cmd_scp(args):
             match.PatientID = args.unknown_id
             match.ContentTemplateSequence = query.ContentTemplateSequence
             yield 0xFF00, match
+
+    def on_get(event):
+        query = event.identifier
+        entry = {"service": "C-GET"}
+        entry.update(describe(query))
+        record(entry)
+        yield 1
+        from pydicom.dataset import FileMetaDataset
+
+        class Names:
+            patient_id = str(query.PatientID)
+            patient_name = "Doe^Johnathan" if "PatientName" not in query else str(query.PatientName)
+        ds = secondary_capture(Names)
+        ds.PatientName = args.get_name or ds.PatientName
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        yield 0xFF00, ds
 
     def on_store(event):
         ds = event.dataset
@@ -123,8 +143,10 @@ def cmd_scp(args):
         ae.add_supported_context(sop_class(name), syntaxes)
     ae.add_supported_context(SecondaryCaptureImageStorage,
                              [ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian,
-                              ImplicitVRLittleEndian])
-    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store)]
+                              ImplicitVRLittleEndian], scu_role=True, scp_role=True)
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet
+    ae.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
+    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store), (evt.EVT_C_GET, on_get)]
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
     print(server.socket.getsockname()[1], flush=True)
     while True:
@@ -228,6 +250,44 @@ def cmd_store_run(args):
     return 0
 
 
+def cmd_get(args):
+    from pynetdicom import AE, evt, build_role
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet, SecondaryCaptureImageStorage
+    from pydicom.dataset import Dataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    received = []
+
+    def on_store(event):
+        entry = describe(event.dataset)
+        entry["PixelBytes"] = len(event.dataset.PixelData) if "PixelData" in event.dataset else 0
+        received.append(entry)
+        return 0x0000
+
+    ae = AE(ae_title=args.calling)
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(SecondaryCaptureImageStorage, [ExplicitVRLittleEndian])
+    role = build_role(SecondaryCaptureImageStorage, scp_role=True)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu, ext_neg=[role],
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    if not assoc.is_established:
+        print(json.dumps({"error": "association not established"}))
+        return 2
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "PATIENT"
+    ds.PatientID = args.patient_id
+    statuses = []
+    for status, _ in assoc.send_c_get(ds, PatientRootQueryRetrieveInformationModelGet):
+        if status is None:
+            print(json.dumps({"error": "no response"}))
+            assoc.abort()
+            return 2
+        statuses.append(int(status.Status))
+    assoc.release()
+    print(json.dumps({"statuses": statuses, "stored": received}, ensure_ascii=False))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lifetime", type=int, default=60)
@@ -237,6 +297,7 @@ def main():
     scp.add_argument("--pending", type=int, default=3)
     scp.add_argument("--unknown-id", default="")
     scp.add_argument("--max-pdu", type=int, default=16382)
+    scp.add_argument("--get-name", default="", help="Patient's Name of the instance a C-GET returns")
     find = sub.add_parser("find")
     find.add_argument("port", type=int)
     find.add_argument("--sop", default="general", choices=sorted(TEMPLATES))
@@ -248,6 +309,12 @@ def main():
     find.add_argument("--max-pdu", type=int, default=16382)
     find.add_argument("--calling", default="MODALITY")
     find.add_argument("--called", default="ARCHIVE")
+    get = sub.add_parser("get")
+    get.add_argument("port", type=int)
+    get.add_argument("--patient-id", required=True)
+    get.add_argument("--max-pdu", type=int, default=16382)
+    get.add_argument("--calling", default="MODALITY")
+    get.add_argument("--called", default="ARCHIVE")
     store = sub.add_parser("store")
     store.add_argument("port", type=int)
     store.add_argument("--ts", choices=["be", "deflated", "le"], required=True)
@@ -262,6 +329,8 @@ def main():
         return cmd_scp(args)
     if args.command == "find":
         return cmd_find(args)
+    if args.command == "get":
+        return cmd_get(args)
     return cmd_store_run(args)
 
 

@@ -1,0 +1,76 @@
+import DICOMCore
+import Foundation
+import Testing
+@testable import DICOMRewrite
+
+/// The `dicomtap` binary built next to the tests (`swift build --build-tests` builds it).
+enum DICOMTapBinary {
+    static let path: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/dicomtap").path
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    /// Runs it to completion; stdout, stderr and the exit status.
+    static func run(_ arguments: [String], in directory: TemporaryDirectory) async throws -> (out: String, err: String, status: Int32) {
+        let process = try Subprocess(path, arguments, name: "dicomtap-\(UUID().uuidString.prefix(6))", directory: directory)
+        let status = try await process.wait(timeout: .seconds(20))
+        return (process.stdout, process.stderr, status)
+    }
+}
+
+@Suite(.enabled(if: DICOMTapBinary.available, "needs .build/debug/dicomtap (swift build --build-tests)"))
+struct CommandLineTests {
+    /// A bad rules file stops `dicomtap proxy` before it listens, naming the file and line.
+    @Test func badRulesFileStopsTheProxyBeforeItStarts() async throws {
+        let dir = try TemporaryDirectory("cli-rules")
+        defer { dir.remove() }
+        try "attributes:\n  - attribute: PatientID\n    action: pseudonymize\n  - attribute: PatientsName\n    action: remove\n"
+            .write(toFile: dir.file("rules.yaml"), atomically: true, encoding: .utf8)
+        let key = try writeKeyFile(dir)
+        let result = try await DICOMTapBinary.run(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1",
+                                                   "--rewrite", dir.file("rules.yaml"), "--key-file", key], in: dir)
+        #expect(result.status != 0)
+        #expect(result.err.contains("\(dir.file("rules.yaml")):4: unknown attribute 'PatientsName'"), "\(result.err)")
+        #expect(!result.out.contains("listening"))
+
+        let open = try writeKeyFile(dir, mode: 0o644)
+        let refused = try await DICOMTapBinary.run(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1",
+                                                    "--pseudonymize", "PatientID", "--key-file", open], in: dir)
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("accessible to every user"), "\(refused.err)")
+        #expect(!refused.out.contains("listening"))
+    }
+
+    /// `dicomtap pseudonym` prints what the proxy sends (the same encoding as `Rewriter`, with a rule's prefix).
+    @Test func pseudonymPrintsWhatTheProxySends() async throws {
+        let dir = try TemporaryDirectory("cli-pseudonym")
+        defer { dir.remove() }
+        let key = try writeKeyFile(dir)
+        let plain = try await DICOMTapBinary.run(["pseudonym", "--key-file", key, "1234567", "Doe^John"], in: dir)
+        #expect(plain.status == 0)
+        #expect(plain.out == "YYWAWDVSJ4GVA6LG\nODB5PPOKEDOTOM6B\n")
+
+        try "attributes:\n  - { attribute: PatientID, action: pseudonymize, prefix: \"RS-\" }\n"
+            .write(toFile: dir.file("rules.yaml"), atomically: true, encoding: .utf8)
+        let rules = try RewriteRulesLoader.load(path: dir.file("rules.yaml"))
+        let rewriter = try Rewriter(rules: rules, key: testKey)
+        var ds = Dataset()
+        ds.set(element("PatientID", "1234567"))
+        var notes: [RewriteNote] = []
+        _ = try rewriter.rewrite(&ds, direction: .towardsAcceptor, notes: &notes)
+        let sent = try #require(ds[Tag(0x0010_0020)]?.string())
+        let printed = try await DICOMTapBinary.run(["pseudonym", "--key-file", key, "--rewrite", dir.file("rules.yaml"),
+                                                    "--attribute", "PatientID", "1234567"], in: dir)
+        #expect(printed.out == sent + "\n")
+        #expect(sent.hasPrefix("RS-"))
+        let uid = try await DICOMTapBinary.run(["pseudonym", "--key-file", key, "--vr", "UI", "1.2.3.4"], in: dir)
+        #expect(uid.out == "2.25.47913055405808192614495281118615364750\n")
+
+        // Recorded for a proxy's store: it maps the archive's pseudonyms back.
+        let recorded = try await DICOMTapBinary.run(["pseudonym", "--key-file", key, "--attribute", "PatientName",
+                                                     "--mapping-store", dir.file("map.sqlite"), "Doe^John"], in: dir)
+        #expect(recorded.out == "ODB5PPOKEDOTOM6B\n")
+        let record = try MappingStore(path: dir.file("map.sqlite")).original(of: "ODB5PPOKEDOTOM6B")
+        #expect(record?.original == "Doe^John")
+        #expect(record?.vr == .PN)
+    }
+}
