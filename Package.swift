@@ -152,7 +152,8 @@ let package = Package(
         ),
         .target(
             name: "DICOMTestSupport",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["DICOMProxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Tests/DICOMTestSupport"
         ),
         .testTarget(
@@ -165,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMRewriteTests",
-            dependencies: ["DICOMRewrite", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+            dependencies: ["DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
@@ -173,7 +174,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMStoreTests",
-            dependencies: ["DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DICOMTestSupport", "DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "DICOMServicesTests",

@@ -50,14 +50,17 @@ public final class DICOMClient: Sendable {
         let mailbox = Mailbox()
         let request = parameters.associateRequest
         let artim = parameters.artimTimeout
+        // The handler is kept from the initializer: a peer may reject and close before we could look it up.
+        let installed = NIOLockedValueBox<NIOLoopBound<ULConnectionHandler>?>(nil)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(parameters.connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let handler = ULConnectionHandler(role: .requestor(request), artimTimeout: artim, tap: tap, sink: mailbox.post)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ULConnectionHandler(role: .requestor(request), artimTimeout: artim, tap: tap, sink: mailbox.post))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    installed.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
             }
         let channel: any Channel
@@ -66,9 +69,10 @@ public final class DICOMClient: Sendable {
         } catch {
             throw AssociationError.connectionFailed("\(host):\(port): \(error)")
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ULConnectionHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        guard let handler = installed.withLockedValue({ $0 }) else {
+            channel.close(promise: nil)
+            throw AssociationError.connectionFailed("\(host):\(port): the connection was set up without its handler")
+        }
         var protocolError: String?
         do {
             while let event = try await mailbox.next(timeout: parameters.connectTimeout, on: channel.eventLoop,

@@ -190,16 +190,7 @@ struct Proxy: AsyncParsableCommand {
         logger.logLevel = debug ? .trace : verbose ? .debug : .info
 
         // Signals are handled here, not by the default action.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        let signals = TerminationSignals()
 
         let server: DICOMProxyServer
         do {
@@ -219,8 +210,7 @@ struct Proxy: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
-        var iterator = signals.makeAsyncIterator()
-        let received = await iterator.next()
+        let received = await signals.next()
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
         await server.shutdown()
         logger.info("stopped")

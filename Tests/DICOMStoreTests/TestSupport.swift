@@ -2,6 +2,7 @@ import DICOMCore
 import Foundation
 import NIOCore
 import Testing
+@_exported import DICOMTestSupport
 @testable import DICOMStore
 
 /// Paths in the repository.
@@ -13,15 +14,8 @@ enum Repository {
     static let demoSR = root.appendingPathComponent("demo/sr/astrom-eva-tid9007.dcm").path
 }
 
-/// A fresh temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-    init(_ name: String = "store") throws {
-        path = NSTemporaryDirectory() + "dicomtap-\(name)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
+extension TemporaryDirectory {
+    /// Writes `text` to `name` in the directory; returns its path.
     func write(_ name: String, _ text: String) throws -> String {
         let p = file(name)
         try text.write(toFile: p, atomically: true, encoding: .utf8)
@@ -29,26 +23,9 @@ struct TemporaryDirectory {
     }
 }
 
-/// A python3 that imports pydicom (the first on PATH that does, then /usr/bin/python3).
+/// The python3 that imports pynetdicom and pydicom (`Peers.python`), for inline scripts.
 enum Python {
-    static let executable: String? = {
-        var candidates: [String] = []
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            candidates.append(String(dir) + "/python3")
-        }
-        candidates.append("/usr/bin/python3")
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: candidate)
-            p.arguments = ["-c", "import pynetdicom, pydicom"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            guard (try? p.run()) != nil else { continue }
-            p.waitUntilExit()
-            if p.terminationStatus == 0 { return candidate }
-        }
-        return nil
-    }()
+    static var executable: String? { Peers.python }
 
     /// Runs `python3 -c script args...`; returns (status, stdout, stderr).
     static func run(_ script: String, _ arguments: [String] = []) throws -> (Int32, String, String) {

@@ -1,0 +1,84 @@
+@testable import DICOMProxy
+import Logging
+import NIOCore
+import NIOPosix
+
+// MARK: - The proxy, in process
+
+/// Log lines the proxy wrote, formatted as on the console.
+public final class LogCapture: Sendable {
+    public init() {}
+    public let lines = Locked<[String]>([])
+    public var text: String { lines.current.joined(separator: "\n") }
+    public func contains(_ s: String) -> Bool { lines.current.contains { $0.contains(s) } }
+}
+
+public struct CapturingLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public let capture: LogCapture
+    public init(capture: LogCapture) { self.capture = capture }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let text = ConsoleLogHandler.format(message: "\(event.message)", level: event.level, metadata: merged, time: wallClock())
+        capture.lines.withValue { $0 += text.split(separator: "\n").map(String.init) }
+    }
+}
+
+/// A proxy on port 0 of 127.0.0.1, on its own event loop group, stopped by `stop()`.
+public struct ProxyHarness {
+    public let group: MultiThreadedEventLoopGroup
+    public let server: DICOMProxyServer
+    public let port: Int
+    public let logs: LogCapture
+
+    public static func start(upstream: Int?, routes: [String: Int] = [:], level: Logger.Level = .info,
+                      configure: (inout ProxyConfiguration) -> Void = { _ in }) async throws -> ProxyHarness {
+        var configuration = ProxyConfiguration(
+            listen: ProxyEndpoint(host: "127.0.0.1", port: 0),
+            routing: RoutingTable(routes: routes.mapValues { ProxyEndpoint(host: "127.0.0.1", port: $0) },
+                                  defaultUpstream: upstream.map { ProxyEndpoint(host: "127.0.0.1", port: $0) }))
+        configuration.connectTimeout = .seconds(3)
+        configure(&configuration)
+        let logs = LogCapture()
+        var logger = Logger(label: "test.proxy") { _ in CapturingLogHandler(capture: logs) }
+        logger.logLevel = level
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        do {
+            let server = try DICOMProxyServer(configuration: configuration, group: group, logger: logger)
+            let address = try await server.start()
+            return ProxyHarness(group: group, server: server, port: address.port ?? 0, logs: logs)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    public func stop(grace: Duration = .seconds(2)) async {
+        await server.shutdown(gracePeriod: grace)
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// Runs `body` with a proxy and stops the proxy afterwards, also when `body` throws.
+public func withProxy<T>(upstream: Int?, routes: [String: Int] = [:], level: Logger.Level = .info,
+                  configure: (inout ProxyConfiguration) -> Void = { _ in },
+                  _ body: (ProxyHarness) async throws -> T) async throws -> T {
+    let proxy = try await ProxyHarness.start(upstream: upstream, routes: routes, level: level, configure: configure)
+    do {
+        let result = try await body(proxy)
+        await proxy.stop()
+        return result
+    } catch {
+        await proxy.stop()
+        throw error
+    }
+}
+
