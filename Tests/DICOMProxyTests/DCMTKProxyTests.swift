@@ -4,7 +4,7 @@ import Testing
 @testable import DICOMProxy
 
 /// DCMTK echoscu and storescu -> proxy -> DCMTK storescp.
-@Suite(.enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu, storescu and storescp in /usr/bin (tools/setup.sh)"),
+@Suite(.peers, .enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu, storescu and storescp in /usr/bin (tools/setup.sh)"),
        .enabled(if: Peers.pynetdicomAvailable, "needs pydicom to write the large data set (tools/setup.sh)"))
 struct DCMTKProxyTests {
     /// DCMTK findscu (Patient Root) -> proxy -> pynetdicom Q/R SCP with three matches.
@@ -112,7 +112,7 @@ let dicomtapBinary: String? = {
 
 /// `dicomtap proxy` as a user runs it: console lines, then SIGTERM with an association open:
 /// the association is aborted after the grace period, the logs are complete, exit status 0.
-@Suite(.enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu and storescp in /usr/bin (tools/setup.sh)"),
+@Suite(.peers, .enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu and storescp in /usr/bin (tools/setup.sh)"),
        .enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
 struct ProxyCommandTests {
     @Test func runsAndStopsOnSIGTERM() async throws {

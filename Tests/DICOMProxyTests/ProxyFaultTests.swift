@@ -8,7 +8,7 @@ import Testing
 /// What the proxy does when an upstream is missing or silent, a peer sends garbage, an
 /// association idles or the proxy shuts down. Raw peers send exactly the bytes wanted and see
 /// exactly the bytes the proxy sends; real peers check that it keeps serving.
-@Suite struct ProxyFaultTests {
+@Suite(.peers) struct ProxyFaultTests {
     let group = MultiThreadedEventLoopGroup.singleton
 
     @Test func unreachableUpstreamIsRejectedTransiently() async throws {

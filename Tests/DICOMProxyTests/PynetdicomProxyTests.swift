@@ -6,7 +6,7 @@ import Testing
 @testable import DICOMProxy
 
 /// pynetdicom SCU -> proxy -> pynetdicom SCP.
-@Suite(.enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"))
+@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"))
 struct PynetdicomProxyTests {
     /// The Relevant Patient Information query answers the same through the proxy as directly, and
     /// the proxy's console line, text log and JSON lines show the decoded exchange.

@@ -69,7 +69,7 @@ func replayAgainst(_ port: Int, _ conversation: RecordedConversation, pace: Repl
 // MARK: - pynetdicom
 
 /// pynetdicom's SCU recorded through the proxy against pynetdicom's SCP, then replayed both ways.
-@Suite(.enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
+@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
        .serialized)
 struct PynetdicomReplayTests {
     /// Records C-ECHO + RPI General C-FIND + Patient Root C-FIND (25 matches) through the proxy.
@@ -369,7 +369,7 @@ let dicomtapBinary: String? = {
 }()
 
 /// `dicomtap replay` as a user runs it: exit status 0 / 1 / 2, the report on stdout, errors on stderr.
-@Suite(.enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
+@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
        .enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
 struct ReplayCommandTests {
     func dicomtap(_ arguments: [String], name: String, directory: TemporaryDirectory) async throws -> Subprocess {
@@ -420,7 +420,7 @@ struct ReplayCommandTests {
 
 // MARK: - DCMTK findscu
 
-@Suite(.enabled(if: Peers.pynetdicomAvailable && FileManager.default.isExecutableFile(atPath: Peers.findscu),
+@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable && FileManager.default.isExecutableFile(atPath: Peers.findscu),
                 "needs pynetdicom and DCMTK's findscu (tools/setup.sh)"))
 struct FindscuReplayTests {
     static func findscu(_ port: Int, patientID: String, name: String, directory: TemporaryDirectory) async throws -> Subprocess {

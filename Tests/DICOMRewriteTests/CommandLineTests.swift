@@ -17,7 +17,7 @@ enum DICOMTapBinary {
     }
 }
 
-@Suite(.enabled(if: DICOMTapBinary.available, "needs .build/debug/dicomtap (swift build --build-tests)"))
+@Suite(.peers, .enabled(if: DICOMTapBinary.available, "needs .build/debug/dicomtap (swift build --build-tests)"))
 struct CommandLineTests {
     /// A bad rules file stops `dicomtap proxy` before it listens, naming the file and line.
     @Test func badRulesFileStopsTheProxyBeforeItStarts() async throws {

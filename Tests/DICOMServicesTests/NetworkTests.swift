@@ -9,7 +9,7 @@ import NIOPosix
 import Testing
 
 /// Our SCU and SCP engine (DICOMNetwork) against DCMTK, and against each other.
-@Suite struct NetworkTests {
+@Suite(.peers) struct NetworkTests {
     static let verification = CEchoRequest.verificationSOPClassUID
 
     struct NoServices: DICOMServiceHandler {

@@ -69,7 +69,7 @@ struct SeedSCUOutput {
     }
 }
 
-@Suite(.serialized) struct RPIServiceTests {
+@Suite(.serialized, .peers) struct RPIServiceTests {
     struct Case: Sendable, CustomStringConvertible {
         var name: String
         var arguments: [String]
