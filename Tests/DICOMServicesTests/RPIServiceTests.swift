@@ -270,4 +270,33 @@ struct SeedSCUOutput {
         #expect(deflated == 0, "\(deflatedText)")
         #expect(deflatedText.contains("Deflated Explicit VR Little Endian"), "\(deflatedText)")
     }
+
+    @Test(.enabled(if: Peers.dcmtkAvailable)) func demoCommandKeepsRunningForOtherTools() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Repository.dicomtap) else {
+            Issue.record("no dicomtap at \(Repository.dicomtap)")
+            return
+        }
+        let dir = try TemporaryDirectory("demo")
+        defer { dir.remove() }
+        let demo = try Subprocess(Repository.dicomtap, ["demo", "--data", Repository.demo, "--brief", "--keep-running"],
+                                  name: "demo", directory: dir)
+        defer { demo.stop() }
+        var proxyPort: Int?
+        try await eventually("the demo to print its ports", timeout: .seconds(30)) {
+            if let line = demo.stdout.split(separator: "\n").first(where: { $0.contains("proxy 127.0.0.1:") && $0.contains("->") }),
+               let port = line.split(separator: " ").first(where: { $0.hasPrefix("127.0.0.1:") }).flatMap({ Int($0.split(separator: ":")[1]) }) {
+                proxyPort = port
+                return true
+            }
+            if !demo.process.isRunning { throw TimeoutError(what: "demo exited: \(demo.stdout) \(demo.stderr)") }
+            return false
+        }
+        #expect(demo.stdout.contains("query: 1 match, final Success 0x0000"), "\(demo.stdout)")
+        let port = try #require(proxyPort)
+        let echo = try Subprocess(Peers.echoscu, ["-aec", "DICOMTAP-RPI", "127.0.0.1", String(port)], name: "echoscu", directory: dir)
+        #expect(try await echo.wait() == 0, "\(echo.stderr)")
+        kill(demo.pid, SIGTERM)
+        #expect(try await demo.wait() == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("C-ECHO"), "the proxy's exchange line for echoscu: \(demo.stdout)")
+    }
 }
