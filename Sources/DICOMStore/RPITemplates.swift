@@ -26,6 +26,9 @@ enum RPITemplates {
         static let socialPersonalHistory = CodedConcept("160476009", "SCT", "Social / personal history observable")
         static let pregnancyStatus = CodedConcept("111532", "DCM", "Pregnancy Status")
         static let menopausalPhase = CodedConcept("111539", "DCM", "Menopausal phase")
+        // TID 9001 Gynecological History, row 1. The 2013 table has (R-20767, SRT, "Gynecological History");
+        // pydicom 3.0.2's SRT→SCT table (`pydicom.sr._snomed_dict`) maps R-20767 to SCT 267011001.
+        static let gynecologicalHistory = CodedConcept("267011001", "SCT", "Gynecological History")
         static let comment = CodedConcept("121106", "DCM", "Comment")
         // TID 3802 Cardiovascular Patient History
         static let problemList = CodedConcept("11450-4", "LN", "Problem List")
@@ -110,6 +113,32 @@ enum RPITemplates {
         children.isEmpty ? [] : [.contains(concept, .container, children)]
     }
 
+    /// The TID 9001 NUM rows (ages at menarche, first full-term pregnancy, menopause, hysterectomy, left and right
+    /// oophorectomy: DCM 111518–111523). Row 4 (111518) is legible in the PS3.16-2013 table; the others are placed by
+    /// their units and row order (docs/STORE.md).
+    static let gynecologicalHistoryConcepts: [CodedConcept] = [
+        CodedConcept("111518", "DCM", "Age when first menstrual period occurred"),
+        CodedConcept("111519", "DCM", "Age at First Full Term Pregnancy"),
+        CodedConcept("111520", "DCM", "Age at Menopause"),
+        CodedConcept("111521", "DCM", "Age when hysterectomy performed"),
+        CodedConcept("111522", "DCM", "Age when left ovary removed"),
+        CodedConcept("111523", "DCM", "Age when right ovary removed"),
+    ]
+
+    static func isGynecologicalHistory(_ item: InformationItem) -> Bool {
+        guard let concept = item.concept else { return false }
+        return gynecologicalHistoryConcepts.contains { $0.sameConcept(concept) }
+    }
+
+    /// `observation` items: those with a TID 9001 concept go into one CONTAINS CONTAINER (267011001, SCT,
+    /// "Gynecological History") (TID 9001 row 1, their row 4 nesting `>`), the others stay where the caller puts them.
+    static func observations(_ items: [InformationItem]) -> [ContentItem] {
+        let observed = of(items, .observation)
+        let gynecological = observed.filter(isGynecologicalHistory).compactMap(observation)
+        return section(Concept.gynecologicalHistory, gynecological)
+            + observed.filter { !isGynecologicalHistory($0) }.compactMap(observation)
+    }
+
     static func histories(_ items: [InformationItem]) -> [ContentItem] {
         of(items, .history).compactMap { $0.text.map { .contains(Concept.history, .text($0)) } }
     }
@@ -124,7 +153,7 @@ enum RPITemplates {
             coded(Concept.socialPersonalHistory, $0, start: Concept.dateTimeStarted, end: Concept.dateTimeEnded)
         }
         content += of(items, .menopausalPhase).compactMap { coded(Concept.menopausalPhase, $0, start: nil, end: nil) }
-        content += of(items, .observation).compactMap(observation)
+        content += observations(items)
         return content
     }
 
@@ -154,8 +183,9 @@ enum RPITemplates {
         var content = histories(items)
         content += of(items, .menopausalPhase).compactMap { coded(Concept.menopausalPhase, $0, start: nil, end: nil) }
         content += of(items, .pregnancyStatus).compactMap { coded(Concept.pregnancyStatus, $0, start: nil, end: nil) }
-        // Gynecological history numbers (TID 9001 rows: age at menarche, first full-term pregnancy, menopause...)
-        content += of(items, .observation).compactMap(observation)
+        // TID 9001 Gynecological History container (ages at menarche, first full-term pregnancy, menopause...), then
+        // any other observation.
+        content += observations(items)
         content += commonSections(items)
         return content
     }

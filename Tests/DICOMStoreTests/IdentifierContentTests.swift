@@ -78,11 +78,11 @@ struct IdentifierContentTests {
         #expect(ds.code("ConceptNameCodeSequence") == ["111511", "DCM", "Relevant Patient Information for Breast Imaging"])
         #expect(ds.items("ContentTemplateSequence").first?.string("TemplateIdentifier") == "9000")
         let names = ds.items("ContentSequence").map { $0.code("ConceptNameCodeSequence")?[0] ?? "" }
-        #expect(names == ["11329-0", "111539", "111518", "111519", "111512", "111513", "111514", "111515"])
-        let risks = ds.items("ContentSequence")[7].items("ContentSequence")
+        #expect(names == ["11329-0", "111539", "267011001", "111512", "111513", "111514", "111515"])
+        let risks = ds.items("ContentSequence")[6].items("ContentSequence")
         #expect(risks.map { $0.code("ConceptNameCodeSequence")?[0] } == ["80943009", "416471007"])
         #expect(risks.map { $0.code("ConceptCodeSequence")?[0] } == ["111556", "429740004"])
-        let procedures = ds.items("ContentSequence")[5].items("ContentSequence")
+        let procedures = ds.items("ContentSequence")[4].items("ContentSequence")
         #expect(procedures.map { $0.code("ConceptCodeSequence")?[0] } == ["392021009", "36626-0"])
         #expect(procedures[1].items("ContentSequence").first?.code("ConceptNameCodeSequence") ==
                 ["122146", "DCM", "Procedure DateTime"])

@@ -38,6 +38,7 @@ C = {
     "pregnancyStatus": ("111532", "DCM", "Pregnancy Status"),
     "menopausalPhase": ("111539", "DCM", "Menopausal phase"),
     "comment": ("121106", "DCM", "Comment"),
+    "gynecologicalHistory": ("267011001", "SCT", "Gynecological History"),
     "problemList": ("11450-4", "LN", "Problem List"),
     "problem": ("55607006", "SCT", "Problem"),
     "concernNoted": ("121431", "DCM", "DateTime Concern Noted"),
@@ -139,6 +140,22 @@ def observation(item):
     return content_item("CONTAINS", concept, "TEXT", item.get("text", ""), children)
 
 
+# TID 9001 NUM rows (DCM 111518-111523): grouped in the Gynecological History container, as DICOMStore does.
+GYNECOLOGICAL = {("111518", "DCM"), ("111519", "DCM"), ("111520", "DCM"), ("111521", "DCM"), ("111522", "DCM"),
+                 ("111523", "DCM")}
+
+
+def is_gynecological(item):
+    concept = item.get("concept") or {}
+    return (concept.get("value"), concept.get("scheme")) in GYNECOLOGICAL
+
+
+def observations(items):
+    observed = of(items, "observation")
+    out = section("gynecologicalHistory", [observation(i) for i in observed if is_gynecological(i)])
+    return out + [observation(i) for i in observed if not is_gynecological(i)]
+
+
 def of(items, *categories):
     return [i for i in items if i.get("category") in categories]
 
@@ -173,13 +190,13 @@ def content(template, items):
         out += common(items)
         out += keep(coded("socialHistoryItem", i, "dateTimeStarted", "dateTimeEnded") for i in of(items, "social_history"))
         out += keep(coded("menopausalPhase", i) for i in of(items, "menopausal_phase"))
-        out += [observation(i) for i in of(items, "observation")]
+        out += observations(items)
         return out
     if template == "9000":
         out = histories(items)
         out += keep(coded("menopausalPhase", i) for i in of(items, "menopausal_phase"))
         out += keep(coded("pregnancyStatus", i) for i in of(items, "pregnancy_status"))
-        out += [observation(i) for i in of(items, "observation")]
+        out += observations(items)
         return out + common(items)
     # 3802
     out = histories(items)
