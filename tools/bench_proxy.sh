@@ -5,8 +5,9 @@
 # association, pynetdicom SCU -> pynetdicom SCP, TCP_NODELAY on both), each
 #   direct, through socat (a plain TCP relay), through the proxy with dumps off, with
 #   dumps on (--log-dir and --record), and with rewriting on (--pseudonymize PatientID with a
-#   key file: every message assembled, its data set decoded, rewritten, re-encoded and
-#   fragmented again; C-FIND responses mapped back).
+#   key file: each command set gathered, its data set streamed element by element through the
+#   rewriter (large values without a rule passed through as they arrive) and fragmented again
+#   for the receiver; C-FIND responses mapped back).
 # Everything on 127.0.0.1 with ports chosen by the system; every process is stopped by PID.
 # Usage: tools/bench_proxy.sh [MB [COPIES [QUERIES]]]   (defaults 50, 4, 1000)
 # Env: SCRATCH (swift build scratch path, default .build), DICOMTAP (a dicomtap binary to use
