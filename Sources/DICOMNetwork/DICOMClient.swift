@@ -58,7 +58,8 @@ public final class DICOMClient: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = ULConnectionHandler(role: .requestor(request), artimTimeout: artim, tap: tap, sink: mailbox.post)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(PDUFrameDecoder(maximumPDULength: frameLimit(advertised: parameters.maxPDULength))))
                     try channel.pipeline.syncOperations.addHandler(handler)
                     installed.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
@@ -150,8 +151,11 @@ public final class DICOMClient: Sendable {
     public func release() async throws {
         let handler = self.handler
         try await channel.eventLoop.submit { handler.value.requestRelease() }.get()
+        // One deadline for the whole wait: messages still arriving must not extend it.
+        let deadline = NIODeadline.now() + artimTimeout
         do {
-            while let event = try await mailbox.next(timeout: artimTimeout, on: channel.eventLoop, what: "A-RELEASE-RP") {
+            while let event = try await mailbox.next(timeout: max(.zero, deadline - .now()), on: channel.eventLoop,
+                                                     what: "A-RELEASE-RP") {
                 switch event {
                 case .aborted(let source, let reason): throw AssociationError.aborted(source: source, reason: reason)
                 case .closed: return
@@ -168,6 +172,13 @@ public final class DICOMClient: Sendable {
     public func abort() async {
         await handler.abortAndWait(channel: channel)
     }
+}
+
+/// The largest PDU we read: a few times what we advertised (some peers overshoot a little), at least 1 MiB,
+/// never more than the frame decoder's 16 MiB default; 0 (unlimited) gets that default.
+func frameLimit(advertised: UInt32) -> Int {
+    guard advertised > 0 else { return PDUFrameDecoder.defaultMaximumPDULength }
+    return min(PDUFrameDecoder.defaultMaximumPDULength, max(1 << 20, 4 * Int(advertised)))
 }
 
 extension NIOLoopBound where Value == ULConnectionHandler {

@@ -22,6 +22,13 @@ public struct ServerConfiguration: Sendable {
     public var artimTimeout: TimeAmount
     /// Abort an association that sends nothing for this long; nil never.
     public var idleTimeout: TimeAmount?
+    /// How long a request of ours (a C-GET's C-STORE sub-operation) waits for the SCU's response.
+    public var requestTimeout: TimeAmount
+    /// Largest command set and data set accepted in one message (larger: A-ABORT).
+    public var messageLimits: MessageAssembler.Configuration
+    /// Requests received but not yet handled, per association (more: A-ABORT; PS3.7's default asynchronous
+    /// operations window is 1, so a well-behaved SCU has one outstanding).
+    public var maximumQueuedRequests: Int
     /// Where the server logs associations (accepted, rejected, released, aborted).
     public var logger: Logger
     /// Receives every PDU of every association (for dumps); built per association from its connection number.
@@ -29,7 +36,9 @@ public struct ServerConfiguration: Sendable {
 
     public init(aeTitle: String? = nil, allowedCallingAETitles: Set<String>? = nil,
                 supportedContexts: [String: [String]], maxPDULength: UInt32 = 65536,
-                artimTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount? = nil,
+                artimTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount? = .seconds(300),
+                requestTimeout: TimeAmount = .seconds(60),
+                messageLimits: MessageAssembler.Configuration = .init(), maximumQueuedRequests: Int = 64,
                 logger: Logger = Logger(label: "dicomtap.server"),
                 tap: (@Sendable (Int) -> AssociationTap?)? = nil) {
         self.aeTitle = aeTitle
@@ -38,6 +47,9 @@ public struct ServerConfiguration: Sendable {
         self.maxPDULength = maxPDULength
         self.artimTimeout = artimTimeout
         self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
+        self.messageLimits = messageLimits
+        self.maximumQueuedRequests = maximumQueuedRequests
         self.logger = logger
         self.tap = tap
     }
@@ -118,7 +130,8 @@ public final class ServerAssociation: Sendable {
     public let associateRequest: AssociateRequest
     public let associateAccept: AssociateAccept
     public let contexts: [AcceptedContext]
-    private let cancelled = NIOLockedValueBox<Set<UInt16>>([])
+    /// Requests received and not yet answered, and those of them a C-CANCEL named.
+    private let requests = NIOLockedValueBox<(outstanding: Set<UInt16>, cancelled: Set<UInt16>)>(([], []))
     private let messageIDs = NIOLockedValueBox<UInt16>(0)
     /// Requests we sent to the SCU (C-STORE sub-operations of a C-GET), waiting for their response.
     private let awaiting = NIOLockedValueBox<(open: Bool, waiters: [UInt16: CheckedContinuation<DIMSEMessageAssembly, any Error>])>(
@@ -136,8 +149,20 @@ public final class ServerAssociation: Sendable {
     public var calledAETitle: String { associateRequest.fields.calledAETitle.value }
     public func context(id: UInt8) -> AcceptedContext? { contexts.first { $0.id == id } }
     /// Whether a C-CANCEL for `messageID` has arrived.
-    public func isCancelled(messageID: UInt16) -> Bool { cancelled.withLockedValue { $0.contains(messageID) } }
-    func cancel(_ messageID: UInt16) { _ = cancelled.withLockedValue { $0.insert(messageID) } }
+    public func isCancelled(messageID: UInt16) -> Bool { requests.withLockedValue { $0.cancelled.contains(messageID) } }
+    /// A C-CANCEL counts only for a request still outstanding (one after the final response is ignored, PS3.7 §9.3.2.3).
+    func cancel(_ messageID: UInt16) {
+        requests.withLockedValue { r in
+            if r.outstanding.contains(messageID) { r.cancelled.insert(messageID) }
+        }
+    }
+    func received(_ messageID: UInt16) { requests.withLockedValue { _ = $0.outstanding.insert(messageID) } }
+    func answered(_ messageID: UInt16) {
+        requests.withLockedValue { r in
+            r.outstanding.remove(messageID)
+            r.cancelled.remove(messageID)
+        }
+    }
 
     /// A Message ID for a request we send on this association (1, 2, ... wrapping to 1).
     public func nextMessageID() -> UInt16 {
@@ -147,7 +172,8 @@ public final class ServerAssociation: Sendable {
         }
     }
 
-    func awaitResponse(to messageID: UInt16, registered: @escaping @Sendable () -> Void) async throws -> DIMSEMessageAssembly {
+    func awaitResponse(to messageID: UInt16, timeout: TimeAmount, on eventLoop: any EventLoop,
+                       registered: @escaping @Sendable () -> Void) async throws -> DIMSEMessageAssembly {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = awaiting.withLockedValue { state -> Bool in
                 guard state.open else { return false }
@@ -156,6 +182,9 @@ public final class ServerAssociation: Sendable {
             }
             if accepted {
                 registered()
+                eventLoop.scheduleTask(in: timeout) { [self] in
+                    _ = deliverFailure(to: messageID, AssociationError.timedOut("the SCU's response to our message \(messageID)"))
+                }
             } else {
                 continuation.resume(throwing: AssociationError.notEstablished("the association has ended"))
             }
@@ -192,6 +221,7 @@ public struct DIMSEResponder: Sendable {
     let channel: any Channel
     let handler: NIOLoopBound<ULConnectionHandler>
     let association: ServerAssociation
+    let requestTimeout: TimeAmount
     /// The context of the request being answered.
     public let contextID: UInt8
 
@@ -216,7 +246,7 @@ public struct DIMSEResponder: Sendable {
         }
         let handler = self.handler
         let channel = self.channel
-        return try await association.awaitResponse(to: id) {
+        return try await association.awaitResponse(to: id, timeout: requestTimeout, on: channel.eventLoop) {
             channel.eventLoop.execute {
                 do {
                     try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
@@ -322,11 +352,13 @@ final class ServerSession: Sendable {
             }),
             artimTimeout: configuration.artimTimeout,
             tap: configuration.tap?(number),
+            limits: configuration.messageLimits,
             sink: { event in session.handle(event, logger: log, remote: remote) })
         if let idle = configuration.idleTimeout {
             try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
         }
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(PDUFrameDecoder(maximumPDULength: frameLimit(advertised: configuration.maxPDULength))))
         try channel.pipeline.syncOperations.addHandler(ul)
         session.bound.withLockedValue { $0 = NIOLoopBound(ul, eventLoop: channel.eventLoop) }
     }
@@ -337,7 +369,8 @@ final class ServerSession: Sendable {
             break
         case .established(let rq, let ac, let contexts):
             let association = ServerAssociation(connection: number, remoteAddress: remote, request: rq, accept: ac, contexts: contexts)
-            let (stream, continuation) = AsyncStream.makeStream(of: DIMSEMessageAssembly.self)
+            let (stream, continuation) = AsyncStream.makeStream(
+                of: DIMSEMessageAssembly.self, bufferingPolicy: .bufferingOldest(max(1, configuration.maximumQueuedRequests)))
             state.withLockedValue {
                 $0.association = association
                 $0.requests = continuation
@@ -349,10 +382,12 @@ final class ServerSession: Sendable {
             guard let bound = bound.withLockedValue({ $0 }) else { return }
             let service = serviceHandler
             let channel = self.channel
+            let requestTimeout = configuration.requestTimeout
             Task {
                 for await request in stream {
                     let responder = DIMSEResponder(channel: channel, handler: bound, association: association,
-                                                   contextID: request.presentationContextID)
+                                                   requestTimeout: requestTimeout, contextID: request.presentationContextID)
+                    defer { if let id = request.command.messageID { association.answered(id) } }
                     do {
                         try await service.handle(request, association: association, responder: responder)
                     } catch {
@@ -373,13 +408,17 @@ final class ServerSession: Sendable {
             case .cCancelRequest(let cancel):
                 association.cancel(cancel.messageIDBeingRespondedTo)
             default:
-                if message.command.messageID == nil {
+                guard let id = message.command.messageID else {
                     if !association.deliverResponse(message) {
                         logger.warning("a response from the SCU to no request of ours", metadata: ["command": "\(message.command)"])
                     }
                     return
                 }
-                requests?.yield(message)
+                association.received(id)
+                if case .dropped = requests?.yield(message) {
+                    logger.warning("more than \(configuration.maximumQueuedRequests) requests waiting; aborting the association")
+                    bound.withLockedValue({ $0 })?.value.requestAbort()
+                }
             }
         case .rejected:
             break

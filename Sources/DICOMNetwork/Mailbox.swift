@@ -7,6 +7,7 @@ final class Mailbox: Sendable {
     private struct State {
         var queue: [ULEvent] = []
         var waiter: (id: Int, continuation: CheckedContinuation<ULEvent?, any Error>)?
+        var timer: Scheduled<Void>?
         var nextWaiterID = 0
         var closed = false
     }
@@ -18,6 +19,8 @@ final class Mailbox: Sendable {
             if case .closed = event { s.closed = true }
             if let w = s.waiter {
                 s.waiter = nil
+                s.timer?.cancel()
+                s.timer = nil
                 return w.continuation
             }
             s.queue.append(event)
@@ -44,14 +47,22 @@ final class Mailbox: Sendable {
                 return s.nextWaiterID
             }
             if let id, let timeout {
-                eventLoop.scheduleTask(in: timeout) { [self] in
+                let timer = eventLoop.scheduleTask(in: timeout) { [self] in
                     let expired: CheckedContinuation<ULEvent?, any Error>? = state.withLockedValue { s in
                         guard let w = s.waiter, w.id == id else { return nil }
                         s.waiter = nil
+                        s.timer = nil
                         return w.continuation
                     }
                     expired?.resume(throwing: AssociationError.timedOut(description))
                 }
+                // Kept so that an answer in time cancels it (a timer per wait would otherwise pile up).
+                let stillWaiting = state.withLockedValue { s -> Bool in
+                    guard s.waiter?.id == id else { return false }
+                    s.timer = timer
+                    return true
+                }
+                if !stillWaiting { timer.cancel() }
             }
         }
     }

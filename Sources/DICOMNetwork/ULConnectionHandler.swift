@@ -40,7 +40,9 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     private let role: Role
     private var machine = AssociationStateMachine()
-    private var assembler = MessageAssembler()
+    private var assembler: MessageAssembler
+    /// Contexts the association accepted; a PDV on any other is a protocol error (PS3.8 §9.3.5).
+    private var acceptedContextIDs: Set<UInt8> = []
     private var fragmenter: MessageFragmenter?
     private let artimTimeout: TimeAmount
     private var artim: Scheduled<Void>?
@@ -56,8 +58,10 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var closedReported = false
     private var failure: String?
 
-    init(role: Role, artimTimeout: TimeAmount, tap: AssociationTap?, sink: @escaping @Sendable (ULEvent) -> Void) {
+    init(role: Role, artimTimeout: TimeAmount, tap: AssociationTap?, limits: MessageAssembler.Configuration = .init(),
+         sink: @escaping @Sendable (ULEvent) -> Void) {
         self.role = role
+        self.assembler = MessageAssembler(configuration: limits)
         self.artimTimeout = artimTimeout
         self.tap = tap
         self.sink = sink
@@ -131,6 +135,12 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         feed(.transportConnectionClosed)
         reportClosed()
         context.fireChannelInactive()
+    }
+
+    /// Backpressure: while the peer does not read what we write, we stop reading what it sends.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -276,6 +286,12 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
             }
         case .data:
             guard case .dataTransfer(let pdata)? = outgoing else { return }
+            if let stray = pdata.items.first(where: { !acceptedContextIDs.contains($0.presentationContextID) }) {
+                failure = "a PDV on presentation context \(stray.presentationContextID), which the association did not accept"
+                sink(.protocolError(failure!))
+                pendingEvents.append((.invalidPDUReceived(reason: .invalidPDUParameterValue), nil))
+                return
+            }
             for result in assembler.receive(pdata) {
                 switch result {
                 case .success(let message): sink(.message(message))
@@ -304,7 +320,16 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         case .requestor: peerMax = ac.fields.maximumLength ?? 0
         case .acceptor: peerMax = rq.fields.maximumLength ?? 0
         }
-        fragmenter = try? MessageFragmenter(maximumLength: peerMax < MessageFragmenter.smallestMaximumLength && peerMax != 0 ? 0 : peerMax)
+        acceptedContextIDs = Set(contexts.map(\.id))
+        guard peerMax == 0 || peerMax >= MessageFragmenter.smallestMaximumLength,
+              let fragmenter = try? MessageFragmenter(maximumLength: peerMax) else {
+            // No PDV with a data fragment fits in fewer than 8 bytes: the peer cannot receive anything.
+            failure = "the peer's maximum PDU length \(peerMax) leaves no room for a PDV"
+            sink(.protocolError(failure!))
+            pendingEvents.append((.abortRequest, nil))
+            return
+        }
+        self.fragmenter = fragmenter
         sink(.established(request: rq, accept: ac, contexts: contexts))
     }
 

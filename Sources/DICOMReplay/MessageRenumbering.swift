@@ -67,42 +67,4 @@ extension DIMSECommand {
         rsp.affectedSOPInstanceUID = rq.affectedSOPInstanceUID
         return .cStoreResponse(rsp)
     }
-
-    /// A response to `self` (a request) with `status` and no data set: what a replayed SCP
-    /// answers when no recorded request matches. Nil for commands that are not requests.
-    public func failureResponse(status: UInt16, comment: String? = nil) -> DIMSECommand? {
-        guard let id = messageID else { return nil }
-        let sop = sopClassUID
-        let comment = comment.map { String($0.prefix(64)) }
-        switch self {
-        case .cStoreRequest(let rq):
-            return .cStoreResponse(CStoreResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop,
-                                                  affectedSOPInstanceUID: rq.affectedSOPInstanceUID, errorComment: comment))
-        case .cFindRequest:
-            return .cFindResponse(CFindResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop,
-                                                errorComment: comment))
-        case .cGetRequest:
-            return .cGetResponse(CGetResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop, errorComment: comment))
-        case .cMoveRequest:
-            return .cMoveResponse(CMoveResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop, errorComment: comment))
-        case .cEchoRequest:
-            return .cEchoResponse(CEchoResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
-        case .nEventReportRequest:
-            return .nEventReportResponse(NEventReportResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
-        case .nGetRequest:
-            return .nGetResponse(NGetResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop, hasDataSet: false))
-        case .nSetRequest:
-            return .nSetResponse(NSetResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
-        case .nActionRequest:
-            return .nActionResponse(NActionResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
-        case .nCreateRequest:
-            return .nCreateResponse(NCreateResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
-        case .nDeleteRequest:
-            return .nDeleteResponse(NDeleteResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
-        case .cStoreResponse, .cGetResponse, .cFindResponse, .cMoveResponse, .cEchoResponse, .cCancelRequest,
-             .nEventReportResponse, .nGetResponse, .nSetResponse, .nActionResponse, .nCreateResponse, .nDeleteResponse,
-             .unknown:
-            return nil
-        }
-    }
 }

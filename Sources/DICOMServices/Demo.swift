@@ -57,7 +57,7 @@ public struct Demo: Sendable {
         let server = try await DICOMServer.start(
             host: "127.0.0.1", port: 0,
             configuration: ServerConfiguration(aeTitle: Demo.serverAETitle, supportedContexts: RPIService.supportedContexts,
-                                               logger: serveLogger),
+                                               messageLimits: RPIService.messageLimits, logger: serveLogger),
             handler: RPIService(store: store, logger: serveLogger))
         var configuration = ProxyConfiguration(
             listen: ProxyEndpoint(host: "127.0.0.1", port: 0),

@@ -56,7 +56,9 @@ public struct RPIQuery: Sendable {
         if includesTemplate {
             var item = Dataset()
             item.set(DataElement(tag: Tag(0x0008_0105), vr: .CS, string: "DCMR")!)
-            item.set(DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: template ?? model.defaultTemplate)!)
+            // A template that CS cannot carry (not ASCII) falls back to the model's; `dicomtap query` validates it first.
+            item.set(DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: template ?? model.defaultTemplate)
+                     ?? DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: model.defaultTemplate)!)
             ds.set(.sequence(Tag(0x0040_A504), items: [item]))
         }
         return ds

@@ -21,6 +21,9 @@ public struct RPIService: DICOMServiceHandler {
         self.responseDelay = responseDelay
     }
 
+    /// Relevant Patient Information identifiers are a few kilobytes: a 1 MiB data set is already far too large.
+    public static let messageLimits = MessageAssembler.Configuration(maximumDataSetLength: 1 << 20)
+
     /// The contexts `serve` accepts: the three query SOP classes and Verification, each in Explicit VR LE,
     /// Implicit VR LE, Deflated Explicit VR LE and Explicit VR BE (in that order of preference).
     public static let supportedContexts: [String: [String]] = {
@@ -109,21 +112,8 @@ public struct RPIService: DICOMServiceHandler {
 
     /// Any other request on our contexts: the response of the same service with 0x0211 Unrecognized Operation.
     private func refuse(_ request: DIMSEMessageAssembly, responder: DIMSEResponder) async throws {
-        let id = request.command.messageID ?? 0
-        let sop = request.command.sopClassUID
-        let command: DIMSECommand
-        switch request.command {
-        case .cStoreRequest(let rq):
-            command = .cStoreResponse(CStoreResponse(messageIDBeingRespondedTo: id, status: 0x0211, affectedSOPClassUID: sop,
-                                                     affectedSOPInstanceUID: rq.affectedSOPInstanceUID))
-        case .cGetRequest:
-            command = .cGetResponse(CGetResponse(messageIDBeingRespondedTo: id, status: 0x0211, affectedSOPClassUID: sop))
-        case .cMoveRequest:
-            command = .cMoveResponse(CMoveResponse(messageIDBeingRespondedTo: id, status: 0x0211, affectedSOPClassUID: sop))
-        default:
-            // N-services have no context here (we accept none of their SOP classes).
-            return
-        }
-        try await responder.send(command, dataSet: nil)
+        guard let response = request.command.failureResponse(status: 0x0211,
+                                                              comment: "only C-FIND and C-ECHO are served here") else { return }
+        try await responder.send(response, dataSet: nil)
     }
 }

@@ -100,8 +100,8 @@ struct Proxy: AsyncParsableCommand {
         }
         _ = try parsedRoutes()
         for (name, value) in [("--connect-timeout", connectTimeout), ("--idle-timeout", idleTimeout),
-                              ("--grace-period", gracePeriod)] where !(value >= 0) {
-            throw ValidationError("\(name) must be a number of seconds")
+                              ("--grace-period", gracePeriod)] {
+            try checkSeconds(value, name)
         }
         if upstream == nil && routes.isEmpty {
             throw ValidationError("give --upstream, --route, or both")

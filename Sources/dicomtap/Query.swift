@@ -52,7 +52,11 @@ struct Query: AsyncParsableCommand {
         for ts in transferSyntaxes where Self.transferSyntaxUID(ts) == nil {
             throw ValidationError("--transfer-syntax '\(ts)' is neither a UID nor explicit, implicit, deflated, big")
         }
-        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        try checkSeconds(timeout, "--timeout", zero: false)
+        if let template, template.isEmpty || template.count > 16
+            || !template.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == " " || $0 == "_" }) {
+            throw ValidationError("--template must be a Template Identifier (CS: up to 16 upper-case letters, digits, space, _), e.g. 9007")
+        }
         guard (1...65535).contains(port) else { throw ValidationError("port must be 1-65535") }
         guard !patientID.isEmpty else { throw ValidationError("--patient-id must not be empty") }
     }
@@ -63,7 +67,7 @@ struct Query: AsyncParsableCommand {
             callingAETitle: callingAE, calledAETitle: calledAE, maxPDULength: maxPDU,
             transferSyntaxes: transferSyntaxes.isEmpty ? PresentationContextProposal.defaultTransferSyntaxes
                                                        : transferSyntaxes.compactMap(Self.transferSyntaxUID),
-            timeout: timeout.map { .nanoseconds(Int64($0 * 1e9)) })
+            timeout: timeout.map { .fromSeconds($0) })
         query.includesTemplate = !noTemplate
         let text = format == "text"
         let counter = ResponseCounter()

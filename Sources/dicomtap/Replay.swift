@@ -84,7 +84,7 @@ struct Replay: AsyncParsableCommand {
         if let unmatchedStatus, Self.status(unmatchedStatus) == nil {
             throw ValidationError("--unmatched-status must be a 16-bit status such as 0xC000, not '\(unmatchedStatus)'")
         }
-        if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        try checkSeconds(timeout, "--timeout", zero: false)
     }
 
     static func endpoint(_ text: String, defaultHost: String?) -> (host: String, port: Int)? {
@@ -129,7 +129,7 @@ struct Replay: AsyncParsableCommand {
         options.callingAETitle = callingAE
         options.calledAETitle = calledAE
         options.comparison = ComparisonOptions(ignoredTags: Set(ignored.compactMap { Tag(parsing: $0) }), unorderedMatches: unorderedMatches)
-        options.responseTimeout = .nanoseconds(Int64(timeout * 1e9))
+        options.responseTimeout = .fromSeconds(timeout)
         options.logDirectory = logDir
         let report: ReplayReport
         do {

@@ -42,8 +42,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
-        guard artimTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive numbers of seconds") }
-        if let responseDelay, !(responseDelay >= 0) { throw ValidationError("--response-delay must be a number of seconds") }
+        try checkSeconds(artimTimeout, "--artim-timeout", zero: false)
+        try checkSeconds(idleTimeout, "--idle-timeout", zero: false)
+        try checkSeconds(responseDelay, "--response-delay")
     }
 
     func run() async throws {
@@ -68,7 +69,8 @@ struct Serve: AsyncParsableCommand {
                 configuration: ServerConfiguration(
                     aeTitle: aeTitle, allowedCallingAETitles: allowed.isEmpty ? nil : Set(allowed),
                     supportedContexts: RPIService.supportedContexts, maxPDULength: maxPDU,
-                    artimTimeout: .nanoseconds(Int64(artimTimeout * 1e9)), idleTimeout: .nanoseconds(Int64(idleTimeout * 1e9)),
+                    artimTimeout: .fromSeconds(artimTimeout), idleTimeout: .fromSeconds(idleTimeout),
+                    messageLimits: RPIService.messageLimits,
                     logger: logger),
                 handler: RPIService(store: store, logger: logger,
                                     responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) }))

@@ -137,4 +137,22 @@ import Testing
         try await eventually("the server to drop the aborted connection") { server.openConnections == 0 }
         await server.shutdown()
     }
+
+    /// A PDV on a presentation context the association did not accept is a protocol error: A-ABORT from the
+    /// service provider, reason invalid PDU parameter value (PS3.8 AA-8).
+    @Test func pdvOnAnUnacceptedContextIsAborted() async throws {
+        let server = try await Self.echoServer()
+        let raw = try await RawClient.connect(port: server.port, group: MultiThreadedEventLoopGroup.singleton)
+        let rq = AssociationParameters(contexts: PresentationContextProposal.numbered([Self.verification])).associateRequest
+        try await raw.send(PDU.associateRequest(rq).encoded())
+        let ac = try await raw.receive(atLeast: 6)
+        #expect(ac.first == 0x02)
+        let acLength = 6 + (Int(ac[2]) << 24 | Int(ac[3]) << 16 | Int(ac[4]) << 8 | Int(ac[5]))
+        // P-DATA-TF with one PDV on context 3 (only 1 was proposed): a last command fragment of 2 bytes.
+        try await raw.send([0x04, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x04, 0x03, 0x03, 0x00, 0x00])
+        let all = try await raw.receive(atLeast: acLength + 10)
+        #expect(Array(all[acLength..<(acLength + 10)]) == [0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, 0x06])
+        await raw.close()
+        await server.shutdown()
+    }
 }

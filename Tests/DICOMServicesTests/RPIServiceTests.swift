@@ -34,7 +34,8 @@ struct ServeHarness {
         let server = try await DICOMServer.start(
             port: 0,
             configuration: ServerConfiguration(aeTitle: aeTitle, allowedCallingAETitles: allowed,
-                                               supportedContexts: RPIService.supportedContexts, logger: logger),
+                                               supportedContexts: RPIService.supportedContexts,
+                                               messageLimits: RPIService.messageLimits, logger: logger),
             handler: RPIService(store: store, logger: logger, responseDelay: delay))
         return ServeHarness(server: server, store: store)
     }
@@ -298,5 +299,53 @@ struct SeedSCUOutput {
         kill(demo.pid, SIGTERM)
         #expect(try await demo.wait() == 0, "\(demo.stderr)")
         #expect(demo.stdout.contains("C-ECHO"), "the proxy's exchange line for echoscu: \(demo.stdout)")
+    }
+
+    /// A C-CANCEL that arrives after the final response is ignored: the next request, even with the same
+    /// Message ID, is answered in full (PS3.7 §9.3.2.3).
+    @Test func lateCancelDoesNotCancelTheNextRequest() async throws {
+        let serve = try await ServeHarness.start()
+        defer { Task { await serve.server.shutdown() } }
+        let model = RPIQueryModel.general
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: serve.port, parameters: AssociationParameters(
+            contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
+                                                   transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
+        let context = try #require(client.context(for: model.sopClassUID))
+        let identifier = try context.encode(RPIQuery(patientID: "PAT-0001").identifier())
+        func find() async throws -> [UInt16] {
+            try await client.send(.cFindRequest(CFindRequest(messageID: 7, affectedSOPClassUID: model.sopClassUID)),
+                                  dataSet: identifier, contextID: context.id)
+            var statuses: [UInt16] = []
+            while let message = try await client.receive(timeout: .seconds(10)), let status = message.command.status {
+                statuses.append(status)
+                if status != 0xFF00 { break }
+            }
+            return statuses
+        }
+        #expect(try await find() == [0xFF00, 0x0000])
+        try await client.send(.cCancelRequest(CCancelRequest(messageIDBeingRespondedTo: 7)), dataSet: nil, contextID: context.id)
+        #expect(try await find() == [0xFF00, 0x0000])
+        try await client.release()
+    }
+
+    /// An identifier past serve's 1 MiB limit ends that association with an A-ABORT; serve goes on.
+    @Test func oversizedIdentifierIsAborted() async throws {
+        let serve = try await ServeHarness.start()
+        defer { Task { await serve.server.shutdown() } }
+        let model = RPIQueryModel.general
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: serve.port, parameters: AssociationParameters(
+            contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
+                                                   transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
+        let context = try #require(client.context(for: model.sopClassUID))
+        var big = RPIQuery(patientID: "PAT-0001").identifier()
+        big.set(DataElement(tag: DICOMCore.Tag(0x0040_A160), vr: .UT, string: String(repeating: "x", count: 2 << 20))!)
+        try await client.send(.cFindRequest(CFindRequest(messageID: 1, affectedSOPClassUID: model.sopClassUID)),
+                              dataSet: try context.encode(big), contextID: context.id)
+        await #expect(throws: AssociationError.self) {
+            while try await client.receive(timeout: .seconds(10)) != nil {}
+            throw AssociationError.closedByPeer
+        }
+        let after = try await RPIQuery(patientID: "PAT-0001").run(host: "127.0.0.1", port: serve.port)
+        #expect(after.matches.count == 1)
     }
 }
