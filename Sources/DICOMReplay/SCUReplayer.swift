@@ -10,7 +10,8 @@ import NIOPosix
 /// How fast a replay goes.
 public enum ReplayPace: String, Sendable, CaseIterable {
     /// Sleep the recorded gaps: the requestor's think time before each request and C-CANCEL,
-    /// the acceptor's processing time before each response.
+    /// the acceptor's processing time before each response; each for at most the replay's
+    /// `maximumGap` (`defaultMaximumGap`, 60 s), a longer one with a warning.
     case recorded
     /// No waiting beyond what the protocol needs.
     case asap
