@@ -1,6 +1,7 @@
 import DICOMCapture
 import DICOMCore
 import DICOMInspect
+import DICOMNetwork
 import DICOMUL
 import DIMSE
 import NIOCore
@@ -97,6 +98,26 @@ public struct RecordedMessage: Sendable {
 
     public var status: UInt16? { command.status }
     public var statusCategory: DIMSEStatus.Category? { command.status.map { DIMSEStatus.category(of: $0) } }
+}
+
+extension RecordedMessage {
+    /// The data set to send on `context` (an SCU replay's request, a replayed SCP's response or
+    /// sub-operation): the recorded bytes when the transfer syntax is the same, else the decoded
+    /// data set re-encoded in the context's. `what` names the message in errors.
+    func dataSet(for context: AcceptedContext, what: String, association: Int?) throws(ReplayError) -> ByteBuffer? {
+        guard let bytes = dataSetBytes else { return nil }
+        if transferSyntax?.uid == context.transferSyntax { return bytes }
+        guard let dataSet else {
+            throw ReplayError(.unencodableMessage, "\(what): the recorded data set could not be decoded, so it cannot be "
+                              + "re-encoded in \(context.syntax.name)", association: association)
+        }
+        do {
+            return try context.encode(dataSet)
+        } catch {
+            throw ReplayError(.unencodableMessage, "\(what): cannot encode the data set in \(context.syntax.name): \(error)",
+                              association: association)
+        }
+    }
 }
 
 /// A recorded C-CANCEL-RQ and its moment, expressed so that a replay can reproduce it on a
@@ -315,7 +336,7 @@ extension RecordedAssociation {
             var delays: [Duration] = []
             var previous = request.time
             for r in ex.responses {
-                delays.append(max(.zero, r.firstFragmentTime - previous))
+                delays.append(max(.zero, gap(r.firstFragmentTime, previous)))
                 previous = r.time
             }
             // Earlier requests of the same sender completed before this one was sent.
@@ -333,12 +354,12 @@ extension RecordedAssociation {
             if let c = ex.cancel {
                 let before = ex.responses.filter { $0.time <= c.firstFragmentTime }
                 cancel = RecordedCancel(message: RecordedMessage(c), afterResponses: before.count,
-                                        delay: max(.zero, c.firstFragmentTime - (before.last?.time ?? request.time)))
+                                        delay: max(.zero, gap(c.firstFragmentTime, before.last?.time ?? request.time)))
             }
             requests.append(RecordedRequest(index: requests.count, sender: request.sender, message: RecordedMessage(request),
                                             responses: responses, cancel: cancel,
                                             abstractSyntax: info.contexts[contextID]?.abstractSyntax ?? "",
-                                            waitsFor: waits, thinkTime: max(.zero, request.firstFragmentTime - ready),
+                                            waitsFor: waits, thinkTime: max(.zero, gap(request.firstFragmentTime, ready)),
                                             responseDelays: delays))
         }
         for i in requests.indices where requests[i].sender == .requestor {
@@ -354,6 +375,6 @@ extension RecordedAssociation {
 
         self.init(index: a.index, client: a.client.description, server: a.server.description, associateRequest: rq,
                   associateAccept: ac, info: info, contexts: contexts, requests: requests, outcome: info.outcome,
-                  startTime: requestTime, closingDelay: max(.zero, end - lastActivity), requestorAborted: requestorAborted)
+                  startTime: requestTime, closingDelay: max(.zero, gap(end, lastActivity)), requestorAborted: requestorAborted)
     }
 }

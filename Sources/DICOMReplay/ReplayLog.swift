@@ -7,7 +7,10 @@ import NIOCore
 
 /// `--log-dir` during a replay: the same outputs as the proxy's, built the same way (every
 /// PDU of the replayed association -> `AssociationObserver` -> `AnnotatedDumpRenderer` text
-/// per association, `AssociationEventFormat` objects in `events.jsonl`).
+/// per association, `AssociationEventFormat` objects in `events.jsonl`). A replayed SCP's
+/// sessions are kept by connection while their association is open and dropped once its log
+/// is written (release, abort, rejection, or `finishAll` at shutdown), so a long `--serve`
+/// does not keep every past association's observer and data sets.
 public final class ReplayLog: @unchecked Sendable {
     public let directory: String
     private let lock = NSLock()
@@ -48,9 +51,31 @@ public final class ReplayLog: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         count += 1
-        let session = ReplaySession(log: self, id: "replay-\(count)", client: client, server: server)
+        let session = ReplaySession(log: self, id: "replay-\(count)", client: client, server: server, connection: connection)
         if let connection { sessions[connection] = session }
         return session
+    }
+
+    /// Sessions of a replayed SCP whose log is not written yet.
+    public var openSessionCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return sessions.count
+    }
+
+    /// Ends every open session's log (a replayed SCP stopping with associations still open).
+    public func finishAll(reason: String) {
+        lock.lock()
+        let open = Array(sessions.values)
+        lock.unlock()
+        for session in open { session.finish(reason: reason) }
+    }
+
+    /// Forgets `session` once its log is written.
+    func closed(_ session: ReplaySession, connection: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if sessions[connection] === session { sessions[connection] = nil }
     }
 
     /// The session of a replayed SCP's connection.
@@ -75,6 +100,8 @@ public final class ReplaySession: @unchecked Sendable {
     private let id: String
     private let client: String
     private let server: String
+    /// The replayed SCP's connection, under which `log` keeps this session while it is open.
+    private let connection: Int?
     private let start: Timestamp
     private var observer: AssociationObserver
     private let renderer: AnnotatedDumpRenderer
@@ -83,8 +110,9 @@ public final class ReplaySession: @unchecked Sendable {
     private var finished = false
     private var started = false
 
-    init(log: ReplayLog, id: String, client: String, server: String) {
+    init(log: ReplayLog, id: String, client: String, server: String, connection: Int? = nil) {
         self.log = log
+        self.connection = connection
         self.id = id
         self.client = client
         self.server = server
@@ -150,6 +178,8 @@ public final class ReplaySession: @unchecked Sendable {
         let path = log.directory + "/" + fileStem(info) + ".txt"
         _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         lines = []
+        // Written: nothing more is logged for it (`finished`), so the log need not keep it.
+        if let connection { log.closed(self, connection: connection) }
     }
 
     /// `<UTC start yyyyMMdd-HHmmss>-<id>-<calling>-<called>`, as the proxy names its logs.

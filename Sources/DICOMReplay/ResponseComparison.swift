@@ -286,8 +286,8 @@ public struct ResponseComparer: Sendable {
             service: service, sopClassUID: recorded.sopClassUID, recordedMessageID: recorded.messageID, replayedMessageID: replayedMessageID,
             recordedFinalStatus: recFinal?.status, replayedFinalStatus: newFinal?.status,
             recordedPending: recPending.count, replayedPending: newPending.count,
-            recordedDuration: recFinal.map { $0.time - recorded.message.time },
-            replayedDuration: zip(replayedRequestTime, newFinal).map { $1.time - $0 },
+            recordedDuration: recFinal.map { gap($0.time, recorded.message.time) },
+            replayedDuration: zip(replayedRequestTime, newFinal).map { gap($1.time, $0) },
             cancelled: cancelled, differences: diffs, notes: notes)
         if replayedMessageID == nil {
             result.differences.append(Difference(.requestNotSent, recorded: summary(recorded.message), replayed: nil))

@@ -19,6 +19,8 @@ public struct SCPReplayOptions: Sendable {
     public var aeTitle: String?
     public var maxPDULength: UInt32 = 16384
     public var logDirectory: String?
+    /// The longest recorded response delay `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
+    public var maximumGap: Duration = ReplayPace.defaultMaximumGap
 
     public init(port: Int) { self.port = port }
 }
@@ -38,6 +40,11 @@ public final class SCPReplayer: Sendable {
     public var findings: [Finding] { handler.findings.snapshot() }
     /// Requests answered from the recording so far.
     public var answered: Int { handler.answeredCount.snapshot() }
+    /// Recorded response delays longer than `maximumGap` that were shortened, in order (also
+    /// logged as warnings and noted in `--log-dir`); not in `findings`, which are unmatched requests.
+    public var pacingWarnings: [Finding] { handler.pacingWarnings.snapshot() }
+    /// Associations whose `--log-dir` log is still open (each is removed once its log is written).
+    public var openLogSessions: Int { handler.log?.openSessionCount ?? 0 }
 
     private init(server: DICOMServer, handler: ReplayServiceHandler) {
         self.server = server
@@ -86,7 +93,11 @@ public final class SCPReplayer: Sendable {
         return SCPReplayer(server: server, handler: handler)
     }
 
-    public func shutdown() async { await server.shutdown() }
+    /// Stops listening and ends the connections; logs of associations still open are written.
+    public func shutdown() async {
+        await server.shutdown()
+        handler.log?.finishAll(reason: "the replayed SCP stopped")
+    }
 }
 
 /// A value behind a lock (findings and counters shared by the associations' tasks).
@@ -109,6 +120,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
     let log: ReplayLog?
     let logger: Logger
     let findings = LockedValue<[Finding]>([])
+    let pacingWarnings = LockedValue<[Finding]>([])
     let answeredCount = LockedValue(0)
     /// How often each recorded candidate list was used, so that a query asked twice gets the
     /// second recorded answer the second time (the last one once all were used).
@@ -180,7 +192,8 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 subOperations.removeFirst()
                 guard let ctx = association.contexts.first(where: { $0.abstractSyntax == sub.abstractSyntax }),
                       let command = sub.message.command.renumbered(messageID: association.nextMessageID()) else { continue }
-                let answer = try await responder.request(command, dataSet: try encode(sub.message, for: ctx), contextID: ctx.id)
+                let dataSet = try sub.message.dataSet(for: ctx, what: "\(sub.message.command)", association: candidate.association)
+                let answer = try await responder.request(command, dataSet: dataSet, contextID: ctx.id)
                 let recordedStatus = sub.finalResponse?.status
                 if let status = answer.command.status, let recordedStatus, status != recordedStatus {
                     logger.notice("sub-operation answered differently than recorded",
@@ -191,7 +204,15 @@ struct ReplayServiceHandler: DICOMServiceHandler {
         answeredCount.update { $0 += 1 }
         for (k, recorded) in chosen.responses.enumerated() {
             if options.pace == .recorded, k < chosen.responseDelays.count {
-                try await Task.sleep(for: chosen.responseDelays[k])
+                let paced = PacedGap(chosen.responseDelays[k], cap: options.maximumGap)
+                if let warning = paced.warning("the delay before response \(k + 1) to request \(chosen.index + 1) "
+                                               + "(\(chosen.message.command))", association: candidate.association) {
+                    let finding = Finding(.recordedGapCapped, .warning, warning, time: .wallClock(), sender: .acceptor)
+                    pacingWarnings.update { $0.append(finding) }
+                    log?.session(connection: association.connection)?.note(finding)
+                    logger.warning("\(warning)")
+                }
+                try await Task.sleep(for: paced.sleep)
             }
             let isPending = recorded.statusCategory == .pending
             if isPending, association.isCancelled(messageID: id) {
@@ -204,22 +225,10 @@ struct ReplayServiceHandler: DICOMServiceHandler {
             }
             try await sendSubOperations(before: recorded.firstFragmentTime)
             guard let command = recorded.command.responding(to: id)?.echoingInstance(of: request.command) else { continue }
-            let dataSet = try context.map { ctx throws(ReplayError) in try encode(recorded, for: ctx) } ?? nil
+            let dataSet = try context.map { ctx throws(ReplayError) in
+                try recorded.dataSet(for: ctx, what: "\(recorded.command)", association: candidate.association)
+            } ?? nil
             try await responder.send(command, dataSet: dataSet)
-        }
-    }
-
-    /// The recorded bytes when the transfer syntax is the same, else the decoded data set re-encoded.
-    func encode(_ m: RecordedMessage, for context: AcceptedContext) throws(ReplayError) -> ByteBuffer? {
-        guard let bytes = m.dataSetBytes else { return nil }
-        if m.transferSyntax?.uid == context.transferSyntax { return bytes }
-        guard let ds = m.dataSet else {
-            throw ReplayError(.unencodableMessage, "the recorded data set could not be decoded for \(context.syntax.name)")
-        }
-        do {
-            return try context.encode(ds)
-        } catch {
-            throw ReplayError(.unencodableMessage, "cannot encode the recorded data set in \(context.syntax.name): \(error)")
         }
     }
 }

@@ -10,7 +10,8 @@ import NIOPosix
 /// How fast a replay goes.
 public enum ReplayPace: String, Sendable, CaseIterable {
     /// Sleep the recorded gaps: the requestor's think time before each request and C-CANCEL,
-    /// the acceptor's processing time before each response.
+    /// the acceptor's processing time before each response; each for at most the replay's
+    /// `maximumGap` (`defaultMaximumGap`, 60 s), a longer one with a warning.
     case recorded
     /// No waiting beyond what the protocol needs.
     case asap
@@ -32,6 +33,8 @@ public struct SCUReplayOptions: Sendable {
     public var connectTimeout: TimeAmount = .seconds(10)
     /// Per-association annotated dumps and `events.jsonl`.
     public var logDirectory: String?
+    /// The longest recorded gap `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
+    public var maximumGap: Duration = ReplayPace.defaultMaximumGap
 
     public init(host: String, port: Int) {
         self.host = host
@@ -60,8 +63,8 @@ public struct SCUReplayer: Sendable {
     }
 
     /// Replays the selected associations: one after the other with `--pace asap`; with
-    /// `--pace recorded` each starts at its recorded offset from the first, so associations
-    /// that overlapped in the recording overlap again.
+    /// `--pace recorded` each starts at its recorded offset from the first (at most
+    /// `maximumGap`), so associations that overlapped in the recording overlap again.
     public func replay(_ conversation: RecordedConversation, association: Int? = nil) async throws(ReplayError) -> ReplayReport {
         let selected = try conversation.selected(association)
         let log = try ReplayLog(directory: options.logDirectory)
@@ -70,8 +73,14 @@ public struct SCUReplayer: Sendable {
             results = await withTaskGroup(of: (Int, AssociationReplayResult).self) { group in
                 for (i, a) in selected.enumerated() {
                     group.addTask {
-                        try? await Task.sleep(for: a.startTime - first)
-                        return (i, await replay(a, log: log))
+                        let offset = PacedGap(gap(a.startTime, first), cap: options.maximumGap)
+                        try? await Task.sleep(for: offset.sleep)
+                        var result = await replay(a, log: log)
+                        if let warning = offset.warning("the start after the first association's", association: a.index) {
+                            logger.warning("\(warning)")
+                            result.notes.insert(warning, at: 0)
+                        }
+                        return (i, result)
                     }
                 }
                 var byPosition: [(Int, AssociationReplayResult)] = []
@@ -161,7 +170,7 @@ public struct SCUReplayer: Sendable {
         do {
             try await run.sendAll()
             try await run.awaitAll()
-            if options.pace == .recorded { try await Task.sleep(for: a.closingDelay) }
+            try await run.pause(a.closingDelay, "the wait before the " + (a.requestorAborted ? "A-ABORT" : "A-RELEASE-RQ"))
             if a.requestorAborted {
                 await client.abort()
             } else {
@@ -179,6 +188,8 @@ public struct SCUReplayer: Sendable {
             await client.abort()
         }
         session?.finish()
+        for warning in run.pacingWarnings { logger.warning("\(warning)") }
+        result.notes += run.pacingWarnings
         let comparer = ResponseComparer(options: options.comparison)
         for r in a.requestorRequests {
             let sent = run.sent[r.index]
@@ -209,6 +220,8 @@ struct SCURun {
     var byMessageID: [UInt16: Int] = [:]
     /// Requests the peer sent us (C-STORE sub-operations of a C-GET), answered from the recording in order.
     var peerRequestsAnswered = 0
+    /// Recorded gaps longer than `options.maximumGap`, shortened (`--pace recorded`).
+    var pacingWarnings: [String] = []
 
     init(association: RecordedAssociation, client: DICOMClient, options: SCUReplayOptions) {
         self.association = association
@@ -219,13 +232,13 @@ struct SCURun {
     mutating func sendAll() async throws {
         for r in association.requestorRequests {
             for j in r.waitsFor { try await receive(until: { $0.sent[j]?.isComplete ?? true }) }
-            if options.pace == .recorded { try await Task.sleep(for: r.thinkTime) }
+            try await pause(r.thinkTime, "the think time before request \(r.index + 1) (\(r.message.command))")
             guard let context = client.acceptedContexts.first(where: { $0.id == r.message.presentationContextID }) else {
                 continue  // reported as request-not-sent (the context difference is in the negotiation)
             }
             let id = client.nextMessageID()
             guard let command = r.message.command.renumbered(messageID: id) else { continue }
-            let dataSet = try encode(r.message, for: context, what: "\(r.message.command)")
+            let dataSet = try r.message.dataSet(for: context, what: "\(r.message.command)", association: association.index)
             try await client.send(command, dataSet: dataSet, contextID: context.id)
             sent[r.index] = Sent(messageID: id, contextID: context.id, time: .wallClock())
             byMessageID[id] = r.index
@@ -237,28 +250,20 @@ struct SCURun {
         try await receive(until: { run in run.sent.values.allSatisfy(\.isComplete) })
     }
 
-    /// The data set of a recorded message for `context`: the recorded bytes when the transfer
-    /// syntax is the same, else re-encoded from the decoded data set.
-    func encode(_ m: RecordedMessage, for context: AcceptedContext, what: String) throws(ReplayError) -> ByteBuffer? {
-        guard let bytes = m.dataSetBytes else { return nil }
-        if m.transferSyntax?.uid == context.transferSyntax { return bytes }
-        guard let ds = m.dataSet else {
-            throw ReplayError(.unencodableMessage, "\(what): the recorded data set could not be decoded, so it cannot be "
-                              + "re-encoded in \(context.syntax.name)", association: association.index)
-        }
-        do {
-            return try context.encode(ds)
-        } catch {
-            throw ReplayError(.unencodableMessage, "\(what): cannot encode the data set in \(context.syntax.name): \(error)",
-                              association: association.index)
-        }
+    /// With `--pace recorded`, sleeps a recorded gap (at most `options.maximumGap`; a longer one
+    /// is noted in `pacingWarnings`). `what` names the gap.
+    mutating func pause(_ recorded: Duration, _ what: String) async throws {
+        guard options.pace == .recorded else { return }
+        let paced = PacedGap(recorded, cap: options.maximumGap)
+        if let warning = paced.warning(what, association: association.index) { pacingWarnings.append(warning) }
+        try await Task.sleep(for: paced.sleep)
     }
 
     /// Sends the C-CANCEL of request `index` once as many responses arrived as in the recording.
     mutating func cancelIfDue(_ index: Int) async throws {
         guard let r = association.requests.first(where: { $0.index == index }), let cancel = r.cancel,
               var s = sent[index], !s.cancelSent, !s.isComplete, s.responses.count >= cancel.afterResponses else { return }
-        if options.pace == .recorded { try await Task.sleep(for: cancel.delay) }
+        try await pause(cancel.delay, "the wait before the C-CANCEL-RQ of request \(index + 1)")
         guard let command = cancel.message.command.responding(to: s.messageID) else { return }
         try await client.send(command, dataSet: nil, contextID: s.contextID)
         s.cancelSent = true

@@ -29,12 +29,25 @@ public struct PseudonymRecord: Sendable, Hashable {
 /// 0600 (the original identifiers are in it; SQLite gives its `-wal` and `-shm` files the
 /// same mode). It survives restarts; several proxies with the same key issue the same
 /// pseudonyms, so each one's store maps them back without sharing state. Lookups go through
-/// an in-memory cache; a new pseudonym is written once. Thread-safe.
+/// an in-memory cache bounded to `cacheLimit` records (two generations: when the newer one
+/// holds half the limit it becomes the older one and the older one is dropped; a record found
+/// in the older one moves to the newer one), so a long-running proxy's memory does not grow
+/// with every distinct value it sees. A record enters the cache only once its row is written
+/// (or read back), so a failed write is tried again the next time the value passes.
+/// A store kept in memory only has no file behind it: there the records are the store and are
+/// all kept. Thread-safe.
 public final class MappingStore: @unchecked Sendable {
     private let queue: DatabaseQueue?
     public let path: String?
     private let lock = NSLock()
-    private var cache: [String: PseudonymRecord] = [:]
+    /// The records of a store kept in memory only (no file).
+    private var memory: [String: PseudonymRecord] = [:]
+    /// Cache of a file store: the newer and the older generation.
+    private var recent: [String: PseudonymRecord] = [:]
+    private var older: [String: PseudonymRecord] = [:]
+    /// Most records the cache of a file store holds (both generations).
+    public let cacheLimit: Int
+    public static let defaultCacheLimit = 100_000
     /// Pseudonyms looked up and absent, so that an unknown value is not looked up in every message.
     private var misses: Set<String> = []
     private static let maximumMisses = 10_000
@@ -43,11 +56,13 @@ public final class MappingStore: @unchecked Sendable {
     public init() {
         queue = nil
         path = nil
+        cacheLimit = Self.defaultCacheLimit
     }
 
-    /// Opens (or creates, mode 0600) the SQLite file at `path`.
-    public init(path: String) throws(RewriteError) {
+    /// Opens (or creates, mode 0600) the SQLite file at `path`. `cacheLimit` bounds the records kept in memory.
+    public init(path: String, cacheLimit: Int = MappingStore.defaultCacheLimit) throws(RewriteError) {
         self.path = path
+        self.cacheLimit = max(2, cacheLimit)
         let fd = open(path, O_RDWR | O_CREAT, 0o600)
         guard fd >= 0 else {
             throw RewriteError(.mappingStore, "cannot create the mapping store \(path): \(String(cString: strerror(errno)))")
@@ -84,14 +99,43 @@ public final class MappingStore: @unchecked Sendable {
         }
     }
 
+    /// Records in the cache (or, for a store kept in memory only, in the store): for tests.
+    var cachedCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return queue == nil ? memory.count : recent.count + older.count
+    }
+
+    /// The cached record of `pseudonym` (moved to the newer generation). Call with `lock` held.
+    private func cached(_ pseudonym: String) -> PseudonymRecord? {
+        if queue == nil { return memory[pseudonym] }
+        if let record = recent[pseudonym] { return record }
+        guard let record = older.removeValue(forKey: pseudonym) else { return nil }
+        cache(record)
+        return record
+    }
+
+    /// Puts `record` in the cache. Call with `lock` held.
+    private func cache(_ record: PseudonymRecord) {
+        misses.remove(record.pseudonym)
+        if queue == nil {
+            memory[record.pseudonym] = record
+            return
+        }
+        if recent.count >= cacheLimit / 2 {
+            older = recent
+            recent = [:]
+        }
+        recent[record.pseudonym] = record
+    }
+
     /// Records that `record.pseudonym` stands for `record.original` (kept if already known).
+    /// The record is cached once the row is written: after a failed write (thrown) the next
+    /// call writes it again.
     public func issued(_ record: PseudonymRecord) throws(RewriteError) {
         lock.lock()
-        let known = cache[record.pseudonym] != nil
-        if !known {
-            cache[record.pseudonym] = record
-            misses.remove(record.pseudonym)
-        }
+        let known = cached(record.pseudonym) != nil
+        if !known, queue == nil { cache(record) }
         lock.unlock()
         guard !known, let queue else { return }
         do {
@@ -102,35 +146,64 @@ public final class MappingStore: @unchecked Sendable {
         } catch {
             throw RewriteError(.mappingStore, "cannot write to the mapping store \(path ?? ""): \(error)")
         }
+        lock.lock()
+        cache(record)
+        lock.unlock()
     }
 
-    /// What `pseudonym` stands for, if this store issued it (now or before a restart).
+    /// What `pseudonym` stands for, if this store issued it (now or before a restart). A row
+    /// that is not what this store writes (NULL, a blob, a tag that is not an integer: a file
+    /// from elsewhere or edited) is an error naming the file, not a crash.
     public func original(of pseudonym: String) throws(RewriteError) -> PseudonymRecord? {
         lock.lock()
-        if let record = cache[pseudonym] {
+        if let record = cached(pseudonym) {
             lock.unlock()
             return record
         }
         let missed = misses.contains(pseudonym)
         lock.unlock()
         guard !missed, let queue else { return nil }
+        let path = self.path ?? ""
         let found: PseudonymRecord?
         do {
             found = try queue.read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT original, vr, tag FROM pseudonym WHERE pseudonym = ?",
                                                  arguments: [pseudonym]) else { return nil }
-                let original: String = row["original"]
-                let vrCode: String = row["vr"]
-                let tag: Int64 = row["tag"]
-                return PseudonymRecord(pseudonym: pseudonym, original: original, vr: VR(code: vrCode) ?? .UN,
-                                       tag: Tag(rawValue: UInt32(truncatingIfNeeded: tag)))
+                func column<Value: DatabaseValueConvertible>(_ name: String, _ type: Value.Type) throws -> Value {
+                    let value: Value?
+                    do {
+                        value = try row.decode(Value?.self, forColumn: name)
+                    } catch {
+                        throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: column \(name) of the row of "
+                                           + "pseudonym '\(pseudonym)' holds \(Self.describe(row[name])), not \(Value.self == String.self ? "text" : "an integer")")
+                    }
+                    guard let value else {
+                        throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: column \(name) of the row of "
+                                           + "pseudonym '\(pseudonym)' is NULL")
+                    }
+                    return value
+                }
+                let original = try column("original", String.self)
+                let vrCode = try column("vr", String.self)
+                let tag = try column("tag", Int64.self)
+                guard let vr = VR(code: vrCode) else {
+                    throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: the row of pseudonym '\(pseudonym)' "
+                                       + "has VR '\(vrCode)'")
+                }
+                guard let rawTag = UInt32(exactly: tag) else {
+                    throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: the row of pseudonym '\(pseudonym)' "
+                                       + "has tag \(tag), not a tag number")
+                }
+                return PseudonymRecord(pseudonym: pseudonym, original: original, vr: vr, tag: Tag(rawValue: rawTag))
             }
+        } catch let error as RewriteError {
+            throw error
         } catch {
-            throw RewriteError(.mappingStore, "cannot read the mapping store \(path ?? ""): \(error)")
+            throw RewriteError(.mappingStore, "cannot read the mapping store \(path): \(error)")
         }
         lock.lock()
         if let found {
-            cache[pseudonym] = found
+            cache(found)
         } else {
             if misses.count >= Self.maximumMisses { misses.removeAll() }
             misses.insert(pseudonym)
@@ -139,12 +212,23 @@ public final class MappingStore: @unchecked Sendable {
         return found
     }
 
+    /// What a column holds, for an error message (not the value itself: it may be an original).
+    static func describe(_ value: DatabaseValue) -> String {
+        switch value.storage {
+        case .null: return "NULL"
+        case .int64: return "an integer"
+        case .double: return "a real number"
+        case .string(let text): return "text of \(text.utf8.count) bytes"
+        case .blob(let data): return "a blob of \(data.count) bytes"
+        }
+    }
+
     /// Number of pseudonyms in the file (or in memory).
     public func count() throws(RewriteError) -> Int {
         guard let queue else {
             lock.lock()
             defer { lock.unlock() }
-            return cache.count
+            return memory.count
         }
         do {
             return try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pseudonym") ?? 0 }

@@ -46,14 +46,9 @@ public struct ValueMap: Sendable, Hashable {
         } catch {
             throw RewriteError(.mapFile, "cannot read the map file: \(error.localizedDescription)", location: path)
         }
-        var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var line = Substring(rawLine)
-            if line.last == "\r" { line = line.dropLast() }
-            if line.allSatisfy({ $0 == " " }) || line.hasPrefix("#") { continue }
-            let location = "\(path):\(lineNumber)"
-            let fields = try Self.fields(of: line, location: location)
+        for record in try Self.records(of: text, path: path) {
+            let location = "\(path):\(record.line)"
+            let fields = record.fields
             guard fields.count == 2 else {
                 throw RewriteError(.mapFile, "expected two fields (original,replacement), found \(fields.count)", location: location)
             }
@@ -62,37 +57,87 @@ public struct ValueMap: Sendable, Hashable {
         }
     }
 
-    /// The fields of one CSV line (RFC 4180: `"` quotes, `""` inside quotes is a quote).
-    static func fields(of line: Substring, location: String) throws(RewriteError) -> [String] {
+    /// The records of a CSV text (RFC 4180), each with the line it starts on (1-based).
+    /// Records end at CRLF, LF or CR outside quotes, and at the end of the text (a last line
+    /// without a line break counts); fields are split on `,`; a field that starts with `"` is
+    /// quoted, `""` in it is a quote, and commas and line breaks in it are kept. A line that
+    /// starts with `#` is a comment; a line of spaces only is skipped. Works on Unicode scalars:
+    /// Swift makes CRLF one Character, so splitting Characters on LF would miss it.
+    static func records(of text: String, path: String) throws(RewriteError) -> [(line: Int, fields: [String])] {
+        let scalars = Array(text.unicodeScalars)
+        var records: [(line: Int, fields: [String])] = []
         var fields: [String] = []
-        var current = ""
+        var current = String.UnicodeScalarView()
         var inQuotes = false
-        var index = line.startIndex
-        while index < line.endIndex {
-            let c = line[index]
-            index = line.index(after: index)
+        var quoted = false
+        var atRecordStart = true
+        var line = 1
+        var recordLine = 1
+        var i = 0
+        /// Skips a line break at `i` (CRLF, LF or CR) if there is one; true when it did.
+        func skipLineBreak() -> Bool {
+            guard i < scalars.count, scalars[i] == "\r" || scalars[i] == "\n" else { return false }
+            if scalars[i] == "\r", i + 1 < scalars.count, scalars[i + 1] == "\n" { i += 1 }
+            i += 1
+            line += 1
+            return true
+        }
+        func endRecord() {
+            fields.append(String(current))
+            let blank = !quoted && fields.count == 1 && fields[0].unicodeScalars.allSatisfy { $0 == " " }
+            if !blank { records.append((recordLine, fields)) }
+            fields = []
+            current = String.UnicodeScalarView()
+            quoted = false
+            atRecordStart = true
+        }
+        while i < scalars.count {
+            if atRecordStart {
+                recordLine = line
+                atRecordStart = false
+                if scalars[i] == "#" {
+                    while i < scalars.count, scalars[i] != "\r", scalars[i] != "\n" { i += 1 }
+                    _ = skipLineBreak()
+                    atRecordStart = true
+                    continue
+                }
+            }
+            let c = scalars[i]
             if inQuotes {
                 if c == "\"" {
-                    if index < line.endIndex, line[index] == "\"" {
+                    i += 1
+                    if i < scalars.count, scalars[i] == "\"" {
                         current.append("\"")
-                        index = line.index(after: index)
+                        i += 1
                     } else {
                         inQuotes = false
                     }
+                } else if c == "\r" || c == "\n" {
+                    let from = i
+                    _ = skipLineBreak()
+                    current.append(contentsOf: scalars[from..<i])
+                } else {
+                    current.append(c)
+                    i += 1
+                }
+            } else if c == "\r" || c == "\n" {
+                _ = skipLineBreak()
+                endRecord()
+            } else {
+                i += 1
+                if c == "\"" && current.isEmpty {
+                    inQuotes = true
+                    quoted = true
+                } else if c == "," {
+                    fields.append(String(current))
+                    current = String.UnicodeScalarView()
                 } else {
                     current.append(c)
                 }
-            } else if c == "\"" && current.isEmpty {
-                inQuotes = true
-            } else if c == "," {
-                fields.append(current)
-                current = ""
-            } else {
-                current.append(c)
             }
         }
-        guard !inQuotes else { throw RewriteError(.mapFile, "a quoted field is not closed", location: location) }
-        fields.append(current)
-        return fields
+        guard !inQuotes else { throw RewriteError(.mapFile, "a quoted field is not closed", location: "\(path):\(recordLine)") }
+        if !atRecordStart { endRecord() }
+        return records
     }
 }

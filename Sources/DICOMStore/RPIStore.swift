@@ -7,6 +7,8 @@ import GRDB
 /// (PS3.4 Annex Q) with `find`. Thread-safe: reads run concurrently on a file store (WAL), writes are serialized.
 public final class RPIStore: Sendable {
     let writer: any DatabaseWriter
+    /// The file, nil for a store in memory (for error messages).
+    public let path: String?
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new file is created with
     /// mode 0600 before SQLite opens it (it holds patient data); SQLite gives its -wal and -shm files the same mode.
@@ -22,6 +24,7 @@ public final class RPIStore: Sendable {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try StoreSchema.migrator.migrate(pool)
             writer = pool
+            self.path = path
         } catch let error as StoreError {
             throw error
         } catch {
@@ -31,6 +34,7 @@ public final class RPIStore: Sendable {
 
     init(writer: any DatabaseWriter) throws {
         self.writer = writer
+        path = nil
         do {
             try StoreSchema.migrator.migrate(writer)
         } catch {
@@ -146,24 +150,32 @@ public final class RPIStore: Sendable {
         }
     }
 
-    /// The record with row id `rowID`.
+    /// The record with row id `rowID`. A row that is not what this store writes (NULL in a required column, a blob
+    /// or a number where text belongs: a database from elsewhere or edited) is a `.database` error naming the file,
+    /// the table, the row and the column, not a crash.
     func record(rowID: Int64) throws -> PatientRecord? {
         try read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE id = ?", arguments: [rowID]) else {
                 return nil
             }
+            let patient = StoredRow(row, table: "patient", id: rowID, store: self)
             let others = try Row.fetchAll(
-                db, sql: "SELECT other_id, issuer, type FROM other_patient_id WHERE patient = ? ORDER BY position",
+                db, sql: "SELECT id, other_id, issuer, type FROM other_patient_id WHERE patient = ? ORDER BY position",
                 arguments: [rowID]
-            ).map { OtherPatientID(id: $0["other_id"], issuer: $0["issuer"], type: $0["type"]) }
+            ).map { row in
+                let other = StoredRow(row, table: "other_patient_id", id: nil, store: self)
+                return OtherPatientID(id: try other.required("other_id"), issuer: try other.optional("issuer"),
+                                      type: try other.optional("type"))
+            }
             let items = try Row.fetchAll(
                 db, sql: "SELECT * FROM information_item WHERE patient = ? ORDER BY position", arguments: [rowID]
-            ).compactMap(Self.item(from:))
+            ).compactMap { try Self.item(from: StoredRow($0, table: "information_item", id: nil, store: self)) }
             return PatientRecord(
-                patientID: row["patient_id"], issuer: row["issuer"], issuerUniversalID: row["issuer_universal_id"],
-                issuerUniversalIDType: row["issuer_universal_id_type"], name: row["name"],
-                birthDate: row["birth_date"], sex: row["sex"], otherIDs: others,
-                observationDateTime: row["observation_datetime"], items: items)
+                patientID: try patient.required("patient_id"), issuer: try patient.required("issuer"),
+                issuerUniversalID: try patient.optional("issuer_universal_id"),
+                issuerUniversalIDType: try patient.optional("issuer_universal_id_type"), name: try patient.required("name"),
+                birthDate: try patient.required("birth_date"), sex: try patient.required("sex"), otherIDs: others,
+                observationDateTime: try patient.required("observation_datetime"), items: items)
         }
     }
 
@@ -172,15 +184,19 @@ public final class RPIStore: Sendable {
         try lookup(patientID: patientID, issuer: nil, universalID: nil).compactMap { try record(rowID: $0) }
     }
 
-    static func item(from row: Row) -> InformationItem? {
-        guard let category = ItemCategory(rawValue: row["category"]) else { return nil }
-        func concept(_ prefix: String) -> CodedConcept? {
-            guard let value: String = row["\(prefix)_value"], let scheme: String = row["\(prefix)_scheme"] else { return nil }
-            return CodedConcept(value, scheme, row["\(prefix)_meaning"] ?? "")
+    /// The information item of a row; nil for a category this version does not know (a newer store's).
+    static func item(from row: StoredRow) throws -> InformationItem? {
+        guard let category = ItemCategory(rawValue: try row.required("category")) else { return nil }
+        func concept(_ prefix: String) throws -> CodedConcept? {
+            guard let value: String = try row.optional("\(prefix)_value"), let scheme: String = try row.optional("\(prefix)_scheme") else {
+                return nil
+            }
+            return CodedConcept(value, scheme, try row.optional("\(prefix)_meaning") ?? "")
         }
-        return InformationItem(category: category, code: concept("code"), concept: concept("concept"), text: row["text"],
-                               start: row["start_datetime"], end: row["end_datetime"], numeric: row["numeric_value"],
-                               units: concept("units"))
+        return InformationItem(category: category, code: try concept("code"), concept: try concept("concept"),
+                               text: try row.optional("text"), start: try row.optional("start_datetime"),
+                               end: try row.optional("end_datetime"), numeric: try row.optional("numeric_value"),
+                               units: try concept("units"))
     }
 
     // MARK: Database access with typed errors
@@ -191,7 +207,7 @@ public final class RPIStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.database, "\(error)")
+            throw StoreError(.database, file: path, "\(error)")
         }
     }
 
@@ -201,7 +217,63 @@ public final class RPIStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.database, "\(error)")
+            throw StoreError(.database, file: path, "\(error)")
+        }
+    }
+}
+
+/// A row read from the store, decoded column by column with typed errors: GRDB's non-throwing subscripts stop the
+/// process on NULL or on a value of another type, which a database file from elsewhere can hold.
+struct StoredRow {
+    let row: Row
+    let table: String
+    let id: Int64?
+    let store: RPIStore
+
+    init(_ row: Row, table: String, id: Int64?, store: RPIStore) {
+        self.row = row
+        self.table = table
+        self.store = store
+        self.id = id ?? (try? row.decode(Int64?.self, forColumn: "id")) ?? nil
+    }
+
+    /// The value of `column`, nil when it is NULL or the column is absent.
+    func optional<Value: DatabaseValueConvertible>(_ column: String, as type: Value.Type = Value.self) throws -> Value? {
+        do {
+            return try row.decode(Value?.self, forColumn: column)
+        } catch {
+            let value: DatabaseValue = row.hasColumn(column) ? row[column] : .null
+            throw problem(column, "holds \(Self.describe(value)), not \(Self.expected(Value.self))")
+        }
+    }
+
+    /// The value of `column`, which must be present and not NULL.
+    func required<Value: DatabaseValueConvertible>(_ column: String, as type: Value.Type = Value.self) throws -> Value {
+        guard row.hasColumn(column) else { throw problem(column, "is missing") }
+        guard let value = try optional(column, as: type) else { throw problem(column, "is NULL") }
+        return value
+    }
+
+    private func problem(_ column: String, _ what: String) -> StoreError {
+        StoreError(.database, file: store.path, location: "table \(table)" + (id.map { " row \($0)" } ?? "") + " column \(column)",
+                   "the store is damaged or not a dicomtap store: the column \(what)")
+    }
+
+    static func expected(_ type: Any.Type) -> String {
+        if type == String.self { return "text" }
+        if type == Double.self { return "a number" }
+        if type == Int64.self || type == Int.self { return "an integer" }
+        return "\(type)"
+    }
+
+    /// What a column holds (its kind and size, not the value: it may be patient data).
+    static func describe(_ value: DatabaseValue) -> String {
+        switch value.storage {
+        case .null: return "NULL"
+        case .int64: return "an integer"
+        case .double: return "a real number"
+        case .string(let text): return "text of \(text.utf8.count) bytes"
+        case .blob(let data): return "a blob of \(data.count) bytes"
         }
     }
 }
