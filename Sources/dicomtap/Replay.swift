@@ -66,6 +66,10 @@ struct Replay: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write one annotated text file per association and events.jsonl here.", valueName: "dir"))
     var logDir: String?
 
+    @Option(help: ArgumentHelp("At --pace recorded, the longest recorded gap slept (longer ones are shortened, with a warning).",
+                               valueName: "seconds"))
+    var maxGap: Double = 60
+
     @Option(help: ArgumentHelp("Seconds to wait for each response (--to).", valueName: "seconds"))
     var timeout: Double = 60
 
@@ -85,6 +89,7 @@ struct Replay: AsyncParsableCommand {
             throw ValidationError("--unmatched-status must be a 16-bit status such as 0xC000, not '\(unmatchedStatus)'")
         }
         try checkSeconds(timeout, "--timeout", zero: false)
+        try checkSeconds(maxGap, "--max-gap")
     }
 
     static func endpoint(_ text: String, defaultHost: String?) -> (host: String, port: Int)? {
@@ -130,6 +135,7 @@ struct Replay: AsyncParsableCommand {
         options.calledAETitle = calledAE
         options.comparison = ComparisonOptions(ignoredTags: Set(ignored.compactMap { Tag(parsing: $0) }), unorderedMatches: unorderedMatches)
         options.responseTimeout = .fromSeconds(timeout)
+        options.maximumGap = .seconds(maxGap)
         options.logDirectory = logDir
         let report: ReplayReport
         do {
@@ -147,6 +153,7 @@ struct Replay: AsyncParsableCommand {
         var options = SCPReplayOptions(port: port)
         options.host = host
         options.pace = pace
+        options.maximumGap = .seconds(maxGap)
         options.aeTitle = calledAE
         options.logDirectory = logDir
         do {
@@ -187,6 +194,7 @@ struct Replay: AsyncParsableCommand {
         let findings = server.findings
         FileHandle.standardOutput.write(Data("stopped: \(server.answered) request(s) answered from the recording, \(findings.count) unmatched\n".utf8))
         for f in findings { FileHandle.standardOutput.write(Data("  \(f)\n".utf8)) }
+        for w in server.pacingWarnings { FileHandle.standardOutput.write(Data("  \(w)\n".utf8)) }
     }
 }
 
