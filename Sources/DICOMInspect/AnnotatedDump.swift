@@ -50,7 +50,7 @@ public struct AnnotatedDumpRenderer: Sendable {
         }
     }
 
-    func relative(_ t: Timestamp) -> String { format6(Double(t.nanoseconds - origin.nanoseconds) / 1e9) }
+    func relative(_ t: Timestamp) -> String { format6(t.seconds(since: origin)) }
 
     func head(_ t: Timestamp, _ sender: PeerRole) -> String { "[\(relative(t))] \(sender.arrow)  " }
 

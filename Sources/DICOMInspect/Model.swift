@@ -21,7 +21,18 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
     public init(seconds: Double) { nanoseconds = Int64(seconds * 1e9) }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
-    public static func - (a: Timestamp, b: Timestamp) -> Duration { .nanoseconds(a.nanoseconds - b.nanoseconds) }
+    /// The time from `b` to `a`, saturating: capture timestamps can be anything (a pcapng's if_tsoffset, clamped
+    /// out-of-range times), and a difference past Int64 must not trap.
+    /// Seconds from `origin` to this time (saturating, like `-`).
+    public func seconds(since origin: Timestamp) -> Double {
+        let d = self - origin
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    public static func - (a: Timestamp, b: Timestamp) -> Duration {
+        let (d, overflow) = a.nanoseconds.subtractingReportingOverflow(b.nanoseconds)
+        return .nanoseconds(overflow ? (a.nanoseconds < b.nanoseconds ? Int64.min : Int64.max) : d)
+    }
     public var description: String { String(format6(Double(nanoseconds) / 1e9)) }
 }
 

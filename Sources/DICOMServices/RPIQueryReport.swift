@@ -27,7 +27,7 @@ public enum RPIQueryReport {
 
     /// The closing summary line.
     public static func summary(_ result: RPIQueryResult) -> String {
-        let ms = Double(result.finishedAt.nanoseconds - result.startedAt.nanoseconds) / 1e6
+        let ms = result.finishedAt.seconds(since: result.startedAt) * 1000
         let context = "context \(result.context.id) \(UIDRegistry.name(for: result.context.transferSyntax) ?? result.context.transferSyntax)"
         switch result.ending {
         case .completed:
