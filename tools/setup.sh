@@ -7,9 +7,10 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 # Debian packages: zlib, libpcap and SQLite headers for the build; DCMTK and tshark as real peers in tests;
-# socat as the plain TCP relay tools/bench_proxy.sh compares the proxy with.
+# socat as the plain TCP relay tools/bench_proxy.sh compares the proxy with; the sqlite3 shell for the tests that
+# damage store files with another program than ours.
 need=()
-for pkg in zlib1g-dev libpcap-dev libsqlite3-dev dcmtk tshark socat; do
+for pkg in zlib1g-dev libpcap-dev libsqlite3-dev sqlite3 dcmtk tshark socat; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
