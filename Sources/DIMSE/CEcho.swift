@@ -1,13 +1,13 @@
 import DICOMCore
 
 /// C-ECHO-RQ, PS3.7 §9.3.5.1, Table 9.3-12.
-public struct CEchoRequest: DIMSERequest {
+public struct CEchoRequest: DIMSERequest, CommandSetCoding {
     public static let commandField = CommandField.cEchoRequest
     public var messageID: UInt16
     /// Affected SOP Class UID (0000,0002): the Verification SOP Class, 1.2.840.10008.1.1.
     public var affectedSOPClassUID: String
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     /// The Verification SOP Class UID (PS3.4 Annex A).
     public static let verificationSOPClassUID = "1.2.840.10008.1.1"
@@ -18,32 +18,25 @@ public struct CEchoRequest: DIMSERequest {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageID, uint16: messageID)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = [
+        .uid(CommandTag.affectedSOPClassUID, \.affectedSOPClassUID), .messageID, .commandDataSetType,
+    ]
+    static var placeholder: Self { Self(messageID: 0) }
 }
 
 /// C-ECHO-RSP, PS3.7 §9.3.5.2, Table 9.3-13.
-public struct CEchoResponse: DIMSEResponse {
+public struct CEchoResponse: DIMSEResponse, ResponseCoding {
     public static let commandField = CommandField.cEchoResponse
     public var messageIDBeingRespondedTo: UInt16
     public var affectedSOPClassUID: String?
     public var status: UInt16
     public var errorComment: String?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageIDBeingRespondedTo: UInt16, status: UInt16 = 0x0000,
                 affectedSOPClassUID: String? = CEchoRequest.verificationSOPClassUID, errorComment: String? = nil) {
@@ -54,23 +47,10 @@ public struct CEchoResponse: DIMSEResponse {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.status, uint16: status)
-        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = responseElements + [.errorComment]
+    static var placeholder: Self { Self(messageIDBeingRespondedTo: 0) }
 }

@@ -1,13 +1,13 @@
 import DICOMCore
 
 /// C-GET-RQ, PS3.7 §9.3.3.1, Table 9.3-5. The Identifier follows as the data set.
-public struct CGetRequest: DIMSERequest {
+public struct CGetRequest: DIMSERequest, PriorityRequest {
     public static let commandField = CommandField.cGetRequest
     public var messageID: UInt16
     public var affectedSOPClassUID: String
     public var priority: Priority
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageID: UInt16, affectedSOPClassUID: String, priority: Priority = .medium) {
         self.messageID = messageID
@@ -16,23 +16,12 @@ public struct CGetRequest: DIMSERequest {
         self.commandDataSetType = CommandDataSetType.dataSetPresent
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        priority = try r.priority()
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageID, uint16: messageID)
-        b.set(CommandTag.priority, uint16: priority.rawValue)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = priorityRequestElements
+    static var placeholder: Self { Self(messageID: 0, affectedSOPClassUID: "") }
 }
 
 /// C-GET-RSP, PS3.7 §9.3.3.2, Table 9.3-6.
@@ -65,9 +54,10 @@ public struct CGetResponse: DIMSEResponse, SubOperationsResponse {
         self.commandDataSetType = hasDataSet ? CommandDataSetType.dataSetPresent : CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        self = try Self.decodingSubOperationsResponse(commandSet)
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decodingSubOperationsResponse: commandSet) }
 
-    public var commandSet: Dataset { subOperationsResponseCommandSet }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = subOperationsResponseElements
+    static var placeholder: Self { Self(messageIDBeingRespondedTo: 0, status: 0) }
 }

@@ -1,7 +1,7 @@
 import DICOMCore
 
 /// C-MOVE-RQ, PS3.7 §9.3.4.1, Table 9.3-7. The Identifier follows as the data set.
-public struct CMoveRequest: DIMSERequest {
+public struct CMoveRequest: DIMSERequest, CommandSetCoding {
     public static let commandField = CommandField.cMoveRequest
     public var messageID: UInt16
     public var affectedSOPClassUID: String
@@ -9,7 +9,7 @@ public struct CMoveRequest: DIMSERequest {
     /// Move Destination (0000,0600): the AE title the SCP sends the C-STORE sub-operations to.
     public var moveDestination: String
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageID: UInt16, affectedSOPClassUID: String, moveDestination: String, priority: Priority = .medium) {
         self.messageID = messageID
@@ -19,25 +19,15 @@ public struct CMoveRequest: DIMSERequest {
         self.commandDataSetType = CommandDataSetType.dataSetPresent
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        moveDestination = try r.string(CommandTag.moveDestination)
-        priority = try r.priority()
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageID, uint16: messageID)
-        b.set(CommandTag.moveDestination, text: moveDestination, vr: .AE)
-        b.set(CommandTag.priority, uint16: priority.rawValue)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = [
+        .uid(CommandTag.affectedSOPClassUID, \.affectedSOPClassUID), .messageID,
+        .text(CommandTag.moveDestination, \.moveDestination, vr: .AE), .priority(\.priority), .commandDataSetType,
+    ]
+    static var placeholder: Self { Self(messageID: 0, affectedSOPClassUID: "", moveDestination: "") }
 }
 
 /// C-MOVE-RSP, PS3.7 §9.3.4.2, Table 9.3-8.
@@ -70,9 +60,10 @@ public struct CMoveResponse: DIMSEResponse, SubOperationsResponse {
         self.commandDataSetType = hasDataSet ? CommandDataSetType.dataSetPresent : CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        self = try Self.decodingSubOperationsResponse(commandSet)
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decodingSubOperationsResponse: commandSet) }
 
-    public var commandSet: Dataset { subOperationsResponseCommandSet }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = subOperationsResponseElements
+    static var placeholder: Self { Self(messageIDBeingRespondedTo: 0, status: 0) }
 }

@@ -1,7 +1,7 @@
 import DICOMCore
 
 /// C-STORE-RQ, PS3.7 §9.3.1.1, Table 9.3-1.
-public struct CStoreRequest: DIMSERequest {
+public struct CStoreRequest: DIMSERequest, PriorityRequest {
     public static let commandField = CommandField.cStoreRequest
     public var messageID: UInt16
     public var affectedSOPClassUID: String
@@ -12,7 +12,7 @@ public struct CStoreRequest: DIMSERequest {
     /// Move Originator Message ID (0000,1031): the C-MOVE-RQ's Message ID, for a C-MOVE sub-operation.
     public var moveOriginatorMessageID: UInt16?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageID: UInt16, affectedSOPClassUID: String, affectedSOPInstanceUID: String,
                 priority: Priority = .medium, moveOriginatorApplicationEntityTitle: String? = nil,
@@ -26,33 +26,20 @@ public struct CStoreRequest: DIMSERequest {
         self.commandDataSetType = CommandDataSetType.dataSetPresent
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        priority = try r.priority()
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        affectedSOPInstanceUID = try r.string(CommandTag.affectedSOPInstanceUID)
-        moveOriginatorApplicationEntityTitle = r.optionalString(CommandTag.moveOriginatorApplicationEntityTitle)
-        moveOriginatorMessageID = r.optionalUInt16(CommandTag.moveOriginatorMessageID)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageID, uint16: messageID)
-        b.set(CommandTag.priority, uint16: priority.rawValue)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.affectedSOPInstanceUID, uid: affectedSOPInstanceUID)
-        b.set(CommandTag.moveOriginatorApplicationEntityTitle, text: moveOriginatorApplicationEntityTitle, vr: .AE)
-        b.set(CommandTag.moveOriginatorMessageID, uint16: moveOriginatorMessageID)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = priorityRequestElements + [
+        .uid(CommandTag.affectedSOPInstanceUID, \.affectedSOPInstanceUID),
+        .optionalText(CommandTag.moveOriginatorApplicationEntityTitle, \.moveOriginatorApplicationEntityTitle, vr: .AE),
+        .optionalUInt16(CommandTag.moveOriginatorMessageID, \.moveOriginatorMessageID),
+    ]
+    static var placeholder: Self { Self(messageID: 0, affectedSOPClassUID: "", affectedSOPInstanceUID: "") }
 }
 
 /// C-STORE-RSP, PS3.7 §9.3.1.2, Table 9.3-2.
-public struct CStoreResponse: DIMSEResponse {
+public struct CStoreResponse: DIMSEResponse, ResponseCoding {
     public static let commandField = CommandField.cStoreResponse
     public var messageIDBeingRespondedTo: UInt16
     public var affectedSOPClassUID: String?
@@ -61,7 +48,7 @@ public struct CStoreResponse: DIMSEResponse {
     public var offendingElement: [Tag]?
     public var errorComment: String?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageIDBeingRespondedTo: UInt16, status: UInt16, affectedSOPClassUID: String? = nil,
                 affectedSOPInstanceUID: String? = nil, offendingElement: [Tag]? = nil, errorComment: String? = nil) {
@@ -74,27 +61,13 @@ public struct CStoreResponse: DIMSEResponse {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
-        offendingElement = r.optionalTags(CommandTag.offendingElement)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        affectedSOPInstanceUID = r.optionalString(CommandTag.affectedSOPInstanceUID)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.status, uint16: status)
-        b.set(CommandTag.offendingElement, tags: offendingElement)
-        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
-        b.set(CommandTag.affectedSOPInstanceUID, uid: affectedSOPInstanceUID)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = responseElements + [
+        .optionalTags(CommandTag.offendingElement, \.offendingElement), .errorComment,
+        .optionalUID(CommandTag.affectedSOPInstanceUID, \.affectedSOPInstanceUID),
+    ]
+    static var placeholder: Self { Self(messageIDBeingRespondedTo: 0, status: 0) }
 }

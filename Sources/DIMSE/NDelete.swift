@@ -1,13 +1,13 @@
 import DICOMCore
 
 /// N-DELETE-RQ, PS3.7 §10.3.6.1, Table 10.3-11. Never followed by a data set.
-public struct NDeleteRequest: DIMSERequest {
+public struct NDeleteRequest: DIMSERequest, RequestedInstanceRequest {
     public static let commandField = CommandField.nDeleteRequest
     public var messageID: UInt16
     public var requestedSOPClassUID: String
     public var requestedSOPInstanceUID: String
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageID: UInt16, requestedSOPClassUID: String, requestedSOPInstanceUID: String) {
         self.messageID = messageID
@@ -16,27 +16,16 @@ public struct NDeleteRequest: DIMSERequest {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        requestedSOPClassUID = try r.string(CommandTag.requestedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        requestedSOPInstanceUID = try r.string(CommandTag.requestedSOPInstanceUID)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.requestedSOPClassUID, uid: requestedSOPClassUID)
-        b.set(CommandTag.messageID, uint16: messageID)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.requestedSOPInstanceUID, uid: requestedSOPInstanceUID)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = requestedInstanceElements
+    static var placeholder: Self { Self(messageID: 0, requestedSOPClassUID: "", requestedSOPInstanceUID: "") }
 }
 
 /// N-DELETE-RSP, PS3.7 §10.3.6.2, Table 10.3-12. Never followed by a data set.
-public struct NDeleteResponse: DIMSEResponse {
+public struct NDeleteResponse: DIMSEResponse, NormalizedResponse {
     public static let commandField = CommandField.nDeleteResponse
     public var messageIDBeingRespondedTo: UInt16
     public var affectedSOPClassUID: String?
@@ -45,7 +34,7 @@ public struct NDeleteResponse: DIMSEResponse {
     public var errorID: UInt16?
     public var errorComment: String?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageIDBeingRespondedTo: UInt16, status: UInt16, affectedSOPClassUID: String? = nil,
                 affectedSOPInstanceUID: String? = nil, errorID: UInt16? = nil, errorComment: String? = nil) {
@@ -58,27 +47,10 @@ public struct NDeleteResponse: DIMSEResponse {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        errorID = r.optionalUInt16(CommandTag.errorID)
-        affectedSOPInstanceUID = r.optionalString(CommandTag.affectedSOPInstanceUID)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.status, uint16: status)
-        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
-        b.set(CommandTag.errorID, uint16: errorID)
-        b.set(CommandTag.affectedSOPInstanceUID, uid: affectedSOPInstanceUID)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] = normalizedResponseElements
+    static var placeholder: Self { Self(messageIDBeingRespondedTo: 0, status: 0) }
 }

@@ -1,7 +1,7 @@
 import DICOMCore
 
 /// N-GET-RQ, PS3.7 §10.3.2.1, Table 10.3-3. Never followed by a data set.
-public struct NGetRequest: DIMSERequest {
+public struct NGetRequest: DIMSERequest, RequestedInstanceRequest {
     public static let commandField = CommandField.nGetRequest
     public var messageID: UInt16
     public var requestedSOPClassUID: String
@@ -9,7 +9,7 @@ public struct NGetRequest: DIMSERequest {
     /// Attribute Identifier List (0000,1005): the attributes asked for; absent means all.
     public var attributeIdentifierList: [Tag]?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageID: UInt16, requestedSOPClassUID: String, requestedSOPInstanceUID: String,
                 attributeIdentifierList: [Tag]? = nil) {
@@ -20,29 +20,17 @@ public struct NGetRequest: DIMSERequest {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        requestedSOPClassUID = try r.string(CommandTag.requestedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        requestedSOPInstanceUID = try r.string(CommandTag.requestedSOPInstanceUID)
-        attributeIdentifierList = r.optionalTags(CommandTag.attributeIdentifierList)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.requestedSOPClassUID, uid: requestedSOPClassUID)
-        b.set(CommandTag.messageID, uint16: messageID)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.requestedSOPInstanceUID, uid: requestedSOPInstanceUID)
-        b.set(CommandTag.attributeIdentifierList, tags: attributeIdentifierList)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] =
+        requestedInstanceElements + [.optionalTags(CommandTag.attributeIdentifierList, \.attributeIdentifierList)]
+    static var placeholder: Self { Self(messageID: 0, requestedSOPClassUID: "", requestedSOPInstanceUID: "") }
 }
 
 /// N-GET-RSP, PS3.7 §10.3.2.2, Table 10.3-4. The Attribute List follows as the data set.
-public struct NGetResponse: DIMSEResponse {
+public struct NGetResponse: DIMSEResponse, NormalizedResponse {
     public static let commandField = CommandField.nGetResponse
     public var messageIDBeingRespondedTo: UInt16
     public var affectedSOPClassUID: String?
@@ -52,7 +40,7 @@ public struct NGetResponse: DIMSEResponse {
     public var errorID: UInt16?
     public var errorComment: String?
     public var commandDataSetType: UInt16
-    public private(set) var decodedCommandSet: Dataset?
+    public internal(set) var decodedCommandSet: Dataset?
 
     public init(messageIDBeingRespondedTo: UInt16, status: UInt16, affectedSOPClassUID: String? = nil,
                 affectedSOPInstanceUID: String? = nil, hasDataSet: Bool = true, attributeIdentifierList: [Tag]? = nil,
@@ -67,29 +55,11 @@ public struct NGetResponse: DIMSEResponse {
         self.commandDataSetType = hasDataSet ? CommandDataSetType.dataSetPresent : CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        errorID = r.optionalUInt16(CommandTag.errorID)
-        affectedSOPInstanceUID = r.optionalString(CommandTag.affectedSOPInstanceUID)
-        attributeIdentifierList = r.optionalTags(CommandTag.attributeIdentifierList)
-        decodedCommandSet = commandSet
-    }
+    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
 
-    public var commandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.status, uint16: status)
-        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
-        b.set(CommandTag.errorID, uint16: errorID)
-        b.set(CommandTag.affectedSOPInstanceUID, uid: affectedSOPInstanceUID)
-        b.set(CommandTag.attributeIdentifierList, tags: attributeIdentifierList)
-        return b.finish()
-    }
+    public var commandSet: Dataset { encodedElements }
+
+    static let elements: [CommandElement<Self>] =
+        normalizedResponseElements + [.optionalTags(CommandTag.attributeIdentifierList, \.attributeIdentifierList)]
+    static var placeholder: Self { Self(messageIDBeingRespondedTo: 0, status: 0) }
 }

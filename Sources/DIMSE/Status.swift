@@ -199,30 +199,29 @@ struct StatusTable: Sendable {
         (0xC000...0xCFFF, .failure, "cannot understand"),
     ], including: [annexC])
 
+    /// Statuses the Query/Retrieve and Modality Worklist C-FIND tables share (PS3.4 C.4.1.1.4,
+    /// K.4.1.1.4): refusal, identifier mismatch, Cancel, Pending and the CxxxH failures.
+    private static func matching(_ name: String, _ codes: [(UInt16, DIMSEStatus.Category, String)] = []) -> StatusTable {
+        StatusTable(name, [
+            (0xA700, .failure, "refused: out of resources"),
+            (0xA900, .failure, "identifier does not match SOP class"),
+            (0xFE00, .cancel, "matching terminated due to cancel request"),
+            (0xFF00, .pending, "matches are continuing, current match supplied, optional keys supported as required keys"),
+            (0xFF01, .pending, "matches are continuing, one or more optional keys were not supported"),
+        ] + codes, ranges: [
+            (0xC000...0xCFFF, .failure, "unable to process"),
+        ], including: [annexC])
+    }
+
     /// PS3.4 Annex C.4.1.1.4, Table C.4-1: Query/Retrieve C-FIND (also Hanging Protocol,
     /// Color Palette, Implant Template, Defined Procedure Protocol queries).
-    static let queryRetrieveFind = StatusTable("Query/Retrieve", [
-        (0xA700, .failure, "refused: out of resources"),
+    static let queryRetrieveFind = matching("Query/Retrieve", [
         (0xA710, .failure, "invalid prior record key"),
-        (0xA900, .failure, "identifier does not match SOP class"),
         (0xB001, .warning, "matching reached response limit, a subsequent request may return additional matches"),
-        (0xFE00, .cancel, "matching terminated due to cancel request"),
-        (0xFF00, .pending, "matches are continuing, current match supplied, optional keys supported as required keys"),
-        (0xFF01, .pending, "matches are continuing, one or more optional keys were not supported"),
-    ], ranges: [
-        (0xC000...0xCFFF, .failure, "unable to process"),
-    ], including: [annexC])
+    ])
 
     /// PS3.4 Annex K.4.1.1.4: Modality Worklist C-FIND.
-    static let modalityWorklist = StatusTable("Modality Worklist", [
-        (0xA700, .failure, "refused: out of resources"),
-        (0xA900, .failure, "identifier does not match SOP class"),
-        (0xFE00, .cancel, "matching terminated due to cancel request"),
-        (0xFF00, .pending, "matches are continuing, current match supplied, optional keys supported as required keys"),
-        (0xFF01, .pending, "matches are continuing, one or more optional keys were not supported"),
-    ], ranges: [
-        (0xC000...0xCFFF, .failure, "unable to process"),
-    ], including: [annexC])
+    static let modalityWorklist = matching("Modality Worklist")
 
     /// PS3.4 Annex Q, Table Q.2-1: Relevant Patient Information Query C-FIND. Only C000H of
     /// the CxxxH range is defined, and no FF01H.
@@ -237,42 +236,35 @@ struct StatusTable: Sendable {
         (0xFF00, .pending, "current match is supplied"),
     ], including: [annexC])
 
-    /// PS3.4 Annex C.4.2.1.5, Table C.4-2: Query/Retrieve C-MOVE (and Annex Y, frame-level retrieve).
-    static let queryRetrieveMove = StatusTable("Query/Retrieve", [
-        (0x0000, .success, "sub-operations complete, no failures"),
+    /// Statuses C-MOVE and C-GET share (PS3.4 C.4.2.1.5, C.4.3.1.4, and Annex Y for frame-level
+    /// retrieve); the two differ in the meanings of 0000H and B000H, and in C-MOVE's A801H.
+    private static let retrieve = StatusTable("Query/Retrieve", [
         (0xA701, .failure, "refused: out of resources, unable to calculate number of matches"),
         (0xA702, .failure, "refused: out of resources, unable to perform sub-operations"),
-        (0xA801, .failure, "refused: move destination unknown"),
         (0xA900, .failure, "identifier does not match SOP class"),
         (0xAA00, .failure, "none of the frames requested were found in the SOP instance"),
         (0xAA01, .failure, "unable to create new object for this SOP class"),
         (0xAA02, .failure, "unable to extract frames"),
         (0xAA03, .failure, "time-based request received for a non-time-based original SOP instance"),
         (0xAA04, .failure, "invalid request"),
-        (0xB000, .warning, "sub-operations complete, one or more failures"),
         (0xFE00, .cancel, "sub-operations terminated due to cancel indication"),
         (0xFF00, .pending, "sub-operations are continuing"),
     ], ranges: [
         (0xC000...0xCFFF, .failure, "unable to process"),
     ], including: [annexC])
 
+    /// PS3.4 Annex C.4.2.1.5, Table C.4-2: Query/Retrieve C-MOVE (and Annex Y, frame-level retrieve).
+    static let queryRetrieveMove = StatusTable("Query/Retrieve", [
+        (0x0000, .success, "sub-operations complete, no failures"),
+        (0xA801, .failure, "refused: move destination unknown"),
+        (0xB000, .warning, "sub-operations complete, one or more failures"),
+    ], including: [retrieve])
+
     /// PS3.4 Annex C.4.3.1.4, Table C.4-3: Query/Retrieve C-GET (and Annex Y).
     static let queryRetrieveGet = StatusTable("Query/Retrieve", [
         (0x0000, .success, "sub-operations complete, no failures or warnings"),
-        (0xA701, .failure, "refused: out of resources, unable to calculate number of matches"),
-        (0xA702, .failure, "refused: out of resources, unable to perform sub-operations"),
-        (0xA900, .failure, "identifier does not match SOP class"),
-        (0xAA00, .failure, "none of the frames requested were found in the SOP instance"),
-        (0xAA01, .failure, "unable to create new object for this SOP class"),
-        (0xAA02, .failure, "unable to extract frames"),
-        (0xAA03, .failure, "time-based request received for a non-time-based original SOP instance"),
-        (0xAA04, .failure, "invalid request"),
         (0xB000, .warning, "sub-operations complete, one or more failures or warnings"),
-        (0xFE00, .cancel, "sub-operations terminated due to cancel indication"),
-        (0xFF00, .pending, "sub-operations are continuing"),
-    ], ranges: [
-        (0xC000...0xCFFF, .failure, "unable to process"),
-    ], including: [annexC])
+    ], including: [retrieve])
 
     /// DIMSE-N services: the general statuses of PS3.7 Annex C, plus 0001H, the warning
     /// several N-service SOP classes define (PS3.4 Annex F MPPS, Annex CC UPS, Annex S Media Creation).

@@ -1,53 +1,32 @@
 import DICOMCore
 
-/// C-GET-RSP (PS3.7 Table 9.3-6) and C-MOVE-RSP (Table 9.3-8) carry the same fields: status,
-/// the four sub-operation counts, Offending Element and Error Comment. Both decode and encode
-/// them here.
-protocol SubOperationsResponse: DIMSEResponse {
-    var numberOfRemainingSuboperations: UInt16? { get }
-    var numberOfCompletedSuboperations: UInt16? { get }
-    var numberOfFailedSuboperations: UInt16? { get }
-    var numberOfWarningSuboperations: UInt16? { get }
-    var offendingElement: [Tag]? { get }
-    var decodedCommandSet: Dataset? { get set }
-
-    init(messageIDBeingRespondedTo: UInt16, status: UInt16, affectedSOPClassUID: String?,
-         remaining: UInt16?, completed: UInt16?, failed: UInt16?, warning: UInt16?,
-         hasDataSet: Bool, offendingElement: [Tag]?, errorComment: String?)
+/// C-GET-RSP (PS3.7 Table 9.3-6) and C-MOVE-RSP (Table 9.3-8) carry the same fields: after
+/// `responseElements`, Offending Element, Error Comment and the four sub-operation counts.
+protocol SubOperationsResponse: ResponseCoding {
+    var numberOfRemainingSuboperations: UInt16? { get set }
+    var numberOfCompletedSuboperations: UInt16? { get set }
+    var numberOfFailedSuboperations: UInt16? { get set }
+    var numberOfWarningSuboperations: UInt16? { get set }
+    var offendingElement: [Tag]? { get set }
 }
 
 extension SubOperationsResponse {
-    static func decodingSubOperationsResponse(_ commandSet: Dataset) throws(DIMSEError) -> Self {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        var response = Self(
-            messageIDBeingRespondedTo: try r.uint16(CommandTag.messageIDBeingRespondedTo),
-            status: try r.uint16(CommandTag.status),
-            affectedSOPClassUID: r.optionalString(CommandTag.affectedSOPClassUID),
-            remaining: r.optionalUInt16(CommandTag.numberOfRemainingSuboperations),
-            completed: r.optionalUInt16(CommandTag.numberOfCompletedSuboperations),
-            failed: r.optionalUInt16(CommandTag.numberOfFailedSuboperations),
-            warning: r.optionalUInt16(CommandTag.numberOfWarningSuboperations),
-            hasDataSet: false,
-            offendingElement: r.optionalTags(CommandTag.offendingElement),
-            errorComment: r.optionalString(CommandTag.errorComment))
-        // The Command Data Set Type as sent (not only "none"/"present").
-        response.commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        response.decodedCommandSet = commandSet
-        return response
+    static var subOperationsResponseElements: [CommandElement<Self>] {
+        responseElements + [
+            .optionalTags(CommandTag.offendingElement, \.offendingElement), .errorComment,
+            .optionalUInt16(CommandTag.numberOfRemainingSuboperations, \.numberOfRemainingSuboperations),
+            .optionalUInt16(CommandTag.numberOfCompletedSuboperations, \.numberOfCompletedSuboperations),
+            .optionalUInt16(CommandTag.numberOfFailedSuboperations, \.numberOfFailedSuboperations),
+            .optionalUInt16(CommandTag.numberOfWarningSuboperations, \.numberOfWarningSuboperations),
+        ]
     }
 
-    var subOperationsResponseCommandSet: Dataset {
-        var b = CommandSetBuilder(original: decodedCommandSet, commandField: Self.commandField)
-        b.set(CommandTag.affectedSOPClassUID, uid: affectedSOPClassUID)
-        b.set(CommandTag.messageIDBeingRespondedTo, uint16: messageIDBeingRespondedTo)
-        b.set(CommandTag.commandDataSetType, uint16: commandDataSetType)
-        b.set(CommandTag.status, uint16: status)
-        b.set(CommandTag.offendingElement, tags: offendingElement)
-        b.set(CommandTag.errorComment, text: errorComment, vr: .LO)
-        b.set(CommandTag.numberOfRemainingSuboperations, uint16: numberOfRemainingSuboperations)
-        b.set(CommandTag.numberOfCompletedSuboperations, uint16: numberOfCompletedSuboperations)
-        b.set(CommandTag.numberOfFailedSuboperations, uint16: numberOfFailedSuboperations)
-        b.set(CommandTag.numberOfWarningSuboperations, uint16: numberOfWarningSuboperations)
-        return b.finish()
+    /// `init(decoding:)`, except that a missing or unusable Status (0000,0900) is reported before
+    /// Command Data Set Type (0000,0800), as C-GET-RSP and C-MOVE-RSP decoding always has.
+    init(decodingSubOperationsResponse commandSet: Dataset) throws(DIMSEError) {
+        let reader = try CommandSetReader(commandSet, expecting: Self.commandField)
+        _ = try reader.uint16(CommandTag.messageIDBeingRespondedTo)
+        _ = try reader.uint16(CommandTag.status)
+        try self.init(decoding: commandSet)
     }
 }
