@@ -1,26 +1,15 @@
 import DICOMCore
 import Foundation
 import Testing
+import DICOMTestSupport
 @testable import DICOMRewrite
 
-/// Runs `sql` on the SQLite file at `path` with the sqlite3 shell: another connection than the store's.
-func sqlite3(_ path: String, _ sql: String) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    p.arguments = [path, sql]
-    let err = Pipe()
-    p.standardError = err
-    try p.run()
-    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw RewriteError(.mappingStore, "sqlite3 \(sql): \(message)") }
-}
 
 func record(_ n: Int) -> PseudonymRecord {
     PseudonymRecord(pseudonym: "PSEUDO\(n)", original: "ORIGINAL\(n)", vr: .LO, tag: DICOMCore.Tag(0x0010_0020))
 }
 
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"), "needs the sqlite3 shell"))
+@Suite(.enabled(if: sqlite3ShellAvailable, "needs the sqlite3 shell (tools/setup.sh)"))
 struct MappingStoreTests {
     /// Every distinct pseudonym issued and looked up stays in the file, but memory holds at most `cacheLimit`.
     @Test func cacheIsBounded() throws {

@@ -301,16 +301,26 @@ struct SeedSCUOutput {
         #expect(demo.stdout.contains("C-ECHO"), "the proxy's exchange line for echoscu: \(demo.stdout)")
     }
 
+    /// Our client with the General RPI query context accepted.
+    static func generalAssociation(port: Int) async throws -> (DICOMClient, AcceptedContext) {
+        let model = RPIQueryModel.general
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: AssociationParameters(
+            contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
+                                                   transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
+        guard let context = client.context(for: model.sopClassUID) else {
+            await client.abort()
+            throw TimeoutError(what: "the General RPI context was not accepted")
+        }
+        return (client, context)
+    }
+
     /// A C-CANCEL that arrives after the final response is ignored: the next request, even with the same
     /// Message ID, is answered in full (PS3.7 §9.3.2.3).
     @Test func lateCancelDoesNotCancelTheNextRequest() async throws {
         let serve = try await ServeHarness.start()
         defer { Task { await serve.server.shutdown() } }
         let model = RPIQueryModel.general
-        let client = try await DICOMClient.connect(host: "127.0.0.1", port: serve.port, parameters: AssociationParameters(
-            contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
-                                                   transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
-        let context = try #require(client.context(for: model.sopClassUID))
+        let (client, context) = try await Self.generalAssociation(port: serve.port)
         let identifier = try context.encode(RPIQuery(patientID: "PAT-0001").identifier())
         func find() async throws -> [UInt16] {
             try await client.send(.cFindRequest(CFindRequest(messageID: 7, affectedSOPClassUID: model.sopClassUID)),
@@ -333,10 +343,7 @@ struct SeedSCUOutput {
         let serve = try await ServeHarness.start()
         defer { Task { await serve.server.shutdown() } }
         let model = RPIQueryModel.general
-        let client = try await DICOMClient.connect(host: "127.0.0.1", port: serve.port, parameters: AssociationParameters(
-            contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
-                                                   transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
-        let context = try #require(client.context(for: model.sopClassUID))
+        let (client, context) = try await Self.generalAssociation(port: serve.port)
         var big = RPIQuery(patientID: "PAT-0001").identifier()
         big.set(DataElement(tag: DICOMCore.Tag(0x0040_A160), vr: .UT, string: String(repeating: "x", count: 2 << 20))!)
         try await client.send(.cFindRequest(CFindRequest(messageID: 1, affectedSOPClassUID: model.sopClassUID)),

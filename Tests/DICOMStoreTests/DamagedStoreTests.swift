@@ -1,29 +1,12 @@
 import DICOMCore
 import Foundation
 import Testing
+import DICOMTestSupport
 @testable import DICOMStore
-
-/// Runs `sql` on the SQLite file at `path` with the sqlite3 command-line shell (another program than the store).
-func sqlite3(_ path: String, _ sql: String) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    p.arguments = [path, sql]
-    let err = Pipe()
-    p.standardError = err
-    try p.run()
-    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw SQLiteShellError(message: "sqlite3 \(sql): \(message)") }
-}
-
-struct SQLiteShellError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
 
 /// A store file with the expected tables whose rows are not what the store writes (edited, or from another program):
 /// reading them is a typed `.database` error naming the file, table, row and column, never GRDB's fatal error.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"), "needs the sqlite3 shell"))
+@Suite(.enabled(if: sqlite3ShellAvailable, "needs the sqlite3 shell (tools/setup.sh)"))
 struct DamagedStoreTests {
     /// A store with one patient (row 1), one other ID and one numeric observation, then `tamper` applied by sqlite3.
     func damagedStore(_ dir: TemporaryDirectory, _ tamper: String) throws -> RPIStore {
