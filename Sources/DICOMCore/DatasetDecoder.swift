@@ -42,6 +42,16 @@ public struct DatasetDecoder: Sendable {
                                               depth: 0, undefinedItem: false)
         return dataset
     }
+
+    /// Checks that all readable bytes of `buffer` decode as one dataset, throwing exactly the
+    /// error `decode` would throw, without building the elements: the same reader walks the
+    /// bytes but keeps nothing (no element arrays, no value slices). For callers that must
+    /// know whether a data set is decodable but may never look at it (`analyze --summary`).
+    public func validate(_ buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) {
+        var reader = Reader(buffer: buffer, options: options, base: baseOffset - buffer.readerIndex, keepsElements: false)
+        _ = try reader.dataset(from: buffer.readerIndex, end: buffer.writerIndex, encoding: encoding,
+                               depth: 0, undefinedItem: false)
+    }
 }
 
 private struct Reader {
@@ -49,11 +59,14 @@ private struct Reader {
     let options: DecodingOptions
     /// Added to buffer indices to give input offsets.
     let base: Int
+    /// False for `validate`: elements, items and fragments are checked but not collected.
+    let keepsElements: Bool
 
-    init(buffer: ByteBuffer, options: DecodingOptions, base: Int) {
+    init(buffer: ByteBuffer, options: DecodingOptions, base: Int, keepsElements: Bool = true) {
         self.buffer = buffer
         self.options = options
         self.base = base
+        self.keepsElements = keepsElements
     }
 
     func error(_ code: DICOMDecodingError.Code, _ index: Int, _ tag: Tag?, _ detail: String,
@@ -110,7 +123,7 @@ private struct Reader {
             }
             let element: DataElement
             (element, pos) = try self.element(at: pos, tag: tag, end: end, encoding: encoding, depth: depth)
-            elements.append(element)
+            if keepsElements { elements.append(element) }
         }
         if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: be) }
         if undefinedItem {
@@ -181,7 +194,7 @@ private struct Reader {
                                     reservedBytes: reserved), valueEnd)
             }
         }
-        let slice = buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer()
+        let slice = keepsElements ? buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer() : ByteBuffer()
         return (DataElement(tag: tag, vr: vr, value: .bytes(slice), isBigEndian: be, reservedBytes: reserved), valueEnd)
     }
 
@@ -241,7 +254,7 @@ private struct Reader {
             if len & 1 == 1 && !options.allowOddLengths {
                 throw error(.oddLength, pos, tag, "fragment length \(len) is odd")
             }
-            fragments.append(buffer.getSlice(at: pos + 8, length: len) ?? ByteBuffer())
+            if keepsElements { fragments.append(buffer.getSlice(at: pos + 8, length: len) ?? ByteBuffer()) }
             pos += 8 + len
         }
     }
@@ -277,7 +290,7 @@ private struct Reader {
             if itemLength == undefinedLength {
                 let (ds, next, delimiter) = try datasetWithDelimiter(from: pos + 8, end: end, encoding: encoding,
                                                                      depth: depth + 1, undefinedItem: true)
-                items.append(SequenceItem(dataset: ds, hasUndefinedLength: true, delimiterLength: delimiter))
+                if keepsElements { items.append(SequenceItem(dataset: ds, hasUndefinedLength: true, delimiterLength: delimiter)) }
                 pos = next
             } else {
                 let len = Int(itemLength)
@@ -289,7 +302,7 @@ private struct Reader {
                 }
                 let (ds, next) = try dataset(from: pos + 8, end: pos + 8 + len, encoding: encoding, depth: depth + 1,
                                              undefinedItem: false)
-                items.append(SequenceItem(dataset: ds))
+                if keepsElements { items.append(SequenceItem(dataset: ds)) }
                 pos = next
             }
         }

@@ -87,8 +87,24 @@ public struct TextDumpRenderer: Sendable {
             }
             append(&out, pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0", "SequenceDelimitationItem")
         case .bytes(let b):
-            append(&out, pad, element.tag, element.vr.code, valueText(element, charset: charset),
-                   String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword)
+            // The string values are decoded once for the value and the VM.
+            let decoded = element.strings(characterSet: charset)
+            let vm: Int
+            if b.readableBytes == 0 {
+                vm = 0
+            } else if element.vr.isString {
+                if element.vr.isSingleValuedText {
+                    vm = 1
+                } else if case .values(let v)? = decoded {
+                    vm = v.count
+                } else {
+                    vm = 1
+                }
+            } else {
+                vm = element.valueMultiplicity(characterSet: charset)
+            }
+            append(&out, pad, element.tag, element.vr.code, valueText(element, decoded: decoded),
+                   String(b.readableBytes), String(vm), keyword)
         }
     }
 
@@ -119,7 +135,14 @@ public struct TextDumpRenderer: Sendable {
     public func valueText(_ element: DataElement, charset: SpecificCharacterSet) -> String {
         guard let b = element.bytes else { return "" }
         if b.readableBytes == 0 { return "(no value available)" }
-        if let decoded = element.strings(characterSet: charset) {
+        return valueText(element, decoded: element.strings(characterSet: charset))
+    }
+
+    /// `valueText` with the string values already decoded (`element.strings(characterSet:)`).
+    func valueText(_ element: DataElement, decoded: DecodedText?) -> String {
+        guard let b = element.bytes else { return "" }
+        if b.readableBytes == 0 { return "(no value available)" }
+        if let decoded {
             switch decoded {
             case .values(let v):
                 var text = "[" + shorten(v.joined(separator: "\\")) + "]"

@@ -150,7 +150,7 @@ public struct AnnotatedDumpRenderer: Sendable {
                 if showsDataSet(c) {
                     lines.append(Self.indent + "Data set (\(ts), \(m.dataSetBytes?.readableBytes ?? 0) bytes):")
                     let text = TextDumpRenderer(options: options.dataset).render(ds, prefix: Self.indent + "  ")
-                    lines += text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+                    appendLines(of: text, to: &lines)
                 } else {
                     lines.append(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, \(ts), \(ds.count) elements")
                 }
@@ -160,6 +160,18 @@ public struct AnnotatedDumpRenderer: Sendable {
             }
         }
         return lines
+    }
+
+    /// The lines of `text` (each ended by a newline; a last piece without one is dropped, as
+    /// the dump always ends its lines), split on the UTF-8 newline byte rather than by
+    /// Character, which would run grapheme breaking over the whole dump.
+    func appendLines(of text: String, to lines: inout [String]) {
+        var start = text.utf8.startIndex
+        let end = text.utf8.endIndex
+        while let newline = text.utf8[start..<end].firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(String(text[start..<newline]))
+            start = text.utf8.index(after: newline)
+        }
     }
 
     func showsDataSet(_ c: DIMSECommand) -> Bool {
