@@ -108,7 +108,7 @@ public final class AnalysisReportWriter {
                 if case .message(let m, _) = event, m.commandField?.service.rawValue != service,
                    m.commandField?.service != .cCancel { continue }
             }
-            for line in renderer.render(event, info: info) { out += line + "\n" }
+            renderer.write(event, info: info, into: &out)
         }
         // One line per exchange: what a user scans for first.
         let exchanges = a.observer.exchanges.filter { filter.service == nil || $0.service?.rawValue == filter.service }

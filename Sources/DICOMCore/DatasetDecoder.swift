@@ -36,11 +36,10 @@ public struct DatasetDecoder: Sendable {
 
     /// Decodes all readable bytes of `buffer` as one dataset.
     public func decode(_ buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) -> Dataset {
-        var reader = Reader(buffer: buffer, options: options, base: baseOffset - buffer.readerIndex)
-        let end = buffer.writerIndex
-        let (dataset, _) = try reader.dataset(from: buffer.readerIndex, end: end, encoding: encoding,
-                                              depth: 0, undefinedItem: false)
-        return dataset
+        try read(buffer, keepsElements: true) { reader throws(DICOMDecodingError) in
+            try reader.dataset(from: buffer.readerIndex, end: buffer.writerIndex, encoding: encoding,
+                               depth: 0, undefinedItem: false).0
+        }
     }
 
     /// Checks that all readable bytes of `buffer` decode as one dataset, throwing exactly the
@@ -48,22 +47,42 @@ public struct DatasetDecoder: Sendable {
     /// bytes but keeps nothing (no element arrays, no value slices). For callers that must
     /// know whether a data set is decodable but may never look at it (`analyze --summary`).
     public func validate(_ buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) {
-        var reader = Reader(buffer: buffer, options: options, base: baseOffset - buffer.readerIndex, keepsElements: false)
-        _ = try reader.dataset(from: buffer.readerIndex, end: buffer.writerIndex, encoding: encoding,
-                               depth: 0, undefinedItem: false)
+        try read(buffer, keepsElements: false) { reader throws(DICOMDecodingError) in
+            _ = try reader.dataset(from: buffer.readerIndex, end: buffer.writerIndex, encoding: encoding,
+                                   depth: 0, undefinedItem: false)
+        }
+    }
+
+    /// Runs `body` with a reader over `buffer` whose integer reads go through the buffer's
+    /// bytes directly (valid for the duration of the call).
+    private func read<T>(_ buffer: ByteBuffer, keepsElements: Bool,
+                         _ body: (inout Reader) throws(DICOMDecodingError) -> T) throws(DICOMDecodingError) -> T {
+        let result: Result<T, DICOMDecodingError> = buffer.withUnsafeReadableBytes { bytes in
+            var reader = Reader(buffer: buffer, bytes: bytes, options: options, base: baseOffset - buffer.readerIndex,
+                                keepsElements: keepsElements)
+            do throws(DICOMDecodingError) {
+                return .success(try body(&reader))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 }
 
 private struct Reader {
     let buffer: ByteBuffer
+    /// The readable bytes of `buffer` (index `buffer.readerIndex` is `bytes[0]`), for integer reads.
+    let bytes: UnsafeRawBufferPointer
     let options: DecodingOptions
     /// Added to buffer indices to give input offsets.
     let base: Int
     /// False for `validate`: elements, items and fragments are checked but not collected.
     let keepsElements: Bool
 
-    init(buffer: ByteBuffer, options: DecodingOptions, base: Int, keepsElements: Bool = true) {
+    init(buffer: ByteBuffer, bytes: UnsafeRawBufferPointer, options: DecodingOptions, base: Int, keepsElements: Bool) {
         self.buffer = buffer
+        self.bytes = bytes
         self.options = options
         self.base = base
         self.keepsElements = keepsElements
@@ -74,13 +93,21 @@ private struct Reader {
         DICOMDecodingError(code, offset: index + base, tag: tag, detail, file: file, line: line)
     }
 
+    /// The integer at buffer index `i`, 0 when it is not within the readable bytes (as
+    /// `getInteger(at:) ?? 0`; every caller checks the length first).
     @inline(__always)
     func u16(_ i: Int, _ bigEndian: Bool) -> UInt16 {
-        buffer.getInteger(at: i, endianness: bigEndian ? .big : .little, as: UInt16.self) ?? 0
+        let offset = i - buffer.readerIndex
+        guard offset >= 0, offset <= bytes.count - 2 else { return 0 }
+        let raw = bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        return bigEndian ? UInt16(bigEndian: raw) : UInt16(littleEndian: raw)
     }
     @inline(__always)
     func u32(_ i: Int, _ bigEndian: Bool) -> UInt32 {
-        buffer.getInteger(at: i, endianness: bigEndian ? .big : .little, as: UInt32.self) ?? 0
+        let offset = i - buffer.readerIndex
+        guard offset >= 0, offset <= bytes.count - 4 else { return 0 }
+        let raw = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        return bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw)
     }
     @inline(__always)
     func tag(_ i: Int, _ bigEndian: Bool) -> Tag {
@@ -141,8 +168,9 @@ private struct Reader {
         let headerLength: Int
         var reserved: UInt16 = 0
         if encoding.isExplicitVR {
-            let b0 = buffer.getInteger(at: pos + 4, as: UInt8.self) ?? 0
-            let b1 = buffer.getInteger(at: pos + 5, as: UInt8.self) ?? 0
+            let vrCode = u16(pos + 4, true)  // the two VR letters, first in the high byte
+            let b0 = UInt8(truncatingIfNeeded: vrCode >> 8)
+            let b1 = UInt8(truncatingIfNeeded: vrCode)
             guard let v = VR(byte0: b0, byte1: b1) else {
                 throw error(.invalidVR, pos + 4, tag, "bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
             }
