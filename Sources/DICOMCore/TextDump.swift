@@ -190,8 +190,8 @@ public struct TextDumpRenderer: Sendable {
         return String(s.prefix(options.maxValueLength)) + "..."
     }
 
-    /// Padding is appended from here (no `String(repeating:)` allocated per line).
-    static let spaces = String(repeating: " ", count: 64)
+    /// `spaces[n]` is n spaces: padding is appended from here (no `String(repeating:)` per line).
+    static let spaces: [String] = (0...64).map { String(repeating: " ", count: $0) }
 
     /// Appends one line: `(gggg,eeee) VR value` padded to column 55, then `# length, VM keyword`.
     func append(_ out: inout String, _ pad: String, _ tag: Tag, _ vr: String, _ value: String, _ length: String, _ vm: String,
@@ -205,9 +205,9 @@ public struct TextDumpRenderer: Sendable {
         // The column counts characters, not bytes.
         let width = 55
         let chars = pad.count + 13 + vr.count + value.count
-        if chars < width { out += Self.spaces.prefix(width - chars) }
+        if chars < width { out += Self.spaces[width - chars] }
         out += " # "
-        if length.count < 3 { out += Self.spaces.prefix(3 - length.count) }
+        if length.count < 3 { out += Self.spaces[3 - length.count] }
         out += length
         out += vm.count < 2 ? ", " : ","
         out += vm
