@@ -69,12 +69,12 @@ public struct AssociationObserver: Sendable {
     private var skipped = PerRole(0)
     private var framingLost = PerRole(false)
     private var assemblers: PerRole<MessageAssembler>
-    private var firstFragmentTime = PerRole([UInt8: Timestamp]())
+    private var firstFragmentTime = PerRole(FragmentStartTimes())
     /// Open requests by (sender of the request, message ID) → exchange index.
     private var open: [OpenKey: Int] = [:]
-    private var releaseSent: Set<PeerRole> = []
+    private var releaseSent = PerRole(false)
     /// After a gap, fragments of the message that was cut are expected and not reported again.
-    private var afterGap: Set<PeerRole> = []
+    private var afterGap = PerRole(false)
     /// Bytes still to discard after a gap inside a PDU (the rest of that PDU).
     private var pendingSkip = PerRole(0)
     /// Packet number of the bytes being processed (for findings and messages).
@@ -82,6 +82,10 @@ public struct AssociationObserver: Sendable {
     /// `TransferSyntax` of each context whose transfer syntax is known (negotiated or inferred),
     /// looked up once per context instead of once per message; emptied when negotiation changes `info.contexts`.
     private var transferSyntaxes: [UInt8: TransferSyntax] = [:]
+    /// `info.maximumLength` and the accepted context IDs of `info.contexts`, kept beside them
+    /// for the per-PDU checks (no dictionary lookup, no `NegotiatedContext` copy per PDV).
+    private var maximumLength = PerRole<UInt32?>(nil)
+    private var acceptedContexts = ContextIDSet()
 
     struct OpenKey: Hashable, Sendable {
         var sender: PeerRole
@@ -200,8 +204,8 @@ public struct AssociationObserver: Sendable {
             handle(assembled, from: sender, firstFragment: firstFragmentTime[sender][cut.presentationContextID] ?? time,
                    at: time, streamOffset: streamOffset, dataSetLost: true, into: &events)
         }
-        firstFragmentTime[sender] = [:]
-        afterGap.insert(sender)
+        firstFragmentTime[sender] = FragmentStartTimes()
+        afterGap[sender] = true
         return events
     }
 
@@ -336,6 +340,7 @@ public struct AssociationObserver: Sendable {
                                                                 proposedTransferSyntaxes: pc.transferSyntaxes)
             }
             noteUserInformation(rq.fields.userInformation, from: .requestor)
+            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
         case .associateAccept(let ac):
             if sender != .acceptor {
                 events.append(record(Finding(.unexpectedPDU, .error, "A-ASSOCIATE-AC from the requestor",
@@ -353,18 +358,19 @@ public struct AssociationObserver: Sendable {
                 info.contexts[pc.contextID] = ctx
             }
             noteUserInformation(ac.fields.userInformation, from: .acceptor)
+            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
         case .associateReject(let rj):
             info.outcome = .rejected(rj)
             info.endTime = time
         case .dataTransfer(let p):
             handle(p, frameLength: frameLength, from: sender, at: time, streamOffset: streamOffset, into: &events)
         case .releaseRequest:
-            releaseSent.insert(sender)
+            releaseSent[sender] = true
             if case .releaseRequested = info.outcome {} else if !info.outcome.isFinished {
                 info.outcome = .releaseRequested(by: sender)
             }
         case .releaseResponse:
-            releaseSent.insert(sender)
+            releaseSent[sender] = true
             info.outcome = .released
             info.endTime = time
         case .abort(let a):
@@ -377,7 +383,9 @@ public struct AssociationObserver: Sendable {
         guard let userInfo else { return }
         for sub in userInfo.subItems {
             switch sub {
-            case .maximumLength(let m): info.maximumLength[role] = m.maximumLength
+            case .maximumLength(let m):
+                info.maximumLength[role] = m.maximumLength
+                maximumLength[role] = m.maximumLength
             case .implementationClassUID(let u): info.implementationClassUID[role] = u.value
             case .implementationVersionName(let n): info.implementationVersionName[role] = n.value
             case .roleSelection(let r): info.roleSelection[role, default: [:]][r.sopClassUID.value] = r
@@ -402,27 +410,27 @@ public struct AssociationObserver: Sendable {
             events.append(record(Finding(.unexpectedPDU, .error, "P-DATA-TF before the association was accepted",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
-        if releaseSent.contains(sender) {
+        if releaseSent[sender] {
             events.append(record(Finding(.dataAfterRelease, .error,
                                          "P-DATA-TF from the \(sender) after it sent A-RELEASE-\(sender == .requestor ? "RQ" : "RP")",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
         // PS3.8 §9.3.1 / Annex D.1: a P-DATA-TF variable field may not exceed what the receiver announced.
-        if let max = info.maximumLength[sender.other], max > 0, frameLength > Int(max) {
+        if let max = maximumLength[sender.other], max > 0, frameLength > Int(max) {
             events.append(record(Finding(.pduExceedsMaximumLength, .error,
                                          "P-DATA-TF of \(frameLength) bytes exceeds the \(sender.other)'s maximum length \(max)",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
         for pdv in p.items {
             let id = pdv.presentationContextID
-            if !info.startedMidStream, info.contexts[id]?.isAccepted != true {
+            if !info.startedMidStream, !acceptedContexts.contains(id) {
                 events.append(record(Finding(.pdvOnUnacceptedContext, .error,
                                              "PDV on presentation context \(id), which was not accepted",
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             if firstFragmentTime[sender][id] == nil { firstFragmentTime[sender][id] = time }
             do throws(DIMSEError) {
-                if pdv.messageControlHeader.isCommand { afterGap.remove(sender) }
+                if pdv.messageControlHeader.isCommand { afterGap[sender] = false }
                 guard let assembled = try assemblers[sender].receive(pdv) else { continue }
                 let first = firstFragmentTime[sender][id] ?? time
                 firstFragmentTime[sender][id] = nil
@@ -430,7 +438,7 @@ public struct AssociationObserver: Sendable {
             } catch {
                 firstFragmentTime[sender][id] = nil
                 // The rest of a message cut by a gap: already reported by the gap finding.
-                if afterGap.contains(sender) && error.code == .dataSetFragmentBeforeCommand { continue }
+                if afterGap[sender] && error.code == .dataSetFragmentBeforeCommand { continue }
                 events.append(record(Finding(.dimseAssemblyError, .error, "\(error)", time: time, sender: sender,
                                              streamOffset: streamOffset)))
             }
@@ -612,6 +620,55 @@ public enum TransferSyntaxInference {
             return .deflatedExplicitVRLittleEndian
         }
         return nil
+    }
+}
+
+/// A set of presentation context IDs (0–255) as 256 bits.
+struct ContextIDSet: Sendable {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    init() {}
+
+    init(_ ids: some Sequence<UInt8>) {
+        for id in ids { insert(id) }
+    }
+
+    mutating func insert(_ id: UInt8) {
+        let bit = UInt64(1) << UInt64(id & 63)
+        switch id >> 6 {
+        case 0: words.0 |= bit
+        case 1: words.1 |= bit
+        case 2: words.2 |= bit
+        default: words.3 |= bit
+        }
+    }
+
+    func contains(_ id: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(id & 63)
+        switch id >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+}
+
+/// When the first fragment of the message in progress on each presentation context arrived:
+/// a few pairs searched linearly (one context is in progress at a time in practice), not a
+/// dictionary hashed three times per PDV.
+struct FragmentStartTimes: Sendable {
+    private var entries: [(id: UInt8, time: Timestamp)] = []
+
+    subscript(id: UInt8) -> Timestamp? {
+        get { entries.first { $0.id == id }?.time }
+        set {
+            if let i = entries.firstIndex(where: { $0.id == id }) {
+                if let newValue { entries[i].time = newValue } else { entries.remove(at: i) }
+            } else if let newValue {
+                entries.append((id, newValue))
+            }
+        }
     }
 }
 
