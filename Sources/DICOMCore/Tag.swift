@@ -82,11 +82,10 @@ extension String {
         return String(sub)
     }
 
-    /// Fast path of the trimming functions: when both the string and `set` are ASCII, each
-    /// Character is one byte (a CR LF pair is one Character, but neither CR nor LF is ever
-    /// trimmed alone unless `set` holds it, which the byte loop then also does per byte only
-    /// when `set` has no CR or LF), so trimming bytes gives the same result without
-    /// grapheme breaking. Nil when the fast path does not apply.
+    /// Fast path of the trimming functions: when the string is ASCII and `set` is ASCII without
+    /// CR or LF, every Character that can be trimmed is one byte (the only multi-byte ASCII
+    /// Character, CR LF, is never in `set`), so trimming bytes gives the same result without
+    /// grapheme breaking. Nil when the fast path does not apply (the caller's loop runs).
     func asciiTrimmed(_ set: String, leading: Bool) -> String? {
         var low: UInt64 = 0, high: UInt64 = 0  // bytes 0–63 and 64–127 of `set`
         for b in set.utf8 {
