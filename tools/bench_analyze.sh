@@ -33,13 +33,15 @@ echo "file: $file ($size bytes)"
 run() {
   local label=$1; shift
   local out
-  /usr/bin/time -o bench-data/time.txt -f "%e %M" "$@" >/dev/null 2>&1 || true
+  /usr/bin/time -o bench-data/time.txt -f "%e %U %S %M" "$@" >/dev/null 2>&1 || true
   out=$(tail -1 bench-data/time.txt)
-  local secs=${out% *} rss=${out#* }
-  python3 -c "import sys; s=float('$secs'); print(f'%-58s %7.2f s  %8.0f MB/s  peak RSS %7.1f MB' % ('$label', s, $size/1e6/max(s,1e-3), $rss/1024))"
+  read -r secs user sys rss <<<"$out"
+  # Wall time, and CPU time (user + system): on a shared machine the CPU time is the steadier figure.
+  python3 -c "s=float('$secs'); c=float('$user')+float('$sys'); print(f'%-44s %7.2f s  %6.0f MB/s  cpu %7.2f s  peak RSS %7.1f MB' % ('$label', s, $size/1e6/max(s,1e-3), c, $rss/1024))"
 }
 run "bare libpcap read (pcap_next_ex loop, C)" bench-data/pcapread "$file"
 run "dicomtap analyze --summary" .build/release/dicomtap analyze --summary "$file"
+run "dicomtap analyze (default text)" .build/release/dicomtap analyze "$file"
 run "dicomtap analyze --format json" .build/release/dicomtap analyze --format json "$file"
 if [[ ${SKIP_TSHARK:-0} != 1 ]]; then
   run "tshark -r FILE -d tcp.port==11112,dicom -Y dicom" tshark -r "$file" -d tcp.port==11112,dicom -Y dicom

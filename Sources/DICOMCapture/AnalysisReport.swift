@@ -108,7 +108,7 @@ public final class AnalysisReportWriter {
                 if case .message(let m, _) = event, m.commandField?.service.rawValue != service,
                    m.commandField?.service != .cCancel { continue }
             }
-            for line in renderer.render(event, info: info) { out += line + "\n" }
+            renderer.write(event, info: info, into: &out)
         }
         // One line per exchange: what a user scans for first.
         let exchanges = a.observer.exchanges.filter { filter.service == nil || $0.service?.rawValue == filter.service }
@@ -117,7 +117,7 @@ public final class AnalysisReportWriter {
             var line = "  \(ex.service?.rawValue ?? "?") msg \(ex.messageID)"
             if let sop = ex.sopClassUID { line += " \(UIDRegistry.name(for: sop) ?? sop)" }
             if let status = ex.finalResponse?.status { line += ": \(status)" } else { line += ": no final response" }
-            if ex.service == .cFind { line += ", \(ex.matches.count) match\(ex.matches.count == 1 ? "" : "es")" }
+            if ex.service == .cFind { let n = ex.matchCount; line += ", \(n) match\(n == 1 ? "" : "es")" }
             if ex.cancel != nil { line += ", cancelled" }
             if let d = ex.duration { line += ", \(format3(d.milliseconds)) ms" }
             out += line + "\n"

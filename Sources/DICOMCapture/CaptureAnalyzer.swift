@@ -15,7 +15,13 @@ public struct CaptureAnalyzer {
         public var detectByAssociateRequest = true
         /// Keep every observation event for the text renderer (not needed for JSON or statistics).
         public var keepEvents = true
-        public var observer = AssociationObserver.Configuration()
+        /// The observers' configuration. By default data sets are checked as they complete and
+        /// decoded only when a renderer or a filter reads them (`decodesDataSets` off).
+        public var observer: AssociationObserver.Configuration = {
+            var c = AssociationObserver.Configuration()
+            c.decodesDataSets = false
+            return c
+        }()
         public var maxBufferedBytesPerDirection = 16 << 20
         public init() {}
     }
@@ -32,9 +38,14 @@ public struct CaptureAnalyzer {
         public var lastPacket: Int
         public var firstTime: Timestamp
 
-        mutating func receive(_ data: ByteBuffer, from role: PeerRole, at time: Timestamp, packet: Int, keepEvents: Bool) {
-            let e = observer.receive(data, from: role, at: time, packet: packet)
-            if keepEvents { events += e }
+        mutating func receive(_ data: ByteBuffer, from role: PeerRole, at time: Timestamp, packet: Int, keepEvents: Bool,
+                              scratch: inout [ObservationEvent]) {
+            if keepEvents {
+                observer.receive(data, from: role, at: time, packet: packet, into: &events)
+            } else {
+                observer.receive(data, from: role, at: time, packet: packet, into: &scratch)
+                scratch.removeAll(keepingCapacity: true)
+            }
             lastPacket = packet
         }
 
@@ -69,6 +80,9 @@ public struct CaptureAnalyzer {
     private var done: [Int: Association] = [:]
     private var nextToEmit = 1
     private var lastPacket = 0
+    /// Reused per packet: the reassembler's events, and the observer events not kept.
+    private var segmentEvents: [TCPReassembler.Event] = []
+    private var discardedEvents: [ObservationEvent] = []
     private let onAssociation: (Association) -> Void
 
     public init(configuration: Configuration = Configuration(), onAssociation: @escaping (Association) -> Void) {
@@ -99,9 +113,12 @@ public struct CaptureAnalyzer {
         bytes += packet.capturedLength
         lastPacket = packet.index
         guard case .segment(let segment) = decoder.decode(packet) else { return }
-        var events: [TCPReassembler.Event] = []
+        var events = segmentEvents
+        segmentEvents = []
         reassembler.process(segment, into: &events)
         for e in events { handle(e) }
+        events.removeAll(keepingCapacity: true)
+        segmentEvents = events
     }
 
     public mutating func finish() {
@@ -131,7 +148,7 @@ public struct CaptureAnalyzer {
                 otherPorts[server.port, default: 0] += 1
             }
         case .data(let id, let direction, let data, let time, let offset, let packet):
-            if let p = pending[id] {
+            if !pending.isEmpty, let p = pending[id] {
                 pending[id] = nil
                 let onDICOMPort = configuration.dicomPorts.contains(p.server.port)
                 let isDICOM = onDICOMPort
@@ -147,12 +164,16 @@ public struct CaptureAnalyzer {
             }
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
             let keep = configuration.keepEvents
-            // Mutated in place: the association is not copied out of the table per packet.
-            live[id]?.receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep)
+            // Mutated in place through `values[index]`: `live[id]?.receive(...)` copies the whole
+            // association (every reference in the observer retained and released) per packet.
+            guard let index = live.index(forKey: id) else { return }
+            live.values[index].receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep,
+                                       scratch: &discardedEvents)
         case .gap(let id, let direction, let gap, let time, let packet):
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
             let keep = configuration.keepEvents
-            live[id]?.gap(gap, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep)
+            guard let index = live.index(forKey: id) else { return }
+            live.values[index].gap(gap, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep)
         case .closed(let id, let time, _):
             pending[id] = nil
             ignored.remove(id)
@@ -174,8 +195,14 @@ public struct CaptureAnalyzer {
     }
 
     private mutating func complete(_ a: Association) {
-        done[a.index] = a
-        while let next = done.removeValue(forKey: nextToEmit) {
+        if a.index == nextToEmit {
+            // The usual case: handed over at once, without a copy into `done`.
+            onAssociation(a)
+            nextToEmit += 1
+        } else {
+            done[a.index] = a
+        }
+        while !done.isEmpty, let next = done.removeValue(forKey: nextToEmit) {
             onAssociation(next)
             nextToEmit += 1
         }

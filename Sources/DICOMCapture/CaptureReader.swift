@@ -68,11 +68,13 @@ public final class CaptureReader {
     /// The snapshot length recorded in the file (`pcap_snapshot`).
     public let snapshotLength: Int
     /// Packets returned so far; the next one gets `packetsRead + 1`.
-    public private(set) var packetsRead = 0
+    // `@exclusivity(unchecked)`: the reader is used from one task (not `Sendable`), and the
+    // dynamic exclusivity checks of class properties cost more per packet than reading it.
+    @exclusivity(unchecked) public private(set) var packetsRead = 0
     /// Set once `next()` has returned `nil` or thrown.
-    public private(set) var isFinished = false
+    @exclusivity(unchecked) public private(set) var isFinished = false
     /// The error that ended reading, if any (kept for callers that only look after the loop).
-    public private(set) var endError: CaptureError?
+    @exclusivity(unchecked) public private(set) var endError: CaptureError?
 
     private let pcap: OpaquePointer
     private let allocator = ByteBufferAllocator()

@@ -36,11 +36,37 @@ public struct DatasetDecoder: Sendable {
 
     /// Decodes all readable bytes of `buffer` as one dataset.
     public func decode(_ buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) -> Dataset {
-        var reader = Reader(buffer: buffer, options: options, base: baseOffset - buffer.readerIndex)
-        let end = buffer.writerIndex
-        let (dataset, _) = try reader.dataset(from: buffer.readerIndex, end: end, encoding: encoding,
-                                              depth: 0, undefinedItem: false)
-        return dataset
+        try read(buffer, keepsElements: true) { reader throws(DICOMDecodingError) in
+            try reader.dataset(from: buffer.readerIndex, end: buffer.writerIndex, encoding: encoding,
+                               depth: 0, undefinedItem: false).0
+        }
+    }
+
+    /// Checks that all readable bytes of `buffer` decode as one dataset, throwing exactly the
+    /// error `decode` would throw, without building the elements: the same reader walks the
+    /// bytes but keeps nothing (no element arrays, no value slices). For callers that must
+    /// know whether a data set is decodable but may never look at it (`analyze --summary`).
+    public func validate(_ buffer: ByteBuffer, encoding: DatasetEncoding) throws(DICOMDecodingError) {
+        try read(buffer, keepsElements: false) { reader throws(DICOMDecodingError) in
+            _ = try reader.dataset(from: buffer.readerIndex, end: buffer.writerIndex, encoding: encoding,
+                                   depth: 0, undefinedItem: false)
+        }
+    }
+
+    /// Runs `body` with a reader over `buffer` whose integer reads go through the buffer's
+    /// bytes directly (valid for the duration of the call).
+    private func read<T>(_ buffer: ByteBuffer, keepsElements: Bool,
+                         _ body: (inout Reader) throws(DICOMDecodingError) -> T) throws(DICOMDecodingError) -> T {
+        let result: Result<T, DICOMDecodingError> = buffer.withUnsafeReadableBytes { bytes in
+            var reader = Reader(buffer: buffer, bytes: bytes, options: options, base: baseOffset - buffer.readerIndex,
+                                keepsElements: keepsElements)
+            do throws(DICOMDecodingError) {
+                return .success(try body(&reader))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 }
 
@@ -98,14 +124,20 @@ extension DatasetDecoder {
 
 private struct Reader {
     let buffer: ByteBuffer
+    /// The readable bytes of `buffer` (index `buffer.readerIndex` is `bytes[0]`), for integer reads.
+    let bytes: UnsafeRawBufferPointer
     let options: DecodingOptions
     /// Added to buffer indices to give input offsets.
     let base: Int
+    /// False for `validate`: elements, items and fragments are checked but not collected.
+    let keepsElements: Bool
 
-    init(buffer: ByteBuffer, options: DecodingOptions, base: Int) {
+    init(buffer: ByteBuffer, bytes: UnsafeRawBufferPointer, options: DecodingOptions, base: Int, keepsElements: Bool) {
         self.buffer = buffer
+        self.bytes = bytes
         self.options = options
         self.base = base
+        self.keepsElements = keepsElements
     }
 
     func error(_ code: DICOMDecodingError.Code, _ index: Int, _ tag: Tag?, _ detail: String,
@@ -113,13 +145,21 @@ private struct Reader {
         DICOMDecodingError(code, offset: index + base, tag: tag, detail, file: file, line: line)
     }
 
+    /// The integer at buffer index `i`, 0 when it is not within the readable bytes (as
+    /// `getInteger(at:) ?? 0`; every caller checks the length first).
     @inline(__always)
     func u16(_ i: Int, _ bigEndian: Bool) -> UInt16 {
-        buffer.getInteger(at: i, endianness: bigEndian ? .big : .little, as: UInt16.self) ?? 0
+        let offset = i - buffer.readerIndex
+        guard offset >= 0, offset <= bytes.count - 2 else { return 0 }
+        let raw = bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        return bigEndian ? UInt16(bigEndian: raw) : UInt16(littleEndian: raw)
     }
     @inline(__always)
     func u32(_ i: Int, _ bigEndian: Bool) -> UInt32 {
-        buffer.getInteger(at: i, endianness: bigEndian ? .big : .little, as: UInt32.self) ?? 0
+        let offset = i - buffer.readerIndex
+        guard offset >= 0, offset <= bytes.count - 4 else { return 0 }
+        let raw = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        return bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw)
     }
     @inline(__always)
     func tag(_ i: Int, _ bigEndian: Bool) -> Tag {
@@ -162,7 +202,7 @@ private struct Reader {
             }
             let element: DataElement
             (element, pos) = try self.element(at: pos, tag: tag, end: end, encoding: encoding, depth: depth)
-            elements.append(element)
+            if keepsElements { elements.append(element) }
         }
         if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: be) }
         if undefinedItem {
@@ -180,8 +220,9 @@ private struct Reader {
         let headerLength: Int
         var reserved: UInt16 = 0
         if encoding.isExplicitVR {
-            let b0 = buffer.getInteger(at: pos + 4, as: UInt8.self) ?? 0
-            let b1 = buffer.getInteger(at: pos + 5, as: UInt8.self) ?? 0
+            let vrCode = u16(pos + 4, true)  // the two VR letters, first in the high byte
+            let b0 = UInt8(truncatingIfNeeded: vrCode >> 8)
+            let b1 = UInt8(truncatingIfNeeded: vrCode)
             guard let v = VR(byte0: b0, byte1: b1) else {
                 throw error(.invalidVR, pos + 4, tag, "bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
             }
@@ -233,7 +274,7 @@ private struct Reader {
                                     reservedBytes: reserved), valueEnd)
             }
         }
-        let slice = buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer()
+        let slice = keepsElements ? buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer() : ByteBuffer()
         return (DataElement(tag: tag, vr: vr, value: .bytes(slice), isBigEndian: be, reservedBytes: reserved), valueEnd)
     }
 
@@ -293,7 +334,7 @@ private struct Reader {
             if len & 1 == 1 && !options.allowOddLengths {
                 throw error(.oddLength, pos, tag, "fragment length \(len) is odd")
             }
-            fragments.append(buffer.getSlice(at: pos + 8, length: len) ?? ByteBuffer())
+            if keepsElements { fragments.append(buffer.getSlice(at: pos + 8, length: len) ?? ByteBuffer()) }
             pos += 8 + len
         }
     }
@@ -329,7 +370,7 @@ private struct Reader {
             if itemLength == undefinedLength {
                 let (ds, next, delimiter) = try datasetWithDelimiter(from: pos + 8, end: end, encoding: encoding,
                                                                      depth: depth + 1, undefinedItem: true)
-                items.append(SequenceItem(dataset: ds, hasUndefinedLength: true, delimiterLength: delimiter))
+                if keepsElements { items.append(SequenceItem(dataset: ds, hasUndefinedLength: true, delimiterLength: delimiter)) }
                 pos = next
             } else {
                 let len = Int(itemLength)
@@ -341,7 +382,7 @@ private struct Reader {
                 }
                 let (ds, next) = try dataset(from: pos + 8, end: pos + 8 + len, encoding: encoding, depth: depth + 1,
                                              undefinedItem: false)
-                items.append(SequenceItem(dataset: ds))
+                if keepsElements { items.append(SequenceItem(dataset: ds)) }
                 pos = next
             }
         }

@@ -43,10 +43,12 @@ extension DataElement {
     func trimPadding(_ s: String) -> String {
         switch vr {
         case .UI:
-            return s.trimmingTrailing(["\0", " "])
+            return s.asciiTrimmed("\0 ", leading: false) ?? s.trimmingTrailing(["\0", " "])
         case .LT, .ST, .UT, .UR, .UC, .PN, .LO, .SH:
             // Leading spaces are significant for LT, ST, UT; trailing spaces are padding.
-            if vr == .LT || vr == .ST || vr == .UT || vr == .UR { return s.trimmingTrailing([" "]) }
+            if vr == .LT || vr == .ST || vr == .UT || vr == .UR {
+                return s.asciiTrimmed(" ", leading: false) ?? s.trimmingTrailing([" "])
+            }
             return s.trimmingCharacters(in: " ")
         default:
             return s.trimmingCharacters(in: " \0")

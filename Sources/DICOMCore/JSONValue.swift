@@ -41,77 +41,88 @@ public indirect enum JSONValue: Sendable, Hashable {
 
     /// Serializes; `indent` > 0 pretty-prints with that many spaces per level.
     public func serialized(indent: Int = 0) -> String {
-        var out = ""
+        // Written as UTF-8 bytes and made a String once: appending to a String piece by piece
+        // costs more than the serialization itself.
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
         write(into: &out, indent: indent, level: 0)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    func write(into out: inout String, indent: Int, level: Int) {
+    func write(into out: inout [UInt8], indent: Int, level: Int) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += n
+        case .null: JSONValue.append("null", to: &out)
+        case .bool(let b): JSONValue.append(b ? "true" : "false", to: &out)
+        case .number(let n): JSONValue.append(n, to: &out)
         case .string(let s): JSONValue.writeString(s, into: &out)
         case .array(let a):
-            if a.isEmpty { out += "[]"; return }
-            out += "["
-            for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
+            if a.isEmpty { JSONValue.append("[]", to: &out); return }
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for v in a {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 newline(&out, indent, level + 1)
                 v.write(into: &out, indent: indent, level: level + 1)
             }
             newline(&out, indent, level)
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let o):
-            if o.isEmpty { out += "{}"; return }
-            out += "{"
-            for (i, (k, v)) in o.enumerated() {
-                if i > 0 { out += "," }
+            if o.isEmpty { JSONValue.append("{}", to: &out); return }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for (k, v) in o {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 newline(&out, indent, level + 1)
                 JSONValue.writeString(k, into: &out)
-                out += indent > 0 ? ": " : ":"
+                out.append(UInt8(ascii: ":"))
+                if indent > 0 { out.append(UInt8(ascii: " ")) }
                 v.write(into: &out, indent: indent, level: level + 1)
             }
             newline(&out, indent, level)
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private func newline(_ out: inout String, _ indent: Int, _ level: Int) {
+    private func newline(_ out: inout [UInt8], _ indent: Int, _ level: Int) {
         guard indent > 0 else { return }
-        out += "\n"
-        var n = indent * level
-        while n > 0 {
-            let k = min(n, JSONValue.spaces.utf8.count)
-            out += JSONValue.spaces.prefix(k)
-            n -= k
-        }
+        out.append(UInt8(ascii: "\n"))
+        out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * level))
     }
 
-    private static let spaces = String(repeating: " ", count: 64)
+    /// Appends the UTF-8 bytes of `s` (a copy of its contiguous storage when it has one).
+    static func append(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { out.append(contentsOf: $0) }
+    }
 
-    static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        // Fast path: nothing to escape (the common case for keys, UIDs and names).
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out += s
-            out += "\""
-            return
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var s = s
+        let clean = s.withUTF8 { bytes -> Bool in
+            // Fast path: nothing to escape (the common case for keys, UIDs and names).
+            for b in bytes where b < 0x20 || b == 0x22 || b == 0x5C { return false }
+            out.append(contentsOf: bytes)
+            return true
         }
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+        if !clean {
+            // Only ASCII scalars are escaped; every other scalar is copied as its UTF-8 bytes.
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": append("\\\"", to: &out)
+                case "\\": append("\\\\", to: &out)
+                case "\n": append("\\n", to: &out)
+                case "\r": append("\\r", to: &out)
+                case "\t": append("\\t", to: &out)
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex, to: &out)
+                default: out.append(contentsOf: String(scalar).utf8)
+                }
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }
 

@@ -74,10 +74,38 @@ func hex4(_ v: UInt16) -> String {
 
 extension String {
     func trimmingCharacters(in set: String) -> String {
+        if let trimmed = asciiTrimmed(set, leading: true) { return trimmed }
         let chars = Set(set)
         var sub = Substring(self)
         while let f = sub.first, chars.contains(f) { sub.removeFirst() }
         while let l = sub.last, chars.contains(l) { sub.removeLast() }
         return String(sub)
+    }
+
+    /// Fast path of the trimming functions: when the string is ASCII and `set` is ASCII without
+    /// CR or LF, every Character that can be trimmed is one byte (the only multi-byte ASCII
+    /// Character, CR LF, is never in `set`), so trimming bytes gives the same result without
+    /// grapheme breaking. Nil when the fast path does not apply (the caller's loop runs).
+    func asciiTrimmed(_ set: String, leading: Bool) -> String? {
+        var low: UInt64 = 0, high: UInt64 = 0  // bytes 0–63 and 64–127 of `set`
+        for b in set.utf8 {
+            guard b < 0x80, b != 0x0D, b != 0x0A else { return nil }
+            if b < 64 { low |= 1 << UInt64(b) } else { high |= 1 << UInt64(b - 64) }
+        }
+        func trimmed(_ b: UInt8) -> Bool { b < 64 ? low & (1 << UInt64(b)) != 0 : high & (1 << UInt64(b & 63)) != 0 }
+        let utf8 = self.utf8
+        for b in utf8 where b >= 0x80 { return nil }
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        if leading {
+            while start < end, trimmed(utf8[start]) { start = utf8.index(after: start) }
+        }
+        while start < end {
+            let last = utf8.index(before: end)
+            guard trimmed(utf8[last]) else { break }
+            end = last
+        }
+        if start == utf8.startIndex && end == utf8.endIndex { return self }
+        return String(self[start..<end])
     }
 }

@@ -87,8 +87,24 @@ public struct TextDumpRenderer: Sendable {
             }
             append(&out, pad, .sequenceDelimitation, "na", "(SequenceDelimitationItem)", "0", "0", "SequenceDelimitationItem")
         case .bytes(let b):
-            append(&out, pad, element.tag, element.vr.code, valueText(element, charset: charset),
-                   String(b.readableBytes), String(element.valueMultiplicity(characterSet: charset)), keyword)
+            // The string values are decoded once for the value and the VM.
+            let decoded = element.strings(characterSet: charset)
+            let vm: Int
+            if b.readableBytes == 0 {
+                vm = 0
+            } else if element.vr.isString {
+                if element.vr.isSingleValuedText {
+                    vm = 1
+                } else if case .values(let v)? = decoded {
+                    vm = v.count
+                } else {
+                    vm = 1
+                }
+            } else {
+                vm = element.valueMultiplicity(characterSet: charset)
+            }
+            append(&out, pad, element.tag, element.vr.code, valueText(element, decoded: decoded),
+                   String(b.readableBytes), String(vm), keyword)
         }
     }
 
@@ -119,7 +135,14 @@ public struct TextDumpRenderer: Sendable {
     public func valueText(_ element: DataElement, charset: SpecificCharacterSet) -> String {
         guard let b = element.bytes else { return "" }
         if b.readableBytes == 0 { return "(no value available)" }
-        if let decoded = element.strings(characterSet: charset) {
+        return valueText(element, decoded: element.strings(characterSet: charset))
+    }
+
+    /// `valueText` with the string values already decoded (`element.strings(characterSet:)`).
+    func valueText(_ element: DataElement, decoded: DecodedText?) -> String {
+        guard let b = element.bytes else { return "" }
+        if b.readableBytes == 0 { return "(no value available)" }
+        if let decoded {
             switch decoded {
             case .values(let v):
                 var text = "[" + shorten(v.joined(separator: "\\")) + "]"
@@ -167,6 +190,9 @@ public struct TextDumpRenderer: Sendable {
         return String(s.prefix(options.maxValueLength)) + "..."
     }
 
+    /// `spaces[n]` is n spaces: padding is appended from here (no `String(repeating:)` per line).
+    static let spaces: [String] = (0...64).map { String(repeating: " ", count: $0) }
+
     /// Appends one line: `(gggg,eeee) VR value` padded to column 55, then `# length, VM keyword`.
     func append(_ out: inout String, _ pad: String, _ tag: Tag, _ vr: String, _ value: String, _ length: String, _ vm: String,
                 _ keyword: String) {
@@ -179,9 +205,9 @@ public struct TextDumpRenderer: Sendable {
         // The column counts characters, not bytes.
         let width = 55
         let chars = pad.count + 13 + vr.count + value.count
-        if chars < width { out += String(repeating: " ", count: width - chars) }
+        if chars < width { out += Self.spaces[width - chars] }
         out += " # "
-        if length.count < 3 { out += String(repeating: " ", count: 3 - length.count) }
+        if length.count < 3 { out += Self.spaces[3 - length.count] }
         out += length
         out += vm.count < 2 ? ", " : ","
         out += vm

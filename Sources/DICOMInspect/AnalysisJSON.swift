@@ -90,7 +90,7 @@ public struct AssociationJSON: Sendable {
             if r.dataSetLost { o.append(("identifierLost", .bool(true))) }
             return .object(o)
         })))
-        obj.append(("matches", .int(ex.matches.count)))
+        obj.append(("matches", .int(ex.matchCount)))
         obj.append(("cancelled", .bool(ex.cancel != nil)))
         if let cancel = ex.cancel { obj.append(("cancelTime", .string(iso8601(cancel.time)))) }
         obj.append(("finalStatus", ex.finalResponse?.status.map { .string(statusText($0.code)) } ?? .null))

@@ -132,39 +132,72 @@ public struct AnnotatedDumpRenderer: Sendable {
     // MARK: DIMSE
 
     public func render(_ m: ObservedMessage, info: AssociationInfo) -> [String] {
+        var lines: [String] = []
+        render(m, info: info, line: { lines.append($0) }, dataSetDump: { appendLines(of: $0, to: &lines) })
+        return lines
+    }
+
+    /// Appends the lines of `event` to `out`, each ended by a newline: the same text as
+    /// `render(_:info:)` joined, without building the array of lines (a data set's dump is
+    /// appended as rendered).
+    public func write(_ event: ObservationEvent, info: AssociationInfo, into out: inout String) {
+        if case .message(let m, _) = event {
+            render(m, info: info, line: { out += $0; out += "\n" }, dataSetDump: { out += $0 })
+            return
+        }
+        for line in render(event, info: info) {
+            out += line
+            out += "\n"
+        }
+    }
+
+    /// The message's lines, handed to `line` one by one, and its data set's dump (lines each
+    /// ended by a newline) to `dataSetDump`. The command's fields come from the values the
+    /// observer read once (`DIMSECommand`'s accessors rebuild the command set on each call).
+    func render(_ m: ObservedMessage, info: AssociationInfo, line: (String) -> Void, dataSetDump: (String) -> Void) {
         let c = m.command
-        var title = c.commandField?.description ?? "command 0x\(String(c.rawCommandField, radix: 16))"
-        if let id = c.messageID { title += " msg \(id)" }
-        if let id = c.messageIDBeingRespondedTo { title += " (to msg \(id))" }
+        var title = m.commandField?.description ?? "command 0x\(String(c.rawCommandField, radix: 16))"
+        if let id = m.messageID { title += " msg \(id)" }
+        if let id = m.messageIDBeingRespondedTo { title += " (to msg \(id))" }
         title += ", ctx \(m.presentationContextID)"
-        var lines = [head(m.time, m.sender) + title]
-        if let sop = c.sopClassUID { lines.append(Self.indent + "SOP class: " + uidText(sop)) }
-        if let status = m.status { lines.append(Self.indent + "Status: \(status)") }
-        lines += commandFieldLines(m.commandSetDataset).map { Self.indent + $0 }
+        line(head(m.time, m.sender) + title)
+        if let sop = m.sopClassUID { line(Self.indent + "SOP class: " + uidText(sop)) }
+        if let status = m.status { line(Self.indent + "Status: \(status)") }
+        for field in commandFieldLines(m.commandSetDataset) { line(Self.indent + field) }
         if m.dataSetLost {
-            lines.append(Self.indent + "Data set: lost in a gap of the capture")
+            line(Self.indent + "Data set: lost in a gap of the capture")
         }
         if m.dataSetBytes != nil {
             let ts = m.transferSyntax.map { $0.name } ?? "unknown transfer syntax"
             if let ds = m.dataSet {
-                if showsDataSet(c) {
-                    lines.append(Self.indent + "Data set (\(ts), \(m.dataSetBytes?.readableBytes ?? 0) bytes):")
-                    let text = TextDumpRenderer(options: options.dataset).render(ds, prefix: Self.indent + "  ")
-                    lines += text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+                if showsDataSet(m.commandField) {
+                    line(Self.indent + "Data set (\(ts), \(m.dataSetBytes?.readableBytes ?? 0) bytes):")
+                    dataSetDump(TextDumpRenderer(options: options.dataset).render(ds, prefix: Self.indent + "  "))
                 } else {
-                    lines.append(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, \(ts), \(ds.count) elements")
+                    line(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, \(ts), \(ds.count) elements")
                 }
             } else {
-                lines.append(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, not decodable"
-                             + (m.dataSetError.map { ": \($0)" } ?? ""))
+                line(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, not decodable"
+                     + (m.dataSetError.map { ": \($0)" } ?? ""))
             }
         }
-        return lines
     }
 
-    func showsDataSet(_ c: DIMSECommand) -> Bool {
+    /// The lines of `text` (each ended by a newline; a last piece without one is dropped, as
+    /// the dump always ends its lines), split on the UTF-8 newline byte rather than by
+    /// Character, which would run grapheme breaking over the whole dump.
+    func appendLines(of text: String, to lines: inout [String]) {
+        var start = text.utf8.startIndex
+        let end = text.utf8.endIndex
+        while let newline = text.utf8[start..<end].firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(String(text[start..<newline]))
+            start = text.utf8.index(after: newline)
+        }
+    }
+
+    func showsDataSet(_ field: CommandField?) -> Bool {
         if options.allDataSets { return true }
-        switch c.commandField?.service {
+        switch field?.service {
         case .cFind?, .cGet?, .cMove?, .nEventReport?, .nGet?, .nSet?, .nAction?, .nCreate?: return true
         default: return false
         }

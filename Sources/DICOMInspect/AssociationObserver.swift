@@ -32,6 +32,12 @@ public struct AssociationObserver: Sendable {
         /// Keep the A-ASSOCIATE-RQ and -AC PDUs as decoded (`associateRequest`, `associateAccept`):
         /// replay negotiates from them. Off by default: `analyze` and the proxy only need `info`.
         public var keepsAssociationPDUs = false
+        /// Decode each data set when its message completes and keep it (`ObservedMessage.dataSet`
+        /// is then stored). Off, the data set is only checked as it completes (the same decoder
+        /// walks it without building elements, so `dataSetError`, the findings and the
+        /// transfer syntax are the same) and `ObservedMessage.dataSet` decodes it on access:
+        /// for consumers that read few data sets (`analyze`, whose statistics read none).
+        public var decodesDataSets = true
         public init() {}
     }
 
@@ -63,16 +69,23 @@ public struct AssociationObserver: Sendable {
     private var skipped = PerRole(0)
     private var framingLost = PerRole(false)
     private var assemblers: PerRole<MessageAssembler>
-    private var firstFragmentTime = PerRole([UInt8: Timestamp]())
+    private var firstFragmentTime = PerRole(FragmentStartTimes())
     /// Open requests by (sender of the request, message ID) → exchange index.
     private var open: [OpenKey: Int] = [:]
-    private var releaseSent: Set<PeerRole> = []
+    private var releaseSent = PerRole(false)
     /// After a gap, fragments of the message that was cut are expected and not reported again.
-    private var afterGap: Set<PeerRole> = []
+    private var afterGap = PerRole(false)
     /// Bytes still to discard after a gap inside a PDU (the rest of that PDU).
     private var pendingSkip = PerRole(0)
     /// Packet number of the bytes being processed (for findings and messages).
     private var currentPacket: Int?
+    /// `TransferSyntax` of each context whose transfer syntax is known (negotiated or inferred),
+    /// looked up once per context instead of once per message; emptied when negotiation changes `info.contexts`.
+    private var transferSyntaxes: [UInt8: TransferSyntax] = [:]
+    /// `info.maximumLength` and the accepted context IDs of `info.contexts`, kept beside them
+    /// for the per-PDU checks (no dictionary lookup, no `NegotiatedContext` copy per PDV).
+    private var maximumLength = PerRole<UInt32?>(nil)
+    private var acceptedContexts = ContextIDSet()
 
     struct OpenKey: Hashable, Sendable {
         var sender: PeerRole
@@ -91,9 +104,17 @@ public struct AssociationObserver: Sendable {
     /// framing decoder; after a framing error it looks for the next plausible PDU header.
     public mutating func receive(_ bytes: ByteBuffer, from sender: PeerRole, at time: Timestamp,
                                  packet: Int? = nil) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        receive(bytes, from: sender, at: time, packet: packet, into: &events)
+        return events
+    }
+
+    /// `receive(_:from:at:packet:)` appending its events to `events` (the capture analyzer
+    /// reuses one array instead of allocating one per packet).
+    public mutating func receive(_ bytes: ByteBuffer, from sender: PeerRole, at time: Timestamp,
+                                 packet: Int?, into events: inout [ObservationEvent]) {
         currentPacket = packet
         if firstSeen == nil { firstSeen = time }
-        var events: [ObservationEvent] = []
         var buffer = buffers[sender]
         buffers[sender] = ByteBuffer()  // keeps `buffer` uniquely referenced, so appending does not copy
         var incoming = bytes
@@ -115,7 +136,7 @@ public struct AssociationObserver: Sendable {
                 guard let frame = try framers[sender].decodeFrame(buffer: &buffer) else { break }
                 var shifted = frame
                 shifted.streamOffset += skipped[sender]
-                events += receive(frame: shifted, from: sender, at: time)
+                receive(frame: shifted, from: sender, at: time, into: &events)
             } catch {
                 let offset = error.offset + skipped[sender]
                 events.append(record(Finding(.framingLost, .error,
@@ -133,7 +154,6 @@ public struct AssociationObserver: Sendable {
             buffer.discardReadBytes()
         }
         buffers[sender] = buffer
-        return events
     }
 
     /// Bytes of one side's stream are missing (lost packets, a snaplen-cut payload). When the
@@ -162,8 +182,8 @@ public struct AssociationObserver: Sendable {
                                               body: prefix) {
                 events.append(.pdu(partial, sender: sender, time: time, streamOffset: streamOffset - buffered.readableBytes,
                                    length: pduHeaderLength + Int(bodyLength)))
-                events += handle(partial, frameLength: Int(bodyLength), from: sender, at: time,
-                                 streamOffset: streamOffset - buffered.readableBytes)
+                handle(partial, frameLength: Int(bodyLength), from: sender, at: time,
+                       streamOffset: streamOffset - buffered.readableBytes, into: &events)
             }
             if streamOffset + length <= pduEnd {
                 // The rest of this PDU after the gap is skipped; the next PDU starts framing again.
@@ -181,11 +201,11 @@ public struct AssociationObserver: Sendable {
         for cut in assemblers[sender].abandonInProgress() {
             let assembled = DIMSEMessageAssembly(presentationContextID: cut.presentationContextID, command: cut.command,
                                                  commandBytes: cut.commandBytes, dataSetBytes: nil)
-            events += handle(assembled, from: sender, firstFragment: firstFragmentTime[sender][cut.presentationContextID] ?? time,
-                             at: time, streamOffset: streamOffset, dataSetLost: true)
+            handle(assembled, from: sender, firstFragment: firstFragmentTime[sender][cut.presentationContextID] ?? time,
+                   at: time, streamOffset: streamOffset, dataSetLost: true, into: &events)
         }
-        firstFragmentTime[sender] = [:]
-        afterGap.insert(sender)
+        firstFragmentTime[sender] = FragmentStartTimes()
+        afterGap[sender] = true
         return events
     }
 
@@ -234,20 +254,30 @@ public struct AssociationObserver: Sendable {
 
     /// A framed PDU from one side (the capture analyzer and the proxy call this through `receive(_:from:at:)`).
     public mutating func receive(frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        receive(frame: frame, from: sender, at: time, into: &events)
+        return events
+    }
+
+    private mutating func receive(frame: PDUFrame, from sender: PeerRole, at time: Timestamp,
+                                  into events: inout [ObservationEvent]) {
         do throws(PDUDecodingError) {
-            return receive(try PDUDecoder.decode(frame), frame: frame, from: sender, at: time)
+            receive(try PDUDecoder.decode(frame), bodyLength: frame.body.readableBytes, streamOffset: frame.streamOffset,
+                    from: sender, at: time, into: &events)
         } catch {
             if firstSeen == nil { firstSeen = time }
             pdus[sender] += 1
-            return [record(Finding(.malformedPDU, .error, "malformed \(frame.type) PDU: \(error)",
-                                   time: time, sender: sender, streamOffset: frame.streamOffset))]
+            events.append(record(Finding(.malformedPDU, .error, "malformed \(frame.type) PDU: \(error)",
+                                         time: time, sender: sender, streamOffset: frame.streamOffset)))
         }
     }
 
     /// A PDU the caller has already framed and decoded (the proxy decodes each PDU to drive its
     /// relay; it hands the result over instead of having it decoded twice).
     public mutating func receive(_ pdu: PDU, frame: PDUFrame, from sender: PeerRole, at time: Timestamp) -> [ObservationEvent] {
-        receive(pdu, bodyLength: frame.body.readableBytes, streamOffset: frame.streamOffset, from: sender, at: time)
+        var events: [ObservationEvent] = []
+        receive(pdu, bodyLength: frame.body.readableBytes, streamOffset: frame.streamOffset, from: sender, at: time, into: &events)
+        return events
     }
 
     /// A PDU the caller built and sent itself without a contiguous frame (the rewriting proxy
@@ -255,13 +285,20 @@ public struct AssociationObserver: Sendable {
     /// the offset in the sender's stream stand in for the frame.
     public mutating func receive(_ pdu: PDU, bodyLength: Int, streamOffset: Int, from sender: PeerRole,
                                  at time: Timestamp) -> [ObservationEvent] {
+        var events: [ObservationEvent] = []
+        receive(pdu, bodyLength: bodyLength, streamOffset: streamOffset, from: sender, at: time, into: &events)
+        return events
+    }
+
+    private mutating func receive(_ pdu: PDU, bodyLength: Int, streamOffset: Int, from sender: PeerRole, at time: Timestamp,
+                                  into events: inout [ObservationEvent]) {
         if firstSeen == nil { firstSeen = time }
         pdus[sender] += 1
         pdusByType[Int(pdu.type.rawValue)] += 1
-        var events: [ObservationEvent] = configuration.emitsEvents
-            ? [.pdu(pdu, sender: sender, time: time, streamOffset: streamOffset, length: pduHeaderLength + bodyLength)] : []
-        events += handle(pdu, frameLength: bodyLength, from: sender, at: time, streamOffset: streamOffset)
-        return events
+        if configuration.emitsEvents {
+            events.append(.pdu(pdu, sender: sender, time: time, streamOffset: streamOffset, length: pduHeaderLength + bodyLength))
+        }
+        handle(pdu, frameLength: bodyLength, from: sender, at: time, streamOffset: streamOffset, into: &events)
     }
 
     /// The transport closed (both directions). Open exchanges are reported unanswered.
@@ -291,8 +328,7 @@ public struct AssociationObserver: Sendable {
     // MARK: PDUs
 
     private mutating func handle(_ pdu: PDU, frameLength: Int, from sender: PeerRole, at time: Timestamp,
-                                 streamOffset: Int) -> [ObservationEvent] {
-        var events: [ObservationEvent] = []
+                                 streamOffset: Int, into events: inout [ObservationEvent]) {
         if info.outcome.isFinished {
             events.append(record(Finding(.unexpectedPDU, .warning, "\(pdu.type) after the association ended (\(info.outcome))",
                                          time: time, sender: sender, streamOffset: streamOffset)))
@@ -305,6 +341,7 @@ public struct AssociationObserver: Sendable {
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             info.requestTime = time
+            transferSyntaxes.removeAll()
             if configuration.keepsAssociationPDUs { associateRequest = rq }
             info.callingAETitle = rq.fields.callingAETitle.value
             info.calledAETitle = rq.fields.calledAETitle.value
@@ -313,12 +350,14 @@ public struct AssociationObserver: Sendable {
                                                                 proposedTransferSyntaxes: pc.transferSyntaxes)
             }
             noteUserInformation(rq.fields.userInformation, from: .requestor)
+            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
         case .associateAccept(let ac):
             if sender != .acceptor {
                 events.append(record(Finding(.unexpectedPDU, .error, "A-ASSOCIATE-AC from the requestor",
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             info.acceptTime = time
+            transferSyntaxes.removeAll()
             if configuration.keepsAssociationPDUs { associateAccept = ac }
             info.outcome = .established
             for pc in ac.presentationContexts {
@@ -329,32 +368,34 @@ public struct AssociationObserver: Sendable {
                 info.contexts[pc.contextID] = ctx
             }
             noteUserInformation(ac.fields.userInformation, from: .acceptor)
+            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
         case .associateReject(let rj):
             info.outcome = .rejected(rj)
             info.endTime = time
         case .dataTransfer(let p):
-            events += handle(p, frameLength: frameLength, from: sender, at: time, streamOffset: streamOffset)
+            handle(p, frameLength: frameLength, from: sender, at: time, streamOffset: streamOffset, into: &events)
         case .releaseRequest:
-            releaseSent.insert(sender)
+            releaseSent[sender] = true
             if case .releaseRequested = info.outcome {} else if !info.outcome.isFinished {
                 info.outcome = .releaseRequested(by: sender)
             }
         case .releaseResponse:
-            releaseSent.insert(sender)
+            releaseSent[sender] = true
             info.outcome = .released
             info.endTime = time
         case .abort(let a):
             info.outcome = .aborted(a, by: sender)
             info.endTime = time
         }
-        return events
     }
 
     private mutating func noteUserInformation(_ userInfo: UserInformationItem?, from role: PeerRole) {
         guard let userInfo else { return }
         for sub in userInfo.subItems {
             switch sub {
-            case .maximumLength(let m): info.maximumLength[role] = m.maximumLength
+            case .maximumLength(let m):
+                info.maximumLength[role] = m.maximumLength
+                maximumLength[role] = m.maximumLength
             case .implementationClassUID(let u): info.implementationClassUID[role] = u.value
             case .implementationVersionName(let n): info.implementationVersionName[role] = n.value
             case .roleSelection(let r): info.roleSelection[role, default: [:]][r.sopClassUID.value] = r
@@ -367,8 +408,7 @@ public struct AssociationObserver: Sendable {
     }
 
     private mutating func handle(_ p: DataTransfer, frameLength: Int, from sender: PeerRole, at time: Timestamp,
-                                 streamOffset: Int) -> [ObservationEvent] {
-        var events: [ObservationEvent] = []
+                                 streamOffset: Int, into events: inout [ObservationEvent]) {
         if info.requestTime == nil && !info.startedMidStream {
             info.startedMidStream = true
             info.outcome = .unknownStart
@@ -380,47 +420,48 @@ public struct AssociationObserver: Sendable {
             events.append(record(Finding(.unexpectedPDU, .error, "P-DATA-TF before the association was accepted",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
-        if releaseSent.contains(sender) {
+        if releaseSent[sender] {
             events.append(record(Finding(.dataAfterRelease, .error,
                                          "P-DATA-TF from the \(sender) after it sent A-RELEASE-\(sender == .requestor ? "RQ" : "RP")",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
         // PS3.8 §9.3.1 / Annex D.1: a P-DATA-TF variable field may not exceed what the receiver announced.
-        if let max = info.maximumLength[sender.other], max > 0, frameLength > Int(max) {
+        if let max = maximumLength[sender.other], max > 0, frameLength > Int(max) {
             events.append(record(Finding(.pduExceedsMaximumLength, .error,
                                          "P-DATA-TF of \(frameLength) bytes exceeds the \(sender.other)'s maximum length \(max)",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
         for pdv in p.items {
             let id = pdv.presentationContextID
-            if !info.startedMidStream, info.contexts[id]?.isAccepted != true {
+            if !info.startedMidStream, !acceptedContexts.contains(id) {
                 events.append(record(Finding(.pdvOnUnacceptedContext, .error,
                                              "PDV on presentation context \(id), which was not accepted",
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             if firstFragmentTime[sender][id] == nil { firstFragmentTime[sender][id] = time }
             do throws(DIMSEError) {
-                if pdv.messageControlHeader.isCommand { afterGap.remove(sender) }
+                if pdv.messageControlHeader.isCommand { afterGap[sender] = false }
                 guard let assembled = try assemblers[sender].receive(pdv) else { continue }
                 let first = firstFragmentTime[sender][id] ?? time
                 firstFragmentTime[sender][id] = nil
-                events += handle(assembled, from: sender, firstFragment: first, at: time, streamOffset: streamOffset)
+                handle(assembled, from: sender, firstFragment: first, at: time, streamOffset: streamOffset, into: &events)
             } catch {
                 firstFragmentTime[sender][id] = nil
                 // The rest of a message cut by a gap: already reported by the gap finding.
-                if afterGap.contains(sender) && error.code == .dataSetFragmentBeforeCommand { continue }
+                if afterGap[sender] && error.code == .dataSetFragmentBeforeCommand { continue }
                 events.append(record(Finding(.dimseAssemblyError, .error, "\(error)", time: time, sender: sender,
                                              streamOffset: streamOffset)))
             }
         }
-        return events
     }
 
     // MARK: DIMSE
 
     private mutating func transferSyntax(for contextID: UInt8, dataSet: ByteBuffer, time: Timestamp,
                                          sender: PeerRole, events: inout [ObservationEvent]) -> TransferSyntax? {
+        if let ts = transferSyntaxes[contextID] { return ts }
         if let uid = info.contexts[contextID]?.transferSyntax, let ts = TransferSyntax(uid: uid, lenient: true) {
+            transferSyntaxes[contextID] = ts
             return ts
         }
         guard let inferred = TransferSyntaxInference.infer(dataSet) else { return nil }
@@ -428,6 +469,7 @@ public struct AssociationObserver: Sendable {
         ctx.transferSyntax = inferred.uid
         ctx.isInferred = true
         info.contexts[contextID] = ctx
+        transferSyntaxes[contextID] = inferred
         events.append(record(Finding(.transferSyntaxInferred, .info,
                                      "presentation context \(contextID): transfer syntax inferred as \(inferred.name) from the data",
                                      time: time, sender: sender)))
@@ -435,8 +477,8 @@ public struct AssociationObserver: Sendable {
     }
 
     private mutating func handle(_ assembled: DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
-                                 at time: Timestamp, streamOffset: Int, dataSetLost: Bool = false) -> [ObservationEvent] {
-        var events: [ObservationEvent] = []
+                                 at time: Timestamp, streamOffset: Int, dataSetLost: Bool = false,
+                                 into events: inout [ObservationEvent]) {
         var message = ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
                                       command: assembled.command, commandBytes: assembled.commandBytes,
                                       dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time,
@@ -451,7 +493,13 @@ public struct AssociationObserver: Sendable {
                     if ts.isDeflated {
                         body = try Deflate.inflate(bytes, maxSize: configuration.decodingOptions.maxInflatedSize, offset: 0)
                     }
-                    message.dataSet = try DatasetDecoder(options: configuration.decodingOptions).decode(body, encoding: ts.encoding)
+                    let decoder = DatasetDecoder(options: configuration.decodingOptions)
+                    if configuration.decodesDataSets {
+                        message.dataSet = try decoder.decode(body, encoding: ts.encoding)
+                    } else {
+                        try decoder.validate(body, encoding: ts.encoding)
+                        message.deferredDataSet = (body, configuration.decodingOptions)
+                    }
                 } catch {
                     message.dataSetError = error
                     events.append(record(Finding(.dataSetNotDecodable, .error,
@@ -464,7 +512,7 @@ public struct AssociationObserver: Sendable {
         let field = message.commandField
         var exchangeIndex: Int?
         if case .cCancelRequest = assembled.command {
-            let id = assembled.command.messageIDBeingRespondedTo ?? 0
+            let id = message.messageIDBeingRespondedTo ?? 0
             if let index = open[OpenKey(sender: sender, messageID: id)] {
                 exchanges[index].cancel = message
                 exchangeIndex = index
@@ -473,7 +521,7 @@ public struct AssociationObserver: Sendable {
                                              "C-CANCEL-RQ for message \(id), which has no open request", time: time,
                                              sender: sender, streamOffset: streamOffset)))
             }
-        } else if field?.isRequest ?? false, let id = assembled.command.messageID {
+        } else if field?.isRequest ?? false, let id = message.messageID {
             let key = OpenKey(sender: sender, messageID: id)
             if open[key] != nil {
                 events.append(record(Finding(.duplicateMessageID, .error,
@@ -484,21 +532,21 @@ public struct AssociationObserver: Sendable {
             exchanges.append(Exchange(index: index, request: message))
             open[key] = index
             if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
-            events += checkRequest(exchanges[index], time: time)
-            return events
+            checkRequest(exchanges[index], time: time, into: &events)
+            return
         } else if let field, field.isResponse {
-            let id = assembled.command.messageIDBeingRespondedTo ?? 0
+            let id = message.messageIDBeingRespondedTo ?? 0
             let key = OpenKey(sender: sender.other, messageID: id)
             if let index = open[key] {
                 exchanges[index].responses.append(message)
                 exchangeIndex = index
                 if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
-                events += checkResponse(exchanges[index], message, time: time)
+                checkResponse(exchanges[index], message, time: time, into: &events)
                 if message.status?.category.isFinal ?? true {
                     open[key] = nil
                     events.append(.exchangeCompleted(index))
                 }
-                return events
+                return
             } else {
                 events.append(record(Finding(.responseToUnknownMessage, .error,
                                              "\(field) responds to message \(id), which the \(sender.other) never sent (or was already answered)",
@@ -510,25 +558,23 @@ public struct AssociationObserver: Sendable {
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
         if configuration.emitsEvents { events.append(.message(message, exchangeIndex: exchangeIndex)) }
-        return events
     }
 
-    private mutating func checkRequest(_ exchange: Exchange, time: Timestamp) -> [ObservationEvent] {
-        guard case .cFindRequest = exchange.request.command,
+    private mutating func checkRequest(_ exchange: Exchange, time: Timestamp, into events: inout [ObservationEvent]) {
+        guard exchange.request.commandField == .cFindRequest,
               let sop = exchange.sopClassUID, RelevantPatientInformationQuery.sopClasses.contains(sop),
-              let identifier = exchange.request.dataSet else { return [] }
-        guard identifier[RelevantPatientInformationQuery.contentTemplateSequence] != nil else {
-            return [record(Finding(.missingContentTemplateSequence, .error,
-                                   "Relevant Patient Information query without Content Template Sequence (0040,A504): "
-                                   + "the SCP should answer 0xA900 (PS3.4 Q.2.1.1.3)",
-                                   time: time, sender: exchange.request.sender, exchangeIndex: exchange.index))]
+              let identifier = exchange.request.dataSet else { return }
+        if identifier[RelevantPatientInformationQuery.contentTemplateSequence] == nil {
+            events.append(record(Finding(.missingContentTemplateSequence, .error,
+                                         "Relevant Patient Information query without Content Template Sequence (0040,A504): "
+                                         + "the SCP should answer 0xA900 (PS3.4 Q.2.1.1.3)",
+                                         time: time, sender: exchange.request.sender, exchangeIndex: exchange.index)))
         }
-        return []
     }
 
-    private mutating func checkResponse(_ exchange: Exchange, _ response: ObservedMessage, time: Timestamp) -> [ObservationEvent] {
-        var events: [ObservationEvent] = []
-        guard let status = response.status, let service = exchange.service else { return events }
+    private mutating func checkResponse(_ exchange: Exchange, _ response: ObservedMessage, time: Timestamp,
+                                        into events: inout [ObservationEvent]) {
+        guard let status = response.status, let service = exchange.service else { return }
         let sop = exchange.sopClassUID
         if !status.isDefined(for: service, sopClassUID: sop) {
             events.append(record(Finding(.statusNotDefinedForService, .warning,
@@ -549,14 +595,14 @@ public struct AssociationObserver: Sendable {
                                              "pending C-FIND-RSP without an identifier",
                                              time: time, sender: response.sender, exchangeIndex: exchange.index)))
             }
-            if isRPI, status.category == .pending, exchange.pendingResponses.count == 2 {
+            if isRPI, status.category == .pending,
+               exchange.responses.reduce(0, { $0 + ($1.status?.category == .pending ? 1 : 0) }) == 2 {
                 events.append(record(Finding(.multiplePendingResponses, .error,
                                              "more than one pending response to a Relevant Patient Information query: "
                                              + "PS3.4 Annex Q allows one match; with more the SCP must answer 0xC100",
                                              time: time, sender: response.sender, exchangeIndex: exchange.index)))
             }
         }
-        return events
     }
 
     private mutating func record(_ finding: Finding) -> ObservationEvent {
@@ -575,15 +621,64 @@ public enum TransferSyntaxInference {
     public static func infer(_ bytes: ByteBuffer) -> TransferSyntax? {
         guard bytes.readableBytes >= 8 else { return bytes.readableBytes == 0 ? .implicitVRLittleEndian : nil }
         let candidates: [TransferSyntax] = [.explicitVRLittleEndian, .implicitVRLittleEndian, .explicitVRBigEndian]
-        for ts in candidates where (try? DatasetDecoder(options: .lenient).decode(bytes, encoding: ts.encoding)) != nil {
+        for ts in candidates where (try? DatasetDecoder(options: .lenient).validate(bytes, encoding: ts.encoding)) != nil {
             // Explicit VR bytes decode as implicit only by accident; the order above prefers explicit.
             return ts
         }
         if let inflated = try? Deflate.inflate(bytes, maxSize: 64 << 20, offset: 0),
-           (try? DatasetDecoder(options: .lenient).decode(inflated, encoding: .explicitLittleEndian)) != nil {
+           (try? DatasetDecoder(options: .lenient).validate(inflated, encoding: .explicitLittleEndian)) != nil {
             return .deflatedExplicitVRLittleEndian
         }
         return nil
+    }
+}
+
+/// A set of presentation context IDs (0–255) as 256 bits.
+struct ContextIDSet: Sendable {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    init() {}
+
+    init(_ ids: some Sequence<UInt8>) {
+        for id in ids { insert(id) }
+    }
+
+    mutating func insert(_ id: UInt8) {
+        let bit = UInt64(1) << UInt64(id & 63)
+        switch id >> 6 {
+        case 0: words.0 |= bit
+        case 1: words.1 |= bit
+        case 2: words.2 |= bit
+        default: words.3 |= bit
+        }
+    }
+
+    func contains(_ id: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(id & 63)
+        switch id >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+}
+
+/// When the first fragment of the message in progress on each presentation context arrived:
+/// a few pairs searched linearly (one context is in progress at a time in practice), not a
+/// dictionary hashed three times per PDV.
+struct FragmentStartTimes: Sendable {
+    private var entries: [(id: UInt8, time: Timestamp)] = []
+
+    subscript(id: UInt8) -> Timestamp? {
+        get { entries.first { $0.id == id }?.time }
+        set {
+            if let i = entries.firstIndex(where: { $0.id == id }) {
+                if let newValue { entries[i].time = newValue } else { entries.remove(at: i) }
+            } else if let newValue {
+                entries.append((id, newValue))
+            }
+        }
     }
 }
 

@@ -193,9 +193,29 @@ public struct ObservedMessage: Sendable {
     public var command: DIMSECommand
     public var commandBytes: ByteBuffer
     public var dataSetBytes: ByteBuffer?
-    /// The data set, decoded (nil when absent or not decodable; see `dataSetError`).
-    public var dataSet: Dataset?
+    /// The data set, decoded (nil when absent or not decodable; see `dataSetError`). An
+    /// observer with `decodesDataSets` off only checks the data set as it completes; it is
+    /// then decoded here, on each access, from the checked bytes (so a consumer that looks at
+    /// few data sets, like `analyze --summary`, does not build the others).
+    public var dataSet: Dataset? {
+        get {
+            if let decodedDataSet { return decodedDataSet }
+            guard let deferred = deferredDataSet, let ts = transferSyntax else { return nil }
+            return try? DatasetDecoder(options: deferred.options).decode(deferred.body, encoding: ts.encoding)
+        }
+        set {
+            decodedDataSet = newValue
+            deferredDataSet = nil
+        }
+    }
+    /// Whether a decodable data set is present (`dataSet != nil`), without decoding it.
+    public var hasDecodableDataSet: Bool { decodedDataSet != nil || deferredDataSet != nil }
     public var dataSetError: DICOMDecodingError?
+    /// The data set as decoded when the message completed (observer with `decodesDataSets`).
+    var decodedDataSet: Dataset?
+    /// The checked bytes (inflated for a deflated transfer syntax) and the options to decode
+    /// them with, when the observer did not decode the data set.
+    var deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?
     public var transferSyntax: TransferSyntax?
     /// When the first and the last fragment were seen.
     public var firstFragmentTime: Timestamp
@@ -219,11 +239,75 @@ public struct ObservedMessage: Sendable {
         self.firstFragmentTime = firstFragmentTime
         self.time = time
         self.packet = packet
-        let field = command.commandField
-        let sop = command.sopClassUID
+        let fields = CommandFields(command)
+        commandField = fields.commandField
+        sopClassUID = fields.sopClassUID
+        messageID = fields.messageID
+        messageIDBeingRespondedTo = fields.messageIDBeingRespondedTo
+        status = fields.status.map {
+            DIMSEStatus.lookup($0, commandField: fields.commandField ?? .cEchoResponse, sopClassUID: fields.sopClassUID)
+        }
+    }
+
+    /// Message ID (0000,0110) of a request, read once.
+    public let messageID: UInt16?
+    /// Message ID Being Responded To (0000,0120) of a response or a C-CANCEL-RQ, read once.
+    public let messageIDBeingRespondedTo: UInt16?
+}
+
+/// The fields of a command that are read on every message, taken from the typed message with
+/// one switch. `DIMSECommand`'s own accessors box the message in an existential and rebuild
+/// the command set on each call (`sopClassUID`); the values are the same.
+struct CommandFields {
+    var commandField: CommandField?
+    var sopClassUID: String?
+    var messageID: UInt16?
+    var messageIDBeingRespondedTo: UInt16?
+    var status: UInt16?
+
+    init(_ command: DIMSECommand) {
+        switch command {
+        case .cStoreRequest(let m):
+            self.init(.cStoreRequest, m.affectedSOPClassUID, id: m.messageID)
+        case .cStoreResponse(let m):
+            self.init(.cStoreResponse, m.affectedSOPClassUID, command, to: m.messageIDBeingRespondedTo, status: m.status)
+        case .cFindRequest(let m):
+            self.init(.cFindRequest, m.affectedSOPClassUID, id: m.messageID)
+        case .cFindResponse(let m):
+            self.init(.cFindResponse, m.affectedSOPClassUID, command, to: m.messageIDBeingRespondedTo, status: m.status)
+        case .cEchoRequest(let m):
+            self.init(.cEchoRequest, m.affectedSOPClassUID, id: m.messageID)
+        case .cEchoResponse(let m):
+            self.init(.cEchoResponse, m.affectedSOPClassUID, command, to: m.messageIDBeingRespondedTo, status: m.status)
+        case .cGetRequest(let m):
+            self.init(.cGetRequest, m.affectedSOPClassUID, id: m.messageID)
+        case .cGetResponse(let m):
+            self.init(.cGetResponse, m.affectedSOPClassUID, command, to: m.messageIDBeingRespondedTo, status: m.status)
+        case .cMoveRequest(let m):
+            self.init(.cMoveRequest, m.affectedSOPClassUID, id: m.messageID)
+        case .cMoveResponse(let m):
+            self.init(.cMoveResponse, m.affectedSOPClassUID, command, to: m.messageIDBeingRespondedTo, status: m.status)
+        default:
+            self.init(field: command.commandField, sop: command.sopClassUID, id: command.messageID,
+                      to: command.messageIDBeingRespondedTo, status: command.status)
+        }
+    }
+
+    private init(field: CommandField?, sop: String?, id: UInt16?, to: UInt16?, status: UInt16?) {
         commandField = field
         sopClassUID = sop
-        status = command.status.map { DIMSEStatus.lookup($0, commandField: field ?? .cEchoResponse, sopClassUID: sop) }
+        messageID = id
+        messageIDBeingRespondedTo = to
+        self.status = status
+    }
+
+    private init(_ field: CommandField, _ sop: String, id: UInt16) {
+        self.init(field: field, sop: sop, id: id, to: nil, status: nil)
+    }
+
+    /// A response: without its Affected SOP Class UID the command set's Requested SOP Class UID applies.
+    private init(_ field: CommandField, _ sop: String?, _ command: DIMSECommand, to id: UInt16, status: UInt16) {
+        self.init(field: field, sop: sop ?? command.sopClassUID, id: nil, to: id, status: status)
     }
 }
 
@@ -235,7 +319,7 @@ public struct Exchange: Sendable {
     public var cancel: ObservedMessage?
     /// The SOP class of the request (Affected or Requested SOP Class UID).
     public var sopClassUID: String? { request.sopClassUID }
-    public var messageID: UInt16 { request.command.messageID ?? 0 }
+    public var messageID: UInt16 { request.messageID ?? 0 }
     public var service: DIMSEService? { request.commandField?.service }
 
     public var finalResponse: ObservedMessage? {
@@ -247,6 +331,10 @@ public struct Exchange: Sendable {
     /// Matches returned: pending responses with an identifier (a final response's data set is
     /// not a match, even when a peer sends one: see `Finding.Code.finalResponseWithDataSet`).
     public var matches: [Dataset] { pendingResponses.compactMap(\.dataSet) }
+    /// `matches.count`, without decoding the identifiers.
+    public var matchCount: Int {
+        responses.reduce(0) { $0 + ($1.status?.category == .pending && $1.hasDecodableDataSet ? 1 : 0) }
+    }
 
     public var firstResponseTime: Timestamp? { responses.first?.time }
     public var finalResponseTime: Timestamp? { finalResponse?.time }

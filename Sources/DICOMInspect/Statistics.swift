@@ -5,12 +5,27 @@ import DIMSE
 /// Service Response Time statistics present other protocols.
 public struct AnalysisStatistics: Sendable {
     public private(set) var associationsByOutcome: [String: Int] = [:]
-    public private(set) var exchangesByServiceAndStatus: [String: [String: Int]] = [:]
+    /// Service -> final status ("0xC100", or "incomplete") -> number of exchanges.
+    public var exchangesByServiceAndStatus: [String: [String: Int]] {
+        var out: [String: [String: Int]] = [:]
+        for (key, n) in exchangeCounts { out[key.service, default: [:]][key.statusText, default: 0] += n }
+        return out
+    }
     public private(set) var responseTimesMs: [String: [Double]] = [:]
     public private(set) var findingsByCode: [String: Int] = [:]
-    /// Meaning of each (service, status) as the service and SOP class define it.
-    private var meanings: [String: String] = [:]
+    /// Exchanges by service and final status code, counted without making the status text
+    /// per exchange (`exchangesByServiceAndStatus` makes it once per pair).
+    private var exchangeCounts: [ServiceStatus: Int] = [:]
+    /// Meaning of each (service, status) as the service and SOP class define it (the last seen).
+    private var meanings: [ServiceStatus: String] = [:]
     public private(set) var associations = 0
+
+    struct ServiceStatus: Hashable {
+        var service: String
+        /// The final status code; nil for an exchange without a final response.
+        var code: UInt16?
+        var statusText: String { code.map(DICOMInspect.statusText) ?? "incomplete" }
+    }
 
     public init() {}
 
@@ -19,10 +34,11 @@ public struct AnalysisStatistics: Sendable {
         associationsByOutcome[outcomeName(observer.info.outcome), default: 0] += 1
         for ex in observer.exchanges {
             let service = ex.service?.rawValue ?? "unknown"
-            let status = ex.finalResponse?.status.map { statusText($0.code) } ?? "incomplete"
-            exchangesByServiceAndStatus[service, default: [:]][status, default: 0] += 1
-            if let meaning = ex.finalResponse?.status?.meaning { meanings[service + " " + status] = meaning }
-            if let d = ex.duration { responseTimesMs[service, default: []].append(d.milliseconds) }
+            let final = ex.finalResponse
+            let key = ServiceStatus(service: service, code: final?.status?.code)
+            exchangeCounts[key, default: 0] += 1
+            if let status = final?.status { meanings[key] = status.meaning }
+            if let final { responseTimesMs[service, default: []].append((final.time - ex.request.time).milliseconds) }
         }
         for f in observer.findings { findingsByCode[f.code.rawValue, default: 0] += 1 }
     }
@@ -40,9 +56,11 @@ public struct AnalysisStatistics: Sendable {
             out += "  \(pad(outcome, 12)) \(n)\n"
         }
         out += "\nExchanges by service and final status:\n"
+        var meaningByText: [String: String] = [:]
+        for (key, meaning) in meanings { meaningByText[key.service + " " + key.statusText] = meaning }
         for (service, statuses) in exchangesByServiceAndStatus.sorted(by: { $0.key < $1.key }) {
             for (status, n) in statuses.sorted(by: { $0.key < $1.key }) {
-                let meaning = meanings[service + " " + status] ?? ""
+                let meaning = meaningByText[service + " " + status] ?? ""
                 out += "  \(pad(service, 15)) \(pad(status, 11)) \(pad(String(n), 6)) \(meaning)\n"
             }
         }

@@ -124,7 +124,8 @@ func captureWithBogusTimes(_ name: String, from sender: PeerRole, into directory
         await server.shutdown()
         #expect(report.outcome == .matched, "\(report.text())")
         #expect(elapsed >= .milliseconds(300))
-        #expect(elapsed < .seconds(15))
+        // The recorded gap is centuries: finishing at all shows the cap (no tighter bound: the machine may be loaded).
+        #expect(elapsed < .seconds(600))
         let notes = report.associations.first?.notes ?? []
         #expect(notes.contains { $0.hasPrefix("association 1: the think time before request 1 (") && $0.contains("years in the recording; waited 0.300 s instead") },
                 "\(notes)")
@@ -158,7 +159,8 @@ func captureWithBogusTimes(_ name: String, from sender: PeerRole, into directory
         let elapsed = clock.now - started
         #expect(report.outcome == .matched, "\(report.text())")
         #expect(elapsed >= .milliseconds(300))
-        #expect(elapsed < .seconds(15))
+        // The recorded gap is centuries: finishing at all shows the cap (no tighter bound: the machine may be loaded).
+        #expect(elapsed < .seconds(600))
         #expect(server.findings.isEmpty)
         let warnings = server.pacingWarnings
         #expect(warnings.count == 1)

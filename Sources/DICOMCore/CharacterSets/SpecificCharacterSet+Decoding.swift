@@ -30,6 +30,13 @@ extension SpecificCharacterSet {
         // MARK: ISO 2022 (default repertoire, single-byte sets, code extensions)
 
         static func iso2022(_ bytes: [UInt8], plan: Plan, layout: Layout) throws(Failure) -> [String] {
+            // Fast path: G0 starts as ISO-IR 6 and the bytes hold no escape and nothing above
+            // 0x7F, so G0 never changes and every byte is its own scalar; the loop below would
+            // give the same values, split at `\` for multi-valued VRs.
+            if plan.initialG0 == .isoIR6, !bytes.contains(where: { $0 >= 0x80 || $0 == 0x1B }) {
+                guard layout.multiValued else { return [String(decoding: bytes, as: UTF8.self)] }
+                return bytes.split(separator: 0x5C, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            }
             var values: [String] = []
             var current = String.UnicodeScalarView()
             var g0 = plan.initialG0
