@@ -5,6 +5,7 @@
 #   dicomtap serve (SQLite store with the demo data) and the seed document's pynetdicom SCP
 #   (tools/peers/seed_rpi_scp.py) serving the same data; the per-association cost (one C-ECHO per association)
 #   of serve, DCMTK storescp and the pynetdicom SCP;
+# the relay latency of dicomtap proxy and socat between these fast peers (our SCU and serve);
 # then the seed's pynetdicom SCU (--count) against both, the figures a pynetdicom user would see.
 # Everything on 127.0.0.1, ports chosen by the system, every process stopped by PID.
 # Usage: tools/bench_serve.sh [COUNT]   (default 2000)
@@ -61,6 +62,24 @@ sleep 0.5
 echo "dicomtap serve       $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$serve_port" "$per" echo -)"
 echo "DCMTK storescp       $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$store_port" "$per" echo -)"
 echo "pynetdicom seed SCP  $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$seed_port" "$per" echo -)"
+echo "== relay latency with fast peers: our SCU -> (direct | socat | dicomtap proxy) -> dicomtap serve, $count queries"
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+socat_port=$(free_port)
+/usr/bin/socat TCP-LISTEN:"$socat_port",bind=127.0.0.1,reuseaddr,fork,nodelay TCP:127.0.0.1:"$serve_port",nodelay &
+pids+=($!); disown $!
+proxy_port=$(free_port)
+"$bin/dicomtap" proxy --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$serve_port" >"$work/proxy.out" 2>&1 &
+pids+=($!); disown $!
+wait_line "$work/proxy.out" 'listening on' >/dev/null
+for target in direct socat proxy; do
+  case $target in
+    direct) port=$serve_port; label="direct              " ;;
+    socat)  port=$socat_port; label="socat (TCP relay)   " ;;
+    proxy)  port=$proxy_port; label="dicomtap proxy      " ;;
+  esac
+  "$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" 50 one PAT-0001 >/dev/null   # warm-up
+  echo "$label $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" "$count" one PAT-0001)"
+done
 echo "== the seed's pynetdicom SCU, $per queries on one association"
 for name in serve seed; do
   port=$serve_port; label="dicomtap serve      "
