@@ -293,11 +293,16 @@ public final class DICOMServer: Sendable {
         return DICOMServer(serverChannel: channel, connections: connections)
     }
 
-    /// Stops accepting, closes every open association's connection.
+    /// Stops accepting; every open association gets an A-ABORT (PS3.8 AA-1), then its connection is closed.
     public func shutdown() async {
         _ = try? await serverChannel.close()
         let open = connections.withLockedValue { Array($0.values) }
-        for c in open { _ = try? await c.close() }
+        for c in open {
+            _ = try? await c.eventLoop.submit {
+                try c.pipeline.syncOperations.handler(type: ULConnectionHandler.self).requestAbort()
+            }.get()
+            _ = try? await c.close()
+        }
     }
 
     /// Number of connections open now.

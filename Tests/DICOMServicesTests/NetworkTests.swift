@@ -155,4 +155,17 @@ import Testing
         await raw.close()
         await server.shutdown()
     }
+
+    @Test func shutdownAbortsOpenAssociations() async throws {
+        let server = try await Self.echoServer()
+        let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: AssociationParameters(
+            contexts: PresentationContextProposal.numbered([Self.verification])))
+        await server.shutdown()
+        do {
+            _ = try await client.receive(timeout: .seconds(10))
+            Issue.record("the association went on after the server's shutdown")
+        } catch AssociationError.aborted(let source, _) {
+            #expect(source == 0)
+        }
+    }
 }
