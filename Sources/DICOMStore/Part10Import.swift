@@ -68,7 +68,7 @@ struct ContentWalker {
     /// Tests (TID 3802), `procedure` elsewhere.
     static func category(for concept: CodedConcept, section: CodedConcept?) -> ItemCategory? {
         let table: [(CodedConcept, ItemCategory)] = [
-            (C.history, .history), (C.indicatedProblem, .problem), (C.problem, .problem),
+            (C.history, .history), (C.cardiovascularHistory, .history), (C.indicatedProblem, .problem), (C.problem, .problem),
             (C.medicationType, .medication), (C.previousProcedure, .procedure), (C.procedure, .procedure),
             (C.riskFactor, .riskFactor), (C.familyHistoryOfClinicalFinding, .familyHistory),
             (C.socialPersonalHistory, .socialHistory), (C.pregnancyStatus, .pregnancyStatus),

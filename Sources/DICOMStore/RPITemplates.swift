@@ -8,6 +8,8 @@ enum RPITemplates {
         static let relevantPatientInformationForBreastImaging =
             CodedConcept("111511", "DCM", "Relevant Patient Information for Breast Imaging")
         static let history = CodedConcept("11329-0", "LN", "History")
+        /// TID 3802's root and its History row (CP-759, which added the cardiac query: EV (121060, DCM, "History")).
+        static let cardiovascularHistory = CodedConcept("121060", "DCM", "History")
         // TID 9000-series (Supplement 75 content)
         static let medicationHistory = CodedConcept("111512", "DCM", "Medication History")
         static let medicationType = CodedConcept("111516", "DCM", "Medication Type")
@@ -49,7 +51,7 @@ enum RPITemplates {
         switch template {
         case "9007": return Concept.relevantPatientInformation
         case "9000": return Concept.relevantPatientInformationForBreastImaging
-        case "3802": return Concept.history
+        case "3802": return Concept.cardiovascularHistory
         default: return nil
         }
     }
@@ -139,8 +141,8 @@ enum RPITemplates {
             + observed.filter { !isGynecologicalHistory($0) }.compactMap(observation)
     }
 
-    static func histories(_ items: [InformationItem]) -> [ContentItem] {
-        of(items, .history).compactMap { $0.text.map { .contains(Concept.history, .text($0)) } }
+    static func histories(_ items: [InformationItem], concept: CodedConcept = Concept.history) -> [ContentItem] {
+        of(items, .history).compactMap { $0.text.map { .contains(concept, .text($0)) } }
     }
 
     // MARK: TID 9007 General Relevant Patient Information (our reading, see docs/STORE.md)
@@ -193,7 +195,7 @@ enum RPITemplates {
     // MARK: TID 3802 Cardiovascular Patient History
 
     static func cardiovascular(_ items: [InformationItem]) -> [ContentItem] {
-        var content = histories(items)
+        var content = histories(items, concept: Concept.cardiovascularHistory)
         content += section(Concept.problemList, of(items, .problem, .allergy).compactMap {
             coded(Concept.problem, $0, start: Concept.dateTimeConcernNoted, end: Concept.dateTimeConcernResolved)
         })

@@ -91,10 +91,10 @@ struct IdentifierContentTests {
     @Test func template3802ForCardiac() throws {
         let store = try demoStore()
         guard let ds = try match(store, requestIdentifier(patientID: "PAT-0005", template: "3802"), .cardiac) else { return }
-        #expect(ds.code("ConceptNameCodeSequence") == ["11329-0", "LN", "History"])
+        #expect(ds.code("ConceptNameCodeSequence") == ["121060", "DCM", "History"])
         let sections = ds.items("ContentSequence")
         #expect(sections.map { $0.code("ConceptNameCodeSequence")?[0] ?? "" } ==
-                ["11329-0", "11450-4", "29762-2", "10167-5", "30954-2", "10160-0", "10157-6"])
+                ["121060", "11450-4", "29762-2", "10167-5", "30954-2", "10160-0", "10157-6"])
         let problemList = sections[1].items("ContentSequence")
         #expect(problemList.count == 3)
         #expect(problemList.allSatisfy { $0.code("ConceptNameCodeSequence") == ["55607006", "SCT", "Problem"] })

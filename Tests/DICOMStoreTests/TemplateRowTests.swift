@@ -79,7 +79,7 @@ struct TemplateRowTests {
     /// TID 3802 rows 2 and 3 (CP-759): CONTAINS TEXT History, CONTAINS CONTAINER (11450-4, LN, "Problem List").
     @Test func cardiovascularHistoryRows2And3() throws {
         let items = try content("PAT-0005", "3802", .cardiac)
-        #expect(row(items.first) == ["CONTAINS", "TEXT", "11329-0", "LN"])
+        #expect(row(items.first) == ["CONTAINS", "TEXT", "121060", "DCM"])
         #expect(row(items.dropFirst().first) == ["CONTAINS", "CONTAINER", "11450-4", "LN"])
     }
 }

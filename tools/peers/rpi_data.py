@@ -10,7 +10,7 @@ FORMAT = "dicomtap-rpi"
 ROOTS = {
     "9007": ("111517", "DCM", "Relevant Patient Information"),
     "9000": ("111511", "DCM", "Relevant Patient Information for Breast Imaging"),
-    "3802": ("11329-0", "LN", "History"),
+    "3802": ("121060", "DCM", "History"),
 }
 ACCEPTED = {
     "1.2.840.10008.5.1.4.37.1": ["9007", "9000", "3802"],
@@ -20,6 +20,7 @@ ACCEPTED = {
 
 C = {
     "history": ("11329-0", "LN", "History"),
+    "cardiovascularHistory": ("121060", "DCM", "History"),
     "medicationHistory": ("111512", "DCM", "Medication History"),
     "medicationType": ("111516", "DCM", "Medication Type"),
     "dateTimeStarted": ("111526", "DCM", "DateTime Started"),
@@ -165,8 +166,8 @@ def section(concept, children):
     return [content_item("CONTAINS", C[concept], "CONTAINER", children=children)] if children else []
 
 
-def histories(items):
-    return [content_item("CONTAINS", C["history"], "TEXT", i["text"]) for i in of(items, "history") if "text" in i]
+def histories(items, concept="history"):
+    return [content_item("CONTAINS", C[concept], "TEXT", i["text"]) for i in of(items, "history") if "text" in i]
 
 
 def common(items):
@@ -198,8 +199,8 @@ def content(template, items):
         out += keep(coded("pregnancyStatus", i) for i in of(items, "pregnancy_status"))
         out += observations(items)
         return out + common(items)
-    # 3802
-    out = histories(items)
+    # 3802 (root and History row: CP-759's (121060, DCM, "History"))
+    out = histories(items, "cardiovascularHistory")
     out += section("problemList", [coded("problem", i, "concernNoted", "concernResolved") for i in of(items, "problem", "allergy")])
     out += section("socialHistory", [coded("socialHistoryItem", i) for i in of(items, "social_history")])
     out += section("pastSurgicalHistory", [coded("procedure", i, "procedureDateTime") for i in of(items, "procedure")])
