@@ -29,17 +29,9 @@ if [[ -z ${DICOMTAP:-} ]]; then
   DICOMTAP=$scratch/release/dicomtap
 fi
 
-work=$(mktemp -d /tmp/bench-proxy.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  sleep 0.2
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+BENCH=bench_proxy
+source tools/bench_lib.sh
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() {  # wait until something listens on $1 (10 s at most)
   for _ in $(seq 100); do
     "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))" 2>/dev/null && return 0

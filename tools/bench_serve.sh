@@ -20,23 +20,8 @@ swift build -c release --scratch-path "$scratch" --product dicomtap >/dev/null
 swift build -c release --scratch-path "$scratch" --product dicomtap-bench >/dev/null
 bin=$scratch/release
 
-work=$(mktemp -d /tmp/bench-serve.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  sleep 0.2
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_line() {  # the first line of file $1 matching $2, 20 s at most
-  for _ in $(seq 200); do
-    grep -m1 "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench_serve: nothing matching '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
+BENCH=bench_serve
+source tools/bench_lib.sh
 
 "$bin/dicomtap" serve --port 0 --host 127.0.0.1 --db "$work/rpi.sqlite" --import demo >"$work/serve.out" 2>&1 &
 pids+=($!); disown $!
@@ -55,7 +40,7 @@ for name in serve seed; do
   echo "$label $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$port" "$per" per-query PAT-0001)"
 done
 echo "== per-association cost: $per associations with one C-ECHO each, from our SCU"
-store_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+store_port=$(free_port)
 /usr/bin/storescp --aetitle ANY-SCP "$store_port" >"$work/storescp.out" 2>&1 &
 pids+=($!); disown $!
 sleep 0.5
@@ -63,7 +48,6 @@ echo "dicomtap serve       $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$serve_po
 echo "DCMTK storescp       $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$store_port" "$per" echo -)"
 echo "pynetdicom seed SCP  $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$seed_port" "$per" echo -)"
 echo "== relay latency with fast peers: our SCU -> (direct | socat | dicomtap proxy) -> dicomtap serve, $count queries"
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 socat_port=$(free_port)
 /usr/bin/socat TCP-LISTEN:"$socat_port",bind=127.0.0.1,reuseaddr,fork,nodelay TCP:127.0.0.1:"$serve_port",nodelay &
 pids+=($!); disown $!

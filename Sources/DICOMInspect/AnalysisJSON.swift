@@ -52,7 +52,7 @@ public struct AssociationJSON: Sendable {
                 ("abstractSyntax", .string(ctx.abstractSyntax)),
                 ("abstractSyntaxName", UIDRegistry.name(for: ctx.abstractSyntax).map(JSONValue.string) ?? .null),
                 ("proposedTransferSyntaxes", .array(ctx.proposedTransferSyntaxes.map(JSONValue.string))),
-                ("result", ctx.result.map { .string(resultName($0)) } ?? (ctx.isInferred ? .string("inferred") : .null)),
+                ("result", ctx.result.map { .string(AssociationEventFormat.resultName($0)) } ?? (ctx.isInferred ? .string("inferred") : .null)),
                 ("transferSyntax", ctx.transferSyntax.map(JSONValue.string) ?? .null),
                 ("transferSyntaxInferred", .bool(ctx.isInferred)),
             ])
@@ -142,17 +142,6 @@ public struct AssociationJSON: Sendable {
         case 1: return "HIGH"
         case 2: return "LOW"
         default: return "0x" + String(p, radix: 16)
-        }
-    }
-
-    func resultName(_ r: PresentationContextResult) -> String {
-        switch r.rawValue {
-        case 0: return "acceptance"
-        case 1: return "user-rejection"
-        case 2: return "no-reason"
-        case 3: return "abstract-syntax-not-supported"
-        case 4: return "transfer-syntaxes-not-supported"
-        default: return "unknown-\(r.rawValue)"
         }
     }
 }
