@@ -15,6 +15,12 @@ import Testing
                           payloadOriginalLength: original)
     }
 
+    /// SYN and SYN-ACK (segments 1 and 2): the client's data starts at 1001, the server's at 7001.
+    static let handshake = [
+        segment(.client, seq: 1000, flags: .syn, index: 1),
+        segment(.server, seq: 7000, ack: 1001, flags: [.syn, .ack], index: 2),
+    ]
+
     static func bytes(_ character: Character, _ count: Int) -> [UInt8] {
         [UInt8](repeating: character.asciiValue!, count: count)
     }
@@ -147,9 +153,7 @@ import Testing
     @Test func holeNeverFilledIsReportedWithItsExactRange() throws {
         let base: UInt32 = 1001
         let serverBase: UInt32 = 7001
-        let segments = [
-            Self.segment(.client, seq: 1000, flags: .syn, index: 1),
-            Self.segment(.server, seq: 7000, ack: base, flags: [.syn, .ack], index: 2),
+        let segments = Self.handshake + [
             Self.segment(.client, seq: base, ack: serverBase, flags: .ack, index: 3),
             Self.segment(.client, seq: base, ack: serverBase, pattern(100, seed: 1), index: 4), // 0..<100
             Self.segment(.client, seq: base + 200, ack: serverBase, pattern(100, seed: 2), index: 5), // 200..<300
@@ -178,9 +182,7 @@ import Testing
     @Test func holeAcknowledgedByThePeerIsAGapBeforeThePeersData() throws {
         let base: UInt32 = 1001
         let serverBase: UInt32 = 7001
-        let segments = [
-            Self.segment(.client, seq: 1000, flags: .syn, index: 1),
-            Self.segment(.server, seq: 7000, ack: base, flags: [.syn, .ack], index: 2),
+        let segments = Self.handshake + [
             Self.segment(.client, seq: base, ack: serverBase, pattern(100, seed: 1), index: 3),
             Self.segment(.client, seq: base + 200, ack: serverBase, pattern(100, seed: 2), index: 4),
             // The server got everything (ACK 300) and answers: 100..<200 were not captured.
@@ -219,9 +221,7 @@ import Testing
     @Test func ackCapturedBeforeAReorderedSegmentIsNotAGap() throws {
         let base: UInt32 = 1001
         let serverBase: UInt32 = 7001
-        let segments = [
-            Self.segment(.client, seq: 1000, flags: .syn, index: 1),
-            Self.segment(.server, seq: 7000, ack: base, flags: [.syn, .ack], index: 2),
+        let segments = Self.handshake + [
             Self.segment(.client, seq: base, ack: serverBase, pattern(294), index: 3),
             Self.segment(.client, seq: base + 390, ack: serverBase, pattern(76, seed: 2), index: 4), // B first
             Self.segment(.server, seq: serverBase, ack: base + 390, flags: .ack, index: 5), // ACKs A, not yet seen
@@ -242,9 +242,7 @@ import Testing
     @Test func senderContinuingPastAnAcknowledgedHoleDeclaresTheGap() throws {
         let base: UInt32 = 1001
         let serverBase: UInt32 = 7001
-        let segments = [
-            Self.segment(.client, seq: 1000, flags: .syn, index: 1),
-            Self.segment(.server, seq: 7000, ack: base, flags: [.syn, .ack], index: 2),
+        let segments = Self.handshake + [
             Self.segment(.client, seq: base, ack: serverBase, pattern(100), index: 3),
             // 100..<200 not captured.
             Self.segment(.client, seq: base + 200, ack: serverBase, pattern(100, seed: 2), index: 4),
@@ -267,9 +265,7 @@ import Testing
     @Test func finAcknowledgedOverAHoleClosesTheConnection() throws {
         let base: UInt32 = 1001
         let serverBase: UInt32 = 7001
-        let segments = [
-            Self.segment(.client, seq: 1000, flags: .syn, index: 1),
-            Self.segment(.server, seq: 7000, ack: base, flags: [.syn, .ack], index: 2),
+        let segments = Self.handshake + [
             Self.segment(.client, seq: base, ack: serverBase, pattern(100), index: 3),
             Self.segment(.client, seq: base + 200, ack: serverBase, flags: [.fin, .ack], index: 4), // 100..<200 lost
             Self.segment(.server, seq: serverBase, ack: base + 201, flags: [.fin, .ack], index: 5), // ACKs the FIN
@@ -288,9 +284,7 @@ import Testing
     @Test func finBeforeARetransmissionFillsTheHole() throws {
         let base: UInt32 = 1001
         let serverBase: UInt32 = 7001
-        let segments = [
-            Self.segment(.client, seq: 1000, flags: .syn, index: 1),
-            Self.segment(.server, seq: 7000, ack: base, flags: [.syn, .ack], index: 2),
+        let segments = Self.handshake + [
             Self.segment(.client, seq: base, ack: serverBase, pattern(100), index: 3),
             Self.segment(.client, seq: base + 200, ack: serverBase, flags: [.fin, .ack], index: 4),
             Self.segment(.server, seq: serverBase, ack: base + 100, flags: [.fin, .ack], index: 5),
