@@ -55,7 +55,8 @@ let package = Package(
         ),
         .target(
             name: "DICOMCapture",
-            dependencies: ["CPcap", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["CPcap", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
         ),
         .target(
             name: "DICOMRewrite",

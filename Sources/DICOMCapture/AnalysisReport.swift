@@ -42,25 +42,38 @@ public final class AnalysisReportWriter {
         }
     }
 
+    /// Renders and writes one association (on the calling thread).
     public func add(_ a: CaptureAnalyzer.Association) {
-        guard matches(a) else { return }
+        consume(renderer.render(a))
+    }
+
+    /// Analyzes a capture and writes its associations: packets are read on the calling thread,
+    /// associations observed and rendered on `workers` threads (1: all on the calling thread),
+    /// written here in the order they started. Returns the analyzer (warnings, statistics).
+    public func analyze(path: String, configuration: CaptureAnalyzer.Configuration,
+                        workers: Int = 1) throws(CaptureError) -> CaptureAnalyzer {
+        let renderer = self.renderer
+        return try CaptureAnalyzer.analyze(path: path, configuration: configuration, workers: workers,
+                                           prepare: { renderer.render($0) }, consume: { self.consume($0) })
+    }
+
+    /// What renders one association, without touching the writer's state (runs on any thread).
+    public var renderer: AnalysisRenderer {
+        AnalysisRenderer(format: format, filter: filter, dumpOptions: dumpOptions, includeAllDataSets: includeAllDataSets)
+    }
+
+    /// Writes a rendered association (in order).
+    public func consume(_ piece: AnalysisRenderer.Piece?) {
+        guard let piece else { return }
         shown += 1
-        switch format {
-        case .summary:
-            statistics.add(a.observer)
-        case .json:
-            var json = AssociationJSON(includeAllDataSets: includeAllDataSets)
-                .render(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer)
-            if let service = filter.service, case .object(var fields) = json,
-               let i = fields.firstIndex(where: { $0.0 == "exchanges" }) {
-                let kept = a.observer.exchanges.filter { $0.service?.rawValue == service }
-                fields[i].1 = .array(kept.map(AssociationJSON(includeAllDataSets: includeAllDataSets).exchange))
-                json = .object(fields)
-            }
-            write((first ? "" : ",\n") + json.serialized(indent: 1))
+        switch piece {
+        case .summary(let observer):
+            statistics.add(observer)
+        case .json(let text):
+            write((first ? "" : ",\n") + text)
             first = false
-        case .text:
-            write(renderText(a))
+        case .text(let text):
+            write(text)
         }
     }
 
@@ -81,6 +94,54 @@ public final class AnalysisReportWriter {
         case .text:
             if shown == 0 { write("No association matches.\n") }
             for (file, w) in warnings { write("warning: \(file): \(w)\n") }
+        }
+    }
+}
+
+/// Renders one association as `dicomtap analyze` prints it (a value: safe to use from the
+/// worker threads that observe associations).
+public struct AnalysisRenderer: Sendable {
+    /// One association, rendered.
+    public enum Piece: Sendable {
+        /// The annotated dump.
+        case text(String)
+        /// The association's JSON object (without the separating comma).
+        case json(String)
+        /// For the statistics table: the observer, added in order by the writer.
+        case summary(AssociationObserver)
+    }
+
+    public var format: AnalysisReportWriter.Format
+    public var filter: AnalysisReportWriter.Filter
+    public var dumpOptions: AnnotatedDumpRenderer.Options
+    public var includeAllDataSets: Bool
+
+    public init(format: AnalysisReportWriter.Format, filter: AnalysisReportWriter.Filter = .init(),
+                dumpOptions: AnnotatedDumpRenderer.Options = .init(), includeAllDataSets: Bool = false) {
+        self.format = format
+        self.filter = filter
+        self.dumpOptions = dumpOptions
+        self.includeAllDataSets = includeAllDataSets
+    }
+
+    /// nil when the filter leaves the association out.
+    public func render(_ a: CaptureAnalyzer.Association) -> Piece? {
+        guard matches(a) else { return nil }
+        switch format {
+        case .summary:
+            return .summary(a.observer)
+        case .json:
+            var json = AssociationJSON(includeAllDataSets: includeAllDataSets)
+                .render(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer)
+            if let service = filter.service, case .object(var fields) = json,
+               let i = fields.firstIndex(where: { $0.0 == "exchanges" }) {
+                let kept = a.observer.exchanges.filter { $0.service?.rawValue == service }
+                fields[i].1 = .array(kept.map(AssociationJSON(includeAllDataSets: includeAllDataSets).exchange))
+                json = .object(fields)
+            }
+            return .json(json.serialized(indent: 1))
+        case .text:
+            return .text(renderText(a))
         }
     }
 

@@ -1,6 +1,7 @@
 import DICOMCore
 import DICOMInspect
 import DICOMUL
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Reconstructs DICOM associations from a capture: packets -> link/IP/TCP decoding -> TCP
@@ -72,7 +73,12 @@ public struct CaptureAnalyzer {
 
     private var decoder = PacketDecoder()
     private var reassembler: TCPReassembler
-    private var live: [ConnectionID: Association] = [:]
+    /// The association index of each DICOM connection still open.
+    private var live: [ConnectionID: Int] = [:]
+    /// The associations themselves, when they are observed on this thread (one worker, `pool` nil).
+    private var table: AssociationTable
+    /// The worker threads that observe associations, when there are several workers.
+    private let pool: AssociationWorkerPool?
     private var pending: [ConnectionID: (client: Endpoint, server: Endpoint, time: Int64, packet: Int)] = [:]
     private var ignored: Set<ConnectionID> = []
     private var nextIndex = 1
@@ -80,14 +86,38 @@ public struct CaptureAnalyzer {
     private var done: [Int: Association] = [:]
     private var nextToEmit = 1
     private var lastPacket = 0
-    /// Reused per packet: the reassembler's events, and the observer events not kept.
+    /// Reused per packet: the reassembler's events.
     private var segmentEvents: [TCPReassembler.Event] = []
-    private var discardedEvents: [ObservationEvent] = []
     private let onAssociation: (Association) -> Void
 
+    /// Observes every association on the calling thread; `onAssociation` gets them in the order
+    /// they started.
     public init(configuration: Configuration = Configuration(), onAssociation: @escaping (Association) -> Void) {
         self.configuration = configuration
         self.onAssociation = onAssociation
+        self.table = AssociationTable(configuration: configuration)
+        self.pool = nil
+        reassembler = TCPReassembler(configuration: .init(maxBufferedBytesPerDirection: configuration.maxBufferedBytesPerDirection,
+                                                          serverPorts: configuration.dicomPorts))
+    }
+
+    /// Reads, reassembles and routes packets on the calling thread and observes the associations
+    /// on `workers` threads (association N on worker N % workers), in batches. `onAssociation` is
+    /// called on the worker threads as each association completes, in no particular order across
+    /// workers (`analyze(path:configuration:workers:prepare:consume:)` puts them back in order).
+    /// `finish()` waits for the workers. With `workers` below 2 this is the one-thread analyzer.
+    public init(configuration: Configuration = Configuration(), workers: Int,
+                onAssociation: @escaping @Sendable (Association) -> Void) {
+        self.configuration = configuration
+        self.table = AssociationTable(configuration: configuration)
+        if workers >= 2 {
+            self.onAssociation = { _ in }
+            self.pool = AssociationWorkerPool(workers: workers, configuration: configuration,
+                                              onAssociation: onAssociation)
+        } else {
+            self.onAssociation = onAssociation
+            self.pool = nil
+        }
         reassembler = TCPReassembler(configuration: .init(maxBufferedBytesPerDirection: configuration.maxBufferedBytesPerDirection,
                                                           serverPorts: configuration.dicomPorts))
     }
@@ -108,6 +138,54 @@ public struct CaptureAnalyzer {
         return analyzer
     }
 
+    /// Reads a whole capture on the calling thread and observes its associations on `workers`
+    /// threads: `prepare` runs on a worker as each association completes (render it there),
+    /// `consume` on the calling thread, in the order associations started. Memory stays bounded
+    /// as in the one-thread analyzer: batches in flight are bounded, and an association waits in
+    /// the reorder buffer only while one that started before it is still open.
+    public static func analyze<Prepared: Sendable>(
+        path: String, configuration: Configuration = Configuration(), workers: Int,
+        prepare: @escaping @Sendable (Association) -> Prepared, consume: @escaping (Prepared) -> Void
+    ) throws(CaptureError) -> CaptureAnalyzer {
+        guard workers >= 2 else {
+            return try analyze(path: path, configuration: configuration) { consume(prepare($0)) }
+        }
+        let reader = try CaptureReader(path: path)
+        let completed = NIOLockedValueBox<[Int: Prepared]>([:])
+        var analyzer = CaptureAnalyzer(configuration: configuration, workers: workers) { association in
+            let prepared = prepare(association)
+            completed.withLockedValue { $0[association.index] = prepared }
+        }
+        var nextToConsume = 1
+        func drain() {
+            let ready: [Prepared] = completed.withLockedValue { done in
+                var ready: [Prepared] = []
+                while let next = done.removeValue(forKey: nextToConsume) {
+                    ready.append(next)
+                    nextToConsume += 1
+                }
+                return ready
+            }
+            for p in ready { consume(p) }
+        }
+        do throws(CaptureError) {
+            while let packet = try reader.next() {
+                analyzer.process(packet)
+                if analyzer.packets & 4095 == 0 { drain() }
+            }
+        } catch {
+            guard error.code == .truncated || error.code == .corrupt else {
+                analyzer.finish()
+                throw error
+            }
+            analyzer.warnings.append(Warning(message: "\(error.message); everything up to the cut is reported",
+                                             packet: analyzer.packets))
+        }
+        analyzer.finish()
+        drain()
+        return analyzer
+    }
+
     public mutating func process(_ packet: CapturedPacket) {
         packets += 1
         bytes += packet.capturedLength
@@ -121,8 +199,11 @@ public struct CaptureAnalyzer {
         segmentEvents = events
     }
 
+    /// Ends the capture: every open connection is closed, and with workers, waits for them to
+    /// observe everything routed to them.
     public mutating func finish() {
         for e in reassembler.finish() { handle(e) }
+        pool?.finish()
         decodeStatistics = decoder.statistics
         // Connections still undecided were never shown to be DICOM.
         for (_, p) in pending { otherPorts[p.server.port, default: 0] += 1 }
@@ -162,35 +243,33 @@ public struct CaptureAnalyzer {
                     return
                 }
             }
+            guard let index = live[id] else { return }
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
-            let keep = configuration.keepEvents
-            // Mutated in place through `values[index]`: `live[id]?.receive(...)` copies the whole
-            // association (every reference in the observer retained and released) per packet.
-            guard let index = live.index(forKey: id) else { return }
-            live.values[index].receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep,
-                                       scratch: &discardedEvents)
+            route(.data(index: index, role: role, data, time: time, packet: packet))
         case .gap(let id, let direction, let gap, let time, let packet):
+            guard let index = live[id] else { return }
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
-            let keep = configuration.keepEvents
-            guard let index = live.index(forKey: id) else { return }
-            live.values[index].gap(gap, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keep)
+            route(.gap(index: index, role: role, gap, time: time, packet: packet))
         case .closed(let id, let time, _):
             pending[id] = nil
             ignored.remove(id)
-            guard var a = live.removeValue(forKey: id) else { return }
-            a.lastPacket = max(a.lastPacket, lastPacket)
-            let events = a.observer.connectionClosed(at: Timestamp(nanoseconds: time))
-            if configuration.keepEvents { a.events += events }
-            complete(a)
+            guard let index = live.removeValue(forKey: id) else { return }
+            route(.close(index: index, time: time, lastPacket: lastPacket))
+        }
+    }
+
+    /// Hands a command to the association's observer: here, or on its worker.
+    private mutating func route(_ command: AssociationCommand) {
+        if let pool {
+            pool.send(command)
+        } else if let completed = table.apply(command) {
+            complete(completed)
         }
     }
 
     private mutating func start(_ id: ConnectionID, client: Endpoint, server: Endpoint, time: Int64, packet: Int) {
-        var observerConfiguration = configuration.observer
-        observerConfiguration.emitsEvents = configuration.keepEvents
-        live[id] = Association(index: nextIndex, client: client, server: server,
-                               observer: AssociationObserver(configuration: observerConfiguration), events: [],
-                               firstPacket: packet, lastPacket: packet, firstTime: Timestamp(nanoseconds: time))
+        live[id] = nextIndex
+        route(.start(index: nextIndex, client: client, server: server, time: time, packet: packet))
         nextIndex += 1
     }
 

@@ -44,7 +44,11 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Show every P-DATA-TF PDU in the text dump, not only the DIMSE messages built from them.")
     var pdus = false
 
+    @Option(help: "Threads that decode and render associations while the capture is read (default: one per CPU; 1: all on one thread).")
+    var threads: Int?
+
     func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let service, DIMSEService(rawValue: service.uppercased()) == nil {
             throw ValidationError("unknown service '\(service)'; one of "
                                   + DIMSEService.allCases.map(\.rawValue).joined(separator: ", "))
@@ -55,26 +59,50 @@ struct Analyze: ParsableCommand {
         var config = CaptureAnalyzer.Configuration()
         config.dicomPorts.formUnion(ports)
         config.keepEvents = format == .text && !summary
+        let stdout = BufferedOutput()
         let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter) {
-            FileHandle.standardOutput.write(Data($0.utf8))
+            stdout.write($0)
         }
+        let workers = threads ?? ProcessInfo.processInfo.activeProcessorCount
         output.includeAllDataSets = datasets
         output.dumpOptions = AnnotatedDumpRenderer.Options(allDataSets: datasets, showDataPDUs: pdus)
         output.begin(inputs: files)
         for file in files {
             let analyzer: CaptureAnalyzer
             do {
-                analyzer = try CaptureAnalyzer.analyze(path: file, configuration: config) { output.add($0) }
+                analyzer = try output.analyze(path: file, configuration: config, workers: workers)
             } catch {
+                stdout.flush()
                 FileHandle.standardError.write(Data("dicomtap analyze: \(error)\n".utf8))
                 throw ExitCode(2)
             }
             output.warnings(analyzer.warnings, file: file)
         }
         output.end()
+        stdout.flush()
     }
 
     var filter: AnalysisReportWriter.Filter {
         AnalysisReportWriter.Filter(association: association, service: service?.uppercased(), patientID: patientID)
+    }
+}
+
+/// Collects output and writes it to standard output in large pieces (one write per association
+/// would be a system call each).
+final class BufferedOutput {
+    private var buffer: [UInt8] = []
+    private let threshold = 1 << 20
+
+    init() { buffer.reserveCapacity(threshold + (threshold >> 2)) }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= threshold { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBufferPointer { FileHandle.standardOutput.write(Data(buffer: $0)) }
+        buffer.removeAll(keepingCapacity: true)
     }
 }

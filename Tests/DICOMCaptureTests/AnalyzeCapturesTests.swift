@@ -139,8 +139,9 @@ import Testing
         #expect(find.finalResponse?.status?.code == 0)
     }
 
-    @Test(arguments: manifest())
-    func textAndJSONEqualTheGoldenFiles(_ capture: Capture) throws {
+    /// Both the one-thread analyzer and the worker threads (`dicomtap analyze --threads N`) print the golden output.
+    @Test(arguments: manifest(), [1, 3])
+    func textAndJSONEqualTheGoldenFiles(_ capture: Capture, workers: Int) throws {
         for format in [AnalysisReportWriter.Format.text, .json] {
             final class Out: @unchecked Sendable { var text = "" }
             let out = Out()
@@ -148,13 +149,43 @@ import Testing
             var config = CaptureAnalyzer.Configuration()
             config.keepEvents = format == .text
             writer.begin(inputs: ["captures/" + capture.name])
-            let analyzer = try CaptureAnalyzer.analyze(path: Self.captures.appendingPathComponent(capture.name).path,
-                                                       configuration: config) { writer.add($0) }
+            let analyzer = try writer.analyze(path: Self.captures.appendingPathComponent(capture.name).path,
+                                              configuration: config, workers: workers)
             writer.warnings(analyzer.warnings, file: "captures/" + capture.name)
             writer.end()
             let golden = Self.captures.appendingPathComponent("expected/\(capture.name).\(format == .json ? "json" : "txt")")
             let expected = String(decoding: FileManager.default.contents(atPath: golden.path) ?? Data(), as: UTF8.self)
-            #expect(out.text == expected, "\(capture.name) \(format): output differs from \(golden.lastPathComponent) (tools/update_goldens.sh)")
+            #expect(out.text == expected, "\(capture.name) \(format) \(workers) workers: output differs from \(golden.lastPathComponent) (tools/update_goldens.sh)")
+        }
+    }
+
+    /// Many associations through the worker threads: every one handed over once, in start order,
+    /// with the same observations as on one thread.
+    @Test func workersKeepStartOrderAndObserveTheSame() throws {
+        guard let capture = Self.manifest().first(where: { $0.name == "concurrent.pcapng" }) else { return }
+        let path = Self.captures.appendingPathComponent(capture.name).path
+        let renderer = AnalysisRenderer(format: .json)
+        var sequential: [String] = []
+        _ = try CaptureAnalyzer.analyze(path: path, configuration: .init(), workers: 1,
+                                        prepare: { "\($0.index) " + Self.text(renderer.render($0)) },
+                                        consume: { sequential.append($0) })
+        for workers in [2, 4, 7] {
+            final class Seen: @unchecked Sendable { var items: [String] = [] }
+            let seen = Seen()
+            let analyzer = try CaptureAnalyzer.analyze(path: path, configuration: .init(), workers: workers,
+                                                       prepare: { "\($0.index) " + Self.text(renderer.render($0)) },
+                                                       consume: { seen.items.append($0) })
+            #expect(seen.items == sequential, "\(workers) workers")
+            #expect(analyzer.warnings.isEmpty)
+        }
+        #expect(sequential.count >= 2)
+    }
+
+    static func text(_ piece: AnalysisRenderer.Piece?) -> String {
+        switch piece {
+        case .json(let t), .text(let t): return t
+        case .summary: return "summary"
+        case nil: return "filtered"
         }
     }
 

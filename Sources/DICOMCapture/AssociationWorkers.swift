@@ -1,0 +1,153 @@
+import DICOMInspect
+import Dispatch
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What the capture stage (packets, TCP reassembly, DICOM detection) tells the association
+/// stage (the observers), per association and in stream order.
+enum AssociationCommand: Sendable {
+    /// A new association (its observer is made where it is observed, so commands stay small).
+    case start(index: Int, client: Endpoint, server: Endpoint, time: Int64, packet: Int)
+    case data(index: Int, role: PeerRole, ByteBuffer, time: Int64, packet: Int)
+    case gap(index: Int, role: PeerRole, Gap, time: Int64, packet: Int)
+    /// The connection closed (`lastPacket`: the packet at which it was seen to close).
+    case close(index: Int, time: Int64, lastPacket: Int)
+
+    var index: Int {
+        switch self {
+        case .start(let index, _, _, _, _): return index
+        case .data(let index, _, _, _, _), .gap(let index, _, _, _, _), .close(let index, _, _): return index
+        }
+    }
+}
+
+/// The open associations of one observing thread, by index.
+struct AssociationTable {
+    let keepEvents: Bool
+    let observerConfiguration: AssociationObserver.Configuration
+    private var live: [Int: CaptureAnalyzer.Association] = [:]
+    /// Observer events not kept (reused).
+    private var scratch: [ObservationEvent] = []
+
+    init(configuration: CaptureAnalyzer.Configuration) {
+        keepEvents = configuration.keepEvents
+        var observer = configuration.observer
+        observer.emitsEvents = configuration.keepEvents
+        observerConfiguration = observer
+    }
+
+    /// Applies one command; returns the association when the command completed it.
+    mutating func apply(_ command: AssociationCommand) -> CaptureAnalyzer.Association? {
+        switch command {
+        case .start(let index, let client, let server, let time, let packet):
+            live[index] = CaptureAnalyzer.Association(
+                index: index, client: client, server: server,
+                observer: AssociationObserver(configuration: observerConfiguration), events: [],
+                firstPacket: packet, lastPacket: packet, firstTime: Timestamp(nanoseconds: time))
+        case .data(let index, let role, let data, let time, let packet):
+            // Mutated in place through `values[i]`: `live[index]?.receive(...)` would copy the
+            // whole association (every reference in the observer retained and released) per packet.
+            guard let i = live.index(forKey: index) else { return nil }
+            live.values[i].receive(data, from: role, at: Timestamp(nanoseconds: time), packet: packet,
+                                   keepEvents: keepEvents, scratch: &scratch)
+        case .gap(let index, let role, let gap, let time, let packet):
+            guard let i = live.index(forKey: index) else { return nil }
+            live.values[i].gap(gap, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keepEvents)
+        case .close(let index, let time, let lastPacket):
+            guard var a = live.removeValue(forKey: index) else { return nil }
+            a.lastPacket = max(a.lastPacket, lastPacket)
+            let events = a.observer.connectionClosed(at: Timestamp(nanoseconds: time))
+            if keepEvents { a.events += events }
+            return a
+        }
+        return nil
+    }
+}
+
+/// A bounded queue of command batches from the capture thread to one worker: the producer
+/// waits when `capacity` batches are queued (so memory stays bounded when the workers are
+/// slower than reading), the worker waits when none is.
+final class BatchQueue: Sendable {
+    private let batches = NIOLockedValueBox<[[AssociationCommand]?]>([])
+    private let queued = DispatchSemaphore(value: 0)
+    private let space: DispatchSemaphore
+
+    init(capacity: Int) {
+        space = DispatchSemaphore(value: capacity)
+    }
+
+    /// Queues a batch; `nil` tells the worker to stop.
+    func put(_ batch: [AssociationCommand]?) {
+        space.wait()
+        batches.withLockedValue { $0.append(batch) }
+        queued.signal()
+    }
+
+    func take() -> [AssociationCommand]? {
+        queued.wait()
+        let batch = batches.withLockedValue { $0.removeFirst() }
+        space.signal()
+        return batch
+    }
+}
+
+/// Worker threads that each observe the associations routed to them (association N on worker
+/// N % count). Used from the capture thread only (`send`, `finish`).
+final class AssociationWorkerPool {
+    private let queues: [BatchQueue]
+    private var batches: [[AssociationCommand]]
+    private let done = DispatchGroup()
+    private var finished = false
+    /// Commands per batch: enough to make the hand-over cost negligible, few enough to keep workers busy.
+    static let batchSize = 512
+
+    init(workers: Int, configuration: CaptureAnalyzer.Configuration, onAssociation: @escaping @Sendable (CaptureAnalyzer.Association) -> Void) {
+        queues = (0..<workers).map { _ in BatchQueue(capacity: 8) }
+        batches = Array(repeating: [], count: workers)
+        for queue in queues {
+            done.enter()
+            let group = done
+            let thread = Thread {
+                var table = AssociationTable(configuration: configuration)
+                while let batch = queue.take() {
+                    for command in consume batch {
+                        if let completed = table.apply(command) { onAssociation(completed) }
+                    }
+                }
+                group.leave()
+            }
+            thread.name = "dicomtap-observer"
+            // Data sets nest; the decoder bounds the depth, but not to what a 512 KiB secondary stack holds.
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        for i in batches.indices { batches[i].reserveCapacity(Self.batchSize) }
+    }
+
+    func send(_ command: AssociationCommand) {
+        let worker = command.index % queues.count
+        batches[worker].append(command)
+        if batches[worker].count >= Self.batchSize {
+            queues[worker].put(batches[worker])
+            batches[worker] = []
+            batches[worker].reserveCapacity(Self.batchSize)
+        }
+    }
+
+    /// Sends what is batched, stops the workers and waits for them.
+    func finish() {
+        guard !finished else { return }
+        finished = true
+        for (worker, queue) in queues.enumerated() {
+            if !batches[worker].isEmpty { queue.put(batches[worker]) }
+            batches[worker] = []
+            queue.put(nil)
+        }
+        done.wait()
+    }
+
+    deinit {
+        finish()
+    }
+}
