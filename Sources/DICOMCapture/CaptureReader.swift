@@ -36,7 +36,7 @@ public struct CapturedPacket: Sendable {
 
 /// Reads a pcap or pcapng file through libpcap, one packet at a time: the file is never
 /// loaded, only the current record is in memory (libpcap's buffer) and each packet's bytes
-/// are copied once into a `ByteBuffer`.
+/// are copied once into a `ByteBuffer` (the previous packet's storage when nothing kept it).
 ///
 /// ```swift
 /// let reader = try CaptureReader(path: "dicom.pcapng")
@@ -77,7 +77,11 @@ public final class CaptureReader {
     @exclusivity(unchecked) public private(set) var endError: CaptureError?
 
     private let pcap: OpaquePointer
-    private let allocator = ByteBufferAllocator()
+    /// The bytes of the packet last returned. Reused for the next packet when nothing holds on to
+    /// them any more (`clear` keeps the storage when it is uniquely referenced): packets whose
+    /// bytes nobody keeps, such as pure ACKs, then cost no allocation; a packet whose payload is
+    /// kept gets storage of its own size.
+    @exclusivity(unchecked) private var scratch = ByteBufferAllocator().buffer(capacity: 2048)
 
     /// Opens a capture file (pcap or pcapng, any byte order, micro- or nanosecond timestamps).
     public init(path: String) throws(CaptureError) {
@@ -129,8 +133,9 @@ public final class CaptureReader {
             }
             packetsRead += 1
             let capturedLength = Int(header.pointee.caplen)
-            var data = allocator.buffer(capacity: capturedLength)
-            data.writeBytes(UnsafeRawBufferPointer(start: bytes, count: capturedLength))
+            scratch.clear(minimumCapacity: capturedLength)
+            scratch.writeBytes(UnsafeRawBufferPointer(start: bytes, count: capturedLength))
+            let data = scratch
             // With PCAP_TSTAMP_PRECISION_NANO libpcap puts nanoseconds in tv_usec.
             let seconds = Int64(header.pointee.ts.tv_sec)
             let fraction = Int64(header.pointee.ts.tv_usec)
