@@ -2,7 +2,8 @@
 # Throughput and peak memory of `dicomtap analyze` on a large capture (default 500 MB, many
 # associations, C-FIND and C-STORE mixed; made by tools/make_big_capture.py from real
 # pynetdicom/DCMTK streams), beside tshark's DICOM dissector and a bare libpcap read of the
-# same file. Usage: tools/bench_analyze.sh [MB]
+# same file. Usage: tools/bench_analyze.sh [MB]   (SKIP_TSHARK=1 leaves tshark out)
+# Output goes to /dev/null for every tool; "cpu" is user + system time over all threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-500}
@@ -40,9 +41,14 @@ run() {
   python3 -c "s=float('$secs'); c=float('$user')+float('$sys'); print(f'%-44s %7.2f s  %6.0f MB/s  cpu %7.2f s  peak RSS %7.1f MB' % ('$label', s, $size/1e6/max(s,1e-3), c, $rss/1024))"
 }
 run "bare libpcap read (pcap_next_ex loop, C)" bench-data/pcapread "$file"
-run "dicomtap analyze --summary" .build/release/dicomtap analyze --summary "$file"
-run "dicomtap analyze (default text)" .build/release/dicomtap analyze "$file"
-run "dicomtap analyze --format json" .build/release/dicomtap analyze --format json "$file"
+cpus=$(nproc)
+# Default: one observing thread per CPU beside the reading thread; --threads 1: everything on one thread.
+run "dicomtap analyze --summary --threads 1" .build/release/dicomtap analyze --summary --threads 1 "$file"
+run "dicomtap analyze --summary ($cpus threads)" .build/release/dicomtap analyze --summary "$file"
+run "dicomtap analyze (text) --threads 1" .build/release/dicomtap analyze --threads 1 "$file"
+run "dicomtap analyze (text, $cpus threads)" .build/release/dicomtap analyze "$file"
+run "dicomtap analyze --format json --threads 1" .build/release/dicomtap analyze --format json --threads 1 "$file"
+run "dicomtap analyze --format json ($cpus threads)" .build/release/dicomtap analyze --format json "$file"
 if [[ ${SKIP_TSHARK:-0} != 1 ]]; then
   run "tshark -r FILE -d tcp.port==11112,dicom -Y dicom" tshark -r "$file" -d tcp.port==11112,dicom -Y dicom
 fi
