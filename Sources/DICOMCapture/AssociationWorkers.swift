@@ -151,3 +151,53 @@ final class AssociationWorkerPool {
         finish()
     }
 }
+
+/// Puts completed associations back in the order they started. An association still open
+/// while `limit` later ones have completed would hold all of them in memory (a modality that
+/// keeps one association open for the whole capture): then the waiting ones are handed over
+/// without it, and it is handed over when it completes (`late` counts such associations).
+struct StartOrderBuffer<Item> {
+    let limit: Int
+    private var waiting: [Int: Item] = [:]
+    /// Every index below this was handed over or is still open (handed over when it completes).
+    private var next = 1
+    /// Associations handed over after later ones.
+    private(set) var late: [Int] = []
+
+    init(limit: Int) {
+        self.limit = max(1, limit)
+    }
+
+    mutating func add(_ item: Item, index: Int, emit: (Item) -> Void) {
+        if index < next {
+            late.append(index)
+            emit(item)
+            return
+        }
+        if index == next {
+            emit(item) // the usual case: handed over at once, without a copy into `waiting`
+            next += 1
+        } else {
+            waiting[index] = item
+        }
+        while !waiting.isEmpty, let item = waiting.removeValue(forKey: next) {
+            emit(item)
+            next += 1
+        }
+        if waiting.count >= limit {
+            for index in waiting.keys.sorted() {
+                emit(waiting[index]!)
+                next = index + 1
+            }
+            waiting.removeAll()
+        }
+    }
+
+    /// What the caller should tell the user when associations came out of start order.
+    var lateWarning: String? {
+        guard let first = late.first else { return nil }
+        let list = late.prefix(5).map(String.init).joined(separator: ", ") + (late.count > 5 ? ", ..." : "")
+        return "\(late.count) association\(late.count == 1 ? "" : "s") (\(list)) stayed open while \(limit) later ones "
+            + "completed and \(late.count == 1 ? "is" : "are") reported after them (association \(first) first)"
+    }
+}

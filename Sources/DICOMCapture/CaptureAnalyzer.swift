@@ -24,6 +24,9 @@ public struct CaptureAnalyzer {
             return c
         }()
         public var maxBufferedBytesPerDirection = 16 << 20
+        /// Completed associations are handed over in start order; at most this many wait for one
+        /// that started before them and is still open (then they go first, with a warning).
+        public var maxWaitingAssociations = 2048
         public init() {}
     }
 
@@ -83,8 +86,7 @@ public struct CaptureAnalyzer {
     private var ignored: Set<ConnectionID> = []
     private var nextIndex = 1
     /// Completed associations waiting for earlier ones to complete, so output stays in start order.
-    private var done: [Int: Association] = [:]
-    private var nextToEmit = 1
+    private var order: StartOrderBuffer<Association>
     private var lastPacket = 0
     /// Reused per packet: the reassembler's events.
     private var segmentEvents: [TCPReassembler.Event] = []
@@ -96,6 +98,7 @@ public struct CaptureAnalyzer {
         self.configuration = configuration
         self.onAssociation = onAssociation
         self.table = AssociationTable(configuration: configuration)
+        self.order = StartOrderBuffer(limit: configuration.maxWaitingAssociations)
         self.pool = nil
         reassembler = TCPReassembler(configuration: .init(maxBufferedBytesPerDirection: configuration.maxBufferedBytesPerDirection,
                                                           serverPorts: configuration.dicomPorts))
@@ -110,6 +113,7 @@ public struct CaptureAnalyzer {
                 onAssociation: @escaping @Sendable (Association) -> Void) {
         self.configuration = configuration
         self.table = AssociationTable(configuration: configuration)
+        self.order = StartOrderBuffer(limit: configuration.maxWaitingAssociations)
         if workers >= 2 {
             self.onAssociation = { _ in }
             self.pool = AssociationWorkerPool(workers: workers, configuration: configuration,
@@ -151,22 +155,19 @@ public struct CaptureAnalyzer {
             return try analyze(path: path, configuration: configuration) { consume(prepare($0)) }
         }
         let reader = try CaptureReader(path: path)
-        let completed = NIOLockedValueBox<[Int: Prepared]>([:])
+        let completed = NIOLockedValueBox<[(Int, Prepared)]>([])
         var analyzer = CaptureAnalyzer(configuration: configuration, workers: workers) { association in
             let prepared = prepare(association)
-            completed.withLockedValue { $0[association.index] = prepared }
+            completed.withLockedValue { $0.append((association.index, prepared)) }
         }
-        var nextToConsume = 1
+        var order = StartOrderBuffer<Prepared>(limit: configuration.maxWaitingAssociations)
         func drain() {
-            let ready: [Prepared] = completed.withLockedValue { done in
-                var ready: [Prepared] = []
-                while let next = done.removeValue(forKey: nextToConsume) {
-                    ready.append(next)
-                    nextToConsume += 1
-                }
+            let ready = completed.withLockedValue { done in
+                var ready: [(Int, Prepared)] = []
+                swap(&ready, &done)
                 return ready
             }
-            for p in ready { consume(p) }
+            for (index, p) in ready { order.add(p, index: index, emit: consume) }
         }
         do throws(CaptureError) {
             while let packet = try reader.next() {
@@ -183,6 +184,7 @@ public struct CaptureAnalyzer {
         }
         analyzer.finish()
         drain()
+        if let late = order.lateWarning { analyzer.warnings.append(Warning(message: late, packet: nil)) }
         return analyzer
     }
 
@@ -205,6 +207,7 @@ public struct CaptureAnalyzer {
         for e in reassembler.finish() { handle(e) }
         pool?.finish()
         decodeStatistics = decoder.statistics
+        if let late = order.lateWarning { warnings.append(Warning(message: late, packet: nil)) }
         // Connections still undecided were never shown to be DICOM.
         for (_, p) in pending { otherPorts[p.server.port, default: 0] += 1 }
         pending.removeAll()
@@ -274,17 +277,8 @@ public struct CaptureAnalyzer {
     }
 
     private mutating func complete(_ a: Association) {
-        if a.index == nextToEmit {
-            // The usual case: handed over at once, without a copy into `done`.
-            onAssociation(a)
-            nextToEmit += 1
-        } else {
-            done[a.index] = a
-        }
-        while !done.isEmpty, let next = done.removeValue(forKey: nextToEmit) {
-            onAssociation(next)
-            nextToEmit += 1
-        }
+        let onAssociation = self.onAssociation
+        order.add(a, index: a.index, emit: onAssociation)
     }
 
     /// A PDU type (0x01–0x07) and a zero reserved byte: the start of a DICOM stream.

@@ -181,6 +181,27 @@ import Testing
         #expect(sequential.count >= 2)
     }
 
+    /// An association still open while too many later ones completed does not hold them back:
+    /// they are handed over first, it follows when it completes, and a warning says so.
+    @Test(arguments: [1, 2])
+    func associationOpenTooLongIsReportedLate(workers: Int) throws {
+        guard let capture = Self.manifest().first(where: { $0.name == "concurrent.pcapng" }) else { return }
+        let path = Self.captures.appendingPathComponent(capture.name).path
+        var config = CaptureAnalyzer.Configuration()
+        var inOrder: [Int] = []
+        _ = try CaptureAnalyzer.analyze(path: path, configuration: config, workers: workers,
+                                        prepare: { $0.index }, consume: { inOrder.append($0) })
+        #expect(inOrder == Array(1...inOrder.count))
+        config.maxWaitingAssociations = 1
+        var handed: [Int] = []
+        let analyzer = try CaptureAnalyzer.analyze(path: path, configuration: config, workers: workers,
+                                                   prepare: { $0.index }, consume: { handed.append($0) })
+        #expect(handed.sorted() == inOrder, "every association exactly once")
+        #expect(handed != inOrder, "concurrent.pcapng has an association that completes after a later one")
+        let warning = analyzer.warnings.first { $0.message.contains("reported after them") }
+        #expect(warning != nil, "\(analyzer.warnings)")
+    }
+
     static func text(_ piece: AnalysisRenderer.Piece?) -> String {
         switch piece {
         case .json(let t), .text(let t): return t
