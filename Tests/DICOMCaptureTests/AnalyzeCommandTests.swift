@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// The `dicomtap` executable built beside the tests, if any.
+private let dicomtapBinary: String? = {
+    let dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+    let path = dir.appendingPathComponent("dicomtap").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+/// `dicomtap analyze` as a user runs it: stdout, stderr and exit status of the executable.
+@Suite(.enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
+struct AnalyzeCommandTests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func analyze(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: dicomtapBinary ?? "")
+        process.arguments = ["analyze"] + arguments
+        process.currentDirectoryURL = AnalyzeCapturesTests.root
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes while the process runs (a full pipe would block it).
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let reader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: errBox.data, as: UTF8.self))
+    }
+
+    func golden(_ name: String) -> String {
+        let url = AnalyzeCapturesTests.captures.appendingPathComponent("expected/\(name)")
+        return String(decoding: FileManager.default.contents(atPath: url.path) ?? Data(), as: UTF8.self)
+    }
+
+    /// The text dump and the JSON document equal the golden files with the default threads, one
+    /// thread and more threads than associations.
+    @Test(arguments: ["concurrent.pcapng", "rpi_general_one_match.pcapng", "aborted.pcapng"])
+    func printsTheGoldenOutput(_ name: String) throws {
+        guard FileManager.default.fileExists(atPath: AnalyzeCapturesTests.captures.appendingPathComponent(name).path) else {
+            Issue.record("captures/\(name) is missing")
+            return
+        }
+        for threads in [nil, "1", "5"] {
+            let extra = threads.map { ["--threads", $0] } ?? []
+            let text = try analyze(["captures/" + name] + extra)
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stdout == golden(name + ".txt"), "text, threads \(threads ?? "default")")
+            let json = try analyze(["--format", "json", "captures/" + name] + extra)
+            #expect(json.status == 0, "\(json.stderr)")
+            #expect(json.stdout == golden(name + ".json"), "json, threads \(threads ?? "default")")
+        }
+    }
+
+    @Test func summaryIsTheSameOnOneThreadAndMany() throws {
+        let captures = AnalyzeCapturesTests.manifest().map { "captures/" + $0.name }
+        let one = try analyze(["--summary", "--threads", "1"] + captures)
+        let many = try analyze(["--summary", "--threads", "4"] + captures)
+        #expect(one.status == 0)
+        #expect(many.status == 0)
+        #expect(one.stdout == many.stdout)
+        #expect(one.stdout.contains("Service response time"))
+    }
+
+    @Test func notACaptureExitsWithStatus2AndOneLine() throws {
+        let run = try analyze(["captures/rpi-cfind-response.dcm"])
+        #expect(run.status == 2)
+        #expect(run.stderr.hasPrefix("dicomtap analyze: "))
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    }
+
+    @Test func threadsMustBePositive() throws {
+        let run = try analyze(["--threads", "0", "captures/aborted.pcapng"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("--threads"))
+        #expect(run.stdout.isEmpty)
+    }
+}
