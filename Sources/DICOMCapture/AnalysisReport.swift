@@ -1,4 +1,5 @@
 import DICOMCore
+import NIOConcurrencyHelpers
 import DICOMInspect
 import DIMSE
 
@@ -25,7 +26,8 @@ public final class AnalysisReportWriter {
     public var dumpOptions = AnnotatedDumpRenderer.Options()
     public var includeAllDataSets = false
     private let write: (String) -> Void
-    private var statistics = AnalysisStatistics()
+    /// The summary's totals: added to on the threads that render (in any order), read at the end.
+    private let statistics = NIOLockedValueBox(AnalysisStatistics())
     private var first = true
     private var shown = 0
     private var warnings: [(String, CaptureAnalyzer.Warning)] = []
@@ -59,7 +61,10 @@ public final class AnalysisReportWriter {
 
     /// What renders one association, without touching the writer's state (runs on any thread).
     public var renderer: AnalysisRenderer {
-        AnalysisRenderer(format: format, filter: filter, dumpOptions: dumpOptions, includeAllDataSets: includeAllDataSets)
+        var renderer = AnalysisRenderer(format: format, filter: filter, dumpOptions: dumpOptions,
+                                        includeAllDataSets: includeAllDataSets)
+        renderer.statistics = statistics
+        return renderer
     }
 
     /// Writes a rendered association (in order).
@@ -67,8 +72,8 @@ public final class AnalysisReportWriter {
         guard let piece else { return }
         shown += 1
         switch piece {
-        case .summary(let observer):
-            statistics.add(observer)
+        case .counted:
+            break
         case .json(let text):
             write((first ? "" : ",\n") + text)
             first = false
@@ -89,7 +94,7 @@ public final class AnalysisReportWriter {
             })
             write("\n],\n\"warnings\": " + w.serialized(indent: 1) + "\n}\n")
         case .summary:
-            write(statistics.renderText())
+            write(statistics.withLockedValue { $0.renderText() })
             for (file, w) in warnings { write("warning: \(file): \(w)\n") }
         case .text:
             if shown == 0 { write("No association matches.\n") }
@@ -107,14 +112,17 @@ public struct AnalysisRenderer: Sendable {
         case text(String)
         /// The association's JSON object (without the separating comma).
         case json(String)
-        /// For the statistics table: the observer, added in order by the writer.
-        case summary(AssociationObserver)
+        /// For the statistics table: the association was added to `statistics`.
+        case counted
     }
 
     public var format: AnalysisReportWriter.Format
     public var filter: AnalysisReportWriter.Filter
     public var dumpOptions: AnnotatedDumpRenderer.Options
     public var includeAllDataSets: Bool
+    /// Where the summary format adds each association (on the rendering thread); without it the
+    /// summary format only counts.
+    public var statistics: NIOLockedValueBox<AnalysisStatistics>?
 
     public init(format: AnalysisReportWriter.Format, filter: AnalysisReportWriter.Filter = .init(),
                 dumpOptions: AnnotatedDumpRenderer.Options = .init(), includeAllDataSets: Bool = false) {
@@ -129,7 +137,8 @@ public struct AnalysisRenderer: Sendable {
         guard matches(a) else { return nil }
         switch format {
         case .summary:
-            return .summary(a.observer)
+            statistics?.withLockedValue { $0.add(a.observer, order: a.index) }
+            return .counted
         case .json:
             var json = AssociationJSON(includeAllDataSets: includeAllDataSets)
                 .render(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer)

@@ -16,8 +16,9 @@ public struct AnalysisStatistics: Sendable {
     /// Exchanges by service and final status code, counted without making the status text
     /// per exchange (`exchangesByServiceAndStatus` makes it once per pair).
     private var exchangeCounts: [ServiceStatus: Int] = [:]
-    /// Meaning of each (service, status) as the service and SOP class define it (the last seen).
-    private var meanings: [ServiceStatus: String] = [:]
+    /// Meaning of each (service, status) as the service and SOP class define it: the one of the
+    /// association added last in start order (`order`), whatever order the adds came in.
+    private var meanings: [ServiceStatus: (order: Int, meaning: String)] = [:]
     public private(set) var associations = 0
 
     struct ServiceStatus: Hashable {
@@ -29,15 +30,21 @@ public struct AnalysisStatistics: Sendable {
 
     public init() {}
 
-    public mutating func add(_ observer: AssociationObserver) {
+    /// Adds one association; `order` is its place in start order (the association index), so
+    /// associations added from several threads total the same as in start order. Without it,
+    /// adds are taken to come in start order.
+    public mutating func add(_ observer: AssociationObserver, order: Int? = nil) {
         associations += 1
+        let order = order ?? associations
         associationsByOutcome[outcomeName(observer.info.outcome), default: 0] += 1
         for ex in observer.exchanges {
             let service = ex.service?.rawValue ?? "unknown"
             let final = ex.finalResponse
             let key = ServiceStatus(service: service, code: final?.status?.code)
             exchangeCounts[key, default: 0] += 1
-            if let status = final?.status { meanings[key] = status.meaning }
+            if let status = final?.status, order >= meanings[key]?.order ?? Int.min {
+                meanings[key] = (order, status.meaning)
+            }
             if let final { responseTimesMs[service, default: []].append((final.time - ex.request.time).milliseconds) }
         }
         for f in observer.findings { findingsByCode[f.code.rawValue, default: 0] += 1 }
@@ -57,7 +64,7 @@ public struct AnalysisStatistics: Sendable {
         }
         out += "\nExchanges by service and final status:\n"
         var meaningByText: [String: String] = [:]
-        for (key, meaning) in meanings { meaningByText[key.service + " " + key.statusText] = meaning }
+        for (key, meaning) in meanings { meaningByText[key.service + " " + key.statusText] = meaning.meaning }
         for (service, statuses) in exchangesByServiceAndStatus.sorted(by: { $0.key < $1.key }) {
             for (status, n) in statuses.sorted(by: { $0.key < $1.key }) {
                 let meaning = meaningByText[service + " " + status] ?? ""

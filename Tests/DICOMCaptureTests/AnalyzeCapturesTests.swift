@@ -205,7 +205,7 @@ import Testing
     static func text(_ piece: AnalysisRenderer.Piece?) -> String {
         switch piece {
         case .json(let t), .text(let t): return t
-        case .summary: return "summary"
+        case .counted: return "counted"
         case nil: return "filtered"
         }
     }
