@@ -75,7 +75,8 @@ public final class AnalysisReportWriter {
         case .counted:
             break
         case .json(let text):
-            write((first ? "" : ",\n") + text)
+            if !first { write(",\n") }
+            write(text)
             first = false
         case .text(let text):
             write(text)
