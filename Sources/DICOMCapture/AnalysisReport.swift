@@ -181,22 +181,31 @@ public struct AnalysisRenderer: Sendable {
             }
             renderer.write(event, info: info, into: &out)
         }
-        // One line per exchange: what a user scans for first.
-        let exchanges = a.observer.exchanges.filter { filter.service == nil || $0.service?.rawValue == filter.service }
-        if !exchanges.isEmpty { out += "--- Exchanges\n" }
-        for ex in exchanges {
-            var line = "  \(ex.service?.rawValue ?? "?") msg \(ex.messageID)"
-            if let sop = ex.sopClassUID { line += " \(UIDRegistry.name(for: sop) ?? sop)" }
-            if let status = ex.finalResponse?.status { line += ": \(status)" } else { line += ": no final response" }
-            if ex.service == .cFind { let n = ex.matchCount; line += ", \(n) match\(n == 1 ? "" : "es")" }
-            if ex.cancel != nil { line += ", cancelled" }
-            if let d = ex.duration { line += ", \(format3(d.milliseconds)) ms" }
-            out += line + "\n"
+        // Read in place (a filtered copy of the exchanges would retain every message in them).
+        var headed = false
+        for i in a.observer.exchanges.indices {
+            guard filter.service == nil || a.observer.exchanges[i].service?.rawValue == filter.service else { continue }
+            if !headed { out += "--- Exchanges\n"; headed = true }
+            exchangeLine(a.observer.exchanges[i], into: &out)
         }
         let problems = a.observer.findings.filter { $0.severity != .info }
         if !problems.isEmpty { out += "--- Findings: \(problems.count)\n" }
         for f in problems { out += "  \(f.severity) \(f.code): \(f.message)" + (f.packet.map { " (packet \($0))" } ?? "") + "\n" }
         return out + "\n"
+    }
+
+    /// One line per exchange: what a user scans for first.
+    func exchangeLine(_ ex: Exchange, into out: inout String) {
+        out += "  "
+        out += ex.service?.rawValue ?? "?"
+        out += " msg "
+        out += String(ex.messageID)
+        if let sop = ex.sopClassUID { out += " "; out += UIDRegistry.name(for: sop) ?? sop }
+        if let status = ex.finalResponse?.status { out += ": "; out += status.description } else { out += ": no final response" }
+        if ex.service == .cFind { let n = ex.matchCount; out += ", \(n) match\(n == 1 ? "" : "es")" }
+        if ex.cancel != nil { out += ", cancelled" }
+        if let d = ex.duration { out += ", "; out += format3(d.milliseconds); out += " ms" }
+        out += "\n"
     }
 
     func format3(_ v: Double) -> String {
