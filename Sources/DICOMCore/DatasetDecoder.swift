@@ -180,6 +180,10 @@ private struct Reader {
                                        undefinedItem: Bool) throws(DICOMDecodingError) -> (Dataset, Int, UInt32) {
         let be = encoding.isBigEndian
         var elements: [DataElement] = []
+        // Room for the elements the bytes can hold, up to 16 (an element takes at least 8
+        // bytes): a command set or a small item is built without regrowing the array. Bounded
+        // by the bytes present, never by a length field.
+        if keepsElements { elements.reserveCapacity(max(0, min((end - start) / 8, 16))) }
         var pos = start
         while pos < end {
             guard end - pos >= 8 else {
@@ -401,7 +405,7 @@ func implicitVR(for tag: Tag) -> VR {
     case .OB:
         // "OB or OW" (Pixel Data, Overlay Data, ...) is OW in implicit VR (PS3.5 §A.1).
         return DataDictionary.entry(for: tag)?.vrs.contains(.OW) == true ? .OW : .OB
-    case .US where ambiguousUSorSS.contains(tag.rawValue):
+    case .US where isAmbiguousUSorSS(tag.rawValue):
         // "US or SS" follows Pixel Representation; see `resolveAmbiguousVRs`.
         return .US
     default:
@@ -409,16 +413,29 @@ func implicitVR(for tag: Tag) -> VR {
     }
 }
 
-/// Exact dictionary tags whose VR is "US or SS" (or "US or SS or OW").
-let ambiguousUSorSS: Set<UInt32> = Set(
+/// Exact dictionary tags whose VR is "US or SS" (or "US or SS or OW"), in ascending order.
+let ambiguousUSorSS: [UInt32] =
     DataDictionary.entries.filter { $0.vrs.contains(.US) && $0.vrs.contains(.SS) && $0.repeatingGroupMask == nil }
-        .map(\.tag.rawValue))
+        .map(\.tag.rawValue).sorted()
+
+/// Whether `raw` is in `ambiguousUSorSS`: a binary search, not a hash (asked for every US
+/// element read in implicit VR, e.g. most elements of every command set).
+func isAmbiguousUSorSS(_ raw: UInt32) -> Bool {
+    var lo = 0, hi = ambiguousUSorSS.count
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        let t = ambiguousUSorSS[mid]
+        if t == raw { return true }
+        if t < raw { lo = mid + 1 } else { hi = mid }
+    }
+    return false
+}
 
 /// In implicit VR, elements whose VR is "US or SS" are SS when the dataset's Pixel
 /// Representation (0028,0103) is 1 (signed), as pydicom and DCMTK resolve them.
 func resolveAmbiguousVRs(_ elements: inout [DataElement], bigEndian: Bool) {
     guard let pr = elements.first(where: { $0.tag == Tag(0x0028_0103) })?.integers?.first, pr == 1 else { return }
-    for i in elements.indices where elements[i].vr == .US && ambiguousUSorSS.contains(elements[i].tag.rawValue) {
+    for i in elements.indices where elements[i].vr == .US && isAmbiguousUSorSS(elements[i].tag.rawValue) {
         elements[i].vr = .SS
     }
 }

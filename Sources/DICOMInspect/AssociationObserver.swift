@@ -71,7 +71,7 @@ public struct AssociationObserver: Sendable {
     private var assemblers: PerRole<MessageAssembler>
     private var firstFragmentTime = PerRole(FragmentStartTimes())
     /// Open requests by (sender of the request, message ID) → exchange index.
-    private var open: [OpenKey: Int] = [:]
+    private var open = OpenRequests()
     private var releaseSent = PerRole(false)
     /// After a gap, fragments of the message that was cut are expected and not reported again.
     private var afterGap = PerRole(false)
@@ -80,17 +80,14 @@ public struct AssociationObserver: Sendable {
     /// Packet number of the bytes being processed (for findings and messages).
     private var currentPacket: Int?
     /// `TransferSyntax` of each context whose transfer syntax is known (negotiated or inferred),
-    /// looked up once per context instead of once per message; emptied when negotiation changes `info.contexts`.
-    private var transferSyntaxes: [UInt8: TransferSyntax] = [:]
+    /// looked up once per context instead of once per message; emptied when negotiation changes
+    /// `info.contexts`. A few pairs searched linearly (at most 128 odd context IDs), not hashed per message.
+    private var transferSyntaxes: [(id: UInt8, syntax: TransferSyntax)] = []
     /// `info.maximumLength` and the accepted context IDs of `info.contexts`, kept beside them
     /// for the per-PDU checks (no dictionary lookup, no `NegotiatedContext` copy per PDV).
     private var maximumLength = PerRole<UInt32?>(nil)
     private var acceptedContexts = ContextIDSet()
 
-    struct OpenKey: Hashable, Sendable {
-        var sender: PeerRole
-        var messageID: UInt16
-    }
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -309,7 +306,7 @@ public struct AssociationObserver: Sendable {
             info.outcome = .connectionClosed
         }
         info.endTime = info.endTime ?? time
-        for (key, index) in open.sorted(by: { $0.value < $1.value }) {
+        for (key, index) in open.sortedByExchange() {
             let ex = exchanges[index]
             events.append(record(Finding(.unansweredRequest, .warning,
                                          "\(ex.request.command.commandField?.description ?? "request") message \(key.messageID) "
@@ -459,9 +456,9 @@ public struct AssociationObserver: Sendable {
 
     private mutating func transferSyntax(for contextID: UInt8, dataSet: ByteBuffer, time: Timestamp,
                                          sender: PeerRole, events: inout [ObservationEvent]) -> TransferSyntax? {
-        if let ts = transferSyntaxes[contextID] { return ts }
+        if let known = transferSyntaxes.first(where: { $0.id == contextID }) { return known.syntax }
         if let uid = info.contexts[contextID]?.transferSyntax, let ts = TransferSyntax(uid: uid, lenient: true) {
-            transferSyntaxes[contextID] = ts
+            transferSyntaxes.append((contextID, ts))
             return ts
         }
         guard let inferred = TransferSyntaxInference.infer(dataSet) else { return nil }
@@ -469,7 +466,7 @@ public struct AssociationObserver: Sendable {
         ctx.transferSyntax = inferred.uid
         ctx.isInferred = true
         info.contexts[contextID] = ctx
-        transferSyntaxes[contextID] = inferred
+        transferSyntaxes.append((contextID, inferred))
         events.append(record(Finding(.transferSyntaxInferred, .info,
                                      "presentation context \(contextID): transfer syntax inferred as \(inferred.name) from the data",
                                      time: time, sender: sender)))
@@ -529,20 +526,22 @@ public struct AssociationObserver: Sendable {
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             let index = exchanges.count
+            // The event is appended first: the message is last used by the exchange, which can take it without a copy.
+            if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
             exchanges.append(Exchange(index: index, request: message))
             open[key] = index
-            if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
-            checkRequest(exchanges[index], time: time, into: &events)
+            checkRequest(index, time: time, into: &events)
             return
         } else if let field, field.isResponse {
             let id = message.messageIDBeingRespondedTo ?? 0
             let key = OpenKey(sender: sender.other, messageID: id)
             if let index = open[key] {
-                exchanges[index].responses.append(message)
                 exchangeIndex = index
                 if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
-                checkResponse(exchanges[index], message, time: time, into: &events)
-                if message.status?.category.isFinal ?? true {
+                let status = message.status
+                exchanges[index].responses.append(message)
+                checkResponse(index, status: status, time: time, into: &events)
+                if status?.category.isFinal ?? true {
                     open[key] = nil
                     events.append(.exchangeCompleted(index))
                 }
@@ -560,47 +559,56 @@ public struct AssociationObserver: Sendable {
         if configuration.emitsEvents { events.append(.message(message, exchangeIndex: exchangeIndex)) }
     }
 
-    private mutating func checkRequest(_ exchange: Exchange, time: Timestamp, into events: inout [ObservationEvent]) {
-        guard exchange.request.commandField == .cFindRequest,
-              let sop = exchange.sopClassUID, RelevantPatientInformationQuery.sopClasses.contains(sop),
-              let identifier = exchange.request.dataSet else { return }
+    /// Checks the request of `exchanges[index]` (read in place: no copy of the exchange).
+    private mutating func checkRequest(_ index: Int, time: Timestamp, into events: inout [ObservationEvent]) {
+        guard exchanges[index].request.commandField == .cFindRequest,
+              let sop = exchanges[index].sopClassUID, RelevantPatientInformationQuery.isSOPClass(sop),
+              let identifier = exchanges[index].request.dataSet else { return }
         if identifier[RelevantPatientInformationQuery.contentTemplateSequence] == nil {
             events.append(record(Finding(.missingContentTemplateSequence, .error,
                                          "Relevant Patient Information query without Content Template Sequence (0040,A504): "
                                          + "the SCP should answer 0xA900 (PS3.4 Q.2.1.1.3)",
-                                         time: time, sender: exchange.request.sender, exchangeIndex: exchange.index)))
+                                         time: time, sender: exchanges[index].request.sender, exchangeIndex: index)))
         }
     }
 
-    private mutating func checkResponse(_ exchange: Exchange, _ response: ObservedMessage, time: Timestamp,
+    /// Checks the response just appended to `exchanges[index]` (read in place), whose status is `status`.
+    private mutating func checkResponse(_ index: Int, status: DIMSEStatus?, time: Timestamp,
                                         into events: inout [ObservationEvent]) {
-        guard let status = response.status, let service = exchange.service else { return }
-        let sop = exchange.sopClassUID
-        if !status.isDefined(for: service, sopClassUID: sop) {
+        guard let status, let service = exchanges[index].service, let last = exchanges[index].responses.indices.last else { return }
+        let sop = exchanges[index].sopClassUID
+        let sender = exchanges[index].responses[last].sender
+        // `status` was looked up for the response's own service and SOP class: when they are the
+        // request's (always, but for a mismatched response) its `isDefined` is the answer.
+        let response = (field: exchanges[index].responses[last].commandField, sop: exchanges[index].responses[last].sopClassUID)
+        let defined = response.field?.service == service && response.sop == sop ? status.isDefined
+            : status.isDefined(for: service, sopClassUID: sop)
+        if !defined {
             events.append(record(Finding(.statusNotDefinedForService, .warning,
                                          "status \(status) is not defined for \(service)"
                                          + (sop.flatMap { UIDRegistry.name(for: $0) }.map { " (\($0))" } ?? ""),
-                                         time: time, sender: response.sender, exchangeIndex: exchange.index)))
+                                         time: time, sender: sender, exchangeIndex: index)))
         }
-        let isRPI = sop.map(RelevantPatientInformationQuery.sopClasses.contains) ?? false
         if service == .cFind {
-            if status.category.isFinal && response.dataSetBytes != nil {
+            let isRPI = sop.map(RelevantPatientInformationQuery.isSOPClass) ?? false
+            let hasDataSet = exchanges[index].responses[last].dataSetBytes != nil
+            if status.category.isFinal && hasDataSet {
                 events.append(record(Finding(.finalResponseWithDataSet, .warning,
                                              "final C-FIND-RSP (\(status.description)) carries a data set; "
                                              + "PS3.4 C.4.1.1.4 says only pending responses do. It is not counted as a match",
-                                             time: time, sender: response.sender, exchangeIndex: exchange.index)))
+                                             time: time, sender: sender, exchangeIndex: index)))
             }
-            if status.category == .pending && response.dataSetBytes == nil && !response.dataSetLost {
+            if status.category == .pending && !hasDataSet && !exchanges[index].responses[last].dataSetLost {
                 events.append(record(Finding(.pendingResponseWithoutDataSet, .error,
                                              "pending C-FIND-RSP without an identifier",
-                                             time: time, sender: response.sender, exchangeIndex: exchange.index)))
+                                             time: time, sender: sender, exchangeIndex: index)))
             }
             if isRPI, status.category == .pending,
-               exchange.responses.reduce(0, { $0 + ($1.status?.category == .pending ? 1 : 0) }) == 2 {
+               exchanges[index].responses.reduce(0, { $0 + ($1.status?.category == .pending ? 1 : 0) }) == 2 {
                 events.append(record(Finding(.multiplePendingResponses, .error,
                                              "more than one pending response to a Relevant Patient Information query: "
                                              + "PS3.4 Annex Q allows one match; with more the SCP must answer 0xC100",
-                                             time: time, sender: response.sender, exchangeIndex: exchange.index)))
+                                             time: time, sender: sender, exchangeIndex: index)))
             }
         }
     }
@@ -630,6 +638,57 @@ public enum TransferSyntaxInference {
             return .deflatedExplicitVRLittleEndian
         }
         return nil
+    }
+}
+
+/// (sender of the request, message ID): the key of an open request.
+struct OpenKey: Hashable, Sendable {
+    var sender: PeerRole
+    var messageID: UInt16
+}
+
+/// The open requests of an association, key → exchange index. A peer has one or a few
+/// requests open at a time, so they are kept in an array searched linearly (no hashing per
+/// message); past `linearLimit` entries (asynchronous operations, requests never answered)
+/// a dictionary takes over so that lookups stay O(1).
+struct OpenRequests: Sendable {
+    private var entries: [(key: OpenKey, index: Int)] = []
+    private var table: [OpenKey: Int]?
+    static let linearLimit = 16
+
+    init() {}
+
+    subscript(key: OpenKey) -> Int? {
+        get {
+            if let table { return table[key] }
+            return entries.first { $0.key == key }?.index
+        }
+        set {
+            if table != nil {
+                table![key] = newValue
+                return
+            }
+            if let i = entries.firstIndex(where: { $0.key == key }) {
+                if let newValue { entries[i].index = newValue } else { entries.remove(at: i) }
+            } else if let newValue {
+                entries.append((key, newValue))
+                if entries.count > Self.linearLimit {
+                    table = Dictionary(entries.map { ($0.key, $0.index) }, uniquingKeysWith: { _, new in new })
+                    entries = []
+                }
+            }
+        }
+    }
+
+    /// The open requests in the order of their exchanges.
+    func sortedByExchange() -> [(key: OpenKey, index: Int)] {
+        if let table { return table.map { (key: $0.key, index: $0.value) }.sorted { $0.index < $1.index } }
+        return entries.sorted { $0.index < $1.index }
+    }
+
+    mutating func removeAll() {
+        entries = []
+        table = nil
     }
 }
 

@@ -76,14 +76,20 @@ public struct AssociationPDUFields: Sendable, Hashable {
                                    "PDU length \(body.readableBytes) is shorter than the \(fixedLength) fixed bytes of \(pduType)")
         }
         let items = try AssociationItem.decodeAll(&body, base: pduHeaderLength, pduType: pduType)
-        var fields = AssociationPDUFields(calledAETitle: "", callingAETitle: "", items: items)
-        fields.protocolVersion = version
-        fields.reserved = reserved
-        fields.calledAETitle = WireString(bytes: called)
-        fields.callingAETitle = WireString(bytes: calling)
-        fields.reserved32 = reserved32
-        fields.pduReserved = pduReserved
-        return fields
+        return AssociationPDUFields(protocolVersion: version, reserved: reserved, calledAETitle: WireString(bytes: called),
+                                    callingAETitle: WireString(bytes: calling), reserved32: reserved32, items: items,
+                                    pduReserved: pduReserved)
+    }
+
+    private init(protocolVersion: UInt16, reserved: UInt16, calledAETitle: WireString, callingAETitle: WireString,
+                 reserved32: [UInt8], items: [AssociationItem], pduReserved: UInt8) {
+        self.protocolVersion = protocolVersion
+        self.reserved = reserved
+        self.calledAETitle = calledAETitle
+        self.callingAETitle = callingAETitle
+        self.reserved32 = reserved32
+        self.items = items
+        self.pduReserved = pduReserved
     }
 
     func writeBody(into buffer: inout ByteBuffer) {

@@ -13,19 +13,21 @@ struct ItemHeader {
 
 extension ByteBuffer {
     /// Reads an item header and slices its body; rolls back and throws if the body overruns.
-    /// `base` turns buffer indices into offsets from the PDU start.
-    mutating func readItem(base: Int, pduType: PDUType, container: String) throws(PDUDecodingError) -> (ItemHeader, ByteBuffer) {
+    /// `base` turns buffer indices into offsets from the PDU start. `container` is only built
+    /// for an error (this runs for every item and sub-item of every A-ASSOCIATE).
+    mutating func readItem(base: Int, pduType: PDUType,
+                           container: @autoclosure () -> String) throws(PDUDecodingError) -> (ItemHeader, ByteBuffer) {
         let start = readerIndex
         guard readableBytes >= ItemHeader.size,
               let type = getInteger(at: start, as: UInt8.self),
               let reserved = getInteger(at: start + 1, as: UInt8.self),
               let length = getInteger(at: start + 2, as: UInt16.self) else {
             throw PDUDecodingError(.truncated, offset: base + start, pduType: pduType.rawValue,
-                                   "\(readableBytes) bytes left in \(container), an item header needs 4")
+                                   "\(readableBytes) bytes left in \(container()), an item header needs 4")
         }
         guard Int(length) <= readableBytes - ItemHeader.size else {
             throw PDUDecodingError(.invalidItemLength, offset: base + start, pduType: pduType.rawValue,
-                                   "item 0x\(hex(type)) length \(length) runs past the end of \(container) (\(readableBytes - 4) bytes left)")
+                                   "item 0x\(hex(type)) length \(length) runs past the end of \(container()) (\(readableBytes - 4) bytes left)")
         }
         moveReaderIndex(forwardBy: ItemHeader.size)
         let body = readSlice(length: Int(length)) ?? ByteBuffer()

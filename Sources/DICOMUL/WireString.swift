@@ -16,10 +16,11 @@ public struct WireString: Sendable, Hashable, CustomStringConvertible, Expressib
     }
 
     public var value: String {
-        var s = bytes[...]
-        while let f = s.first, f == 0x20 || f == 0 { s.removeFirst() }
-        while let l = s.last, l == 0x20 || l == 0 { s.removeLast() }
-        return String(decoding: s, as: UTF8.self)
+        // Index scanning on the array (no slice mutation), then one decode of the contiguous range.
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0 { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0 { end -= 1 }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
     public var description: String { value }

@@ -15,7 +15,12 @@ public struct CCancelRequest: DIMSEMessage, CommandSetCoding {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 

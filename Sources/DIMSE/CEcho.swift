@@ -18,7 +18,13 @@ public struct CEchoRequest: DIMSERequest, CommandSetCoding {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
+        messageID = try r.uint16(CommandTag.messageID)
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 
@@ -47,7 +53,15 @@ public struct CEchoResponse: DIMSEResponse, ResponseCoding {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
+        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        status = try r.uint16(CommandTag.status)
+        errorComment = r.optionalString(CommandTag.errorComment)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 

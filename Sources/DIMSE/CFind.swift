@@ -16,7 +16,15 @@ public struct CFindRequest: DIMSERequest, PriorityRequest {
         self.commandDataSetType = CommandDataSetType.dataSetPresent
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        // Required elements in the order of `elements` (see `CommandSetReader`).
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
+        messageID = try r.uint16(CommandTag.messageID)
+        priority = try r.priority()
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 
@@ -46,7 +54,16 @@ public struct CFindResponse: DIMSEResponse, ResponseCoding {
         self.commandDataSetType = hasDataSet ? CommandDataSetType.dataSetPresent : CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
+        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        status = try r.uint16(CommandTag.status)
+        offendingElement = r.optionalTags(CommandTag.offendingElement)
+        errorComment = r.optionalString(CommandTag.errorComment)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 

@@ -19,7 +19,15 @@ public struct CMoveRequest: DIMSERequest, CommandSetCoding {
         self.commandDataSetType = CommandDataSetType.dataSetPresent
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
+        messageID = try r.uint16(CommandTag.messageID)
+        moveDestination = try r.string(CommandTag.moveDestination)
+        priority = try r.priority()
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 
@@ -60,7 +68,18 @@ public struct CMoveResponse: DIMSEResponse, SubOperationsResponse {
         self.commandDataSetType = hasDataSet ? CommandDataSetType.dataSetPresent : CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decodingSubOperationsResponse: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        (messageIDBeingRespondedTo, status, commandDataSetType) = try r.subOperationsResponseHeader()
+        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
+        offendingElement = r.optionalTags(CommandTag.offendingElement)
+        errorComment = r.optionalString(CommandTag.errorComment)
+        numberOfRemainingSuboperations = r.optionalUInt16(CommandTag.numberOfRemainingSuboperations)
+        numberOfCompletedSuboperations = r.optionalUInt16(CommandTag.numberOfCompletedSuboperations)
+        numberOfFailedSuboperations = r.optionalUInt16(CommandTag.numberOfFailedSuboperations)
+        numberOfWarningSuboperations = r.optionalUInt16(CommandTag.numberOfWarningSuboperations)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 

@@ -26,7 +26,17 @@ public struct CStoreRequest: DIMSERequest, PriorityRequest {
         self.commandDataSetType = CommandDataSetType.dataSetPresent
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
+        messageID = try r.uint16(CommandTag.messageID)
+        priority = try r.priority()
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        affectedSOPInstanceUID = try r.string(CommandTag.affectedSOPInstanceUID)
+        moveOriginatorApplicationEntityTitle = r.optionalString(CommandTag.moveOriginatorApplicationEntityTitle)
+        moveOriginatorMessageID = r.optionalUInt16(CommandTag.moveOriginatorMessageID)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 
@@ -61,7 +71,17 @@ public struct CStoreResponse: DIMSEResponse, ResponseCoding {
         self.commandDataSetType = CommandDataSetType.noDataSet
     }
 
-    public init(commandSet: Dataset) throws(DIMSEError) { try self.init(decoding: commandSet) }
+    public init(commandSet: Dataset) throws(DIMSEError) {
+        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
+        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
+        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
+        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        status = try r.uint16(CommandTag.status)
+        offendingElement = r.optionalTags(CommandTag.offendingElement)
+        errorComment = r.optionalString(CommandTag.errorComment)
+        affectedSOPInstanceUID = r.optionalString(CommandTag.affectedSOPInstanceUID)
+        decodedCommandSet = commandSet
+    }
 
     public var commandSet: Dataset { encodedElements }
 

@@ -98,13 +98,15 @@ enum CommandValue {
     /// for AE and LO leading spaces (PS3.5 Table 6.2-1). Backslashes are not split on.
     static func string(_ element: DataElement) -> String? {
         guard let b = element.bytes else { return nil }
-        var bytes = Array(b.readableBytesView)
-        while let last = bytes.last, last == 0x00 || last == 0x20 { bytes.removeLast() }
+        // Trimmed in place and read once: no intermediate array (this runs for every UID of every command).
+        let view = b.readableBytesView
+        var end = view.endIndex
+        while end > view.startIndex, view[end - 1] == 0x00 || view[end - 1] == 0x20 { end -= 1 }
+        var start = view.startIndex
         if element.vr != .UI {
-            let leading = bytes.prefix { $0 == 0x20 }.count
-            bytes.removeFirst(leading)
+            while start < end, view[start] == 0x20 { start += 1 }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return String(decoding: view[start..<end], as: UTF8.self)
     }
 
     /// The attribute tags of an AT value (4 bytes each, group then element, little endian).
@@ -152,7 +154,10 @@ enum CommandValue {
 }
 
 /// Reads the fields of one message type from a decoded command set, with errors that
-/// name the element and the command.
+/// name the element and the command. The C- messages read their fields with it by hand
+/// (`init(commandSet:)`), the required ones in the order of their `elements`, so that the
+/// first required element that is absent or unusable is the one reported, as the generic
+/// `CommandSetCoding.init(decoding:)` (which the N- messages use) reports it.
 struct CommandSetReader {
     let dataset: Dataset
     let commandField: CommandField
@@ -204,6 +209,15 @@ struct CommandSetReader {
 
     func optionalTags(_ tag: Tag) -> [Tag]? {
         dataset[tag].flatMap(CommandValue.tags)
+    }
+
+    /// Message ID Being Responded To (0000,0120), Status (0000,0900) and Command Data Set Type
+    /// (0000,0800) of a C-GET-RSP or C-MOVE-RSP, read in that order: those responses have
+    /// always reported a missing or unusable Status before Command Data Set Type.
+    func subOperationsResponseHeader() throws(DIMSEError) -> (UInt16, UInt16, UInt16) {
+        let id = try uint16(CommandTag.messageIDBeingRespondedTo)
+        let status = try uint16(CommandTag.status)
+        return (id, status, try uint16(CommandTag.commandDataSetType))
     }
 
     func priority() throws(DIMSEError) -> Priority {

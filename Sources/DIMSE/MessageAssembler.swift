@@ -113,7 +113,7 @@ public struct MessageAssembler: Sendable {
 
     /// The state of one presentation context. The bytes gathered so far live outside `Phase`
     /// so that appending a fragment mutates the buffer in place: `receive` moves the state
-    /// out of the dictionary first, so the buffer is uniquely referenced and never copied
+    /// out of `contexts` first, so the buffer is uniquely referenced and never copied
     /// (a copy per fragment would make assembly quadratic in the number of fragments).
     struct ContextState: Sendable {
         var phase: Phase = .idle(afterCommandWithoutDataSet: nil)
@@ -151,7 +151,9 @@ public struct MessageAssembler: Sendable {
     }
 
     public var configuration: Configuration
-    private var contexts: [UInt8: ContextState] = [:]
+    /// The contexts with state, in no particular order: a few pairs searched linearly (one
+    /// context is in progress at a time in practice, at most 128 odd IDs), not hashed per PDV.
+    private var contexts: [(id: UInt8, state: ContextState)] = []
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -159,7 +161,7 @@ public struct MessageAssembler: Sendable {
 
     /// Presentation context IDs with a message partly received.
     public var contextsInProgress: [UInt8] {
-        contexts.compactMap { id, state in
+        contexts.compactMap { id, state -> UInt8? in
             switch state.phase {
             case .receivingCommand, .receivingDataSet, .skippingCommand, .skippingDataSet: return id
             case .idle: return nil
@@ -173,7 +175,7 @@ public struct MessageAssembler: Sendable {
     /// command is known even though its data set is not.
     public mutating func abandonInProgress() -> [(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer)] {
         var out: [(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer)] = []
-        for (id, state) in contexts.sorted(by: { $0.key < $1.key }) {
+        for (id, state) in contexts.sorted(by: { $0.id < $1.id }) {
             if case .receivingDataSet(let command, let commandBytes) = state.phase {
                 out.append((id, command, commandBytes))
             }
@@ -183,20 +185,20 @@ public struct MessageAssembler: Sendable {
     }
 
     public mutating func reset(presentationContextID: UInt8) {
-        contexts[presentationContextID] = nil
+        contexts.removeAll { $0.id == presentationContextID }
     }
 
     /// Forgets everything.
     public mutating func reset() {
-        contexts = [:]
+        contexts = []
     }
 
     /// Feeds one PDV. Returns the message it completes, if any.
     public mutating func receive(_ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
         let id = pdv.presentationContextID
         let header = pdv.messageControlHeader
-        var state = contexts.removeValue(forKey: id) ?? ContextState()
-        defer { if !state.isIdleWithoutHistory { contexts[id] = state } }
+        var state = takeState(id)
+        defer { if !state.isIdleWithoutHistory { contexts.append((id, state)) } }
         do throws(DIMSEError) {
             return try step(&state, pdv)
         } catch {
@@ -206,6 +208,14 @@ public struct MessageAssembler: Sendable {
             e.isCommandFragment = header.isCommand
             throw e
         }
+    }
+
+    /// Moves the state of context `id` out of `contexts` (so that its bytes are uniquely
+    /// referenced while a fragment is appended), or a fresh one.
+    private mutating func takeState(_ id: UInt8) -> ContextState {
+        guard let i = contexts.firstIndex(where: { $0.id == id }) else { return ContextState() }
+        contexts.swapAt(i, contexts.count - 1)
+        return contexts.removeLast().state
     }
 
     /// Feeds every PDV of a P-DATA-TF PDU, in order. An error on one PDV does not stop the

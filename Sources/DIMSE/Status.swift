@@ -130,7 +130,8 @@ struct StatusTable: Sendable {
         case .cEcho: return verification
         case .cStore: return storage
         case .cFind:
-            if let uid = sopClassUID, relevantPatientSOPClassUIDs.contains(uid) { return relevantPatient }
+            // Compared, not hashed: this runs for every C-FIND response.
+            if let uid = sopClassUID, relevantPatientSOPClassUIDs.contains(where: { $0 == uid }) { return relevantPatient }
             if sopClassUID == modalityWorklistSOPClassUID { return modalityWorklist }
             return queryRetrieveFind
         case .cGet: return queryRetrieveGet
@@ -141,7 +142,7 @@ struct StatusTable: Sendable {
     }
 
     /// PS3.4 Annex Q, Table Q.3-1: General, Breast Imaging and Cardiac Relevant Patient Information Query.
-    static let relevantPatientSOPClassUIDs: Set<String> = [
+    static let relevantPatientSOPClassUIDs: [String] = [
         "1.2.840.10008.5.1.4.37.1", "1.2.840.10008.5.1.4.37.2", "1.2.840.10008.5.1.4.37.3",
     ]
     /// PS3.4 Annex K: Modality Worklist Information Model – FIND.

@@ -34,11 +34,15 @@ public struct PresentationContextRequestItem: Sendable, Hashable {
                                    "presentation context item length \(header.length) is shorter than its 4 fixed bytes")
         }
         let subItems = try PresentationContextSubItem.decodeAll(&body, base: base, pduType: pduType)
-        var item = PresentationContextRequestItem(contextID: id, abstractSyntax: "", transferSyntaxes: [])
-        item.subItems = subItems
-        item.reserved = header.reserved
-        item.reservedBody = reservedBody
-        return item
+        return PresentationContextRequestItem(contextID: id, subItems: subItems, reserved: header.reserved,
+                                              reservedBody: reservedBody)
+    }
+
+    private init(contextID: UInt8, subItems: [PresentationContextSubItem], reserved: UInt8, reservedBody: [UInt8]) {
+        self.contextID = contextID
+        self.subItems = subItems
+        self.reserved = reserved
+        self.reservedBody = reservedBody
     }
 
     func write(into buffer: inout ByteBuffer) {
@@ -108,12 +112,19 @@ public struct PresentationContextAcceptItem: Sendable, Hashable {
             throw PDUDecodingError(.invalidItemLength, offset: base - 4, pduType: pduType.rawValue,
                                    "presentation context item length \(header.length) is shorter than its 4 fixed bytes")
         }
-        var item = PresentationContextAcceptItem(contextID: id, result: PresentationContextResult(rawValue: result), transferSyntax: "")
-        item.subItems = try PresentationContextSubItem.decodeAll(&body, base: base, pduType: pduType)
-        item.reserved = header.reserved
-        item.reserved5 = r5
-        item.reserved7 = r7
-        return item
+        let subItems = try PresentationContextSubItem.decodeAll(&body, base: base, pduType: pduType)
+        return PresentationContextAcceptItem(contextID: id, result: PresentationContextResult(rawValue: result),
+                                             subItems: subItems, reserved: header.reserved, reserved5: r5, reserved7: r7)
+    }
+
+    private init(contextID: UInt8, result: PresentationContextResult, subItems: [PresentationContextSubItem],
+                 reserved: UInt8, reserved5: UInt8, reserved7: UInt8) {
+        self.contextID = contextID
+        self.result = result
+        self.subItems = subItems
+        self.reserved = reserved
+        self.reserved5 = reserved5
+        self.reserved7 = reserved7
     }
 
     func write(into buffer: inout ByteBuffer) {

@@ -136,7 +136,8 @@ public enum UserInformationSubItem: Sendable, Hashable {
 
     static func decode(header: ItemHeader, body: ByteBuffer, base: Int, pduType: PDUType) throws(PDUDecodingError) -> Self {
         var b = body
-        let raw = Array(body.readableBytesView)
+        /// The whole body as bytes, for the sub-items kept as such (not built for the others).
+        var raw: [UInt8] { Array(body.readableBytesView) }
         func fixed(_ size: Int, _ name: String) throws(PDUDecodingError) {
             guard header.length == size else {
                 throw PDUDecodingError(.invalidItemLength, offset: base - 4, pduType: pduType.rawValue,
