@@ -136,6 +136,24 @@ public enum DataDictionary {
         return nil
     }
 
+    /// ``keyword(for:)`` as UTF-8 bytes of the static table (no `String` made), for renderers.
+    static func keywordBytes(for tag: Tag) -> UnsafeBufferPointer<UInt8>? {
+        let raw = tag.rawValue
+        if let i = exactIndex(raw) {
+            let bytes = keywordBytes(at: i)
+            return bytes.isEmpty ? nil : bytes
+        }
+        if raw & 0xFFFF == 0 { return staticBytes(groupLengthKeyword, 0, groupLengthKeyword.utf8CodeUnitCount) }
+        if tag.isPrivate { return nil }
+        if let i = repeatingIndex(raw) {
+            let bytes = keywordBytes(at: i)
+            return bytes.isEmpty ? nil : bytes
+        }
+        return nil
+    }
+
+    private static let groupLengthKeyword: StaticString = "GroupLength"
+
     // MARK: Internals
 
     @inline(__always)
@@ -278,6 +296,34 @@ public enum UIDRegistry {
         return probeString(keyword, slots: T.keywordSlots, matches: {
             uidColumn(T.keywords, T.keywordOffsets, $0).elementsEqual(utf8Of: keyword)
         }).map(makeEntry)
+    }
+
+    /// The PS3.6 keyword of the UID spelled by `uid` (its UTF-8 bytes) as bytes of the static
+    /// table (empty for the few UIDs without one), nil if the UID is not registered: what
+    /// `entry(for:)?.keyword` gives, without making a `String` or an entry.
+    static func keywordBytes(uid: ArraySlice<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        let T = UIDRegistryTables.self
+        var h: UInt32 = 0x811C_9DC5
+        for b in uid { h = (h ^ UInt32(b)) &* 0x0100_0193 }
+        let mask = T.uidSlots.count &- 1
+        var slot = Int(truncatingIfNeeded: h) & mask
+        var step = 0
+        while true {
+            let i = Int(T.uidSlots[slot])
+            if i < 0 { return nil }
+            let candidate = uidColumn(T.uids, T.uidOffsets, i)
+            if candidate.count == uid.count && candidate.elementsEqual(uid) {
+                return uidColumn(T.keywords, T.keywordOffsets, i)
+            }
+            step &+= 1
+            slot = (slot &+ step) & mask
+        }
+    }
+
+    /// ``name(for:)`` as UTF-8 bytes of the static table (no `String` made), for renderers.
+    package static func nameBytes(for uid: String) -> UnsafeBufferPointer<UInt8>? {
+        let T = UIDRegistryTables.self
+        return index(uid: uid).map { uidColumn(T.names, T.nameOffsets, $0) }
     }
 
     static func index(uid: String) -> Int? {

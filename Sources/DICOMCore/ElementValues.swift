@@ -28,10 +28,51 @@ extension DataElement {
     /// to) with padding removed as PS3.5 Table 6.2-1 allows. `nil` for non-string VRs.
     public func strings(characterSet: SpecificCharacterSet = .default) -> DecodedText? {
         guard vr.isString, let b = bytes else { return nil }
+        if let values = asciiStrings(b, characterSet: characterSet) { return .values(values) }
         let raw = Array(b.readableBytesView)
         let decoded = (vr.usesSpecificCharacterSet ? characterSet : .default).decode(raw, vr: vr.code)
         guard case .values(let values) = decoded else { return decoded }
         return .values(values.map { trimPadding($0) })
+    }
+
+    /// `strings(characterSet:)` made straight from the bytes when the decoder cannot change
+    /// them (every byte ASCII other than ESC, and a character set that keeps ASCII in G0):
+    /// split at `\` unless the VR is LT, ST or UT, padding trimmed as `trimPadding` trims ASCII
+    /// text. Nil when the decoder must run.
+    func asciiStrings(_ b: ByteBuffer, characterSet: SpecificCharacterSet) -> [String]? {
+        if vr.usesSpecificCharacterSet && !characterSet.keepsASCII { return nil }
+        let view = b.readableBytesView
+        if view.isEmpty { return [] }
+        for byte in view where byte >= 0x80 || byte == 0x1B { return nil }
+        guard vr != .LT && vr != .ST && vr != .UT else { return [String(decoding: Self.trimmed(view, vr: vr), as: UTF8.self)] }
+        var values: [String] = []
+        var start = view.startIndex
+        let end = view.endIndex
+        while true {
+            let valueEnd = view[start..<end].firstIndex(of: 0x5C) ?? end
+            values.append(String(decoding: Self.trimmed(view[start..<valueEnd], vr: vr), as: UTF8.self))
+            if valueEnd == end { return values }
+            start = valueEnd + 1
+        }
+    }
+
+    /// One ASCII value without the padding `trimPadding` removes for `vr`.
+    static func trimmed(_ value: ByteBufferView, vr: VR) -> ByteBufferView {
+        var lo = value.startIndex
+        var hi = value.endIndex
+        switch vr {
+        case .UI:
+            while hi > lo, value[hi - 1] == 0 || value[hi - 1] == 0x20 { hi -= 1 }
+        case .LT, .ST, .UT, .UR:
+            while hi > lo, value[hi - 1] == 0x20 { hi -= 1 }
+        case .PN, .LO, .SH, .UC:
+            while lo < hi, value[lo] == 0x20 { lo += 1 }
+            while hi > lo, value[hi - 1] == 0x20 { hi -= 1 }
+        default:
+            while lo < hi, value[lo] == 0x20 || value[lo] == 0 { lo += 1 }
+            while hi > lo, value[hi - 1] == 0x20 || value[hi - 1] == 0 { hi -= 1 }
+        }
+        return value[lo..<hi]
     }
 
     /// The first string value, or nil.

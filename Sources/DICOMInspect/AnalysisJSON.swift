@@ -158,8 +158,11 @@ public func outcomeName(_ o: AssociationOutcome) -> String {
 
 /// `0xC100`: 0x and four upper-case hex digits.
 public func statusText(_ code: UInt16) -> String {
-    let s = String(code, radix: 16, uppercase: true)
-    return "0x" + String(repeating: "0", count: 4 - s.count) + s
+    var out = TextBuffer(capacity: 6)
+    out.append("0x")
+    out.appendHex2(UInt8(truncatingIfNeeded: code >> 8), uppercase: true)
+    out.appendHex2(UInt8(truncatingIfNeeded: code), uppercase: true)
+    return out.string
 }
 
 func rounded(_ ms: Double) -> Double { (ms * 1000).rounded() / 1000 }
@@ -183,9 +186,22 @@ public func iso8601(_ t: Timestamp) -> String {
     let mp = (5 * doy + 2) / 153
     let d = doy - (153 * mp + 2) / 5 + 1
     let m = mp < 10 ? mp + 3 : mp - 9
-    func p(_ v: Int64, _ w: Int) -> String {
-        let s = String(v)
-        return String(repeating: "0", count: max(0, w - s.count)) + s
-    }
-    return "\(p(m <= 2 ? y + 1 : y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(rem / 3600, 2)):\(p(rem % 3600 / 60, 2)):\(p(rem % 60, 2)).\(p(frac, 6))Z"
+    // Each field is String(v) left-padded with zeros to its width (a negative year keeps its
+    // sign inside the padding, as before).
+    var out = TextBuffer(capacity: 27)
+    out.appendDecimal(m <= 2 ? y + 1 : y, width: 4)
+    out.append(UInt8(ascii: "-"))
+    out.appendDecimal(m, width: 2)
+    out.append(UInt8(ascii: "-"))
+    out.appendDecimal(d, width: 2)
+    out.append(UInt8(ascii: "T"))
+    out.appendDecimal(rem / 3600, width: 2)
+    out.append(UInt8(ascii: ":"))
+    out.appendDecimal(rem % 3600 / 60, width: 2)
+    out.append(UInt8(ascii: ":"))
+    out.appendDecimal(rem % 60, width: 2)
+    out.append(UInt8(ascii: "."))
+    out.appendDecimal(frac, width: 6)
+    out.append(UInt8(ascii: "Z"))
+    return out.string
 }

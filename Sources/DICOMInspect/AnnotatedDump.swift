@@ -31,167 +31,304 @@ public struct AnnotatedDumpRenderer: Sendable {
 
     static let indent = "    "
 
+    /// The lines of `event` (each without its newline).
     public func render(_ event: ObservationEvent, info: AssociationInfo) -> [String] {
+        var out = Lines(keepsLines: true)
+        write(event, info: info, into: &out)
+        return out.lines
+    }
+
+    /// Appends the lines of `event` to `out`, each ended by a newline: the same text as
+    /// `render(_:info:)` joined, made in one UTF-8 buffer (a data set's dump included).
+    public func write(_ event: ObservationEvent, info: AssociationInfo, into out: inout String) {
+        var lines = Lines(keepsLines: false)
+        write(event, info: info, into: &lines)
+        if !lines.text.isEmpty { out += lines.text.string }
+    }
+
+    /// `write(_:info:into:)` into a UTF-8 buffer (for a caller that assembles a larger text).
+    package func write(_ event: ObservationEvent, info: AssociationInfo, into out: inout TextBuffer) {
+        var lines = Lines(keepsLines: false, text: out)
+        out = TextBuffer(capacity: 0)
+        write(event, info: info, into: &lines)
+        out = lines.text
+    }
+
+    func write(_ event: ObservationEvent, info: AssociationInfo, into out: inout Lines) {
         switch event {
         case .pdu(let pdu, let sender, let time, let offset, let length):
             if case .dataTransfer(let p) = pdu {
-                guard options.showDataPDUs else { return [] }
-                let pdvs = p.items.map { "ctx \($0.presentationContextID) \($0.messageControlHeader) \($0.fragment.readableBytes) B" }
-                return [head(time, sender) + "P-DATA-TF \(length) bytes at offset \(offset): " + pdvs.joined(separator: "; ")]
+                guard options.showDataPDUs else { return }
+                head(time, sender, into: &out.text)
+                out.text.append("P-DATA-TF ")
+                out.text.appendDecimal(length)
+                out.text.append(" bytes at offset ")
+                out.text.appendDecimal(offset)
+                out.text.append(": ")
+                for (i, pdv) in p.items.enumerated() {
+                    if i > 0 { out.text.append("; ") }
+                    out.text.append("ctx ")
+                    out.text.appendDecimal(pdv.presentationContextID)
+                    out.text.append(" \(pdv.messageControlHeader) ")
+                    out.text.appendDecimal(pdv.fragment.readableBytes)
+                    out.text.append(" B")
+                }
+                out.endLine()
+                return
             }
-            return [head(time, sender) + "\(pdu.type) (\(length) bytes)"] + describe(pdu, info: info).map { Self.indent + $0 }
+            head(time, sender, into: &out.text)
+            out.text.append("\(pdu.type) (")
+            out.text.appendDecimal(length)
+            out.text.append(" bytes)")
+            out.endLine()
+            describe(pdu, info: info, indent: Self.indent, into: &out)
         case .message(let message, _):
-            return render(message, info: info)
+            render(message, info: info, into: &out)
         case .exchangeCompleted:
-            return []
+            return
         case .finding(let f):
-            let when = f.time.map { "[\(relative($0))] " } ?? ""
-            return ["\(when)!! \(f.severity) \(f.code): \(f.message)" + (f.packet.map { " (packet \($0))" } ?? "")]
+            if let time = f.time {
+                out.text.append(UInt8(ascii: "["))
+                relative(time, into: &out.text)
+                out.text.append("] ")
+            }
+            out.text.append("!! \(f.severity) \(f.code): ")
+            out.text.append(f.message)
+            if let packet = f.packet {
+                out.text.append(" (packet ")
+                out.text.appendDecimal(packet)
+                out.text.append(")")
+            }
+            out.endLine()
         }
     }
 
     func relative(_ t: Timestamp) -> String { format6(t.seconds(since: origin)) }
 
+    /// `format6` of the time since `origin`, appended.
+    func relative(_ t: Timestamp, into out: inout TextBuffer) {
+        let micro = Int64((t.seconds(since: origin) * 1e6).rounded())
+        out.appendDecimal(micro / 1_000_000)
+        out.append(UInt8(ascii: "."))
+        let frac = micro % 1_000_000
+        out.appendDecimal(frac < 0 ? -frac : frac, width: 6)
+    }
+
     func head(_ t: Timestamp, _ sender: PeerRole) -> String { "[\(relative(t))] \(sender.arrow)  " }
+
+    func head(_ t: Timestamp, _ sender: PeerRole, into out: inout TextBuffer) {
+        out.append(UInt8(ascii: "["))
+        relative(t, into: &out)
+        out.append(sender == .requestor ? "] RQ -> AC  " : "] AC -> RQ  ")
+    }
 
     // MARK: PDUs
 
     public func describe(_ pdu: PDU, info: AssociationInfo) -> [String] {
+        var out = Lines(keepsLines: true)
+        describe(pdu, info: info, indent: "", into: &out)
+        return out.lines
+    }
+
+    /// The lines describing `pdu`, each started with `indent`.
+    func describe(_ pdu: PDU, info: AssociationInfo, indent: String, into out: inout Lines) {
         switch pdu {
         case .associateRequest(let rq):
-            var lines = aeLines(rq.fields)
+            aeLines(rq.fields, indent: indent, into: &out)
             for pc in rq.presentationContexts {
-                lines.append("Presentation context \(pc.contextID): \(uidText(pc.abstractSyntax ?? "?"))")
-                for ts in pc.transferSyntaxes { lines.append(Self.indent + "transfer syntax " + uidText(ts)) }
-            }
-            lines += userInformationLines(rq.fields.userInformation)
-            return lines
-        case .associateAccept(let ac):
-            var lines = aeLines(ac.fields)
-            for pc in ac.presentationContexts {
-                let abstract = info.contexts[pc.contextID].map { uidText($0.abstractSyntax) } ?? "(not proposed)"
-                if pc.result == .acceptance {
-                    lines.append("Presentation context \(pc.contextID): accepted, \(uidText(pc.transferSyntax ?? "?")) for \(abstract)")
-                } else {
-                    lines.append("Presentation context \(pc.contextID): \(pc.result) for \(abstract)")
+                out.text.append(indent)
+                out.text.append("Presentation context ")
+                out.text.appendDecimal(pc.contextID)
+                out.text.append(": ")
+                appendUIDText(pc.abstractSyntax ?? "?", into: &out.text)
+                out.endLine()
+                for ts in pc.transferSyntaxes {
+                    out.text.append(indent)
+                    out.text.append(Self.indent)
+                    out.text.append("transfer syntax ")
+                    appendUIDText(ts, into: &out.text)
+                    out.endLine()
                 }
             }
-            lines += userInformationLines(ac.fields.userInformation)
-            return lines
+            userInformationLines(rq.fields.userInformation, indent: indent, into: &out)
+        case .associateAccept(let ac):
+            aeLines(ac.fields, indent: indent, into: &out)
+            for pc in ac.presentationContexts {
+                out.text.append(indent)
+                out.text.append("Presentation context ")
+                out.text.appendDecimal(pc.contextID)
+                if pc.result == .acceptance {
+                    out.text.append(": accepted, ")
+                    appendUIDText(pc.transferSyntax ?? "?", into: &out.text)
+                } else {
+                    out.text.append(": \(pc.result)")
+                }
+                out.text.append(" for ")
+                if let ctx = info.contexts[pc.contextID] {
+                    appendUIDText(ctx.abstractSyntax, into: &out.text)
+                } else {
+                    out.text.append("(not proposed)")
+                }
+                out.endLine()
+            }
+            userInformationLines(ac.fields.userInformation, indent: indent, into: &out)
         case .associateReject(let rj):
-            return ["Result: \(rj.result)", "Source: \(rj.source)", "Reason: \(rj.reasonDescription)"]
+            out.line(indent + "Result: \(rj.result)")
+            out.line(indent + "Source: \(rj.source)")
+            out.line(indent + "Reason: \(rj.reasonDescription)")
         case .abort(let a):
-            return ["Source: \(a.source)"] + (a.source == .serviceProvider ? ["Reason: \(a.reason)"] : [])
+            out.line(indent + "Source: \(a.source)")
+            if a.source == .serviceProvider { out.line(indent + "Reason: \(a.reason)") }
         case .releaseRequest, .releaseResponse, .dataTransfer:
-            return []
+            return
         }
     }
 
     func aeLines(_ f: AssociationPDUFields) -> [String] {
-        var lines = ["Calling AE title: \(quoted(f.callingAETitle.value))   Called AE title: \(quoted(f.calledAETitle.value))"]
+        var out = Lines(keepsLines: true)
+        aeLines(f, indent: "", into: &out)
+        return out.lines
+    }
+
+    func aeLines(_ f: AssociationPDUFields, indent: String, into out: inout Lines) {
+        out.text.append(indent)
+        out.text.append("Calling AE title: \"")
+        out.text.append(f.callingAETitle.value)
+        out.text.append("\"   Called AE title: \"")
+        out.text.append(f.calledAETitle.value)
+        out.text.append("\"")
+        out.endLine()
         if f.protocolVersion != AssociationPDUFields.currentProtocolVersion {
-            lines.append("Protocol version: 0x\(String(f.protocolVersion, radix: 16)) (expected 0x1)")
+            out.line(indent + "Protocol version: 0x\(String(f.protocolVersion, radix: 16)) (expected 0x1)")
         }
         if let ctx = f.applicationContextName, ctx != ApplicationContextItem.dicomApplicationContextName {
-            lines.append("Application context: \(uidText(ctx))")
+            out.line(indent + "Application context: \(uidText(ctx))")
         }
-        return lines
     }
 
     func userInformationLines(_ userInfo: UserInformationItem?) -> [String] {
-        guard let userInfo else { return ["(no user information item)"] }
-        var lines: [String] = []
+        var out = Lines(keepsLines: true)
+        userInformationLines(userInfo, indent: "", into: &out)
+        return out.lines
+    }
+
+    func userInformationLines(_ userInfo: UserInformationItem?, indent: String, into out: inout Lines) {
+        guard let userInfo else {
+            out.line(indent + "(no user information item)")
+            return
+        }
         for sub in userInfo.subItems {
+            out.text.append(indent)
             switch sub {
             case .maximumLength(let m):
-                lines.append("Maximum length: " + (m.maximumLength == 0 ? "unlimited" : "\(m.maximumLength)"))
-            case .implementationClassUID(let u): lines.append("Implementation class UID: \(u.value)")
-            case .implementationVersionName(let n): lines.append("Implementation version name: \(n.value)")
+                out.text.append("Maximum length: ")
+                if m.maximumLength == 0 { out.text.append("unlimited") } else { out.text.appendDecimal(m.maximumLength) }
+            case .implementationClassUID(let u):
+                out.text.append("Implementation class UID: ")
+                out.text.append(u.value)
+            case .implementationVersionName(let n):
+                out.text.append("Implementation version name: ")
+                out.text.append(n.value)
             case .asynchronousOperationsWindow(let w):
-                lines.append("Asynchronous operations window: invoked \(w.maximumOperationsInvoked), performed \(w.maximumOperationsPerformed)")
+                out.text.append("Asynchronous operations window: invoked \(w.maximumOperationsInvoked), performed \(w.maximumOperationsPerformed)")
             case .roleSelection(let r):
-                lines.append("Role selection: \(uidText(r.sopClassUID.value)) SCU \(r.scuRole) SCP \(r.scpRole)")
+                out.text.append("Role selection: \(uidText(r.sopClassUID.value)) SCU \(r.scuRole) SCP \(r.scpRole)")
             case .sopClassExtendedNegotiation(let e):
-                lines.append("Extended negotiation: \(uidText(e.sopClassUID.value)) info \(e.serviceClassApplicationInformation.map(hex2).joined(separator: " "))")
+                out.text.append("Extended negotiation: \(uidText(e.sopClassUID.value)) info \(e.serviceClassApplicationInformation.map(hex2).joined(separator: " "))")
             case .sopClassCommonExtendedNegotiation(let c):
-                lines.append("Common extended negotiation: \(uidText(c.sopClassUID.value)) service class \(uidText(c.serviceClassUID.value))")
+                out.text.append("Common extended negotiation: \(uidText(c.sopClassUID.value)) service class \(uidText(c.serviceClassUID.value))")
             case .userIdentityRequest(let u):
                 // The passcode is never shown.
                 let user = u.identityType == .username || u.identityType == .usernameAndPasscode
                     ? " user \(quoted(String(decoding: u.primaryField, as: UTF8.self)))" : " (\(u.primaryField.count) bytes)"
-                lines.append("User identity: \(u.identityType)\(user), positive response requested: \(u.positiveResponseRequested == 1 ? "yes" : "no")")
+                out.text.append("User identity: \(u.identityType)\(user), positive response requested: \(u.positiveResponseRequested == 1 ? "yes" : "no")")
             case .userIdentityAccept(let u):
-                lines.append("User identity accepted, server response \(u.serverResponse.count) bytes")
+                out.text.append("User identity accepted, server response \(u.serverResponse.count) bytes")
             case .unknown(let u):
-                lines.append("Unknown sub-item 0x\(hex2(u.type)) (\(u.body.count) bytes)")
+                out.text.append("Unknown sub-item 0x\(hex2(u.type)) (\(u.body.count) bytes)")
             }
+            out.endLine()
         }
-        return lines
     }
 
     // MARK: DIMSE
 
     public func render(_ m: ObservedMessage, info: AssociationInfo) -> [String] {
-        var lines: [String] = []
-        render(m, info: info, line: { lines.append($0) }, dataSetDump: { appendLines(of: $0, to: &lines) })
-        return lines
+        var out = Lines(keepsLines: true)
+        render(m, info: info, into: &out)
+        return out.lines
     }
 
-    /// Appends the lines of `event` to `out`, each ended by a newline: the same text as
-    /// `render(_:info:)` joined, without building the array of lines (a data set's dump is
-    /// appended as rendered).
-    public func write(_ event: ObservationEvent, info: AssociationInfo, into out: inout String) {
-        if case .message(let m, _) = event {
-            render(m, info: info, line: { out += $0; out += "\n" }, dataSetDump: { out += $0 })
-            return
-        }
-        for line in render(event, info: info) {
-            out += line
-            out += "\n"
-        }
-    }
-
-    /// The message's lines, handed to `line` one by one, and its data set's dump (lines each
-    /// ended by a newline) to `dataSetDump`. The command's fields come from the values the
-    /// observer read once (`DIMSECommand`'s accessors rebuild the command set on each call).
-    func render(_ m: ObservedMessage, info: AssociationInfo, line: (String) -> Void, dataSetDump: (String) -> Void) {
+    /// The message's lines and its data set's dump. The command's fields come from the values
+    /// the observer read once (`DIMSECommand`'s accessors rebuild the command set on each call).
+    func render(_ m: ObservedMessage, info: AssociationInfo, into out: inout Lines) {
         let c = m.command
-        var title = m.commandField?.description ?? "command 0x\(String(c.rawCommandField, radix: 16))"
-        if let id = m.messageID { title += " msg \(id)" }
-        if let id = m.messageIDBeingRespondedTo { title += " (to msg \(id))" }
-        title += ", ctx \(m.presentationContextID)"
-        line(head(m.time, m.sender) + title)
-        if let sop = m.sopClassUID { line(Self.indent + "SOP class: " + uidText(sop)) }
-        if let status = m.status { line(Self.indent + "Status: \(status)") }
-        for field in commandFieldLines(m.commandSetDataset) { line(Self.indent + field) }
-        if m.dataSetLost {
-            line(Self.indent + "Data set: lost in a gap of the capture")
+        head(m.time, m.sender, into: &out.text)
+        if let field = m.commandField {
+            out.text.append(field.description)
+        } else {
+            out.text.append("command 0x")
+            out.text.appendHex(UInt64(c.rawCommandField), uppercase: false)
         }
-        if m.dataSetBytes != nil {
+        if let id = m.messageID {
+            out.text.append(" msg ")
+            out.text.appendDecimal(id)
+        }
+        if let id = m.messageIDBeingRespondedTo {
+            out.text.append(" (to msg ")
+            out.text.appendDecimal(id)
+            out.text.append(UInt8(ascii: ")"))
+        }
+        out.text.append(", ctx ")
+        out.text.appendDecimal(m.presentationContextID)
+        out.endLine()
+        if let sop = m.sopClassUID {
+            out.text.append(Self.indent)
+            out.text.append("SOP class: ")
+            appendUIDText(sop, into: &out.text)
+            out.endLine()
+        }
+        if let status = m.status {
+            out.text.append(Self.indent)
+            out.text.append("Status: ")
+            out.text.append(status.description)
+            out.endLine()
+        }
+        commandFieldLines(m.commandSetDataset, into: &out)
+        if m.dataSetLost {
+            out.line(Self.indent + "Data set: lost in a gap of the capture")
+        }
+        if let bytes = m.dataSetBytes {
             let ts = m.transferSyntax.map { $0.name } ?? "unknown transfer syntax"
+            out.text.append(Self.indent)
             if let ds = m.dataSet {
                 if showsDataSet(m.commandField) {
-                    line(Self.indent + "Data set (\(ts), \(m.dataSetBytes?.readableBytes ?? 0) bytes):")
-                    dataSetDump(TextDumpRenderer(options: options.dataset).render(ds, prefix: Self.indent + "  "))
+                    out.text.append("Data set (")
+                    out.text.append(ts)
+                    out.text.append(", ")
+                    out.text.appendDecimal(bytes.readableBytes)
+                    out.text.append(" bytes):")
+                    out.endLine()
+                    let start = out.text.count
+                    TextDumpRenderer(options: options.dataset).render(ds, prefix: Self.indent + "  ", into: &out.text)
+                    out.linesAppended(from: start)
                 } else {
-                    line(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, \(ts), \(ds.count) elements")
+                    out.text.append("Data set: ")
+                    out.text.appendDecimal(bytes.readableBytes)
+                    out.text.append(" bytes, ")
+                    out.text.append(ts)
+                    out.text.append(", ")
+                    out.text.appendDecimal(ds.count)
+                    out.text.append(" elements")
+                    out.endLine()
                 }
             } else {
-                line(Self.indent + "Data set: \(m.dataSetBytes?.readableBytes ?? 0) bytes, not decodable"
-                     + (m.dataSetError.map { ": \($0)" } ?? ""))
+                out.text.append("Data set: ")
+                out.text.appendDecimal(bytes.readableBytes)
+                out.text.append(" bytes, not decodable")
+                if let error = m.dataSetError { out.text.append(": \(error)") }
+                out.endLine()
             }
-        }
-    }
-
-    /// The lines of `text` (each ended by a newline; a last piece without one is dropped, as
-    /// the dump always ends its lines), split on the UTF-8 newline byte rather than by
-    /// Character, which would run grapheme breaking over the whole dump.
-    func appendLines(of text: String, to lines: inout [String]) {
-        var start = text.utf8.startIndex
-        let end = text.utf8.endIndex
-        while let newline = text.utf8[start..<end].firstIndex(of: UInt8(ascii: "\n")) {
-            lines.append(String(text[start..<newline]))
-            start = text.utf8.index(after: newline)
         }
     }
 
@@ -205,21 +342,91 @@ public struct AnnotatedDumpRenderer: Sendable {
 
     /// Command elements beyond those already in the title (priority, UIDs, counts, comments).
     func commandFieldLines(_ commandSet: Dataset) -> [String] {
-        var lines: [String] = []
-        let shownElsewhere: Set<UInt32> = [0x0000_0000, 0x0000_0002, 0x0000_0003, 0x0000_0100, 0x0000_0110, 0x0000_0120,
-                                           0x0000_0800, 0x0000_0900]
-        for e in commandSet.elements where !shownElsewhere.contains(e.tag.rawValue) {
-            let name = DataDictionary.keyword(for: e.tag) ?? e.tag.description
-            var value = TextDumpRenderer(options: options.dataset).valueText(e, charset: .default)
-            if e.tag == Tag(0x0000_0700), let p = e.integers?.first {
-                value = ["MEDIUM", "HIGH", "LOW"].indices.contains(Int(p)) ? ["MEDIUM", "HIGH", "LOW"][Int(p)] : value
+        var out = Lines(keepsLines: true)
+        commandFieldLines(commandSet, into: &out)
+        return out.lines.map { String($0.dropFirst(Self.indent.count)) }
+    }
+
+    /// The command elements not shown elsewhere (group length, affected SOP class, command field,
+    /// message IDs, data set type, status), one indented line each.
+    func commandFieldLines(_ commandSet: Dataset, into out: inout Lines) {
+        let dump = TextDumpRenderer(options: options.dataset)
+        for e in commandSet.elements {
+            switch e.tag.rawValue {
+            case 0x0000_0000, 0x0000_0002, 0x0000_0003, 0x0000_0100, 0x0000_0110, 0x0000_0120, 0x0000_0800, 0x0000_0900:
+                continue
+            default:
+                break
             }
-            lines.append("\(name): \(value)")
+            out.text.append(Self.indent)
+            if let keyword = DataDictionary.keyword(for: e.tag) {
+                out.text.append(keyword)
+            } else {
+                out.text.appendTag(e.tag, uppercase: true)
+            }
+            out.text.append(": ")
+            if e.tag == Tag(0x0000_0700), let p = e.integers?.first, (0...2).contains(p) {
+                out.text.append(["MEDIUM", "HIGH", "LOW"][Int(p)])
+            } else {
+                dump.appendValueText(e, charset: .default, into: &out.text)
+            }
+            out.endLine()
         }
-        return lines
     }
 
     func quoted(_ s: String) -> String { "\"\(s)\"" }
+
+    /// `uidText(uid)`, appended.
+    func appendUIDText(_ uid: String, into out: inout TextBuffer) {
+        if let name = UIDRegistry.nameBytes(for: uid), !name.isEmpty {
+            out.append(name)
+            out.append(" (")
+            out.append(uid)
+            out.append(UInt8(ascii: ")"))
+        } else {
+            out.append(uid)
+        }
+    }
+
+    /// The text being made, and where its lines end when the caller wants them one by one.
+    struct Lines {
+        var text: TextBuffer
+        /// Offsets of the newline ending each line (nil: only the text is wanted).
+        var ends: [Int]?
+
+        init(keepsLines: Bool, text: TextBuffer = TextBuffer()) {
+            self.text = text
+            ends = keepsLines ? [] : nil
+        }
+
+        /// Ends the line being appended.
+        mutating func endLine() {
+            ends?.append(text.count)
+            text.append(UInt8(ascii: "\n"))
+        }
+
+        mutating func line(_ s: String) {
+            text.append(s)
+            endLine()
+        }
+
+        /// Records the lines of text appended since `start` (each ended by a newline; a last
+        /// piece without one is dropped from the lines, as the dump always ends its lines).
+        mutating func linesAppended(from start: Int) {
+            guard ends != nil else { return }
+            for i in start..<text.count where text.bytes[i] == UInt8(ascii: "\n") { ends?.append(i) }
+        }
+
+        var lines: [String] {
+            var lines: [String] = []
+            var start = 0
+            for end in ends ?? [] {
+                lines.append(String(decoding: text.bytes[start..<end], as: UTF8.self))
+                start = end + 1
+            }
+            return lines
+        }
+    }
 }
 
 /// `1.2.840.10008.1.2.1 (Explicit VR Little Endian)`.

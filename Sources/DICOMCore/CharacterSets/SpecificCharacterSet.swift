@@ -49,6 +49,11 @@ public struct SpecificCharacterSet: Sendable, Hashable, CustomStringConvertible 
         hasher.combine(terms)
     }
 
+    /// Bytes below 0x80 other than ESC decode to the same scalars, split at `\` for multi-valued
+    /// VRs, under this set (G0 starts as ISO-IR 6: every set but ISO_IR 13's JIS X 0201 romaji),
+    /// so renderers may copy such bytes without running the decoder.
+    package var keepsASCII: Bool { plan.initialG0 == .isoIR6 }
+
     /// Decodes the raw value bytes of one element of a text VR. `vr` is the element's VR as a two-letter code
     /// ("PN", "LO", "SH", "LT", "ST", "UT", "UC"; other VRs are always decoded as the default repertoire).
     /// Splits multiple values on backslash except for LT/ST/UT (single-valued), respecting ISO 2022 state (a 0x5C byte
