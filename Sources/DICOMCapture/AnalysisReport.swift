@@ -170,9 +170,29 @@ public struct AnalysisRenderer: Sendable {
 
     func renderText(_ a: CaptureAnalyzer.Association) -> String {
         let info = a.observer.info
-        var out = "=== Association \(a.index): \(a.client) -> \(a.server)"
-        if let calling = info.callingAETitle, let called = info.calledAETitle { out += "  \"\(calling)\" -> \"\(called)\"" }
-        out += "  \(info.outcome)  packets \(a.firstPacket)-\(a.lastPacket)  start \(iso8601(a.firstTime))\n"
+        // One UTF-8 buffer for the whole association: the events' lines are appended to it by
+        // the dump renderer, and one String is made at the end.
+        var out = TextBuffer(capacity: 4096)
+        out.append("=== Association ")
+        out.appendDecimal(a.index)
+        out.append(": ")
+        out.append(a.client.description)
+        out.append(" -> ")
+        out.append(a.server.description)
+        if let calling = info.callingAETitle, let called = info.calledAETitle {
+            out.append("  \"")
+            out.append(calling)
+            out.append("\" -> \"")
+            out.append(called)
+            out.append("\"")
+        }
+        out.append("  \(info.outcome)  packets ")
+        out.appendDecimal(a.firstPacket)
+        out.append(UInt8(ascii: "-"))
+        out.appendDecimal(a.lastPacket)
+        out.append("  start ")
+        out.append(iso8601(a.firstTime))
+        out.append(UInt8(ascii: "\n"))
         let renderer = AnnotatedDumpRenderer(options: dumpOptions, origin: a.firstTime)
         for event in a.events {
             if let service = filter.service {
@@ -185,27 +205,40 @@ public struct AnalysisRenderer: Sendable {
         var headed = false
         for i in a.observer.exchanges.indices {
             guard filter.service == nil || a.observer.exchanges[i].service?.rawValue == filter.service else { continue }
-            if !headed { out += "--- Exchanges\n"; headed = true }
+            if !headed { out.append("--- Exchanges\n"); headed = true }
             exchangeLine(a.observer.exchanges[i], into: &out)
         }
         let problems = a.observer.findings.filter { $0.severity != .info }
-        if !problems.isEmpty { out += "--- Findings: \(problems.count)\n" }
-        for f in problems { out += "  \(f.severity) \(f.code): \(f.message)" + (f.packet.map { " (packet \($0))" } ?? "") + "\n" }
-        return out + "\n"
+        if !problems.isEmpty { out.append("--- Findings: \(problems.count)\n") }
+        for f in problems {
+            out.append("  \(f.severity) \(f.code): \(f.message)" + (f.packet.map { " (packet \($0))" } ?? "") + "\n")
+        }
+        out.append(UInt8(ascii: "\n"))
+        return out.string
     }
 
     /// One line per exchange: what a user scans for first.
-    func exchangeLine(_ ex: Exchange, into out: inout String) {
-        out += "  "
-        out += ex.service?.rawValue ?? "?"
-        out += " msg "
-        out += String(ex.messageID)
-        if let sop = ex.sopClassUID { out += " "; out += UIDRegistry.name(for: sop) ?? sop }
-        if let status = ex.finalResponse?.status { out += ": "; out += status.description } else { out += ": no final response" }
-        if ex.service == .cFind { let n = ex.matchCount; out += ", \(n) match\(n == 1 ? "" : "es")" }
-        if ex.cancel != nil { out += ", cancelled" }
-        if let d = ex.duration { out += ", "; out += format3(d.milliseconds); out += " ms" }
-        out += "\n"
+    func exchangeLine(_ ex: Exchange, into out: inout TextBuffer) {
+        out.append("  ")
+        out.append(ex.service?.rawValue ?? "?")
+        out.append(" msg ")
+        out.appendDecimal(ex.messageID)
+        if let sop = ex.sopClassUID { out.append(UInt8(ascii: " ")); out.append(UIDRegistry.name(for: sop) ?? sop) }
+        if let status = ex.finalResponse?.status {
+            out.append(": ")
+            out.append(status.description)
+        } else {
+            out.append(": no final response")
+        }
+        if ex.service == .cFind {
+            let n = ex.matchCount
+            out.append(", ")
+            out.appendDecimal(n)
+            out.append(n == 1 ? " match" : " matches")
+        }
+        if ex.cancel != nil { out.append(", cancelled") }
+        if let d = ex.duration { out.append(", "); out.append(format3(d.milliseconds)); out.append(" ms") }
+        out.append(UInt8(ascii: "\n"))
     }
 
     func format3(_ v: Double) -> String {
