@@ -342,12 +342,12 @@ public struct AssociationObserver: Sendable {
             if configuration.keepsAssociationPDUs { associateRequest = rq }
             info.callingAETitle = rq.fields.callingAETitle.value
             info.calledAETitle = rq.fields.calledAETitle.value
-            for pc in rq.presentationContexts {
+            for case .presentationContextRequest(let pc) in rq.fields.items {
                 info.contexts[pc.contextID] = NegotiatedContext(id: pc.contextID, abstractSyntax: pc.abstractSyntax ?? "",
                                                                 proposedTransferSyntaxes: pc.transferSyntaxes)
             }
             noteUserInformation(rq.fields.userInformation, from: .requestor)
-            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
+            acceptedContexts = acceptedContextIDs()
         case .associateAccept(let ac):
             if sender != .acceptor {
                 events.append(record(Finding(.unexpectedPDU, .error, "A-ASSOCIATE-AC from the requestor",
@@ -357,7 +357,7 @@ public struct AssociationObserver: Sendable {
             transferSyntaxes.removeAll()
             if configuration.keepsAssociationPDUs { associateAccept = ac }
             info.outcome = .established
-            for pc in ac.presentationContexts {
+            for case .presentationContextAccept(let pc) in ac.fields.items {
                 var ctx = info.contexts[pc.contextID] ?? NegotiatedContext(id: pc.contextID, abstractSyntax: "",
                                                                            proposedTransferSyntaxes: [])
                 ctx.result = pc.result
@@ -365,7 +365,7 @@ public struct AssociationObserver: Sendable {
                 info.contexts[pc.contextID] = ctx
             }
             noteUserInformation(ac.fields.userInformation, from: .acceptor)
-            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
+            acceptedContexts = acceptedContextIDs()
         case .associateReject(let rj):
             info.outcome = .rejected(rj)
             info.endTime = time
@@ -384,6 +384,13 @@ public struct AssociationObserver: Sendable {
             info.outcome = .aborted(a, by: sender)
             info.endTime = time
         }
+    }
+
+    /// The IDs of the accepted contexts of `info.contexts` (no intermediate arrays).
+    private func acceptedContextIDs() -> ContextIDSet {
+        var ids = ContextIDSet()
+        for context in info.contexts.values where context.isAccepted { ids.insert(context.id) }
+        return ids
     }
 
     private mutating func noteUserInformation(_ userInfo: UserInformationItem?, from role: PeerRole) {
