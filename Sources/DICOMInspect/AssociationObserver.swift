@@ -130,10 +130,9 @@ public struct AssociationObserver: Sendable {
                 guard resynchronize(&buffer, sender: sender, time: time, events: &events) else { break }
             }
             do throws(PDUDecodingError) {
-                guard let frame = try framers[sender].decodeFrame(buffer: &buffer) else { break }
-                var shifted = frame
-                shifted.streamOffset += skipped[sender]
-                receive(frame: shifted, from: sender, at: time, into: &events)
+                guard var frame = try framers[sender].decodeFrame(buffer: &buffer) else { break }
+                frame.streamOffset += skipped[sender]
+                receive(frame: frame, from: sender, at: time, into: &events)
             } catch {
                 let offset = error.offset + skipped[sender]
                 events.append(record(Finding(.framingLost, .error,
