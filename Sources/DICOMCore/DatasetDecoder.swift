@@ -204,9 +204,9 @@ private struct Reader {
             default:
                 break
             }
-            let element: DataElement
+            let element: DataElement?
             (element, pos) = try self.element(at: pos, tag: tag, end: end, encoding: encoding, depth: depth)
-            if keepsElements { elements.append(element) }
+            if let element { elements.append(element) }
         }
         if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: be) }
         if undefinedItem {
@@ -215,9 +215,10 @@ private struct Reader {
         return (Dataset(elements: elements, encoding: encoding), pos, 0)
     }
 
-    /// Decodes the element whose header starts at `pos`; returns it and the index after it.
+    /// Decodes the element whose header starts at `pos`; returns it (nil when `keepsElements`
+    /// is off: the element is checked, nothing is built) and the index after it.
     mutating func element(at pos: Int, tag: Tag, end: Int, encoding: DatasetEncoding,
-                          depth: Int) throws(DICOMDecodingError) -> (DataElement, Int) {
+                          depth: Int) throws(DICOMDecodingError) -> (DataElement?, Int) {
         let be = encoding.isBigEndian
         let vr: VR
         let length: UInt32
@@ -265,6 +266,7 @@ private struct Reader {
         if vr == .SQ {
             let items = try sequenceItems(from: valueStart, end: valueEnd, undefined: false, encoding: encoding,
                                           depth: depth, tag: tag).items
+            guard keepsElements else { return (nil, valueEnd) }
             return (DataElement(tag: tag, vr: vr, value: .sequence(items), isBigEndian: be,
                                 reservedBytes: reserved), valueEnd)
         }
@@ -278,13 +280,14 @@ private struct Reader {
                                     reservedBytes: reserved), valueEnd)
             }
         }
-        let slice = keepsElements ? buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer() : ByteBuffer()
+        guard keepsElements else { return (nil, valueEnd) }
+        let slice = buffer.getSlice(at: valueStart, length: len) ?? ByteBuffer()
         return (DataElement(tag: tag, vr: vr, value: .bytes(slice), isBigEndian: be, reservedBytes: reserved), valueEnd)
     }
 
     mutating func undefinedLengthElement(tag: Tag, vr: VR, headerStart: Int, valueStart: Int, end: Int,
                                          encoding: DatasetEncoding, depth: Int,
-                                         reserved: UInt16) throws(DICOMDecodingError) -> (DataElement, Int) {
+                                         reserved: UInt16) throws(DICOMDecodingError) -> (DataElement?, Int) {
         let be = encoding.isBigEndian
         var innerEncoding = encoding
         let isSequence: Bool

@@ -130,10 +130,9 @@ public struct AssociationObserver: Sendable {
                 guard resynchronize(&buffer, sender: sender, time: time, events: &events) else { break }
             }
             do throws(PDUDecodingError) {
-                guard let frame = try framers[sender].decodeFrame(buffer: &buffer) else { break }
-                var shifted = frame
-                shifted.streamOffset += skipped[sender]
-                receive(frame: shifted, from: sender, at: time, into: &events)
+                guard var frame = try framers[sender].decodeFrame(buffer: &buffer) else { break }
+                frame.streamOffset += skipped[sender]
+                receive(frame: frame, from: sender, at: time, into: &events)
             } catch {
                 let offset = error.offset + skipped[sender]
                 events.append(record(Finding(.framingLost, .error,
@@ -342,12 +341,12 @@ public struct AssociationObserver: Sendable {
             if configuration.keepsAssociationPDUs { associateRequest = rq }
             info.callingAETitle = rq.fields.callingAETitle.value
             info.calledAETitle = rq.fields.calledAETitle.value
-            for pc in rq.presentationContexts {
+            for case .presentationContextRequest(let pc) in rq.fields.items {
                 info.contexts[pc.contextID] = NegotiatedContext(id: pc.contextID, abstractSyntax: pc.abstractSyntax ?? "",
                                                                 proposedTransferSyntaxes: pc.transferSyntaxes)
             }
             noteUserInformation(rq.fields.userInformation, from: .requestor)
-            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
+            acceptedContexts = acceptedContextIDs()
         case .associateAccept(let ac):
             if sender != .acceptor {
                 events.append(record(Finding(.unexpectedPDU, .error, "A-ASSOCIATE-AC from the requestor",
@@ -357,7 +356,7 @@ public struct AssociationObserver: Sendable {
             transferSyntaxes.removeAll()
             if configuration.keepsAssociationPDUs { associateAccept = ac }
             info.outcome = .established
-            for pc in ac.presentationContexts {
+            for case .presentationContextAccept(let pc) in ac.fields.items {
                 var ctx = info.contexts[pc.contextID] ?? NegotiatedContext(id: pc.contextID, abstractSyntax: "",
                                                                            proposedTransferSyntaxes: [])
                 ctx.result = pc.result
@@ -365,7 +364,7 @@ public struct AssociationObserver: Sendable {
                 info.contexts[pc.contextID] = ctx
             }
             noteUserInformation(ac.fields.userInformation, from: .acceptor)
-            acceptedContexts = ContextIDSet(info.contexts.values.filter(\.isAccepted).map(\.id))
+            acceptedContexts = acceptedContextIDs()
         case .associateReject(let rj):
             info.outcome = .rejected(rj)
             info.endTime = time
@@ -384,6 +383,13 @@ public struct AssociationObserver: Sendable {
             info.outcome = .aborted(a, by: sender)
             info.endTime = time
         }
+    }
+
+    /// The IDs of the accepted contexts of `info.contexts` (no intermediate arrays).
+    private func acceptedContextIDs() -> ContextIDSet {
+        var ids = ContextIDSet()
+        for context in info.contexts.values where context.isAccepted { ids.insert(context.id) }
+        return ids
     }
 
     private mutating func noteUserInformation(_ userInfo: UserInformationItem?, from role: PeerRole) {
@@ -473,18 +479,30 @@ public struct AssociationObserver: Sendable {
         return inferred
     }
 
-    private mutating func handle(_ assembled: DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
+    private mutating func handle(_ assembled: consuming DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
                                  at time: Timestamp, streamOffset: Int, dataSetLost: Bool = false,
                                  into events: inout [ObservationEvent]) {
-        var message = ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
-                                      command: assembled.command, commandBytes: assembled.commandBytes,
-                                      dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time,
-                                      packet: currentPacket)
-        message.dataSetLost = dataSetLost
+        // The message goes straight from `observe` into `file` (a temporary passed to a consuming
+        // parameter): it is moved, never copied, on its way to its exchange.
+        file(observe(assembled, from: sender, firstFragment: firstFragment, at: time, streamOffset: streamOffset,
+                     dataSetLost: dataSetLost, into: &events),
+             from: sender, at: time, streamOffset: streamOffset, into: &events)
+    }
+
+    /// The observed message for `assembled`, its data set checked (or decoded) in its context's transfer syntax.
+    private mutating func observe(_ assembled: consuming DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
+                                  at time: Timestamp, streamOffset: Int, dataSetLost: Bool,
+                                  into events: inout [ObservationEvent]) -> ObservedMessage {
+        // Everything is worked out first and the message built by one initializer at the end:
+        // a message built and then mutated field by field was copied whole on its way out.
+        var transferSyntax: TransferSyntax?
+        var decodedDataSet: Dataset?
+        var deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?
+        var dataSetError: DICOMDecodingError?
         if let bytes = assembled.dataSetBytes {
-            let ts = transferSyntax(for: assembled.presentationContextID, dataSet: bytes, time: time, sender: sender, events: &events)
-            message.transferSyntax = ts
-            if let ts {
+            transferSyntax = self.transferSyntax(for: assembled.presentationContextID, dataSet: bytes, time: time,
+                                                 sender: sender, events: &events)
+            if let ts = transferSyntax {
                 do throws(DICOMDecodingError) {
                     var body = bytes
                     if ts.isDeflated {
@@ -492,23 +510,33 @@ public struct AssociationObserver: Sendable {
                     }
                     let decoder = DatasetDecoder(options: configuration.decodingOptions)
                     if configuration.decodesDataSets {
-                        message.dataSet = try decoder.decode(body, encoding: ts.encoding)
+                        decodedDataSet = try decoder.decode(body, encoding: ts.encoding)
                     } else {
                         try decoder.validate(body, encoding: ts.encoding)
-                        message.deferredDataSet = (body, configuration.decodingOptions)
+                        deferredDataSet = (body, configuration.decodingOptions)
                     }
                 } catch {
-                    message.dataSetError = error
+                    dataSetError = error
                     events.append(record(Finding(.dataSetNotDecodable, .error,
                                                  "\(assembled.command.commandField?.description ?? "message") data set: \(error)",
                                                  time: time, sender: sender, streamOffset: streamOffset)))
                 }
             }
         }
+        return ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
+                               command: assembled.command, commandBytes: assembled.commandBytes,
+                               dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time,
+                               packet: currentPacket, dataSetLost: dataSetLost, transferSyntax: transferSyntax,
+                               decodedDataSet: decodedDataSet, deferredDataSet: deferredDataSet, dataSetError: dataSetError)
+    }
 
+    /// Files a completed message: pairs it with its request or response, checks it, reports it.
+    /// It is consumed: the exchange it goes to takes it without a copy (unless events are kept).
+    private mutating func file(_ message: consuming ObservedMessage, from sender: PeerRole, at time: Timestamp,
+                               streamOffset: Int, into events: inout [ObservationEvent]) {
         let field = message.commandField
         var exchangeIndex: Int?
-        if case .cCancelRequest = assembled.command {
+        if case .cCancelRequest = message.command {
             let id = message.messageIDBeingRespondedTo ?? 0
             if let index = open[OpenKey(sender: sender, messageID: id)] {
                 exchanges[index].cancel = message
@@ -526,9 +554,8 @@ public struct AssociationObserver: Sendable {
                                              time: time, sender: sender, streamOffset: streamOffset)))
             }
             let index = exchanges.count
-            // The event is appended first: the message is last used by the exchange, which can take it without a copy.
-            if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
-            exchanges.append(Exchange(index: index, request: message))
+            if configuration.emitsEvents { events.append(.message(copy message, exchangeIndex: index)) }
+            exchanges.append(Exchange(index: index, request: consume message))
             open[key] = index
             checkRequest(index, time: time, into: &events)
             return
@@ -537,9 +564,9 @@ public struct AssociationObserver: Sendable {
             let key = OpenKey(sender: sender.other, messageID: id)
             if let index = open[key] {
                 exchangeIndex = index
-                if configuration.emitsEvents { events.append(.message(message, exchangeIndex: index)) }
+                if configuration.emitsEvents { events.append(.message(copy message, exchangeIndex: index)) }
                 let status = message.status
-                exchanges[index].responses.append(message)
+                exchanges[index].responses.append(consume message)
                 checkResponse(index, status: status, time: time, into: &events)
                 if status?.category.isFinal ?? true {
                     open[key] = nil
@@ -553,7 +580,7 @@ public struct AssociationObserver: Sendable {
             }
         } else {
             events.append(record(Finding(.commandNotDecodable, .warning,
-                                         "command field 0x\(String(assembled.command.rawCommandField, radix: 16)) is not a DIMSE command",
+                                         "command field 0x\(String(message.command.rawCommandField, radix: 16)) is not a DIMSE command",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
         if configuration.emitsEvents { events.append(.message(message, exchangeIndex: exchangeIndex)) }

@@ -231,6 +231,21 @@ public struct ObservedMessage: Sendable {
 
     public init(sender: PeerRole, presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
                 dataSetBytes: ByteBuffer?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?) {
+        self.init(sender: sender, presentationContextID: presentationContextID, command: command, commandBytes: commandBytes,
+                  dataSetBytes: dataSetBytes, firstFragmentTime: firstFragmentTime, time: time, packet: packet,
+                  dataSetLost: false, transferSyntax: nil, decodedDataSet: nil, deferredDataSet: nil, dataSetError: nil)
+    }
+
+    /// Every stored field at once (the observer builds each message with one initializer, so it is moved, not copied).
+    init(sender: PeerRole, presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
+         dataSetBytes: ByteBuffer?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?, dataSetLost: Bool,
+         transferSyntax: TransferSyntax?, decodedDataSet: Dataset?, deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?,
+         dataSetError: DICOMDecodingError?) {
+        self.dataSetLost = dataSetLost
+        self.transferSyntax = transferSyntax
+        self.decodedDataSet = decodedDataSet
+        self.deferredDataSet = deferredDataSet
+        self.dataSetError = dataSetError
         self.sender = sender
         self.presentationContextID = presentationContextID
         self.command = command

@@ -109,6 +109,21 @@ enum CommandValue {
         return String(decoding: view[start..<end], as: UTF8.self)
     }
 
+    /// Whether `string(element)` is `value`, told without building the string when the trimmed
+    /// bytes are `value`'s UTF-8 (an unchanged field of a decoded message; other cases are left
+    /// to the caller's full comparison, so a false answer does not mean the values differ).
+    static func holds(_ element: DataElement, string value: String) -> Bool {
+        guard let b = element.bytes else { return false }
+        let view = b.readableBytesView
+        var end = view.endIndex
+        while end > view.startIndex, view[end - 1] == 0x00 || view[end - 1] == 0x20 { end -= 1 }
+        var start = view.startIndex
+        if element.vr != .UI {
+            while start < end, view[start] == 0x20 { start += 1 }
+        }
+        return view[start..<end].elementsEqual(value.utf8)
+    }
+
     /// The attribute tags of an AT value (4 bytes each, group then element, little endian).
     static func tags(_ element: DataElement) -> [Tag]? {
         guard let b = element.bytes else { return nil }
@@ -268,11 +283,13 @@ struct CommandSetBuilder {
     }
 
     mutating func set(_ tag: Tag, uid value: String?) {
+        if let value, let e = dataset[tag], CommandValue.holds(e, string: value) { return }
         update(tag, decoded: CommandValue.string, to: value) { CommandValue.element(tag, string: $0, vr: .UI) }
     }
 
     /// AE (move destination, move originator) or LO (error comment).
     mutating func set(_ tag: Tag, text value: String?, vr: VR) {
+        if let value, let e = dataset[tag], CommandValue.holds(e, string: value) { return }
         update(tag, decoded: CommandValue.string, to: value) { CommandValue.element(tag, string: $0, vr: vr) }
     }
 

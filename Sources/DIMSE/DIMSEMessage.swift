@@ -201,24 +201,99 @@ public enum DIMSECommand: Sendable, Hashable, CustomStringConvertible {
     /// The Command Field value, known or not.
     public var rawCommandField: UInt16 {
         if case .unknown(let raw, _) = self { return raw }
-        return message?.commandField.rawValue ?? 0
+        return commandField?.rawValue ?? 0
     }
 
-    /// The Command Field, or nil for `.unknown`.
-    public var commandField: CommandField? { message?.commandField }
+    /// The Command Field, or nil for `.unknown`. A switch, not `message` (which boxes the
+    /// message in an existential): the assembler and the observer ask for every message.
+    public var commandField: CommandField? {
+        switch self {
+        case .cStoreRequest: return .cStoreRequest
+        case .cStoreResponse: return .cStoreResponse
+        case .cGetRequest: return .cGetRequest
+        case .cGetResponse: return .cGetResponse
+        case .cFindRequest: return .cFindRequest
+        case .cFindResponse: return .cFindResponse
+        case .cMoveRequest: return .cMoveRequest
+        case .cMoveResponse: return .cMoveResponse
+        case .cEchoRequest: return .cEchoRequest
+        case .cEchoResponse: return .cEchoResponse
+        case .cCancelRequest: return .cCancelRequest
+        case .nEventReportRequest: return .nEventReportRequest
+        case .nEventReportResponse: return .nEventReportResponse
+        case .nGetRequest: return .nGetRequest
+        case .nGetResponse: return .nGetResponse
+        case .nSetRequest: return .nSetRequest
+        case .nSetResponse: return .nSetResponse
+        case .nActionRequest: return .nActionRequest
+        case .nActionResponse: return .nActionResponse
+        case .nCreateRequest: return .nCreateRequest
+        case .nCreateResponse: return .nCreateResponse
+        case .nDeleteRequest: return .nDeleteRequest
+        case .nDeleteResponse: return .nDeleteResponse
+        case .unknown: return nil
+        }
+    }
 
     /// The command set as it would be sent (see `DIMSEMessage.commandSet`).
     public var commandSet: Dataset {
-        if case .unknown(_, let commandSet) = self { return commandSet }
-        return message?.commandSet ?? Dataset(encoding: .implicitLittleEndian)
+        switch self {
+        case .cStoreRequest(let m): return m.commandSet
+        case .cStoreResponse(let m): return m.commandSet
+        case .cGetRequest(let m): return m.commandSet
+        case .cGetResponse(let m): return m.commandSet
+        case .cFindRequest(let m): return m.commandSet
+        case .cFindResponse(let m): return m.commandSet
+        case .cMoveRequest(let m): return m.commandSet
+        case .cMoveResponse(let m): return m.commandSet
+        case .cEchoRequest(let m): return m.commandSet
+        case .cEchoResponse(let m): return m.commandSet
+        case .cCancelRequest(let m): return m.commandSet
+        case .nEventReportRequest(let m): return m.commandSet
+        case .nEventReportResponse(let m): return m.commandSet
+        case .nGetRequest(let m): return m.commandSet
+        case .nGetResponse(let m): return m.commandSet
+        case .nSetRequest(let m): return m.commandSet
+        case .nSetResponse(let m): return m.commandSet
+        case .nActionRequest(let m): return m.commandSet
+        case .nActionResponse(let m): return m.commandSet
+        case .nCreateRequest(let m): return m.commandSet
+        case .nCreateResponse(let m): return m.commandSet
+        case .nDeleteRequest(let m): return m.commandSet
+        case .nDeleteResponse(let m): return m.commandSet
+        case .unknown(_, let commandSet): return commandSet
+        }
     }
 
     /// Command Data Set Type (0000,0800); nil only for an unknown command without one.
     public var commandDataSetType: UInt16? {
-        if case .unknown(_, let commandSet) = self {
+        switch self {
+        case .cStoreRequest(let m): return m.commandDataSetType
+        case .cStoreResponse(let m): return m.commandDataSetType
+        case .cGetRequest(let m): return m.commandDataSetType
+        case .cGetResponse(let m): return m.commandDataSetType
+        case .cFindRequest(let m): return m.commandDataSetType
+        case .cFindResponse(let m): return m.commandDataSetType
+        case .cMoveRequest(let m): return m.commandDataSetType
+        case .cMoveResponse(let m): return m.commandDataSetType
+        case .cEchoRequest(let m): return m.commandDataSetType
+        case .cEchoResponse(let m): return m.commandDataSetType
+        case .cCancelRequest(let m): return m.commandDataSetType
+        case .nEventReportRequest(let m): return m.commandDataSetType
+        case .nEventReportResponse(let m): return m.commandDataSetType
+        case .nGetRequest(let m): return m.commandDataSetType
+        case .nGetResponse(let m): return m.commandDataSetType
+        case .nSetRequest(let m): return m.commandDataSetType
+        case .nSetResponse(let m): return m.commandDataSetType
+        case .nActionRequest(let m): return m.commandDataSetType
+        case .nActionResponse(let m): return m.commandDataSetType
+        case .nCreateRequest(let m): return m.commandDataSetType
+        case .nCreateResponse(let m): return m.commandDataSetType
+        case .nDeleteRequest(let m): return m.commandDataSetType
+        case .nDeleteResponse(let m): return m.commandDataSetType
+        case .unknown(_, let commandSet):
             return commandSet[CommandTag.commandDataSetType].flatMap(CommandValue.uint16)
         }
-        return message?.commandDataSetType
     }
 
     /// Whether a data set follows: Command Data Set Type present and ≠ 0101H.

@@ -120,6 +120,8 @@ public struct MessageAssembler: Sendable {
         /// The command set or data set bytes gathered so far.
         var bytes: ByteBuffer?
         var statistics = FragmentStatistics()
+        /// The raw Command Field of the command in `.receivingDataSet`, for errors.
+        var dataSetCommandField: UInt16?
 
         var gathered: Int { bytes?.readableBytes ?? 0 }
 
@@ -267,8 +269,10 @@ public struct MessageAssembler: Sendable {
             }
             return try command(&state, pdv)
 
-        case .receivingDataSet(let command, _):
+        case .receivingDataSet:
             guard !header.isCommand else {
+                // The command is bound only here, for the error (not copied for every data set fragment).
+                guard case .receivingDataSet(let command, _) = state.phase else { return nil }
                 throw DIMSEError(.commandFragmentDuringDataSet,
                                  "\(command) announced a data set; \(state.statistics.dataSetFragments) data set fragments (\(state.gathered) bytes) arrived without the last one",
                                  commandField: command.rawCommandField, fragmentNumber: 1)
@@ -329,6 +333,7 @@ public struct MessageAssembler: Sendable {
             state.reset(to: .idle(afterCommandWithoutDataSet: command.rawCommandField))
             return message
         }
+        state.dataSetCommandField = command.rawCommandField
         state.phase = .receivingDataSet(command, commandBytes: bytes)
         return nil
     }
@@ -336,24 +341,30 @@ public struct MessageAssembler: Sendable {
     /// A data set fragment in phase `.receivingDataSet`.
     private func dataSet(_ state: inout ContextState,
                          _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
-        guard case .receivingDataSet(let command, let commandBytes) = state.phase else { return nil }
+        // The command stays in the phase until the last fragment (binding it here would copy
+        // it, and retain everything it holds, for every fragment of the data set).
+        guard case .receivingDataSet = state.phase else { return nil }
         let number = state.statistics.dataSetFragments + 1
         do throws(DIMSEError) {
             try checkEmpty(pdv, number: number)
         } catch {
             var e = error
-            e.commandField = command.rawCommandField
+            e.commandField = state.dataSetCommandField
             throw e
         }
         let newLength = state.gathered + pdv.fragment.readableBytes
         let bound = min(configuration.maximumDataSetLength, Int(UInt32.max))
         guard newLength <= bound else {
             throw DIMSEError(.messageTooLarge, "the data set would reach \(newLength) bytes, over the bound of \(bound)",
-                             commandField: command.rawCommandField, fragmentNumber: number)
+                             commandField: state.dataSetCommandField, fragmentNumber: number)
         }
         state.append(pdv.fragment)
         state.statistics.count(pdv)
         guard pdv.messageControlHeader.isLastFragment else { return nil }
+        // The phase is swapped out (a move), then the command and its bytes are taken from it.
+        var phase = Phase.idle(afterCommandWithoutDataSet: nil)
+        swap(&phase, &state.phase)
+        guard case .receivingDataSet(let command, let commandBytes) = consume phase else { return nil }
         let message = DIMSEMessageAssembly(presentationContextID: pdv.presentationContextID, command: command,
                                            commandBytes: commandBytes, dataSetBytes: state.take(),
                                            fragments: state.statistics)

@@ -123,6 +123,25 @@ import Testing
         try expectSameDecoding(CEchoResponse(messageIDBeingRespondedTo: 5, affectedSOPClassUID: nil))
     }
 
+    /// An unchanged decoded message gives back its command set as it came, whatever the padding
+    /// or bytes of its text values (also bytes that are not UTF-8, which the string comparison
+    /// `CommandValue.holds` cannot confirm); a changed field is rewritten.
+    @Test func unchangedTextFieldsKeepTheirBytes() throws {
+        func element(_ tag: DICOMCore.Tag, _ vr: VR, _ bytes: [UInt8]) -> DataElement {
+            DataElement(tag: tag, vr: vr, value: .bytes(ByteBuffer(bytes: bytes)))
+        }
+        let wire = try CFindResponse(messageIDBeingRespondedTo: 9, status: 0xA700, affectedSOPClassUID: "1.2.3").encodedCommandSet()
+        var set = try DatasetDecoder().decode(wire, encoding: .implicitLittleEndian)
+        set[CommandTag.affectedSOPClassUID] = element(CommandTag.affectedSOPClassUID, .UI, Array("1.2.3 \0\0".utf8))
+        set[CommandTag.errorComment] = element(CommandTag.errorComment, .LO, [0x20, 0x61, 0xFF, 0x62, 0x20, 0x20])
+        var response = try CFindResponse(commandSet: set)
+        #expect(response.errorComment == "a\u{FFFD}b")
+        #expect(response.commandSet == set)
+        response.affectedSOPClassUID = "1.2.4"
+        #expect(response.commandSet[CommandTag.affectedSOPClassUID]?.bytes == ByteBuffer(bytes: Array("1.2.4\0".utf8)))
+        #expect(response.commandSet[CommandTag.errorComment] == set[CommandTag.errorComment])
+    }
+
     /// `CommandValue.string` trims as before: trailing NULs and spaces, leading spaces except for UI.
     @Test func stringValuesAreTrimmedPerVR() {
         func element(_ text: String, _ vr: VR) -> DataElement {
