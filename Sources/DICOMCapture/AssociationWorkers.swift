@@ -155,22 +155,26 @@ final class AssociationWorkerPool {
 /// Puts completed associations back in the order they started. An association still open
 /// while `limit` later ones have completed would hold all of them in memory (a modality that
 /// keeps one association open for the whole capture): then the waiting ones are handed over
-/// without it, and it is handed over when it completes (`late` counts such associations).
+/// without it, and it is handed over when it completes (`lateCount` counts such associations).
+/// Only an association the capture thread still has open is passed over (`isOpen`); one that
+/// closed and is still on its way from a worker is waited for.
 struct StartOrderBuffer<Item> {
     let limit: Int
     private var waiting: [Int: Item] = [:]
-    /// Every index below this was handed over or is still open (handed over when it completes).
+    /// Every index below this was handed over or was passed over while open (handed over when it completes).
     private var next = 1
-    /// Associations handed over after later ones.
-    private(set) var late: [Int] = []
+    /// Associations handed over after later ones: how many, and the first few.
+    private(set) var lateCount = 0
+    private(set) var firstLate: [Int] = []
 
     init(limit: Int) {
         self.limit = max(1, limit)
     }
 
-    mutating func add(_ item: Item, index: Int, emit: (Item) -> Void) {
+    mutating func add(_ item: Item, index: Int, isOpen: (Int) -> Bool, emit: (Item) -> Void) {
         if index < next {
-            late.append(index)
+            lateCount += 1
+            if firstLate.count < 5 { firstLate.append(index) }
             emit(item)
             return
         }
@@ -184,20 +188,23 @@ struct StartOrderBuffer<Item> {
             emit(item)
             next += 1
         }
-        if waiting.count >= limit {
-            for index in waiting.keys.sorted() {
-                emit(waiting[index]!)
-                next = index + 1
+        guard waiting.count >= limit else { return }
+        // Pass over the associations still open; stop at one that closed but has not arrived.
+        while !waiting.isEmpty {
+            if let item = waiting.removeValue(forKey: next) {
+                emit(item)
+            } else if !isOpen(next) {
+                break
             }
-            waiting.removeAll()
+            next += 1
         }
     }
 
     /// What the caller should tell the user when associations came out of start order.
     var lateWarning: String? {
-        guard let first = late.first else { return nil }
-        let list = late.prefix(5).map(String.init).joined(separator: ", ") + (late.count > 5 ? ", ..." : "")
-        return "\(late.count) association\(late.count == 1 ? "" : "s") (\(list)) stayed open while \(limit) later ones "
-            + "completed and \(late.count == 1 ? "is" : "are") reported after them (association \(first) first)"
+        guard lateCount > 0 else { return nil }
+        let list = firstLate.map(String.init).joined(separator: ", ") + (lateCount > firstLate.count ? ", ..." : "")
+        return "\(lateCount) association\(lateCount == 1 ? "" : "s") (\(list)) stayed open while \(limit) later ones "
+            + "completed and \(lateCount == 1 ? "is" : "are") reported after them"
     }
 }

@@ -78,6 +78,8 @@ public struct CaptureAnalyzer {
     private var reassembler: TCPReassembler
     /// The association index of each DICOM connection still open.
     private var live: [ConnectionID: Int] = [:]
+    /// The same indices, with workers: whether an association not yet handed back is still open here.
+    fileprivate var openIndices: Set<Int> = []
     /// The associations themselves, when they are observed on this thread (one worker, `pool` nil).
     private var table: AssociationTable
     /// The worker threads that observe associations, when there are several workers.
@@ -167,7 +169,9 @@ public struct CaptureAnalyzer {
                 swap(&ready, &done)
                 return ready
             }
-            for (index, p) in ready { order.add(p, index: index, emit: consume) }
+            for (index, p) in ready {
+                order.add(p, index: index, isOpen: { analyzer.openIndices.contains($0) }, emit: consume)
+            }
         }
         do throws(CaptureError) {
             while let packet = try reader.next() {
@@ -257,6 +261,7 @@ public struct CaptureAnalyzer {
             pending[id] = nil
             ignored.remove(id)
             guard let index = live.removeValue(forKey: id) else { return }
+            if pool != nil { openIndices.remove(index) }
             route(.close(index: index, time: time, lastPacket: lastPacket))
         }
     }
@@ -272,13 +277,15 @@ public struct CaptureAnalyzer {
 
     private mutating func start(_ id: ConnectionID, client: Endpoint, server: Endpoint, time: Int64, packet: Int) {
         live[id] = nextIndex
+        if pool != nil { openIndices.insert(nextIndex) }
         route(.start(index: nextIndex, client: client, server: server, time: time, packet: packet))
         nextIndex += 1
     }
 
     private mutating func complete(_ a: Association) {
         let onAssociation = self.onAssociation
-        order.add(a, index: a.index, emit: onAssociation)
+        // On this thread every association not yet complete is still open.
+        order.add(a, index: a.index, isOpen: { _ in true }, emit: onAssociation)
     }
 
     /// A PDU type (0x01–0x07) and a zero reserved byte: the start of a DICOM stream.
