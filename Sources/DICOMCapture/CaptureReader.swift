@@ -80,7 +80,8 @@ public final class CaptureReader {
     /// The bytes of the packet last returned. Reused for the next packet when nothing holds on to
     /// them any more (`clear` keeps the storage when it is uniquely referenced): packets whose
     /// bytes nobody keeps, such as pure ACKs, then cost no allocation; a packet whose payload is
-    /// kept gets storage of its own size.
+    /// kept gets storage of its own size (storage more than 4 times a packet's size, and over
+    /// 4 KiB, is not reused for it).
     @exclusivity(unchecked) private var scratch = ByteBufferAllocator().buffer(capacity: 2048)
 
     /// Opens a capture file (pcap or pcapng, any byte order, micro- or nanosecond timestamps).
@@ -133,7 +134,12 @@ public final class CaptureReader {
             }
             packetsRead += 1
             let capturedLength = Int(header.pointee.caplen)
-            scratch.clear(minimumCapacity: capturedLength)
+            if scratch.storageCapacity > max(4096, 4 * capturedLength) {
+                // After a large packet: a small one that is kept must not pin the large storage.
+                scratch = ByteBufferAllocator().buffer(capacity: capturedLength)
+            } else {
+                scratch.clear(minimumCapacity: capturedLength)
+            }
             scratch.writeBytes(UnsafeRawBufferPointer(start: bytes, count: capturedLength))
             let data = scratch
             // With PCAP_TSTAMP_PRECISION_NANO libpcap puts nanoseconds in tv_usec.

@@ -108,6 +108,29 @@ import Testing
         #expect(reader.isFinished && reader.endError == nil)
     }
 
+    /// Packets each get their own bytes (a packet kept while later ones are read does not
+    /// change), and a small packet kept after a large one does not hold the large one's storage.
+    @Test func keptPacketsOwnTheirBytesAndNotALargeStorage() throws {
+        let directory = try TemporaryDirectory()
+        let large = Array(repeating: UInt8(0xAB), count: 60_000)
+        let small = Array(repeating: UInt8(0xCD), count: 100)
+        let path = try directory.write("sizes.pcap", PcapWriter.bytes(linkType: 1, records: [
+            PcapRecord(timestampNanoseconds: 1, data: small), PcapRecord(timestampNanoseconds: 2, data: large),
+            PcapRecord(timestampNanoseconds: 3, data: small), PcapRecord(timestampNanoseconds: 4, data: small),
+        ]))
+        let reader = try CaptureReader(path: path)
+        let first = try #require(try reader.next())
+        let second = try #require(try reader.next())
+        _ = consume second
+        let third = try #require(try reader.next())
+        let fourth = try #require(try reader.next())
+        #expect(Array(first.data.readableBytesView) == small)
+        #expect(Array(third.data.readableBytesView) == small)
+        #expect(Array(fourth.data.readableBytesView) == small)
+        #expect(third.data.storageCapacity < 4096, "\(third.data.storageCapacity)")
+        #expect(fourth.data.storageCapacity < 4096)
+    }
+
     @Test func snaplenCutRecordsKeepTheOriginalLength() throws {
         let directory = try TemporaryDirectory()
         var conversation = Conversation(client: Endpoint(address: .v4(1), port: 2000), server: Endpoint(address: .v4(2), port: 104))
