@@ -206,7 +206,7 @@ private struct Reader {
             }
             let element: DataElement?
             (element, pos) = try self.element(at: pos, tag: tag, end: end, encoding: encoding, depth: depth)
-            if let element { elements.append(element) }
+            if keepsElements, let element { elements.append(element) }
         }
         if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: be) }
         if undefinedItem {
