@@ -441,9 +441,7 @@ func hex2(_ b: UInt8) -> String {
 }
 
 extension ObservedMessage {
-    /// The command set as received: its bytes decoded (Implicit VR Little Endian, PS3.7 §6.3.1,
-    /// as the DIMSE layer decodes them), or the decoded command's set if they no longer decode.
-    public var commandSetDataset: Dataset {
-        (try? DatasetDecoder(options: .lenient).decode(commandBytes, encoding: .implicitLittleEndian)) ?? command.commandSet
-    }
+    /// The command set as received (kept by the DIMSE layer when it decoded the command), or
+    /// the command's set for one built in code.
+    public var commandSetDataset: Dataset { command.decodedCommandSet ?? command.commandSet }
 }

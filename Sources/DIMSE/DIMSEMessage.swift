@@ -235,6 +235,37 @@ public enum DIMSECommand: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The command set this command was decoded from (see `DIMSEMessage.decodedCommandSet`):
+    /// what was received, without rebuilding it; nil for a command built in code.
+    public var decodedCommandSet: Dataset? {
+        switch self {
+        case .cStoreRequest(let m): return m.decodedCommandSet
+        case .cStoreResponse(let m): return m.decodedCommandSet
+        case .cGetRequest(let m): return m.decodedCommandSet
+        case .cGetResponse(let m): return m.decodedCommandSet
+        case .cFindRequest(let m): return m.decodedCommandSet
+        case .cFindResponse(let m): return m.decodedCommandSet
+        case .cMoveRequest(let m): return m.decodedCommandSet
+        case .cMoveResponse(let m): return m.decodedCommandSet
+        case .cEchoRequest(let m): return m.decodedCommandSet
+        case .cEchoResponse(let m): return m.decodedCommandSet
+        case .cCancelRequest(let m): return m.decodedCommandSet
+        case .nEventReportRequest(let m): return m.decodedCommandSet
+        case .nEventReportResponse(let m): return m.decodedCommandSet
+        case .nGetRequest(let m): return m.decodedCommandSet
+        case .nGetResponse(let m): return m.decodedCommandSet
+        case .nSetRequest(let m): return m.decodedCommandSet
+        case .nSetResponse(let m): return m.decodedCommandSet
+        case .nActionRequest(let m): return m.decodedCommandSet
+        case .nActionResponse(let m): return m.decodedCommandSet
+        case .nCreateRequest(let m): return m.decodedCommandSet
+        case .nCreateResponse(let m): return m.decodedCommandSet
+        case .nDeleteRequest(let m): return m.decodedCommandSet
+        case .nDeleteResponse(let m): return m.decodedCommandSet
+        case .unknown(_, let commandSet): return commandSet
+        }
+    }
+
     /// The command set as it would be sent (see `DIMSEMessage.commandSet`).
     public var commandSet: Dataset {
         switch self {
