@@ -26,6 +26,9 @@ public final class AnalysisReportWriter {
     public var dumpOptions = AnnotatedDumpRenderer.Options()
     public var includeAllDataSets = false
     private let write: (String) -> Void
+    /// Inputs analyzed so far: association indices start at 1 in each, so the summary's order
+    /// (which association's status meaning is shown) is (input, index).
+    private var inputsAnalyzed = 0
     /// The summary's totals: added to on the threads that render (in any order), read at the end.
     private let statistics = NIOLockedValueBox(AnalysisStatistics())
     private var first = true
@@ -54,6 +57,7 @@ public final class AnalysisReportWriter {
     /// written here in the order they started. Returns the analyzer (warnings, statistics).
     public func analyze(path: String, configuration: CaptureAnalyzer.Configuration,
                         workers: Int = 1) throws(CaptureError) -> CaptureAnalyzer {
+        inputsAnalyzed += 1
         let renderer = self.renderer
         return try CaptureAnalyzer.analyze(path: path, configuration: configuration, workers: workers,
                                            prepare: { renderer.render($0) }, consume: { self.consume($0) })
@@ -64,6 +68,7 @@ public final class AnalysisReportWriter {
         var renderer = AnalysisRenderer(format: format, filter: filter, dumpOptions: dumpOptions,
                                         includeAllDataSets: includeAllDataSets)
         renderer.statistics = statistics
+        renderer.statisticsOrderBase = inputsAnalyzed << 40
         return renderer
     }
 
@@ -124,6 +129,8 @@ public struct AnalysisRenderer: Sendable {
     /// Where the summary format adds each association (on the rendering thread); without it the
     /// summary format only counts.
     public var statistics: NIOLockedValueBox<AnalysisStatistics>?
+    /// Added to an association's index to place it in start order over several inputs.
+    public var statisticsOrderBase = 0
 
     public init(format: AnalysisReportWriter.Format, filter: AnalysisReportWriter.Filter = .init(),
                 dumpOptions: AnnotatedDumpRenderer.Options = .init(), includeAllDataSets: Bool = false) {
@@ -138,7 +145,7 @@ public struct AnalysisRenderer: Sendable {
         guard matches(a) else { return nil }
         switch format {
         case .summary:
-            statistics?.withLockedValue { $0.add(a.observer, order: a.index) }
+            statistics?.withLockedValue { $0.add(a.observer, order: statisticsOrderBase + a.index) }
             return .counted
         case .json:
             var json = AssociationJSON(includeAllDataSets: includeAllDataSets)
