@@ -114,18 +114,16 @@ package protocol JSONWriter {
     mutating func dataset(_ dataset: Dataset, characterSet: SpecificCharacterSet)
 }
 
+// Inlinable so that they are specialized for the writer in the modules that call them.
 extension JSONWriter {
-    /// `JSONValue.int(value)`.
-    package mutating func int<T: BinaryInteger>(_ value: T) {
-        if let v = Int64(exactly: value) { int(v) } else { uint(UInt64(truncatingIfNeeded: value)) }
+    @inlinable package mutating func int(_ value: Int) { int(Int64(value)) }
+    @inlinable package mutating func int(_ value: Int?) {
+        if let value { int(Int64(value)) } else { null() }
     }
-    package mutating func int<T: BinaryInteger>(_ value: T?) {
-        if let value { int(value) } else { null() }
-    }
-    package mutating func string(_ value: String?) {
+    @inlinable package mutating func string(_ value: String?) {
         if let value { string(value) } else { null() }
     }
-    package mutating func double(_ value: Double?) {
+    @inlinable package mutating func double(_ value: Double?) {
         if let value { double(value) } else { null() }
     }
 }

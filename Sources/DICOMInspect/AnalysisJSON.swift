@@ -143,13 +143,14 @@ public struct AssociationJSON: Sendable {
         w.key("request"); dataSet(ex.request, service: ex.service, into: &w)
         w.key("responses")
         w.beginArray()
-        for i in ex.responses.indices { write(response: ex.responses[i], of: ex, into: &w) }
+        var descriptions = StatusDescriptions()
+        for i in ex.responses.indices { write(response: ex.responses[i], of: ex, descriptions: &descriptions, into: &w) }
         w.endArray()
         w.key("matches"); w.int(ex.matchCount)
         w.key("cancelled"); w.bool(ex.cancel != nil)
         if let cancel = ex.cancel { w.key("cancelTime"); w.string { iso8601(cancel.time, into: &$0) } }
         w.key("finalStatus"); w.string(ex.finalResponse?.status.map { statusText($0.code) })
-        w.key("finalStatusDescription"); w.string(ex.finalResponse?.status.map { $0.description })
+        w.key("finalStatusDescription"); w.string(ex.finalResponse?.status.map { descriptions.text($0) })
         w.key("requestTime"); w.string { iso8601(ex.request.time, into: &$0) }
         w.key("firstResponseMs"); w.double(ex.timeToFirstResponse.map { rounded($0.milliseconds) })
         w.key("durationMs"); w.double(ex.duration.map { rounded($0.milliseconds) })
@@ -157,16 +158,30 @@ public struct AssociationJSON: Sendable {
         w.endObject()
     }
 
-    func write<W: JSONWriter>(response r: borrowing ObservedMessage, of ex: borrowing Exchange, into w: inout W) {
+    func write<W: JSONWriter>(response r: borrowing ObservedMessage, of ex: borrowing Exchange,
+                              descriptions: inout StatusDescriptions, into w: inout W) {
         w.beginObject()
         w.key("status"); w.string(r.status.map { statusText($0.code) })
-        w.key("statusDescription"); w.string(r.status.map { $0.description })
+        w.key("statusDescription"); w.string(r.status.map { descriptions.text($0) })
         w.key("identifier"); dataSet(r, service: ex.service, into: &w)
         w.key("time"); w.string { iso8601(r.time, into: &$0) }
         w.key("elapsedMs"); w.double(rounded((r.time - ex.request.time).milliseconds))
         if let p = r.packet { w.key("packet"); w.int(p) }
         if r.dataSetLost { w.key("identifierLost"); w.bool(true) }
         w.endObject()
+    }
+
+    /// `DIMSEStatus.description`, made once for a run of equal statuses (an exchange's pending
+    /// responses, its final status written twice).
+    struct StatusDescriptions {
+        var last: (status: DIMSEStatus, text: String)?
+
+        mutating func text(_ status: DIMSEStatus) -> String {
+            if let last, last.status == status { return last.text }
+            let text = status.description
+            last = (status, text)
+            return text
+        }
     }
 
     /// Identifiers (C-FIND, C-GET, C-MOVE, N-*) in the DICOM JSON model; bulk data sets (C-STORE)
