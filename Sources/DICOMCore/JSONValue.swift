@@ -149,29 +149,46 @@ package struct JSONTextWriter: JSONWriter {
     @inline(__always) mutating func member() {
         if afterKey { afterKey = false; return }
         if level == 0 { return }
-        if !first { out.append(UInt8(ascii: ",")) }
+        separator(comma: !first, level)
         first = false
-        newline(level)
     }
 
-    @inline(__always) mutating func newline(_ level: Int) {
-        guard indent > 0 else { return }
-        out.append(UInt8(ascii: "\n"))
+    /// `,` (with `comma`), then with pretty-printing a newline and the indentation of `level`,
+    /// appended in one piece for the usual depths.
+    @inline(__always) mutating func separator(comma: Bool, _ level: Int) {
+        guard indent > 0 else {
+            if comma { out.append(UInt8(ascii: ",")) }
+            return
+        }
         var n = indent * level
+        let k = min(n, 32)
+        let skip = comma ? 0 : 1
+        Self.separators.withUTF8Buffer {
+            out.append(UnsafeBufferPointer(rebasing: $0.dropFirst(skip).prefix(2 - skip + k)))
+        }
+        n -= k
         while n > 0 {
             let k = min(n, 32)
-            Self.spaces.withUTF8Buffer { out.append(UnsafeBufferPointer(rebasing: $0.prefix(k))) }
+            Self.separators.withUTF8Buffer { out.append(UnsafeBufferPointer(rebasing: $0.dropFirst(2).prefix(k))) }
             n -= k
         }
     }
 
-    static let spaces: StaticString = "                                "
+    /// `,`, a newline and 32 spaces: every separator is a piece of it.
+    static let separators: StaticString = ",\n                                "
 
-    @inline(__always) mutating func afterKeyText() {
-        out.append(UInt8(ascii: ":"))
-        if indent > 0 { out.append(UInt8(ascii: " ")) }
+    /// Ends a key: its closing quote unless `quoted` (written already), `:`, and a space when
+    /// pretty-printing.
+    @inline(__always) mutating func afterKeyText(quoted: Bool = false) {
+        let skip = quoted ? 1 : 0
+        Self.keyEnd.withUTF8Buffer {
+            out.append(UnsafeBufferPointer(rebasing: $0.dropFirst(skip).prefix((indent > 0 ? 3 : 2) - skip)))
+        }
         afterKey = true
     }
+
+    /// What ends a key: its quote, `:`, and a space when pretty-printing.
+    static let keyEnd: StaticString = "\": "
 
     package mutating func beginObject() { open(UInt8(ascii: "{")) }
     package mutating func endObject() { close(UInt8(ascii: "}")) }
@@ -187,7 +204,7 @@ package struct JSONTextWriter: JSONWriter {
 
     @inline(__always) mutating func close(_ bracket: UInt8) {
         level -= 1
-        if !first { newline(level) }
+        if !first { separator(comma: false, level) }
         out.append(bracket)
         first = false
     }
@@ -195,14 +212,13 @@ package struct JSONTextWriter: JSONWriter {
     package mutating func key(string key: String) {
         member()
         writeString(key)
-        afterKeyText()
+        afterKeyText(quoted: true)
     }
 
     package mutating func key(_ key: StaticString) {
         member()
         out.append(UInt8(ascii: "\""))
         key.withUTF8Buffer { out.append($0) }
-        out.append(UInt8(ascii: "\""))
         afterKeyText()
     }
 
@@ -213,7 +229,6 @@ package struct JSONTextWriter: JSONWriter {
         out.appendHex2(UInt8(truncatingIfNeeded: tag.rawValue >> 16), uppercase: true)
         out.appendHex2(UInt8(truncatingIfNeeded: tag.rawValue >> 8), uppercase: true)
         out.appendHex2(UInt8(truncatingIfNeeded: tag.rawValue), uppercase: true)
-        out.append(UInt8(ascii: "\""))
         afterKeyText()
     }
 

@@ -299,16 +299,23 @@ package func iso8601(_ t: Timestamp, into out: inout TextBuffer) {
     // sign inside the padding, as before).
     out.appendDecimal(m <= 2 ? y + 1 : y, width: 4)
     out.append(UInt8(ascii: "-"))
-    out.appendDecimal(m, width: 2)
+    appendTwoDigits(m, into: &out)
     out.append(UInt8(ascii: "-"))
-    out.appendDecimal(d, width: 2)
+    appendTwoDigits(d, into: &out)
     out.append(UInt8(ascii: "T"))
-    out.appendDecimal(rem / 3600, width: 2)
+    appendTwoDigits(rem / 3600, into: &out)
     out.append(UInt8(ascii: ":"))
-    out.appendDecimal(rem % 3600 / 60, width: 2)
+    appendTwoDigits(rem % 3600 / 60, into: &out)
     out.append(UInt8(ascii: ":"))
-    out.appendDecimal(rem % 60, width: 2)
+    appendTwoDigits(rem % 60, into: &out)
     out.append(UInt8(ascii: "."))
     out.appendDecimal(frac, width: 6)
     out.append(UInt8(ascii: "Z"))
+}
+
+/// `v` left-padded with zeros to two digits, as `appendDecimal(v, width: 2)`.
+@inline(__always) func appendTwoDigits(_ v: Int64, into out: inout TextBuffer) {
+    guard v >= 0, v < 100 else { out.appendDecimal(v, width: 2); return }
+    out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v / 10))
+    out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10))
 }
