@@ -40,18 +40,26 @@ extension DataElement {
     /// split at `\` unless the VR is LT, ST or UT, padding trimmed as `trimPadding` trims ASCII
     /// text. Nil when the decoder must run.
     func asciiStrings(_ b: ByteBuffer, characterSet: SpecificCharacterSet) -> [String]? {
-        if vr.usesSpecificCharacterSet && !characterSet.keepsASCII { return nil }
-        let view = b.readableBytesView
-        if view.isEmpty { return [] }
-        for byte in view where byte >= 0x80 || byte == 0x1B { return nil }
-        guard vr != .LT && vr != .ST && vr != .UT else { return [String(decoding: Self.trimmed(view, vr: vr), as: UTF8.self)] }
         var values: [String] = []
+        let ascii = forEachASCIIValue(b, characterSet: characterSet) { values.append(String(decoding: $0, as: UTF8.self)) }
+        return ascii ? values : nil
+    }
+
+    /// The values `asciiStrings` makes, handed to `body` as their trimmed bytes (no String made),
+    /// in order. False, without calling `body`, when the decoder must run.
+    @inline(__always)
+    func forEachASCIIValue(_ b: ByteBuffer, characterSet: SpecificCharacterSet, _ body: (ByteBufferView) -> Void) -> Bool {
+        if vr.usesSpecificCharacterSet && !characterSet.keepsASCII { return false }
+        let view = b.readableBytesView
+        for byte in view where byte >= 0x80 || byte == 0x1B { return false }
+        if view.isEmpty { return true }
+        guard vr != .LT && vr != .ST && vr != .UT else { body(Self.trimmed(view, vr: vr)); return true }
         var start = view.startIndex
         let end = view.endIndex
         while true {
             let valueEnd = view[start..<end].firstIndex(of: 0x5C) ?? end
-            values.append(String(decoding: Self.trimmed(view[start..<valueEnd], vr: vr), as: UTF8.self))
-            if valueEnd == end { return values }
+            body(Self.trimmed(view[start..<valueEnd], vr: vr))
+            if valueEnd == end { return true }
             start = valueEnd + 1
         }
     }

@@ -11,132 +11,234 @@ public struct AssociationJSON: Sendable {
     public init(includeAllDataSets: Bool = false) { self.includeAllDataSets = includeAllDataSets }
 
     public func render(index: Int, client: String, server: String, observer: AssociationObserver) -> JSONValue {
+        var tree = JSONTreeBuilder()
+        write(index: index, client: client, server: server, observer: observer, onlyService: nil, into: &tree)
+        return tree.result
+    }
+
+    /// Appends `render(index:client:server:observer:).serialized(indent:)` to `out`, written
+    /// directly without building the tree; with `onlyService` (e.g. "C-FIND") the `exchanges`
+    /// array holds only that service's exchanges.
+    package func write(index: Int, client: String, server: String, observer: AssociationObserver,
+                       onlyService: String? = nil, indent: Int, into out: inout TextBuffer) {
+        var writer = JSONTextWriter(indent: indent)
+        swap(&writer.out, &out)
+        write(index: index, client: client, server: server, observer: observer, onlyService: onlyService, into: &writer)
+        swap(&writer.out, &out)
+    }
+
+    /// The events of the association's object (the one description of the contract).
+    package func write<W: JSONWriter>(index: Int, client: String, server: String, observer: AssociationObserver,
+                                      onlyService: String?, into w: inout W) {
         let info = observer.info
-        var obj: [(String, JSONValue)] = [
-            ("index", .int(index)),
-            ("client", .string(client)),
-            ("server", .string(server)),
-            ("callingAETitle", info.callingAETitle.map(JSONValue.string) ?? .null),
-            ("calledAETitle", info.calledAETitle.map(JSONValue.string) ?? .null),
-            ("startTime", (info.requestTime ?? observer.firstSeen).map { .string(iso8601($0)) } ?? .null),
-            ("endTime", info.endTime.map { .string(iso8601($0)) } ?? .null),
-            ("outcome", .string(outcomeName(info.outcome))),
-            ("outcomeDescription", .string(info.outcome.description)),
-            ("startedMidStream", .bool(info.startedMidStream)),
-        ]
+        w.beginObject()
+        w.key("index"); w.int(index)
+        w.key("client"); w.string(client)
+        w.key("server"); w.string(server)
+        w.key("callingAETitle"); w.string(info.callingAETitle)
+        w.key("calledAETitle"); w.string(info.calledAETitle)
+        w.key("startTime"); w.string((info.requestTime ?? observer.firstSeen).map(iso8601))
+        w.key("endTime"); w.string(info.endTime.map(iso8601))
+        w.key("outcome"); w.string(outcomeName(info.outcome))
+        w.key("outcomeDescription"); w.string(info.outcome.description)
+        w.key("startedMidStream"); w.bool(info.startedMidStream)
+        w.key("reject")
         if case .rejected(let rj) = info.outcome {
-            obj.append(("reject", .object([("result", .int(rj.result.rawValue)), ("source", .int(rj.source.rawValue)),
-                                          ("reason", .int(rj.reason)), ("description", .string(rj.description))])))
+            w.beginObject()
+            w.key("result"); w.int(Int(rj.result.rawValue))
+            w.key("source"); w.int(Int(rj.source.rawValue))
+            w.key("reason"); w.int(Int(rj.reason))
+            w.key("description"); w.string(rj.description)
+            w.endObject()
         } else {
-            obj.append(("reject", .null))
+            w.null()
         }
+        w.key("abort")
         if case .aborted(let a, let by) = info.outcome {
-            obj.append(("abort", .object([("source", .int(a.source.rawValue)), ("reason", .int(a.reason.rawValue)),
-                                         ("sentBy", .string(by.rawValue)), ("description", .string(a.description))])))
+            w.beginObject()
+            w.key("source"); w.int(Int(a.source.rawValue))
+            w.key("reason"); w.int(Int(a.reason.rawValue))
+            w.key("sentBy"); w.string(by.rawValue)
+            w.key("description"); w.string(a.description)
+            w.endObject()
         } else {
-            obj.append(("abort", .null))
+            w.null()
         }
-        obj.append(("maxPDULength", .object([
-            ("requestor", info.maximumLength[.requestor].map { .int($0) } ?? .null),
-            ("acceptor", info.maximumLength[.acceptor].map { .int($0) } ?? .null),
-        ])))
-        obj.append(("implementation", .object(PeerRole.allCases.map { role in
-            (role.rawValue, .object([
-                ("classUID", info.implementationClassUID[role].map(JSONValue.string) ?? .null),
-                ("versionName", info.implementationVersionName[role].map(JSONValue.string) ?? .null),
-            ]))
-        })))
-        obj.append(("presentationContexts", .array(info.contexts.values.sorted { $0.id < $1.id }.map { ctx in
-            .object([
-                ("id", .int(ctx.id)),
-                ("abstractSyntax", .string(ctx.abstractSyntax)),
-                ("abstractSyntaxName", UIDRegistry.name(for: ctx.abstractSyntax).map(JSONValue.string) ?? .null),
-                ("proposedTransferSyntaxes", .array(ctx.proposedTransferSyntaxes.map(JSONValue.string))),
-                ("result", ctx.result.map { .string(AssociationEventFormat.resultName($0)) } ?? (ctx.isInferred ? .string("inferred") : .null)),
-                ("transferSyntax", ctx.transferSyntax.map(JSONValue.string) ?? .null),
-                ("transferSyntaxInferred", .bool(ctx.isInferred)),
-            ])
-        })))
-        obj.append(("exchanges", .array(observer.exchanges.map(exchange))))
-        obj.append(("findings", .array(observer.findings.map(finding))))
-        return .object(obj)
+        w.key("maxPDULength")
+        w.beginObject()
+        w.key("requestor"); w.int(info.maximumLength[.requestor].map { Int($0) })
+        w.key("acceptor"); w.int(info.maximumLength[.acceptor].map { Int($0) })
+        w.endObject()
+        w.key("implementation")
+        w.beginObject()
+        for role in PeerRole.allCases {
+            w.key(string: role.rawValue)
+            w.beginObject()
+            w.key("classUID"); w.string(info.implementationClassUID[role])
+            w.key("versionName"); w.string(info.implementationVersionName[role])
+            w.endObject()
+        }
+        w.endObject()
+        w.key("presentationContexts")
+        w.beginArray()
+        for ctx in info.contexts.values.sorted(by: { $0.id < $1.id }) {
+            w.beginObject()
+            w.key("id"); w.int(Int(ctx.id))
+            w.key("abstractSyntax"); w.string(ctx.abstractSyntax)
+            w.key("abstractSyntaxName"); w.string(UIDRegistry.name(for: ctx.abstractSyntax))
+            w.key("proposedTransferSyntaxes")
+            w.beginArray()
+            for ts in ctx.proposedTransferSyntaxes { w.string(ts) }
+            w.endArray()
+            w.key("result")
+            if let result = ctx.result {
+                w.string(AssociationEventFormat.resultName(result))
+            } else if ctx.isInferred {
+                w.string("inferred")
+            } else {
+                w.null()
+            }
+            w.key("transferSyntax"); w.string(ctx.transferSyntax)
+            w.key("transferSyntaxInferred"); w.bool(ctx.isInferred)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("exchanges")
+        w.beginArray()
+        // Read in place (a filtered copy would retain every message of the exchanges).
+        for i in observer.exchanges.indices where onlyService == nil || observer.exchanges[i].service?.rawValue == onlyService {
+            write(observer.exchanges[i], into: &w)
+        }
+        w.endArray()
+        w.key("findings")
+        w.beginArray()
+        for f in observer.findings { write(f, into: &w) }
+        w.endArray()
+        w.endObject()
     }
 
     public func exchange(_ ex: Exchange) -> JSONValue {
+        var tree = JSONTreeBuilder()
+        write(ex, into: &tree)
+        return tree.result
+    }
+
+    /// The events of `exchange(ex)`.
+    package func write<W: JSONWriter>(_ ex: Exchange, into w: inout W) {
         let c = ex.request.command
-        var obj: [(String, JSONValue)] = [
-            ("service", .string(ex.service?.rawValue ?? "unknown")),
-            ("command", .string(c.commandField?.description ?? "0x" + String(c.rawCommandField, radix: 16))),
-            ("messageID", .int(ex.messageID)),
-            ("presentationContextID", .int(ex.request.presentationContextID)),
-            ("sopClassUID", ex.sopClassUID.map(JSONValue.string) ?? .null),
-            ("sopClassName", ex.sopClassUID.flatMap { UIDRegistry.name(for: $0) }.map(JSONValue.string) ?? .null),
-            ("priority", priority(c).map(JSONValue.string) ?? .null),
-            ("sentBy", .string(ex.request.sender.rawValue)),
-        ]
-        if let uid = c.commandSet[Tag(0x0000_1000)]?.string() {
-            obj.append(("affectedSOPInstanceUID", .string(uid)))
+        w.beginObject()
+        w.key("service"); w.string(ex.service?.rawValue ?? "unknown")
+        w.key("command"); w.string(c.commandField?.description ?? "0x" + String(c.rawCommandField, radix: 16))
+        w.key("messageID"); w.int(Int(ex.messageID))
+        w.key("presentationContextID"); w.int(Int(ex.request.presentationContextID))
+        w.key("sopClassUID"); w.string(ex.sopClassUID)
+        w.key("sopClassName"); w.string(ex.sopClassUID.flatMap { UIDRegistry.name(for: $0) })
+        // `commandSet` is made anew on each call: once here.
+        let commandSet = c.commandSet
+        w.key("priority"); w.string(priority(commandSet))
+        w.key("sentBy"); w.string(ex.request.sender.rawValue)
+        if let uid = commandSet[Tag(0x0000_1000)]?.string() {
+            w.key("affectedSOPInstanceUID"); w.string(uid)
         }
-        obj.append(("request", dataSet(ex.request, service: ex.service)))
-        obj.append(("responses", .array(ex.responses.map { r in
-            var o: [(String, JSONValue)] = [
-                ("status", r.status.map { .string(statusText($0.code)) } ?? .null),
-                ("statusDescription", r.status.map { .string($0.description) } ?? .null),
-                ("identifier", dataSet(r, service: ex.service)),
-                ("time", .string(iso8601(r.time))),
-                ("elapsedMs", .double(rounded((r.time - ex.request.time).milliseconds))),
-            ]
-            if let p = r.packet { o.append(("packet", .int(p))) }
-            if r.dataSetLost { o.append(("identifierLost", .bool(true))) }
-            return .object(o)
-        })))
-        obj.append(("matches", .int(ex.matchCount)))
-        obj.append(("cancelled", .bool(ex.cancel != nil)))
-        if let cancel = ex.cancel { obj.append(("cancelTime", .string(iso8601(cancel.time)))) }
-        obj.append(("finalStatus", ex.finalResponse?.status.map { .string(statusText($0.code)) } ?? .null))
-        obj.append(("finalStatusDescription", ex.finalResponse?.status.map { .string($0.description) } ?? .null))
-        obj.append(("requestTime", .string(iso8601(ex.request.time))))
-        obj.append(("firstResponseMs", ex.timeToFirstResponse.map { .double(rounded($0.milliseconds)) } ?? .null))
-        obj.append(("durationMs", ex.duration.map { .double(rounded($0.milliseconds)) } ?? .null))
-        if let p = ex.request.packet { obj.append(("packet", .int(p))) }
-        return .object(obj)
+        w.key("request"); dataSet(ex.request, service: ex.service, into: &w)
+        w.key("responses")
+        w.beginArray()
+        var descriptions = StatusDescriptions()
+        for i in ex.responses.indices { write(response: ex.responses[i], of: ex, descriptions: &descriptions, into: &w) }
+        w.endArray()
+        w.key("matches"); w.int(ex.matchCount)
+        w.key("cancelled"); w.bool(ex.cancel != nil)
+        if let cancel = ex.cancel { w.key("cancelTime"); w.string { iso8601(cancel.time, into: &$0) } }
+        w.key("finalStatus"); w.string(ex.finalResponse?.status.map { statusText($0.code) })
+        w.key("finalStatusDescription"); w.string(ex.finalResponse?.status.map { descriptions.text($0) })
+        w.key("requestTime"); w.string { iso8601(ex.request.time, into: &$0) }
+        w.key("firstResponseMs"); w.double(ex.timeToFirstResponse.map { rounded($0.milliseconds) })
+        w.key("durationMs"); w.double(ex.duration.map { rounded($0.milliseconds) })
+        if let p = ex.request.packet { w.key("packet"); w.int(p) }
+        w.endObject()
+    }
+
+    func write<W: JSONWriter>(response r: borrowing ObservedMessage, of ex: borrowing Exchange,
+                              descriptions: inout StatusDescriptions, into w: inout W) {
+        w.beginObject()
+        w.key("status"); w.string(r.status.map { statusText($0.code) })
+        w.key("statusDescription"); w.string(r.status.map { descriptions.text($0) })
+        w.key("identifier"); dataSet(r, service: ex.service, into: &w)
+        w.key("time"); w.string { iso8601(r.time, into: &$0) }
+        w.key("elapsedMs"); w.double(rounded((r.time - ex.request.time).milliseconds))
+        if let p = r.packet { w.key("packet"); w.int(p) }
+        if r.dataSetLost { w.key("identifierLost"); w.bool(true) }
+        w.endObject()
+    }
+
+    /// `DIMSEStatus.description`, made once for a run of equal statuses (an exchange's pending
+    /// responses, its final status written twice).
+    struct StatusDescriptions {
+        var last: (status: DIMSEStatus, text: String)?
+
+        mutating func text(_ status: DIMSEStatus) -> String {
+            if let last, last.status == status { return last.text }
+            let text = status.description
+            last = (status, text)
+            return text
+        }
     }
 
     /// Identifiers (C-FIND, C-GET, C-MOVE, N-*) in the DICOM JSON model; bulk data sets (C-STORE)
     /// summarised unless `includeAllDataSets`.
     func dataSet(_ m: ObservedMessage, service: DIMSEService?) -> JSONValue {
-        guard let bytes = m.dataSetBytes else { return .null }
+        var tree = JSONTreeBuilder()
+        dataSet(m, service: service, into: &tree)
+        return tree.result
+    }
+
+    func dataSet<W: JSONWriter>(_ m: ObservedMessage, service: DIMSEService?, into w: inout W) {
+        guard let bytes = m.dataSetBytes else { w.null(); return }
         guard let ds = m.dataSet else {
-            return .object([("undecodable", .string(m.dataSetError?.description ?? "unknown transfer syntax")),
-                            ("bytes", .int(bytes.readableBytes))])
+            w.beginObject()
+            w.key("undecodable"); w.string(m.dataSetError?.description ?? "unknown transfer syntax")
+            w.key("bytes"); w.int(bytes.readableBytes)
+            w.endObject()
+            return
         }
         if service == .cStore && !includeAllDataSets {
-            return .object([("summary", .object([
-                ("bytes", .int(bytes.readableBytes)),
-                ("elements", .int(ds.count)),
-                ("transferSyntax", m.transferSyntax.map { .string($0.uid) } ?? .null),
-                ("patientID", ds[Tag(0x0010_0020)]?.string().map(JSONValue.string) ?? .null),
-            ]))])
+            w.beginObject()
+            w.key("summary")
+            w.beginObject()
+            w.key("bytes"); w.int(bytes.readableBytes)
+            w.key("elements"); w.int(ds.count)
+            w.key("transferSyntax"); w.string(m.transferSyntax?.uid)
+            w.key("patientID"); w.string(ds[Tag(0x0010_0020)]?.string())
+            w.endObject()
+            w.endObject()
+            return
         }
-        return DICOMJSONRenderer().render(ds)
+        w.dataset(ds, characterSet: .default)
     }
 
     public func finding(_ f: Finding) -> JSONValue {
-        var o: [(String, JSONValue)] = [
-            ("severity", .string(f.severity.rawValue)),
-            ("code", .string(f.code.rawValue)),
-            ("message", .string(f.message)),
-        ]
-        o.append(("packet", f.packet.map { .int($0) } ?? .null))
-        if let t = f.time { o.append(("time", .string(iso8601(t)))) }
-        if let s = f.sender { o.append(("sender", .string(s.rawValue))) }
-        if let off = f.streamOffset { o.append(("streamOffset", .int(off))) }
-        if let i = f.exchangeIndex { o.append(("exchange", .int(i))) }
-        return .object(o)
+        var tree = JSONTreeBuilder()
+        write(f, into: &tree)
+        return tree.result
     }
 
-    func priority(_ c: DIMSECommand) -> String? {
-        guard let p = c.commandSet[Tag(0x0000_0700)]?.integers?.first else { return nil }
+    /// The events of `finding(f)`.
+    package func write<W: JSONWriter>(_ f: Finding, into w: inout W) {
+        w.beginObject()
+        w.key("severity"); w.string(f.severity.rawValue)
+        w.key("code"); w.string(f.code.rawValue)
+        w.key("message"); w.string(f.message)
+        w.key("packet"); w.int(f.packet)
+        if let t = f.time { w.key("time"); w.string { iso8601(t, into: &$0) } }
+        if let s = f.sender { w.key("sender"); w.string(s.rawValue) }
+        if let off = f.streamOffset { w.key("streamOffset"); w.int(off) }
+        if let i = f.exchangeIndex { w.key("exchange"); w.int(i) }
+        w.endObject()
+    }
+
+    /// The Priority (0000,0700) of a command set, as the contract names it.
+    func priority(_ commandSet: Dataset) -> String? {
+        guard let p = commandSet[Tag(0x0000_0700)]?.integers?.first else { return nil }
         switch p {
         case 0: return "MEDIUM"
         case 1: return "HIGH"
@@ -169,6 +271,13 @@ func rounded(_ ms: Double) -> Double { (ms * 1000).rounded() / 1000 }
 
 /// `2026-01-01T00:00:00.000000Z` from nanoseconds since the epoch (proleptic Gregorian, UTC).
 public func iso8601(_ t: Timestamp) -> String {
+    var out = TextBuffer(capacity: 27)
+    iso8601(t, into: &out)
+    return out.string
+}
+
+/// `iso8601(t)`, appended to `out`.
+package func iso8601(_ t: Timestamp, into out: inout TextBuffer) {
     let micros = t.nanoseconds / 1000
     var secs = micros / 1_000_000
     var frac = micros % 1_000_000
@@ -188,20 +297,25 @@ public func iso8601(_ t: Timestamp) -> String {
     let m = mp < 10 ? mp + 3 : mp - 9
     // Each field is String(v) left-padded with zeros to its width (a negative year keeps its
     // sign inside the padding, as before).
-    var out = TextBuffer(capacity: 27)
     out.appendDecimal(m <= 2 ? y + 1 : y, width: 4)
     out.append(UInt8(ascii: "-"))
-    out.appendDecimal(m, width: 2)
+    appendTwoDigits(m, into: &out)
     out.append(UInt8(ascii: "-"))
-    out.appendDecimal(d, width: 2)
+    appendTwoDigits(d, into: &out)
     out.append(UInt8(ascii: "T"))
-    out.appendDecimal(rem / 3600, width: 2)
+    appendTwoDigits(rem / 3600, into: &out)
     out.append(UInt8(ascii: ":"))
-    out.appendDecimal(rem % 3600 / 60, width: 2)
+    appendTwoDigits(rem % 3600 / 60, into: &out)
     out.append(UInt8(ascii: ":"))
-    out.appendDecimal(rem % 60, width: 2)
+    appendTwoDigits(rem % 60, into: &out)
     out.append(UInt8(ascii: "."))
     out.appendDecimal(frac, width: 6)
     out.append(UInt8(ascii: "Z"))
-    return out.string
+}
+
+/// `v` left-padded with zeros to two digits, as `appendDecimal(v, width: 2)`.
+@inline(__always) func appendTwoDigits(_ v: Int64, into out: inout TextBuffer) {
+    guard v >= 0, v < 100 else { out.appendDecimal(v, width: 2); return }
+    out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v / 10))
+    out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10))
 }
