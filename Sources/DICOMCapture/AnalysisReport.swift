@@ -148,15 +148,12 @@ public struct AnalysisRenderer: Sendable {
             statistics?.withLockedValue { $0.add(a.observer, order: statisticsOrderBase + a.index) }
             return .counted
         case .json:
-            var json = AssociationJSON(includeAllDataSets: includeAllDataSets)
-                .render(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer)
-            if let service = filter.service, case .object(var fields) = json,
-               let i = fields.firstIndex(where: { $0.0 == "exchanges" }) {
-                let kept = a.observer.exchanges.filter { $0.service?.rawValue == service }
-                fields[i].1 = .array(kept.map(AssociationJSON(includeAllDataSets: includeAllDataSets).exchange))
-                json = .object(fields)
-            }
-            return .json(json.serialized(indent: 1))
+            // Written straight to UTF-8 (the same bytes as the JSONValue tree serialized, without the tree).
+            var out = TextBuffer(capacity: 4096)
+            AssociationJSON(includeAllDataSets: includeAllDataSets)
+                .write(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer,
+                       onlyService: filter.service, indent: 1, into: &out)
+            return .json(out.string)
         case .text:
             return .text(renderText(a))
         }
