@@ -65,11 +65,58 @@ struct AssociationTable {
     }
 }
 
+/// Commands on their way to one worker. The stream bytes of `.data` commands are copied into
+/// `bytes` (one buffer per batch) rather than handed over as slices of the packets: the capture
+/// thread then keeps reusing its packet storage (no allocation per packet there, none freed on
+/// another thread), and the worker copies each piece into a buffer of its own size (a kept
+/// piece never pins the batch).
+struct CommandBatch: Sendable {
+    enum Entry: Sendable {
+        case command(AssociationCommand)
+        case data(index: Int, role: PeerRole, offset: Int, length: Int, time: Int64, packet: Int)
+    }
+
+    var entries: [Entry] = []
+    var bytes: ByteBuffer
+
+    init(byteCapacity: Int) {
+        entries.reserveCapacity(AssociationWorkerPool.batchSize)
+        bytes = ByteBufferAllocator().buffer(capacity: byteCapacity)
+    }
+
+    mutating func append(_ command: AssociationCommand) {
+        if case .data(let index, let role, var data, let time, let packet) = command {
+            let offset = bytes.writerIndex
+            let length = bytes.writeBuffer(&data)
+            entries.append(.data(index: index, role: role, offset: offset, length: length, time: time, packet: packet))
+        } else {
+            entries.append(.command(command))
+        }
+    }
+
+    /// The commands, each `.data` with its bytes in a buffer of their own.
+    func forEachCommand(_ body: (AssociationCommand) -> Void) {
+        let allocator = ByteBufferAllocator()
+        for entry in entries {
+            switch entry {
+            case .command(let command):
+                body(command)
+            case .data(let index, let role, let offset, let length, let time, let packet):
+                var data = allocator.buffer(capacity: length)
+                _ = bytes.withUnsafeReadableBytes { raw in
+                    data.writeBytes(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
+                }
+                body(.data(index: index, role: role, data, time: time, packet: packet))
+            }
+        }
+    }
+}
+
 /// A bounded queue of command batches from the capture thread to one worker: the producer
 /// waits when `capacity` batches are queued (so memory stays bounded when the workers are
 /// slower than reading), the worker waits when none is.
 final class BatchQueue: Sendable {
-    private let batches = NIOLockedValueBox<[[AssociationCommand]?]>([])
+    private let batches = NIOLockedValueBox<[CommandBatch?]>([])
     private let queued = DispatchSemaphore(value: 0)
     private let space: DispatchSemaphore
 
@@ -78,13 +125,13 @@ final class BatchQueue: Sendable {
     }
 
     /// Queues a batch; `nil` tells the worker to stop.
-    func put(_ batch: [AssociationCommand]?) {
+    func put(_ batch: CommandBatch?) {
         space.wait()
         batches.withLockedValue { $0.append(batch) }
         queued.signal()
     }
 
-    func take() -> [AssociationCommand]? {
+    func take() -> CommandBatch? {
         queued.wait()
         let batch = batches.withLockedValue { $0.removeFirst() }
         space.signal()
@@ -96,22 +143,24 @@ final class BatchQueue: Sendable {
 /// N % count). Used from the capture thread only (`send`, `finish`).
 final class AssociationWorkerPool {
     private let queues: [BatchQueue]
-    private var batches: [[AssociationCommand]]
+    private var batches: [CommandBatch]
     private let done = DispatchGroup()
     private var finished = false
     /// Commands per batch: enough to make the hand-over cost negligible, few enough to keep workers busy.
     static let batchSize = 512
+    /// Stream bytes per batch before it is sent even if it has fewer commands.
+    static let batchBytes = 256 << 10
 
     init(workers: Int, configuration: CaptureAnalyzer.Configuration, onAssociation: @escaping @Sendable (CaptureAnalyzer.Association) -> Void) {
         queues = (0..<workers).map { _ in BatchQueue(capacity: 8) }
-        batches = Array(repeating: [], count: workers)
+        batches = (0..<workers).map { _ in CommandBatch(byteCapacity: Self.batchBytes) }
         for queue in queues {
             done.enter()
             let group = done
             let thread = Thread {
                 var table = AssociationTable(configuration: configuration)
                 while let batch = queue.take() {
-                    for command in consume batch {
+                    batch.forEachCommand { command in
                         if let completed = table.apply(command) { onAssociation(completed) }
                     }
                 }
@@ -122,16 +171,15 @@ final class AssociationWorkerPool {
             thread.stackSize = 8 << 20
             thread.start()
         }
-        for i in batches.indices { batches[i].reserveCapacity(Self.batchSize) }
     }
 
     func send(_ command: AssociationCommand) {
         let worker = command.index % queues.count
         batches[worker].append(command)
-        if batches[worker].count >= Self.batchSize {
-            queues[worker].put(batches[worker])
-            batches[worker] = []
-            batches[worker].reserveCapacity(Self.batchSize)
+        if batches[worker].entries.count >= Self.batchSize || batches[worker].bytes.readableBytes >= Self.batchBytes {
+            let full = batches[worker]
+            batches[worker] = CommandBatch(byteCapacity: Self.batchBytes)
+            queues[worker].put(full)
         }
     }
 
@@ -140,8 +188,8 @@ final class AssociationWorkerPool {
         guard !finished else { return }
         finished = true
         for (worker, queue) in queues.enumerated() {
-            if !batches[worker].isEmpty { queue.put(batches[worker]) }
-            batches[worker] = []
+            if !batches[worker].entries.isEmpty { queue.put(batches[worker]) }
+            batches[worker] = CommandBatch(byteCapacity: 0)
             queue.put(nil)
         }
         done.wait()
