@@ -55,10 +55,7 @@ public struct CEchoResponse: DIMSEResponse, ResponseCoding {
 
     public init(commandSet: Dataset) throws(DIMSEError) {
         let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
+        (affectedSOPClassUID, messageIDBeingRespondedTo, commandDataSetType, status) = try r.responseHeader()
         errorComment = r.optionalString(CommandTag.errorComment)
         decodedCommandSet = commandSet
     }

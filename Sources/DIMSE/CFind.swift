@@ -19,10 +19,7 @@ public struct CFindRequest: DIMSERequest, PriorityRequest {
     public init(commandSet: Dataset) throws(DIMSEError) {
         // Required elements in the order of `elements` (see `CommandSetReader`).
         let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        priority = try r.priority()
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        (affectedSOPClassUID, messageID, priority, commandDataSetType) = try r.requestHeader()
         decodedCommandSet = commandSet
     }
 
@@ -56,10 +53,7 @@ public struct CFindResponse: DIMSEResponse, ResponseCoding {
 
     public init(commandSet: Dataset) throws(DIMSEError) {
         let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
+        (affectedSOPClassUID, messageIDBeingRespondedTo, commandDataSetType, status) = try r.responseHeader()
         offendingElement = r.optionalTags(CommandTag.offendingElement)
         errorComment = r.optionalString(CommandTag.errorComment)
         decodedCommandSet = commandSet

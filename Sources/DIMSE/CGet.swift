@@ -18,10 +18,7 @@ public struct CGetRequest: DIMSERequest, PriorityRequest {
 
     public init(commandSet: Dataset) throws(DIMSEError) {
         let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        priority = try r.priority()
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        (affectedSOPClassUID, messageID, priority, commandDataSetType) = try r.requestHeader()
         decodedCommandSet = commandSet
     }
 
@@ -62,16 +59,7 @@ public struct CGetResponse: DIMSEResponse, SubOperationsResponse {
     }
 
     public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        (messageIDBeingRespondedTo, status, commandDataSetType) = try r.subOperationsResponseHeader()
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        offendingElement = r.optionalTags(CommandTag.offendingElement)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        numberOfRemainingSuboperations = r.optionalUInt16(CommandTag.numberOfRemainingSuboperations)
-        numberOfCompletedSuboperations = r.optionalUInt16(CommandTag.numberOfCompletedSuboperations)
-        numberOfFailedSuboperations = r.optionalUInt16(CommandTag.numberOfFailedSuboperations)
-        numberOfWarningSuboperations = r.optionalUInt16(CommandTag.numberOfWarningSuboperations)
-        decodedCommandSet = commandSet
+        try self.init(subOperationsResponse: commandSet)
     }
 
     public var commandSet: Dataset { encodedElements }

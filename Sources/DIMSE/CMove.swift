@@ -69,16 +69,7 @@ public struct CMoveResponse: DIMSEResponse, SubOperationsResponse {
     }
 
     public init(commandSet: Dataset) throws(DIMSEError) {
-        let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        (messageIDBeingRespondedTo, status, commandDataSetType) = try r.subOperationsResponseHeader()
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        offendingElement = r.optionalTags(CommandTag.offendingElement)
-        errorComment = r.optionalString(CommandTag.errorComment)
-        numberOfRemainingSuboperations = r.optionalUInt16(CommandTag.numberOfRemainingSuboperations)
-        numberOfCompletedSuboperations = r.optionalUInt16(CommandTag.numberOfCompletedSuboperations)
-        numberOfFailedSuboperations = r.optionalUInt16(CommandTag.numberOfFailedSuboperations)
-        numberOfWarningSuboperations = r.optionalUInt16(CommandTag.numberOfWarningSuboperations)
-        decodedCommandSet = commandSet
+        try self.init(subOperationsResponse: commandSet)
     }
 
     public var commandSet: Dataset { encodedElements }

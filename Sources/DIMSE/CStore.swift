@@ -28,10 +28,7 @@ public struct CStoreRequest: DIMSERequest, PriorityRequest {
 
     public init(commandSet: Dataset) throws(DIMSEError) {
         let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = try r.string(CommandTag.affectedSOPClassUID)
-        messageID = try r.uint16(CommandTag.messageID)
-        priority = try r.priority()
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
+        (affectedSOPClassUID, messageID, priority, commandDataSetType) = try r.requestHeader()
         affectedSOPInstanceUID = try r.string(CommandTag.affectedSOPInstanceUID)
         moveOriginatorApplicationEntityTitle = r.optionalString(CommandTag.moveOriginatorApplicationEntityTitle)
         moveOriginatorMessageID = r.optionalUInt16(CommandTag.moveOriginatorMessageID)
@@ -73,10 +70,7 @@ public struct CStoreResponse: DIMSEResponse, ResponseCoding {
 
     public init(commandSet: Dataset) throws(DIMSEError) {
         let r = try CommandSetReader(commandSet, expecting: Self.commandField)
-        affectedSOPClassUID = r.optionalString(CommandTag.affectedSOPClassUID)
-        messageIDBeingRespondedTo = try r.uint16(CommandTag.messageIDBeingRespondedTo)
-        commandDataSetType = try r.uint16(CommandTag.commandDataSetType)
-        status = try r.uint16(CommandTag.status)
+        (affectedSOPClassUID, messageIDBeingRespondedTo, commandDataSetType, status) = try r.responseHeader()
         offendingElement = r.optionalTags(CommandTag.offendingElement)
         errorComment = r.optionalString(CommandTag.errorComment)
         affectedSOPInstanceUID = r.optionalString(CommandTag.affectedSOPInstanceUID)

@@ -100,13 +100,18 @@ enum CommandValue {
         guard let b = element.bytes else { return nil }
         // Trimmed in place and read once: no intermediate array (this runs for every UID of every command).
         let view = b.readableBytesView
+        return String(decoding: view[unpadded(view, vr: element.vr)], as: UTF8.self)
+    }
+
+    /// The bytes of a UI, AE or LO value without its padding (see `string`).
+    static func unpadded(_ view: ByteBufferView, vr: VR) -> Range<ByteBufferView.Index> {
         var end = view.endIndex
         while end > view.startIndex, view[end - 1] == 0x00 || view[end - 1] == 0x20 { end -= 1 }
         var start = view.startIndex
-        if element.vr != .UI {
+        if vr != .UI {
             while start < end, view[start] == 0x20 { start += 1 }
         }
-        return String(decoding: view[start..<end], as: UTF8.self)
+        return start..<end
     }
 
     /// Whether `string(element)` is `value`, told without building the string when the trimmed
@@ -115,13 +120,7 @@ enum CommandValue {
     static func holds(_ element: DataElement, string value: String) -> Bool {
         guard let b = element.bytes else { return false }
         let view = b.readableBytesView
-        var end = view.endIndex
-        while end > view.startIndex, view[end - 1] == 0x00 || view[end - 1] == 0x20 { end -= 1 }
-        var start = view.startIndex
-        if element.vr != .UI {
-            while start < end, view[start] == 0x20 { start += 1 }
-        }
-        return view[start..<end].elementsEqual(value.utf8)
+        return view[unpadded(view, vr: element.vr)].elementsEqual(value.utf8)
     }
 
     /// The attribute tags of an AT value (4 bytes each, group then element, little endian).
@@ -229,6 +228,24 @@ struct CommandSetReader {
     /// Message ID Being Responded To (0000,0120), Status (0000,0900) and Command Data Set Type
     /// (0000,0800) of a C-GET-RSP or C-MOVE-RSP, read in that order: those responses have
     /// always reported a missing or unusable Status before Command Data Set Type.
+    /// Affected SOP Class UID, Message ID, Priority and Command Data Set Type, read in the order of
+    /// the C-STORE, C-FIND, C-GET and C-MOVE request tables (so a missing one is reported as there).
+    func requestHeader() throws(DIMSEError) -> (sopClassUID: String, messageID: UInt16, priority: Priority, dataSetType: UInt16) {
+        let sop = try string(CommandTag.affectedSOPClassUID)
+        let id = try uint16(CommandTag.messageID)
+        let priority = try priority()
+        return (sop, id, priority, try uint16(CommandTag.commandDataSetType))
+    }
+
+    /// Affected SOP Class UID (optional), Message ID Being Responded To, Command Data Set Type and
+    /// Status, read in the order of `responseElements`.
+    func responseHeader() throws(DIMSEError) -> (sopClassUID: String?, messageID: UInt16, dataSetType: UInt16, status: UInt16) {
+        let sop = optionalString(CommandTag.affectedSOPClassUID)
+        let id = try uint16(CommandTag.messageIDBeingRespondedTo)
+        let dataSetType = try uint16(CommandTag.commandDataSetType)
+        return (sop, id, dataSetType, try uint16(CommandTag.status))
+    }
+
     func subOperationsResponseHeader() throws(DIMSEError) -> (UInt16, UInt16, UInt16) {
         let id = try uint16(CommandTag.messageIDBeingRespondedTo)
         let status = try uint16(CommandTag.status)
