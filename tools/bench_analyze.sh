@@ -2,7 +2,8 @@
 # Throughput and peak memory of `dicomtap analyze` on a large capture (default 500 MB, many
 # associations, C-FIND and C-STORE mixed; made by tools/make_big_capture.py from real
 # pynetdicom/DCMTK streams), beside tshark's DICOM dissector and a bare libpcap read of the
-# same file. Usage: tools/bench_analyze.sh [MB]   (SKIP_TSHARK=1 leaves tshark out)
+# same file. Usage: tools/bench_analyze.sh [MB]   (SKIP_TSHARK=1 leaves tshark out; TSHARK_DETAIL=1 adds
+# tshark -V and -T json, the detail our text and JSON carry)
 # Output goes to /dev/null for every tool; "cpu" is user + system time over all threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,4 +52,9 @@ run "dicomtap analyze --format json --threads 1" .build/release/dicomtap analyze
 run "dicomtap analyze --format json ($cpus threads)" .build/release/dicomtap analyze --format json "$file"
 if [[ ${SKIP_TSHARK:-0} != 1 ]]; then
   run "tshark -r FILE -d tcp.port==11112,dicom -Y dicom" tshark -r "$file" -d tcp.port==11112,dicom -Y dicom
+  # The same dissection with as much detail as our text and JSON (slow: minutes on 500 MB).
+  if [[ ${TSHARK_DETAIL:-0} == 1 ]]; then
+    run "tshark ... -Y dicom -V (every field, as text)" tshark -r "$file" -d tcp.port==11112,dicom -Y dicom -V
+    run "tshark ... -Y dicom -T json" tshark -r "$file" -d tcp.port==11112,dicom -Y dicom -T json
+  fi
 fi
