@@ -369,11 +369,29 @@ import Testing
                 let path = dir.appendingPathComponent("\(round)-\(name)").path
                 _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
                 do {
+                    // The JSON tree, serialized as `analyze` used to, against what the direct writer prints.
+                    var tree: [String] = []
                     let analyzer = try CaptureAnalyzer.analyze(path: path) { a in
-                        _ = AssociationJSON().render(index: a.index, client: "c", server: "s", observer: a.observer).serialized()
+                        tree.append(AssociationJSON().render(index: a.index, client: a.client.description,
+                                                             server: a.server.description, observer: a.observer)
+                            .serialized(indent: 1))
                     }
                     _ = analyzer.warnings
                     reports += 1
+                    // One thread and three print the same for damaged captures too, text and JSON.
+                    var outputs: [[String]] = []
+                    for (format, workers) in [(AnalysisReportWriter.Format.json, 1), (.json, 3), (.text, 1), (.text, 3)] {
+                        var out: [String] = []
+                        var config = CaptureAnalyzer.Configuration()
+                        config.keepEvents = format == .text
+                        _ = try CaptureAnalyzer.analyze(path: path, configuration: config, workers: workers,
+                                                        prepare: { AnalyzeCapturesTests.text(AnalysisRenderer(format: format).render($0)) },
+                                                        consume: { out.append($0) })
+                        outputs.append(out)
+                    }
+                    #expect(outputs[0] == tree, "\(round)-\(name): direct JSON differs from the tree")
+                    #expect(outputs[1] == outputs[0], "\(round)-\(name): JSON on 3 workers")
+                    #expect(outputs[3] == outputs[2], "\(round)-\(name): text on 3 workers")
                 } catch {
                     #expect(!error.description.isEmpty)
                     errors += 1
