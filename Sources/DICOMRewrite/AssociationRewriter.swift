@@ -146,14 +146,32 @@ public struct AssociationRewriter: Sendable {
                 stream.commandBytes.writeBuffer(&fragment)
                 stream.phase = .command
                 guard header.isLastFragment else { continue }
-                let command: DIMSECommand
+                var command: DIMSECommand
                 do throws(DIMSEError) {
                     command = try DIMSECommand(decoding: stream.commandBytes)
                 } catch {
                     result.failure = "the \(sender)'s command set on presentation context \(id) cannot be decoded: \(error)"
                     return result
                 }
-                append(stream.commandBytes, isCommand: true, isLast: true, contextID: id, capacity: capacity, to: &result.pdus)
+                var commandBytes = stream.commandBytes
+                // A C-MOVE's destination is an AE title the SCP knows: the SCU's own title (the usual
+                // case, "move to me") reaches the SCP as the calling title the rules map it to.
+                if direction == .towardsAcceptor, case .cMoveRequest(var move) = command,
+                   let mapped = rewriter.rules.aeTitles.calling[move.moveDestination] {
+                    let original = move.moveDestination
+                    move.moveDestination = mapped
+                    do throws(DIMSEError) {
+                        commandBytes = try DIMSECommand.cMoveRequest(move).encodedCommandSet()
+                    } catch {
+                        result.failure = "the C-MOVE-RQ's Move Destination could not be rewritten: \(error)"
+                        return result
+                    }
+                    command = .cMoveRequest(move)
+                    result.notes.append(RewriteNote(kind: .rewritten, tag: CommandTag.moveDestination, path: CommandTag.moveDestination.description,
+                                                    before: original, after: mapped,
+                                                    detail: "Move Destination, mapped like the calling AE title"))
+                }
+                append(commandBytes, isCommand: true, isLast: true, contextID: id, capacity: capacity, to: &result.pdus)
                 stream = MessageStream()
                 if command.hasDataSet {
                     stream.phase = .dataSet

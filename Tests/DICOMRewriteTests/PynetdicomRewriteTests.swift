@@ -307,4 +307,40 @@ extension PynetdicomRewriteTests {
         #expect(received.first?["service"] as? String == "C-GET")
         #expect(received.first?["PatientID"] as? String == pseudonymID)
     }
+
+    /// C-MOVE through the proxy with `--calling-ae MODALITY=GATEWAY`: a move to the SCU's own
+    /// title reaches the SCP as GATEWAY (the title the SCP knows the SCU by), any other destination
+    /// as it was; the Patient ID is pseudonymized as in C-FIND.
+    @Test func moveDestinationFollowsTheCallingTitle() async throws {
+        let dir = try TemporaryDirectory("rewrite-move")
+        defer { dir.remove() }
+        let rules = try rules(dir)
+        let scp = try Subprocess.python(["scp", "--record", dir.file("received.jsonl")], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        let rewriter = try Rewriter.open(rules: rules)
+        try await withProxy(upstream: scpPort, configure: {
+            $0.rewriter = rewriter
+            $0.logDirectory = dir.file("logs")
+        }) { proxy in
+            for destination in ["MODALITY", "WORKSTATION"] {
+                let move = try Subprocess.python(["move", String(proxy.port), "--patient-id", Self.patientID,
+                                                  "--destination", destination], name: "move-\(destination)", directory: dir)
+                #expect(try await move.wait() == 0)
+                let answer = try jsonObject(move.stdout)
+                #expect(answer["statuses"] as? [Int] == [0xA801], "\(move.stdout) \(move.stderr)")
+            }
+            try await eventually("both associations' end") {
+                proxy.logs.text.components(separatedBy: "END  released").count == 3
+            }
+            // The association's text log says what changed (SCP-side value only, without --log-originals).
+            let logs = filesBytes(under: dir.file("logs")).map { String(decoding: $0.bytes, as: UTF8.self) }.joined()
+            #expect(logs.contains("REWRITE (0000,0600) MoveDestination: (original) -> 'GATEWAY'"), "\(logs)")
+        }
+        let received = try records(dir).filter { $0["service"] as? String == "C-MOVE" }
+        #expect(received.count == 2)
+        #expect(received.map { $0["MoveDestination"] as? String } == ["GATEWAY", "WORKSTATION"])
+        #expect(received.allSatisfy { $0["calling"] as? String == "GATEWAY" })
+        #expect(received.allSatisfy { $0["PatientID"] as? String == pseudonym(Self.patientID, .LO, dir: dir) })
+    }
 }

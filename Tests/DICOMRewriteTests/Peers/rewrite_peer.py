@@ -14,6 +14,9 @@ stops by itself after --lifetime seconds.
   get    one Patient Root C-GET for --patient-id; the SCP answers with a C-STORE of a Secondary Capture
          whose Patient ID and Name are the ones it received; prints JSON with the statuses and what the
          SCU was sent
+  move   one Patient Root C-MOVE for --patient-id to --destination; the SCP records the Move Destination
+         and the calling AE title it received and answers 0xA801 (destination unknown: it knows none);
+         prints JSON with the statuses
 """
 import argparse
 import json
@@ -115,6 +118,15 @@ def cmd_scp(args):
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         yield 0xFF00, ds
 
+    def on_move(event):
+        entry = {"service": "C-MOVE", "MoveDestination": event.move_destination.decode("ascii").strip()
+                 if isinstance(event.move_destination, bytes) else str(event.move_destination).strip(),
+                 "calling": event.assoc.requestor.ae_title.strip() if isinstance(event.assoc.requestor.ae_title, str)
+                 else event.assoc.requestor.ae_title.decode("ascii").strip()}
+        entry.update(describe(event.identifier))
+        record(entry)
+        yield None, None
+
     def on_store(event):
         ds = event.dataset
         entry = {"service": "C-STORE", "ts": str(event.context.transfer_syntax)}
@@ -144,9 +156,12 @@ def cmd_scp(args):
     ae.add_supported_context(SecondaryCaptureImageStorage,
                              [ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian,
                               ImplicitVRLittleEndian], scu_role=True, scp_role=True)
-    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet
+    from pynetdicom.sop_class import (PatientRootQueryRetrieveInformationModelGet,
+                                      PatientRootQueryRetrieveInformationModelMove)
     ae.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
-    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store), (evt.EVT_C_GET, on_get)]
+    ae.add_supported_context(PatientRootQueryRetrieveInformationModelMove)
+    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store), (evt.EVT_C_GET, on_get),
+                (evt.EVT_C_MOVE, on_move)]
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
     print(server.socket.getsockname()[1], flush=True)
     while True:
@@ -288,6 +303,32 @@ def cmd_get(args):
     return 0
 
 
+def cmd_move(args):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelMove
+    from pydicom.dataset import Dataset
+
+    ae = AE(ae_title=args.calling)
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called)
+    if not assoc.is_established:
+        print(json.dumps({"error": "association not established"}))
+        return 2
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "PATIENT"
+    ds.PatientID = args.patient_id
+    statuses = []
+    for status, _ in assoc.send_c_move(ds, args.destination, PatientRootQueryRetrieveInformationModelMove):
+        if status is None:
+            print(json.dumps({"error": "no response"}))
+            assoc.abort()
+            return 2
+        statuses.append(int(status.Status))
+    assoc.release()
+    print(json.dumps({"statuses": statuses}))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lifetime", type=int, default=60)
@@ -315,6 +356,12 @@ def main():
     get.add_argument("--max-pdu", type=int, default=16382)
     get.add_argument("--calling", default="MODALITY")
     get.add_argument("--called", default="ARCHIVE")
+    move = sub.add_parser("move")
+    move.add_argument("port", type=int)
+    move.add_argument("--patient-id", required=True)
+    move.add_argument("--destination", required=True)
+    move.add_argument("--calling", default="MODALITY")
+    move.add_argument("--called", default="ARCHIVE")
     store = sub.add_parser("store")
     store.add_argument("port", type=int)
     store.add_argument("--ts", choices=["be", "deflated", "le"], required=True)
@@ -331,6 +378,8 @@ def main():
         return cmd_find(args)
     if args.command == "get":
         return cmd_get(args)
+    if args.command == "move":
+        return cmd_move(args)
     return cmd_store_run(args)
 
 
