@@ -268,7 +268,6 @@ def cmd_store_run(args):
 def cmd_get(args):
     from pynetdicom import AE, evt, build_role
     from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet, SecondaryCaptureImageStorage
-    from pydicom.dataset import Dataset
     from pydicom.uid import ExplicitVRLittleEndian
 
     received = []
@@ -285,46 +284,46 @@ def cmd_get(args):
     role = build_role(SecondaryCaptureImageStorage, scp_role=True)
     assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu, ext_neg=[role],
                          evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    statuses = retrieve(assoc, args.patient_id,
+                        lambda ds: assoc.send_c_get(ds, PatientRootQueryRetrieveInformationModelGet))
+    if statuses is None:
+        return 2
+    print(json.dumps({"statuses": statuses, "stored": received}, ensure_ascii=False))
+    return 0
+
+
+def retrieve(assoc, patient_id, send):
+    """A Patient Root retrieve of one patient on an association: the statuses of its responses,
+    or None (the error printed) when the association or a response failed."""
+    from pydicom.dataset import Dataset
     if not assoc.is_established:
         print(json.dumps({"error": "association not established"}))
-        return 2
+        return None
     ds = Dataset()
     ds.QueryRetrieveLevel = "PATIENT"
-    ds.PatientID = args.patient_id
+    ds.PatientID = patient_id
     statuses = []
-    for status, _ in assoc.send_c_get(ds, PatientRootQueryRetrieveInformationModelGet):
+    for status, _ in send(ds):
         if status is None:
             print(json.dumps({"error": "no response"}))
             assoc.abort()
-            return 2
+            return None
         statuses.append(int(status.Status))
     assoc.release()
-    print(json.dumps({"statuses": statuses, "stored": received}, ensure_ascii=False))
-    return 0
+    return statuses
 
 
 def cmd_move(args):
     from pynetdicom import AE
     from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelMove
-    from pydicom.dataset import Dataset
 
     ae = AE(ae_title=args.calling)
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelMove)
     assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called)
-    if not assoc.is_established:
-        print(json.dumps({"error": "association not established"}))
+    statuses = retrieve(assoc, args.patient_id,
+                        lambda ds: assoc.send_c_move(ds, args.destination, PatientRootQueryRetrieveInformationModelMove))
+    if statuses is None:
         return 2
-    ds = Dataset()
-    ds.QueryRetrieveLevel = "PATIENT"
-    ds.PatientID = args.patient_id
-    statuses = []
-    for status, _ in assoc.send_c_move(ds, args.destination, PatientRootQueryRetrieveInformationModelMove):
-        if status is None:
-            print(json.dumps({"error": "no response"}))
-            assoc.abort()
-            return 2
-        statuses.append(int(status.Status))
-    assoc.release()
     print(json.dumps({"statuses": statuses}))
     return 0
 
