@@ -21,11 +21,19 @@ public enum ProxyLogKey {
 public struct ConsoleLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
-    private let output: AppendOnlyFile
+    /// Where each formatted message goes (standard output, or a caller's sink).
+    private let output: @Sendable (String) -> Void
 
     /// A handler writing to standard output.
     public init() {
-        output = ConsoleLogHandler.standardOutput
+        let file = ConsoleLogHandler.standardOutput
+        output = { file.write($0) }
+    }
+
+    /// A handler handing each formatted message (the console's text, with its final newline)
+    /// to `sink` instead, e.g. to keep the lines a test reads.
+    public init(sink: @escaping @Sendable (String) -> Void) {
+        output = sink
     }
 
     private static let standardOutput = AppendOnlyFile(borrowing: STDOUT_FILENO, name: "stdout")
@@ -38,7 +46,7 @@ public struct ConsoleLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        output.write(Self.format(message: "\(event.message)", level: event.level, metadata: merged, time: wallClock()))
+        output(Self.format(message: "\(event.message)", level: event.level, metadata: merged, time: wallClock()))
     }
 
     /// The text of one message as it appears on the console (with its final newline).

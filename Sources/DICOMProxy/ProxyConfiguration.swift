@@ -64,15 +64,6 @@ public struct RoutingTable: Sendable, Hashable {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return String(s)
-    }
-}
-
 /// Everything `DICOMProxyServer` needs to know.
 public struct ProxyConfiguration: Sendable {
     /// Where the proxy listens for SCUs (port 0: chosen by the system).

@@ -119,7 +119,8 @@ public struct RewriteRules: Sendable, Hashable {
 }
 
 extension String {
-    func trimmingCharacters(in set: Character) -> String {
+    /// The string without leading and trailing `set` characters (the proxy trims AE titles with it too).
+    package func trimmingCharacters(in set: Character) -> String {
         var s = Substring(self)
         while s.first == set { s = s.dropFirst() }
         while s.last == set { s = s.dropLast() }

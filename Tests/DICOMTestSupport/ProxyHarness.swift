@@ -13,25 +13,6 @@ public final class LogCapture: Sendable {
     public func contains(_ s: String) -> Bool { lines.current.contains { $0.contains(s) } }
 }
 
-public struct CapturingLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
-    public var metadata: Logger.Metadata = [:]
-    public let capture: LogCapture
-    public init(capture: LogCapture) { self.capture = capture }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let text = ConsoleLogHandler.format(message: "\(event.message)", level: event.level, metadata: merged, time: wallClock())
-        capture.lines.withValue { $0 += text.split(separator: "\n").map(String.init) }
-    }
-}
-
 /// A proxy on port 0 of 127.0.0.1, on its own event loop group, stopped by `stop()`.
 public struct ProxyHarness {
     public let group: MultiThreadedEventLoopGroup
@@ -48,7 +29,7 @@ public struct ProxyHarness {
         configuration.connectTimeout = .seconds(3)
         configure(&configuration)
         let logs = LogCapture()
-        var logger = Logger(label: "test.proxy") { _ in CapturingLogHandler(capture: logs) }
+        var logger = Logger(label: "test.proxy") { _ in ConsoleLogHandler { text in logs.lines.withValue { $0 += text.split(separator: "\n").map(String.init) } } }
         logger.logLevel = level
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         do {
