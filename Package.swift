@@ -148,12 +148,16 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMCaptureTests",
-            dependencies: ["DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DICOMPeerSupport", "DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
         .target(
+            name: "DICOMPeerSupport",
+            path: "Tests/DICOMPeerSupport"
+        ),
+        .target(
             name: "DICOMTestSupport",
-            dependencies: ["DICOMProxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["DICOMPeerSupport", "DICOMProxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             path: "Tests/DICOMTestSupport"
         ),

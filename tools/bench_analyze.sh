@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 mb=${1:-500}
 file=bench-data/big-${mb}mb.pcap
 mkdir -p bench-data
-[[ -f $file ]] || python3 tools/make_big_capture.py "$file" --mb "$mb"
+[[ -f $file ]] || tools/python tools/make_big_capture.py "$file" --mb "$mb"
 swift build -c release --product dicomtap >/dev/null
 
 # A bare libpcap read: pcap_next_ex over every packet, nothing else.
@@ -39,7 +39,7 @@ run() {
   out=$(tail -1 bench-data/time.txt)
   read -r secs user sys rss <<<"$out"
   # Wall time, and CPU time (user + system): on a shared machine the CPU time is the steadier figure.
-  python3 -c "s=float('$secs'); c=float('$user')+float('$sys'); print(f'%-44s %7.2f s  %6.0f MB/s  cpu %7.2f s  peak RSS %7.1f MB' % ('$label', s, $size/1e6/max(s,1e-3), c, $rss/1024))"
+  tools/python -c "s=float('$secs'); c=float('$user')+float('$sys'); print(f'%-44s %7.2f s  %6.0f MB/s  cpu %7.2f s  peak RSS %7.1f MB' % ('$label', s, $size/1e6/max(s,1e-3), c, $rss/1024))"
 }
 run "bare libpcap read (pcap_next_ex loop, C)" bench-data/pcapread "$file"
 cpus=$(nproc)

@@ -6,14 +6,14 @@ cd "$(dirname "$0")/.."
 mb=${1:-50}
 file=bench-data/bench-${mb}mb.dcm
 mkdir -p bench-data
-[[ -f $file ]] || python3 tools/make_bench_dataset.py "$file" --mb "$mb"
+[[ -f $file ]] || tools/python tools/make_bench_dataset.py "$file" --mb "$mb"
 swift build -c release --product dicomtap-bench >/dev/null
 swift build -c release --product dicomtap >/dev/null
 size=$(stat -c %s "$file")
 echo "file: $file ($size bytes)"
 .build/release/dicomtap-bench "$file" 5
 
-python3 - "$file" <<'PY'
+tools/python - "$file" <<'PY'
 import os, subprocess, sys, time
 import pydicom
 path = sys.argv[1]

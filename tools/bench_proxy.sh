@@ -11,13 +11,13 @@
 # Everything on 127.0.0.1 with ports chosen by the system; every process is stopped by PID.
 # Usage: tools/bench_proxy.sh [MB [COPIES [QUERIES]]]   (defaults 50, 4, 1000)
 # Env: SCRATCH (swift build scratch path, default .build), DICOMTAP (a dicomtap binary to use
-# instead of building one), PYTHON (python3 with pynetdicom).
+# instead of building one), PYTHON (python3 with pynetdicom; default: tools/python, the .venv tools/setup.sh makes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-50}
 copies=${2:-4}
 queries=${3:-1000}
-PY=${PYTHON:-python3}
+PY=tools/python
 peer=Tests/DICOMProxyTests/Peers/peer.py
 scratch=${SCRATCH:-.build}
 

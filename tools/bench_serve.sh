@@ -9,12 +9,12 @@
 # then the seed's pynetdicom SCU (--count) against both, the figures a pynetdicom user would see.
 # Everything on 127.0.0.1, ports chosen by the system, every process stopped by PID.
 # Usage: tools/bench_serve.sh [COUNT]   (default 2000)
-# Env: SCRATCH (swift build scratch path, default .build), PYTHON (python3 with pynetdicom).
+# Env: SCRATCH (swift build scratch path, default .build), PYTHON (python3 with pynetdicom; default: tools/python, the .venv tools/setup.sh makes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-2000}
 per=$(( count / 10 ))
-PY=${PYTHON:-python3}
+PY=tools/python
 scratch=${SCRATCH:-.build}
 swift build -c release --scratch-path "$scratch" --product dicomtap >/dev/null
 swift build -c release --scratch-path "$scratch" --product dicomtap-bench >/dev/null

@@ -212,8 +212,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("sequential.pcap").path
         let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        make.arguments = ["python3", Self.root.appendingPathComponent("tools/make_big_capture.py").path, path,
+        make.executableURL = URL(fileURLWithPath: Peers.python ?? "/usr/bin/python3")
+        make.arguments = [Self.root.appendingPathComponent("tools/make_big_capture.py").path, path,
                           "--mb", "1", "--concurrent", "1"]
         make.standardOutput = FileHandle.nullDevice
         try make.run()

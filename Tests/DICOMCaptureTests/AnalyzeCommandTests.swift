@@ -2,14 +2,9 @@ import Foundation
 import Testing
 
 /// The `dicomtap` executable built beside the tests, if any.
-private let dicomtapBinary: String? = {
-    let dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-    let path = dir.appendingPathComponent("dicomtap").path
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}()
 
 /// `dicomtap analyze` as a user runs it: stdout, stderr and exit status of the executable.
-@Suite(.enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
+@Suite(.requires(.dicomtap))
 struct AnalyzeCommandTests {
     struct Run {
         var status: Int32
@@ -19,7 +14,7 @@ struct AnalyzeCommandTests {
 
     func analyze(_ arguments: [String]) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: dicomtapBinary ?? "")
+        process.executableURL = URL(fileURLWithPath: Peers.dicomtap)
         process.arguments = ["analyze"] + arguments
         process.currentDirectoryURL = AnalyzeCapturesTests.root
         let out = Pipe(), err = Pipe()

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import DICOMPeerSupport
 import NIOCore
 import Testing
 @testable import DICOMCapture

@@ -4,8 +4,7 @@ import Testing
 @testable import DICOMProxy
 
 /// DCMTK echoscu and storescu -> proxy -> DCMTK storescp.
-@Suite(.peers, .enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu, storescu and storescp in /usr/bin (tools/setup.sh)"),
-       .enabled(if: Peers.pynetdicomAvailable, "needs pydicom to write the large data set (tools/setup.sh)"))
+@Suite(.peers, .requires(.dcmtk, .pynetdicom))
 struct DCMTKProxyTests {
     /// DCMTK findscu (Patient Root) -> proxy -> pynetdicom Q/R SCP with three matches.
     @Test func findscuPatientRootThroughTheProxy() async throws {
@@ -103,17 +102,10 @@ func canConnect(port: Int) throws -> Bool {
     } == 0
 }
 
-/// The `dicomtap` binary built beside the test bundle, if any.
-let dicomtapBinary: String? = {
-    let dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-    let path = dir.appendingPathComponent("dicomtap").path
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}()
 
 /// `dicomtap proxy` as a user runs it: console lines, then SIGTERM with an association open:
 /// the association is aborted after the grace period, the logs are complete, exit status 0.
-@Suite(.peers, .enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu and storescp in /usr/bin (tools/setup.sh)"),
-       .enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
+@Suite(.peers, .requires(.dcmtk, .dicomtap))
 struct ProxyCommandTests {
     @Test func runsAndStopsOnSIGTERM() async throws {
         let dir = try TemporaryDirectory("cli")
@@ -124,7 +116,7 @@ struct ProxyCommandTests {
         try await eventually("storescp to listen") { try canConnect(port: scpPort) }
 
         let proxyPort = try freePort()
-        let proxy = try Subprocess(dicomtapBinary ?? "", ["proxy", "--listen", "127.0.0.1:\(proxyPort)",
+        let proxy = try Subprocess(Peers.dicomtap, ["proxy", "--listen", "127.0.0.1:\(proxyPort)",
                                                           "--upstream", "127.0.0.1:\(scpPort)", "--grace-period", "0.5",
                                                           "--log-dir", dir.file("logs")], name: "dicomtap", directory: dir)
         defer { proxy.stop() }

@@ -24,7 +24,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: Peers.dcmtkAvailable, "needs DCMTK's echoscu in /usr/bin (tools/setup.sh)"))
+    @Test(.requires(.dcmtk))
     func echoscuSeesTheRejection() async throws {
         let dir = try TemporaryDirectory("rj")
         defer { dir.remove() }

@@ -6,7 +6,7 @@ import Testing
 @testable import DICOMProxy
 
 /// pynetdicom SCU -> proxy -> pynetdicom SCP.
-@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"))
+@Suite(.peers, .requires(.pynetdicom))
 struct PynetdicomProxyTests {
     /// The Relevant Patient Information query answers the same through the proxy as directly, and
     /// the proxy's console line, text log and JSON lines show the decoded exchange.
@@ -177,9 +177,9 @@ struct PynetdicomProxyTests {
         let replayed = association.observer.exchanges.map { ExchangeSummary(AssociationJSON().exchange($0)) }
         #expect(replayed == live)
 
-        // tshark, when installed, reassembles the same recording.
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark") {
-            let tshark = try Subprocess("/usr/bin/tshark", ["-r", recording, "-d", "tcp.port==\(association.server.port),dicom", "-V"],
+        // tshark reassembles the same recording (required in CI; skipped with a note elsewhere).
+        if try PeerRequirement.check([.tshark]), let tsharkPath = Peers.tshark {
+            let tshark = try Subprocess(tsharkPath, ["-r", recording, "-d", "tcp.port==\(association.server.port),dicom", "-V"],
                                         name: "tshark", directory: dir)
             #expect(try await tshark.wait() == 0)
             #expect(tshark.stdout.contains("A-ASSOCIATE request MODALITY --> ARCHIVE"))

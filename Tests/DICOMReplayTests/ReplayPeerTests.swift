@@ -69,8 +69,7 @@ func replayAgainst(_ port: Int, _ conversation: RecordedConversation, pace: Repl
 // MARK: - pynetdicom
 
 /// pynetdicom's SCU recorded through the proxy against pynetdicom's SCP, then replayed both ways.
-@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
-       .serialized)
+@Suite(.peers, .requires(.pynetdicom), .serialized)
 struct PynetdicomReplayTests {
     /// Records C-ECHO + RPI General C-FIND + Patient Root C-FIND (25 matches) through the proxy.
     func record(_ dir: TemporaryDirectory, scpPort: Int) async throws -> (capture: String, scuOutput: String) {
@@ -361,19 +360,12 @@ extension PynetdicomReplayTests {
 
 // MARK: - The command
 
-/// The `dicomtap` binary built beside the test bundle, if any.
-let dicomtapBinary: String? = {
-    let dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-    let path = dir.appendingPathComponent("dicomtap").path
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}()
 
 /// `dicomtap replay` as a user runs it: exit status 0 / 1 / 2, the report on stdout, errors on stderr.
-@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"),
-       .enabled(if: dicomtapBinary != nil, "needs the dicomtap executable beside the tests (swift build --build-tests)"))
+@Suite(.peers, .requires(.pynetdicom, .dicomtap))
 struct ReplayCommandTests {
     func dicomtap(_ arguments: [String], name: String, directory: TemporaryDirectory) async throws -> Subprocess {
-        let p = try Subprocess(dicomtapBinary ?? "", ["replay"] + arguments, name: name, directory: directory)
+        let p = try Subprocess(Peers.dicomtap, ["replay"] + arguments, name: name, directory: directory)
         _ = try await p.wait()
         return p
     }
@@ -420,8 +412,7 @@ struct ReplayCommandTests {
 
 // MARK: - DCMTK findscu
 
-@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable && FileManager.default.isExecutableFile(atPath: Peers.findscu),
-                "needs pynetdicom and DCMTK's findscu (tools/setup.sh)"))
+@Suite(.peers, .requires(.pynetdicom, .dcmtk))
 struct FindscuReplayTests {
     static func findscu(_ port: Int, patientID: String, name: String, directory: TemporaryDirectory) async throws -> Subprocess {
         let p = try Subprocess(Peers.findscu, ["-P", "-aec", "ARCHIVE", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=\(patientID)",

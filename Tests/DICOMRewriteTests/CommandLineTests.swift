@@ -5,9 +5,7 @@ import Testing
 
 /// The `dicomtap` binary built next to the tests (`swift build --build-tests` builds it).
 enum DICOMTapBinary {
-    static let path: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/dicomtap").path
-    static var available: Bool { FileManager.default.isExecutableFile(atPath: path) }
+    static var path: String { Peers.dicomtap }
 
     /// Runs it to completion; stdout, stderr and the exit status.
     static func run(_ arguments: [String], in directory: TemporaryDirectory) async throws -> (out: String, err: String, status: Int32) {
@@ -17,7 +15,7 @@ enum DICOMTapBinary {
     }
 }
 
-@Suite(.peers, .enabled(if: DICOMTapBinary.available, "needs .build/debug/dicomtap (swift build --build-tests)"))
+@Suite(.peers, .requires(.dicomtap))
 struct CommandLineTests {
     /// A bad rules file stops `dicomtap proxy` before it listens, naming the file and line.
     @Test func badRulesFileStopsTheProxyBeforeItStarts() async throws {

@@ -9,7 +9,7 @@ func record(_ n: Int) -> PseudonymRecord {
     PseudonymRecord(pseudonym: "PSEUDO\(n)", original: "ORIGINAL\(n)", vr: .LO, tag: DICOMCore.Tag(0x0010_0020))
 }
 
-@Suite(.enabled(if: sqlite3ShellAvailable, "needs the sqlite3 shell (tools/setup.sh)"))
+@Suite(.requires(.sqlite3))
 struct MappingStoreTests {
     /// Every distinct pseudonym issued and looked up stays in the file, but memory holds at most `cacheLimit`.
     @Test func cacheIsBounded() throws {

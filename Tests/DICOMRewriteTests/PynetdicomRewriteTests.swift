@@ -8,7 +8,7 @@ import Testing
 @testable import DICOMRewrite
 
 /// pynetdicom SCU -> proxy with rewriting -> pynetdicom SCP that records what it received.
-@Suite(.peers, .enabled(if: Peers.pynetdicomAvailable, "needs python3 with pynetdicom 3.0.4 and pydicom 3.0.2 (tools/setup.sh)"))
+@Suite(.peers, .requires(.pynetdicom))
 struct PynetdicomRewriteTests {
     static let patientID = "PAT-7731-X"
     static let patientName = "Doe^Johnathan"

@@ -22,7 +22,7 @@ import Testing
             supportedContexts: [verification: PresentationContextProposal.defaultTransferSyntaxes]), handler: NoServices())
     }
 
-    @Test(.enabled(if: Peers.dcmtkAvailable)) func clientEchoesDCMTKStorescp() async throws {
+    @Test(.requires(.dcmtk)) func clientEchoesDCMTKStorescp() async throws {
         let dir = try TemporaryDirectory("net")
         defer { dir.remove() }
         let port = try freePort()
@@ -46,7 +46,7 @@ import Testing
         try await association.release()
     }
 
-    @Test(.enabled(if: Peers.dcmtkAvailable)) func dcmtkEchoscuAgainstOurServer() async throws {
+    @Test(.requires(.dcmtk)) func dcmtkEchoscuAgainstOurServer() async throws {
         let server = try await Self.echoServer(allowed: ["ECHOSCU"], aeTitle: "DICOMTAP")
         let dir = try TemporaryDirectory("net")
         defer { dir.remove() }

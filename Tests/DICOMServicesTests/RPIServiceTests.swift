@@ -17,7 +17,7 @@ enum Repository {
     static let seedSCU = root.appendingPathComponent("tools/peers/seed_rpi_scu.py").path
     static let seedSCP = root.appendingPathComponent("tools/peers/seed_rpi_scp.py").path
     /// The `dicomtap` executable built beside the test bundle.
-    static let dicomtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dicomtap").path
+    static var dicomtap: String { Peers.dicomtap }
 }
 
 /// Our SCP on the demo data, on a free port, quiet.
@@ -94,7 +94,7 @@ struct SeedSCUOutput {
              patientName: "Müller^Jürgen"),
     ]
 
-    @Test(.enabled(if: Peers.pynetdicomAvailable), arguments: cases)
+    @Test(.requires(.pynetdicom), arguments: cases)
     func seedSCUAgainstServe(_ c: Case) async throws {
         let serve = try await ServeHarness.start()
         defer { Task { await serve.server.shutdown() } }
@@ -113,7 +113,7 @@ struct SeedSCUOutput {
         }
     }
 
-    @Test(.enabled(if: Peers.pynetdicomAvailable)) func seedSCUCancelsAgainstSlowServe() async throws {
+    @Test(.requires(.pynetdicom)) func seedSCUCancelsAgainstSlowServe() async throws {
         let serve = try await ServeHarness.start(delay: .seconds(2))
         defer { Task { await serve.server.shutdown() } }
         let dir = try TemporaryDirectory("rpi")
@@ -137,7 +137,7 @@ struct SeedSCUOutput {
         return (scp, port)
     }
 
-    @Test(.enabled(if: Peers.pynetdicomAvailable)) func ourQueryCancelsAndLeavesOutTheTemplateAgainstSeedSCP() async throws {
+    @Test(.requires(.pynetdicom)) func ourQueryCancelsAndLeavesOutTheTemplateAgainstSeedSCP() async throws {
         let dir = try TemporaryDirectory("rpi")
         defer { dir.remove() }
         let (slow, slowPort) = try await Self.seedSCP(dir, ["--pending-delay", "2"])
@@ -151,7 +151,7 @@ struct SeedSCUOutput {
         #expect(invalid.finalStatus?.status == 0xA900)
     }
 
-    @Test(.enabled(if: Peers.pynetdicomAvailable), arguments: cases.filter { $0.name != "no template" })
+    @Test(.requires(.pynetdicom), arguments: cases.filter { $0.name != "no template" })
     func ourQueryAgainstSeedSCP(_ c: Case) async throws {
         let dir = try TemporaryDirectory("rpi")
         defer { dir.remove() }
@@ -200,7 +200,7 @@ struct SeedSCUOutput {
         #expect(wrongTemplate.finalStatus?.status == 0xC200)
     }
 
-    @Test(.enabled(if: Peers.dcmtkAvailable)) func dcmtkEchoscuAndUnknownCallingAE() async throws {
+    @Test(.requires(.dcmtk)) func dcmtkEchoscuAndUnknownCallingAE() async throws {
         let serve = try await ServeHarness.start(aeTitle: "RPI-SCP", allowed: ["MODALITY"])
         defer { Task { await serve.server.shutdown() } }
         let dir = try TemporaryDirectory("rpi")
@@ -214,7 +214,7 @@ struct SeedSCUOutput {
         #expect(bad.stderr.contains("Calling AE Title Not Recognized"), "\(bad.stderr)")
     }
 
-    @Test(.enabled(if: Peers.pynetdicomAvailable)) func twentyConcurrentSeedSCUs() async throws {
+    @Test(.requires(.pynetdicom)) func twentyConcurrentSeedSCUs() async throws {
         let serve = try await ServeHarness.start()
         defer { Task { await serve.server.shutdown() } }
         let dir = try TemporaryDirectory("rpi")
@@ -242,11 +242,7 @@ struct SeedSCUOutput {
         #expect(lines.current.last?.hasPrefix("query: 1 match, final Success 0x0000") == true, "\(lines.current.last ?? "")")
     }
 
-    @Test func queryCommandExitCodes() async throws {
-        guard FileManager.default.isExecutableFile(atPath: Repository.dicomtap) else {
-            Issue.record("no dicomtap at \(Repository.dicomtap)")
-            return
-        }
+    @Test(.requires(.dicomtap)) func queryCommandExitCodes() async throws {
         let serve = try await ServeHarness.start(allowed: ["DICOMTAP"], delay: nil)
         defer { Task { await serve.server.shutdown() } }
         let slow = try await ServeHarness.start(delay: .seconds(3))
@@ -272,11 +268,7 @@ struct SeedSCUOutput {
         #expect(deflatedText.contains("Deflated Explicit VR Little Endian"), "\(deflatedText)")
     }
 
-    @Test(.enabled(if: Peers.dcmtkAvailable)) func demoCommandKeepsRunningForOtherTools() async throws {
-        guard FileManager.default.isExecutableFile(atPath: Repository.dicomtap) else {
-            Issue.record("no dicomtap at \(Repository.dicomtap)")
-            return
-        }
+    @Test(.requires(.dcmtk, .dicomtap)) func demoCommandKeepsRunningForOtherTools() async throws {
         let dir = try TemporaryDirectory("demo")
         defer { dir.remove() }
         let demo = try Subprocess(Repository.dicomtap, ["demo", "--data", Repository.demo, "--brief", "--keep-running"],

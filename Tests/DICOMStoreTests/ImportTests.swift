@@ -143,7 +143,7 @@ struct ImportTests {
         } throws: { error in (error as? StoreError)?.code == .unreadable }
     }
 
-    @Test func part10WithoutPatientIDIsRejected() throws {
+    @Test(.requires(.pynetdicom)) func part10WithoutPatientIDIsRejected() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let out = dir.file("nopid.dcm")

@@ -42,7 +42,7 @@ struct RoundTripTests {
         }
     }
 
-    @Test(.enabled(if: Python.executable != nil, "needs python3 with pydicom"),
+    @Test(.requires(.pynetdicom),
           arguments: [DatasetEncoding.implicitLittleEndian, .explicitLittleEndian])
     func pydicomReadsTheIdentifier(encoding: DatasetEncoding) throws {
         let dir = try TemporaryDirectory()

@@ -6,7 +6,7 @@ import Testing
 
 /// The seed peers (tools/peers, pynetdicom 3.0.4) the network tests and benchmark use: they must serve the same
 /// demo data with the same outcomes, and build the same identifiers as the store.
-@Suite("Seed RPI peers (pynetdicom) agree with the store", .enabled(if: Python.executable != nil, "needs pynetdicom"))
+@Suite("Seed RPI peers (pynetdicom) agree with the store", .requires(.pynetdicom))
 struct SeedPeerTests {
     static let peers = Repository.root.appendingPathComponent("tools/peers").path
 

@@ -1,0 +1,147 @@
+import Foundation
+
+/// A fresh temporary directory, removed by `remove()`.
+public struct TemporaryDirectory {
+    public let path: String
+    public init(_ name: String = "proxy") throws {
+        path = NSTemporaryDirectory() + "dicomtap-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+    public func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// A value behind a lock (test helper).
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    public init(_ value: Value) { self.value = value }
+    @discardableResult
+    public func withValue<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+    public var current: Value { withValue { $0 } }
+}
+
+public struct TimeoutError: Error, CustomStringConvertible {
+    public var what: String
+    public init(what: String) { self.what = what }
+    public var description: String { "timed out: \(what)" }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+public func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw TimeoutError(what: what) }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+// MARK: - Subprocesses
+
+/// A peer process: stdout and stderr go to files; stopped by its PID (SIGTERM, then SIGKILL).
+public final class Subprocess: @unchecked Sendable {
+    public let process = Process()
+    public let name: String
+    public let stdoutPath: String
+    public let stderrPath: String
+    private let stdin = Pipe()
+
+    public init(_ executable: String, _ arguments: [String], name: String, directory: TemporaryDirectory,
+                environment: [String: String]? = nil) throws {
+        self.name = name
+        stdoutPath = directory.file("\(name).stdout")
+        stderrPath = directory.file("\(name).stderr")
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardInput = stdin
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        try process.run()
+    }
+
+    /// Runs a Python script with the python that has pynetdicom.
+    public static func python(script: String, _ arguments: [String], name: String, directory: TemporaryDirectory) throws -> Subprocess {
+        guard let python = Peers.python else { throw PeerMissing(peer: .pynetdicom, problem: Peer.pynetdicom.problem ?? "") }
+        return try Subprocess(python, [script] + arguments, name: name, directory: directory)
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// The first line of stdout (a server's port).
+    public func firstLine(timeout: Duration = .seconds(15)) async throws -> String {
+        var line = ""
+        try await eventually("\(name) to print its port", timeout: timeout) {
+            let out = stdout
+            if let nl = out.firstIndex(of: "\n") {
+                line = String(out[..<nl])
+                return true
+            }
+            if !process.isRunning { throw TimeoutError(what: "\(name) exited early: \(stderr)") }
+            return false
+        }
+        return line
+    }
+
+    public func port() async throws -> Int {
+        let line = try await firstLine()
+        guard let port = Int(line.trimmingCharacters(in: .whitespaces)) else {
+            throw TimeoutError(what: "\(name) printed '\(line)' instead of a port; stderr: \(stderr)")
+        }
+        return port
+    }
+
+    /// Waits for the process to exit; kills it if it takes longer than `timeout`.
+    @discardableResult
+    public func wait(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        do {
+            try await eventually("\(name) to exit", timeout: timeout) { !process.isRunning }
+        } catch {
+            stop()
+            throw TimeoutError(what: "\(name) did not finish in \(timeout); stderr: \(stderr)")
+        }
+        return process.terminationStatus
+    }
+
+    /// Stops the process by its PID if it still runs.
+    public func stop() {
+        guard process.isRunning else { return }
+        try? stdin.fileHandleForWriting.close()
+        kill(pid, SIGTERM)
+        for _ in 0..<50 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// A TCP port that was free a moment ago (for peers that cannot bind port 0 themselves: DCMTK).
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    guard bound == 0 else { throw TimeoutError(what: "bind") }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
