@@ -66,8 +66,19 @@ public struct DICOMJSONRenderer: Sendable {
             w.key("vr")
             w.string(element.vr.code)
             if b.readableBytes > 0 { writeValue(element, b, characterSet: characterSet, into: &w) }
+        case .bulk(let bulk):
+            // Not kept: where it was and how long (PS3.18 F.2.6 names the place of bulk data by a URI).
+            w.key("vr")
+            w.string(element.vr.code)
+            w.key("BulkDataURI")
+            w.string(Self.bulkDataURI(bulk))
         }
         w.endObject()
+    }
+
+    /// `data-set:offset=1234,length=8388608[,fragments=3]`: the place of a value that was not kept.
+    public static func bulkDataURI(_ bulk: BulkValue) -> String {
+        "data-set:offset=\(bulk.offset),length=\(bulk.length)" + (bulk.fragmentCount.map { ",fragments=\($0)" } ?? "")
     }
 
     private func writeValue<W: JSONWriter>(_ element: DataElement, _ b: ByteBuffer, characterSet: SpecificCharacterSet,

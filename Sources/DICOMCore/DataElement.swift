@@ -24,6 +24,8 @@ public struct DataElement: Sendable, Hashable {
         case sequence([SequenceItem])
         /// Encapsulated pixel data (PS3.5 §A.4): the Basic Offset Table item, then one item per fragment.
         case fragments([ByteBuffer])
+        /// A value not kept (at or over a parser's bulk threshold): its length and place only.
+        case bulk(BulkValue)
     }
 
     public init(tag: Tag, vr: VR, value: Value, isBigEndian: Bool = false, hasUndefinedLength: Bool = false,
@@ -46,8 +48,20 @@ public struct DataElement: Sendable, Hashable {
         if case .sequence(let items) = value { return items }
         return nil
     }
-    /// Length of the value on the wire for byte values; nil for sequences and fragments.
-    public var valueLength: Int? { bytes?.readableBytes }
+    /// Length of the value on the wire for byte values (kept or not); nil for sequences and fragments.
+    public var valueLength: Int? {
+        switch value {
+        case .bytes(let b): return b.readableBytes
+        case .bulk(let b): return b.fragmentCount == nil ? b.length : nil
+        case .sequence, .fragments: return nil
+        }
+    }
+
+    /// The value's reference when it was not kept.
+    public var bulk: BulkValue? {
+        if case .bulk(let b) = value { return b }
+        return nil
+    }
 
     /// The dictionary keyword, or nil for private and unknown tags.
     public var keyword: String? { DataDictionary.keyword(for: tag) }

@@ -75,6 +75,9 @@ public struct DatasetEncoder: Sendable {
                 out.writeInteger(Tag.sequenceDelimitation.element, endianness: innerEndianness)
                 out.writeInteger(element.delimiterLength, endianness: innerEndianness)
             }
+        case .bulk(let bulk):
+            throw DICOMDecodingError(.unencodable, offset: lengthIndex, tag: element.tag,
+                                     "the value (\(bulk.length) bytes) was not kept: it cannot be encoded again")
         case .fragments(let fragments):
             for fragment in fragments {
                 out.writeInteger(Tag.item.group, endianness: endianness)

@@ -8,6 +8,7 @@ extension DataElement {
         switch value {
         case .sequence(let items): return items.count
         case .fragments(let f): return f.count
+        case .bulk(let b): return b.fragmentCount ?? 1
         case .bytes(let b):
             if b.readableBytes == 0 { return 0 }
             if vr.isString {

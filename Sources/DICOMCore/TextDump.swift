@@ -128,6 +128,14 @@ public struct TextDumpRenderer: Sendable {
             }
             line(&out, pad, .sequenceDelimitation, nil, "(SequenceDelimitationItem)", "0", "0",
                  name: "SequenceDelimitationItem")
+        case .bulk(let bulk):
+            if let count = bulk.fragmentCount {
+                line(&out, pad, element.tag, element.vr, "(PixelSequence #=\(count), \(bulk.length) bytes, not kept)", "u/l", "1",
+                     keyword: element.tag, in: dataset)
+            } else {
+                line(&out, pad, element.tag, element.vr, "(\(bulk.length) bytes, not kept)", String(bulk.length), "1",
+                     keyword: element.tag, in: dataset)
+            }
         case .bytes(let b):
             let valueStart = beginLine(&out, pad, element.tag, element.vr)
             let vm: Int
@@ -171,6 +179,9 @@ public struct TextDumpRenderer: Sendable {
         switch element.value {
         case .bytes(let b):
             return b.readableBytes
+        case .bulk(let b):
+            // Encapsulated: each fragment's item header, and the Sequence Delimitation Item.
+            return b.length + (b.fragmentCount.map { 8 * $0 + 8 } ?? 0)
         case .fragments(let fragments):
             return fragments.reduce(8) { $0 + 8 + $1.readableBytes }
         case .sequence(let items):

@@ -183,6 +183,7 @@ public struct DatasetComparer: Sendable {
         switch e.value {
         case .sequence: return .other([])
         case .fragments(let f): return .other(f.flatMap { Array($0.readableBytesView) })
+        case .bulk(let b): return .bulk(b.length, fragments: b.fragmentCount)
         case .bytes(let b):
             if e.vr.isString, case .values(let v)? = e.strings(characterSet: cs) { return .strings(v) }
             if let le = e.littleEndianBytes { return .other(le) }
@@ -193,6 +194,8 @@ public struct DatasetComparer: Sendable {
     private enum CanonicalValue: Equatable {
         case strings([String])
         case other([UInt8])
+        /// A value not kept: compared by size only.
+        case bulk(Int, fragments: Int?)
     }
 
     func show(_ e: DataElement, _ cs: SpecificCharacterSet) -> String {

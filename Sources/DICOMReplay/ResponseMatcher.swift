@@ -131,6 +131,7 @@ public struct ResponseMatcher: Sendable {
         switch e.value {
         case .bytes(let b): return b.readableBytesView.contains { $0 != 0x20 && $0 != 0x00 }
         case .fragments(let f): return !f.isEmpty
+        case .bulk(let b): return b.length > 0
         case .sequence(let items): return items.contains { $0.dataset.elements.contains(where: hasValue) }
         }
     }
