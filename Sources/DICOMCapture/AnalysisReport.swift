@@ -59,6 +59,8 @@ public final class AnalysisReportWriter {
                         workers: Int = 1) throws(CaptureError) -> CaptureAnalyzer {
         inputsAnalyzed += 1
         let renderer = self.renderer
+        var configuration = configuration
+        configuration.renderer = renderer
         return try CaptureAnalyzer.analyze(path: path, configuration: configuration, workers: workers,
                                            prepare: { renderer.render($0) }, consume: { self.consume($0) })
     }
@@ -110,7 +112,9 @@ public final class AnalysisReportWriter {
 }
 
 /// Renders one association as `dicomtap analyze` prints it (a value: safe to use from the
-/// worker threads that observe associations).
+/// worker threads that observe associations). It renders as the association's events come
+/// (`AssociationRendering`): what it keeps of an open association is rendered text, never the
+/// messages, so memory does not grow with the data that passed.
 public struct AnalysisRenderer: Sendable {
     /// One association, rendered.
     public enum Piece: Sendable {
@@ -140,43 +144,118 @@ public struct AnalysisRenderer: Sendable {
         self.includeAllDataSets = includeAllDataSets
     }
 
+    /// Whether the observers must emit PDU and message events (the text dump shows them).
+    var needsEvents: Bool { format == .text }
+    /// Whether data sets are read at all (decoded as they arrive when they are).
+    var readsDataSets: Bool { format != .summary || filter.patientID != nil }
+
+    /// The rendering of an association that starts.
+    public func start(index: Int, firstTime: Timestamp) -> AssociationRendering {
+        AssociationRendering(renderer: self, index: index, origin: firstTime)
+    }
+
     /// nil when the filter leaves the association out.
     public func render(_ a: CaptureAnalyzer.Association) -> Piece? {
-        guard matches(a) else { return nil }
-        switch format {
+        var rendering = a.rendering ?? start(index: a.index, firstTime: a.firstTime)
+        if a.rendering == nil {
+            // An association observed without a rendering: its events and exchanges were kept.
+            rendering.observe(a.events, info: a.observer.info)
+            for ex in a.observer.exchanges { rendering.observe([.exchangeEnded(ex)], info: a.observer.info) }
+        }
+        return rendering.finish(a)
+    }
+}
+
+/// One association being rendered for `analyze` as its events come: the dump's lines (text),
+/// each exchange's line or JSON object as it ends, the statistics (summary), and what the
+/// filters need. At the end (`finish`) the header, which needs the outcome, goes first.
+public struct AssociationRendering: Sendable {
+    let renderer: AnalysisRenderer
+    let index: Int
+    let dump: AnnotatedDumpRenderer
+    /// The dump of the events so far (text).
+    private var text = TextBuffer(capacity: 4096)
+    /// Each ended exchange's line (text) or JSON object (json), by exchange index.
+    private var exchanges: [(index: Int, text: TextBuffer)] = []
+    private var statistics = AnalysisStatistics()
+    /// The filters: an exchange of the service, a data set with the patient ID.
+    private var hasService = false
+    private var hasPatient = false
+
+    init(renderer: AnalysisRenderer, index: Int, origin: Timestamp) {
+        self.renderer = renderer
+        self.index = index
+        dump = AnnotatedDumpRenderer(options: renderer.dumpOptions, origin: origin)
+    }
+
+    private var filter: AnalysisReportWriter.Filter { renderer.filter }
+
+    /// Renders `events` (`info` as the observer knows the association now).
+    public mutating func observe(_ events: [ObservationEvent], info: AssociationInfo) {
+        if let n = filter.association, n != index { return }
+        for event in events {
+            switch event {
+            case .exchangeEnded(let ex):
+                ended(ex)
+            case .message(let m, _):
+                guard renderer.format == .text else { continue }
+                if let service = filter.service, m.commandField?.service.rawValue != service, m.commandField?.service != .cCancel {
+                    continue
+                }
+                dump.write(event, info: info, into: &text)
+            case .pdu, .finding:
+                guard renderer.format == .text else { continue }
+                dump.write(event, info: info, into: &text)
+            }
+        }
+    }
+
+    private mutating func ended(_ ex: Exchange) {
+        let service = ex.service?.rawValue
+        if let wanted = filter.service, service == wanted { hasService = true }
+        if let id = filter.patientID, !hasPatient, ex.mentions(patientID: id) { hasPatient = true }
+        let shown = filter.service == nil || service == filter.service
+        switch renderer.format {
         case .summary:
-            statistics?.withLockedValue { $0.add(a.observer, order: statisticsOrderBase + a.index) }
+            statistics.add(ex, order: renderer.statisticsOrderBase + index)
+        case .json:
+            guard shown else { return }
+            exchanges.append((ex.index, AssociationJSON(includeAllDataSets: renderer.includeAllDataSets)
+                .exchangeFragment(ex, indent: 1)))
+        case .text:
+            guard shown else { return }
+            var line = TextBuffer(capacity: 128)
+            Self.exchangeLine(ex, into: &line)
+            exchanges.append((ex.index, line))
+        }
+    }
+
+    /// The association, rendered; nil when the filter leaves it out.
+    public func finish(_ a: CaptureAnalyzer.Association) -> AnalysisRenderer.Piece? {
+        if let n = filter.association, a.index != n { return nil }
+        if filter.service != nil && !hasService { return nil }
+        if filter.patientID != nil && !hasPatient { return nil }
+        let ordered = exchanges.sorted { $0.index < $1.index }.map(\.text)
+        switch renderer.format {
+        case .summary:
+            var totals = statistics
+            totals.add(associationOf: a.observer)
+            renderer.statistics?.withLockedValue { $0.merge(totals) }
             return .counted
         case .json:
-            // Written straight to UTF-8 (the same bytes as the JSONValue tree serialized, without the tree).
             var out = TextBuffer(capacity: 4096)
-            AssociationJSON(includeAllDataSets: includeAllDataSets)
+            AssociationJSON(includeAllDataSets: renderer.includeAllDataSets)
                 .write(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer,
-                       onlyService: filter.service, indent: 1, into: &out)
+                       exchanges: ordered, indent: 1, into: &out)
             return .json(out.string)
         case .text:
-            return .text(renderText(a))
+            return .text(renderText(a, exchanges: ordered))
         }
     }
 
-    func matches(_ a: CaptureAnalyzer.Association) -> Bool {
-        if let n = filter.association, a.index != n { return false }
-        if let service = filter.service, !a.observer.exchanges.contains(where: { $0.service?.rawValue == service }) { return false }
-        if let id = filter.patientID {
-            let patientID = Tag(0x0010_0020)
-            let hit = a.observer.exchanges.contains { ex in
-                ([ex.request] + ex.responses).contains { $0.dataSet?[patientID]?.string() == id }
-            }
-            if !hit { return false }
-        }
-        return true
-    }
-
-    func renderText(_ a: CaptureAnalyzer.Association) -> String {
+    func renderText(_ a: CaptureAnalyzer.Association, exchanges: [TextBuffer]) -> String {
         let info = a.observer.info
-        // One UTF-8 buffer for the whole association: the events' lines are appended to it by
-        // the dump renderer, and one String is made at the end.
-        var out = TextBuffer(capacity: 4096)
+        var out = TextBuffer(capacity: text.count + 512)
         out.append("=== Association ")
         out.appendDecimal(a.index)
         out.append(": ")
@@ -197,21 +276,9 @@ public struct AnalysisRenderer: Sendable {
         out.append("  start ")
         out.append(iso8601(a.firstTime))
         out.append(UInt8(ascii: "\n"))
-        let renderer = AnnotatedDumpRenderer(options: dumpOptions, origin: a.firstTime)
-        for event in a.events {
-            if let service = filter.service {
-                if case .message(let m, _) = event, m.commandField?.service.rawValue != service,
-                   m.commandField?.service != .cCancel { continue }
-            }
-            renderer.write(event, info: info, into: &out)
-        }
-        // Read in place (a filtered copy of the exchanges would retain every message in them).
-        var headed = false
-        for i in a.observer.exchanges.indices {
-            guard filter.service == nil || a.observer.exchanges[i].service?.rawValue == filter.service else { continue }
-            if !headed { out.append("--- Exchanges\n"); headed = true }
-            exchangeLine(a.observer.exchanges[i], into: &out)
-        }
+        out.append(text)
+        if !exchanges.isEmpty { out.append("--- Exchanges\n") }
+        for line in exchanges { out.append(line) }
         let problems = a.observer.findings.filter { $0.severity != .info }
         if !problems.isEmpty { out.append("--- Findings: \(problems.count)\n") }
         for f in problems {
@@ -222,7 +289,7 @@ public struct AnalysisRenderer: Sendable {
     }
 
     /// One line per exchange: what a user scans for first.
-    func exchangeLine(_ ex: Exchange, into out: inout TextBuffer) {
+    static func exchangeLine(_ ex: Exchange, into out: inout TextBuffer) {
         out.append("  ")
         out.append(ex.service?.rawValue ?? "?")
         out.append(" msg ")
@@ -245,7 +312,7 @@ public struct AnalysisRenderer: Sendable {
         out.append(UInt8(ascii: "\n"))
     }
 
-    func format3(_ v: Double) -> String {
+    static func format3(_ v: Double) -> String {
         let r = (v * 1000).rounded() / 1000
         return String(r)
     }

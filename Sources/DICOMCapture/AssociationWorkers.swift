@@ -25,6 +25,7 @@ enum AssociationCommand: Sendable {
 /// The open associations of one observing thread, by index.
 struct AssociationTable {
     let keepEvents: Bool
+    let renderer: AnalysisRenderer?
     let observerConfiguration: AssociationObserver.Configuration
     private var live: [Int: CaptureAnalyzer.Association] = [:]
     /// Observer events not kept (reused).
@@ -32,8 +33,10 @@ struct AssociationTable {
 
     init(configuration: CaptureAnalyzer.Configuration) {
         keepEvents = configuration.keepEvents
+        renderer = configuration.renderer
         var observer = configuration.observer
-        observer.emitsEvents = configuration.keepEvents
+        observer.emitsEvents = configuration.keepEvents || configuration.renderer?.needsEvents == true
+        if configuration.renderer?.readsDataSets == true { observer.decodesDataSets = true }
         observerConfiguration = observer
     }
 
@@ -44,6 +47,7 @@ struct AssociationTable {
             live[index] = CaptureAnalyzer.Association(
                 index: index, client: client, server: server,
                 observer: AssociationObserver(configuration: observerConfiguration), events: [],
+                rendering: renderer?.start(index: index, firstTime: Timestamp(nanoseconds: time)),
                 firstPacket: packet, lastPacket: packet, firstTime: Timestamp(nanoseconds: time))
         case .data(let index, let role, let data, let time, let packet):
             // Mutated in place through `values[i]`: `live[index]?.receive(...)` would copy the
@@ -57,8 +61,7 @@ struct AssociationTable {
         case .close(let index, let time, let lastPacket):
             guard var a = live.removeValue(forKey: index) else { return nil }
             a.lastPacket = max(a.lastPacket, lastPacket)
-            let events = a.observer.connectionClosed(at: Timestamp(nanoseconds: time))
-            if keepEvents { a.events += events }
+            a.close(at: Timestamp(nanoseconds: time), keepEvents: keepEvents)
             return a
         }
         return nil

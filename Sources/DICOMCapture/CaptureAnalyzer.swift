@@ -14,10 +14,14 @@ public struct CaptureAnalyzer {
         public var dicomPorts: Set<UInt16> = [104, 11112]
         /// On other ports, recognise an association from its A-ASSOCIATE-RQ.
         public var detectByAssociateRequest = true
-        /// Keep every observation event for the text renderer (not needed for JSON or statistics).
-        public var keepEvents = true
-        /// The observers' configuration. By default data sets are checked as they complete and
-        /// decoded only when a renderer or a filter reads them (`decodesDataSets` off).
+        /// Keep every observation event in `Association.events` (for a consumer that renders
+        /// the whole association at its end; the analyzer's renderer renders as they come).
+        public var keepEvents = false
+        /// Renders each association as its events come (`Association.rendering`): what `analyze` prints.
+        public var renderer: AnalysisRenderer?
+        /// The observers' configuration. By default data sets are only checked as they arrive, a
+        /// short one decoded when a renderer or a filter reads it (`decodesDataSets` off); with a
+        /// renderer that shows data sets they are decoded as they arrive, bulk values as references.
         public var observer: AssociationObserver.Configuration = {
             var c = AssociationObserver.Configuration()
             c.decodesDataSets = false
@@ -38,24 +42,35 @@ public struct CaptureAnalyzer {
         public var observer: AssociationObserver
         /// Observation events in time order (empty unless `keepEvents`).
         public var events: [ObservationEvent]
+        /// The association rendered so far (with a configured renderer).
+        public var rendering: AssociationRendering?
         public var firstPacket: Int
         public var lastPacket: Int
         public var firstTime: Timestamp
 
         mutating func receive(_ data: ByteBuffer, from role: PeerRole, at time: Timestamp, packet: Int, keepEvents: Bool,
                               scratch: inout [ObservationEvent]) {
-            if keepEvents {
-                observer.receive(data, from: role, at: time, packet: packet, into: &events)
-            } else {
-                observer.receive(data, from: role, at: time, packet: packet, into: &scratch)
-                scratch.removeAll(keepingCapacity: true)
-            }
+            observer.receive(data, from: role, at: time, packet: packet, into: &scratch)
+            consume(&scratch, keepEvents: keepEvents)
             lastPacket = packet
         }
 
         mutating func gap(_ gap: Gap, from role: PeerRole, at time: Timestamp, packet: Int, keepEvents: Bool) {
-            let e = observer.gap(from: role, length: gap.length, streamOffset: gap.streamOffsets.lowerBound, at: time, packet: packet)
-            if keepEvents { events += e }
+            var e = observer.gap(from: role, length: gap.length, streamOffset: gap.streamOffsets.lowerBound, at: time, packet: packet)
+            consume(&e, keepEvents: keepEvents)
+        }
+
+        mutating func close(at time: Timestamp, keepEvents: Bool) {
+            var e = observer.connectionClosed(at: time)
+            consume(&e, keepEvents: keepEvents)
+        }
+
+        /// Hands the events to the rendering (and keeps them with `keepEvents`); empties `events`.
+        private mutating func consume(_ new: inout [ObservationEvent], keepEvents: Bool) {
+            guard !new.isEmpty else { return }
+            rendering?.observe(new, info: observer.info)
+            if keepEvents { events += new }
+            new.removeAll(keepingCapacity: true)
         }
     }
 

@@ -22,7 +22,7 @@ public struct BulkValue: Sendable, Hashable {
 /// its bulk threshold) become `.bulk` references, their bytes not kept; so does encapsulated
 /// pixel data whose fragments reach `bulkThreshold` together. What it holds is the data set
 /// without its bulk values.
-public struct DatasetBuilder: DatasetVisitor {
+public struct DatasetBuilder: DatasetVisitor, Sendable {
     let options: DecodingOptions
     /// Encapsulated pixel data whose fragments add up to this many bytes is kept as a reference.
     let bulkThreshold: Int
@@ -37,13 +37,13 @@ public struct DatasetBuilder: DatasetVisitor {
     private var fragments: OpenFragments?
     private var itemDepth: Int
 
-    struct OpenSequence {
+    struct OpenSequence: Sendable {
         var head: ElementHead
         var recordedVR: VR
         var items: [SequenceItem] = []
     }
 
-    struct OpenFragments {
+    struct OpenFragments: Sendable {
         var head: ElementHead
         var values: [ByteBuffer] = []
         var total = 0

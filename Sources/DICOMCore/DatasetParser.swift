@@ -79,7 +79,7 @@ extension DatasetVisitor {
 }
 
 /// A visitor that keeps nothing: parsing with it only checks the data set.
-public struct DatasetChecker: DatasetVisitor {
+public struct DatasetChecker: DatasetVisitor, Sendable {
     public init() {}
 }
 
@@ -194,6 +194,8 @@ public struct DatasetParser: Sendable {
     public var bufferedBytes: Int { input.readableBytes }
     /// Whether the whole data set was parsed (after `finish()`).
     public var isComplete: Bool { done }
+    /// Whether an error was found in the bytes so far (reported by `parse` once `finish()` is called).
+    public var hasFoundError: Bool { deferredError != nil }
 
     /// The next bytes of the data set.
     public mutating func append(_ bytes: ByteBuffer) {

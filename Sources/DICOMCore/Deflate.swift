@@ -24,3 +24,66 @@ public enum Deflate {
         }
     }
 }
+
+/// Inflates a deflated data set as its pieces arrive (PS3.5 §A.5), handing the output on in
+/// pieces of at most `chunkSize` bytes: memory is zlib's window and one piece, whatever the
+/// inflated size. Past `maxSize` inflated bytes it fails (a deflate bomb is an error, never an
+/// allocation). Bytes after the end of the deflate stream (the padding to an even length) are
+/// ignored. The zlib state is a reference: one owner at a time (copies share it).
+public struct StreamingInflater: @unchecked Sendable {
+    private final class State {
+        let zlib: ZlibDecompressor?
+        var produced = 0
+        var ended = false
+        init() { zlib = try? ZlibDecompressor(algorithm: .deflate) }
+    }
+
+    private let state = State()
+    public let maxSize: Int
+    public let chunkSize: Int
+    /// Offset of the deflated bytes in their container, for errors.
+    public var offset: Int
+
+    public init(maxSize: Int, chunkSize: Int = 1 << 16, offset: Int = 0) {
+        self.maxSize = maxSize
+        self.chunkSize = chunkSize
+        self.offset = offset
+    }
+
+    /// Inflated bytes handed on so far.
+    public var producedBytes: Int { state.produced }
+    /// Whether the end of the deflate stream was seen.
+    public var isEnded: Bool { state.ended }
+
+    /// Inflates the next piece of the deflated stream, calling `output` with each inflated piece.
+    public func inflate(_ compressed: ByteBuffer, output: (ByteBuffer) throws(DICOMDecodingError) -> Void) throws(DICOMDecodingError) {
+        guard let zlib = state.zlib else {
+            throw DICOMDecodingError(.inflateFailed, offset: offset, tag: nil, "zlib could not be initialised")
+        }
+        var input = compressed
+        while input.readableBytes > 0 && !state.ended {
+            var out = ByteBufferAllocator().buffer(capacity: min(chunkSize, maxSize - state.produced + 1))
+            var needsMoreInput = false
+            do {
+                try zlib.inflate(from: &input, to: &out)
+                // Returned without an error: with input left, the stream ended (what follows is
+                // padding); without, all of it was taken and more may come.
+                if input.readableBytes > 0 { state.ended = true } else { needsMoreInput = true }
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                // The output piece is full: hand it on and go on.
+            } catch let error as CompressNIOError where error == .inputBufferOverflow {
+                needsMoreInput = true
+            } catch {
+                throw DICOMDecodingError(.inflateFailed, offset: offset, tag: nil,
+                                         "the deflated data set could not be inflated (corrupt deflate stream after \(state.produced) bytes)")
+            }
+            state.produced += out.readableBytes
+            if state.produced > maxSize {
+                throw DICOMDecodingError(.inflateFailed, offset: offset, tag: nil,
+                                         "the deflated data set inflates past the limit of \(maxSize) bytes")
+            }
+            if out.readableBytes > 0 { try output(out) }
+            if needsMoreInput { break }
+        }
+    }
+}

@@ -192,6 +192,20 @@ package struct JSONTextWriter: JSONWriter {
 
     package mutating func beginObject() { open(UInt8(ascii: "{")) }
     package mutating func endObject() { close(UInt8(ascii: "}")) }
+
+    /// A writer for a member to be put into an array or object later with `rawMember`: it
+    /// writes at `level` as if it were the first member there.
+    package init(indent: Int, fragmentAtLevel level: Int) {
+        self.init(indent: indent)
+        self.level = level
+    }
+
+    /// A member written beforehand by a writer made with `init(indent:fragmentAtLevel:)` at this level.
+    package mutating func rawMember(_ fragment: TextBuffer) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        out.append(fragment)
+        first = false
+    }
     package mutating func beginArray() { open(UInt8(ascii: "[")) }
     package mutating func endArray() { close(UInt8(ascii: "]")) }
 

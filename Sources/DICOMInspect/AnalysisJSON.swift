@@ -10,6 +10,7 @@ public struct AssociationJSON: Sendable {
     public var includeAllDataSets: Bool
     public init(includeAllDataSets: Bool = false) { self.includeAllDataSets = includeAllDataSets }
 
+    /// The association's object, its exchanges those the observer kept (`keepsExchanges`).
     public func render(index: Int, client: String, server: String, observer: AssociationObserver) -> JSONValue {
         var tree = JSONTreeBuilder()
         write(index: index, client: client, server: server, observer: observer, onlyService: nil, into: &tree)
@@ -27,9 +28,40 @@ public struct AssociationJSON: Sendable {
         swap(&writer.out, &out)
     }
 
-    /// The events of the association's object (the one description of the contract).
+    /// As `write(index:client:server:observer:onlyService:indent:into:)`, the exchanges given as
+    /// JSON written beforehand, each as it ended (`exchangeFragment`), in the order they began.
+    package func write(index: Int, client: String, server: String, observer: AssociationObserver,
+                       exchanges: [TextBuffer], indent: Int, into out: inout TextBuffer) {
+        var writer = JSONTextWriter(indent: indent)
+        swap(&writer.out, &out)
+        write(index: index, client: client, server: server, observer: observer, into: &writer) { w in
+            for fragment in exchanges { w.rawMember(fragment) }
+        }
+        swap(&writer.out, &out)
+    }
+
+    /// One exchange's object, written for `write(index:client:server:observer:exchanges:indent:into:)`.
+    package func exchangeFragment(_ ex: Exchange, indent: Int) -> TextBuffer {
+        var writer = JSONTextWriter(indent: indent, fragmentAtLevel: 2)
+        write(ex, into: &writer)
+        return writer.out
+    }
+
+    /// The events of the association's object, with the exchanges the observer kept.
     package func write<W: JSONWriter>(index: Int, client: String, server: String, observer: AssociationObserver,
                                       onlyService: String?, into w: inout W) {
+        write(index: index, client: client, server: server, observer: observer, into: &w) { w in
+            // Read in place (a filtered copy would retain every message of the exchanges).
+            for i in observer.exchanges.indices where onlyService == nil || observer.exchanges[i].service?.rawValue == onlyService {
+                write(observer.exchanges[i], into: &w)
+            }
+        }
+    }
+
+    /// The events of the association's object (the one description of the contract); `exchanges`
+    /// writes the members of its `exchanges` array.
+    package func write<W: JSONWriter>(index: Int, client: String, server: String, observer: AssociationObserver,
+                                      into w: inout W, exchanges: (inout W) -> Void) {
         let info = observer.info
         w.beginObject()
         w.key("index"); w.int(index)
@@ -105,10 +137,7 @@ public struct AssociationJSON: Sendable {
         w.endArray()
         w.key("exchanges")
         w.beginArray()
-        // Read in place (a filtered copy would retain every message of the exchanges).
-        for i in observer.exchanges.indices where onlyService == nil || observer.exchanges[i].service?.rawValue == onlyService {
-            write(observer.exchanges[i], into: &w)
-        }
+        exchanges(&w)
         w.endArray()
         w.key("findings")
         w.beginArray()
@@ -193,11 +222,11 @@ public struct AssociationJSON: Sendable {
     }
 
     func dataSet<W: JSONWriter>(_ m: ObservedMessage, service: DIMSEService?, into w: inout W) {
-        guard let bytes = m.dataSetBytes else { w.null(); return }
+        guard let length = m.dataSetLength else { w.null(); return }
         guard let ds = m.dataSet else {
             w.beginObject()
             w.key("undecodable"); w.string(m.dataSetError?.description ?? "unknown transfer syntax")
-            w.key("bytes"); w.int(bytes.readableBytes)
+            w.key("bytes"); w.int(length)
             w.endObject()
             return
         }
@@ -205,7 +234,7 @@ public struct AssociationJSON: Sendable {
             w.beginObject()
             w.key("summary")
             w.beginObject()
-            w.key("bytes"); w.int(bytes.readableBytes)
+            w.key("bytes"); w.int(length)
             w.key("elements"); w.int(ds.count)
             w.key("transferSyntax"); w.string(m.transferSyntax?.uid)
             w.key("patientID"); w.string(ds[Tag(0x0010_0020)]?.string())

@@ -84,7 +84,7 @@ public struct AnnotatedDumpRenderer: Sendable {
             describe(pdu, info: info, indent: Self.indent, into: &out)
         case .message(let message, _):
             render(message, info: info, into: &out)
-        case .exchangeCompleted:
+        case .exchangeEnded:
             return
         case .finding(let f):
             if let time = f.time {
@@ -298,7 +298,7 @@ public struct AnnotatedDumpRenderer: Sendable {
         if m.dataSetLost {
             out.line(Self.indent + "Data set: lost in a gap of the capture")
         }
-        if let bytes = m.dataSetBytes {
+        if let length = m.dataSetLength {
             let ts = m.transferSyntax.map { $0.name } ?? "unknown transfer syntax"
             out.text.append(Self.indent)
             if let ds = m.dataSet {
@@ -306,7 +306,7 @@ public struct AnnotatedDumpRenderer: Sendable {
                     out.text.append("Data set (")
                     out.text.append(ts)
                     out.text.append(", ")
-                    out.text.appendDecimal(bytes.readableBytes)
+                    out.text.appendDecimal(length)
                     out.text.append(" bytes):")
                     out.endLine()
                     let start = out.text.count
@@ -314,7 +314,7 @@ public struct AnnotatedDumpRenderer: Sendable {
                     out.linesAppended(from: start)
                 } else {
                     out.text.append("Data set: ")
-                    out.text.appendDecimal(bytes.readableBytes)
+                    out.text.appendDecimal(length)
                     out.text.append(" bytes, ")
                     out.text.append(ts)
                     out.text.append(", ")
@@ -324,7 +324,7 @@ public struct AnnotatedDumpRenderer: Sendable {
                 }
             } else {
                 out.text.append("Data set: ")
-                out.text.appendDecimal(bytes.readableBytes)
+                out.text.appendDecimal(length)
                 out.text.append(" bytes, not decodable")
                 if let error = m.dataSetError { out.text.append(": \(error)") }
                 out.endLine()

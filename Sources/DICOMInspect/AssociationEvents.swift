@@ -50,7 +50,7 @@ public struct AssociationEventFormat: Sendable {
             ("durationMs", .double(((time - start).milliseconds * 1000).rounded() / 1000)),
             ("outcome", .string(outcomeName(info.outcome))),
             ("outcomeDescription", .string(info.outcome.description)),
-            ("exchanges", .int(observer.exchanges.count)),
+            ("exchanges", .int(observer.exchangeCount)),
             ("findings", .int(observer.findings.count)),
         ]
         fields.append((actionField, reason.map(JSONValue.string) ?? .null))
@@ -77,18 +77,18 @@ public struct AssociationEventFormat: Sendable {
                 ("status", m.status.map { .string(DICOMInspect.statusText($0.code)) } ?? .null),
                 ("statusDescription", m.status.map { .string($0.description) } ?? .null),
                 ("exchange", index.map { .int($0) } ?? .null),
-                ("dataSetBytes", m.dataSetBytes.map { .int($0.readableBytes) } ?? .null),
+                ("dataSetBytes", m.dataSetLength.map { .int($0) } ?? .null),
             ]
             if let ds = m.dataSet, m.commandField?.service != .cStore {
                 fields.append(("identifier", DICOMJSONRenderer().render(ds)))
             }
             return object(type: "message", time: m.time, fields)
-        case .exchangeCompleted(let index):
-            guard observer.exchanges.indices.contains(index) else { return nil }
-            let ex = observer.exchanges[index]
+        case .exchangeEnded(let ex):
+            // An exchange still open when the association ended is reported by its finding.
+            guard ex.isComplete else { return nil }
             var value = json.exchange(ex)
             if case .object(let fields) = value {
-                value = .object([("index", .int(index))] + fields)
+                value = .object([("index", .int(ex.index))] + fields)
             }
             return merged(type: "exchange", time: ex.finalResponseTime ?? ex.request.time, value)
         case .finding(let f):

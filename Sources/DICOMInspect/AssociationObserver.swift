@@ -9,8 +9,10 @@ public enum ObservationEvent: Sendable {
     case pdu(PDU, sender: PeerRole, time: Timestamp, streamOffset: Int, length: Int)
     /// A complete DIMSE message (command and data set reassembled).
     case message(ObservedMessage, exchangeIndex: Int?)
-    /// An exchange got its final response.
-    case exchangeCompleted(Int)
+    /// An exchange ended: it got its final response, or the association ended with it open.
+    /// The observer forgets it after this event (unless `keepsExchanges`): a consumer that
+    /// wants it keeps it.
+    case exchangeEnded(Exchange)
     case finding(Finding)
 }
 
@@ -19,32 +21,62 @@ public enum ObservationEvent: Sendable {
 /// every DIMSE exchange with its timing, and protocol findings. A pure value type: feed it
 /// bytes (or PDUs) with the time they were seen; it returns events. The proxy, the capture
 /// analyzer, replay and our SCU/SCP all observe associations through it.
+///
+/// It streams: each exchange is handed to the consumer when it ends (`.exchangeEnded`) and
+/// then forgotten, and data sets are decoded as their fragments arrive (values at or over
+/// `bulkThreshold` kept as references, never gathered). What it keeps is bounded by what is
+/// still open: the negotiation, the open requests, counters, and at most `maximumFindings`
+/// findings.
 public struct AssociationObserver: Sendable {
     public struct Configuration: Sendable {
         /// Largest PDU accepted by the framer (bounds memory per direction).
         public var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
         /// Options for decoding data sets (lenient by default: observing is not validating).
+        /// `maxInflatedSize` bounds the inflated size of a deflated data set.
         public var decodingOptions: DecodingOptions = .lenient
+        /// Limits of the message assembler (command and data set sizes). Data sets are streamed
+        /// through it whatever this says.
         public var assembler = MessageAssembler.Configuration()
         /// Return `.pdu` and `.message` events (a renderer needs them; statistics and JSON,
-        /// which read `exchanges` and `findings`, do not). Findings are always returned.
+        /// which read the ended exchanges and the findings, do not). Findings and ended
+        /// exchanges are always returned.
         public var emitsEvents = true
         /// Keep the A-ASSOCIATE-RQ and -AC PDUs as decoded (`associateRequest`, `associateAccept`):
         /// replay negotiates from them. Off by default: `analyze` and the proxy only need `info`.
         public var keepsAssociationPDUs = false
-        /// Decode each data set when its message completes and keep it (`ObservedMessage.dataSet`
-        /// is then stored). Off, the data set is only checked as it completes (the same decoder
-        /// walks it without building elements, so `dataSetError`, the findings and the
-        /// transfer syntax are the same) and `ObservedMessage.dataSet` decodes it on access:
-        /// for consumers that read few data sets (`analyze`, whose statistics read none).
+        /// Build each data set as it arrives (`ObservedMessage.dataSet` stored, values at or over
+        /// `bulkThreshold` as references). Off, data sets are only checked as they arrive (the
+        /// same parser, nothing built: `dataSetError`, the findings and the transfer syntax are
+        /// the same), and one of at most `keptDataSetLength` bytes is decoded on access: for
+        /// consumers that read few data sets (`analyze --summary`).
         public var decodesDataSets = true
+        /// Values at least this long are not kept in built data sets: a reference (tag, VR,
+        /// length, offset) stands for them. `--bulk-threshold`.
+        public var bulkThreshold = 1 << 16
+        /// A message keeps its data set's bytes (`ObservedMessage.dataSetBytes`) when they are at
+        /// most this long. Replay, which sends recorded data sets again, raises it.
+        public var keptDataSetLength = 1 << 16
+        /// Also keep every ended exchange in `exchanges` (replay and tests, which want the whole
+        /// association; memory then grows with it). Off, an exchange is only handed over.
+        public var keepsExchanges = false
+        /// Findings kept per association; past this a `findings-truncated` finding gives the count.
+        public var maximumFindings = 1000
+        /// Requests open at once per association; one more is reported (`too-many-open-requests`)
+        /// and not followed.
+        public var maximumOpenRequests = 4096
         public init() {}
     }
 
     public let configuration: Configuration
-    public private(set) var info = AssociationInfo()
-    public private(set) var exchanges: [Exchange] = []
-    public private(set) var findings: [Finding] = []
+    public internal(set) var info = AssociationInfo()
+    /// The ended exchanges, when `configuration.keepsExchanges` (else empty).
+    public internal(set) var exchanges: [Exchange] = []
+    /// Exchanges begun so far (each request opens one).
+    public internal(set) var exchangeCount = 0
+    /// The findings kept (at most `maximumFindings`, then one `findings-truncated`).
+    public internal(set) var findings: [Finding] = []
+    /// Findings reported but not kept (past `maximumFindings`).
+    public internal(set) var droppedFindings = 0
     /// The A-ASSOCIATE-RQ as decoded, when `configuration.keepsAssociationPDUs`.
     public private(set) var associateRequest: AssociateRequest?
     /// The A-ASSOCIATE-AC as decoded, when `configuration.keepsAssociationPDUs`.
@@ -68,31 +100,37 @@ public struct AssociationObserver: Sendable {
     /// Bytes skipped while resynchronising, per direction (added to framer offsets).
     private var skipped = PerRole(0)
     private var framingLost = PerRole(false)
-    private var assemblers: PerRole<MessageAssembler>
-    private var firstFragmentTime = PerRole(FragmentStartTimes())
+    var assemblers: PerRole<MessageAssembler>
+    var firstFragmentTime = PerRole(FragmentStartTimes())
+    /// Messages whose command arrived and whose data set is arriving, per sender.
+    var inProgress = PerRole([MessageInProgress]())
     /// Open requests by (sender of the request, message ID) → exchange index.
-    private var open = OpenRequests()
+    var open = OpenRequests()
+    /// The exchanges still open, in the order they began.
+    var openExchanges = OpenExchanges()
     private var releaseSent = PerRole(false)
     /// After a gap, fragments of the message that was cut are expected and not reported again.
-    private var afterGap = PerRole(false)
+    var afterGap = PerRole(false)
     /// Bytes still to discard after a gap inside a PDU (the rest of that PDU).
     private var pendingSkip = PerRole(0)
     /// Packet number of the bytes being processed (for findings and messages).
-    private var currentPacket: Int?
+    var currentPacket: Int?
     /// `TransferSyntax` of each context whose transfer syntax is known (negotiated or inferred),
     /// looked up once per context instead of once per message; emptied when negotiation changes
     /// `info.contexts`. A few pairs searched linearly (at most 128 odd context IDs), not hashed per message.
-    private var transferSyntaxes: [(id: UInt8, syntax: TransferSyntax)] = []
+    var transferSyntaxes: [(id: UInt8, syntax: TransferSyntax)] = []
     /// `info.maximumLength` and the accepted context IDs of `info.contexts`, kept beside them
     /// for the per-PDU checks (no dictionary lookup, no `NegotiatedContext` copy per PDV).
     private var maximumLength = PerRole<UInt32?>(nil)
-    private var acceptedContexts = ContextIDSet()
+    var acceptedContexts = ContextIDSet()
 
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         framers = PerRole(PDUFrameDecoder(maximumPDULength: configuration.maximumPDULength))
-        assemblers = PerRole(MessageAssembler(configuration: configuration.assembler))
+        var assembler = configuration.assembler
+        assembler.streamsDataSets = true
+        assemblers = PerRole(MessageAssembler(configuration: assembler))
     }
 
     // MARK: Input
@@ -189,16 +227,18 @@ public struct AssociationObserver: Sendable {
         }
         skipped[sender] += buffered.readableBytes + length + pendingSkip[sender]
         framingLost[sender] = !resumeInsidePDU
-        events.insert(record(Finding(.streamGap, .error,
+        if let gapFinding = record(Finding(.streamGap, .error,
                                      "\(length) bytes missing from the \(sender)'s stream at bytes \(streamOffset)–\(streamOffset + length - 1)"
                                      + note + (resumeInsidePDU ? "; decoding resumes after that PDU" : "; decoding resumes at the next PDU"),
-                                     time: time, sender: sender, streamOffset: streamOffset)), at: 0)
+                                     time: time, sender: sender, streamOffset: streamOffset)) {
+            events.insert(gapFinding, at: 0)
+        }
         // Messages whose command was complete and whose data set was cut are still recorded.
-        for cut in assemblers[sender].abandonInProgress() {
-            let assembled = DIMSEMessageAssembly(presentationContextID: cut.presentationContextID, command: cut.command,
-                                                 commandBytes: cut.commandBytes, dataSetBytes: nil)
-            handle(assembled, from: sender, firstFragment: firstFragmentTime[sender][cut.presentationContextID] ?? time,
-                   at: time, streamOffset: streamOffset, dataSetLost: true, into: &events)
+        _ = assemblers[sender].abandonInProgress()
+        let cut = inProgress[sender].sorted { $0.contextID < $1.contextID }
+        inProgress[sender] = []
+        for message in cut {
+            lost(message, from: sender, at: time, streamOffset: streamOffset, into: &events)
         }
         firstFragmentTime[sender] = FragmentStartTimes()
         afterGap[sender] = true
@@ -306,7 +346,7 @@ public struct AssociationObserver: Sendable {
         }
         info.endTime = info.endTime ?? time
         for (key, index) in open.sortedByExchange() {
-            let ex = exchanges[index]
+            guard let ex = openExchanges[index] else { continue }
             events.append(record(Finding(.unansweredRequest, .warning,
                                          "\(ex.request.command.commandField?.description ?? "request") message \(key.messageID) "
                                          + "got no final response before the association ended",
@@ -317,6 +357,17 @@ public struct AssociationObserver: Sendable {
             events.append(record(Finding(.malformedPDU, .warning,
                                          "the \(role)'s stream ended \(buffers[role].readableBytes) bytes into a PDU",
                                          time: time, sender: role)))
+        }
+        // The exchanges still open end with the association; messages still arriving are dropped.
+        for ex in openExchanges.removeAll() { ended(ex, into: &events) }
+        inProgress = PerRole([])
+        buffers = PerRole(ByteBuffer())
+        if droppedFindings > 0 {
+            let finding = Finding(.findingsTruncated, .warning,
+                                  "\(droppedFindings) more finding\(droppedFindings == 1 ? "" : "s") not kept (at most \(configuration.maximumFindings) per association)",
+                                  time: time)
+            findings.append(finding)
+            events.append(.finding(finding))
         }
         return events
     }
@@ -444,12 +495,11 @@ public struct AssociationObserver: Sendable {
             if firstFragmentTime[sender][id] == nil { firstFragmentTime[sender][id] = time }
             do throws(DIMSEError) {
                 if pdv.messageControlHeader.isCommand { afterGap[sender] = false }
-                guard let assembled = try assemblers[sender].receive(pdv) else { continue }
-                let first = firstFragmentTime[sender][id] ?? time
-                firstFragmentTime[sender][id] = nil
-                handle(assembled, from: sender, firstFragment: first, at: time, streamOffset: streamOffset, into: &events)
+                guard let output = try assemblers[sender].next(pdv) else { continue }
+                assembled(output, from: sender, at: time, streamOffset: streamOffset, into: &events)
             } catch {
                 firstFragmentTime[sender][id] = nil
+                inProgress[sender].removeAll { $0.contextID == id }
                 // The rest of a message cut by a gap: already reported by the gap finding.
                 if afterGap[sender] && error.code == .dataSetFragmentBeforeCommand { continue }
                 events.append(record(Finding(.dimseAssemblyError, .error, "\(error)", time: time, sender: sender,
@@ -458,189 +508,13 @@ public struct AssociationObserver: Sendable {
         }
     }
 
-    // MARK: DIMSE
-
-    private mutating func transferSyntax(for contextID: UInt8, dataSet: ByteBuffer, time: Timestamp,
-                                         sender: PeerRole, events: inout [ObservationEvent]) -> TransferSyntax? {
-        if let known = transferSyntaxes.first(where: { $0.id == contextID }) { return known.syntax }
-        if let uid = info.contexts[contextID]?.transferSyntax, let ts = TransferSyntax(uid: uid, lenient: true) {
-            transferSyntaxes.append((contextID, ts))
-            return ts
+    /// Keeps a finding and returns its event; past `maximumFindings` it is only counted (no
+    /// event either: a stream that makes a finding per PDU must not grow the consumer's output).
+    mutating func record(_ finding: Finding) -> ObservationEvent? {
+        guard findings.count < configuration.maximumFindings else {
+            droppedFindings += 1
+            return nil
         }
-        guard let inferred = TransferSyntaxInference.infer(dataSet) else { return nil }
-        var ctx = info.contexts[contextID] ?? NegotiatedContext(id: contextID, abstractSyntax: "", proposedTransferSyntaxes: [])
-        ctx.transferSyntax = inferred.uid
-        ctx.isInferred = true
-        info.contexts[contextID] = ctx
-        transferSyntaxes.append((contextID, inferred))
-        events.append(record(Finding(.transferSyntaxInferred, .info,
-                                     "presentation context \(contextID): transfer syntax inferred as \(inferred.name) from the data",
-                                     time: time, sender: sender)))
-        return inferred
-    }
-
-    private mutating func handle(_ assembled: consuming DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
-                                 at time: Timestamp, streamOffset: Int, dataSetLost: Bool = false,
-                                 into events: inout [ObservationEvent]) {
-        // The message goes straight from `observe` into `file` (a temporary passed to a consuming
-        // parameter): it is moved, never copied, on its way to its exchange.
-        file(observe(assembled, from: sender, firstFragment: firstFragment, at: time, streamOffset: streamOffset,
-                     dataSetLost: dataSetLost, into: &events),
-             from: sender, at: time, streamOffset: streamOffset, into: &events)
-    }
-
-    /// The observed message for `assembled`, its data set checked (or decoded) in its context's transfer syntax.
-    private mutating func observe(_ assembled: consuming DIMSEMessageAssembly, from sender: PeerRole, firstFragment: Timestamp,
-                                  at time: Timestamp, streamOffset: Int, dataSetLost: Bool,
-                                  into events: inout [ObservationEvent]) -> ObservedMessage {
-        // Everything is worked out first and the message built by one initializer at the end:
-        // a message built and then mutated field by field was copied whole on its way out.
-        var transferSyntax: TransferSyntax?
-        var decodedDataSet: Dataset?
-        var deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?
-        var dataSetError: DICOMDecodingError?
-        if let bytes = assembled.dataSetBytes {
-            transferSyntax = self.transferSyntax(for: assembled.presentationContextID, dataSet: bytes, time: time,
-                                                 sender: sender, events: &events)
-            if let ts = transferSyntax {
-                do throws(DICOMDecodingError) {
-                    var body = bytes
-                    if ts.isDeflated {
-                        body = try Deflate.inflate(bytes, maxSize: configuration.decodingOptions.maxInflatedSize, offset: 0)
-                    }
-                    let decoder = DatasetDecoder(options: configuration.decodingOptions)
-                    if configuration.decodesDataSets {
-                        decodedDataSet = try decoder.decode(body, encoding: ts.encoding)
-                    } else {
-                        try decoder.validate(body, encoding: ts.encoding)
-                        deferredDataSet = (body, configuration.decodingOptions)
-                    }
-                } catch {
-                    dataSetError = error
-                    events.append(record(Finding(.dataSetNotDecodable, .error,
-                                                 "\(assembled.command.commandField?.description ?? "message") data set: \(error)",
-                                                 time: time, sender: sender, streamOffset: streamOffset)))
-                }
-            }
-        }
-        return ObservedMessage(sender: sender, presentationContextID: assembled.presentationContextID,
-                               command: assembled.command, commandBytes: assembled.commandBytes,
-                               dataSetBytes: assembled.dataSetBytes, firstFragmentTime: firstFragment, time: time,
-                               packet: currentPacket, dataSetLost: dataSetLost, transferSyntax: transferSyntax,
-                               decodedDataSet: decodedDataSet, deferredDataSet: deferredDataSet, dataSetError: dataSetError)
-    }
-
-    /// Files a completed message: pairs it with its request or response, checks it, reports it.
-    /// It is consumed: the exchange it goes to takes it without a copy (unless events are kept).
-    private mutating func file(_ message: consuming ObservedMessage, from sender: PeerRole, at time: Timestamp,
-                               streamOffset: Int, into events: inout [ObservationEvent]) {
-        let field = message.commandField
-        var exchangeIndex: Int?
-        if case .cCancelRequest = message.command {
-            let id = message.messageIDBeingRespondedTo ?? 0
-            if let index = open[OpenKey(sender: sender, messageID: id)] {
-                exchanges[index].cancel = message
-                exchangeIndex = index
-            } else {
-                events.append(record(Finding(.responseToUnknownMessage, .warning,
-                                             "C-CANCEL-RQ for message \(id), which has no open request", time: time,
-                                             sender: sender, streamOffset: streamOffset)))
-            }
-        } else if field?.isRequest ?? false, let id = message.messageID {
-            let key = OpenKey(sender: sender, messageID: id)
-            if open[key] != nil {
-                events.append(record(Finding(.duplicateMessageID, .error,
-                                             "\(field!) reuses message ID \(id) while an earlier request with it is still open",
-                                             time: time, sender: sender, streamOffset: streamOffset)))
-            }
-            let index = exchanges.count
-            if configuration.emitsEvents { events.append(.message(copy message, exchangeIndex: index)) }
-            exchanges.append(Exchange(index: index, request: consume message))
-            open[key] = index
-            checkRequest(index, time: time, into: &events)
-            return
-        } else if let field, field.isResponse {
-            let id = message.messageIDBeingRespondedTo ?? 0
-            let key = OpenKey(sender: sender.other, messageID: id)
-            if let index = open[key] {
-                exchangeIndex = index
-                if configuration.emitsEvents { events.append(.message(copy message, exchangeIndex: index)) }
-                let status = message.status
-                exchanges[index].responses.append(consume message)
-                checkResponse(index, status: status, time: time, into: &events)
-                if status?.category.isFinal ?? true {
-                    open[key] = nil
-                    events.append(.exchangeCompleted(index))
-                }
-                return
-            } else {
-                events.append(record(Finding(.responseToUnknownMessage, .error,
-                                             "\(field) responds to message \(id), which the \(sender.other) never sent (or was already answered)",
-                                             time: time, sender: sender, streamOffset: streamOffset)))
-            }
-        } else {
-            events.append(record(Finding(.commandNotDecodable, .warning,
-                                         "command field 0x\(String(message.command.rawCommandField, radix: 16)) is not a DIMSE command",
-                                         time: time, sender: sender, streamOffset: streamOffset)))
-        }
-        if configuration.emitsEvents { events.append(.message(message, exchangeIndex: exchangeIndex)) }
-    }
-
-    /// Checks the request of `exchanges[index]` (read in place: no copy of the exchange).
-    private mutating func checkRequest(_ index: Int, time: Timestamp, into events: inout [ObservationEvent]) {
-        guard exchanges[index].request.commandField == .cFindRequest,
-              let sop = exchanges[index].sopClassUID, RelevantPatientInformationQuery.isSOPClass(sop),
-              let identifier = exchanges[index].request.dataSet else { return }
-        if identifier[RelevantPatientInformationQuery.contentTemplateSequence] == nil {
-            events.append(record(Finding(.missingContentTemplateSequence, .error,
-                                         "Relevant Patient Information query without Content Template Sequence (0040,A504): "
-                                         + "the SCP should answer 0xA900 (PS3.4 Q.2.1.1.3)",
-                                         time: time, sender: exchanges[index].request.sender, exchangeIndex: index)))
-        }
-    }
-
-    /// Checks the response just appended to `exchanges[index]` (read in place), whose status is `status`.
-    private mutating func checkResponse(_ index: Int, status: DIMSEStatus?, time: Timestamp,
-                                        into events: inout [ObservationEvent]) {
-        guard let status, let service = exchanges[index].service, let last = exchanges[index].responses.indices.last else { return }
-        let sop = exchanges[index].sopClassUID
-        let sender = exchanges[index].responses[last].sender
-        // `status` was looked up for the response's own service and SOP class: when they are the
-        // request's (always, but for a mismatched response) its `isDefined` is the answer.
-        let response = (field: exchanges[index].responses[last].commandField, sop: exchanges[index].responses[last].sopClassUID)
-        let defined = response.field?.service == service && response.sop == sop ? status.isDefined
-            : status.isDefined(for: service, sopClassUID: sop)
-        if !defined {
-            events.append(record(Finding(.statusNotDefinedForService, .warning,
-                                         "status \(status) is not defined for \(service)"
-                                         + (sop.flatMap { UIDRegistry.name(for: $0) }.map { " (\($0))" } ?? ""),
-                                         time: time, sender: sender, exchangeIndex: index)))
-        }
-        if service == .cFind {
-            let isRPI = sop.map(RelevantPatientInformationQuery.isSOPClass) ?? false
-            let hasDataSet = exchanges[index].responses[last].dataSetBytes != nil
-            if status.category.isFinal && hasDataSet {
-                events.append(record(Finding(.finalResponseWithDataSet, .warning,
-                                             "final C-FIND-RSP (\(status.description)) carries a data set; "
-                                             + "PS3.4 C.4.1.1.4 says only pending responses do. It is not counted as a match",
-                                             time: time, sender: sender, exchangeIndex: index)))
-            }
-            if status.category == .pending && !hasDataSet && !exchanges[index].responses[last].dataSetLost {
-                events.append(record(Finding(.pendingResponseWithoutDataSet, .error,
-                                             "pending C-FIND-RSP without an identifier",
-                                             time: time, sender: sender, exchangeIndex: index)))
-            }
-            if isRPI, status.category == .pending,
-               exchanges[index].responses.reduce(0, { $0 + ($1.status?.category == .pending ? 1 : 0) }) == 2 {
-                events.append(record(Finding(.multiplePendingResponses, .error,
-                                             "more than one pending response to a Relevant Patient Information query: "
-                                             + "PS3.4 Annex Q allows one match; with more the SCP must answer 0xC100",
-                                             time: time, sender: sender, exchangeIndex: index)))
-            }
-        }
-    }
-
-    private mutating func record(_ finding: Finding) -> ObservationEvent {
         var finding = finding
         if finding.packet == nil { finding.packet = currentPacket }
         findings.append(finding)
@@ -648,143 +522,3 @@ public struct AssociationObserver: Sendable {
     }
 }
 
-/// Guesses the dataset encoding of a data set seen without its negotiation (a capture that
-/// starts mid-association): deflated if it inflates, else explicit VR when the first
-/// element carries a valid VR code, else implicit; little endian unless the group number
-/// reads sensibly only as big endian.
-public enum TransferSyntaxInference {
-    public static func infer(_ bytes: ByteBuffer) -> TransferSyntax? {
-        guard bytes.readableBytes >= 8 else { return bytes.readableBytes == 0 ? .implicitVRLittleEndian : nil }
-        let candidates: [TransferSyntax] = [.explicitVRLittleEndian, .implicitVRLittleEndian, .explicitVRBigEndian]
-        for ts in candidates where (try? DatasetDecoder(options: .lenient).validate(bytes, encoding: ts.encoding)) != nil {
-            // Explicit VR bytes decode as implicit only by accident; the order above prefers explicit.
-            return ts
-        }
-        if let inflated = try? Deflate.inflate(bytes, maxSize: 64 << 20, offset: 0),
-           (try? DatasetDecoder(options: .lenient).validate(inflated, encoding: .explicitLittleEndian)) != nil {
-            return .deflatedExplicitVRLittleEndian
-        }
-        return nil
-    }
-}
-
-/// (sender of the request, message ID): the key of an open request.
-struct OpenKey: Hashable, Sendable {
-    var sender: PeerRole
-    var messageID: UInt16
-}
-
-/// The open requests of an association, key → exchange index. A peer has one or a few
-/// requests open at a time, so they are kept in an array searched linearly (no hashing per
-/// message); past `linearLimit` entries (asynchronous operations, requests never answered)
-/// a dictionary takes over so that lookups stay O(1).
-struct OpenRequests: Sendable {
-    private var entries: [(key: OpenKey, index: Int)] = []
-    private var table: [OpenKey: Int]?
-    static let linearLimit = 16
-
-    init() {}
-
-    subscript(key: OpenKey) -> Int? {
-        get {
-            if let table { return table[key] }
-            return entries.first { $0.key == key }?.index
-        }
-        set {
-            if table != nil {
-                table![key] = newValue
-                return
-            }
-            if let i = entries.firstIndex(where: { $0.key == key }) {
-                if let newValue { entries[i].index = newValue } else { entries.remove(at: i) }
-            } else if let newValue {
-                entries.append((key, newValue))
-                if entries.count > Self.linearLimit {
-                    table = Dictionary(entries.map { ($0.key, $0.index) }, uniquingKeysWith: { _, new in new })
-                    entries = []
-                }
-            }
-        }
-    }
-
-    /// The open requests in the order of their exchanges.
-    func sortedByExchange() -> [(key: OpenKey, index: Int)] {
-        if let table { return table.map { (key: $0.key, index: $0.value) }.sorted { $0.index < $1.index } }
-        return entries.sorted { $0.index < $1.index }
-    }
-
-    mutating func removeAll() {
-        entries = []
-        table = nil
-    }
-}
-
-/// A set of presentation context IDs (0–255) as 256 bits.
-struct ContextIDSet: Sendable {
-    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-
-    init() {}
-
-    init(_ ids: some Sequence<UInt8>) {
-        for id in ids { insert(id) }
-    }
-
-    mutating func insert(_ id: UInt8) {
-        let bit = UInt64(1) << UInt64(id & 63)
-        switch id >> 6 {
-        case 0: words.0 |= bit
-        case 1: words.1 |= bit
-        case 2: words.2 |= bit
-        default: words.3 |= bit
-        }
-    }
-
-    func contains(_ id: UInt8) -> Bool {
-        let bit = UInt64(1) << UInt64(id & 63)
-        switch id >> 6 {
-        case 0: return words.0 & bit != 0
-        case 1: return words.1 & bit != 0
-        case 2: return words.2 & bit != 0
-        default: return words.3 & bit != 0
-        }
-    }
-}
-
-/// When the first fragment of the message in progress on each presentation context arrived:
-/// a few pairs searched linearly (one context is in progress at a time in practice), not a
-/// dictionary hashed three times per PDV.
-struct FragmentStartTimes: Sendable {
-    private var entries: [(id: UInt8, time: Timestamp)] = []
-
-    subscript(id: UInt8) -> Timestamp? {
-        get { entries.first { $0.id == id }?.time }
-        set {
-            if let i = entries.firstIndex(where: { $0.id == id }) {
-                if let newValue { entries[i].time = newValue } else { entries.remove(at: i) }
-            } else if let newValue {
-                entries.append((id, newValue))
-            }
-        }
-    }
-}
-
-/// A value for each peer: stored fields, no hashing on the per-packet path.
-struct PerRole<Value: Sendable>: Sendable {
-    var requestor: Value
-    var acceptor: Value
-
-    init(_ value: Value) {
-        requestor = value
-        acceptor = value
-    }
-
-    subscript(role: PeerRole) -> Value {
-        get { role == .requestor ? requestor : acceptor }
-        _modify {
-            if role == .requestor { yield &requestor } else { yield &acceptor }
-        }
-        set {
-            if role == .requestor { requestor = newValue } else { acceptor = newValue }
-        }
-    }
-}

@@ -88,6 +88,10 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible {
         public static let unansweredRequest = Code(rawValue: "unanswered-request")
         public static let startedMidAssociation = Code(rawValue: "started-mid-association")
         public static let transferSyntaxInferred = Code(rawValue: "transfer-syntax-inferred")
+        /// More findings than `AssociationObserver.Configuration.maximumFindings`: the rest are counted, not kept.
+        public static let findingsTruncated = Code(rawValue: "findings-truncated")
+        /// More requests open at once than `AssociationObserver.Configuration.maximumOpenRequests`.
+        public static let tooManyOpenRequests = Code(rawValue: "too-many-open-requests")
     }
 
     public var code: Code
@@ -192,10 +196,16 @@ public struct ObservedMessage: Sendable {
     public var presentationContextID: UInt8
     public var command: DIMSECommand
     public var commandBytes: ByteBuffer
+    /// The data set's bytes as received, when kept (at most the observer's `keptDataSetLength`).
     public var dataSetBytes: ByteBuffer?
-    /// The data set, decoded (nil when absent or not decodable; see `dataSetError`). An
-    /// observer with `decodesDataSets` off only checks the data set as it completes; it is
-    /// then decoded here, on each access, from the checked bytes (so a consumer that looks at
+    /// The data set's length as received (nil: the message has no data set, or it was lost in a gap).
+    public var dataSetLength: Int?
+    /// Whether the message carries a data set.
+    public var hasDataSet: Bool { dataSetLength != nil }
+    /// The data set, decoded (nil when absent or not decodable; see `dataSetError`). Values at
+    /// or over the observer's bulk threshold are references (`DataElement.Value.bulk`). An
+    /// observer with `decodesDataSets` off only checks the data set as it arrives; a short one
+    /// is then decoded here, on each access, from its kept bytes (so a consumer that looks at
     /// few data sets, like `analyze --summary`, does not build the others).
     public var dataSet: Dataset? {
         get {
@@ -206,10 +216,14 @@ public struct ObservedMessage: Sendable {
         set {
             decodedDataSet = newValue
             deferredDataSet = nil
+            isDataSetDecodable = newValue != nil
         }
     }
-    /// Whether a decodable data set is present (`dataSet != nil`), without decoding it.
-    public var hasDecodableDataSet: Bool { decodedDataSet != nil || deferredDataSet != nil }
+    /// Whether a decodable data set is present (it decoded without error in a known transfer
+    /// syntax), without decoding it: `dataSet` may still be nil for a long one checked only.
+    public var hasDecodableDataSet: Bool { isDataSetDecodable }
+    /// Set from how the data set decoded as it arrived.
+    var isDataSetDecodable = false
     public var dataSetError: DICOMDecodingError?
     /// The data set as decoded when the message completed (observer with `decodesDataSets`).
     var decodedDataSet: Dataset?
@@ -232,15 +246,19 @@ public struct ObservedMessage: Sendable {
     public init(sender: PeerRole, presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
                 dataSetBytes: ByteBuffer?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?) {
         self.init(sender: sender, presentationContextID: presentationContextID, command: command, commandBytes: commandBytes,
-                  dataSetBytes: dataSetBytes, firstFragmentTime: firstFragmentTime, time: time, packet: packet,
-                  dataSetLost: false, transferSyntax: nil, decodedDataSet: nil, deferredDataSet: nil, dataSetError: nil)
+                  dataSetBytes: dataSetBytes, dataSetLength: dataSetBytes?.readableBytes, firstFragmentTime: firstFragmentTime,
+                  time: time, packet: packet, dataSetLost: false, transferSyntax: nil, decodedDataSet: nil, deferredDataSet: nil,
+                  dataSetError: nil, isDataSetDecodable: false)
     }
 
     /// Every stored field at once (the observer builds each message with one initializer, so it is moved, not copied).
     init(sender: PeerRole, presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
-         dataSetBytes: ByteBuffer?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?, dataSetLost: Bool,
-         transferSyntax: TransferSyntax?, decodedDataSet: Dataset?, deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?,
-         dataSetError: DICOMDecodingError?) {
+         dataSetBytes: ByteBuffer?, dataSetLength: Int?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?,
+         dataSetLost: Bool, transferSyntax: TransferSyntax?, decodedDataSet: Dataset?,
+         deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?, dataSetError: DICOMDecodingError?,
+         isDataSetDecodable: Bool) {
+        self.dataSetLength = dataSetLength
+        self.isDataSetDecodable = isDataSetDecodable
         self.dataSetLost = dataSetLost
         self.transferSyntax = transferSyntax
         self.decodedDataSet = decodedDataSet
@@ -346,6 +364,11 @@ public struct Exchange: Sendable {
     /// Matches returned: pending responses with an identifier (a final response's data set is
     /// not a match, even when a peer sends one: see `Finding.Code.finalResponseWithDataSet`).
     public var matches: [Dataset] { pendingResponses.compactMap(\.dataSet) }
+    /// Whether the request or a response has a data set whose Patient ID (0010,0020) is `patientID`.
+    public func mentions(patientID: String) -> Bool {
+        if request.dataSet?[Tag(0x0010_0020)]?.string() == patientID { return true }
+        return responses.contains { $0.dataSet?[Tag(0x0010_0020)]?.string() == patientID }
+    }
     /// `matches.count`, without decoding the identifiers.
     public var matchCount: Int {
         responses.reduce(0) { $0 + ($1.status?.category == .pending && $1.hasDecodableDataSet ? 1 : 0) }

@@ -30,24 +30,41 @@ public struct AnalysisStatistics: Sendable {
 
     public init() {}
 
-    /// Adds one association; `order` is its place in start order (the association index), so
-    /// associations added from several threads total the same as in start order. Without it,
-    /// adds are taken to come in start order.
-    public mutating func add(_ observer: AssociationObserver, order: Int? = nil) {
-        associations += 1
-        let order = order ?? associations
-        associationsByOutcome[outcomeName(observer.info.outcome), default: 0] += 1
-        for ex in observer.exchanges {
-            let service = ex.service?.rawValue ?? "unknown"
-            let final = ex.finalResponse
-            let key = ServiceStatus(service: service, code: final?.status?.code)
-            exchangeCounts[key, default: 0] += 1
-            if let status = final?.status, order >= meanings[key]?.order ?? Int.min {
-                meanings[key] = (order, status.meaning)
-            }
-            if let final { responseTimesMs[service, default: []].append((final.time - ex.request.time).milliseconds) }
+    /// Adds one exchange as it ends; `order` is its association's place in start order (the
+    /// association index), so associations added from several threads total the same as in start order.
+    public mutating func add(_ ex: Exchange, order: Int) {
+        let service = ex.service?.rawValue ?? "unknown"
+        let final = ex.finalResponse
+        let key = ServiceStatus(service: service, code: final?.status?.code)
+        exchangeCounts[key, default: 0] += 1
+        if let status = final?.status, order >= meanings[key]?.order ?? Int.min {
+            meanings[key] = (order, status.meaning)
         }
+        if let final { responseTimesMs[service, default: []].append((final.time - ex.request.time).milliseconds) }
+    }
+
+    /// Adds an association that ended (its outcome and findings); its exchanges are added as they end.
+    public mutating func add(associationOf observer: AssociationObserver) {
+        associations += 1
+        associationsByOutcome[outcomeName(observer.info.outcome), default: 0] += 1
         for f in observer.findings { findingsByCode[f.code.rawValue, default: 0] += 1 }
+    }
+
+    /// Adds the totals of `other` (one association's, made on another thread).
+    public mutating func merge(_ other: AnalysisStatistics) {
+        associations += other.associations
+        for (k, n) in other.associationsByOutcome { associationsByOutcome[k, default: 0] += n }
+        for (k, n) in other.exchangeCounts { exchangeCounts[k, default: 0] += n }
+        for (k, m) in other.meanings where m.order >= meanings[k]?.order ?? Int.min { meanings[k] = m }
+        for (k, times) in other.responseTimesMs { responseTimesMs[k, default: []] += times }
+        for (k, n) in other.findingsByCode { findingsByCode[k, default: 0] += n }
+    }
+
+    /// Adds one association whose exchanges the observer kept (`keepsExchanges`).
+    public mutating func add(_ observer: AssociationObserver, order: Int? = nil) {
+        let order = order ?? associations + 1
+        for ex in observer.exchanges { add(ex, order: order) }
+        add(associationOf: observer)
     }
 
     /// Nearest-rank percentile of sorted values.

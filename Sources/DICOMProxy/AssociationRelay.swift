@@ -449,10 +449,9 @@ final class AssociationRelay {
                 if message.dataSet != nil {
                     logger.trace("\(dataSetDump(message))")
                 }
-            case .exchangeCompleted(let index):
-                if observer.exchanges.indices.contains(index) {
-                    logger.info("\(ProxyEventFormat.exchangeLine(observer.exchanges[index]))")
-                }
+            case .exchangeEnded(let exchange):
+                // One still open when the association ended is reported by its finding.
+                if exchange.isComplete { logger.info("\(ProxyEventFormat.exchangeLine(exchange))") }
             case .finding(let finding):
                 if finding.severity >= .warning {
                     logger.info("!! \(finding.severity) \(finding.code): \(finding.message)")
@@ -514,7 +513,7 @@ final class AssociationRelay {
         observeDeferred()
         emit(observer.connectionClosed(at: end))
         openFiles()
-        let exchanges = observer.exchanges.count
+        let exchanges = observer.exchangeCount
         let outcome: String
         switch closeReason {
         case .noRoute?, .upstreamUnreachable?, .upstreamNotAnswering?:

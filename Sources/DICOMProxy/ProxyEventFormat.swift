@@ -105,7 +105,7 @@ struct ProxyEventFormat {
         if let id = c.messageID { line += " msg \(id)" }
         if let id = c.messageIDBeingRespondedTo { line += " (to msg \(id))" }
         if let status = m.status { line += "  " + statusText(status) }
-        if let bytes = m.dataSetBytes { line += "  data set \(bytes.readableBytes) bytes" }
+        if let length = m.dataSetLength { line += "  data set \(length) bytes" }
         return line
     }
 

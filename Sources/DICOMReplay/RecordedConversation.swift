@@ -223,6 +223,10 @@ public struct RecordedConversation: Sendable {
         configuration.dicomPorts.formUnion(dicomPorts)
         configuration.keepEvents = false
         configuration.observer.keepsAssociationPDUs = true
+        // Replay sends and compares whole recorded data sets: every exchange and every byte is kept.
+        configuration.observer.keepsExchanges = true
+        configuration.observer.keptDataSetLength = .max
+        configuration.observer.bulkThreshold = .max
         var collected: [CaptureAnalyzer.Association] = []
         let analyzer: CaptureAnalyzer
         do {

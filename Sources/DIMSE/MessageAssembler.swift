@@ -27,6 +27,18 @@ public struct DIMSEMessageAssembly: Sendable, Hashable {
     }
 }
 
+/// What one PDV completes (`MessageAssembler.next(_:)`).
+public enum AssemblyOutput: Sendable {
+    /// A whole message: one without a data set, or (gathering data sets) one with its data set.
+    case message(DIMSEMessageAssembly)
+    /// Streaming data sets: a command whose data set follows in `dataSetFragment`s
+    /// (`dataSetBytes` is nil).
+    case command(DIMSEMessageAssembly)
+    /// Streaming data sets: the next fragment of the data set of the command on that context;
+    /// the last one (`isLast`) carries the message's fragment statistics.
+    case dataSetFragment(presentationContextID: UInt8, ByteBuffer, isLast: Bool, fragments: FragmentStatistics?)
+}
+
 /// Counts of the fragments of one message, including tolerated deviations.
 public struct FragmentStatistics: Sendable, Hashable {
     public var commandFragments = 0
@@ -90,12 +102,17 @@ public struct MessageAssembler: Sendable {
         /// that only inspects queries; raise it for large C-STORE objects.
         public var maximumDataSetLength: Int
         public var emptyFragments: EmptyFragmentPolicy
+        /// Hand data set fragments on as they arrive (`next(_:)` returns `.command`, then
+        /// `.dataSetFragment`s) instead of gathering each data set: memory is then bounded by
+        /// one fragment, whatever the size of the data set. `maximumDataSetLength` still applies.
+        public var streamsDataSets: Bool
 
         public init(maximumCommandSetLength: Int = 1 << 20, maximumDataSetLength: Int = 1 << 30,
-                    emptyFragments: EmptyFragmentPolicy = .accept) {
+                    emptyFragments: EmptyFragmentPolicy = .accept, streamsDataSets: Bool = false) {
             self.maximumCommandSetLength = maximumCommandSetLength
             self.maximumDataSetLength = maximumDataSetLength
             self.emptyFragments = emptyFragments
+            self.streamsDataSets = streamsDataSets
         }
     }
 
@@ -105,6 +122,8 @@ public struct MessageAssembler: Sendable {
         case idle(afterCommandWithoutDataSet: UInt16?)
         case receivingCommand
         case receivingDataSet(DIMSECommand, commandBytes: ByteBuffer)
+        /// Streaming: the data set of this command is handed on fragment by fragment.
+        case streamingDataSet(DIMSECommand, commandBytes: ByteBuffer)
         /// Dropping the rest of an abandoned command set (and then its data set, if any).
         case skippingCommand
         /// Dropping the rest of an abandoned data set, or the data set (if any) of an abandoned command.
@@ -119,11 +138,14 @@ public struct MessageAssembler: Sendable {
         var phase: Phase = .idle(afterCommandWithoutDataSet: nil)
         /// The command set or data set bytes gathered so far.
         var bytes: ByteBuffer?
+        /// Data set bytes handed on so far (streaming).
+        var streamed = 0
         var statistics = FragmentStatistics()
         /// The raw Command Field of the command in `.receivingDataSet`, for errors.
         var dataSetCommandField: UInt16?
 
         var gathered: Int { bytes?.readableBytes ?? 0 }
+        var received: Int { gathered + streamed }
 
         var isIdleWithoutHistory: Bool {
             if case .idle(nil) = phase { return true }
@@ -165,7 +187,7 @@ public struct MessageAssembler: Sendable {
     public var contextsInProgress: [UInt8] {
         contexts.compactMap { id, state -> UInt8? in
             switch state.phase {
-            case .receivingCommand, .receivingDataSet, .skippingCommand, .skippingDataSet: return id
+            case .receivingCommand, .receivingDataSet, .streamingDataSet, .skippingCommand, .skippingDataSet: return id
             case .idle: return nil
             }
         }.sorted()
@@ -178,8 +200,11 @@ public struct MessageAssembler: Sendable {
     public mutating func abandonInProgress() -> [(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer)] {
         var out: [(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer)] = []
         for (id, state) in contexts.sorted(by: { $0.id < $1.id }) {
-            if case .receivingDataSet(let command, let commandBytes) = state.phase {
+            switch state.phase {
+            case .receivingDataSet(let command, let commandBytes), .streamingDataSet(let command, let commandBytes):
                 out.append((id, command, commandBytes))
+            case .idle, .receivingCommand, .skippingCommand, .skippingDataSet:
+                break
             }
         }
         contexts.removeAll()
@@ -195,8 +220,15 @@ public struct MessageAssembler: Sendable {
         contexts = []
     }
 
-    /// Feeds one PDV. Returns the message it completes, if any.
+    /// Feeds one PDV (gathering data sets). Returns the message it completes, if any.
     public mutating func receive(_ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+        guard case .message(let message)? = try next(pdv) else { return nil }
+        return message
+    }
+
+    /// Feeds one PDV. Returns what it completes: a message, or when streaming data sets a
+    /// command or the next fragment of a data set.
+    public mutating func next(_ pdv: PresentationDataValueItem) throws(DIMSEError) -> AssemblyOutput? {
         let id = pdv.presentationContextID
         let header = pdv.messageControlHeader
         var state = takeState(id)
@@ -245,7 +277,7 @@ public struct MessageAssembler: Sendable {
     }
 
     private func step(_ state: inout ContextState,
-                      _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+                      _ pdv: PresentationDataValueItem) throws(DIMSEError) -> AssemblyOutput? {
         let header = pdv.messageControlHeader
         switch state.phase {
         case .idle(let previous):
@@ -279,6 +311,15 @@ public struct MessageAssembler: Sendable {
             }
             return try dataSet(&state, pdv)
 
+        case .streamingDataSet:
+            guard !header.isCommand else {
+                guard case .streamingDataSet(let command, _) = state.phase else { return nil }
+                throw DIMSEError(.commandFragmentDuringDataSet,
+                                 "\(command) announced a data set; \(state.statistics.dataSetFragments) data set fragments (\(state.received) bytes) arrived without the last one",
+                                 commandField: command.rawCommandField, fragmentNumber: 1)
+            }
+            return try dataSet(&state, pdv)
+
         case .skippingCommand:
             if header.isCommand {
                 state.phase = header.isLastFragment ? .skippingDataSet : .skippingCommand
@@ -306,7 +347,7 @@ public struct MessageAssembler: Sendable {
 
     /// A command fragment in phase `.receivingCommand`.
     private func command(_ state: inout ContextState,
-                         _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+                         _ pdv: PresentationDataValueItem) throws(DIMSEError) -> AssemblyOutput? {
         let number = state.statistics.commandFragments + 1
         try checkEmpty(pdv, number: number)
         let newLength = state.gathered + pdv.fragment.readableBytes
@@ -331,19 +372,29 @@ public struct MessageAssembler: Sendable {
             let message = DIMSEMessageAssembly(presentationContextID: pdv.presentationContextID, command: command,
                                                commandBytes: bytes, dataSetBytes: nil, fragments: state.statistics)
             state.reset(to: .idle(afterCommandWithoutDataSet: command.rawCommandField))
-            return message
+            return .message(message)
         }
         state.dataSetCommandField = command.rawCommandField
+        if configuration.streamsDataSets {
+            state.phase = .streamingDataSet(command, commandBytes: bytes)
+            return .command(DIMSEMessageAssembly(presentationContextID: pdv.presentationContextID, command: command,
+                                                 commandBytes: bytes, dataSetBytes: nil, fragments: state.statistics))
+        }
         state.phase = .receivingDataSet(command, commandBytes: bytes)
         return nil
     }
 
     /// A data set fragment in phase `.receivingDataSet`.
     private func dataSet(_ state: inout ContextState,
-                         _ pdv: PresentationDataValueItem) throws(DIMSEError) -> DIMSEMessageAssembly? {
+                         _ pdv: PresentationDataValueItem) throws(DIMSEError) -> AssemblyOutput? {
         // The command stays in the phase until the last fragment (binding it here would copy
         // it, and retain everything it holds, for every fragment of the data set).
-        guard case .receivingDataSet = state.phase else { return nil }
+        let streaming: Bool
+        switch state.phase {
+        case .receivingDataSet: streaming = false
+        case .streamingDataSet: streaming = true
+        case .idle, .receivingCommand, .skippingCommand, .skippingDataSet: return nil
+        }
         let number = state.statistics.dataSetFragments + 1
         do throws(DIMSEError) {
             try checkEmpty(pdv, number: number)
@@ -352,11 +403,21 @@ public struct MessageAssembler: Sendable {
             e.commandField = state.dataSetCommandField
             throw e
         }
-        let newLength = state.gathered + pdv.fragment.readableBytes
-        let bound = min(configuration.maximumDataSetLength, Int(UInt32.max))
+        let newLength = state.received + pdv.fragment.readableBytes
+        // Gathered in one buffer, a data set is bounded by what a ByteBuffer holds; streamed, only by the configuration.
+        let bound = streaming ? configuration.maximumDataSetLength : min(configuration.maximumDataSetLength, Int(UInt32.max))
         guard newLength <= bound else {
             throw DIMSEError(.messageTooLarge, "the data set would reach \(newLength) bytes, over the bound of \(bound)",
                              commandField: state.dataSetCommandField, fragmentNumber: number)
+        }
+        if streaming {
+            state.streamed += pdv.fragment.readableBytes
+            state.statistics.count(pdv)
+            let isLast = pdv.messageControlHeader.isLastFragment
+            let statistics = isLast ? state.statistics : nil
+            if isLast { state.reset(to: .idle(afterCommandWithoutDataSet: nil)) }
+            return .dataSetFragment(presentationContextID: pdv.presentationContextID, pdv.fragment, isLast: isLast,
+                                    fragments: statistics)
         }
         state.append(pdv.fragment)
         state.statistics.count(pdv)
@@ -369,6 +430,6 @@ public struct MessageAssembler: Sendable {
                                            commandBytes: commandBytes, dataSetBytes: state.take(),
                                            fragments: state.statistics)
         state.reset(to: .idle(afterCommandWithoutDataSet: nil))
-        return message
+        return .message(message)
     }
 }

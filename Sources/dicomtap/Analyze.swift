@@ -58,7 +58,6 @@ struct Analyze: ParsableCommand {
     func run() throws {
         var config = CaptureAnalyzer.Configuration()
         config.dicomPorts.formUnion(ports)
-        config.keepEvents = format == .text && !summary
         let stdout = BufferedOutput()
         let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter) {
             stdout.write($0)

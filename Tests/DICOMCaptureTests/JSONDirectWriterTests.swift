@@ -19,6 +19,7 @@ import Testing
 
     static func associations(_ name: String) throws -> [CaptureAnalyzer.Association] {
         var config = CaptureAnalyzer.Configuration()
+        config.observer.keepsExchanges = true
         if let capture = AnalyzeCapturesTests.manifest().first(where: { $0.name == name }) {
             config.dicomPorts.formUnion(capture.dicom_ports.map { UInt16($0) })
         }

@@ -126,7 +126,7 @@ import Testing
         a.message(.cEchoRequest(CEchoRequest(messageID: 2, affectedSOPClassUID: "1.2.840.10008.1.1")), dataSet: nil,
                   from: .requestor, maximumLength: 8)
         #expect(!a.codes().isEmpty && a.codes().allSatisfy { $0 == .pduExceedsMaximumLength })
-        #expect(a.observer.exchanges.count == 2)
+        #expect(a.observer.exchangeCount == 2)
     }
 
     @Test func pdvOnAContextThatWasNotAccepted() {
@@ -143,6 +143,9 @@ import Testing
         a.find(id: 1)
         a.respond(to: 7, status: 0x0000)
         #expect(a.codes() == [.responseToUnknownMessage])
+        // The request stays open: it ends, unanswered, with the association.
+        #expect(a.observer.exchanges.isEmpty)
+        a.events += a.observer.connectionClosed(at: Timestamp(nanoseconds: 1 << 40))
         #expect(a.observer.exchanges.first?.isComplete == false)
     }
 

@@ -38,7 +38,7 @@ enum PeerStreams {
     static func observe(_ name: String, chunk: Int = .max) -> (AssociationObserver, [ObservationEvent]) {
         guard let scenario = scenarios().first(where: { $0.name == name }) else { return (AssociationObserver(), []) }
         let streams = ["rq": bytes(name, "rq"), "ac": bytes(name, "ac")]
-        var observer = AssociationObserver()
+        var observer = AssociationObserver(configuration: .keepingExchanges)
         var events: [ObservationEvent] = []
         for entry in scenario.pdus.sorted(by: { $0.index < $1.index }) {
             let stream = streams[entry.direction]!
@@ -59,7 +59,7 @@ enum PeerStreams {
 
 /// Builds synthetic associations for the cases real peers will not produce.
 struct SyntheticAssociation {
-    var observer = AssociationObserver()
+    var observer = AssociationObserver(configuration: .keepingExchanges)
     var events: [ObservationEvent] = []
     var clock: Int64 = 0
 
@@ -123,4 +123,13 @@ struct SyntheticAssociation {
     }
 
     func codes() -> [Finding.Code] { observer.findings.map(\.code) }
+}
+
+extension AssociationObserver.Configuration {
+    /// The default configuration, every ended exchange kept in `exchanges` for the tests to read.
+    static var keepingExchanges: Self {
+        var configuration = Self()
+        configuration.keepsExchanges = true
+        return configuration
+    }
 }

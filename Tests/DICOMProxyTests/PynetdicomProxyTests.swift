@@ -165,7 +165,9 @@ struct PynetdicomProxyTests {
         let recording = recordDir + "/" + (recordings.first ?? "")
         #expect(recordings.first?.hasSuffix("-0001-MODALITY-ARCHIVE.pcap") == true)
         var analyzed: [CaptureAnalyzer.Association] = []
-        let analyzer = try CaptureAnalyzer.analyze(path: recording) { analyzed.append($0) }
+        var keepingExchanges = CaptureAnalyzer.Configuration()
+        keepingExchanges.observer.keepsExchanges = true
+        let analyzer = try CaptureAnalyzer.analyze(path: recording, configuration: keepingExchanges) { analyzed.append($0) }
         #expect(analyzer.warnings.isEmpty, "\(analyzer.warnings)")
         #expect(analyzed.count == 1)
         let association = try #require(analyzed.first)
