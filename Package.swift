@@ -147,6 +147,12 @@ let package = Package(
             dependencies: ["DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
+            name: "DICOMNetworkTests",
+            dependencies: ["DICOMPeerSupport", "DICOMNetwork", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "DICOMCaptureTests",
             dependencies: ["DICOMPeerSupport", "DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]

@@ -174,8 +174,9 @@ public final class DICOMClient: Sendable {
     }
 }
 
-/// The largest PDU we read: a few times what we advertised (some peers overshoot a little), at least 1 MiB,
-/// never more than the frame decoder's 16 MiB default; 0 (unlimited) gets that default.
+/// The largest PDU we frame, of any type (association PDUs are not bound by the maximum length): a few times what
+/// we advertised, at least 1 MiB, never more than the frame decoder's 16 MiB default; 0 (unlimited) gets that
+/// default. A P-DATA-TF over what we advertised is refused by `ULConnectionHandler` (PS3.8 Annex D.1).
 func frameLimit(advertised: UInt32) -> Int {
     guard advertised > 0 else { return PDUFrameDecoder.defaultMaximumPDULength }
     return min(PDUFrameDecoder.defaultMaximumPDULength, max(1 << 20, 4 * Int(advertised)))

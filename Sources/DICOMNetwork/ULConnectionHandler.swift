@@ -107,6 +107,14 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         tap?.onPDU(pdu, frame, peerRole, .wallClock())
+        // PS3.8 Annex D.1 (Tables D.1-1 and D.1-2): the maximum length we advertised shall never be exceeded by the
+        // PDU-length of a P-DATA-TF we receive, "otherwise, it shall be a protocol error" (Evt19: AA-8's A-ABORT).
+        if case .dataTransfer = pdu, let limit = ownMaximumLength, limit > 0, frame.body.readableBytes > Int(limit) {
+            failure = "P-DATA-TF of \(frame.body.readableBytes) bytes at stream offset \(frame.streamOffset) exceeds the maximum length \(limit) we advertised"
+            sink(.protocolError(failure!))
+            feed(.invalidPDUReceived(reason: .invalidPDUParameterValue))
+            return
+        }
         switch pdu {
         case .associateRequest(let rq):
             request = rq
@@ -172,6 +180,15 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private var ownRole: PeerRole { peerRole.other }
+
+    /// The largest P-DATA-TF variable field we said we receive: in our A-ASSOCIATE-RQ as requestor, in our
+    /// A-ASSOCIATE-AC as acceptor (nil before we sent it; 0 = unlimited).
+    private var ownMaximumLength: UInt32? {
+        switch role {
+        case .requestor(let rq): rq.fields.maximumLength
+        case .acceptor: accept?.fields.maximumLength
+        }
+    }
 
     // MARK: Owner requests (on the event loop)
 
