@@ -87,3 +87,45 @@ public struct StreamingInflater: @unchecked Sendable {
         }
     }
 }
+
+/// Deflates a data set as its pieces are written (PS3.5 §A.5, raw DEFLATE at zlib's default
+/// level, as pydicom and DCMTK write it), handing the compressed bytes on as they come: memory
+/// is zlib's state and one output piece. The zlib state is a reference: one owner at a time.
+public struct StreamingDeflater: @unchecked Sendable {
+    private final class State {
+        let zlib: ZlibCompressor?
+        init() { zlib = try? ZlibCompressor(algorithm: .deflate) }
+    }
+
+    private let state = State()
+    public let chunkSize: Int
+
+    public init(chunkSize: Int = 1 << 16) {
+        self.chunkSize = chunkSize
+    }
+
+    /// Deflates `plain`; with `finish`, ends the stream. Calls `output` with each compressed piece.
+    public func deflate(_ plain: ByteBuffer, finish: Bool, output: (ByteBuffer) -> Void) throws(DICOMDecodingError) {
+        guard let zlib = state.zlib else {
+            throw DICOMDecodingError(.unencodable, offset: 0, tag: nil, "zlib could not be initialised")
+        }
+        // zlib is given the readable bytes' address: an empty piece is given a buffer with storage.
+        var input = plain.readableBytes > 0 ? plain : ByteBufferAllocator().buffer(capacity: 16)
+        // Without `finish`, zlib takes the input and may keep some of it back; with it, it
+        // writes everything and ends the stream (Z_STREAM_END: a normal return).
+        repeat {
+            var out = ByteBufferAllocator().buffer(capacity: chunkSize)
+            var done = false
+            do {
+                try zlib.deflate(from: &input, to: &out, flush: finish ? .finish : .no)
+                done = finish
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                // The output piece is full: hand it on and go on.
+            } catch {
+                throw DICOMDecodingError(.unencodable, offset: 0, tag: nil, "deflate failed: \(error)")
+            }
+            if out.readableBytes > 0 { output(out) }
+            if done { return }
+        } while finish || input.readableBytes > 0
+    }
+}

@@ -6,23 +6,28 @@ import NIOCore
 
 /// Rewrites one association as it passes between an SCU (requestor) and an SCP (acceptor):
 /// AE titles in A-ASSOCIATE-RQ/AC, and the data set of every DIMSE message, in the
-/// presentation context's accepted transfer syntax. Messages are followed per sender and
-/// presentation context from their PDVs' message control headers (PS3.8 Annex E): a command
-/// set is gathered whole (`DIMSECommand` decodes it) and sent on; a data set is streamed
-/// element by element: runs of elements are decoded and rewritten (`Rewriter`) as soon as
-/// they are complete, and a large value no rule applies to (pixel data) is passed through
-/// as it arrives, so a large C-STORE is not held whole by the proxy. A deflated data set, and
-/// what follows an element of undefined length, are gathered and rewritten whole. What goes
-/// on is fragmented again for the receiving peer's Maximum Length (the SCU's from its
-/// A-ASSOCIATE-RQ, the SCP's from its A-ASSOCIATE-AC). A pure value type fed the PDUs in
-/// order; it knows nothing of sockets.
+/// presentation context's accepted transfer syntax. Messages are assembled from their PDVs by
+/// the shared `MessageAssembler` (streaming data sets); each data set is parsed by the shared
+/// `DatasetParser` as its fragments arrive (inflated and deflated again as it streams for
+/// Deflated Explicit VR Little Endian) and rewritten element by element
+/// (`DatasetRewriteStream`): a large value no rule applies to goes on as it arrives, so a large
+/// C-STORE is never held whole. What goes on is fragmented again for the receiving peer's
+/// Maximum Length (the SCU's from its A-ASSOCIATE-RQ, the SCP's from its A-ASSOCIATE-AC).
+///
+/// A message is held until it is complete, or until `holdLimit` bytes of it are waiting: a
+/// message that cannot be rewritten (towards the SCP) then never reaches the SCP, not even its
+/// command set. A pure value type fed the PDUs in order; it knows nothing of sockets.
 public struct AssociationRewriter: Sendable {
     public let rewriter: Rewriter
-    /// Bounds: command sets and what is gathered of a data set.
+    /// Bounds: command sets and data sets (the assembler's).
     public let limits: MessageAssembler.Configuration
-    /// Values at least this long, with no rule for their tag, are passed through as they arrive.
+    /// Values at least this long, with no rule that needs them whole, are passed through as they arrive.
     public var streamingThreshold = 1 << 16
-    private var streams: [StreamKey: MessageStream] = [:]
+    /// A message's rewritten PDUs are held (not sent) while they are fewer than this many bytes
+    /// and the message is not complete; a data set's open sequences of defined length are held up to it too.
+    public var holdLimit = 1 << 20
+    private var assemblers: [MessageAssembler]
+    private var messages: [StreamKey: MessageRewrite] = [:]
     /// Accepted presentation contexts → transfer syntax.
     public private(set) var transferSyntaxes: [UInt8: TransferSyntax] = [:]
     /// Maximum Length Received of each peer (0: unlimited), i.e. the largest P-DATA-TF it takes.
@@ -34,6 +39,9 @@ public struct AssociationRewriter: Sendable {
     public init(rewriter: Rewriter, assembler: MessageAssembler.Configuration = MessageAssembler.Configuration()) {
         self.rewriter = rewriter
         limits = assembler
+        var streaming = assembler
+        streaming.streamsDataSets = true
+        assemblers = [MessageAssembler(configuration: streaming), MessageAssembler(configuration: streaming)]
     }
 
     // MARK: Association PDUs
@@ -87,259 +95,229 @@ public struct AssociationRewriter: Sendable {
     }
 
     /// One message in progress from one sender on one presentation context.
-    struct MessageStream: Sendable {
-        enum Phase: Sendable {
-            case idle
-            case command
-            case dataSet
-        }
-
-        var phase: Phase = .idle
-        var commandBytes = ByteBuffer()
-        var commandName = ""
-        /// The context's transfer syntax; nil when it was not accepted (data passed unchanged).
+    struct MessageRewrite: Sendable {
+        var commandName: String
         var syntax: TransferSyntax?
-        /// Received data set bytes not processed yet.
-        var input = ByteBuffer()
-        /// Complete elements waiting to be rewritten together.
-        var run = ByteBuffer()
-        /// Value bytes of a passed-through element still to come.
-        var passThrough = 0
-        /// Gather the rest of the data set and rewrite it whole (deflated, or after an undefined length).
-        var whole = false
-        var characterSet = SpecificCharacterSet.default
-        var groupsWithLength: Set<UInt16> = []
-        /// Rewritten bytes not yet put into PDVs.
-        var output = ByteBuffer()
-        /// Data set bytes taken in so far (bounded).
-        var received = 0
-        /// The data set could not be rewritten (towards the SCU): the rest goes on unchanged.
-        var passAll = false
+        var parser: DatasetParser?
+        var stream: DatasetRewriteStream?
+        var inflater: StreamingInflater?
+        var deflater: StreamingDeflater?
+        /// Deflated bytes written (a deflated data set is padded to an even length).
+        var deflatedLength = 0
+        var fragmenter: StreamFragmenter
+        /// The data set goes on as it came (not accepted context towards the SCU, nothing to rewrite, or after a problem).
+        var passThrough = false
+        /// PDUs not sent yet (the command's and the data set's), and their size.
+        var held: [DataTransfer] = []
+        var heldBytes = 0
+        /// Some of the message went on already (past `holdLimit`).
+        var released = false
+        /// The data set as received, while held (to send it unchanged towards the SCU if it cannot be rewritten).
+        var original: ByteBuffer? = ByteBuffer()
+    }
+
+    /// Whether data sets from `sender` need parsing at all.
+    private func rewritesDataSets(towards direction: RewriteDirection) -> Bool {
+        guard !rewriter.rules.attributes.isEmpty else { return false }
+        return direction == .towardsAcceptor || rewriter.rules.reverseMap
     }
 
     /// Feeds one P-DATA-TF PDU from `sender`; returns what to send the other peer.
     public mutating func dataTransfer(_ pdu: DataTransfer, from sender: PeerRole) -> DataResult {
         var result = DataResult()
-        let direction: RewriteDirection = sender == .requestor ? .towardsAcceptor : .towardsRequestor
-        let receiverMaximum = Int(maximumLength[sender.other] ?? 0)
-        // Fragment bytes per PDV for the receiver: even, PDV overhead deducted (PS3.8 §E.1, §9.3.5.1).
-        let capacity = receiverMaximum == 0 ? 1 << 16
-            : max(2, (receiverMaximum - MessageFragmenter.pdvOverhead) & ~1)
+        let side = sender == .requestor ? 0 : 1
         for pdv in pdu.items {
-            let key = StreamKey(sender: sender, presentationContextID: pdv.presentationContextID)
-            // Moved out of the dictionary while used, so that its buffers are appended to in place.
-            var stream = streams.removeValue(forKey: key) ?? MessageStream()
-            defer { streams[key] = stream }
-            let header = pdv.messageControlHeader
-            let id = pdv.presentationContextID
-            switch stream.phase {
-            case .idle, .command:
-                guard header.isCommand else {
-                    result.failure = "a data set fragment from the \(sender) on presentation context \(id) without a command set before it"
-                    return result
-                }
-                guard stream.commandBytes.readableBytes + pdv.fragment.readableBytes <= limits.maximumCommandSetLength else {
-                    result.failure = "the \(sender)'s command set on presentation context \(id) is over \(limits.maximumCommandSetLength) bytes"
-                    return result
-                }
-                var fragment = pdv.fragment
-                stream.commandBytes.writeBuffer(&fragment)
-                stream.phase = .command
-                guard header.isLastFragment else { continue }
-                var command: DIMSECommand
-                do throws(DIMSEError) {
-                    command = try DIMSECommand(decoding: stream.commandBytes)
-                } catch {
-                    result.failure = "the \(sender)'s command set on presentation context \(id) cannot be decoded: \(error)"
-                    return result
-                }
-                var commandBytes = stream.commandBytes
-                // A C-MOVE's destination is an AE title the SCP knows: the SCU's own title (the usual
-                // case, "move to me") reaches the SCP as the calling title the rules map it to.
-                if direction == .towardsAcceptor, case .cMoveRequest(var move) = command,
-                   let mapped = rewriter.rules.aeTitles.calling[move.moveDestination] {
-                    let original = move.moveDestination
-                    move.moveDestination = mapped
-                    do throws(DIMSEError) {
-                        commandBytes = try DIMSECommand.cMoveRequest(move).encodedCommandSet()
-                    } catch {
-                        result.failure = "the C-MOVE-RQ's Move Destination could not be rewritten: \(error)"
-                        return result
-                    }
-                    command = .cMoveRequest(move)
-                    result.notes.append(RewriteNote(kind: .rewritten, tag: CommandTag.moveDestination, path: CommandTag.moveDestination.description,
-                                                    before: original, after: mapped,
-                                                    detail: "Move Destination, mapped like the calling AE title"))
-                }
-                append(commandBytes, isCommand: true, isLast: true, contextID: id, capacity: capacity, to: &result.pdus)
-                stream = MessageStream()
-                if command.hasDataSet {
-                    stream.phase = .dataSet
-                    stream.commandName = "\(command)"
-                    stream.syntax = transferSyntaxes[id]
-                    stream.whole = stream.syntax?.isDeflated ?? false
-                    if stream.syntax == nil {
-                        let text = "\(command) on presentation context \(id), which was not accepted"
-                        if direction == .towardsAcceptor {
-                            result.failure = text
-                            return result
-                        }
-                        result.problems.append(text)
-                        stream.passAll = true
-                    }
-                }
-            case .dataSet:
-                guard !header.isCommand else {
-                    result.failure = "a command fragment from the \(sender) on presentation context \(id) before the last fragment of the data set of \(stream.commandName)"
-                    return result
-                }
-                stream.received += pdv.fragment.readableBytes
-                guard stream.received <= limits.maximumDataSetLength else {
-                    result.failure = "the data set of \(stream.commandName) is over \(limits.maximumDataSetLength) bytes"
-                    return result
-                }
-                do throws(RewriteError) {
-                    try feed(&stream, pdv.fragment, isLast: header.isLastFragment, direction: direction, notes: &result.notes)
-                } catch {
-                    let text = "\(stream.commandName) on presentation context \(id): \(error)"
-                    if direction == .towardsAcceptor {
-                        result.failure = text
-                        return result
-                    }
-                    // Towards the SCU: the rest goes on as it came.
-                    result.problems.append(text)
-                    stream.passAll = true
-                    var rest = stream.run
-                    stream.output.writeBuffer(&rest)
-                    var input = stream.input
-                    stream.output.writeBuffer(&input)
-                    stream.run.clear()
-                    stream.input.clear()
-                }
-                // What is ready goes on now, in fragments for the receiver (the bytes themselves, not
-                // copies); the last one carries the last-fragment bit.
-                if header.isLastFragment {
-                    append(stream.output, isCommand: false, isLast: true, contextID: id, capacity: capacity, to: &result.pdus)
-                    stream = MessageStream()
-                } else if stream.output.readableBytes > 0 {
-                    append(stream.output, isCommand: false, isLast: false, contextID: id, capacity: capacity, to: &result.pdus)
-                    stream.output = ByteBuffer()
-                }
+            let output: AssemblyOutput?
+            do throws(DIMSEError) {
+                output = try assemblers[side].next(pdv)
+            } catch {
+                result.failure = "the \(sender)'s PDVs on presentation context \(pdv.presentationContextID) cannot be assembled: \(error)"
+                return result
+            }
+            guard let output else { continue }
+            switch output {
+            case .message(let m):
+                guard let commandBytes = command(m, from: sender, into: &result) else { return result }
+                let fragmenter = StreamFragmenter(maximumLength: receiverMaximum(sender), presentationContextID: m.presentationContextID,
+                                                  isCommand: true)
+                var f = fragmenter
+                result.pdus += f.add(commandBytes, isLast: true)
+            case .command(let m):
+                guard let commandBytes = command(m, from: sender, into: &result) else { return result }
+                begin(m, commandBytes: commandBytes, from: sender, into: &result)
+                if result.failure != nil { return result }
+            case .dataSetFragment(let id, let fragment, let isLast, _):
+                let key = StreamKey(sender: sender, presentationContextID: id)
+                // Moved out while used, so that its buffers are appended to in place.
+                guard var message = messages.removeValue(forKey: key) else { continue }
+                feed(&message, fragment, isLast: isLast, from: sender, into: &result)
+                if result.failure != nil { return result }
+                if !isLast { messages[key] = message }
             }
         }
         return result
     }
 
-    /// One data set fragment into `stream.output`.
-    private func feed(_ stream: inout MessageStream, _ fragment: ByteBuffer, isLast: Bool, direction: RewriteDirection,
-                      notes: inout [RewriteNote]) throws(RewriteError) {
-        var bytes = fragment
-        if stream.passAll {
-            stream.output.writeBuffer(&bytes)
-            return
-        }
-        guard let syntax = stream.syntax else { return }
-        if stream.whole {
-            stream.run.adopt(&bytes)
-            guard isLast else { return }
-            if syntax.isDeflated {
-                let all = stream.run
-                stream.run = ByteBuffer()
-                var out = try rewriter.rewrite(dataSet: all, transferSyntax: syntax, direction: direction, notes: &notes) ?? all
-                stream.output.adopt(&out)
-            } else {
-                try flushRun(&stream, encoding: syntax.encoding, direction: direction, notes: &notes)
-            }
-            return
-        }
-        // The value of a passed-through element goes straight on, without a copy.
-        if stream.passThrough > 0 && stream.input.readableBytes == 0 {
-            let n = min(stream.passThrough, bytes.readableBytes)
-            if var value = bytes.readSlice(length: n) { stream.output.adopt(&value) }
-            stream.passThrough -= n
-        }
-        stream.input.adopt(&bytes)
-        let encoding = syntax.encoding
-        while stream.input.readableBytes > 0 {
-            if stream.passThrough > 0 {
-                let n = min(stream.passThrough, stream.input.readableBytes)
-                if var value = stream.input.readSlice(length: n) { stream.output.adopt(&value) }
-                stream.passThrough -= n
-                continue
-            }
-            let header: DataElementHeader?
-            do throws(DICOMDecodingError) {
-                header = try DatasetDecoder.elementHeader(in: stream.input, encoding: encoding)
+    private func receiverMaximum(_ sender: PeerRole) -> UInt32 { maximumLength[sender.other] ?? 0 }
+
+    /// The command set to send for `m` (rewritten where it names what the rules map), or nil after a failure.
+    private func command(_ m: DIMSEMessageAssembly, from sender: PeerRole, into result: inout DataResult) -> ByteBuffer? {
+        // A C-MOVE's destination is an AE title the SCP knows: the SCU's own title (the usual
+        // case, "move to me") reaches the SCP as the calling title the rules map it to.
+        if sender == .requestor, case .cMoveRequest(var move) = m.command,
+           let mapped = rewriter.rules.aeTitles.calling[move.moveDestination] {
+            let original = move.moveDestination
+            move.moveDestination = mapped
+            do throws(DIMSEError) {
+                let bytes = try DIMSECommand.cMoveRequest(move).encodedCommandSet()
+                result.notes.append(RewriteNote(kind: .rewritten, tag: CommandTag.moveDestination,
+                                                path: CommandTag.moveDestination.description, before: original, after: mapped,
+                                                detail: "Move Destination, mapped like the calling AE title"))
+                return bytes
             } catch {
-                throw RewriteError(.dataSet, "the data set (\(syntax.name)) cannot be decoded: \(error)")
+                result.failure = "the C-MOVE-RQ's Move Destination could not be rewritten: \(error)"
+                return nil
             }
-            guard let header else { break }
-            if header.tag.isGroupLength { stream.groupsWithLength.insert(header.tag.group) }
-            guard let length = header.valueLength else {
-                // Undefined length: its end is only known by parsing it; the rest is rewritten whole.
-                stream.whole = true
-                var rest = stream.input
-                stream.run.writeBuffer(&rest)
-                stream.input = ByteBuffer()
-                break
-            }
-            if length >= streamingThreshold, rewriter.rules.attributes[header.tag] == nil, header.vr != .SQ, header.vr != .UN,
-               !header.tag.isGroupLength, !stream.groupsWithLength.contains(header.tag.group) {
-                try flushRun(&stream, encoding: encoding, direction: direction, notes: &notes)
-                if var headerBytes = stream.input.readSlice(length: header.headerLength) { stream.output.writeBuffer(&headerBytes) }
-                stream.passThrough = length
-                continue
-            }
-            guard stream.input.readableBytes >= header.headerLength + length,
-                  var element = stream.input.readSlice(length: header.headerLength + length) else { break }
-            stream.run.writeBuffer(&element)
         }
-        if stream.input.readableBytes == 0 { stream.input.clear() }
-        if isLast {
-            if stream.whole {
-                var rest = stream.input
-                stream.run.writeBuffer(&rest)
-                stream.input = ByteBuffer()
-            } else if stream.input.readableBytes > 0 || stream.passThrough > 0 {
-                throw RewriteError(.dataSet, "the data set (\(syntax.name)) ends inside an element")
+        return m.commandBytes
+    }
+
+    /// A command whose data set follows: its PDUs are held, the data set's pipeline set up.
+    private mutating func begin(_ m: DIMSEMessageAssembly, commandBytes: ByteBuffer, from sender: PeerRole,
+                                into result: inout DataResult) {
+        let direction: RewriteDirection = sender == .requestor ? .towardsAcceptor : .towardsRequestor
+        let id = m.presentationContextID
+        var commandFragmenter = StreamFragmenter(maximumLength: receiverMaximum(sender), presentationContextID: id, isCommand: true)
+        var message = MessageRewrite(commandName: "\(m.command)", syntax: transferSyntaxes[id],
+                                     fragmenter: StreamFragmenter(maximumLength: receiverMaximum(sender), presentationContextID: id,
+                                                                  isCommand: false))
+        hold(commandFragmenter.add(commandBytes, isLast: true), in: &message, into: &result)
+        if let syntax = message.syntax {
+            if rewritesDataSets(towards: direction) {
+                message.parser = DatasetParser(encoding: syntax.encoding, options: rewriter.decodingOptions,
+                                               bulkThreshold: streamingThreshold)
+                message.stream = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: holdLimit)
+                if syntax.isDeflated {
+                    message.inflater = StreamingInflater(maxSize: rewriter.decodingOptions.maxInflatedSize)
+                    message.deflater = StreamingDeflater()
+                }
+            } else {
+                message.passThrough = true
             }
-            try flushRun(&stream, encoding: encoding, direction: direction, notes: &notes)
-        }
-    }
-
-    /// Rewrites the gathered run of elements into the output.
-    private func flushRun(_ stream: inout MessageStream, encoding: DatasetEncoding, direction: RewriteDirection,
-                          notes: inout [RewriteNote]) throws(RewriteError) {
-        guard stream.run.readableBytes > 0 else { return }
-        let run = stream.run
-        stream.run = ByteBuffer()
-        var out = try rewriter.rewrite(elements: run, encoding: encoding, characterSet: &stream.characterSet,
-                                       direction: direction, notes: &notes) ?? run
-        stream.output.adopt(&out)
-    }
-
-    /// PDVs (one per P-DATA-TF) for `bytes`, `capacity` bytes at most each.
-    private func append(_ bytes: ByteBuffer, isCommand: Bool, isLast: Bool, contextID: UInt8, capacity: Int,
-                        to pdus: inout [DataTransfer]) {
-        var rest = bytes
-        repeat {
-            let n = min(capacity, rest.readableBytes)
-            let piece = rest.readSlice(length: n) ?? ByteBuffer()
-            let header = MessageControlHeader(isCommand: isCommand, isLastFragment: isLast && rest.readableBytes == 0)
-            pdus.append(DataTransfer(items: [PresentationDataValueItem(presentationContextID: contextID,
-                                                                        messageControlHeader: header, fragment: piece)]))
-        } while rest.readableBytes > 0
-    }
-}
-
-extension ByteBuffer {
-    /// Appends `other`; an empty buffer takes `other` itself instead of a copy of its bytes.
-    mutating func adopt(_ other: inout ByteBuffer) {
-        if readableBytes == 0 {
-            self = other
-            other = ByteBuffer()
         } else {
-            writeBuffer(&other)
+            let text = "\(m.command) on presentation context \(id), which was not accepted"
+            if direction == .towardsAcceptor {
+                result.failure = text
+                return
+            }
+            result.problems.append(text)
+            message.passThrough = true
+        }
+        if direction == .towardsAcceptor || message.passThrough { message.original = nil }
+        messages[StreamKey(sender: sender, presentationContextID: id)] = message
+    }
+
+    /// One data set fragment through the message's pipeline.
+    private mutating func feed(_ message: inout MessageRewrite, _ fragment: ByteBuffer, isLast: Bool, from sender: PeerRole,
+                               into result: inout DataResult) {
+        let direction: RewriteDirection = sender == .requestor ? .towardsAcceptor : .towardsRequestor
+        if var original = message.original {
+            message.original = nil
+            if original.readableBytes + fragment.readableBytes <= holdLimit {
+                var more = fragment
+                if original.readableBytes == 0 { original = more } else { original.writeBuffer(&more) }
+                message.original = original
+            }
+        }
+        if message.passThrough {
+            hold(message.fragmenter.add(fragment, isLast: isLast), in: &message, into: &result)
+            return
+        }
+        do throws(RewriteError) {
+            let out = try rewrite(&message, fragment, isLast: isLast)
+            result.notes += message.stream?.takeNotes() ?? []
+            hold(out, in: &message, into: &result)
+        } catch {
+            result.notes += message.stream?.takeNotes() ?? []
+            let text = "\(message.commandName) on presentation context \(message.fragmenter.presentationContextID): \(error)"
+            guard direction == .towardsRequestor, !message.released, let original = message.original else {
+                result.failure = text
+                return
+            }
+            // Towards the SCU, before any of it went on: the data set goes on as it came.
+            result.problems.append(text)
+            message.held.removeAll { $0.items.first?.messageControlHeader.isCommand == false }
+            message.heldBytes = message.held.reduce(0) { $0 + $1.bodyLength }
+            message.parser = nil
+            message.stream = nil
+            message.passThrough = true
+            hold(message.fragmenter.add(original, isLast: isLast), in: &message, into: &result)
+        }
+    }
+
+    /// The rewritten PDUs for one fragment (inflated, parsed, rewritten, deflated again).
+    private func rewrite(_ message: inout MessageRewrite, _ fragment: ByteBuffer, isLast: Bool) throws(RewriteError) -> [DataTransfer] {
+        guard var parser = message.parser, var stream = message.stream else { return [] }
+        let name = message.syntax?.name ?? "?"
+        do throws(DICOMDecodingError) {
+            if let inflater = message.inflater {
+                try inflater.inflate(fragment) { (plain: ByteBuffer) throws(DICOMDecodingError) in
+                    parser.append(plain)
+                    try parser.parse(into: &stream)
+                }
+            } else {
+                parser.append(fragment)
+                try parser.parse(into: &stream)
+            }
+            if isLast {
+                parser.finish()
+                try parser.parse(into: &stream)
+            }
+        } catch {
+            message.parser = parser
+            message.stream = stream
+            throw RewriteError(.dataSet, "the data set (\(name)) cannot be decoded: \(error)")
+        }
+        if let failure = stream.failure {
+            message.stream = stream
+            throw failure
+        }
+        var plain = isLast ? stream.finish() : stream.take()
+        message.parser = parser
+        message.stream = stream
+        guard let deflater = message.deflater else { return message.fragmenter.add(plain, isLast: isLast) }
+        var out: [DataTransfer] = []
+        var compressed = ByteBuffer()
+        do throws(DICOMDecodingError) {
+            try deflater.deflate(plain, finish: isLast) { piece in
+                var p = piece
+                compressed.writeBuffer(&p)
+            }
+        } catch {
+            throw RewriteError(.unencodable, "the rewritten data set cannot be deflated: \(error)")
+        }
+        plain = ByteBuffer()
+        message.deflatedLength += compressed.readableBytes
+        if isLast && message.deflatedLength % 2 == 1 { compressed.writeInteger(UInt8(0)) }
+        out += message.fragmenter.add(compressed, isLast: isLast)
+        return out
+    }
+
+    /// Holds PDUs of a message until it is complete or `holdLimit` bytes wait; then sends them.
+    private func hold(_ pdus: [DataTransfer], in message: inout MessageRewrite, into result: inout DataResult) {
+        guard !message.released else {
+            result.pdus += pdus
+            return
+        }
+        message.held += pdus
+        message.heldBytes += pdus.reduce(0) { $0 + $1.bodyLength }
+        let complete = pdus.last?.items.last.map { !$0.messageControlHeader.isCommand && $0.messageControlHeader.isLastFragment } ?? false
+        if complete || message.heldBytes > holdLimit {
+            result.pdus += message.held
+            message.held = []
+            message.heldBytes = 0
+            message.released = !complete
+            if message.released { message.original = nil }
         }
     }
 }

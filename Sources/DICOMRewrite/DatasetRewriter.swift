@@ -246,7 +246,7 @@ public final class Rewriter: Sendable {
         }
     }
 
-    private enum Outcome {
+    enum Outcome {
         case unchanged
         case replaced(DataElement)
         case removed
@@ -254,7 +254,7 @@ public final class Rewriter: Sendable {
         case doNotDescend
     }
 
-    private func apply(_ rule: AttributeRule, to element: DataElement, direction: RewriteDirection,
+    func apply(_ rule: AttributeRule, to element: DataElement, direction: RewriteDirection,
                        characterSet: SpecificCharacterSet, path: String,
                        notes: inout [RewriteNote]) throws(RewriteError) -> Outcome {
         let isSequence = element.items != nil

@@ -125,3 +125,82 @@ public struct MessageFragmenter: Sendable, Hashable {
         }
     }
 }
+
+/// Fragments a command set or data set that is written in pieces (a proxy rewriting a data set
+/// as it arrives): PDVs of the full size the peer takes (one per P-DATA-TF) go out as soon as
+/// there are enough bytes; fewer are held until more come or the stream ends. Every fragment
+/// but the last has an even length (PS3.8 §E.1); what is held is less than one PDV.
+public struct StreamFragmenter: Sendable {
+    /// Fragment bytes per PDV: the peer's maximum length less the PDV overhead, even (64 KiB
+    /// when the peer sets no limit).
+    public let capacity: Int?
+    /// Fragment size towards a peer without a limit (Maximum Length 0).
+    public static let unlimitedFragmentLength = 1 << 16
+    public let presentationContextID: UInt8
+    public let isCommand: Bool
+    private var pending = ByteBuffer()
+    private var sentAny = false
+
+    /// `maximumLength`: the receiving peer's Maximum Length (0: unlimited; below 8, 8 is used).
+    public init(maximumLength: UInt32, presentationContextID: UInt8, isCommand: Bool) {
+        if maximumLength == 0 {
+            capacity = Self.unlimitedFragmentLength
+        } else {
+            let length = max(Int(maximumLength), Int(MessageFragmenter.smallestMaximumLength))
+            capacity = (length - MessageFragmenter.pdvOverhead) & ~1
+        }
+        self.presentationContextID = presentationContextID
+        self.isCommand = isCommand
+    }
+
+    /// Bytes held (fewer than one PDV's worth).
+    public var heldBytes: Int { pending.readableBytes }
+
+    /// The next bytes of the stream; `isLast` ends it (the last PDV carries the last-fragment bit,
+    /// an empty one if the stream is empty). Returns the P-DATA-TF PDUs ready to go.
+    public mutating func add(_ bytes: ByteBuffer, isLast: Bool) -> [DataTransfer] {
+        var out: [DataTransfer] = []
+        var rest = bytes
+        if let capacity {
+            // Top up what is held to one full fragment, then take full fragments straight from the new bytes.
+            if pending.readableBytes > 0 {
+                let n = min(capacity - pending.readableBytes, rest.readableBytes)
+                if var top = rest.readSlice(length: n) { pending.writeBuffer(&top) }
+                if pending.readableBytes == capacity && (rest.readableBytes > 0 || !isLast) {
+                    out.append(pdu(pending, last: false))
+                    pending = ByteBuffer()
+                }
+            }
+            if pending.readableBytes == 0 {
+                while rest.readableBytes > capacity || (rest.readableBytes == capacity && !isLast) {
+                    out.append(pdu(rest.readSlice(length: capacity)!, last: false))
+                }
+            }
+            if rest.readableBytes > 0 { pending.writeBuffer(&rest) }
+        } else {
+            if pending.readableBytes > 0 {
+                pending.writeBuffer(&rest)
+                rest = pending
+                pending = ByteBuffer()
+            }
+            // Unlimited: all of it now, but for an odd last byte while more is to come.
+            let even = isLast ? rest.readableBytes : rest.readableBytes & ~1
+            if even > 0, !isLast { out.append(pdu(rest.readSlice(length: even)!, last: false)) }
+            if !isLast, rest.readableBytes > 0 { pending.writeBuffer(&rest) }
+        }
+        if isLast {
+            var last = pending
+            last.writeBuffer(&rest)
+            pending = ByteBuffer()
+            out.append(pdu(last, last: true))
+        }
+        return out
+    }
+
+    private mutating func pdu(_ fragment: ByteBuffer, last: Bool) -> DataTransfer {
+        sentAny = true
+        let header = MessageControlHeader(isCommand: isCommand, isLastFragment: last)
+        return DataTransfer(items: [PresentationDataValueItem(presentationContextID: presentationContextID,
+                                                              messageControlHeader: header, fragment: fragment)])
+    }
+}

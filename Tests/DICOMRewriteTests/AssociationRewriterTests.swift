@@ -92,7 +92,13 @@ import Testing
             var fragment = pdv.fragment
             sent.writeBuffer(&fragment)
         }
-        #expect(sent == expected)
+        if syntax.isDeflated {
+            // Deflated again as it streams: the same data set, not necessarily the same compressed bytes.
+            #expect(try Deflate.inflate(sent, maxSize: 1 << 24, offset: 0) == Deflate.inflate(expected, maxSize: 1 << 24, offset: 0))
+            #expect(sent.readableBytes % 2 == 0)
+        } else {
+            #expect(sent == expected)
+        }
         #expect(Set(notes.map(\.path)) == Set(expectedNotes.map(\.path)))
         #expect(notes.contains { $0.tag == Tag(0x0070_0084) && $0.kind == .rewritten })
     }
@@ -122,14 +128,14 @@ import Testing
     @Test func brokenFragmentSequences() throws {
         var association = try accepted(.explicitVRLittleEndian)
         let data = pdv(command: false, last: true, ByteBuffer(bytes: [0, 0]))
-        #expect(association.dataTransfer(data, from: .requestor).failure?.contains("without a command set") == true)
+        #expect(association.dataTransfer(data, from: .requestor).failure?.contains("no command set was received") == true)
 
         let command = try DIMSECommand.cStoreRequest(CStoreRequest(messageID: 1, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.3"))
             .encodedCommandSet()
         association = try accepted(.explicitVRLittleEndian)
         #expect(association.dataTransfer(pdv(command: true, last: true, command), from: .requestor).failure == nil)
         #expect(association.dataTransfer(pdv(command: true, last: true, command), from: .requestor).failure?
-            .contains("before the last fragment of the data set") == true)
+            .contains("arrived without the last one") == true)
     }
 
     /// A data set that cannot be decoded is not sent to the SCP (the association must be
@@ -142,7 +148,8 @@ import Testing
         var towardsSCP = try accepted(.explicitVRLittleEndian)
         _ = towardsSCP.dataTransfer(pdv(command: true, last: true, command), from: .requestor)
         let refused = towardsSCP.dataTransfer(pdv(command: false, last: true, garbage), from: .requestor)
-        #expect(refused.failure?.contains("ends inside an element") == true)
+        #expect(refused.failure?.contains("runs past the end of the input") == true)
+        // Not even the command set went on: the message is held until its data set is rewritten.
         #expect(refused.pdus.isEmpty)
 
         var towardsSCU = try accepted(.explicitVRLittleEndian)
@@ -150,6 +157,7 @@ import Testing
         let passed = towardsSCU.dataTransfer(pdv(command: false, last: true, garbage), from: .acceptor)
         #expect(passed.failure == nil)
         #expect(passed.problems.count == 1)
-        #expect(passed.pdus.flatMap(\.items).map(\.fragment) == [garbage])
+        // The whole message goes on as it came: its command set (held with it), then the data set.
+        #expect(passed.pdus.flatMap(\.items).map(\.fragment) == [command, garbage])
     }
 }
