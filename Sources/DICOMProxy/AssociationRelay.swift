@@ -222,14 +222,36 @@ final class AssociationRelay {
     }
 
     func inputClosed(_ role: PeerRole) {
+        noteCloseMidAssociation(by: role)
         run(machine.inputClosed(role), pdu: nil)
     }
 
     func channelClosed(_ role: PeerRole) {
         // An upstream channel that never joined the association (failed or late connect) is not ours.
         if role == .acceptor && !acceptorAttached { return }
+        noteCloseMidAssociation(by: role)
         run(machine.channelClosed(role), pdu: nil)
         finishIfDone()
+    }
+
+    /// Peers that closed their connection while the association was open, reported once each.
+    private var closedMidAssociation: Set<PeerRole> = []
+
+    /// A peer's connection closed while the association was open and the proxy was not closing it: says so.
+    private func noteCloseMidAssociation(by role: PeerRole) {
+        guard !isFinished, closeReason == nil, !closedMidAssociation.contains(role) else { return }
+        switch observer.info.outcome {
+        case .established, .releaseRequested:
+            break
+        case .negotiating, .rejected, .released, .aborted, .connectionClosed, .unknownStart:
+            return
+        }
+        closedMidAssociation.insert(role)
+        let who = role == .acceptor ? "the upstream SCP (\(upstream.map { "\($0)" } ?? "?"))" : "the SCU (\(client))"
+        note(Finding(.peerClosedConnection, .warning,
+                     "\(who) closed its connection in the middle of the association, without A-RELEASE or A-ABORT; "
+                     + "the close is passed on to the \(role == .acceptor ? "SCU" : "upstream")",
+                     time: wallClock(), sender: role))
     }
 
     func errorCaught(_ error: any Error, from role: PeerRole) {
@@ -237,7 +259,10 @@ final class AssociationRelay {
             // The framer refused a PDU header: unknown PDU type or over the length bound.
             let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(error)", time: wallClock(),
                                   sender: role, streamOffset: error.offset)
-            note(finding, rawBytes: error.rawBytes)
+            // With rewriting on, the SCU's bytes may hold original identifiers: their offset and
+            // length are logged, not the bytes (unless `logOriginals`).
+            let hidesBytes = isRewriting && role == .requestor && !configuration.logOriginals
+            note(finding, rawBytes: hidesBytes ? nil : error.rawBytes)
             run(machine.malformedPDU(from: role, unknownType: error.code == .unknownPDUType, detail: "\(error)"), pdu: nil)
         } else if case ByteToMessageDecoderError.dataReceivedInErrorState = error {
             // More bytes after a framing error: the connection is being closed already.

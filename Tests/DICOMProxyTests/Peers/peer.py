@@ -5,9 +5,16 @@ Every server binds port 0 on 127.0.0.1 and prints the port it got on its first s
 Every command stops by itself after --lifetime seconds, so a forgotten process cannot linger.
 
   scp     SCP for Verification, General Relevant Patient Information Query (one pending match)
-          and a few storage SOP classes (data sets written to --store-dir)
-  find    RPI C-FIND (PatientName '', PatientID, ContentTemplateSequence DCMR/9007); prints JSON
-  session echo + RPI C-FIND + C-STORE of --file on one association; prints JSON
+          and a few storage SOP classes (data sets written to --store-dir). Faults on request:
+          --require-calling-aet AE (A-ASSOCIATE-RJ 1/1/3 for any other calling AE title),
+          --abort-on-find user|provider-N (A-ABORT from the C-FIND handler: source 0, or source 2
+          reason N), --hang-on-find (prints FIND-RECEIVED and never answers: the test kills it),
+          --match-comments N (a Patient Comments of N characters in the match, for a large PDU).
+          Prints ABORT-RECEIVED source reason for an A-ABORT it receives.
+  find    RPI C-FIND (PatientName '', PatientID, ContentTemplateSequence DCMR/9007); prints JSON,
+          with how the association ended (rejected with result/source/reason, aborted with source/reason)
+  session echo + RPI C-FIND + C-STORE of --file on one association (--max-pdu: the SCU's maximum length);
+          prints JSON, with how the association ended
   echo    N concurrent associations, each one C-ECHO; prints JSON
   findbench  N RPI C-FINDs on one association; prints median and p99 round trip in ms
   tap     a recording TCP relay for one connection: what goes each way is written to PREFIX.c2s / PREFIX.s2c
@@ -65,6 +72,17 @@ def cmd_scp(args):
 
     def on_find(event):
         query = event.identifier
+        if args.hang_on_find:
+            print("FIND-RECEIVED", flush=True)
+            threading.Event().wait()
+        if args.abort_on_find == "user":
+            event.assoc.abort()
+            return
+        if args.abort_on_find and args.abort_on_find.startswith("provider-"):
+            # A-P-ABORT (source 2) with the given reason, then the association is over.
+            event.assoc.acse.send_ap_abort(int(args.abort_on_find.split("-")[1]))
+            event.assoc.kill()
+            return
         if event.request.AffectedSOPClassUID == PatientRootQueryRetrieveInformationModelFind:
             # Patient Root: three patients (as DCMTK findscu users query a PACS).
             from pydicom.dataset import Dataset
@@ -75,7 +93,10 @@ def cmd_scp(args):
                 match.PatientID = f"PID-{i + 1}"
                 yield 0xFF00, match
             return
-        yield 0xFF00, rpi_match(str(query.PatientID))
+        match = rpi_match(str(query.PatientID))
+        if args.match_comments:
+            match.PatientComments = ("Comment " * (args.match_comments // 8 + 1))[:args.match_comments]
+        yield 0xFF00, match
 
     def on_store(event):
         if args.store_dir:
@@ -91,17 +112,23 @@ def cmd_scp(args):
         if args.nodelay:
             no_delay(event.assoc)
 
+    def on_pdu(event):
+        if type(event.pdu).__name__ == "A_ABORT_RQ":
+            print(f"ABORT-RECEIVED {event.pdu.source} {event.pdu.reason_diagnostic}", flush=True)
+
     ae = AE(ae_title="ARCHIVE")
     ae.maximum_pdu_size = args.max_pdu
     ae.add_supported_context(Verification)
     ae.add_supported_context(GeneralRelevantPatientInformationQuery)
     ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
     ae.add_supported_context(SecondaryCaptureImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    if args.require_calling_aet:
+        ae.require_calling_aet = args.require_calling_aet
     ae.maximum_associations = 64
     ae.network_timeout = 30
     ae.acse_timeout = 30
     handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store), (evt.EVT_ABORTED, on_abort),
-                (evt.EVT_CONN_OPEN, on_open)]
+                (evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
     print(server.server_address[1], flush=True)
     try:
@@ -140,20 +167,49 @@ def make_ae():
     return ae
 
 
+class EndRecorder:
+    """The association PDUs that end an association, as the SCU received them (EVT_PDU_RECV)."""
+
+    def __init__(self):
+        self.rejection = None
+        self.abort = None
+
+    def __call__(self, event):
+        name = type(event.pdu).__name__
+        if name == "A_ASSOCIATE_RJ":
+            self.rejection = [event.pdu.result, event.pdu.source, event.pdu.reason_diagnostic]
+        elif name == "A_ABORT_RQ":
+            self.abort = [event.pdu.source, event.pdu.reason_diagnostic]
+
+    def fields(self, assoc):
+        return {"rejected": bool(assoc.is_rejected), "rejection": self.rejection,
+                "aborted": bool(assoc.is_aborted), "abort": self.abort}
+
+
 def cmd_find(args):
+    from pynetdicom import evt
     from pynetdicom.sop_class import GeneralRelevantPatientInformationQuery
     ae = make_ae()
+    if args.calling:
+        ae.ae_title = args.calling
+    ae.maximum_pdu_size = args.max_pdu
     ae.add_requested_context(GeneralRelevantPatientInformationQuery)
-    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called)
+    end = EndRecorder()
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu,
+                         evt_handlers=[(evt.EVT_PDU_RECV, end)])
     if not assoc.is_established:
-        print(json.dumps({"established": False}))
+        print(json.dumps({"established": False, **end.fields(assoc)}))
         return
     responses = list(assoc.send_c_find(rpi_query(args.patient_id), GeneralRelevantPatientInformationQuery))
-    assoc.release()
-    print(json.dumps({"established": True, "responses": responses_json(responses)}))
+    if not responses or responses[-1][0] is None or "Status" not in responses[-1][0]:
+        settle(assoc)
+    if assoc.is_established:
+        assoc.release()
+    print(json.dumps({"established": True, "responses": responses_json(responses), **end.fields(assoc)}))
 
 
 def cmd_session(args):
+    from pynetdicom import evt
     from pydicom import dcmread
     from pynetdicom.sop_class import (GeneralRelevantPatientInformationQuery, Verification,
                                       SecondaryCaptureImageStorage, PatientRootQueryRetrieveInformationModelFind)
@@ -163,16 +219,40 @@ def cmd_session(args):
     ae.add_requested_context(GeneralRelevantPatientInformationQuery)
     ae.add_requested_context(SecondaryCaptureImageStorage, ExplicitVRLittleEndian)
     ae.maximum_pdu_size = args.max_pdu
-    assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE")
+    end = EndRecorder()
+    assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE", max_pdu=args.max_pdu,
+                         evt_handlers=[(evt.EVT_PDU_RECV, end)])
     if not assoc.is_established:
-        print(json.dumps({"established": False}))
+        print(json.dumps({"established": False, **end.fields(assoc)}))
         return
     echo = assoc.send_c_echo()
-    find = list(assoc.send_c_find(rpi_query(args.patient_id), GeneralRelevantPatientInformationQuery))
-    store = assoc.send_c_store(dcmread(args.file))
-    assoc.release()
-    print(json.dumps({"established": True, "echo": int(echo.Status), "find": responses_json(find),
-                      "store": int(store.Status)}))
+    if status_of(echo) is None:
+        settle(assoc)
+    find = list(assoc.send_c_find(rpi_query(args.patient_id), GeneralRelevantPatientInformationQuery)) \
+        if assoc.is_established else []
+    if find and status_of(find[-1][0]) is None:
+        settle(assoc)
+    store = assoc.send_c_store(dcmread(args.file)) if assoc.is_established else None
+    if store is not None and status_of(store) is None:
+        settle(assoc)
+    if assoc.is_established:
+        assoc.release()
+    print(json.dumps({"established": True, "echo": status_of(echo), "find": responses_json(find),
+                      "store": status_of(store), **end.fields(assoc)}))
+
+
+def settle(assoc):
+    """After a request got no response: wait (at most 10 s) for the association to be aborted, which
+    pynetdicom's reactor thread notes just after the requesting thread sees the response missing."""
+    for _ in range(200):
+        if assoc.is_aborted or not assoc.is_established:
+            return
+        time.sleep(0.05)
+
+
+def status_of(response):
+    """A response's Status, or None when there was none (the association was aborted)."""
+    return int(response.Status) if response is not None and "Status" in response else None
 
 
 def cmd_echo(args):
@@ -301,10 +381,16 @@ def main():
     p.add_argument("--nodelay", action="store_true")
     p.add_argument("--until-killed", action="store_true", help="ignore stdin; run until killed or --lifetime")
     p.add_argument("--max-pdu", type=int, default=16384)
+    p.add_argument("--require-calling-aet", action="append", default=[])
+    p.add_argument("--abort-on-find", default="", help="user | provider-N")
+    p.add_argument("--hang-on-find", action="store_true")
+    p.add_argument("--match-comments", type=int, default=0)
     p = sub.add_parser("find")
     p.add_argument("port", type=int)
     p.add_argument("--patient-id", default="1234567")
     p.add_argument("--called", default="ARCHIVE")
+    p.add_argument("--calling", default="")
+    p.add_argument("--max-pdu", type=int, default=16382)
     p = sub.add_parser("session")
     p.add_argument("port", type=int)
     p.add_argument("--file", required=True)

@@ -17,6 +17,14 @@ stops by itself after --lifetime seconds.
   move   one Patient Root C-MOVE for --patient-id to --destination; the SCP records the Move Destination
          and the calling AE title it received and answers 0xA801 (destination unknown: it knows none);
          prints JSON with the statuses
+  tap    a recording TCP relay for one connection: what goes each way is written to PREFIX.c2s / PREFIX.s2c
+
+The SCP also records every A-ABORT it receives, and with --require-calling-aet rejects other calling
+AE titles ({"service": "A-ABORT", "source": S, "reason": R}).
+find and store with --malformed send a data set that ends inside its last element (Patient ID and
+Name before it): find appends the cut element to what pydicom encodes, store sends a Part 10 file's
+data set as it is (pynetdicom's STORE_SEND_CHUNKED_DATASET), after --first-good C-STOREs of a good one.
+Both print how the association ended: "aborted" and the A-ABORT's [source, reason] they received.
 """
 import argparse
 import json
@@ -136,6 +144,10 @@ def cmd_scp(args):
         record(entry)
         return 0x0000
 
+    def on_pdu(event):
+        if type(event.pdu).__name__ == "A_ABORT_RQ":
+            record({"service": "A-ABORT", "source": event.pdu.source, "reason": event.pdu.reason_diagnostic})
+
     if args.pending + (1 if args.unknown_id else 0) > 1:
         # pynetdicom's Relevant Patient Information service class stops after the first match (Annex Q
         # allows one); answering with its generic C-FIND loop sends every match as a pending response.
@@ -150,6 +162,8 @@ def cmd_scp(args):
 
     ae = AE(ae_title="ARCHIVE")
     ae.maximum_pdu_size = args.max_pdu
+    if args.require_calling_aet:
+        ae.require_calling_aet = args.require_calling_aet
     syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
     for name in TEMPLATES:
         ae.add_supported_context(sop_class(name), syntaxes)
@@ -161,23 +175,62 @@ def cmd_scp(args):
     ae.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
     ae.add_supported_context(PatientRootQueryRetrieveInformationModelMove)
     handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_STORE, on_store), (evt.EVT_C_GET, on_get),
-                (evt.EVT_C_MOVE, on_move)]
+                (evt.EVT_C_MOVE, on_move), (evt.EVT_PDU_RECV, on_pdu)]
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
     print(server.socket.getsockname()[1], flush=True)
     while True:
         time.sleep(1)
 
 
+class AbortRecorder:
+    """The A-ABORT the SCU received, as [source, reason] (EVT_PDU_RECV)."""
+
+    def __init__(self):
+        self.abort = None
+
+    def __call__(self, event):
+        if type(event.pdu).__name__ == "A_ABORT_RQ":
+            self.abort = [event.pdu.source, event.pdu.reason_diagnostic]
+
+
+def settle(assoc):
+    """After a request got no response: wait (at most 10 s) for the association to be aborted, which
+    pynetdicom's reactor thread notes just after the requesting thread sees the response missing."""
+    for _ in range(200):
+        if assoc.is_aborted or not assoc.is_established:
+            return
+        time.sleep(0.05)
+
+
+# (0099,0010) LO announcing 64 bytes of which 4 follow: the data set ends inside this element.
+CUT_ELEMENT = b"\x99\x00\x10\x00LO\x40\x00CUT!"
+
+
 def cmd_find(args):
     from pynetdicom import AE
     from pydicom.dataset import Dataset
 
+    from pynetdicom import evt
+    from pydicom.uid import ExplicitVRLittleEndian
+    if args.malformed:
+        # A broken SCU: what pydicom encodes, then an element cut short (Explicit VR Little Endian only).
+        import pynetdicom.association as association
+        encode = association.encode
+
+        def broken(ds, implicit, little, deflated=False):
+            return encode(ds, implicit, little, deflated) + CUT_ELEMENT
+        association.encode = broken
     ae = AE(ae_title=args.calling)
     ae.maximum_pdu_size = args.max_pdu
-    ae.add_requested_context(sop_class(args.sop))
-    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu)
+    if args.malformed:
+        ae.add_requested_context(sop_class(args.sop), [ExplicitVRLittleEndian])
+    else:
+        ae.add_requested_context(sop_class(args.sop))
+    aborts = AbortRecorder()
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu,
+                         evt_handlers=[(evt.EVT_PDU_RECV, aborts)])
     if not assoc.is_established:
-        print(json.dumps({"error": "association not established"}))
+        print(json.dumps({"error": "association not established", "rejected": bool(assoc.is_rejected)}))
         return 2
     ds = Dataset()
     if args.charset:
@@ -200,7 +253,11 @@ def cmd_find(args):
     ds.ContentTemplateSequence = [item]
     statuses, matches = [], []
     for status, identifier in assoc.send_c_find(ds, sop_class(args.sop)):
-        if status is None:
+        if status is None or "Status" not in status:
+            settle(assoc)
+            if assoc.is_aborted:
+                print(json.dumps({"statuses": statuses, "aborted": True, "abort": aborts.abort}))
+                return 0
             print(json.dumps({"error": "no response"}))
             assoc.abort()
             return 2
@@ -242,14 +299,41 @@ def cmd_store_run(args):
     from pydicom.uid import (ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian,
                              SecondaryCaptureImageStorage)
     syntax = {"be": ExplicitVRBigEndian, "deflated": DeflatedExplicitVRLittleEndian, "le": ExplicitVRLittleEndian}[args.ts]
+    from pynetdicom import evt
     ae = AE(ae_title=args.calling)
     ae.maximum_pdu_size = args.max_pdu
     ae.add_requested_context(SecondaryCaptureImageStorage, [syntax])
-    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu)
+    aborts = AbortRecorder()
+    assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, max_pdu=args.max_pdu,
+                         evt_handlers=[(evt.EVT_PDU_RECV, aborts)])
     if not assoc.is_established:
         print(json.dumps({"error": "association not established"}))
         return 2
     from pydicom.dataset import FileMetaDataset
+    if args.malformed:
+        statuses = []
+        good = secondary_capture(args)
+        good.PatientID = args.good_patient_id
+        good.file_meta = FileMetaDataset()
+        good.file_meta.TransferSyntaxUID = syntax
+        for i in range(args.first_good):
+            good.SOPInstanceUID = f"{good.SOPInstanceUID.rsplit('.', 1)[0]}.{i + 1}"
+            status = assoc.send_c_store(good, msg_id=i + 1)
+            statuses.append(int(status.Status) if status is not None and "Status" in status else None)
+            if statuses[-1] is None:
+                settle(assoc)
+                break
+        from pynetdicom import _config
+        _config.STORE_SEND_CHUNKED_DATASET = True
+        if assoc.is_established:
+            status = assoc.send_c_store(malformed_file(args, syntax), msg_id=args.first_good + 1)
+            statuses.append(int(status.Status) if status is not None and "Status" in status else None)
+            if statuses[-1] is None:
+                settle(assoc)
+        if assoc.is_established:
+            assoc.release()
+        print(json.dumps({"statuses": statuses, "aborted": bool(assoc.is_aborted), "abort": aborts.abort}))
+        return 0
     ds = secondary_capture(args)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = syntax
@@ -262,6 +346,79 @@ def cmd_store_run(args):
     assoc.release()
     print(json.dumps({"status": int(status.Status) if status is not None and "Status" in status else None,
                       "ts": str(syntax)}))
+    return 0
+
+
+def malformed_file(args, syntax):
+    """A Part 10 file whose data set (Explicit VR Little Endian, the patient's ID and name first)
+    ends inside its last element; pynetdicom sends a file's data set as it is."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import generate_uid, SecondaryCaptureImageStorage, PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientName = args.patient_name
+    ds.PatientID = args.patient_id
+    body = DicomBytesIO()
+    body.is_little_endian = True
+    body.is_implicit_VR = False
+    write_dataset(body, ds)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = syntax
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    out = DicomBytesIO()
+    out.is_little_endian = True
+    out.is_implicit_VR = False
+    out.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(out, meta, enforce_standard=True)
+    path = os.path.abspath("malformed.dcm")
+    with open(path, "wb") as f:
+        f.write(out.getvalue() + body.getvalue() + CUT_ELEMENT)
+    return path
+
+
+def cmd_tap(args):
+    import socket
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    print(listener.getsockname()[1], flush=True)
+    client, _ = listener.accept()
+    upstream = socket.create_connection(("127.0.0.1", args.upstream))
+    for s in (client, upstream):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def pump(source, sink, path):
+        with open(path, "wb") as out:
+            while True:
+                try:
+                    data = source.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                out.write(data)
+                out.flush()
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    break
+        try:
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=pump, args=(client, upstream, args.prefix + ".c2s")),
+               threading.Thread(target=pump, args=(upstream, client, args.prefix + ".s2c"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("done", flush=True)
     return 0
 
 
@@ -338,6 +495,8 @@ def main():
     scp.add_argument("--unknown-id", default="")
     scp.add_argument("--max-pdu", type=int, default=16382)
     scp.add_argument("--get-name", default="", help="Patient's Name of the instance a C-GET returns")
+    scp.add_argument("--require-calling-aet", action="append", default=[],
+                     help="reject other calling AE titles (A-ASSOCIATE-RJ 1/1/3)")
     find = sub.add_parser("find")
     find.add_argument("port", type=int)
     find.add_argument("--sop", default="general", choices=sorted(TEMPLATES))
@@ -349,6 +508,7 @@ def main():
     find.add_argument("--max-pdu", type=int, default=16382)
     find.add_argument("--calling", default="MODALITY")
     find.add_argument("--called", default="ARCHIVE")
+    find.add_argument("--malformed", action="store_true")
     get = sub.add_parser("get")
     get.add_argument("port", type=int)
     get.add_argument("--patient-id", required=True)
@@ -369,6 +529,12 @@ def main():
     store.add_argument("--max-pdu", type=int, default=16382)
     store.add_argument("--calling", default="MODALITY")
     store.add_argument("--called", default="ARCHIVE")
+    store.add_argument("--malformed", action="store_true")
+    store.add_argument("--first-good", type=int, default=0, help="good C-STOREs before the malformed one")
+    store.add_argument("--good-patient-id", default="GOOD-1")
+    tap = sub.add_parser("tap")
+    tap.add_argument("upstream", type=int)
+    tap.add_argument("prefix")
     args = parser.parse_args()
     lifetime_guard(args.lifetime)
     if args.command == "scp":
@@ -379,6 +545,8 @@ def main():
         return cmd_get(args)
     if args.command == "move":
         return cmd_move(args)
+    if args.command == "tap":
+        return cmd_tap(args)
     return cmd_store_run(args)
 
 
