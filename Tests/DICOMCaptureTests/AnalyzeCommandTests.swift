@@ -42,10 +42,8 @@ struct AnalyzeCommandTests {
     /// thread and more threads than associations.
     @Test(arguments: ["concurrent.pcapng", "rpi_general_one_match.pcapng", "aborted.pcapng"])
     func printsTheGoldenOutput(_ name: String) throws {
-        guard FileManager.default.fileExists(atPath: AnalyzeCapturesTests.captures.appendingPathComponent(name).path) else {
-            Issue.record("captures/\(name) is missing")
-            return
-        }
+        try #require(FileManager.default.fileExists(atPath: AnalyzeCapturesTests.captures.appendingPathComponent(name).path),
+                     "captures/\(name) is missing")
         for threads in [nil, "1", "5"] {
             let extra = threads.map { ["--threads", $0] } ?? []
             let text = try analyze(["captures/" + name] + extra)

@@ -193,8 +193,7 @@ import Testing
         for segment in segments.dropLast() { reassembler.process(segment, into: &events) }
         events.removeAll()
         reassembler.process(segments.last!, into: &events)
-        #expect(events.count == 3)
-        guard events.count == 3 else { return }
+        try #require(events.count == 3)
         guard case let .gap(_, direction, gap, _, packetIndex) = events[0] else {
             Issue.record("expected a gap first, got \(events[0])")
             return
