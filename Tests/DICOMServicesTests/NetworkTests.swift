@@ -28,18 +28,21 @@ import Testing
         let port = try freePort()
         let scp = try Subprocess(Peers.storescp, ["--aetitle", "STORESCP", String(port)], name: "storescp", directory: dir)
         defer { scp.stop() }
+        // Until storescp listens (it prints nothing when it does): attempts until an association, however long a
+        // loaded machine takes to start it.
         var client: DICOMClient?
-        for _ in 0..<100 where client == nil {
+        let deadline = ContinuousClock.now + peerMargin
+        while client == nil, ContinuousClock.now < deadline, scp.process.isRunning {
             client = try? await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: AssociationParameters(
                 callingAETitle: "ECHOSCU", calledAETitle: "STORESCP",
                 contexts: PresentationContextProposal.numbered([Self.verification])))
             if client == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
-        let association = try #require(client)
+        let association = try #require(client, "storescp: \(scp.stderr)")
         let context = try #require(association.context(for: Self.verification))
         let id = association.nextMessageID()
         try await association.send(.cEchoRequest(CEchoRequest(messageID: id)), dataSet: nil, contextID: context.id)
-        let response = try #require(try await association.receive(timeout: .seconds(10)))
+        let response = try #require(try await association.receive(timeout: .seconds(90)))
         guard case .cEchoResponse(let rsp) = response.command else { Issue.record("not a C-ECHO-RSP: \(response.command)"); return }
         #expect(rsp.status == 0x0000)
         #expect(rsp.messageIDBeingRespondedTo == id)
@@ -52,15 +55,15 @@ import Testing
         defer { dir.remove() }
         let ok = try Subprocess(Peers.echoscu, ["-v", "-aet", "ECHOSCU", "-aec", "DICOMTAP", "127.0.0.1", String(server.port)],
                                 name: "echoscu", directory: dir)
-        #expect(try await ok.wait() == 0, "\(ok.stderr)\(ok.stdout)")
+        #expect(try await ok.wait(timeout: peerMargin) == 0, "\(ok.stderr)\(ok.stdout)")
         #expect((ok.stdout + ok.stderr).contains("Received Echo Response (Success)"))
         let unknown = try Subprocess(Peers.echoscu, ["-v", "-aet", "INTRUDER", "-aec", "DICOMTAP", "127.0.0.1", String(server.port)],
                                      name: "echoscu-bad", directory: dir)
-        #expect(try await unknown.wait() != 0)
+        #expect(try await unknown.wait(timeout: peerMargin) != 0)
         #expect((unknown.stdout + unknown.stderr).contains("Calling AE Title Not Recognized"), "\(unknown.stdout)\(unknown.stderr)")
         let wrongCalled = try Subprocess(Peers.echoscu, ["-v", "-aet", "ECHOSCU", "-aec", "OTHER", "127.0.0.1", String(server.port)],
                                          name: "echoscu-called", directory: dir)
-        #expect(try await wrongCalled.wait() != 0)
+        #expect(try await wrongCalled.wait(timeout: peerMargin) != 0)
         #expect((wrongCalled.stdout + wrongCalled.stderr).contains("Called AE Title Not Recognized"))
         await server.shutdown()
     }
@@ -74,7 +77,7 @@ import Testing
         for _ in 0..<3 {
             let id = client.nextMessageID()
             try await client.send(.cEchoRequest(CEchoRequest(messageID: id)), dataSet: nil, contextID: 1)
-            let rsp = try #require(try await client.receive(timeout: .seconds(5)))
+            let rsp = try #require(try await client.receive(timeout: .seconds(90)))
             #expect(rsp.command.messageIDBeingRespondedTo == id)
             #expect(rsp.command.status == 0)
         }
@@ -106,7 +109,7 @@ import Testing
             artimTimeout: .milliseconds(300)), handler: NoServices())
         let raw = try await RawClient.connect(port: server.port, group: MultiThreadedEventLoopGroup.singleton)
         // Sta2: ARTIM expires (AA-2) and the server closes without sending anything.
-        try await raw.waitUntilClosed(timeout: .seconds(10))
+        try await raw.waitUntilClosed(timeout: peerMargin)
         #expect(raw.collector.received.current.readableBytes == 0)
         await server.shutdown()
     }
@@ -117,14 +120,14 @@ import Testing
         // PDU type 0x09 does not exist. In Sta2 (awaiting the A-ASSOCIATE-RQ) PS3.8 Table 9-10 gives AA-1:
         // an A-ABORT, then the ARTIM timer until the requestor closes.
         try await raw.send([0x09, 0x00, 0x00, 0x00, 0x00, 0x04, 0xDE, 0xAD, 0xBE, 0xEF])
-        let answer = try await raw.receive(atLeast: 10)
+        let answer = try await raw.receive(atLeast: 10, timeout: peerMargin)
         #expect(Array(answer.prefix(6)) == [0x07, 0x00, 0x00, 0x00, 0x00, 0x04])
         await raw.close()
         // The server still answers others.
         let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: AssociationParameters(
             contexts: PresentationContextProposal.numbered([Self.verification])))
         try await client.send(.cEchoRequest(CEchoRequest(messageID: client.nextMessageID())), dataSet: nil, contextID: 1)
-        #expect(try await client.receive(timeout: .seconds(5))?.command.status == 0)
+        #expect(try await client.receive(timeout: .seconds(90))?.command.status == 0)
         try await client.release()
         await server.shutdown()
     }
@@ -134,7 +137,7 @@ import Testing
         let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: AssociationParameters(
             contexts: PresentationContextProposal.numbered([Self.verification])))
         await client.abort()
-        try await eventually("the server to drop the aborted connection") { server.openConnections == 0 }
+        try await eventually("the server to drop the aborted connection", timeout: peerMargin) { server.openConnections == 0 }
         await server.shutdown()
     }
 
@@ -145,12 +148,12 @@ import Testing
         let raw = try await RawClient.connect(port: server.port, group: MultiThreadedEventLoopGroup.singleton)
         let rq = AssociationParameters(contexts: PresentationContextProposal.numbered([Self.verification])).associateRequest
         try await raw.send(PDU.associateRequest(rq).encoded())
-        let ac = try await raw.receive(atLeast: 6)
+        let ac = try await raw.receive(atLeast: 6, timeout: peerMargin)
         #expect(ac.first == 0x02)
         let acLength = 6 + (Int(ac[2]) << 24 | Int(ac[3]) << 16 | Int(ac[4]) << 8 | Int(ac[5]))
         // P-DATA-TF with one PDV on context 3 (only 1 was proposed): a last command fragment of 2 bytes.
         try await raw.send([0x04, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x04, 0x03, 0x03, 0x00, 0x00])
-        let all = try await raw.receive(atLeast: acLength + 10)
+        let all = try await raw.receive(atLeast: acLength + 10, timeout: peerMargin)
         #expect(Array(all[acLength..<(acLength + 10)]) == [0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, 0x06])
         await raw.close()
         await server.shutdown()
@@ -162,7 +165,7 @@ import Testing
             contexts: PresentationContextProposal.numbered([Self.verification])))
         await server.shutdown()
         do {
-            _ = try await client.receive(timeout: .seconds(10))
+            _ = try await client.receive(timeout: .seconds(90))
             Issue.record("the association went on after the server's shutdown")
         } catch AssociationError.aborted(let source, _) {
             #expect(source == 0)

@@ -11,6 +11,13 @@ Every command stops by itself after --lifetime seconds, so a forgotten process c
            (calling AE title not recognized); --abort-on-find answers a C-FIND with A-ABORT.
            Patient Root Q/R Get sends --get-count Secondary Capture instances back (C-STORE
            sub-operations on the same association).
+           Events the tests order by come on stdout after the port, one JSON object a line:
+           {"event": "cancel", "afterPending": N} when a C-CANCEL ends a Patient Root C-FIND after
+           N pending responses were sent; with --hold-for-cancel the SCP sends nothing after the
+           first Patient Root match until the C-CANCEL comes (at most --hold-timeout seconds,
+           then {"event": "hold-timed-out", ...} and the other matches); with --barrier N each
+           C-FIND is answered only once N associations are established (at most --hold-timeout
+           seconds), then {"event": "find", "established": count, "barrier": "met" or "timed-out"}.
   get      SCU "GET_SCU": Patient Root C-GET with SCP role for Secondary Capture; prints the
            statuses and the instances it stored.
   cancel   SCU "FIND_SCU": Patient Root C-FIND, C-CANCEL after the first pending response
@@ -26,6 +33,17 @@ import threading
 import time
 
 RPI_GENERAL = "1.2.840.10008.5.1.4.37.1"
+# The SCUs' ACSE/DIMSE/network timeouts: a margin for a loaded machine, not something a test measures.
+SCU_TIMEOUT = 60
+
+
+OUTPUT = threading.Lock()
+
+
+def log_event(**fields):
+    """One event line on stdout (after the port line), whole even when threads print at once."""
+    with OUTPUT:
+        print(json.dumps(fields, sort_keys=True), flush=True)
 
 
 def lifetime_guard(seconds):
@@ -123,21 +141,52 @@ def cmd_scp(args):
     if args.variant == "changed":
         all_patients = all_patients[:-1]
 
+    established = [0]
+    barrier = threading.Condition()
+
+    def on_established(event):
+        with barrier:
+            established[0] += 1
+            barrier.notify_all()
+
+    def wait_for_cancel(event):
+        """Polls for the C-CANCEL (pynetdicom's is_cancelled consumes it: read once per poll)."""
+        deadline = time.monotonic() + args.hold_timeout
+        while time.monotonic() < deadline:
+            if event.is_cancelled:
+                return True
+            time.sleep(0.005)
+        return event.is_cancelled
+
     def on_find(event):
         query = event.identifier
         if args.abort_on_find:
             event.assoc.abort()
             return
+        if args.barrier:
+            with barrier:
+                met = barrier.wait_for(lambda: established[0] >= args.barrier, timeout=args.hold_timeout)
+                count = established[0]
+            log_event(event="find", established=count, barrier="met" if met else "timed-out")
         if event.request.AffectedSOPClassUID == PatientRootQueryRetrieveInformationModelFind:
             wanted = str(query.get("PatientID", "") or "")
+            sent = 0
             for p in all_patients:
                 if event.is_cancelled:
+                    log_event(event="cancel", afterPending=sent)
                     yield 0xFE00, None
                     return
                 if wanted in ("", "*") or wanted == p.PatientID:
                     if args.delay:
                         time.sleep(args.delay)
                     yield 0xFF00, p
+                    sent += 1
+                    if args.hold_for_cancel and sent == 1:
+                        if wait_for_cancel(event):
+                            log_event(event="cancel", afterPending=sent)
+                            yield 0xFE00, None
+                            return
+                        log_event(event="hold-timed-out", afterPending=sent)
             return
         yield 0xFF00, rpi_match(str(query.PatientID), args.variant)
 
@@ -159,9 +208,11 @@ def cmd_scp(args):
     if args.reject:
         ae.require_calling_aet = ["NOBODY"]
     ae.maximum_associations = 16
-    ae.network_timeout = 30
-    ae.acse_timeout = 30
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get)])
+    ae.network_timeout = 120
+    ae.acse_timeout = 60
+    ae.dimse_timeout = 60
+    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get), (evt.EVT_ESTABLISHED, on_established)]
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
     print(server.server_address[1], flush=True)
     try:
         sys.stdin.read()  # until the test closes stdin or kills us
@@ -185,9 +236,9 @@ def cmd_session(args):
                                       PatientRootQueryRetrieveInformationModelFind)
     from pydicom.dataset import Dataset
     ae = AE(ae_title="MODALITY")
-    ae.acse_timeout = 10
-    ae.dimse_timeout = 10
-    ae.network_timeout = 10
+    ae.acse_timeout = SCU_TIMEOUT
+    ae.dimse_timeout = SCU_TIMEOUT
+    ae.network_timeout = SCU_TIMEOUT
     ae.add_requested_context(Verification)
     ae.add_requested_context(GeneralRelevantPatientInformationQuery)
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
@@ -214,9 +265,9 @@ def cmd_cancel(args):
     from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
     from pydicom.dataset import Dataset
     ae = AE(ae_title="FIND_SCU")
-    ae.acse_timeout = 10
-    ae.dimse_timeout = 10
-    ae.network_timeout = 10
+    ae.acse_timeout = SCU_TIMEOUT
+    ae.dimse_timeout = SCU_TIMEOUT
+    ae.network_timeout = SCU_TIMEOUT
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
     assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE")
     if not assoc.is_established:
@@ -247,9 +298,9 @@ def cmd_get(args):
         return 0x0000
 
     ae = AE(ae_title="GET_SCU")
-    ae.acse_timeout = 10
-    ae.dimse_timeout = 10
-    ae.network_timeout = 10
+    ae.acse_timeout = SCU_TIMEOUT
+    ae.dimse_timeout = SCU_TIMEOUT
+    ae.network_timeout = SCU_TIMEOUT
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
     ae.add_requested_context(SecondaryCaptureImageStorage)
     role = build_role(SecondaryCaptureImageStorage, scp_role=True)
@@ -279,6 +330,12 @@ def main():
     scp.add_argument("--abort-on-find", action="store_true", help="answer a C-FIND with A-ABORT")
     scp.add_argument("--delay", type=float, default=0, help="seconds before each Patient Root match")
     scp.add_argument("--get-count", type=int, default=3, help="instances a C-GET sends back")
+    scp.add_argument("--hold-for-cancel", action="store_true",
+                     help="after the first Patient Root match, send nothing until the C-CANCEL comes")
+    scp.add_argument("--barrier", type=int, default=0, metavar="N",
+                     help="answer each C-FIND only once N associations are established")
+    scp.add_argument("--hold-timeout", type=float, default=60,
+                     help="longest wait of --hold-for-cancel and --barrier (seconds)")
     get = sub.add_parser("get")
     get.add_argument("port", type=int)
     cancel = sub.add_parser("cancel")
