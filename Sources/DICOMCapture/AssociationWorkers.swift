@@ -11,13 +11,14 @@ enum AssociationCommand: Sendable {
     case start(index: Int, client: Endpoint, server: Endpoint, time: Int64, packet: Int)
     case data(index: Int, role: PeerRole, ByteBuffer, time: Int64, packet: Int)
     case gap(index: Int, role: PeerRole, Gap, time: Int64, packet: Int)
-    /// The connection closed (`lastPacket`: the packet at which it was seen to close).
-    case close(index: Int, time: Int64, lastPacket: Int)
+    /// The connection closed (`lastPacket`: the packet at which it was seen to close), or the
+    /// capture ended with it open (`captureEnded`).
+    case close(index: Int, time: Int64, lastPacket: Int, captureEnded: Bool)
 
     var index: Int {
         switch self {
         case .start(let index, _, _, _, _): return index
-        case .data(let index, _, _, _, _), .gap(let index, _, _, _, _), .close(let index, _, _): return index
+        case .data(let index, _, _, _, _), .gap(let index, _, _, _, _), .close(let index, _, _, _): return index
         }
     }
 }
@@ -58,10 +59,10 @@ struct AssociationTable {
         case .gap(let index, let role, let gap, let time, let packet):
             guard let i = live.index(forKey: index) else { return nil }
             live.values[i].gap(gap, from: role, at: Timestamp(nanoseconds: time), packet: packet, keepEvents: keepEvents)
-        case .close(let index, let time, let lastPacket):
+        case .close(let index, let time, let lastPacket, let captureEnded):
             guard var a = live.removeValue(forKey: index) else { return nil }
             a.lastPacket = max(a.lastPacket, lastPacket)
-            a.close(at: Timestamp(nanoseconds: time), keepEvents: keepEvents)
+            a.close(at: Timestamp(nanoseconds: time), captureEnded: captureEnded, keepEvents: keepEvents)
             return a
         }
         return nil

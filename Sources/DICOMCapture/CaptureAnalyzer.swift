@@ -60,8 +60,8 @@ public struct CaptureAnalyzer {
             consume(&e, keepEvents: keepEvents)
         }
 
-        mutating func close(at time: Timestamp, keepEvents: Bool) {
-            var e = observer.connectionClosed(at: time)
+        mutating func close(at time: Timestamp, captureEnded: Bool, keepEvents: Bool) {
+            var e = observer.connectionClosed(at: time, captureEnded: captureEnded)
             consume(&e, keepEvents: keepEvents)
         }
 
@@ -272,12 +272,12 @@ public struct CaptureAnalyzer {
             guard let index = live[id] else { return }
             let role: PeerRole = direction == .clientToServer ? .requestor : .acceptor
             route(.gap(index: index, role: role, gap, time: time, packet: packet))
-        case .closed(let id, let time, _):
+        case .closed(let id, let time, let reason):
             pending[id] = nil
             ignored.remove(id)
             guard let index = live.removeValue(forKey: id) else { return }
             if pool != nil { openIndices.remove(index) }
-            route(.close(index: index, time: time, lastPacket: lastPacket))
+            route(.close(index: index, time: time, lastPacket: lastPacket, captureEnded: reason == .endOfCapture))
         }
     }
 

@@ -116,7 +116,7 @@ public struct AssociationJSON: Sendable {
         for ctx in info.contexts.values.sorted(by: { $0.id < $1.id }) {
             w.beginObject()
             w.key("id"); w.int(Int(ctx.id))
-            w.key("abstractSyntax"); w.string(ctx.abstractSyntax)
+            w.key("abstractSyntax"); w.string(ctx.abstractSyntax.isEmpty ? nil : ctx.abstractSyntax)
             w.key("abstractSyntaxName"); w.string(UIDRegistry.name(for: ctx.abstractSyntax))
             w.key("proposedTransferSyntaxes")
             w.beginArray()
@@ -196,7 +196,10 @@ public struct AssociationJSON: Sendable {
         w.key("time"); w.string { iso8601(r.time, into: &$0) }
         w.key("elapsedMs"); w.double(rounded((r.time - ex.request.time).milliseconds))
         if let p = r.packet { w.key("packet"); w.int(p) }
-        if r.dataSetLost { w.key("identifierLost"); w.bool(true) }
+        if let loss = r.dataSetLoss {
+            w.key("identifierLost"); w.bool(true)
+            if loss != .gap { w.key("identifierLostBy"); w.string(loss.rawValue) }
+        }
         w.endObject()
     }
 
@@ -283,7 +286,7 @@ public func outcomeName(_ o: AssociationOutcome) -> String {
     case .released: return "released"
     case .rejected: return "rejected"
     case .aborted: return "aborted"
-    case .negotiating, .established, .releaseRequested, .connectionClosed, .unknownStart: return "incomplete"
+    case .negotiating, .established, .releaseRequested, .connectionClosed, .openAtCaptureEnd, .unknownStart: return "incomplete"
     }
 }
 

@@ -295,8 +295,11 @@ public struct AnnotatedDumpRenderer: Sendable {
             out.endLine()
         }
         commandFieldLines(m.commandSetDataset, into: &out)
-        if m.dataSetLost {
-            out.line(Self.indent + "Data set: lost in a gap of the capture")
+        switch m.dataSetLoss {
+        case .gap?: out.line(Self.indent + "Data set: lost in a gap of the capture")
+        case .endOfCapture?: out.line(Self.indent + "Data set: cut off by the end of the capture")
+        case .connectionClosed?: out.line(Self.indent + "Data set: cut off when the connection closed")
+        case nil: break
         }
         if let length = m.dataSetLength {
             let ts = m.transferSyntax.map { $0.name } ?? "unknown transfer syntax"

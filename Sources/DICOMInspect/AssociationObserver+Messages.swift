@@ -32,7 +32,7 @@ extension AssociationObserver {
             firstFragmentTime[sender][id] = nil
             let message = ObservedMessage(sender: sender, presentationContextID: id, command: m.command, commandBytes: m.commandBytes,
                                           dataSetBytes: nil, dataSetLength: nil, firstFragmentTime: first, time: time,
-                                          packet: currentPacket, dataSetLost: false, transferSyntax: nil, decodedDataSet: nil,
+                                          packet: currentPacket, dataSetLoss: nil, transferSyntax: nil, decodedDataSet: nil,
                                           deferredDataSet: nil, dataSetError: nil, isDataSetDecodable: false)
             file(message, from: sender, at: time, streamOffset: streamOffset, into: &events)
         case .command(let m):
@@ -87,19 +87,19 @@ extension AssociationObserver {
         }
         let message = ObservedMessage(sender: sender, presentationContextID: m.contextID, command: m.command,
                                       commandBytes: m.commandBytes, dataSetBytes: result.raw, dataSetLength: result.length,
-                                      firstFragmentTime: m.firstFragment, time: time, packet: currentPacket, dataSetLost: false,
+                                      firstFragmentTime: m.firstFragment, time: time, packet: currentPacket, dataSetLoss: nil,
                                       transferSyntax: result.transferSyntax, decodedDataSet: result.dataSet,
                                       deferredDataSet: result.deferred.map { ($0, configuration.decodingOptions) },
                                       dataSetError: result.error, isDataSetDecodable: result.isDecodable)
         file(message, from: sender, at: time, streamOffset: streamOffset, into: &events)
     }
 
-    /// A message whose data set was cut by a gap: recorded with its command.
-    mutating func lost(_ m: MessageInProgress, from sender: PeerRole, at time: Timestamp, streamOffset: Int,
+    /// A message whose data set was cut (by a gap, the end of the capture or of the connection): recorded with its command.
+    mutating func lost(_ m: MessageInProgress, _ loss: DataSetLoss, from sender: PeerRole, at time: Timestamp, streamOffset: Int,
                        into events: inout [ObservationEvent]) {
         let message = ObservedMessage(sender: sender, presentationContextID: m.contextID, command: m.command,
                                       commandBytes: m.commandBytes, dataSetBytes: nil, dataSetLength: nil,
-                                      firstFragmentTime: m.firstFragment, time: time, packet: currentPacket, dataSetLost: true,
+                                      firstFragmentTime: m.firstFragment, time: time, packet: currentPacket, dataSetLoss: loss,
                                       transferSyntax: nil, decodedDataSet: nil, deferredDataSet: nil, dataSetError: nil,
                                       isDataSetDecodable: false)
         file(message, from: sender, at: time, streamOffset: streamOffset, into: &events)

@@ -238,7 +238,7 @@ public struct AssociationObserver: Sendable {
         let cut = inProgress[sender].sorted { $0.contextID < $1.contextID }
         inProgress[sender] = []
         for message in cut {
-            lost(message, from: sender, at: time, streamOffset: streamOffset, into: &events)
+            lost(message, .gap, from: sender, at: time, streamOffset: streamOffset, into: &events)
         }
         firstFragmentTime[sender] = FragmentStartTimes()
         afterGap[sender] = true
@@ -337,12 +337,21 @@ public struct AssociationObserver: Sendable {
         handle(pdu, frameLength: bodyLength, from: sender, at: time, streamOffset: streamOffset, into: &events)
     }
 
-    /// The transport closed (both directions). Open exchanges are reported unanswered.
-    public mutating func connectionClosed(at time: Timestamp) -> [ObservationEvent] {
+    /// The transport closed (both directions), or with `captureEnded` the capture ended while it
+    /// was open. A message whose command arrived and whose data set was still arriving is
+    /// recorded with its data set cut off; open exchanges are reported unanswered.
+    public mutating func connectionClosed(at time: Timestamp, captureEnded: Bool = false) -> [ObservationEvent] {
         currentPacket = nil
         var events: [ObservationEvent] = []
+        for role in PeerRole.allCases {
+            let cut = inProgress[role].sorted { $0.contextID < $1.contextID }
+            inProgress[role] = []
+            for message in cut {
+                lost(message, captureEnded ? .endOfCapture : .connectionClosed, from: role, at: time, streamOffset: 0, into: &events)
+            }
+        }
         if !info.outcome.isFinished {
-            info.outcome = .connectionClosed
+            info.outcome = captureEnded ? .openAtCaptureEnd : .connectionClosed
         }
         info.endTime = info.endTime ?? time
         for (key, index) in open.sortedByExchange() {
@@ -358,9 +367,8 @@ public struct AssociationObserver: Sendable {
                                          "the \(role)'s stream ended \(buffers[role].readableBytes) bytes into a PDU",
                                          time: time, sender: role)))
         }
-        // The exchanges still open end with the association; messages still arriving are dropped.
+        // The exchanges still open end with the association.
         for ex in openExchanges.removeAll() { ended(ex, into: &events) }
-        inProgress = PerRole([])
         buffers = PerRole(ByteBuffer())
         if droppedFindings > 0 {
             let finding = Finding(.findingsTruncated, .warning,

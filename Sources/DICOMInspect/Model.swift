@@ -145,6 +145,8 @@ public enum AssociationOutcome: Sendable, Hashable, CustomStringConvertible {
     case aborted(Abort, by: PeerRole)
     /// The transport closed without release or abort.
     case connectionClosed
+    /// The capture ended while the association was open (it was not seen to close).
+    case openAtCaptureEnd
     /// The capture started after the association was negotiated.
     case unknownStart
 
@@ -157,13 +159,14 @@ public enum AssociationOutcome: Sendable, Hashable, CustomStringConvertible {
         case .released: return "released"
         case .aborted(let a, let by): return "aborted by the \(by) (\(a))"
         case .connectionClosed: return "connection closed without release"
+        case .openAtCaptureEnd: return "still open when the capture ended"
         case .unknownStart: return "established before the capture"
         }
     }
 
     public var isFinished: Bool {
         switch self {
-        case .rejected, .released, .aborted, .connectionClosed: return true
+        case .rejected, .released, .aborted, .connectionClosed, .openAtCaptureEnd: return true
         case .negotiating, .established, .releaseRequested, .unknownStart: return false
         }
     }
@@ -188,6 +191,16 @@ public struct AssociationInfo: Sendable, Hashable {
     public var startedMidStream = false
 
     public var acceptedContexts: [NegotiatedContext] { contexts.values.filter(\.isAccepted).sorted { $0.id < $1.id } }
+}
+
+/// Why a message's data set did not arrive whole.
+public enum DataSetLoss: String, Sendable, Hashable {
+    /// Bytes of the stream were missing (a gap in the capture).
+    case gap
+    /// The capture ended before the rest of it.
+    case endOfCapture = "end-of-capture"
+    /// The connection closed before the rest of it.
+    case connectionClosed = "connection-closed"
 }
 
 /// A DIMSE message as observed: command, data set decoded in its context's transfer syntax.
@@ -236,8 +249,10 @@ public struct ObservedMessage: Sendable {
     public var time: Timestamp
     /// Capture packet that completed the message, when known.
     public var packet: Int?
-    /// The data set was announced but lost in a gap of the capture.
-    public var dataSetLost = false
+    /// The data set was announced but did not arrive whole: why.
+    public var dataSetLoss: DataSetLoss?
+    /// The data set was announced but did not arrive whole (see `dataSetLoss`).
+    public var dataSetLost: Bool { dataSetLoss != nil }
     /// Read once from the command set (these are on every per-message path).
     public let commandField: CommandField?
     public let sopClassUID: String?
@@ -247,19 +262,19 @@ public struct ObservedMessage: Sendable {
                 dataSetBytes: ByteBuffer?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?) {
         self.init(sender: sender, presentationContextID: presentationContextID, command: command, commandBytes: commandBytes,
                   dataSetBytes: dataSetBytes, dataSetLength: dataSetBytes?.readableBytes, firstFragmentTime: firstFragmentTime,
-                  time: time, packet: packet, dataSetLost: false, transferSyntax: nil, decodedDataSet: nil, deferredDataSet: nil,
+                  time: time, packet: packet, dataSetLoss: nil, transferSyntax: nil, decodedDataSet: nil, deferredDataSet: nil,
                   dataSetError: nil, isDataSetDecodable: false)
     }
 
     /// Every stored field at once (the observer builds each message with one initializer, so it is moved, not copied).
     init(sender: PeerRole, presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
          dataSetBytes: ByteBuffer?, dataSetLength: Int?, firstFragmentTime: Timestamp, time: Timestamp, packet: Int?,
-         dataSetLost: Bool, transferSyntax: TransferSyntax?, decodedDataSet: Dataset?,
+         dataSetLoss: DataSetLoss?, transferSyntax: TransferSyntax?, decodedDataSet: Dataset?,
          deferredDataSet: (body: ByteBuffer, options: DecodingOptions)?, dataSetError: DICOMDecodingError?,
          isDataSetDecodable: Bool) {
         self.dataSetLength = dataSetLength
         self.isDataSetDecodable = isDataSetDecodable
-        self.dataSetLost = dataSetLost
+        self.dataSetLoss = dataSetLoss
         self.transferSyntax = transferSyntax
         self.decodedDataSet = decodedDataSet
         self.deferredDataSet = deferredDataSet

@@ -243,7 +243,7 @@ final class AssociationRelay {
         switch observer.info.outcome {
         case .established, .releaseRequested:
             break
-        case .negotiating, .rejected, .released, .aborted, .connectionClosed, .unknownStart:
+        case .negotiating, .rejected, .released, .aborted, .connectionClosed, .openAtCaptureEnd, .unknownStart:
             return
         }
         closedMidAssociation.insert(role)

@@ -312,7 +312,7 @@ extension RecordedAssociation {
                            + "its answers are incomplete")
             }
             requestorAborted = true
-        case .negotiating, .established, .releaseRequested, .connectionClosed, .unknownStart, .rejected:
+        case .negotiating, .established, .releaseRequested, .connectionClosed, .openAtCaptureEnd, .unknownStart, .rejected:
             throw fail(.incompleteRecording, "the association does not end with A-RELEASE or A-ABORT in the capture (\(info.outcome))")
         }
         let lossCodes: Set<Finding.Code> = [.streamGap, .framingLost, .malformedPDU, .dimseAssemblyError,

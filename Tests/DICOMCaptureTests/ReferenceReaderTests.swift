@@ -78,29 +78,10 @@ let pduTypeNames = ["A-ASSOCIATE-RQ", "A-ASSOCIATE-AC", "A-ASSOCIATE-RJ", "P-DAT
 /// checked inside `withKnownIssue`, so the test fails as soon as it is fixed and the entry
 /// must be removed. Keys: "<capture> <field>", as the comparison names the field.
 enum KnownIssues {
-    /// truncated.pcapng ends in the middle of record 14. Frame 12 (complete) is the SCP's
-    /// P-DATA-TF with a whole C-FIND-RSP command set: status 0xFF00, Command Data Set Type
-    /// 0x0001 (a data set follows, in the cut record). The reference reader and tshark both
-    /// decode it (tshark -V: "(0000,0900) Status ... (0xff00)"); `analyze` drops it: when the
-    /// capture ends, `AssociationObserver.connectionClosed` forgets a message whose command set
-    /// is complete and whose data set never came, while `gap(...)` records such a message
-    /// with its data set lost (`abandonInProgress`). `analyze` shows no response at all.
-    static let truncatedPending = "truncated.pcapng: the pending C-FIND-RSP of frame 12 (command set complete, its data set cut by the end of the capture) is not reported (AssociationObserver.connectionClosed does not record in-progress messages the way gap() does)"
-    /// snaplen.pcap keeps 134 bytes of the 294-byte A-ASSOCIATE-RQ: its presentation context
-    /// item (0x20, 125 bytes at body offset 93) has 31 bytes, and the Abstract Syntax
-    /// sub-item (0x30, 24-byte UID "1.2.840.10008.5.1.4.37.1") needs 32: the abstract syntax is
-    /// unknown. The reference reader says null; `analyze --format json` says "" (not a UID).
-    static let snaplenAbstractSyntax = "snaplen.pcap: the abstract syntax of context 1 is unknown (the A-ASSOCIATE-RQ was cut by the snapshot length) and analyze --format json writes \"\" instead of null"
-
-    static let all: [String: String] = [
-        "truncated.pcapng association 127.0.0.1:38553 exchange 1 pending": truncatedPending,
-        "truncated.pcapng association 127.0.0.1:38553 dimse_commands C-FIND-RSP": truncatedPending,
-        "truncated.pcapng dimse_commands C-FIND-RSP": truncatedPending,
-        "truncated.pcapng dimse_commands_total": truncatedPending,
-        "truncated.pcapng tshark complete command sets (PDV flags 0x03)": truncatedPending,
-        "truncated.pcapng tshark association 127.0.0.1:38553 acceptor command sets": truncatedPending,
-        "snaplen.pcap association 127.0.0.1:38553 context 1 abstract_syntax": snaplenAbstractSyntax,
-    ]
+    // None open. Fixed so far: truncated.pcapng's pending C-FIND-RSP whose data set the end of
+    // the capture cut (now reported, "Data set: cut off by the end of the capture"), and
+    // snaplen.pcap's unknown abstract syntax (now null in the JSON, not "").
+    static let all: [String: String] = [:]
 }
 
 /// Compares fields, counts them, and wraps the known issues.
