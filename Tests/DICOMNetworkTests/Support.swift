@@ -323,12 +323,17 @@ struct RawPeer {
         while true {
             attempt += 1
             let peer = try await connect(port: port)
-            try await peer.send([.associateRequest(parameters(abstractSyntaxes).associateRequest)] + following)
             do {
+                try await peer.send([.associateRequest(parameters(abstractSyntaxes).associateRequest)] + following)
                 let pdu = try await peer.waitForPDU("the A-ASSOCIATE-AC") { if case .associateAccept = $0 { true } else { false } }
                 guard case .associateAccept(let ac) = pdu else { preconditionFailure() }
                 return (peer, ac)
-            } catch is TimeoutError where attempt <= timeoutCutsTolerated && peer.isClosed && peer.collector.received.current.readableBytes == 0 {
+            } catch {
+                // Closed without a byte before the request went out or was read (the write then fails: I/O on a
+                // closed channel) or before it was answered (the wait times out): a timeout cut, not the test's subject.
+                guard attempt <= timeoutCutsTolerated else { throw error }
+                try? await peer.waitUntilClosed()
+                guard peer.isClosed, peer.collector.received.current.readableBytes == 0 else { throw error }
                 await peer.close()
             }
         }
