@@ -34,9 +34,9 @@ public struct AssociationObserver: Sendable {
         /// Options for decoding data sets (lenient by default: observing is not validating).
         /// `maxInflatedSize` bounds the inflated size of a deflated data set.
         public var decodingOptions: DecodingOptions = .lenient
-        /// Limits of the message assembler (command and data set sizes). Data sets are streamed
-        /// through it whatever this says.
-        public var assembler = MessageAssembler.Configuration()
+        /// Limits of the message assembler (command set size; data sets are streamed, so their
+        /// size costs no memory and is not bounded by default).
+        public var assembler = MessageAssembler.Configuration(maximumDataSetLength: .max)
         /// Return `.pdu` and `.message` events (a renderer needs them; statistics and JSON,
         /// which read the ended exchanges and the findings, do not). Findings and ended
         /// exchanges are always returned.

@@ -89,7 +89,10 @@ final class AssociationRelay {
         client = channel.remoteAddress.map(Self.describe) ?? "?"
         recorder = shared.configuration.recordDirectory != nil ? AssociationRecorder(logger: logger) : nil
         if let rewriter = shared.configuration.rewriter {
-            rewriting = AssociationRewriter(rewriter: rewriter, assembler: observerConfiguration.assembler)
+            var associationRewriter = AssociationRewriter(rewriter: rewriter, assembler: observerConfiguration.assembler)
+            associationRewriter.streamingThreshold = observerConfiguration.bulkThreshold
+            associationRewriter.maxInflatedSize = observerConfiguration.decodingOptions.maxInflatedSize
+            rewriting = associationRewriter
         }
         isRewriting = rewriting != nil
         lastActivity = .now()

@@ -23,6 +23,8 @@ public struct AssociationRewriter: Sendable {
     public let limits: MessageAssembler.Configuration
     /// Values at least this long, with no rule that needs them whole, are passed through as they arrive.
     public var streamingThreshold = 1 << 16
+    /// A deflated data set inflating past this many bytes cannot be rewritten (the association is aborted).
+    public var maxInflatedSize: Int
     /// A message's rewritten PDUs are held (not sent) while they are fewer than this many bytes
     /// and the message is not complete; a data set's open sequences of defined length are held up to it too.
     public var holdLimit = 1 << 20
@@ -39,6 +41,7 @@ public struct AssociationRewriter: Sendable {
     public init(rewriter: Rewriter, assembler: MessageAssembler.Configuration = MessageAssembler.Configuration()) {
         self.rewriter = rewriter
         limits = assembler
+        maxInflatedSize = rewriter.decodingOptions.maxInflatedSize
         var streaming = assembler
         streaming.streamsDataSets = true
         assemblers = [MessageAssembler(configuration: streaming), MessageAssembler(configuration: streaming)]
@@ -198,7 +201,7 @@ public struct AssociationRewriter: Sendable {
                                                bulkThreshold: streamingThreshold)
                 message.stream = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: holdLimit)
                 if syntax.isDeflated {
-                    message.inflater = StreamingInflater(maxSize: rewriter.decodingOptions.maxInflatedSize)
+                    message.inflater = StreamingInflater(maxSize: maxInflatedSize)
                     message.deflater = StreamingDeflater()
                 }
             } else {

@@ -47,6 +47,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "Threads that decode and render associations while the capture is read (default: one per CPU; 1: all on one thread).")
     var threads: Int?
 
+    @OptionGroup(title: "Limits per association")
+    var limits: LimitOptions
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let service, DIMSEService(rawValue: service.uppercased()) == nil {
@@ -58,6 +61,7 @@ struct Analyze: ParsableCommand {
     func run() throws {
         var config = CaptureAnalyzer.Configuration()
         config.dicomPorts.formUnion(ports)
+        config.observer = limits.applied(to: config.observer)
         let stdout = BufferedOutput()
         let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter) {
             stdout.write($0)

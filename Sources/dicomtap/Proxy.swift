@@ -85,6 +85,9 @@ struct Proxy: AsyncParsableCommand {
     @Flag(help: "With rewriting: also log the original identifiers (console and text logs).")
     var logOriginals = false
 
+    @OptionGroup(title: "Limits per association")
+    var limits: LimitOptions
+
     @Flag(name: [.short, .long], help: "Also print every PDU and DIMSE message.")
     var verbose = false
 
@@ -174,6 +177,7 @@ struct Proxy: AsyncParsableCommand {
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.gracePeriod = .seconds(gracePeriod)
         configuration.maximumPDULength = maxPDULength
+        configuration.observer = limits.applied(to: configuration.observer)
         configuration.logDirectory = logDir
         configuration.recordDirectory = record
         if let rules = try rewriteRules() {
