@@ -10,11 +10,28 @@ public struct BulkValue: Sendable, Hashable {
     public var offset: Int
     /// For encapsulated pixel data: the number of fragment items (the Basic Offset Table counts as one).
     public var fragmentCount: Int?
+    /// The first bytes of the value (a builder with a `prefixLength` keeps them, for dumps that shorten values).
+    public var prefix: ByteBuffer?
+    /// For encapsulated pixel data kept with prefixes: each fragment's length and first bytes.
+    public var fragments: [(length: Int, prefix: ByteBuffer)]?
 
-    public init(length: Int, offset: Int, fragmentCount: Int? = nil) {
+    public init(length: Int, offset: Int, fragmentCount: Int? = nil, prefix: ByteBuffer? = nil,
+                fragments: [(length: Int, prefix: ByteBuffer)]? = nil) {
         self.length = length
         self.offset = offset
         self.fragmentCount = fragmentCount
+        self.prefix = prefix
+        self.fragments = fragments
+    }
+
+    public static func == (a: BulkValue, b: BulkValue) -> Bool {
+        a.length == b.length && a.offset == b.offset && a.fragmentCount == b.fragmentCount
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(length)
+        hasher.combine(offset)
+        hasher.combine(fragmentCount)
     }
 }
 
@@ -27,6 +44,8 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
     /// Encapsulated pixel data whose fragments add up to this many bytes is kept as a reference.
     let bulkThreshold: Int
     let encoding: DatasetEncoding
+    /// Bytes kept of each value not kept (`BulkValue.prefix`), for a dump that shows them shortened.
+    let prefixLength: Int
 
     /// The elements of the data set level being read, and its encoding.
     private var current: [DataElement] = []
@@ -49,12 +68,22 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
         var total = 0
         var count = 0
         var isBulk = false
+        /// With a prefix length: each fragment's length and first bytes.
+        var details: [(length: Int, prefix: ByteBuffer)] = []
+    }
+
+    /// The value being streamed whose first bytes are kept: its element's position, or its fragment's.
+    private var prefixTarget: PrefixTarget?
+    enum PrefixTarget: Sendable {
+        case element(Int)
+        case fragment
     }
 
     /// `expectedBytes`: the size of the data set when known (room for its elements is reserved from it).
     public init(encoding: DatasetEncoding, options: DecodingOptions = .strict, bulkThreshold: Int = .max,
-                expectedBytes: Int? = nil, depth: Int = 0) {
+                expectedBytes: Int? = nil, depth: Int = 0, prefixLength: Int = 0) {
         self.encoding = encoding
+        self.prefixLength = prefixLength
         self.options = options
         self.bulkThreshold = bulkThreshold
         currentEncoding = encoding
@@ -70,6 +99,18 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
         if !encoding.isExplicitVR { resolveAmbiguousVRs(&elements, bigEndian: encoding.isBigEndian) }
         return Dataset(elements: elements, encoding: encoding)
     }
+
+    /// The values the rest of the data set is read with are always kept: Specific Character Set
+    /// and Pixel Representation (which resolves "US or SS" in implicit VR).
+    /// So is a sequence sent as UN of defined length (CP-246), up to `unknownSequenceLimit`, to be read as one.
+    public func wantsWhole(_ head: ElementHead) -> Bool {
+        if head.tag == .specificCharacterSet || head.tag == Tag(0x0028_0103) { return true }
+        return head.vr == .UN && head.encoding.isExplicitVR && !head.tag.isPrivate && (head.length ?? 0) <= Self.unknownSequenceLimit
+            && DataDictionary.vr(for: head.tag) == .SQ
+    }
+
+    /// The largest UN value read as a sequence when it is one (a longer one stays a reference).
+    public static let unknownSequenceLimit = 16 << 20
 
     public mutating func element(_ head: ElementHead, value: ByteBuffer) {
         let be = head.encoding.isBigEndian
@@ -97,8 +138,37 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
 
     public mutating func bulkStart(_ head: ElementHead) {
         current.append(DataElement(tag: head.tag, vr: head.vr,
-                                   value: .bulk(BulkValue(length: head.length ?? 0, offset: head.valueOffset)),
+                                   value: .bulk(BulkValue(length: head.length ?? 0, offset: head.valueOffset,
+                                                          prefix: prefixLength > 0 ? ByteBuffer() : nil)),
                                    isBigEndian: head.encoding.isBigEndian, reservedBytes: head.reservedBytes))
+        if prefixLength > 0 { prefixTarget = .element(current.count - 1) }
+    }
+
+    public mutating func bulkBytes(_ bytes: ByteBuffer) {
+        guard let target = prefixTarget else { return }
+        switch target {
+        case .element(let i):
+            guard case .bulk(var bulk) = current[i].value, var prefix = bulk.prefix else { return }
+            var more = bytes.getSlice(at: bytes.readerIndex, length: min(bytes.readableBytes, prefixLength - prefix.readableBytes))
+                ?? ByteBuffer()
+            prefix.writeBuffer(&more)
+            bulk.prefix = prefix
+            current[i].value = .bulk(bulk)
+            if prefix.readableBytes >= prefixLength { prefixTarget = nil }
+        case .fragment:
+            guard var open = fragments, var last = open.details.popLast() else { return }
+            fragments = nil
+            var more = bytes.getSlice(at: bytes.readerIndex, length: min(bytes.readableBytes, prefixLength - last.prefix.readableBytes))
+                ?? ByteBuffer()
+            last.prefix.writeBuffer(&more)
+            open.details.append(last)
+            fragments = open
+            if last.prefix.readableBytes >= prefixLength { prefixTarget = nil }
+        }
+    }
+
+    public mutating func bulkEnd() {
+        prefixTarget = nil
     }
 
     public mutating func sequenceStart(_ head: ElementHead, recordedVR: VR, itemEncoding: DatasetEncoding) {
@@ -144,6 +214,10 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
         fragments = nil
         open.count += 1
         open.total += value.readableBytes
+        if prefixLength > 0 {
+            open.details.append((value.readableBytes,
+                                 value.getSlice(at: value.readerIndex, length: min(value.readableBytes, prefixLength)) ?? ByteBuffer()))
+        }
         if open.total >= bulkThreshold {
             open.isBulk = true
             open.values = []
@@ -160,6 +234,10 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
         open.total += item.length ?? 0
         open.isBulk = true
         open.values = []
+        if prefixLength > 0 {
+            open.details.append((item.length ?? 0, ByteBuffer()))
+            prefixTarget = .fragment
+        }
         fragments = open
     }
 
@@ -168,7 +246,8 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
         fragments = nil
         let head = open.head
         let value: DataElement.Value = open.isBulk
-            ? .bulk(BulkValue(length: open.total, offset: head.valueOffset, fragmentCount: open.count))
+            ? .bulk(BulkValue(length: open.total, offset: head.valueOffset, fragmentCount: open.count,
+                              fragments: prefixLength > 0 ? open.details : nil))
             : .fragments(open.values)
         current.append(DataElement(tag: head.tag, vr: head.vr, value: value, isBigEndian: head.encoding.isBigEndian,
                                    hasUndefinedLength: true, reservedBytes: head.reservedBytes, delimiterLength: delimiterLength))

@@ -130,41 +130,78 @@ public struct TextDumpRenderer: Sendable {
                  name: "SequenceDelimitationItem")
         case .bulk(let bulk):
             if let count = bulk.fragmentCount {
-                line(&out, pad, element.tag, element.vr, "(PixelSequence #=\(count), \(bulk.length) bytes, not kept)", "u/l", "1",
-                     keyword: element.tag, in: dataset)
+                guard let details = bulk.fragments else {
+                    line(&out, pad, element.tag, element.vr, "(PixelSequence #=\(count), \(bulk.length) bytes, not kept)", "u/l", "1",
+                         keyword: element.tag, in: dataset)
+                    return
+                }
+                // As for kept fragments, from each fragment's first bytes.
+                line(&out, pad, element.tag, element.vr, "(PixelSequence #=\(count))", "u/l", "1", keyword: element.tag, in: dataset)
+                let ipad = pads.pad(depth + 1)
+                for (i, fragment) in details.enumerated() {
+                    let what = i == 0 ? "Basic Offset Table" : "Fragment \(i)"
+                    line(&out, ipad, .item, element.vr,
+                         shorten(hexBytes(Array(fragment.prefix.readableBytesView.prefix(options.maxValueLength)))) + "  (\(what))",
+                         String(fragment.length), "1", name: "Item")
+                }
+                line(&out, pad, .sequenceDelimitation, nil, "(SequenceDelimitationItem)", "0", "0",
+                     name: "SequenceDelimitationItem")
+            } else if let prefix = bulk.prefix, !options.showAll {
+                // Shortened from its first bytes, as a kept value is; its length and VM are the whole value's.
+                var shown = element
+                shown.value = .bytes(prefix)
+                let vm: Int?
+                if prefix.readableBytes == bulk.length {
+                    vm = nil  // all of it is in hand
+                } else if element.vr.isString || element.vr.binaryItemSize == nil {
+                    vm = 1
+                } else {
+                    switch element.vr {
+                    case .OB, .OD, .OF, .OL, .OV, .OW, .UN: vm = 1
+                    default: vm = bulk.length / Swift.max(element.vr.binaryItemSize ?? 1, 1)
+                    }
+                }
+                appendBytes(shown, prefix, length: bulk.length, vm: vm, in: dataset, charset: charset, pad: pad, into: &out)
             } else {
                 line(&out, pad, element.tag, element.vr, "(\(bulk.length) bytes, not kept)", String(bulk.length), "1",
                      keyword: element.tag, in: dataset)
             }
         case .bytes(let b):
-            let valueStart = beginLine(&out, pad, element.tag, element.vr)
-            let vm: Int
-            if b.readableBytes == 0 {
-                out.append("(no value available)")
-                vm = 0
-            } else if element.vr.isString {
-                if let count = appendASCIIStrings(element, b, characterSet: charset, into: &out) {
-                    vm = element.vr.isSingleValuedText ? 1 : count
-                } else {
-                    // Decoded once for the value and the VM.
-                    let decoded = element.strings(characterSet: charset)
-                    if element.vr.isSingleValuedText {
-                        vm = 1
-                    } else if case .values(let v)? = decoded {
-                        vm = v.count
-                    } else {
-                        vm = 1
-                    }
-                    out.append(valueText(element, decoded: decoded))
-                }
-            } else {
-                appendBinaryValue(element, into: &out)
-                vm = element.valueMultiplicity(characterSet: charset)
-            }
-            endLine(&out, pad, vrWidth: 2, valueStart: valueStart, length: b.readableBytes, vm: vm)
-            appendName(of: element.tag, in: dataset, into: &out)
-            out.append(UInt8(ascii: "\n"))
+            appendBytes(element, b, length: b.readableBytes, vm: nil, in: dataset, charset: charset, pad: pad, into: &out)
         }
+    }
+
+    /// The line of an element with byte values (`length` and, when given, `vm` as the line shows them).
+    private func appendBytes(_ element: DataElement, _ b: ByteBuffer, length: Int, vm shownVM: Int?, in dataset: Dataset,
+                             charset: SpecificCharacterSet, pad: (bytes: [UInt8], width: Int), into out: inout TextBuffer) {
+        let valueStart = beginLine(&out, pad, element.tag, element.vr)
+        var vm: Int
+        if b.readableBytes == 0 {
+            out.append("(no value available)")
+            vm = 0
+        } else if element.vr.isString {
+            if let count = appendASCIIStrings(element, b, characterSet: charset, into: &out) {
+                vm = element.vr.isSingleValuedText ? 1 : count
+            } else {
+                // Decoded once for the value and the VM.
+                let decoded = element.strings(characterSet: charset)
+                if element.vr.isSingleValuedText {
+                    vm = 1
+                } else if case .values(let v)? = decoded {
+                    vm = v.count
+                } else {
+                    vm = 1
+                }
+                out.append(valueText(element, decoded: decoded))
+            }
+        } else {
+            appendBinaryValue(element, into: &out)
+            vm = element.valueMultiplicity(characterSet: charset)
+        }
+        if let shownVM { vm = shownVM }
+        endLine(&out, pad, vrWidth: 2, valueStart: valueStart, length: length, vm: vm)
+        appendName(of: element.tag, in: dataset, into: &out)
+        out.append(UInt8(ascii: "\n"))
     }
 
     /// Encoded length of a dataset in `encoding` (arithmetic only, nothing is encoded).

@@ -29,41 +29,50 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         let options: DecodingOptions = lenient ? .lenient : .strict
+        // Read in pieces: a value longer than the threshold is not kept whole (the text shows it
+        // shortened from its first bytes, JSON by a BulkDataURI), so a file of any size is
+        // dumped in bounded memory; --show-all keeps everything.
+        var reader = DICOMFileReader(options: options, bulkThreshold: showAll ? .max : 1 << 16,
+                                     prefixLength: max(256, maxLength * 4 + 16))
+        reader.chunkSize = 1 << 20
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw CLIError("\(file): cannot read the file") }
+        defer { try? handle.close() }
+        let next = { () throws -> ByteBuffer? in
+            guard let data = try handle.read(upToCount: reader.chunkSize), !data.isEmpty else { return nil }
+            return ByteBuffer(bytes: data)
+        }
         do {
-            let buffer = try readFile(file)
-            let meta: Dataset?
-            let dataset: Dataset
-            let ts: TransferSyntax
+            let contents: DICOMFileReader.Contents
             if let uid = transferSyntax {
                 guard let t = TransferSyntax(uid: uid, lenient: true) else {
                     throw ValidationError("unknown transfer syntax '\(uid)'")
                 }
-                ts = t
-                var body = buffer
-                if t.isDeflated { body = try Deflate.inflate(buffer, maxSize: options.maxInflatedSize, offset: 0) }
-                dataset = try DatasetDecoder(options: options).decode(body, encoding: t.encoding)
-                meta = nil
+                contents = .init(fileMetaInformation: nil, transferSyntax: t,
+                                 dataset: try reader.readDataSet(transferSyntax: t, next: next))
             } else {
-                let f = try DICOMFile(decoding: buffer, options: options)
-                meta = f.fileMetaInformation
-                dataset = f.dataset
-                ts = f.transferSyntax
+                contents = try reader.read(next: next)
             }
             switch format {
             case .json:
-                print(DICOMJSONRenderer().render(dataset).serialized(indent: 2))
+                print(DICOMJSONRenderer().render(contents.dataset).serialized(indent: 2))
             case .text:
                 let r = TextDumpRenderer(options: .init(maxValueLength: maxLength, showAll: showAll))
-                if let meta {
+                if let meta = contents.fileMetaInformation {
                     print("# Dicom-File-Format\n\n# Dicom-Meta-Information-Header\n# Used TransferSyntax: Little Endian Explicit")
                     r.render(meta) { print($0, terminator: "") }
                     print("\n# Dicom-Data-Set")
                 }
-                print("# Used TransferSyntax: \(ts.name)")
-                r.render(dataset) { print($0, terminator: "") }
+                print("# Used TransferSyntax: \(contents.transferSyntax.name)")
+                r.render(contents.dataset) { print($0, terminator: "") }
             }
         } catch let error as DICOMDecodingError {
             throw CLIError("\(file): \(error)")
+        } catch let error as CLIError {
+            throw error
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw CLIError("\(file): cannot read the file (\(error.localizedDescription))")
         }
     }
 }

@@ -194,3 +194,34 @@ import Testing
         }
     }
 }
+
+/// `DICOMFileReader` (what `dicomtap dump` uses) reads a file in pieces and keeps values over the
+/// threshold as references with their first bytes: the text dump is the same as from the file
+/// decoded whole, for every fixture, with a threshold that makes most values references.
+@Suite struct DICOMFileReaderTests {
+    @Test func dumpOfAFileReadInPiecesIsTheSame() throws {
+        var compared = 0
+        for entry in Fixtures.manifest() {
+            let bytes = Fixtures.bytes(entry.name + ".dcm")
+            let whole = try DICOMFile(decoding: bytes, options: .lenient)
+            for chunk in [7, 512, 1 << 20] {
+                var reader = DICOMFileReader(options: .lenient, bulkThreshold: 16, prefixLength: 4 * 64 + 16)
+                reader.chunkSize = max(chunk, 512)
+                var rest = bytes
+                let contents = try reader.read {
+                    guard rest.readableBytes > 0 else { return nil }
+                    return rest.readSlice(length: min(chunk, rest.readableBytes))
+                }
+                #expect(contents.transferSyntax == whole.transferSyntax)
+                let dump = TextDumpRenderer()
+                let got = dump.render(contents.dataset).split(separator: "\n"), expected = dump.render(whole.dataset).split(separator: "\n")
+                let first = zip(got, expected).first { $0.0 != $0.1 }
+                #expect(got.count == expected.count && first == nil,
+                        "\(entry.name), pieces of \(chunk): \(first.map { "\($0.0)\n vs \($0.1)" } ?? "\(got.count) lines vs \(expected.count)")")
+                #expect(contents.fileMetaInformation == whole.fileMetaInformation)
+                compared += 1
+            }
+        }
+        #expect(compared >= 30)
+    }
+}
