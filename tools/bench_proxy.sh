@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
-# What `dicomtap proxy` costs: C-STORE throughput of a large data set (DCMTK storescu ->
-# storescp, COPIES stores of an MB-sized Secondary Capture on one association) and C-FIND
-# round-trip latency (median and p99 over QUERIES Relevant Patient Information queries on one
-# association, pynetdicom SCU -> pynetdicom SCP, TCP_NODELAY on both), each
-#   direct, through socat (a plain TCP relay), through the proxy with dumps off, with
-#   dumps on (--log-dir and --record), and with rewriting on (--pseudonymize PatientID with a
-#   key file: each command set gathered, its data set streamed element by element through the
-#   rewriter (large values without a rule passed through as they arrive) and fragmented again
-#   for the receiver; C-FIND responses mapped back).
+# What `dicomtap proxy` costs, beside a plain TCP relay (socat) and beside no relay at all:
+#
+# 1. A study on one association: COPIES C-STOREs of an MB-sized image (DCMTK storescu -> storescp --ignore,
+#    max PDU 131072): throughput and the relay's peak resident memory (VmHWM), direct, through socat, through
+#    the proxy with dumps off, with --log-dir and --record, and with --pseudonymize PatientID (each data set
+#    streamed through the rewriter, large values passed on as they arrive).
+# 2. A deflated data set of about 1 MB that inflates to INFLATED_MB (pynetdicom storescu -> proxy ->
+#    storescp), relayed and with --pseudonymize (which must inflate it and aborts that association past
+#    --max-inflated-size): the proxy stays up, its peak memory.
+# 3. C-FIND latency with the peers as they are (Nagle on, delayed ACKs): QUERIES Relevant Patient Information
+#    queries, pynetdicom SCU -> pynetdicom SCP, and DCMTK findscu --repeat -> dcmqrscp, direct, through socat
+#    and through the proxy (which asks for quick ACKs on both legs).
 # Everything on 127.0.0.1 with ports chosen by the system; every process is stopped by PID.
-# Usage: tools/bench_proxy.sh [MB [COPIES [QUERIES]]]   (defaults 50, 4, 1000)
+# Usage: tools/bench_proxy.sh [MB [COPIES [QUERIES [INFLATED_MB]]]]   (defaults 8, 64, 200, 1024: a 512 MB study)
 # Env: SCRATCH (swift build scratch path, default .build), DICOMTAP (a dicomtap binary to use
 # instead of building one), PYTHON (python3 with pynetdicom; default: tools/python, the .venv tools/setup.sh makes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mb=${1:-50}
-copies=${2:-4}
-queries=${3:-1000}
+mb=${1:-8}
+copies=${2:-64}
+queries=${3:-200}
+inflated_mb=${4:-1024}
 PY=tools/python
 peer=Tests/DICOMProxyTests/Peers/peer.py
+memory_peer=Tests/DICOMProxyTests/Peers/memory_peer.py
 scratch=${SCRATCH:-.build}
 
-for tool in /usr/bin/storescu /usr/bin/storescp /usr/bin/socat; do
-  [[ -x $tool ]] || { echo "bench_proxy: $tool missing (tools/setup.sh installs it)" >&2; exit 2; }
+for tool in storescu storescp findscu dcmqrscp socat; do
+  [[ -x /usr/bin/$tool ]] || { echo "bench_proxy: /usr/bin/$tool missing (tools/setup.sh installs it)" >&2; exit 2; }
 done
 if [[ -z ${DICOMTAP:-} ]]; then
   swift build -c release --scratch-path "$scratch" --product dicomtap >/dev/null
@@ -46,84 +51,151 @@ first_line() {  # the first line of file $1 (a server's port), 15 s at most
   done
   echo "bench_proxy: no port in $1" >&2; exit 1
 }
+peak_mb() {  # peak resident memory of process $1, in MB ("-" when there is no process)
+  [[ -r /proc/$1/status ]] || { echo "-"; return; }
+  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
 
-# Secret key for the rewriting run.
 head -c 32 /dev/urandom > "$work/key"
 chmod 600 "$work/key"
 
-# Data set: rows x columns x 16 bits of pixel data, about MB megabytes.
-columns=4096
-rows=$(( mb * 1024 * 1024 / (columns * 2) ))
-dataset=$work/large.dcm
-"$PY" "$peer" dataset "$dataset" --rows "$rows" --columns "$columns" >/dev/null
-size=$(stat -c %s "$dataset")
-files=()
-for _ in $(seq "$copies"); do files+=("$dataset"); done
-
-# Peers: storescp (discards what it receives) and a pynetdicom SCP.
-scp_store_port=$(free_port)
-/usr/bin/storescp --ignore --max-pdu 131072 "$scp_store_port" >/dev/null 2>&1 &
-pids+=($!)
-"$PY" "$peer" --lifetime 3600 scp --nodelay --until-killed > "$work/scp.out" 2>"$work/scp.err" </dev/null &
-pids+=($!)
-scp_find_port=$(first_line "$work/scp.out")
-wait_port "$scp_store_port"
-
-# One relay (socat or the proxy) per setup, in front of both peers.
-start_relay() {  # $1 = kind (socat | proxy | proxy-dumps), $2 = upstream port; prints the listening port
-  local port
+# One relay (socat or the proxy) per setup. Prints nothing; sets relay_port and relay_pid.
+start_relay() {  # $1 = kind, $2 = upstream port, $3... = extra proxy options
+  local kind=$1 upstream=$2 port
+  shift 2
   port=$(free_port)
-  case $1 in
-    socat) /usr/bin/socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,nodelay" "TCP:127.0.0.1:$2,nodelay" & ;;
-    proxy) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$2" >"$work/proxy-$port.out" 2>&1 & ;;
-    proxy-rewrite) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$2" \
-                   --pseudonymize PatientID --key-file "$work/key" --mapping-store "$work/map-$port.sqlite" \
+  case $kind in
+    socat) /usr/bin/socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,nodelay" "TCP:127.0.0.1:$upstream,nodelay" & ;;
+    proxy) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" "$@" >"$work/proxy-$port.out" 2>&1 & ;;
+    proxy-dumps) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" \
+                   --log-dir "$work/logs-$port" --record "$work/rec-$port" "$@" >"$work/proxy-$port.out" 2>&1 & ;;
+    proxy-rewrite) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" \
+                   --log-dir "$work/logs-$port" --record "$work/rec-$port" \
+                   --pseudonymize PatientID --key-file "$work/key" --mapping-store "$work/map-$port.sqlite" "$@" \
                    >"$work/proxy-$port.out" 2>&1 & ;;
-    proxy-dumps) "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$2" \
-                   --log-dir "$work/logs-$port" --record "$work/rec-$port" >"$work/proxy-$port.out" 2>&1 & ;;
   esac
-  pids+=($!)
   relay_pid=$!
+  pids+=("$relay_pid")
   wait_port "$port"
   relay_port=$port
 }
-stop_relay() { kill -INT "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/null || true; }
+stop_relay() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-store_mbps() {  # $1 = port: COPIES C-STOREs of the data set on one association
+# --- 1. A study on one association
+image=$work/image.dcm
+"$PY" "$memory_peer" image "$image" --mb "$mb" >/dev/null
+size=$(stat -c %s "$image")
+files=()
+for _ in $(seq "$copies"); do files+=("$image"); done
+scp_store_port=$(free_port)
+/usr/bin/storescp --ignore --max-pdu 131072 "$scp_store_port" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$scp_store_port"
+store_mbps() {  # $1 = port: COPIES C-STOREs of the image on one association
   local start end
   start=$(date +%s.%N)
   /usr/bin/storescu --max-pdu 131072 127.0.0.1 "$1" "${files[@]}" >/dev/null 2>&1 || { echo "storescu failed" >&2; exit 1; }
   end=$(date +%s.%N)
   "$PY" -c "print(f'{$size * $copies / 1e6 / ($end - $start):8.1f}')"
 }
-find_latency() {  # $1 = port
-  "$PY" "$peer" --lifetime 600 findbench "$1" --count "$queries" \
-    | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("%.3f %.3f" % (r["median_ms"], r["p99_ms"]))'
-}
 
-echo "C-STORE: $copies x $(( size / 1000000 )) MB data set (storescu -> storescp --ignore, max PDU 131072)"
-echo "C-FIND:  $queries RPI queries on one association (pynetdicom -> pynetdicom, TCP_NODELAY)"
+echo "1. Study: $copies C-STOREs of $(( size / 1000000 )) MB ($(( size * copies / 1000000 )) MB) on one association"
+echo "   (storescu -> storescp --ignore, max PDU 131072); peak RSS of the relay process"
 echo "dicomtap: $DICOMTAP"
-printf '%-34s %12s %12s %12s\n' setup "C-STORE MB/s" "FIND med ms" "FIND p99 ms"
+printf '%-40s %14s %14s %10s\n' setup "C-STORE MB/s" "peak RSS MB" "vs socat"
+socat_mbps=""
 for setup in direct socat proxy proxy-dumps proxy-rewrite; do
   case $setup in
-    direct) store_port=$scp_store_port; find_port=$scp_find_port; label="direct" ;;
-    *)
-      start_relay "$setup" "$scp_store_port"; store_port=$relay_port; store_relay=$relay_pid
-      start_relay "$setup" "$scp_find_port"; find_port=$relay_port
-      case $setup in
-        socat) label="socat (TCP relay)" ;;
-        proxy) label="dicomtap proxy, dumps off" ;;
-        proxy-dumps) label="dicomtap proxy, --log-dir --record" ;;
-        proxy-rewrite) label="dicomtap proxy, --pseudonymize" ;;
-      esac ;;
+    direct) port=$scp_store_port; label="direct"; rpid="" ;;
+    *) start_relay "$setup" "$scp_store_port"; port=$relay_port; rpid=$relay_pid ;;
   esac
-  mbps=$(store_mbps "$store_port")
-  latency=$(find_latency "$find_port")
-  printf '%-34s %12s %12s %12s\n' "$label" "$mbps" ${latency}
-  if [[ $setup != direct ]]; then
-    stop_relay
-    relay_pid=$store_relay
-    stop_relay
-  fi
+  case $setup in
+    socat) label="socat (TCP relay)" ;;
+    proxy) label="dicomtap proxy, dumps off" ;;
+    proxy-dumps) label="dicomtap proxy, --log-dir --record" ;;
+    proxy-rewrite) label="dicomtap proxy, dumps + --pseudonymize" ;;
+  esac
+  mbps=$(store_mbps "$port")
+  peak=$([[ -n $rpid ]] && peak_mb "$rpid" || echo "-")
+  [[ $setup == socat ]] && socat_mbps=$mbps
+  ratio=$([[ -n $socat_mbps && $setup == proxy* ]] && "$PY" -c "print(f'{$mbps / $socat_mbps:.2f}x')" || echo "")
+  printf '%-40s %14s %14s %10s\n' "$label" "$mbps" "$peak" "$ratio"
+  [[ -n $rpid ]] && stop_relay "$rpid"
+done
+
+# --- 2. A deflated data set that inflates to INFLATED_MB
+bomb=$work/bomb.dcm
+"$PY" "$memory_peer" bomb "$bomb" --inflated-mb "$inflated_mb" >/dev/null
+bomb_port=$(free_port)
+/usr/bin/storescp --ignore +xd "$bomb_port" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$bomb_port"
+echo
+echo "2. A deflated data set of $(( $(stat -c %s "$bomb") / 1000 )) KB inflating to $inflated_mb MB (pynetdicom -> proxy -> storescp)"
+printf '%-40s %-44s %14s\n' setup "outcome" "peak RSS MB"
+for setup in proxy proxy-rewrite; do
+  start_relay "$setup" "$bomb_port" --log-dir "$work/bomb-logs-$setup"
+  answer=$("$PY" "$memory_peer" store "$relay_port" "$bomb")
+  sleep 0.5
+  outcome=$("$PY" -c "import json,sys; a=json.loads(sys.argv[1]); print('aborted by the proxy' if a['aborted'] else 'stored, status ' + ','.join(hex(s) for s in a['statuses']))" "$answer")
+  kill -0 "$relay_pid" 2>/dev/null || outcome="$outcome; THE PROXY DIED"
+  label=$([[ $setup == proxy ]] && echo "dicomtap proxy (relays it, reports it)" || echo "dicomtap proxy --pseudonymize")
+  printf '%-40s %-44s %14s\n' "$label" "$outcome" "$(peak_mb "$relay_pid")"
+  stop_relay "$relay_pid"
+done
+
+# --- 3. C-FIND latency with the peers as they are
+"$PY" "$peer" --lifetime 3600 scp --until-killed > "$work/scp.out" 2>"$work/scp.err" </dev/null &
+pids+=($!)
+scp_find_port=$(first_line "$work/scp.out")
+qr=$work/qr
+mkdir -p "$qr/db"
+qr_port=$(free_port)
+cat > "$qr/dcmqrscp.cfg" <<CFG
+NetworkTCPPort  = $qr_port
+MaxPDUSize      = 16384
+MaxAssociations = 16
+HostTable BEGIN
+HostTable END
+VendorTable BEGIN
+VendorTable END
+AETable BEGIN
+DCMQRSCP  $qr/db  RW (200, 1024mb)  ANY
+AETable END
+CFG
+/usr/bin/dcmqrscp -c "$qr/dcmqrscp.cfg" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$qr_port"
+/usr/bin/storescu -aec DCMQRSCP 127.0.0.1 "$qr_port" "$image" >/dev/null 2>&1
+pynetdicom_ms() {  # $1 = port: median ms per query
+  "$PY" "$peer" --lifetime 600 findbench "$1" --count "$queries" --default-socket \
+    | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("%.2f" % r["median_ms"])'
+}
+findscu_ms() {  # $1 = port: ms per query, findscu --repeat on one association
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/findscu -P -aec DCMQRSCP --repeat "$queries" -k QueryRetrieveLevel=PATIENT -k PatientName= -k PatientID= \
+    127.0.0.1 "$1" >/dev/null 2>&1 || { echo "findscu failed" >&2; exit 1; }
+  end=$(date +%s.%N)
+  "$PY" -c "print(f'{($end - $start) * 1000 / $queries:.2f}')"
+}
+echo
+echo "3. C-FIND latency, $queries queries on one association, peers as they are (Nagle on, delayed ACKs)"
+printf '%-40s %22s %22s\n' setup "pynetdicom ms/query" "DCMTK findscu ms/query"
+direct_py=""; direct_dcmtk=""
+for setup in direct socat proxy; do
+  case $setup in
+    direct) py_port=$scp_find_port; qr_relay=$qr_port; label="direct"; rp=(); ;;
+    *)
+      start_relay "$setup" "$scp_find_port"; py_port=$relay_port; rp=("$relay_pid")
+      start_relay "$setup" "$qr_port"; qr_relay=$relay_port; rp+=("$relay_pid")
+      label=$([[ $setup == socat ]] && echo "socat (TCP relay)" || echo "dicomtap proxy") ;;
+  esac
+  py=$(pynetdicom_ms "$py_port")
+  dc=$(findscu_ms "$qr_relay")
+  if [[ $setup == direct ]]; then direct_py=$py; direct_dcmtk=$dc; fi
+  py_ratio=$("$PY" -c "print(f'({$direct_py / $py:.1f}x direct)')")
+  dc_ratio=$("$PY" -c "print(f'({$direct_dcmtk / $dc:.1f}x direct)')")
+  printf '%-40s %10s %11s %10s %11s\n' "$label" "$py" "$py_ratio" "$dc" "$dc_ratio"
+  for p in "${rp[@]}"; do stop_relay "$p"; done
 done

@@ -7,7 +7,13 @@ association is replayed into Ethernet/IPv4/TCP packets with correct sequence num
 SYN/FIN handshakes and ACKs, many associations interleaved on distinct client ports, a
 mix of C-FIND (Relevant Patient Information and Patient Root) and C-STORE scenarios.
 
-usage: tools/make_big_capture.py OUT.pcap [--mb 500] [--concurrent 16]
+With --study N it writes one association instead: DCMTK storescu's A-ASSOCIATE-RQ/AC (the
+recorded ones) and N C-STOREs of an --image-mb CT-like image each (command sets and data sets
+encoded here, fragmented to the 16384-byte maximum the peers negotiated), answered Success:
+a whole study on one association, for measuring memory on long associations.
+
+usage: tools/make_big_capture.py OUT.pcap [--mb 500] [--concurrent 16] [--queries-only]
+       tools/make_big_capture.py OUT.pcap --study 125 [--image-mb 8]
 """
 import argparse
 import json
@@ -72,14 +78,85 @@ def association(client_no):
             "port": 20000 + client_no % 40000}
 
 
+def element(group, elem, vr, value, explicit=True):
+    """One data element in little endian (explicit or implicit VR)."""
+    if len(value) % 2:
+        value += b"\0" if vr == "UI" else b" "
+    if not explicit:
+        return struct.pack("<HHI", group, elem, len(value)) + value
+    if vr in ("OB", "OW", "SQ", "UN", "UT", "UC", "UR"):
+        return struct.pack("<HH2sHI", group, elem, vr.encode(), 0, len(value)) + value
+    return struct.pack("<HH2sH", group, elem, vr.encode(), len(value)) + value
+
+
+def command_set(fields):
+    """An Implicit VR LE command set with its group length first."""
+    body = b"".join(element(0x0000, e, "", v, explicit=False) for e, v in fields)
+    return element(0x0000, 0x0000, "", struct.pack("<I", len(body)), explicit=False) + body
+
+
+def pdata(context, control, fragment):
+    pdv = struct.pack("!IBB", len(fragment) + 2, context, control) + fragment
+    return struct.pack("!BBI", 0x04, 0, len(pdv)) + pdv
+
+
+def fragments(stream, context, is_command, maximum=16384):
+    room = maximum - 6
+    out = []
+    for i in range(0, max(len(stream), 1), room):
+        last = i + room >= len(stream)
+        control = (0x01 if is_command else 0x00) | (0x02 if last else 0x00)
+        out.append(pdata(context, control, stream[i:i + room]))
+    return out
+
+
+def study_pdus(count, image_mb):
+    """The PDUs of one association: recorded negotiation, `count` C-STOREs of an image, release."""
+    manifest = {m["name"]: m for m in json.load(open(os.path.join(PEERS, "manifest.json")))}
+    m = manifest["dcmtk_store"]
+    streams = {d: open(os.path.join(PEERS, f"dcmtk_store.{d}.bin"), "rb").read() for d in ("rq", "ac")}
+    recorded = [(p["direction"], streams[p["direction"]][p["offset"]:p["offset"] + p["length"] + 6])
+                for p in sorted(m["pdus"], key=lambda p: p["index"])]
+    sop_class = b"1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage, presentation context 1 (Explicit VR LE)
+    columns = 2048
+    rows = max(1, image_mb * 1024 * 1024 // (columns * 2))
+    pixels = bytes(range(256)) * (rows * columns * 2 // 256)
+    pdus = [p for p in recorded if p[1][0] in (0x01, 0x02)]
+    for n in range(1, count + 1):
+        uid = b"1.2.826.0.1.3680043.10.543.%d" % n
+        ds = b"".join([element(0x0008, 0x0016, "UI", sop_class), element(0x0008, 0x0018, "UI", uid),
+                       element(0x0008, 0x0060, "CS", b"CT"), element(0x0010, 0x0010, "PN", b"Doe^Study"),
+                       element(0x0010, 0x0020, "LO", b"STUDY-0001"), element(0x0028, 0x0002, "US", struct.pack("<H", 1)),
+                       element(0x0028, 0x0004, "CS", b"MONOCHROME2"), element(0x0028, 0x0010, "US", struct.pack("<H", rows)),
+                       element(0x0028, 0x0011, "US", struct.pack("<H", columns)),
+                       element(0x0028, 0x0100, "US", struct.pack("<H", 16)), element(0x0028, 0x0101, "US", struct.pack("<H", 16)),
+                       element(0x0028, 0x0102, "US", struct.pack("<H", 15)), element(0x0028, 0x0103, "US", struct.pack("<H", 0)),
+                       element(0x7FE0, 0x0010, "OW", pixels)])
+        rq = command_set([(0x0002, sop_class + b"\0"), (0x0100, struct.pack("<H", 0x0001)), (0x0110, struct.pack("<H", n)),
+                          (0x0700, struct.pack("<H", 0)), (0x0800, struct.pack("<H", 0x0000)), (0x1000, uid)])
+        rsp = command_set([(0x0002, sop_class + b"\0"), (0x0100, struct.pack("<H", 0x8001)), (0x0120, struct.pack("<H", n)),
+                           (0x0800, struct.pack("<H", 0x0101)), (0x0900, struct.pack("<H", 0)), (0x1000, uid)])
+        pdus += [("rq", p) for p in fragments(rq, 1, True) + fragments(ds, 1, False)]
+        pdus += [("ac", p) for p in fragments(rsp, 1, True)]
+    pdus += [("rq", bytes([0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0])), ("ac", bytes([0x06, 0, 0, 0, 0, 4, 0, 0, 0, 0]))]
+    return pdus
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--mb", type=float, default=500)
     ap.add_argument("--concurrent", type=int, default=16)
+    ap.add_argument("--study", type=int, default=0, help="one association with this many C-STOREs")
+    ap.add_argument("--queries-only", action="store_true", help="only the C-FIND scenarios")
+    ap.add_argument("--image-mb", type=int, default=8)
     args = ap.parse_args()
-    scenarios = load()
-    target = int(args.mb * 1_000_000)
+    if args.study:
+        args.concurrent = 1
+    scenarios = [("study", study_pdus(args.study, args.image_mb))] if args.study else load()
+    if args.queries_only:
+        scenarios = [sc for sc in scenarios if "find" in sc[0]]
+    target = int(args.mb * 1_000_000) if not args.study else 1 << 62
     t = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
     written = 24
     counts = {}
@@ -110,8 +187,8 @@ def main():
 
         active = []
         no = 0
-        while written < target or active:
-            while len(active) < args.concurrent and written < target:
+        while (written < target and not (args.study and no > 0)) or active:
+            while len(active) < args.concurrent and written < target and not (args.study and no > 0):
                 name, pdus = scenarios[no % len(scenarios)]
                 counts[name] = counts.get(name, 0) + 1
                 active.append(run(no, name, pdus))

@@ -57,8 +57,8 @@ struct DataSetStream: Sendable {
     private mutating func start(_ syntax: TransferSyntax) {
         transferSyntax = syntax
         if syntax.isDeflated { inflater = StreamingInflater(maxSize: settings.options.maxInflatedSize) }
-        parser = DatasetParser(encoding: syntax.encoding, options: settings.options,
-                               bulkThreshold: settings.builds ? settings.bulkThreshold : .max)
+        // Checked only or built, large values stream through the parser (never gathered).
+        parser = DatasetParser(encoding: syntax.encoding, options: settings.options, bulkThreshold: settings.bulkThreshold)
         if settings.builds {
             builder = DatasetBuilder(encoding: syntax.encoding, options: settings.options, bulkThreshold: settings.bulkThreshold)
         }

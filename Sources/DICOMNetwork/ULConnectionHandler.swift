@@ -95,6 +95,11 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.channel.acknowledgeQuickly()
+        context.fireChannelReadComplete()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let pdu: PDU

@@ -84,6 +84,7 @@ final class RelaySideHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        context.channel.acknowledgeQuickly()
         relay?.readComplete(from: role)
         context.fireChannelReadComplete()
     }

@@ -286,7 +286,8 @@ def cmd_findbench(args):
     if not assoc.is_established:
         print(json.dumps({"established": False}))
         return
-    no_delay(assoc)
+    if not args.default_socket:
+        no_delay(assoc)
     query = rpi_query("1234567")
     times = []
     for _ in range(args.count):
@@ -402,6 +403,8 @@ def main():
     p = sub.add_parser("findbench")
     p.add_argument("port", type=int)
     p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--default-socket", action="store_true",
+                   help="leave Nagle's algorithm on, as pynetdicom does by default")
     p = sub.add_parser("tap")
     p.add_argument("upstream", type=int)
     p.add_argument("prefix")
