@@ -39,7 +39,7 @@ extension AssociationObserver {
             let id = m.presentationContextID
             let settings = DataSetStream.Settings(options: configuration.decodingOptions, builds: configuration.decodesDataSets,
                                                   bulkThreshold: configuration.bulkThreshold,
-                                                  keptLength: configuration.keptDataSetLength)
+                                                  keptLength: configuration.keptDataSetLength, spool: configuration.spool)
             inProgress[sender].removeAll { $0.contextID == id }
             inProgress[sender].append(MessageInProgress(
                 contextID: id, command: m.command, commandBytes: m.commandBytes,
@@ -85,12 +85,13 @@ extension AssociationObserver {
                                          "\(m.command.commandField?.description ?? "message") data set: \(error)",
                                          time: time, sender: sender, streamOffset: streamOffset)))
         }
-        let message = ObservedMessage(sender: sender, presentationContextID: m.contextID, command: m.command,
+        var message = ObservedMessage(sender: sender, presentationContextID: m.contextID, command: m.command,
                                       commandBytes: m.commandBytes, dataSetBytes: result.raw, dataSetLength: result.length,
                                       firstFragmentTime: m.firstFragment, time: time, packet: currentPacket, dataSetLoss: nil,
                                       transferSyntax: result.transferSyntax, decodedDataSet: result.dataSet,
                                       deferredDataSet: result.deferred.map { ($0, configuration.decodingOptions) },
                                       dataSetError: result.error, isDataSetDecodable: result.isDecodable)
+        message.dataSetSpooled = result.spooled
         file(message, from: sender, at: time, streamOffset: streamOffset, into: &events)
     }
 

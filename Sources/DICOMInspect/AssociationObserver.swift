@@ -56,6 +56,9 @@ public struct AssociationObserver: Sendable {
         /// A message keeps its data set's bytes (`ObservedMessage.dataSetBytes`) when they are at
         /// most this long. Replay, which sends recorded data sets again, raises it.
         public var keptDataSetLength = 1 << 16
+        /// Data sets longer than `keptDataSetLength` are written here (`ObservedMessage.dataSetSpooled`)
+        /// for a consumer that needs their bytes later (replay): memory keeps where they are.
+        public var spool: DataSetSpool?
         /// Also keep every ended exchange in `exchanges` (replay and tests, which want the whole
         /// association; memory then grows with it). Off, an exchange is only handed over.
         public var keepsExchanges = false

@@ -13,6 +13,8 @@ struct DataSetStream: Sendable {
         var bulkThreshold: Int
         /// The raw (and inflated) bytes are kept while the data set is at most this long.
         var keptLength: Int
+        /// Where a longer data set's raw bytes go instead, when they are wanted later.
+        var spool: DataSetSpool?
     }
 
     /// What the stream made of its data set.
@@ -23,6 +25,8 @@ struct DataSetStream: Sendable {
         var length: Int
         /// The raw bytes, when at most `keptLength`.
         var raw: ByteBuffer?
+        /// The raw bytes of a longer one, with a spool.
+        var spooled: SpooledBytes?
         var dataSet: Dataset?
         /// The plain (inflated) bytes to decode on access, when checked only and kept.
         var deferred: ByteBuffer?
@@ -41,6 +45,8 @@ struct DataSetStream: Sendable {
     private var builder: DatasetBuilder?
     private var checker = DatasetChecker()
     private var raw: ByteBuffer? = ByteBuffer()
+    private var spooled: SpooledBytes?
+    private var spoolError: Error?
     private var plain: ByteBuffer? = ByteBuffer()
     private(set) var length = 0
     private(set) var error: DICOMDecodingError?
@@ -67,6 +73,7 @@ struct DataSetStream: Sendable {
     /// The next fragment of the data set.
     mutating func append(_ fragment: ByteBuffer) {
         length += fragment.readableBytes
+        spool(fragment)
         keep(fragment, in: &raw)
         if inferring {
             var piece = fragment
@@ -85,7 +92,8 @@ struct DataSetStream: Sendable {
             parse(&parser)
             self.parser = parser
         }
-        var result = Result(transferSyntax: transferSyntax, inferred: inferred, length: length, raw: raw, error: error)
+        var result = Result(transferSyntax: transferSyntax, inferred: inferred, length: length, raw: raw, spooled: spooled,
+                            error: error)
         guard error == nil, transferSyntax != nil else { return result }
         if let builder {
             result.dataSet = builder.dataset
@@ -136,6 +144,23 @@ struct DataSetStream: Sendable {
             }
         } catch {
             if self.error == nil { self.error = error }
+        }
+    }
+
+    /// With a spool, once the data set is longer than `keptLength`: what was kept and everything after goes to the spool.
+    private mutating func spool(_ fragment: ByteBuffer) {
+        guard let spool = settings.spool, spoolError == nil else { return }
+        do {
+            if spooled == nil {
+                guard length > settings.keptLength, let kept = raw else { return }
+                var chunks: [(offset: Int, length: Int)] = []
+                if kept.readableBytes > 0 { chunks.append(try spool.write(kept)) }
+                spooled = SpooledBytes(spool: spool, chunks: chunks)
+            }
+            if fragment.readableBytes > 0 { spooled?.chunks.append(try spool.write(fragment)) }
+        } catch {
+            spoolError = error
+            spooled = nil
         }
     }
 

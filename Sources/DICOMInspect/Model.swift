@@ -213,6 +213,8 @@ public struct ObservedMessage: Sendable {
     public var dataSetBytes: ByteBuffer?
     /// The data set's length as received (nil: the message has no data set, or it was lost in a gap).
     public var dataSetLength: Int?
+    /// A data set longer than the observer kept, where its bytes are (an observer with a spool).
+    public var dataSetSpooled: SpooledBytes?
     /// Whether the message carries a data set.
     public var hasDataSet: Bool { dataSetLength != nil }
     /// The data set, decoded (nil when absent or not decodable; see `dataSetError`). Values at

@@ -121,10 +121,13 @@ public final class DICOMClient: Sendable {
     /// Sends a command (and data set, already encoded in the context's transfer syntax), fragmented to the
     /// peer's maximum PDU length.
     public func send(_ command: DIMSECommand, dataSet: ByteBuffer?, contextID: UInt8) async throws {
-        let handler = self.handler
-        try await channel.eventLoop.submit {
-            try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
-        }.get()
+        try await send(command, source: dataSet.map(DataSetSource.bytes), contextID: contextID)
+    }
+
+    /// Sends a command and its data set, which may be read in pieces while it is sent (a long
+    /// recorded data set): one piece in memory at a time.
+    public func send(_ command: DIMSECommand, source: DataSetSource?, contextID: UInt8) async throws {
+        try await ULConnectionHandler.send(command, dataSet: source, contextID: contextID, handler: handler, on: channel.eventLoop)
     }
 
     /// The next message from the peer; nil once the association has ended by release or close.

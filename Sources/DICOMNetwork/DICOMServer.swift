@@ -232,26 +232,35 @@ public struct DIMSEResponder: Sendable {
 
     /// Sends a command on another accepted context.
     public func send(_ command: DIMSECommand, dataSet: ByteBuffer?, contextID: UInt8) async throws {
-        let handler = self.handler
-        try await channel.eventLoop.submit {
-            try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
-        }.get()
+        try await send(command, source: dataSet.map(DataSetSource.bytes), contextID: contextID)
+    }
+
+    /// Sends a command whose data set may be read in pieces while it is sent.
+    public func send(_ command: DIMSECommand, source: DataSetSource?, contextID: UInt8) async throws {
+        try await ULConnectionHandler.send(command, dataSet: source, contextID: contextID, handler: handler, on: channel.eventLoop)
     }
 
     /// Sends a request of ours (its Message ID from `association.nextMessageID()`) on `contextID` and waits for
     /// the SCU's response to it. Throws if the association ends first.
     public func request(_ command: DIMSECommand, dataSet: ByteBuffer?, contextID: UInt8) async throws -> DIMSEMessageAssembly {
+        try await request(command, source: dataSet.map(DataSetSource.bytes), contextID: contextID)
+    }
+
+    /// `request(_:dataSet:contextID:)` with a data set that may be read in pieces while it is sent.
+    public func request(_ command: DIMSECommand, source dataSet: DataSetSource?, contextID: UInt8) async throws -> DIMSEMessageAssembly {
         guard let id = command.messageID else {
             throw AssociationError.protocolViolation("\(command.commandField?.description ?? "the command") is not a request")
         }
         let handler = self.handler
         let channel = self.channel
+        let association = self.association
         return try await association.awaitResponse(to: id, timeout: requestTimeout, on: channel.eventLoop) {
-            channel.eventLoop.execute {
+            Task {
                 do {
-                    try handler.value.send(command: command, dataSet: dataSet, contextID: contextID)
+                    try await ULConnectionHandler.send(command, dataSet: dataSet, contextID: contextID, handler: handler,
+                                                       on: channel.eventLoop)
                 } catch {
-                    _ = self.association.deliverFailure(to: id, error)
+                    _ = association.deliverFailure(to: id, error)
                 }
             }
         }

@@ -213,6 +213,37 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    /// Sends the command of a message whose data set follows in pieces (`sendDataSetPDUs`); returns the
+    /// fragmenter for that data set, sized to the peer's maximum PDU length.
+    func beginStreamedMessage(command: DIMSECommand, contextID: UInt8) throws -> StreamFragmenter {
+        guard machine.state == .sta6 || machine.state == .sta8, let fragmenter else {
+            throw AssociationError.notEstablished("cannot send \(command.commandField?.description ?? "a message") in \(machine.state)")
+        }
+        guard command.hasDataSet else {
+            throw AssociationError.protocolViolation("\(command.commandField?.description ?? "the command") announces no data set")
+        }
+        let commandSet: ByteBuffer
+        do throws(DIMSEError) {
+            commandSet = try command.encodedCommandSet()
+        } catch {
+            throw AssociationError.protocolViolation("\(error)")
+        }
+        var commandFragmenter = StreamFragmenter(maximumLength: fragmenter.maximumLength, presentationContextID: contextID,
+                                                 isCommand: true)
+        for pdata in commandFragmenter.add(commandSet, isLast: true) { feed(.dataRequest, pdu: .dataTransfer(pdata)) }
+        return StreamFragmenter(maximumLength: fragmenter.maximumLength, presentationContextID: contextID, isCommand: false)
+    }
+
+    /// Sends P-DATA-TF PDUs of a streamed data set; the future completes once they are written (the
+    /// sender waits for it before reading the next piece: one piece in flight).
+    func sendDataSetPDUs(_ pdus: [DataTransfer]) -> EventLoopFuture<Void>? {
+        guard machine.state == .sta6 || machine.state == .sta8, let context else { return nil }
+        for pdata in pdus { feed(.dataRequest, pdu: .dataTransfer(pdata)) }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
+        return written.futureResult
+    }
+
     func requestRelease() { feed(.releaseRequest, pdu: .releaseRequest(ReleasePDU())) }
 
     func requestAbort() { feed(.abortRequest) }

@@ -3,6 +3,7 @@ import DICOMCore
 import DICOMInspect
 import DICOMNetwork
 import DICOMUL
+import Foundation
 import DIMSE
 import NIOCore
 
@@ -71,7 +72,11 @@ public struct RecordedMessage: Sendable {
     public var presentationContextID: UInt8
     public var command: DIMSECommand
     public var commandBytes: ByteBuffer
+    /// The data set's bytes, when kept in memory (a short one).
     public var dataSetBytes: ByteBuffer?
+    /// A long data set's bytes, in the recording's spool file.
+    public var dataSetSpooled: SpooledBytes?
+    /// The data set, decoded (values over the bulk threshold as references).
     public var dataSet: Dataset?
     public var transferSyntax: TransferSyntax?
     /// First and last fragment on the wire.
@@ -94,7 +99,11 @@ public struct RecordedMessage: Sendable {
         self.init(presentationContextID: m.presentationContextID, command: m.command, commandBytes: m.commandBytes,
                   dataSetBytes: m.dataSetBytes, dataSet: m.dataSet, transferSyntax: m.transferSyntax,
                   firstFragmentTime: m.firstFragmentTime, time: m.time)
+        dataSetSpooled = m.dataSetSpooled
     }
+
+    /// Whether the message has a data set (in memory or spooled).
+    public var hasDataSet: Bool { dataSetBytes != nil || dataSetSpooled != nil }
 
     public var status: UInt16? { command.status }
     public var statusCategory: DIMSEStatus.Category? { command.status.map { DIMSEStatus.category(of: $0) } }
@@ -104,15 +113,39 @@ extension RecordedMessage {
     /// The data set to send on `context` (an SCU replay's request, a replayed SCP's response or
     /// sub-operation): the recorded bytes when the transfer syntax is the same, else the decoded
     /// data set re-encoded in the context's. `what` names the message in errors.
-    func dataSet(for context: AcceptedContext, what: String, association: Int?) throws(ReplayError) -> ByteBuffer? {
+    func dataSet(for context: AcceptedContext, what: String, association: Int?) throws(ReplayError) -> DataSetSource? {
+        if let spooled = dataSetSpooled {
+            // A long recorded data set is read from the spool as it is sent; only another transfer
+            // syntax makes it decoded (and so read) whole.
+            if transferSyntax?.uid == context.transferSyntax {
+                return .pieces(length: spooled.length) { offset, count in try spooled.read(from: offset, length: count) }
+            }
+            let whole: Dataset
+            do {
+                let bytes = try spooled.readAll()
+                guard let ts = transferSyntax else { throw ReplayError(.unencodableMessage, "unknown transfer syntax") }
+                var plain = bytes
+                if ts.isDeflated { plain = try Deflate.inflate(bytes, maxSize: DecodingOptions.lenient.maxInflatedSize, offset: 0) }
+                whole = try DatasetDecoder(options: .lenient).decode(plain, encoding: ts.encoding)
+            } catch {
+                throw ReplayError(.unencodableMessage, "\(what): the recorded data set could not be read again to re-encode it in "
+                                  + "\(context.syntax.name): \(error)", association: association)
+            }
+            return try encode(whole, for: context, what: what, association: association)
+        }
         guard let bytes = dataSetBytes else { return nil }
-        if transferSyntax?.uid == context.transferSyntax { return bytes }
+        if transferSyntax?.uid == context.transferSyntax { return .bytes(bytes) }
         guard let dataSet else {
             throw ReplayError(.unencodableMessage, "\(what): the recorded data set could not be decoded, so it cannot be "
                               + "re-encoded in \(context.syntax.name)", association: association)
         }
+        return try encode(dataSet, for: context, what: what, association: association)
+    }
+
+    private func encode(_ dataSet: Dataset, for context: AcceptedContext, what: String,
+                        association: Int?) throws(ReplayError) -> DataSetSource {
         do {
-            return try context.encode(dataSet)
+            return .bytes(try context.encode(dataSet))
         } catch {
             throw ReplayError(.unencodableMessage, "\(what): cannot encode the data set in \(context.syntax.name): \(error)",
                               association: association)
@@ -223,10 +256,16 @@ public struct RecordedConversation: Sendable {
         configuration.dicomPorts.formUnion(dicomPorts)
         configuration.keepEvents = false
         configuration.observer.keepsAssociationPDUs = true
-        // Replay sends and compares whole recorded data sets: every exchange and every byte is kept.
+        // Replay keeps every exchange, decodes data sets as they arrive (long values as references, for the
+        // comparisons), and keeps the bytes it sends again: short data sets in memory, long ones in a spool file.
         configuration.observer.keepsExchanges = true
-        configuration.observer.keptDataSetLength = .max
-        configuration.observer.bulkThreshold = .max
+        configuration.observer.decodesDataSets = true
+        do {
+            configuration.observer.spool = try DataSetSpool()
+        } catch {
+            throw ReplayError(.unreadableCapture, "cannot make a spool file for the recorded data sets in \(NSTemporaryDirectory()): \(error)",
+                              capture: path)
+        }
         var collected: [CaptureAnalyzer.Association] = []
         let analyzer: CaptureAnalyzer
         do {

@@ -314,7 +314,7 @@ public struct ResponseComparer: Sendable {
                                         recorded: x.map { comparer.show($0, .default) }, replayed: y.map { comparer.show($0, .default) }))
             }
         }
-        switch (a.dataSetBytes != nil, b.dataSetBytes != nil) {
+        switch (a.hasDataSet, b.hasDataSet) {
         case (true, false):
             diffs.append(Difference(.dataSetPresence, response: label, recorded: "data set", replayed: "no data set"))
         case (false, true):
@@ -381,7 +381,7 @@ public struct ResponseComparer: Sendable {
     func summary(_ m: RecordedMessage) -> String {
         var s = CommandField.name(of: m.command.rawCommandField)
         if let status = m.status { s += " " + statusText(status, m.command.commandField?.service, m.command.sopClassUID) }
-        if m.dataSetBytes != nil { s += " with data set" }
+        if m.hasDataSet { s += " with data set" }
         return s
     }
 }

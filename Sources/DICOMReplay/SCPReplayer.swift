@@ -193,7 +193,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 guard let ctx = association.contexts.first(where: { $0.abstractSyntax == sub.abstractSyntax }),
                       let command = sub.message.command.renumbered(messageID: association.nextMessageID()) else { continue }
                 let dataSet = try sub.message.dataSet(for: ctx, what: "\(sub.message.command)", association: candidate.association)
-                let answer = try await responder.request(command, dataSet: dataSet, contextID: ctx.id)
+                let answer = try await responder.request(command, source: dataSet, contextID: ctx.id)
                 let recordedStatus = sub.finalResponse?.status
                 if let status = answer.command.status, let recordedStatus, status != recordedStatus {
                     logger.notice("sub-operation answered differently than recorded",
@@ -228,7 +228,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
             let dataSet = try context.map { ctx throws(ReplayError) in
                 try recorded.dataSet(for: ctx, what: "\(recorded.command)", association: candidate.association)
             } ?? nil
-            try await responder.send(command, dataSet: dataSet)
+            try await responder.send(command, source: dataSet, contextID: responder.contextID)
         }
     }
 }

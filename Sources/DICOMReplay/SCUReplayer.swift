@@ -239,7 +239,7 @@ struct SCURun {
             let id = client.nextMessageID()
             guard let command = r.message.command.renumbered(messageID: id) else { continue }
             let dataSet = try r.message.dataSet(for: context, what: "\(r.message.command)", association: association.index)
-            try await client.send(command, dataSet: dataSet, contextID: context.id)
+            try await client.send(command, source: dataSet, contextID: context.id)
             sent[r.index] = Sent(messageID: id, contextID: context.id, time: .wallClock())
             byMessageID[id] = r.index
             try await cancelIfDue(r.index)
