@@ -61,18 +61,25 @@ public struct StreamingInflater: @unchecked Sendable {
             throw DICOMDecodingError(.inflateFailed, offset: offset, tag: nil, "zlib could not be initialised")
         }
         var input = compressed
-        while input.readableBytes > 0 && !state.ended {
-            var out = ByteBufferAllocator().buffer(capacity: min(chunkSize, maxSize - state.produced + 1))
-            var needsMoreInput = false
+        var more = input.readableBytes > 0
+        while more && !state.ended {
+            let room = maxSize - state.produced
+            // One byte past the limit is enough to know it was passed.
+            var out = ByteBufferAllocator().buffer(capacity: room >= chunkSize ? chunkSize : room + 1)
+            // zlib is given the readable bytes' address: an empty piece is given a buffer with storage.
+            if input.readableBytes == 0 { input = ByteBufferAllocator().buffer(capacity: 16) }
+            var full = false
             do {
                 try zlib.inflate(from: &input, to: &out)
                 // Returned without an error: with input left, the stream ended (what follows is
                 // padding); without, all of it was taken and more may come.
-                if input.readableBytes > 0 { state.ended = true } else { needsMoreInput = true }
+                if input.readableBytes > 0 { state.ended = true }
             } catch let error as CompressNIOError where error == .bufferOverflow {
-                // The output piece is full: hand it on and go on.
+                // The output piece is full: zlib may hold more output even with no input left
+                // (the rest of a match): it is called again.
+                full = true
             } catch let error as CompressNIOError where error == .inputBufferOverflow {
-                needsMoreInput = true
+                // No progress without more input.
             } catch {
                 throw DICOMDecodingError(.inflateFailed, offset: offset, tag: nil,
                                          "the deflated data set could not be inflated (corrupt deflate stream after \(state.produced) bytes)")
@@ -83,7 +90,7 @@ public struct StreamingInflater: @unchecked Sendable {
                                          "the deflated data set inflates past the limit of \(maxSize) bytes")
             }
             if out.readableBytes > 0 { try output(out) }
-            if needsMoreInput { break }
+            more = full || (input.readableBytes > 0 && !state.ended)
         }
     }
 }

@@ -225,3 +225,61 @@ import Testing
         #expect(compared >= 30)
     }
 }
+
+/// The streaming inflater and deflater give what the one-shot ones give, whatever the sizes of
+/// the pieces in and out: zlib's pending output is drained even when the input is used up.
+@Suite struct StreamingDeflateTests {
+    static func sample() -> ByteBuffer {
+        var bytes: [UInt8] = []
+        for i in 0..<40_000 { bytes.append(i % 3000 < 2000 ? 0 : UInt8(truncatingIfNeeded: i &* 31)) }
+        return ByteBuffer(bytes: bytes)
+    }
+
+    @Test(arguments: [1, 7, 4096])
+    func inflateInPieces(outputChunk: Int) throws {
+        let plain = Self.sample()
+        let compressed = try Deflate.deflate(plain)
+        var rng = XorShift(seed: UInt64(outputChunk))
+        for _ in 0..<5 {
+            let inflater = StreamingInflater(maxSize: 1 << 20, chunkSize: outputChunk)
+            var out = ByteBuffer()
+            var rest = compressed
+            while rest.readableBytes > 0 {
+                let piece = rest.readSlice(length: min(rest.readableBytes, Int.random(in: 1...13, using: &rng)))!
+                try inflater.inflate(piece) { (p: ByteBuffer) throws(DICOMDecodingError) in
+                    var q = p
+                    out.writeBuffer(&q)
+                }
+            }
+            #expect(out == plain)
+        }
+    }
+
+    @Test func deflateInPiecesInflatesBack() throws {
+        let plain = Self.sample()
+        let deflater = StreamingDeflater(chunkSize: 64)
+        var compressed = ByteBuffer()
+        var rest = plain
+        while rest.readableBytes > 0 {
+            let piece = rest.readSlice(length: min(rest.readableBytes, 777))!
+            try deflater.deflate(piece, finish: rest.readableBytes == 0) { p in
+                var q = p
+                compressed.writeBuffer(&q)
+            }
+        }
+        #expect(try Deflate.inflate(compressed, maxSize: 1 << 20, offset: 0) == plain)
+    }
+
+    @Test func pastTheLimitIsAnError() throws {
+        let compressed = try Deflate.deflate(ByteBuffer(repeating: 0, count: 1 << 20))
+        let inflater = StreamingInflater(maxSize: 1000, chunkSize: 64)
+        #expect(throws: DICOMDecodingError.self) {
+            try inflater.inflate(compressed) { (_: ByteBuffer) throws(DICOMDecodingError) in }
+        }
+        // The largest limit does not overflow.
+        let unbounded = StreamingInflater(maxSize: .max)
+        var n = 0
+        try unbounded.inflate(compressed) { (p: ByteBuffer) throws(DICOMDecodingError) in n += p.readableBytes }
+        #expect(n == 1 << 20)
+    }
+}
