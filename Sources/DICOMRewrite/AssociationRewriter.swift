@@ -241,7 +241,8 @@ public struct AssociationRewriter: Sendable {
             result.notes += message.stream?.takeNotes() ?? []
             hold(out, in: &message, into: &result)
         } catch {
-            result.notes += message.stream?.takeNotes() ?? []
+            // The notes of this fragment describe changes that do not go on.
+            _ = message.stream?.takeNotes()
             let text = "\(message.commandName) on presentation context \(message.fragmenter.presentationContextID): \(error)"
             guard direction == .towardsRequestor, !message.released, let original = message.original else {
                 result.failure = text
@@ -253,20 +254,36 @@ public struct AssociationRewriter: Sendable {
             message.heldBytes = message.held.reduce(0) { $0 + $1.bodyLength }
             message.parser = nil
             message.stream = nil
+            message.inflater = nil
+            message.deflater = nil
             message.passThrough = true
+            // A fresh fragmenter: what the old one held was rewritten bytes.
+            message.fragmenter = StreamFragmenter(maximumLength: receiverMaximum(sender),
+                                                  presentationContextID: message.fragmenter.presentationContextID, isCommand: false)
             hold(message.fragmenter.add(original, isLast: isLast), in: &message, into: &result)
         }
     }
 
-    /// The rewritten PDUs for one fragment (inflated, parsed, rewritten, deflated again).
+    /// The rewritten PDUs for one fragment (inflated, parsed, rewritten, deflated again). A
+    /// deflated fragment is rewritten and deflated again piece by piece as it inflates, so that
+    /// no more than one piece of its inflation is held.
     private func rewrite(_ message: inout MessageRewrite, _ fragment: ByteBuffer, isLast: Bool) throws(RewriteError) -> [DataTransfer] {
+        // Moved out while used (not copied), so that their buffers are appended to in place.
         guard var parser = message.parser, var stream = message.stream else { return [] }
+        message.parser = nil
+        message.stream = nil
+        defer {
+            message.parser = parser
+            message.stream = stream
+        }
         let name = message.syntax?.name ?? "?"
+        var out: [DataTransfer] = []
         do throws(DICOMDecodingError) {
             if let inflater = message.inflater {
                 try inflater.inflate(fragment) { (plain: ByteBuffer) throws(DICOMDecodingError) in
                     parser.append(plain)
                     try parser.parse(into: &stream)
+                    if stream.failure == nil { out += try deflate(stream.take(), finish: false, &message) }
                 }
             } else {
                 parser.append(fragment)
@@ -277,33 +294,30 @@ public struct AssociationRewriter: Sendable {
                 try parser.parse(into: &stream)
             }
         } catch {
-            message.parser = parser
-            message.stream = stream
             throw RewriteError(.dataSet, "the data set (\(name)) cannot be decoded: \(error)")
         }
-        if let failure = stream.failure {
-            message.stream = stream
-            throw failure
-        }
-        var plain = isLast ? stream.finish() : stream.take()
-        message.parser = parser
-        message.stream = stream
-        guard let deflater = message.deflater else { return message.fragmenter.add(plain, isLast: isLast) }
-        var out: [DataTransfer] = []
-        var compressed = ByteBuffer()
+        if let failure = stream.failure { throw failure }
+        let plain = isLast ? stream.finish() : stream.take()
+        guard message.deflater != nil else { return message.fragmenter.add(plain, isLast: isLast) }
         do throws(DICOMDecodingError) {
-            try deflater.deflate(plain, finish: isLast) { piece in
-                var p = piece
-                compressed.writeBuffer(&p)
-            }
+            out += try deflate(plain, finish: isLast, &message)
         } catch {
             throw RewriteError(.unencodable, "the rewritten data set cannot be deflated: \(error)")
         }
-        plain = ByteBuffer()
-        message.deflatedLength += compressed.readableBytes
-        if isLast && message.deflatedLength % 2 == 1 { compressed.writeInteger(UInt8(0)) }
-        out += message.fragmenter.add(compressed, isLast: isLast)
         return out
+    }
+
+    /// Deflates rewritten bytes and fragments what comes out (a deflated data set is padded to an even length).
+    private func deflate(_ plain: ByteBuffer, finish: Bool, _ message: inout MessageRewrite) throws(DICOMDecodingError) -> [DataTransfer] {
+        guard let deflater = message.deflater, plain.readableBytes > 0 || finish else { return [] }
+        var compressed = ByteBuffer()
+        try deflater.deflate(plain, finish: finish) { piece in
+            var p = piece
+            compressed.writeBuffer(&p)
+        }
+        message.deflatedLength += compressed.readableBytes
+        if finish && message.deflatedLength % 2 == 1 { compressed.writeInteger(UInt8(0)) }
+        return message.fragmenter.add(compressed, isLast: finish)
     }
 
     /// Holds PDUs of a message until it is complete or `holdLimit` bytes wait; then sends them.

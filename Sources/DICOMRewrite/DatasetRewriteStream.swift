@@ -8,10 +8,16 @@ import NIOCore
 /// `remove` and `empty`).
 ///
 /// What it holds: the output of any sequence or item of defined length still open (its length
-/// is written when it ends) and of a group whose Group Length must be recomputed. Past
-/// `holdLimit` held bytes, the open sequences and items are written with undefined length
-/// instead (PS3.5 §7.5 allows either), so memory stays bounded by the limit whatever the data
-/// set; a group length past the limit is a failure.
+/// is written when it ends) and of a group with a Group Length (gggg,0000). Past `holdLimit`
+/// held bytes, the open sequences and items are written with undefined length instead (PS3.5
+/// §7.5 allows either) and a group with nothing changed in it so far goes on with its Group
+/// Length as received (grown by the delimiters the conversion adds), so memory stays bounded
+/// by the limit whatever the data set. A change in a group whose length went on already, or a
+/// changed group past four times the limit, is a failure.
+///
+/// A sequence sent as UN (CP-246: explicit VR, a standard tag the dictionary knows as SQ) is
+/// read as one and rewritten inside (its items are Implicit VR Little Endian, PS3.5 §6.2.2);
+/// towards the SCP, one that cannot be read as a sequence is emptied, so that nothing in it leaks.
 struct DatasetRewriteStream: DatasetVisitor {
     let rewriter: Rewriter
     let direction: RewriteDirection
@@ -24,6 +30,8 @@ struct DatasetRewriteStream: DatasetVisitor {
     private var handedOn = 0
     private var levels: [Level]
     private var containers: [Container] = []
+    /// Whether anything was rewritten, removed or emptied.
+    private(set) var changedAnything = false
     /// Inside a subtree that is dropped (a removed sequence, an item of an emptied one): the
     /// containers open in it, its root included. Kept unchanged (`keep`): the same count.
     private var dropDepth = 0
@@ -38,12 +46,25 @@ struct DatasetRewriteStream: DatasetVisitor {
     struct Level {
         var characterSet: SpecificCharacterSet
         var path: String
-        /// The group whose Group Length (gggg,0000) was seen, where its value is, where the group's
-        /// elements start (absolute output positions), and whether one of them changed.
-        var group: (group: UInt16, valuePosition: Int, start: Int, bigEndian: Bool, changed: Bool)?
-        /// Items written so far in the sequence being read at this level, for paths.
+        /// The group at this level whose Group Length (gggg,0000) was seen.
+        var group: GroupLength?
+        /// The sequence being read at this level and the items written so far in it, for paths and notes.
+        var sequenceTag = Tag.item
         var sequencePath = ""
         var itemCount = 0
+    }
+
+    /// A group whose length is written at `valuePosition` (absolute output position) and whose
+    /// elements start at `start`.
+    struct GroupLength {
+        var group: UInt16
+        var valuePosition: Int
+        var start: Int
+        var bigEndian: Bool
+        /// One of its elements changed: the length is recomputed when the group ends.
+        var changed = false
+        /// It went on as received (past the hold limit, nothing changed so far): nothing in it may change.
+        var released = false
     }
 
     /// A sequence or item being written.
@@ -60,15 +81,17 @@ struct DatasetRewriteStream: DatasetVisitor {
         var converted = false
         /// A sequence whose items are dropped (`empty`).
         var dropsItems = false
-        /// Something inside changed (for the enclosing group's length).
+        /// Something inside changed.
         var changed = false
+        /// The level it is written at (the levels up to it enclose it).
+        var level: Int
     }
 
-    init(rewriter: Rewriter, direction: RewriteDirection, holdLimit: Int) {
+    init(rewriter: Rewriter, direction: RewriteDirection, holdLimit: Int, characterSet: SpecificCharacterSet = .default) {
         self.rewriter = rewriter
         self.direction = direction
         self.holdLimit = holdLimit
-        levels = [Level(characterSet: .default, path: "")]
+        levels = [Level(characterSet: characterSet, path: "")]
     }
 
     var isStopped: Bool { failure != nil }
@@ -79,12 +102,15 @@ struct DatasetRewriteStream: DatasetVisitor {
     /// The bytes that can be handed on now: everything before the first open container whose
     /// length is still to be written, or the first group whose length may change.
     mutating func take() -> ByteBuffer {
-        if output.readableBytes > holdLimit { convertOpenContainers() }
+        if output.readableBytes > holdLimit {
+            convertOpenContainers()
+            releaseUnchangedGroups()
+        }
         var limit = position
         if let first = containers.first(where: { $0.lengthPosition != nil && !$0.converted }), let at = first.lengthPosition {
             limit = min(limit, at)
         }
-        for level in levels { if let g = level.group { limit = min(limit, g.valuePosition) } }
+        for level in levels { if let g = level.group, !g.released { limit = min(limit, g.valuePosition) } }
         let n = max(0, limit - handedOn)
         guard n > 0, let piece = output.readSlice(length: n) else { return ByteBuffer() }
         handedOn += n
@@ -108,17 +134,42 @@ struct DatasetRewriteStream: DatasetVisitor {
     }
 
     /// Past the hold limit: open sequences and items of defined length get undefined length (their
-    /// ends then write delimitation items), so what is written so far can be handed on.
+    /// ends then write delimitation items), so what is written so far can be handed on. The
+    /// delimiter each adds (8 bytes) is added to the Group Length of every group enclosing it
+    /// that is recomputed from nothing else.
     private mutating func convertOpenContainers() {
         for i in containers.indices where containers[i].lengthPosition != nil && !containers[i].converted {
             guard let at = containers[i].lengthPosition, at >= handedOn else { continue }
             output.setInteger(UInt32.max, at: output.readerIndex + at - handedOn,
                               endianness: containers[i].bigEndian ? .big : .little)
             containers[i].converted = true
+            for l in 0...containers[i].level { grow(groupAt: l, by: 8) }
         }
-        if levels.contains(where: { $0.group != nil }) && output.readableBytes > 4 * holdLimit {
-            failure = RewriteError(.dataSet, "a group with a Group Length is larger than \(4 * holdLimit) bytes: it cannot be rewritten")
+        if levels.contains(where: { $0.group?.changed == true }) && output.readableBytes > 4 * holdLimit {
+            fail("a group with a Group Length in which a value changed is larger than \(4 * holdLimit) bytes: it cannot be rewritten")
         }
+    }
+
+    /// Adds `delta` to the Group Length of the group open at level `l` (when it is not recomputed at its end anyway).
+    private mutating func grow(groupAt l: Int, by delta: UInt32) {
+        guard let g = levels[l].group, !g.changed else { return }
+        guard !g.released, g.valuePosition >= handedOn else {
+            fail("the Group Length of group \(String(format: "%04X", g.group)) went on before the group grew: it cannot be rewritten")
+            return
+        }
+        let at = output.readerIndex + g.valuePosition - handedOn
+        let e: Endianness = g.bigEndian ? .big : .little
+        let old: UInt32 = output.getInteger(at: at, endianness: e) ?? 0
+        output.setInteger(old &+ delta, at: at, endianness: e)
+    }
+
+    /// Past the hold limit: groups with nothing changed so far go on with their Group Length as it is.
+    private mutating func releaseUnchangedGroups() {
+        for l in levels.indices where levels[l].group?.changed == false { levels[l].group!.released = true }
+    }
+
+    private mutating func fail(_ text: String) {
+        if failure == nil { failure = RewriteError(.dataSet, text) }
     }
 
     // MARK: Writing
@@ -159,10 +210,16 @@ struct DatasetRewriteStream: DatasetVisitor {
 
     private var top: Int { levels.count - 1 }
 
-    /// A change at the current level (for its group length, and its enclosing sequence's).
+    /// A change at the current position: every open container and every open group encloses it.
     private mutating func changed() {
-        if levels[top].group != nil { levels[top].group!.changed = true }
-        if let last = containers.indices.last { containers[last].changed = true }
+        changedAnything = true
+        for l in levels.indices where levels[l].group != nil {
+            if levels[l].group!.released {
+                fail("a value in group \(String(format: "%04X", levels[l].group!.group)) changed after its Group Length went on (the group is over \(holdLimit) bytes): it cannot be rewritten")
+            }
+            levels[l].group!.changed = true
+        }
+        for i in containers.indices { containers[i].changed = true }
     }
 
     /// Before an element of `group` at the current level: ends a Group Length's group when another begins.
@@ -173,7 +230,7 @@ struct DatasetRewriteStream: DatasetVisitor {
     private mutating func closeGroup(at index: Int) {
         guard let g = levels[index].group else { return }
         levels[index].group = nil
-        guard g.changed, g.valuePosition >= handedOn else { return }
+        guard g.changed, !g.released, g.valuePosition >= handedOn else { return }
         output.setInteger(UInt32(position - g.start), at: output.readerIndex + g.valuePosition - handedOn,
                           endianness: g.bigEndian ? .big : .little)
     }
@@ -185,16 +242,25 @@ struct DatasetRewriteStream: DatasetVisitor {
     // MARK: Visitor
 
     func wantsWhole(_ head: ElementHead) -> Bool {
-        guard dropDepth == 0, let rule = rule(for: head.tag) else { return false }
+        guard dropDepth == 0 else { return false }
+        if head.tag == .specificCharacterSet { return true }
+        if keepDepth == 0 && isUnknownSequence(head) && (head.length ?? 0) <= DatasetBuilder.unknownSequenceLimit { return true }
+        guard let rule = rule(for: head.tag) else { return false }
         switch rule.action {
         case .pseudonymize, .map, .replace: return head.vr.isString
         case .empty, .remove, .keep: return false
         }
     }
 
+    /// A sequence sent as UN (CP-246).
+    private func isUnknownSequence(_ head: ElementHead) -> Bool {
+        head.vr == .UN && head.encoding.isExplicitVR && !head.tag.isPrivate && DataDictionary.vr(for: head.tag) == .SQ
+    }
+
     mutating func element(_ head: ElementHead, value: ByteBuffer) {
         guard dropDepth == 0 else { return }
         enterGroup(head.tag.group)
+        if keepDepth == 0 && isUnknownSequence(head) && unknownSequence(head, value: value) { return }
         let element = DataElement(tag: head.tag, vr: head.vr, value: .bytes(value), isBigEndian: head.encoding.isBigEndian,
                                   reservedBytes: head.reservedBytes)
         var outcome = Rewriter.Outcome.unchanged
@@ -211,8 +277,8 @@ struct DatasetRewriteStream: DatasetVisitor {
         switch outcome {
         case .unchanged, .doNotDescend:
             if head.tag.isGroupLength && value.readableBytes == 4 && keepDepth == 0 {
-                levels[top].group = (head.tag.group, position + head.headerLength, position + head.headerLength + 4,
-                                     head.encoding.isBigEndian, false)
+                levels[top].group = GroupLength(group: head.tag.group, valuePosition: position + head.headerLength,
+                                                start: position + head.headerLength + 4, bigEndian: head.encoding.isBigEndian)
             }
             writeHeader(head, length: UInt32(value.readableBytes))
             var v = value
@@ -230,6 +296,44 @@ struct DatasetRewriteStream: DatasetVisitor {
         }
     }
 
+    /// Rewrites inside a sequence sent as UN; false when the rule on the sequence itself decides
+    /// (`keep`, `remove`, `empty` towards the SCP).
+    private mutating func unknownSequence(_ head: ElementHead, value: ByteBuffer) -> Bool {
+        let path = levels[top].path + head.tag.description
+        if direction == .towardsAcceptor, let action = rule(for: head.tag)?.action, !action.substitutesValue { return false }
+        var nested = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: .max)
+        nested.levels[0] = Level(characterSet: levels[top].characterSet, path: levels[top].path, sequenceTag: head.tag,
+                                 sequencePath: path)
+        nested.containers = [Container(isSequence: true, lengthPosition: nil, valueStart: 0, bigEndian: false,
+                                       delimiterBigEndian: false, level: 0)]
+        var parser = DatasetParser(itemsOf: head.tag, encoding: .implicitLittleEndian, options: rewriter.decodingOptions,
+                                   depth: levels.count - 1)
+        parser.append(value)
+        parser.finish()
+        do throws(DICOMDecodingError) {
+            try parser.parse(into: &nested)
+        } catch {
+            guard direction == .towardsAcceptor else { return false }
+            changed()
+            notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(value.readableBytes) bytes)", after: "",
+                                     detail: "a sequence sent as UN that cannot be read as one"))
+            writeHeader(head, length: 0)
+            return true
+        }
+        notes += nested.notes
+        if let failure = nested.failure {
+            self.failure = failure
+            return true
+        }
+        let items = nested.finish()
+        guard nested.changedAnything else { return false }
+        changed()
+        writeHeader(head, length: UInt32(items.readableBytes))
+        var out = items
+        output.writeBuffer(&out)
+        return true
+    }
+
     mutating func bulkStart(_ head: ElementHead) {
         guard dropDepth == 0 else {
             bulk = .drop
@@ -238,8 +342,18 @@ struct DatasetRewriteStream: DatasetVisitor {
         enterGroup(head.tag.group)
         let path = levels[top].path + head.tag.description
         let length = UInt32(head.length ?? 0)
+        if direction == .towardsAcceptor && keepDepth == 0 && isUnknownSequence(head)
+            && (rule(for: head.tag).map { $0.action.substitutesValue } ?? true) {
+            // Longer than a sequence sent as UN is read: emptied rather than passed unread.
+            changed()
+            notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(length) bytes)", after: "",
+                                     detail: "a sequence sent as UN longer than \(DatasetBuilder.unknownSequenceLimit) bytes is not read"))
+            writeHeader(head, length: 0)
+            bulk = .drop
+            return
+        }
         switch rule(for: head.tag)?.action {
-        case .remove?:
+        case .remove? where direction == .towardsAcceptor:
             changed()
             notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(\(length) bytes)", after: ""))
             bulk = .drop
@@ -298,10 +412,11 @@ struct DatasetRewriteStream: DatasetVisitor {
         let lengthPosition = head.length == nil ? nil : position + head.headerLength - 4
         writeHeader(head, length: head.length.map(UInt32.init) ?? UInt32.max)
         var container = Container(isSequence: true, lengthPosition: lengthPosition, valueStart: position,
-                                  bigEndian: head.encoding.isBigEndian, delimiterBigEndian: itemEncoding.isBigEndian)
+                                  bigEndian: head.encoding.isBigEndian, delimiterBigEndian: itemEncoding.isBigEndian, level: top)
         // `empty`: the sequence stays, its items go (an empty one is left as it is).
         if direction == .towardsAcceptor, case .empty? = rule(for: head.tag)?.action { container.dropsItems = true }
         containers.append(container)
+        levels[top].sequenceTag = head.tag
         levels[top].sequencePath = path
         levels[top].itemCount = 0
     }
@@ -313,7 +428,7 @@ struct DatasetRewriteStream: DatasetVisitor {
         }
         if let last = containers.indices.last, containers[last].dropsItems {
             if !containers[last].changed {
-                notes.append(RewriteNote(kind: .rewritten, tag: Tag.item, path: levels[top].sequencePath, before: "(sequence)",
+                notes.append(RewriteNote(kind: .rewritten, tag: levels[top].sequenceTag, path: levels[top].sequencePath, before: "(sequence)",
                                          after: "", detail: "items removed"))
             }
             changed()
@@ -323,7 +438,7 @@ struct DatasetRewriteStream: DatasetVisitor {
         let lengthPosition = item.length == nil ? nil : position + 4
         writeItemTag(.item, length: item.length.map(UInt32.init) ?? UInt32.max, bigEndian: item.encoding.isBigEndian)
         containers.append(Container(isSequence: false, lengthPosition: lengthPosition, valueStart: position,
-                                    bigEndian: item.encoding.isBigEndian, delimiterBigEndian: item.encoding.isBigEndian))
+                                    bigEndian: item.encoding.isBigEndian, delimiterBigEndian: item.encoding.isBigEndian, level: top))
         levels[top].itemCount += 1
         let path = levels[top].sequencePath + "[\(levels[top].itemCount)]>"
         levels.append(Level(characterSet: levels[top].characterSet, path: path))
@@ -351,7 +466,6 @@ struct DatasetRewriteStream: DatasetVisitor {
     /// Ends the innermost container: its delimiter as received, or its length now known.
     private mutating func close(delimiter: Tag, length: UInt32?) {
         guard let c = containers.popLast() else { return }
-        if c.changed { changed() }
         if let length {
             writeItemTag(delimiter, length: length, bigEndian: c.delimiterBigEndian)
         } else if c.converted {
@@ -369,15 +483,21 @@ struct DatasetRewriteStream: DatasetVisitor {
         }
         enterGroup(head.tag.group)
         let path = levels[top].path + head.tag.description
-        switch rule(for: head.tag)?.action {
+        let action = direction == .towardsAcceptor ? rule(for: head.tag)?.action : nil
+        switch action {
         case .remove?:
             changed()
             notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(encapsulated)", after: ""))
             dropDepth = 1
-        case .empty? where direction == .towardsAcceptor:
+        case .empty?, .pseudonymize?, .map?, .replace?:
+            // Emptied: an empty Basic Offset Table item and the delimiter (PS3.5 §A.4).
             changed()
-            notes.append(RewriteNote(kind: .rewritten, tag: head.tag, path: path, before: "(encapsulated)", after: ""))
+            notes.append(action!.substitutesValue
+                ? RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(encapsulated)", after: "",
+                              detail: "encapsulated pixel data cannot hold a pseudonym or a replacement")
+                : RewriteNote(kind: .rewritten, tag: head.tag, path: path, before: "(encapsulated)", after: ""))
             writeHeader(head, length: UInt32.max)
+            writeItemTag(.item, length: 0, bigEndian: head.encoding.isBigEndian)
             writeItemTag(.sequenceDelimitation, length: 0, bigEndian: head.encoding.isBigEndian)
             dropDepth = 1
         default:

@@ -111,139 +111,66 @@ public final class Rewriter: Sendable {
         return pseudonymizer.pseudonym(for: value, vr: vr ?? DataDictionary.vr(for: rule.tag) ?? .LO, format: format)
     }
 
-    // MARK: Data set bytes
+    // MARK: Data sets
 
     /// Rewrites an encoded data set (as carried in P-DATA) in `transferSyntax`: inflated and
     /// deflated again for Deflated Explicit VR Little Endian. Returns nil when nothing changed
-    /// (the original bytes stay valid).
+    /// (the original bytes stay valid). The same element-by-element rewrite the proxy streams
+    /// (`DatasetRewriteStream`), on a whole data set.
     public func rewrite(dataSet bytes: ByteBuffer, transferSyntax: TransferSyntax, direction: RewriteDirection,
                         notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
-        var dataset: Dataset
-        var plainLength = bytes.readableBytes
-        do throws(DICOMDecodingError) {
-            var plain = bytes
-            if transferSyntax.isDeflated {
+        if direction == .towardsRequestor && !rules.reverseMap { return nil }
+        var plain = bytes
+        if transferSyntax.isDeflated {
+            do throws(DICOMDecodingError) {
                 plain = try Deflate.inflate(bytes, maxSize: decodingOptions.maxInflatedSize, offset: 0)
+            } catch {
+                throw RewriteError(.dataSet, "the data set (\(transferSyntax.name)) cannot be inflated: \(error)")
             }
-            plainLength = plain.readableBytes
-            dataset = try DatasetDecoder(options: decodingOptions).decode(plain, encoding: transferSyntax.encoding)
-        } catch {
-            throw RewriteError(.dataSet, "the data set (\(transferSyntax.name)) cannot be decoded: \(error)")
         }
-        guard try rewrite(&dataset, direction: direction, notes: &notes) else { return nil }
+        guard let out = try rewrite(plain: plain, encoding: transferSyntax.encoding, characterSet: .default, direction: direction,
+                                    notes: &notes, name: transferSyntax.name) else { return nil }
+        guard transferSyntax.isDeflated else { return out }
         do throws(DICOMDecodingError) {
-            // Room for all of it up front: a large data set (pixel data) is copied once, not regrown.
-            var encoded = ByteBuffer()
-            encoded.reserveCapacity(plainLength + 1024)
-            try DatasetEncoder().encode(dataset, encoding: transferSyntax.encoding, into: &encoded)
-            return transferSyntax.isDeflated ? try Deflate.deflate(encoded) : encoded
+            return try Deflate.deflate(out)
         } catch {
-            throw RewriteError(.unencodable, "the rewritten data set (\(transferSyntax.name)) cannot be encoded: \(error)")
+            throw RewriteError(.unencodable, "the rewritten data set cannot be deflated: \(error)")
         }
     }
 
-    /// Rewrites a run of complete top-level elements of a data set that arrives in pieces (the
-    /// proxy streams large values through and rewrites what lies between them). `characterSet`
-    /// is the data set's Specific Character Set so far; it is updated when the run holds
-    /// (0008,0005). Returns nil when nothing changed.
-    public func rewrite(elements bytes: ByteBuffer, encoding: DatasetEncoding, characterSet: inout SpecificCharacterSet,
-                        direction: RewriteDirection, notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
-        var dataset: Dataset
-        do throws(DICOMDecodingError) {
-            dataset = try DatasetDecoder(options: decodingOptions).decode(bytes, encoding: encoding)
-        } catch {
-            throw RewriteError(.dataSet, "the data set (\(encoding)) cannot be decoded: \(error)")
-        }
-        let inherited = characterSet
-        characterSet = dataset.characterSet(inheriting: inherited)
-        guard try rewrite(&dataset, direction: direction, characterSet: inherited, notes: &notes) else { return nil }
-        do throws(DICOMDecodingError) {
-            var encoded = ByteBuffer()
-            encoded.reserveCapacity(bytes.readableBytes + 1024)
-            try DatasetEncoder().encode(dataset, encoding: encoding, into: &encoded)
-            return encoded
-        } catch {
-            throw RewriteError(.unencodable, "the rewritten data set (\(encoding)) cannot be encoded: \(error)")
-        }
-    }
-
-    // MARK: Data sets
-
-    /// Rewrites `dataset` in place; true when anything changed.
+    /// Rewrites `dataset` in place (encoded, rewritten, read back); true when anything changed.
     public func rewrite(_ dataset: inout Dataset, direction: RewriteDirection, characterSet: SpecificCharacterSet = .default,
                         notes: inout [RewriteNote]) throws(RewriteError) -> Bool {
         if direction == .towardsRequestor && !rules.reverseMap { return false }
-        return try rewrite(&dataset, direction: direction, inherited: characterSet, path: "", depth: 0, notes: &notes)
+        let encoded: ByteBuffer
+        do throws(DICOMDecodingError) {
+            encoded = try DatasetEncoder().encode(dataset)
+        } catch {
+            throw RewriteError(.unencodable, "the data set cannot be encoded: \(error)")
+        }
+        guard let out = try rewrite(plain: encoded, encoding: dataset.encoding, characterSet: characterSet, direction: direction,
+                                    notes: &notes, name: "\(dataset.encoding)") else { return false }
+        do throws(DICOMDecodingError) {
+            dataset = try DatasetDecoder(options: decodingOptions).decode(out, encoding: dataset.encoding)
+        } catch {
+            throw RewriteError(.unencodable, "the rewritten data set cannot be read back: \(error)")
+        }
+        return true
     }
 
-    private func rewrite(_ dataset: inout Dataset, direction: RewriteDirection, inherited: SpecificCharacterSet,
-                         path: String, depth: Int, notes: inout [RewriteNote]) throws(RewriteError) -> Bool {
-        let characterSet = dataset.characterSet(inheriting: inherited)
-        var changedGroups: Set<UInt16> = []
-        var removals: [Int] = []
-        for index in dataset.indices {
-            let element = dataset[index]
-            let elementPath = path + element.tag.description
-            if let rule = rules.attributes[element.tag] {
-                switch try apply(rule, to: element, direction: direction, characterSet: characterSet, path: elementPath,
-                                 notes: &notes) {
-                case .unchanged:
-                    break
-                case .replaced(let new):
-                    dataset.replaceElement(at: index, with: new)
-                    changedGroups.insert(element.tag.group)
-                    continue
-                case .removed:
-                    removals.append(index)
-                    changedGroups.insert(element.tag.group)
-                    continue
-                case .doNotDescend:
-                    continue
-                }
-            }
-            guard case .sequence(var items) = element.value else { continue }
-            var changed = false
-            for i in items.indices {
-                let itemPath = elementPath + "[\(i + 1)]>"
-                if try rewrite(&items[i].dataset, direction: direction, inherited: characterSet, path: itemPath,
-                               depth: depth + 1, notes: &notes) {
-                    changed = true
-                }
-            }
-            if changed {
-                var new = element
-                new.value = .sequence(items)
-                dataset.replaceElement(at: index, with: new)
-                changedGroups.insert(element.tag.group)
-            }
+    private func rewrite(plain: ByteBuffer, encoding: DatasetEncoding, characterSet: SpecificCharacterSet,
+                         direction: RewriteDirection, notes: inout [RewriteNote], name: String) throws(RewriteError) -> ByteBuffer? {
+        var stream = DatasetRewriteStream(rewriter: self, direction: direction, holdLimit: .max, characterSet: characterSet)
+        do throws(DICOMDecodingError) {
+            try DatasetParser.parse(plain, encoding: encoding, options: decodingOptions, into: &stream)
+        } catch {
+            notes += stream.takeNotes()
+            throw RewriteError(.dataSet, "the data set (\(name)) cannot be decoded: \(error)")
         }
-        if !removals.isEmpty {
-            let kept = dataset.elements.enumerated().filter { !removals.contains($0.offset) }.map(\.element)
-            dataset = Dataset(elements: kept, encoding: dataset.encoding)
-        }
-        if !changedGroups.isEmpty { try recomputeGroupLengths(&dataset, groups: changedGroups) }
-        return !changedGroups.isEmpty
-    }
-
-    /// Group Length elements (gggg,0000) present in `dataset` for `groups`: the encoded length of
-    /// the group's other elements (PS3.5 §7.2).
-    private func recomputeGroupLengths(_ dataset: inout Dataset, groups: Set<UInt16>) throws(RewriteError) {
-        for index in dataset.indices {
-            let element = dataset[index]
-            guard element.tag.isGroupLength, groups.contains(element.tag.group) else { continue }
-            var scratch = ByteBuffer()
-            do throws(DICOMDecodingError) {
-                for other in dataset.elements where other.tag.group == element.tag.group && !other.tag.isGroupLength {
-                    try DatasetEncoder().encode(other, encoding: dataset.encoding, into: &scratch)
-                }
-            } catch {
-                throw RewriteError(.unencodable, "group \(element.tag) cannot be encoded: \(error)")
-            }
-            var new = DataElement.integers(element.tag, vr: element.vr, [UInt32(scratch.readableBytes)],
-                                           isBigEndian: dataset.encoding.isBigEndian)
-            new.reservedBytes = element.reservedBytes
-            dataset.replaceElement(at: index, with: new)
-        }
+        notes += stream.takeNotes()
+        if let failure = stream.failure { throw failure }
+        let out = stream.finish()
+        return stream.changedAnything ? out : nil
     }
 
     enum Outcome {

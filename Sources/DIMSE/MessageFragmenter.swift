@@ -132,10 +132,13 @@ public struct MessageFragmenter: Sendable, Hashable {
 /// but the last has an even length (PS3.8 §E.1); what is held is less than one PDV.
 public struct StreamFragmenter: Sendable {
     /// Fragment bytes per PDV: the peer's maximum length less the PDV overhead, even (64 KiB
-    /// when the peer sets no limit).
+    /// when the peer sets no limit, at most `largestFragmentLength` whatever it allows, so that
+    /// no more than that is ever held).
     public let capacity: Int?
     /// Fragment size towards a peer without a limit (Maximum Length 0).
     public static let unlimitedFragmentLength = 1 << 16
+    /// The largest fragment sent, whatever the peer's Maximum Length.
+    public static let largestFragmentLength = 1 << 20
     public let presentationContextID: UInt8
     public let isCommand: Bool
     private var pending = ByteBuffer()
@@ -147,7 +150,7 @@ public struct StreamFragmenter: Sendable {
             capacity = Self.unlimitedFragmentLength
         } else {
             let length = max(Int(maximumLength), Int(MessageFragmenter.smallestMaximumLength))
-            capacity = (length - MessageFragmenter.pdvOverhead) & ~1
+            capacity = min((length - MessageFragmenter.pdvOverhead) & ~1, Self.largestFragmentLength)
         }
         self.presentationContextID = presentationContextID
         self.isCommand = isCommand
