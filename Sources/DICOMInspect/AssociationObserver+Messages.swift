@@ -80,6 +80,11 @@ extension AssociationObserver {
                                          "presentation context \(m.contextID): transfer syntax inferred as \(inferred.name) from the data",
                                          time: time, sender: sender)))
         }
+        if let spoolError = result.spoolError {
+            events.append(record(Finding(.dataSetNotKept, .error,
+                                         "\(m.command.commandField?.description ?? "message") data set (\(result.length) bytes) not kept: \(spoolError)",
+                                         time: time, sender: sender, streamOffset: streamOffset)))
+        }
         if let error = result.error {
             events.append(record(Finding(.dataSetNotDecodable, .error,
                                          "\(m.command.commandField?.description ?? "message") data set: \(error)",
@@ -124,10 +129,14 @@ extension AssociationObserver {
             }
         } else if field?.isRequest ?? false, let id = message.messageID {
             let key = OpenKey(sender: sender, messageID: id)
-            if open[key] != nil {
+            if let earlier = open[key] {
                 events.append(record(Finding(.duplicateMessageID, .error,
-                                             "\(field!) reuses message ID \(id) while an earlier request with it is still open",
+                                             "\(field!) reuses message ID \(id) while an earlier request with it is still open; "
+                                             + "responses with that ID are paired with the new request, the earlier one ends unanswered",
                                              time: time, sender: sender, streamOffset: streamOffset)))
+                // The earlier exchange can no longer be told apart: it ends here, without its final response.
+                open[key] = nil
+                if let p = openExchanges.position(of: earlier) { ended(openExchanges.items.remove(at: p), into: &events) }
             }
             guard open.count < configuration.maximumOpenRequests else {
                 events.append(record(Finding(.tooManyOpenRequests, .error,

@@ -32,6 +32,19 @@ public struct SpooledBytes: Sendable {
     public func readAll() throws -> ByteBuffer { try read(from: 0, length: length) }
 }
 
+/// A spool file that cannot be created, written or read; says which file and why, in words.
+public struct SpoolError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    init(_ what: String, path: String, _ error: any Error) {
+        let ns = error as NSError
+        let why = ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code)))
+            : (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
+            ?? ns.localizedDescription
+        description = "cannot \(what) the spool file \(path) (\(why)); set TMPDIR to a directory with room"
+    }
+}
+
 /// A temporary file that keeps the bytes of long data sets for a consumer that needs them again
 /// later (replay sends recorded data sets): memory then holds where they are, not what they are.
 /// The file is removed when it is opened (it lives as long as the spool). Thread-safe.
@@ -41,15 +54,19 @@ public final class DataSetSpool: @unchecked Sendable {
     private var end = 0
 
     /// A spool in `directory` (the system's temporary directory by default).
-    public init(directory: String = NSTemporaryDirectory()) throws {
+    public init(directory: String = NSTemporaryDirectory()) throws(SpoolError) {
         let path = (directory as NSString).appendingPathComponent("dicomtap-spool-\(UUID().uuidString)")
+        self.path = path
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
               let handle = FileHandle(forUpdatingAtPath: path) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            throw SpoolError("create", path: path, NSError(domain: NSPOSIXErrorDomain, code: Int(errno)))
         }
         try? FileManager.default.removeItem(atPath: path)
         self.handle = handle
     }
+
+    /// Where the file was (it is removed once open).
+    public let path: String
 
     deinit { try? handle.close() }
 
@@ -57,22 +74,30 @@ public final class DataSetSpool: @unchecked Sendable {
     public var size: Int { lock.withLock { end } }
 
     /// Appends `bytes`; returns where they are.
-    public func write(_ bytes: ByteBuffer) throws -> (offset: Int, length: Int) {
-        try lock.withLock {
-            let offset = end
-            try handle.seek(toOffset: UInt64(offset))
-            try handle.write(contentsOf: Data(bytes.readableBytesView))
-            end += bytes.readableBytes
-            return (offset, bytes.readableBytes)
+    public func write(_ bytes: ByteBuffer) throws(SpoolError) -> (offset: Int, length: Int) {
+        do {
+            return try lock.withLock {
+                let offset = end
+                try handle.seek(toOffset: UInt64(offset))
+                try handle.write(contentsOf: Data(bytes.readableBytesView))
+                end += bytes.readableBytes
+                return (offset, bytes.readableBytes)
+            }
+        } catch {
+            throw SpoolError("write to", path: path, error)
         }
     }
 
     /// `length` bytes from `offset`.
-    public func read(offset: Int, length: Int) throws -> ByteBuffer {
-        try lock.withLock {
-            try handle.seek(toOffset: UInt64(offset))
-            let data = try handle.read(upToCount: length) ?? Data()
-            return ByteBuffer(bytes: data)
+    public func read(offset: Int, length: Int) throws(SpoolError) -> ByteBuffer {
+        do {
+            return try lock.withLock {
+                try handle.seek(toOffset: UInt64(offset))
+                let data = try handle.read(upToCount: length) ?? Data()
+                return ByteBuffer(bytes: data)
+            }
+        } catch {
+            throw SpoolError("read", path: path, error)
         }
     }
 }

@@ -27,6 +27,8 @@ struct DataSetStream: Sendable {
         var raw: ByteBuffer?
         /// The raw bytes of a longer one, with a spool.
         var spooled: SpooledBytes?
+        /// The spool could not take it: neither kept nor spooled.
+        var spoolError: SpoolError?
         var dataSet: Dataset?
         /// The plain (inflated) bytes to decode on access, when checked only and kept.
         var deferred: ByteBuffer?
@@ -46,7 +48,7 @@ struct DataSetStream: Sendable {
     private var checker = DatasetChecker()
     private var raw: ByteBuffer? = ByteBuffer()
     private var spooled: SpooledBytes?
-    private var spoolError: Error?
+    private var spoolError: SpoolError?
     private var plain: ByteBuffer? = ByteBuffer()
     private(set) var length = 0
     private(set) var error: DICOMDecodingError?
@@ -93,7 +95,7 @@ struct DataSetStream: Sendable {
             self.parser = parser
         }
         var result = Result(transferSyntax: transferSyntax, inferred: inferred, length: length, raw: raw, spooled: spooled,
-                            error: error)
+                            spoolError: spoolError, error: error)
         guard error == nil, transferSyntax != nil else { return result }
         if let builder {
             result.dataSet = builder.dataset

@@ -76,6 +76,8 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible {
         public static let dimseAssemblyError = Code(rawValue: "dimse-assembly-error")
         public static let commandNotDecodable = Code(rawValue: "command-not-decodable")
         public static let dataSetNotDecodable = Code(rawValue: "dataset-not-decodable")
+        /// A long data set could not be written to the spool file (replay cannot send it).
+        public static let dataSetNotKept = Code(rawValue: "dataset-not-kept")
         public static let responseToUnknownMessage = Code(rawValue: "response-to-unknown-message")
         public static let duplicateMessageID = Code(rawValue: "duplicate-message-id")
         public static let multiplePendingResponses = Code(rawValue: "multiple-pending-responses")

@@ -37,9 +37,17 @@ extension ULConnectionHandler {
         var offset = 0
         repeat {
             let count = min(DataSetSource.pieceLength, length - offset)
-            let piece = try read(offset, count)
-            guard piece.readableBytes == count else {
-                throw AssociationError.protocolViolation("the data set to send ended after \(offset + piece.readableBytes) of \(length) bytes")
+            let piece: ByteBuffer
+            do {
+                piece = try read(offset, count)
+                guard piece.readableBytes == count else {
+                    throw AssociationError.protocolViolation("the data set to send ended after \(offset + piece.readableBytes) of \(length) bytes")
+                }
+            } catch {
+                // The command and part of the data set went: the peer waits for the rest, which
+                // will not come. The association cannot go on.
+                try? await eventLoop.submit { handler.value.requestAbort() }.get()
+                throw error
             }
             offset += count
             let pdus = fragmenter.add(piece, isLast: offset >= length)

@@ -133,7 +133,13 @@ extension RecordedMessage {
             }
             return try encode(whole, for: context, what: what, association: association)
         }
-        guard let bytes = dataSetBytes else { return nil }
+        guard let bytes = dataSetBytes else {
+            guard !command.hasDataSet else {
+                throw ReplayError(.unencodableMessage, "\(what): the capture holds no data set for it although its command announces one "
+                                  + "(cut off in the capture, or not kept: see `dicomtap analyze` on it)", association: association)
+            }
+            return nil
+        }
         if transferSyntax?.uid == context.transferSyntax { return .bytes(bytes) }
         guard let dataSet else {
             throw ReplayError(.unencodableMessage, "\(what): the recorded data set could not be decoded, so it cannot be "

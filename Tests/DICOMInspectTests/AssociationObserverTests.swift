@@ -149,6 +149,25 @@ import Testing
         #expect(a.observer.exchanges.first?.isComplete == false)
     }
 
+    /// A request reusing an open request's Message ID: the earlier exchange ends there (it can no
+    /// longer be told apart), the responses go to the new one; nothing stays open for ever.
+    @Test func duplicateMessageIDEndsTheEarlierExchange() {
+        var a = SyntheticAssociation()
+        a.associate()
+        a.find(id: 5, patientID: "FIRST")
+        a.find(id: 5, patientID: "SECOND")
+        #expect(a.codes() == [.duplicateMessageID])
+        #expect(a.observer.exchanges.count == 1)
+        #expect(a.observer.exchanges.first?.isComplete == false)
+        #expect(a.observer.exchanges.first?.request.dataSet?[Tag(0x0010_0020)]?.string() == "FIRST")
+        a.respond(to: 5, status: 0x0000)
+        #expect(a.observer.exchanges.count == 2)
+        #expect(a.observer.exchanges.last?.isComplete == true)
+        #expect(a.observer.exchanges.last?.request.dataSet?[Tag(0x0010_0020)]?.string() == "SECOND")
+        a.events += a.observer.connectionClosed(at: Timestamp(nanoseconds: 1 << 40))
+        #expect(!a.codes().contains(.unansweredRequest))
+    }
+
     @Test func relevantPatientQueryWithoutContentTemplateSequence() {
         var a = SyntheticAssociation()
         a.associate()
