@@ -36,6 +36,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
 
     /// Why the peer is not usable here, or nil when it is.
     public var problem: String? {
+        if Self.leftOut.contains(description.lowercased()) { return "left out by DICOMTAP_WITHOUT_PEERS" }
         switch self {
         case .pynetdicom: return Peers.pythonProblem
         case .dcmtk: return Peers.dcmtkProblem
@@ -46,6 +47,11 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     public var isAvailable: Bool { problem == nil }
+
+    /// Peers named in `DICOMTAP_WITHOUT_PEERS` (comma-separated, e.g. `pynetdicom,dcmtk`) count as
+    /// missing: to see which tests need a peer, or that the suite runs without it.
+    static let leftOut: Set<String> = Set((ProcessInfo.processInfo.environment["DICOMTAP_WITHOUT_PEERS"] ?? "")
+        .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
 }
 
 /// A required peer that is missing, in CI: the test fails with this message.
