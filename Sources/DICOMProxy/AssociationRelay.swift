@@ -43,6 +43,13 @@ final class AssociationRelay {
     private let isRewriting: Bool
     /// With rewriting on: bytes sent to each peer so far (stream offsets of the PDUs the proxy re-encoded).
     private var sentOffset: [PeerRole: Int] = [.requestor: 0, .acceptor: 0]
+    /// With rewriting on: a message's new pseudonyms are being committed to the mapping store
+    /// (off the event loop); its PDUs wait in `commitPending`, and what the peers send meanwhile
+    /// waits in `waitingForCommit`, in order. Neither peer is read until the commit is done.
+    private var committing = false
+    private var commitPending: (pdu: PDU, outgoing: [ByteBuffer], upstream: [(pdu: PDU, bodyLength: Int, streamOffset: Int)],
+                                role: PeerRole, time: Timestamp)?
+    private var waitingForCommit: [(input: RelayInput, role: PeerRole)] = []
 
     private(set) var requestor: RelaySideHandler?
     private var acceptor: RelaySideHandler?
@@ -123,7 +130,7 @@ final class AssociationRelay {
     // MARK: From the glue handlers
 
     func mayRead(_ role: PeerRole) -> Bool {
-        guard machine.mayRead(role) else { return false }
+        guard machine.mayRead(role), !committing else { return false }
         switch machine.state {
         case .awaitingAssociateRequest, .closing, .closed:
             return true
@@ -168,6 +175,10 @@ final class AssociationRelay {
     func received(_ input: RelayInput, from role: PeerRole) {
         // Frames still buffered by a framer when the association was over are dropped.
         guard !isFinished else { return }
+        if committing {
+            waitingForCommit.append((input, role))
+            return
+        }
         lastActivity = .now()
         let now = wallClock()
         switch input {
@@ -632,9 +643,52 @@ extension AssociationRelay {
             if role == .requestor {
                 upstream = result.pdus.map { (.dataTransfer($0), $0.bodyLength, 0) }
             }
+            if !result.newRecords.isEmpty, let store = configuration.rewriter?.store {
+                // The message goes on once the mapping store holds its new pseudonyms.
+                committing = true
+                commitPending = (pdu, outgoing, upstream, role, now)
+                let relay = NIOLoopBound(self, eventLoop: eventLoop)
+                let loop = eventLoop
+                store.commitInBackground(result.newRecords) { error in
+                    let text = error.map { "\($0.message)" }
+                    loop.execute { relay.value.committed(failure: text) }
+                }
+                return
+            }
         default:
             break
         }
+        forwardRewritten(pdu, outgoing: outgoing, upstream: upstream, from: role, at: now)
+    }
+
+    /// A message's new pseudonyms are in the mapping store (or could not be written: the
+    /// association is aborted, and nothing of the message goes on).
+    private func committed(failure: String?) {
+        committing = false
+        guard !isFinished, let pending = commitPending else { return }
+        commitPending = nil
+        if let failure {
+            waitingForCommit.removeAll()
+            observeDeferred()
+            run(machine.cannotRewrite("the message's new pseudonyms could not be committed: \(failure)"), pdu: nil)
+            return
+        }
+        forwardRewritten(pending.pdu, outgoing: pending.outgoing, upstream: pending.upstream, from: pending.role,
+                         at: pending.time)
+        let waiting = waitingForCommit
+        waitingForCommit.removeAll()
+        for item in waiting { received(item.input, from: item.role) }
+        for role in [PeerRole.requestor, .acceptor] {
+            handler(role)?.flush()
+            handler(role)?.resumeReading()
+        }
+        if !committing { observeDeferred() }
+    }
+
+    /// Sends what a PDU became and drives the state machine with the PDU as the peer sent it.
+    private func forwardRewritten(_ pdu: PDU, outgoing: [ByteBuffer],
+                                  upstream: [(pdu: PDU, bodyLength: Int, streamOffset: Int)], from role: PeerRole, at now: Timestamp) {
+        var upstream = upstream
         // The proxy's own PDUs to the SCP are at their offsets in what it sent.
         if role == .requestor {
             for index in upstream.indices {
@@ -643,7 +697,8 @@ extension AssociationRelay {
                 sentOffset[.acceptor] = offset + pduHeaderLength + upstream[index].bodyLength
             }
         }
-        let isData = frame.type == .dataTransfer
+        let isData: Bool
+        if case .dataTransfer = pdu { isData = true } else { isData = false }
         if !isData {
             observeDeferred()
             for item in upstream {
@@ -713,6 +768,13 @@ extension AssociationRelay {
             case .emptied:
                 note(Finding(.rewriteProblem, .warning, "\(name) emptied on its way to the SCP: \(item.detail ?? "")",
                              time: now, sender: .requestor))
+            case .widened:
+                note(Finding(.queryWidened, .warning, "\(name): \(item.detail ?? "sent as universal matching")",
+                             time: now, sender: .requestor))
+            case .added:
+                let line = "ADD \(name): \(item.after) (\(item.detail ?? ""))"
+                logger.debug("\(line)")
+                writeText(["[\(format6(now, origin: startTime))] \(line)"])
             case .rewritten, .removed, .restored:
                 let verb = item.kind == .restored ? "RESTORE" : item.kind == .removed ? "REMOVE" : "REWRITE"
                 let line: String

@@ -25,6 +25,9 @@ extension Finding.Code {
     public static let unknownPseudonym = Finding.Code(rawValue: "unknown-pseudonym")
     /// With rewriting on, a message towards the SCU could not be rewritten (or mapped back) and went on unchanged.
     public static let rewriteProblem = Finding.Code(rawValue: "rewrite-problem")
+    /// With rewriting on, a query key the SCP cannot match as sent (the rules empty or remove
+    /// it, or a wildcard in a pseudonymized value) went as universal matching: the SCP may return more.
+    public static let queryWidened = Finding.Code(rawValue: "query-widened")
     /// A peer closed its TCP connection while the association was open (no A-RELEASE, no A-ABORT):
     /// the close is passed on to the other peer, whose UL reports an A-P-ABORT.
     public static let peerClosedConnection = Finding.Code(rawValue: "peer-closed-connection")

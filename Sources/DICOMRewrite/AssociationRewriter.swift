@@ -90,6 +90,9 @@ public struct AssociationRewriter: Sendable {
         /// A message towards the SCP that cannot be rewritten, or a broken PDV sequence: nothing
         /// more may be forwarded.
         public var failure: String?
+        /// Pseudonyms issued that the mapping store does not hold yet: `pdus` may go on only once
+        /// they are committed (`MappingStore.commitInBackground`); if that fails, nothing more may.
+        public var newRecords: [PseudonymRecord] = []
     }
 
     struct StreamKey: Hashable, Sendable {
@@ -121,7 +124,7 @@ public struct AssociationRewriter: Sendable {
 
     /// Whether data sets from `sender` need parsing at all.
     private func rewritesDataSets(towards direction: RewriteDirection) -> Bool {
-        guard !rewriter.rules.attributes.isEmpty else { return false }
+        guard rewriter.rules.rewritesDataSets else { return false }
         return direction == .towardsAcceptor || rewriter.rules.reverseMap
     }
 
@@ -182,7 +185,36 @@ public struct AssociationRewriter: Sendable {
                 return nil
             }
         }
-        return m.commandBytes
+        let direction: RewriteDirection = sender == .requestor ? .towardsAcceptor : .towardsRequestor
+        do throws(RewriteError) {
+            return try rewriter.rewrite(commandSet: m.commandBytes, direction: direction, notes: &result.notes,
+                                        records: &result.newRecords) ?? m.commandBytes
+        } catch {
+            let text = "\(m.command) on presentation context \(m.presentationContextID): \(error)"
+            guard direction == .towardsRequestor else {
+                result.failure = text
+                return nil
+            }
+            result.problems.append(text)
+            return m.commandBytes
+        }
+    }
+
+    /// The Issuer of Patient ID assumed for the SCU's data sets without one (by its calling AE title, else `*`).
+    private var defaultIssuer: String? {
+        let issuers = rewriter.rules.defaultIssuers
+        guard !issuers.isEmpty else { return nil }
+        if let calling = originalTitles?.calling.value, let issuer = issuers[calling] { return issuer }
+        return issuers["*"]
+    }
+
+    /// What a message's data set is, for the rules.
+    private static func purpose(of command: DIMSECommand) -> DataSetPurpose {
+        switch command {
+        case .cStoreRequest: return .store
+        case .cFindRequest, .cGetRequest, .cMoveRequest: return .query
+        default: return .other
+        }
     }
 
     /// A command whose data set follows: its PDUs are held, the data set's pipeline set up.
@@ -199,7 +231,9 @@ public struct AssociationRewriter: Sendable {
             if rewritesDataSets(towards: direction) {
                 message.parser = DatasetParser(encoding: syntax.encoding, options: rewriter.decodingOptions,
                                                bulkThreshold: streamingThreshold)
-                message.stream = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: holdLimit)
+                message.stream = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: holdLimit,
+                                                      purpose: direction == .towardsAcceptor ? Self.purpose(of: m.command) : .other,
+                                                      defaultIssuer: defaultIssuer)
                 if syntax.isDeflated {
                     message.inflater = StreamingInflater(maxSize: maxInflatedSize)
                     message.deflater = StreamingDeflater()
@@ -239,6 +273,7 @@ public struct AssociationRewriter: Sendable {
         do throws(RewriteError) {
             let out = try rewrite(&message, fragment, isLast: isLast)
             result.notes += message.stream?.takeNotes() ?? []
+            if isLast { result.newRecords += message.stream?.takeRecords() ?? [] }
             hold(out, in: &message, into: &result)
         } catch {
             // The notes of this fragment describe changes that do not go on.

@@ -18,12 +18,34 @@ import NIOCore
 /// A sequence sent as UN (CP-246: explicit VR, a standard tag the dictionary knows as SQ) is
 /// read as one and rewritten inside (its items are Implicit VR Little Endian, PS3.5 §6.2.2);
 /// towards the SCP, one that cannot be read as a sequence is emptied, so that nothing in it leaks.
+/// What a data set is, for the rules: a stored instance gets the de-identification marks; a
+/// query's identifier keeps its matching keys' meaning; a command set has only the UIDs that
+/// repeat its data set's rewritten.
+public enum DataSetPurpose: Sendable {
+    case store, query, other, command
+}
+
 struct DatasetRewriteStream: DatasetVisitor {
     let rewriter: Rewriter
     let direction: RewriteDirection
     let holdLimit: Int
-    private(set) var notes: [RewriteNote] = []
+    /// What the data set is: a stored instance gets the de-identification marks, a query's
+    /// identifier keeps its matching keys' meaning.
+    let purpose: Purpose
+    /// The Issuer of Patient ID assumed where a data set has none (the calling AE's default issuer).
+    let defaultIssuer: String?
+    /// Notes and new pseudonyms so far.
+    private(set) var log = RewriteLog()
     private(set) var failure: RewriteError?
+    private let safeCreators: Set<SafePrivateAttribute>
+    /// The marks still to be written (a stored instance, at the top level, before the first tag past them).
+    private var marksPending: Bool
+    /// A Patient ID read, not written yet: its pseudonym depends on the Issuer of Patient ID that may follow.
+    private var pendingPatientID: (head: ElementHead, value: ByteBuffer, rule: AttributeRule)?
+    /// The top level's encoding (from its first element), for the marks.
+    private var topEncoding: DatasetEncoding?
+
+    typealias Purpose = DataSetPurpose
 
     /// Rewritten bytes not handed on yet; `handedOn` bytes were handed on before them.
     private var output = ByteBuffer()
@@ -52,6 +74,8 @@ struct DatasetRewriteStream: DatasetVisitor {
         var sequenceTag = Tag.item
         var sequencePath = ""
         var itemCount = 0
+        /// The Private Creators read at this level, by their creator element's tag.
+        var creators: [Tag: String] = [:]
     }
 
     /// A group whose length is written at `valuePosition` (absolute output position) and whose
@@ -87,10 +111,15 @@ struct DatasetRewriteStream: DatasetVisitor {
         var level: Int
     }
 
-    init(rewriter: Rewriter, direction: RewriteDirection, holdLimit: Int, characterSet: SpecificCharacterSet = .default) {
+    init(rewriter: Rewriter, direction: RewriteDirection, holdLimit: Int, characterSet: SpecificCharacterSet = .default,
+         purpose: Purpose = .other, defaultIssuer: String? = nil) {
         self.rewriter = rewriter
         self.direction = direction
         self.holdLimit = holdLimit
+        self.purpose = purpose
+        self.defaultIssuer = defaultIssuer
+        safeCreators = rewriter.rules.privateAttributes == .keepSafe ? rewriter.rules.safeCreators : []
+        marksPending = purpose == .store && direction == .towardsAcceptor && rewriter.rules.profile?.marksStoredInstances == true
         levels = [Level(characterSet: characterSet, path: "")]
     }
 
@@ -120,12 +149,23 @@ struct DatasetRewriteStream: DatasetVisitor {
 
     /// The notes made since the last call.
     mutating func takeNotes() -> [RewriteNote] {
-        defer { notes = [] }
-        return notes
+        defer { log.notes = [] }
+        return log.notes
+    }
+
+    /// The pseudonyms issued that the mapping store did not know (at the end of the data set).
+    mutating func takeRecords() -> [PseudonymRecord] {
+        defer {
+            log.newRecords = []
+            log.issued = []
+        }
+        return log.newRecords
     }
 
     /// Everything, at the end of the data set.
     mutating func finish() -> ByteBuffer {
+        flushPatientID()
+        writeMarks(before: nil)
         closeGroup(at: levels.count - 1)
         let rest = output
         output = ByteBuffer()
@@ -235,19 +275,84 @@ struct DatasetRewriteStream: DatasetVisitor {
                           endianness: g.bigEndian ? .big : .little)
     }
 
+    /// The rule for an element at the current level: its own or its repeating group's, else the
+    /// private-attribute policy's (towards the SCP).
     private func rule(for tag: Tag) -> AttributeRule? {
-        keepDepth > 0 ? nil : rewriter.rules.attributes[tag]
+        guard keepDepth == 0 else { return nil }
+        let rules = rewriter.rules
+        if purpose == .command {
+            guard tag == Tag(0x0000_1000) || tag == Tag(0x0000_1001), let rule = rules.rule(for: .sopInstanceUID),
+                  rule.action.isReversible else { return nil }
+            return AttributeRule(tag: tag, action: rule.action, source: rule.source)
+        }
+        if let rule = rules.rule(for: tag) { return rule }
+        guard tag.isPrivate, !tag.isGroupLength, direction == .towardsAcceptor else { return nil }
+        let creator = tag.isPrivateCreator ? levels[top].creators[tag] : tag.privateCreatorTag.flatMap { levels[top].creators[$0] }
+        return rules.privateAction(for: tag, creator: creator, safeCreators: safeCreators).map {
+            AttributeRule(tag: tag, action: $0, source: "private attributes: \(rules.privateAttributes.rawValue)")
+        }
+    }
+
+    private func context(path: String, issuer: String? = nil) -> RuleContext {
+        RuleContext(direction: direction, characterSet: levels[top].characterSet, path: path, isQuery: purpose == .query,
+                    issuer: issuer)
+    }
+
+    /// Applies a rule to a whole element; a failure stops the stream.
+    private mutating func apply(_ rule: AttributeRule, to element: DataElement, issuer: String? = nil) -> Rewriter.Outcome? {
+        let path = levels[top].path + element.tag.description
+        do throws(RewriteError) {
+            return try rewriter.apply(rule, to: element, context: context(path: path, issuer: issuer), log: &log)
+        } catch {
+            failure = error
+            return nil
+        }
+    }
+
+    /// Before anything else at the current level: a Patient ID read and not written goes on,
+    /// pseudonymized in its issuer's namespace (`issuer`: the Issuer of Patient ID that
+    /// followed it; else the default issuer).
+    private mutating func flushPatientID(issuer: String? = nil) {
+        guard let pending = pendingPatientID else { return }
+        pendingPatientID = nil
+        let element = DataElement(tag: pending.head.tag, vr: pending.head.vr, value: .bytes(pending.value),
+                                  isBigEndian: pending.head.encoding.isBigEndian, reservedBytes: pending.head.reservedBytes)
+        guard let outcome = apply(pending.rule, to: element, issuer: issuer ?? defaultIssuer) else { return }
+        write(outcome, head: pending.head, value: pending.value)
+    }
+
+    /// The de-identification marks of a stored instance, at the top level before `tag` (nil: at the end).
+    private mutating func writeMarks(before tag: Tag?) {
+        guard marksPending, levels.count == 1, tag.map({ $0 > .deidentificationMethodCodeSequence }) ?? true else { return }
+        marksPending = false
+        let encoding = topEncoding ?? .explicitLittleEndian
+        let marks = rewriter.rules.deidentificationMarks(bigEndian: encoding.isBigEndian)
+        guard !marks.isEmpty else { return }
+        enterGroup(0x0012)
+        changed()
+        for mark in marks {
+            write(mark, encoding: encoding)
+        }
+        log.notes.append(RewriteNote(kind: .added, tag: .deidentificationMethodCodeSequence, path: "", before: "",
+                                     after: rewriter.rules.deidentificationCodes.map(\.value).joined(separator: "\\"),
+                                     detail: "Patient Identity Removed YES and the de-identification method"))
+    }
+
+    /// Whether a top-level element is one of the marks (replaced by this proxy's).
+    private func isMark(_ tag: Tag) -> Bool {
+        marksPending && levels.count == 1 && tag >= .patientIdentityRemoved && tag <= .deidentificationMethodCodeSequence
     }
 
     // MARK: Visitor
 
     func wantsWhole(_ head: ElementHead) -> Bool {
         guard dropDepth == 0 else { return false }
-        if head.tag == .specificCharacterSet { return true }
-        if keepDepth == 0 && isUnknownSequence(head) && (head.length ?? 0) <= DatasetBuilder.unknownSequenceLimit { return true }
-        guard let rule = rule(for: head.tag) else { return false }
+        if head.tag == .specificCharacterSet || head.tag.isPrivateCreator { return true }
+        let rule = rule(for: head.tag)
+        if keepDepth == 0 && mayHoldSequence(head, rule: rule) && (head.length ?? 0) <= DatasetBuilder.unknownSequenceLimit { return true }
+        guard let rule else { return false }
         switch rule.action {
-        case .pseudonymize, .map, .replace: return head.vr.isString
+        case .pseudonymize, .map, .replace, .shiftDate: return head.vr.isString
         case .empty, .remove, .keep: return false
         }
     }
@@ -257,23 +362,74 @@ struct DatasetRewriteStream: DatasetVisitor {
         head.vr == .UN && head.encoding.isExplicitVR && !head.tag.isPrivate && DataDictionary.vr(for: head.tag) == .SQ
     }
 
+    /// A value of defined length the decoder cannot see into that may be a sequence (PS3.5
+    /// §6.2.2): a sequence sent as UN, or a private or unknown attribute in implicit VR or as UN
+    /// that the rules keep (its content is looked into as an implicit VR sequence, as toolkits do).
+    private func mayHoldSequence(_ head: ElementHead, rule: AttributeRule?) -> Bool {
+        guard head.vr == .UN, head.length != nil else { return false }
+        if isUnknownSequence(head) { return true }
+        guard head.tag.isPrivate || DataDictionary.vr(for: head.tag) == nil else { return false }
+        switch rule?.action {
+        case nil, .pseudonymize?, .map?, .replace?, .shiftDate?: return true
+        case .keep?, .remove?, .empty?: return false
+        }
+    }
+
+    private mutating func noteTopEncoding(_ head: ElementHead) {
+        if levels.count == 1 && topEncoding == nil { topEncoding = head.encoding }
+    }
+
+    /// Before an element at the current level: the pending Patient ID and the marks.
+    private mutating func before(_ head: ElementHead) {
+        noteTopEncoding(head)
+        if head.tag != .issuerOfPatientID { flushPatientID() }
+        writeMarks(before: head.tag)
+    }
+
     mutating func element(_ head: ElementHead, value: ByteBuffer) {
         guard dropDepth == 0 else { return }
-        enterGroup(head.tag.group)
-        if keepDepth == 0 && isUnknownSequence(head) && unknownSequence(head, value: value) { return }
-        let element = DataElement(tag: head.tag, vr: head.vr, value: .bytes(value), isBigEndian: head.encoding.isBigEndian,
-                                  reservedBytes: head.reservedBytes)
-        var outcome = Rewriter.Outcome.unchanged
-        if let rule = rule(for: head.tag) {
-            let path = levels[top].path + head.tag.description
-            do throws(RewriteError) {
-                outcome = try rewriter.apply(rule, to: element, direction: direction,
-                                             characterSet: levels[top].characterSet, path: path, notes: &notes)
-            } catch {
-                failure = error
-                return
+        if head.tag == .issuerOfPatientID && pendingPatientID != nil {
+            let issuer = DataElement(tag: head.tag, vr: head.vr, value: .bytes(value), isBigEndian: head.encoding.isBigEndian)
+            if case .values(let values)? = issuer.strings(characterSet: levels[top].characterSet), let first = values.first,
+               !first.isEmpty {
+                flushPatientID(issuer: first)
+            } else {
+                flushPatientID()
             }
         }
+        before(head)
+        if isMark(head.tag) { return }
+        enterGroup(head.tag.group)
+        if head.tag.isPrivateCreator {
+            let creator = DataElement(tag: head.tag, vr: head.vr, value: .bytes(value), isBigEndian: head.encoding.isBigEndian)
+            if case .values(let values)? = creator.strings(characterSet: levels[top].characterSet), let first = values.first {
+                levels[top].creators[head.tag] = RewriteRules.normalizedCreator(first)
+            }
+        }
+        let rule = rule(for: head.tag)
+        if keepDepth == 0 && mayHoldSequence(head, rule: rule) && unknownSequence(head, value: value, rule: rule) { return }
+        var outcome = Rewriter.Outcome.unchanged
+        if let rule {
+            if head.tag == .patientID, direction == .towardsAcceptor, case .pseudonymize = rule.action {
+                // Its pseudonym waits for the Issuer of Patient ID that may follow.
+                pendingPatientID = (head, value, rule)
+                return
+            }
+            let element = DataElement(tag: head.tag, vr: head.vr, value: .bytes(value), isBigEndian: head.encoding.isBigEndian,
+                                      reservedBytes: head.reservedBytes)
+            guard let applied = apply(rule, to: element) else { return }
+            outcome = applied
+        }
+        write(outcome, head: head, value: value)
+        if head.tag == .specificCharacterSet {
+            var ds = Dataset(encoding: head.encoding)
+            ds.append(DataElement(tag: head.tag, vr: head.vr, value: .bytes(value), isBigEndian: head.encoding.isBigEndian))
+            levels[top].characterSet = ds.characterSet(inheriting: levels[top].characterSet)
+        }
+    }
+
+    /// Writes an element as a rule left it.
+    private mutating func write(_ outcome: Rewriter.Outcome, head: ElementHead, value: ByteBuffer) {
         switch outcome {
         case .unchanged, .doNotDescend:
             if head.tag.isGroupLength && value.readableBytes == 4 && keepDepth == 0 {
@@ -289,19 +445,22 @@ struct DatasetRewriteStream: DatasetVisitor {
         case .removed:
             changed()
         }
-        if head.tag == .specificCharacterSet {
-            var ds = Dataset(encoding: head.encoding)
-            ds.append(element)
-            levels[top].characterSet = ds.characterSet(inheriting: levels[top].characterSet)
-        }
     }
 
     /// Rewrites inside a sequence sent as UN; false when the rule on the sequence itself decides
     /// (`keep`, `remove`, `empty` towards the SCP).
-    private mutating func unknownSequence(_ head: ElementHead, value: ByteBuffer) -> Bool {
+    private mutating func unknownSequence(_ head: ElementHead, value: ByteBuffer, rule: AttributeRule?) -> Bool {
         let path = levels[top].path + head.tag.description
-        if direction == .towardsAcceptor, let action = rule(for: head.tag)?.action, !action.substitutesValue { return false }
-        var nested = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: .max)
+        if direction == .towardsAcceptor, let action = rule?.action, !action.substitutesValue { return false }
+        // A private or unknown attribute is looked into only when it starts like an item.
+        let isStandardSequence = isUnknownSequence(head)
+        if !isStandardSequence {
+            guard value.readableBytes >= 8, value.getInteger(at: value.readerIndex, endianness: .little, as: UInt32.self) == 0xE000_FFFE
+            else { return false }
+        }
+        var nested = DatasetRewriteStream(rewriter: rewriter, direction: direction, holdLimit: .max, purpose: purpose == .query ? .query : .other,
+                                          defaultIssuer: defaultIssuer)
+        nested.log = log
         nested.levels[0] = Level(characterSet: levels[top].characterSet, path: levels[top].path, sequenceTag: head.tag,
                                  sequencePath: path)
         nested.containers = [Container(isSequence: true, lengthPosition: nil, valueStart: 0, bigEndian: false,
@@ -313,19 +472,20 @@ struct DatasetRewriteStream: DatasetVisitor {
         do throws(DICOMDecodingError) {
             try parser.parse(into: &nested)
         } catch {
-            guard direction == .towardsAcceptor else { return false }
+            guard direction == .towardsAcceptor, isStandardSequence else { return false }
             changed()
-            notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(value.readableBytes) bytes)", after: "",
-                                     detail: "a sequence sent as UN that cannot be read as one"))
+            log.notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(value.readableBytes) bytes)", after: "",
+                                         detail: "a sequence sent as UN that cannot be read as one"))
             writeHeader(head, length: 0)
             return true
         }
-        notes += nested.notes
+        var items = ByteBuffer()
+        if nested.failure == nil { items = nested.finish() }
+        log = nested.log
         if let failure = nested.failure {
             self.failure = failure
             return true
         }
-        let items = nested.finish()
         guard nested.changedAnything else { return false }
         changed()
         writeHeader(head, length: UInt32(items.readableBytes))
@@ -339,6 +499,11 @@ struct DatasetRewriteStream: DatasetVisitor {
             bulk = .drop
             return
         }
+        before(head)
+        if isMark(head.tag) {
+            bulk = .drop
+            return
+        }
         enterGroup(head.tag.group)
         let path = levels[top].path + head.tag.description
         let length = UInt32(head.length ?? 0)
@@ -346,7 +511,7 @@ struct DatasetRewriteStream: DatasetVisitor {
             && (rule(for: head.tag).map { $0.action.substitutesValue } ?? true) {
             // Longer than a sequence sent as UN is read: emptied rather than passed unread.
             changed()
-            notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(length) bytes)", after: "",
+            log.notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(length) bytes)", after: "",
                                      detail: "a sequence sent as UN longer than \(DatasetBuilder.unknownSequenceLimit) bytes is not read"))
             writeHeader(head, length: 0)
             bulk = .drop
@@ -355,18 +520,18 @@ struct DatasetRewriteStream: DatasetVisitor {
         switch rule(for: head.tag)?.action {
         case .remove? where direction == .towardsAcceptor:
             changed()
-            notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(\(length) bytes)", after: ""))
+            log.notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(\(length) bytes)", after: ""))
             bulk = .drop
         case .empty? where direction == .towardsAcceptor:
             changed()
-            notes.append(RewriteNote(kind: .rewritten, tag: head.tag, path: path, before: "(\(length) bytes)", after: ""))
+            log.notes.append(RewriteNote(kind: .rewritten, tag: head.tag, path: path, before: "(\(length) bytes)", after: ""))
             writeHeader(head, length: 0)
             bulk = .drop
         case let action? where direction == .towardsAcceptor && action.substitutesValue:
             // Only a string value can hold a pseudonym or a replacement (a long one is taken whole):
             // any other is emptied so that it does not leak.
             changed()
-            notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(length) bytes)", after: "",
+            log.notes.append(RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(\(length) bytes)", after: "",
                                      detail: "VR \(head.vr) cannot hold a pseudonym or a replacement"))
             writeHeader(head, length: 0)
             bulk = .drop
@@ -392,6 +557,11 @@ struct DatasetRewriteStream: DatasetVisitor {
             dropDepth += 1
             return
         }
+        before(head)
+        if isMark(head.tag) {
+            dropDepth = 1
+            return
+        }
         enterGroup(head.tag.group)
         let path = levels[top].path + head.tag.description
         if direction == .towardsAcceptor, let rule = rule(for: head.tag) {
@@ -400,10 +570,10 @@ struct DatasetRewriteStream: DatasetVisitor {
                 keepDepth = 1
             case .remove:
                 changed()
-                notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(sequence)", after: ""))
+                log.notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(sequence)", after: ""))
                 dropDepth = 1
                 return
-            case .empty, .pseudonymize, .map, .replace:
+            case .empty, .pseudonymize, .map, .replace, .shiftDate:
                 break
             }
         } else if keepDepth > 0 {
@@ -428,7 +598,7 @@ struct DatasetRewriteStream: DatasetVisitor {
         }
         if let last = containers.indices.last, containers[last].dropsItems {
             if !containers[last].changed {
-                notes.append(RewriteNote(kind: .rewritten, tag: levels[top].sequenceTag, path: levels[top].sequencePath, before: "(sequence)",
+                log.notes.append(RewriteNote(kind: .rewritten, tag: levels[top].sequenceTag, path: levels[top].sequencePath, before: "(sequence)",
                                          after: "", detail: "items removed"))
             }
             changed()
@@ -449,6 +619,7 @@ struct DatasetRewriteStream: DatasetVisitor {
             dropDepth -= 1
             return
         }
+        flushPatientID()
         closeGroup(at: top)
         levels.removeLast()
         close(delimiter: .itemDelimitation, length: delimiterLength)
@@ -481,18 +652,23 @@ struct DatasetRewriteStream: DatasetVisitor {
             dropDepth += 1
             return
         }
+        before(head)
+        if isMark(head.tag) {
+            dropDepth = 1
+            return
+        }
         enterGroup(head.tag.group)
         let path = levels[top].path + head.tag.description
         let action = direction == .towardsAcceptor ? rule(for: head.tag)?.action : nil
         switch action {
         case .remove?:
             changed()
-            notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(encapsulated)", after: ""))
+            log.notes.append(RewriteNote(kind: .removed, tag: head.tag, path: path, before: "(encapsulated)", after: ""))
             dropDepth = 1
-        case .empty?, .pseudonymize?, .map?, .replace?:
+        case .empty?, .pseudonymize?, .map?, .replace?, .shiftDate?:
             // Emptied: an empty Basic Offset Table item and the delimiter (PS3.5 §A.4).
             changed()
-            notes.append(action!.substitutesValue
+            log.notes.append(action!.substitutesValue
                 ? RewriteNote(kind: .emptied, tag: head.tag, path: path, before: "(encapsulated)", after: "",
                               detail: "encapsulated pixel data cannot hold a pseudonym or a replacement")
                 : RewriteNote(kind: .rewritten, tag: head.tag, path: path, before: "(encapsulated)", after: ""))
@@ -535,7 +711,7 @@ extension RewriteAction {
     /// Whether the action puts a new text in place of the value (only a string can take one).
     var substitutesValue: Bool {
         switch self {
-        case .pseudonymize, .map, .replace: return true
+        case .pseudonymize, .map, .replace, .shiftDate: return true
         case .empty, .remove, .keep: return false
         }
     }

@@ -27,6 +27,11 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
         /// A pseudonym could not be mapped back (the original is not representable in the
         /// response's character set): passed through unchanged.
         case notRestored
+        /// A query key was sent as universal matching (its value would not have matched at the
+        /// SCP): the query is wider than the SCU asked.
+        case widened
+        /// Something was added (the de-identification marks of a stored instance).
+        case added
     }
 
     public var kind: Kind
@@ -51,7 +56,7 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
     /// The text that travelled on the SCP's side of the proxy.
     public var upstreamValue: String {
         switch kind {
-        case .rewritten, .removed, .emptied: return after
+        case .rewritten, .removed, .emptied, .widened, .added: return after
         case .restored, .unknownPseudonym, .notRestored: return before
         }
     }
@@ -59,7 +64,7 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
     /// The text on the SCU's side (the original identifiers).
     public var downstreamValue: String {
         switch kind {
-        case .rewritten, .removed, .emptied: return before
+        case .rewritten, .removed, .emptied, .widened, .added: return before
         case .restored, .unknownPseudonym, .notRestored: return after
         }
     }
@@ -79,7 +84,9 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
 public final class Rewriter: Sendable {
     public let rules: RewriteRules
     public let store: MappingStore
-    private let pseudonymizer: Pseudonymizer?
+    let pseudonymizer: Pseudonymizer?
+    /// What `shift-date` moves dates by (the rules' days, else derived from the key).
+    public let dateShift: DateShift?
     public let decodingOptions: DecodingOptions
 
     /// `key` is needed when a rule pseudonymizes.
@@ -91,6 +98,7 @@ public final class Rewriter: Sendable {
         self.rules = rules
         self.store = store
         pseudonymizer = key.map(Pseudonymizer.init)
+        dateShift = rules.dateShiftDays.map(DateShift.init(days:)) ?? key.map(DateShift.init(key:))
         self.decodingOptions = decodingOptions
     }
 
@@ -101,6 +109,7 @@ public final class Rewriter: Sendable {
             key = try SecretKey(contentsOfFile: keyFile)
         }
         let usesStore = rules.attributes.values.contains { if case .pseudonymize = $0.action { return true } else { return false } }
+            || rules.patterns.contains { if case .pseudonymize? = $0.action { return true } else { return false } }
         let store = usesStore ? try MappingStore(path: rules.mappingStore ?? defaultMappingStore) : MappingStore()
         return try Rewriter(rules: rules, key: key, store: store)
     }
@@ -118,7 +127,7 @@ public final class Rewriter: Sendable {
     /// (the original bytes stay valid). The same element-by-element rewrite the proxy streams
     /// (`DatasetRewriteStream`), on a whole data set.
     public func rewrite(dataSet bytes: ByteBuffer, transferSyntax: TransferSyntax, direction: RewriteDirection,
-                        notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
+                        purpose: DataSetPurpose = .other, notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
         if direction == .towardsRequestor && !rules.reverseMap { return nil }
         var plain = bytes
         if transferSyntax.isDeflated {
@@ -129,7 +138,7 @@ public final class Rewriter: Sendable {
             }
         }
         guard let out = try rewrite(plain: plain, encoding: transferSyntax.encoding, characterSet: .default, direction: direction,
-                                    notes: &notes, name: transferSyntax.name) else { return nil }
+                                    purpose: purpose, notes: &notes, name: transferSyntax.name) else { return nil }
         guard transferSyntax.isDeflated else { return out }
         do throws(DICOMDecodingError) {
             return try Deflate.deflate(out)
@@ -140,7 +149,7 @@ public final class Rewriter: Sendable {
 
     /// Rewrites `dataset` in place (encoded, rewritten, read back); true when anything changed.
     public func rewrite(_ dataset: inout Dataset, direction: RewriteDirection, characterSet: SpecificCharacterSet = .default,
-                        notes: inout [RewriteNote]) throws(RewriteError) -> Bool {
+                        purpose: DataSetPurpose = .other, notes: inout [RewriteNote]) throws(RewriteError) -> Bool {
         if direction == .towardsRequestor && !rules.reverseMap { return false }
         let encoded: ByteBuffer
         do throws(DICOMDecodingError) {
@@ -149,7 +158,7 @@ public final class Rewriter: Sendable {
             throw RewriteError(.unencodable, "the data set cannot be encoded: \(error)")
         }
         guard let out = try rewrite(plain: encoded, encoding: dataset.encoding, characterSet: characterSet, direction: direction,
-                                    notes: &notes, name: "\(dataset.encoding)") else { return false }
+                                    purpose: purpose, notes: &notes, name: "\(dataset.encoding)") else { return false }
         do throws(DICOMDecodingError) {
             dataset = try DatasetDecoder(options: decodingOptions).decode(out, encoding: dataset.encoding)
         } catch {
@@ -158,179 +167,47 @@ public final class Rewriter: Sendable {
         return true
     }
 
+    /// Rewrites a whole data set; the new pseudonyms are committed to the mapping store before it returns.
     private func rewrite(plain: ByteBuffer, encoding: DatasetEncoding, characterSet: SpecificCharacterSet,
-                         direction: RewriteDirection, notes: inout [RewriteNote], name: String) throws(RewriteError) -> ByteBuffer? {
-        var stream = DatasetRewriteStream(rewriter: self, direction: direction, holdLimit: .max, characterSet: characterSet)
+                         direction: RewriteDirection, purpose: DataSetPurpose, notes: inout [RewriteNote],
+                         name: String) throws(RewriteError) -> ByteBuffer? {
+        var stream = DatasetRewriteStream(rewriter: self, direction: direction, holdLimit: .max, characterSet: characterSet,
+                                          purpose: purpose)
         do throws(DICOMDecodingError) {
             try DatasetParser.parse(plain, encoding: encoding, options: decodingOptions, into: &stream)
         } catch {
             notes += stream.takeNotes()
             throw RewriteError(.dataSet, "the data set (\(name)) cannot be decoded: \(error)")
         }
+        if let failure = stream.failure {
+            notes += stream.takeNotes()
+            throw failure
+        }
+        let out = stream.finish()
         notes += stream.takeNotes()
         if let failure = stream.failure { throw failure }
-        let out = stream.finish()
+        try store.commit(stream.takeRecords())
         return stream.changedAnything ? out : nil
     }
 
-    enum Outcome {
-        case unchanged
-        case replaced(DataElement)
-        case removed
-        /// `keep`: leave the element and what is inside it.
-        case doNotDescend
-    }
-
-    func apply(_ rule: AttributeRule, to element: DataElement, direction: RewriteDirection,
-                       characterSet: SpecificCharacterSet, path: String,
-                       notes: inout [RewriteNote]) throws(RewriteError) -> Outcome {
-        let isSequence = element.items != nil
-        switch direction {
-        case .towardsRequestor:
-            guard rule.action.isReversible, !isSequence, element.bytes != nil, element.vr.isString else { return .unchanged }
-            return try restore(rule, element, characterSet: characterSet, path: path, notes: &notes)
-        case .towardsAcceptor:
-            switch rule.action {
-            case .keep:
-                return .doNotDescend
-            case .remove:
-                notes.append(RewriteNote(kind: .removed, tag: element.tag, path: path, before: text(of: element, characterSet),
-                                         after: ""))
-                return .removed
-            case .empty:
-                if element.valueLength == 0 || element.items?.isEmpty == true { return .unchanged }
-                notes.append(RewriteNote(kind: .rewritten, tag: element.tag, path: path, before: text(of: element, characterSet),
-                                         after: ""))
-                return .replaced(emptied(element))
-            case .replace(let value):
-                if isSequence { return .unchanged }
-                guard element.vr.isString, var new = DataElement(tag: element.tag, vr: element.vr, string: value,
-                                                                 characterSet: characterSet,
-                                                                 isBigEndian: element.isBigEndian) else {
-                    notes.append(RewriteNote(kind: .emptied, tag: element.tag, path: path, before: text(of: element, characterSet),
-                                             after: "", detail: "the replacement cannot be encoded in VR \(element.vr)"))
-                    return .replaced(emptied(element))
-                }
-                new.reservedBytes = element.reservedBytes
-                if new.bytes == element.bytes { return .unchanged }
-                notes.append(RewriteNote(kind: .rewritten, tag: element.tag, path: path, before: text(of: element, characterSet),
-                                         after: value))
-                return .replaced(new)
-            case .pseudonymize, .map:
-                if isSequence { return .unchanged }
-                return try forward(rule, element, characterSet: characterSet, path: path, notes: &notes)
-            }
+    /// A command set with the UIDs that repeat a data set's value (Affected and Requested SOP
+    /// Instance UID, (0000,1000) and (0000,1001)) rewritten by SOP Instance UID's rule, when it
+    /// pseudonymizes or maps; nil when nothing changed. The new pseudonyms are added to `records`.
+    public func rewrite(commandSet bytes: ByteBuffer, direction: RewriteDirection, notes: inout [RewriteNote],
+                        records: inout [PseudonymRecord]) throws(RewriteError) -> ByteBuffer? {
+        if direction == .towardsRequestor && !rules.reverseMap { return nil }
+        guard let rule = rules.rule(for: .sopInstanceUID), rule.action.isReversible else { return nil }
+        var stream = DatasetRewriteStream(rewriter: self, direction: direction, holdLimit: .max, purpose: .command)
+        do throws(DICOMDecodingError) {
+            try DatasetParser.parse(bytes, encoding: .implicitLittleEndian, options: decodingOptions, into: &stream)
+        } catch {
+            throw RewriteError(.dataSet, "the command set cannot be decoded: \(error)")
         }
-    }
-
-    private func emptied(_ element: DataElement) -> DataElement {
-        var new = element
-        new.value = element.items != nil ? .sequence([]) : .bytes(ByteBuffer())
-        return new
-    }
-
-    private func text(of element: DataElement, _ characterSet: SpecificCharacterSet) -> String {
-        if element.items != nil { return "(sequence)" }
-        guard element.vr.isString else { return "(\(element.valueLength ?? 0) bytes)" }
-        switch element.strings(characterSet: characterSet) {
-        case .values(let values)?: return values.joined(separator: "\\")
-        case .undecodable?, nil: return "(undecodable)"
-        }
-    }
-
-    /// Values that are left as they are in both directions: empty (universal matching) and `*`.
-    private func isUniversal(_ value: String) -> Bool {
-        value.isEmpty || value.allSatisfy { $0 == "*" }
-    }
-
-    /// Pseudonymize or map each value on the way to the SCP.
-    private func forward(_ rule: AttributeRule, _ element: DataElement, characterSet: SpecificCharacterSet, path: String,
-                         notes: inout [RewriteNote]) throws(RewriteError) -> Outcome {
-        guard element.valueLength != 0 else { return .unchanged }
-        func emptyIt(_ why: String) -> Outcome {
-            notes.append(RewriteNote(kind: .emptied, tag: element.tag, path: path, before: text(of: element, characterSet),
-                                     after: "", detail: why))
-            return .replaced(emptied(element))
-        }
-        let isMap: Bool
-        if case .map = rule.action { isMap = true } else { isMap = false }
-        guard element.vr.isString, isMap || Pseudonymizer.maximumCharacters(for: element.vr) != nil else {
-            return emptyIt("VR \(element.vr) cannot hold a \(isMap ? "mapped value" : "pseudonym")")
-        }
-        guard case .values(let values)? = element.strings(characterSet: characterSet) else {
-            return emptyIt("the value cannot be decoded in \(characterSet)")
-        }
-        var out: [String] = []
-        for value in values {
-            if isUniversal(value) {
-                out.append(value)
-                continue
-            }
-            switch rule.action {
-            case .pseudonymize(let format):
-                guard let pseudonymizer else { return emptyIt("no key") }
-                let pseudonym = pseudonymizer.pseudonym(for: value, vr: element.vr, format: format)
-                try store.issued(PseudonymRecord(pseudonym: pseudonym, original: value, vr: element.vr, tag: element.tag))
-                out.append(pseudonym)
-            case .map(let table):
-                guard let replacement = table.forward[value] else { return emptyIt("the value is not in \(table.path)") }
-                out.append(replacement)
-            case .replace, .empty, .remove, .keep:
-                out.append(value)
-            }
-        }
-        guard out != values else { return .unchanged }
-        guard var new = DataElement(tag: element.tag, vr: element.vr, strings: out, characterSet: characterSet,
-                                    isBigEndian: element.isBigEndian) else {
-            return emptyIt("the new value cannot be encoded in \(characterSet)")
-        }
-        new.reservedBytes = element.reservedBytes
-        notes.append(RewriteNote(kind: .rewritten, tag: element.tag, path: path, before: values.joined(separator: "\\"),
-                                 after: out.joined(separator: "\\")))
-        return .replaced(new)
-    }
-
-    /// Map pseudonyms (or mapped values) back to the originals on the way to the SCU.
-    private func restore(_ rule: AttributeRule, _ element: DataElement, characterSet: SpecificCharacterSet, path: String,
-                         notes: inout [RewriteNote]) throws(RewriteError) -> Outcome {
-        guard element.valueLength != 0, case .values(let values)? = element.strings(characterSet: characterSet) else {
-            return .unchanged
-        }
-        var out: [String] = []
-        var unknown: [String] = []
-        for value in values {
-            if isUniversal(value) {
-                out.append(value)
-                continue
-            }
-            let original: String?
-            switch rule.action {
-            case .pseudonymize: original = try store.original(of: value)?.original
-            case .map(let table): original = table.backward[value]
-            case .replace, .empty, .remove, .keep: original = value
-            }
-            if let original {
-                out.append(original)
-            } else {
-                out.append(value)
-                unknown.append(value)
-            }
-        }
-        for value in unknown {
-            notes.append(RewriteNote(kind: .unknownPseudonym, tag: element.tag, path: path, before: value, after: value,
-                                     detail: "not issued by this proxy; passed through"))
-        }
-        guard out != values else { return .unchanged }
-        guard var new = DataElement(tag: element.tag, vr: element.vr, strings: out, characterSet: characterSet,
-                                    isBigEndian: element.isBigEndian) else {
-            notes.append(RewriteNote(kind: .notRestored, tag: element.tag, path: path, before: values.joined(separator: "\\"),
-                                     after: values.joined(separator: "\\"),
-                                     detail: "the original cannot be encoded in the response's character set \(characterSet)"))
-            return .unchanged
-        }
-        new.reservedBytes = element.reservedBytes
-        notes.append(RewriteNote(kind: .restored, tag: element.tag, path: path, before: values.joined(separator: "\\"),
-                                 after: out.joined(separator: "\\")))
-        return .replaced(new)
+        if let failure = stream.failure { throw failure }
+        let out = stream.finish()
+        if let failure = stream.failure { throw failure }
+        notes += stream.takeNotes()
+        records += stream.takeRecords()
+        return stream.changedAnything ? out : nil
     }
 }

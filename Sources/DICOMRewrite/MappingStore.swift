@@ -16,13 +16,31 @@ public struct PseudonymRecord: Sendable, Hashable {
     public var vr: VR
     /// The attribute it was first issued for.
     public var tag: Tag
+    /// The Issuer of Patient ID whose namespace it was made in (nil: none).
+    public var issuer: String?
 
-    public init(pseudonym: String, original: String, vr: VR, tag: Tag) {
+    public init(pseudonym: String, original: String, vr: VR, tag: Tag, issuer: String? = nil) {
         self.pseudonym = pseudonym
         self.original = original
         self.vr = vr
         self.tag = tag
+        self.issuer = issuer
     }
+
+    /// How the pseudonym was derived (`Pseudonymizer`): recorded with each entry.
+    public var derivation: String { issuer == nil ? Pseudonymizer.version : Pseudonymizer.issuerVersion }
+
+    /// Whether `other` stands for the same original (a pseudonym issued again), not a collision.
+    public func isSameOriginal(as other: PseudonymRecord) -> Bool {
+        original == other.original && issuer == other.issuer
+    }
+}
+
+extension RewriteError.Code {
+    /// Two originals would share one pseudonym.
+    public static let collision = RewriteError.Code(rawValue: "pseudonym-collision")
+    /// A message would add more new pseudonyms than allowed.
+    public static let tooManyPseudonyms = RewriteError.Code(rawValue: "too-many-pseudonyms")
 }
 
 /// The pseudonyms issued, pseudonym → original, in a SQLite file (GRDB) created with mode
@@ -89,9 +107,17 @@ public final class MappingStore: @unchecked Sendable {
                         original TEXT NOT NULL,
                         vr TEXT NOT NULL,
                         tag INTEGER NOT NULL,
-                        issued TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                        issued TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                        issuer TEXT,
+                        derivation TEXT NOT NULL DEFAULT 'dicomtap-pseudonym-v1'
                     )
                     """)
+                // A store from before issuers: its entries were all made by the first derivation.
+                let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(pseudonym)").compactMap { $0["name"] as String? }
+                if !columns.contains("issuer") { try db.execute(sql: "ALTER TABLE pseudonym ADD COLUMN issuer TEXT") }
+                if !columns.contains("derivation") {
+                    try db.execute(sql: "ALTER TABLE pseudonym ADD COLUMN derivation TEXT NOT NULL DEFAULT 'dicomtap-pseudonym-v1'")
+                }
             }
             self.queue = queue
         } catch {
@@ -129,26 +155,81 @@ public final class MappingStore: @unchecked Sendable {
         recent[record.pseudonym] = record
     }
 
-    /// Records that `record.pseudonym` stands for `record.original` (kept if already known).
-    /// The record is cached once the row is written: after a failed write (thrown) the next
-    /// call writes it again.
-    public func issued(_ record: PseudonymRecord) throws(RewriteError) {
+    /// The record of `pseudonym` if it is in memory (no file access: safe on an event loop).
+    public func cachedRecord(of pseudonym: String) -> PseudonymRecord? {
         lock.lock()
-        let known = cached(record.pseudonym) != nil
-        if !known, queue == nil { cache(record) }
-        lock.unlock()
-        guard !known, let queue else { return }
+        defer { lock.unlock() }
+        return cached(pseudonym)
+    }
+
+    /// The error for a pseudonym that would stand for two originals.
+    static func collision(_ record: PseudonymRecord) -> RewriteError {
+        RewriteError(.collision, "pseudonym '\(record.pseudonym)' (\(record.vr)) is already in the mapping store for another "
+                     + "original: two patients would be mixed up, so the message is refused. Use longer pseudonyms (length in the rules)")
+    }
+
+    /// Records that `record.pseudonym` stands for `record.original` (a collision is an error).
+    public func issued(_ record: PseudonymRecord) throws(RewriteError) {
+        try commit([record])
+    }
+
+    /// Writes new records in one transaction. A pseudonym already in the store for another
+    /// original (or issuer) is a collision: nothing of the batch is written and the error says
+    /// so. The records are cached once written. Blocks on SQLite: call it off the event loop
+    /// (`commitInBackground`).
+    public func commit(_ records: [PseudonymRecord]) throws(RewriteError) {
+        guard !records.isEmpty else { return }
+        guard let queue else {
+            lock.lock()
+            defer { lock.unlock() }
+            for record in records {
+                if let known = memory[record.pseudonym], !known.isSameOriginal(as: record) { throw Self.collision(record) }
+            }
+            for record in records { cache(record) }
+            return
+        }
         do {
             try queue.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO pseudonym (pseudonym, original, vr, tag) VALUES (?, ?, ?, ?)",
-                               arguments: [record.pseudonym, record.original, record.vr.code, Int64(record.tag.rawValue)])
+                for record in records {
+                    try db.execute(sql: """
+                        INSERT INTO pseudonym (pseudonym, original, vr, tag, issuer, derivation) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(pseudonym) DO NOTHING
+                        """, arguments: [record.pseudonym, record.original, record.vr.code, Int64(record.tag.rawValue),
+                                       record.issuer, record.derivation])
+                    guard db.changesCount == 0 else { continue }
+                    let row = try Row.fetchOne(db, sql: "SELECT original, issuer FROM pseudonym WHERE pseudonym = ?",
+                                               arguments: [record.pseudonym])
+                    let original: String? = row?["original"]
+                    let issuer: String? = row?["issuer"]
+                    if original != record.original || issuer != record.issuer { throw Self.collision(record) }
+                }
             }
+        } catch let error as RewriteError {
+            throw error
         } catch {
-            throw RewriteError(.mappingStore, "cannot write to the mapping store \(path ?? ""): \(error)")
+            throw RewriteError(.mappingStore, "cannot write to the mapping store \(path ?? ""): \(Self.describe(error: error))")
         }
         lock.lock()
-        cache(record)
+        for record in records { cache(record) }
         lock.unlock()
+    }
+
+    /// `commit` on a thread of GRDB's writer, not the caller's: the result comes back through `completion`.
+    public func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
+        DispatchQueue.global(qos: .userInitiated).async {
+            do throws(RewriteError) {
+                try self.commit(records)
+                completion(nil)
+            } catch {
+                completion(error)
+            }
+        }
+    }
+
+    /// An SQLite error in words (its message, not the library's type).
+    static func describe(error: any Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "SQLite error \(e.resultCode.rawValue)" }
+        return "\(error)"
     }
 
     /// What `pseudonym` stands for, if this store issued it (now or before a restart). A row

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import DICOMCore
 
 /// How the pseudonyms of one attribute are written.
@@ -9,8 +10,13 @@ public struct PseudonymFormat: Sendable, Hashable {
     public var length: Int
 
     public static let defaultLength = 16
-    /// Fewest Base32 characters left after the prefix (40 bits).
-    public static let minimumLength = 8
+    /// Fewest Base32 characters left after the prefix (80 bits: a collision among a million
+    /// patients has odds of about 1 in 2.4 billion). Only a test may lower it, through
+    /// `DICOMTAP_TEST_PSEUDONYM_LENGTH`, to provoke collisions.
+    public static let minimumLength: Int = {
+        if let text = ProcessInfo.processInfo.environment["DICOMTAP_TEST_PSEUDONYM_LENGTH"], let n = Int(text), n >= 1 { return n }
+        return 16
+    }()
     /// Base32 of the 256-bit digest.
     public static let maximumLength = 52
 
@@ -26,7 +32,11 @@ public struct PseudonymFormat: Sendable, Hashable {
 /// 1. The value is the element's text for one value (decoded in the data set's Specific
 ///    Character Set, padding removed as PS3.5 Table 6.2-1 allows; for PN the whole value with
 ///    its `^` and `=`), taken as UTF-8 bytes.
-/// 2. `digest = HMAC-SHA-256(key, "dicomtap-pseudonym-v1" || 0x00 || value)`.
+/// 2. `digest = HMAC-SHA-256(key, "dicomtap-pseudonym-v1" || 0x00 || value)`; for a Patient ID
+///    with an Issuer of Patient ID (in the data set, or the calling AE's default issuer),
+///    `HMAC-SHA-256(key, "dicomtap-pseudonym-v1-issuer" || 0x00 || issuer || 0x00 || value)`.
+///    Without an issuer the derivation is the first one, so pseudonyms issued before issuers
+///    were taken into account stay valid.
 /// 3. For UI: `2.25.` followed by the first 16 bytes of the digest read as an unsigned
 ///    big-endian integer in decimal (a UUID-derived UID, PS3.5 §B.2; at most 44 characters).
 ///    For every other text VR: `prefix` followed by the first `n` characters of the digest in
@@ -71,7 +81,9 @@ public struct Pseudonymizer: Sendable {
             return "a prefix for VR \(vr) may only have upper-case letters, digits, space and underscore"
         }
         guard format.length >= PseudonymFormat.minimumLength, format.length <= PseudonymFormat.maximumLength else {
-            return "length must be between \(PseudonymFormat.minimumLength) and \(PseudonymFormat.maximumLength)"
+            return "length must be between \(PseudonymFormat.minimumLength) and \(PseudonymFormat.maximumLength) "
+                + "Base32 characters (fewer than \(PseudonymFormat.minimumLength), i.e. \(PseudonymFormat.minimumLength * 5) bits, "
+                + "make two patients' pseudonyms collide too easily)"
         }
         if limit - format.prefix.utf8.count < PseudonymFormat.minimumLength {
             return "the prefix '\(format.prefix)' leaves fewer than \(PseudonymFormat.minimumLength) characters in VR \(vr) (\(limit) at most)"
@@ -79,10 +91,12 @@ public struct Pseudonymizer: Sendable {
         return nil
     }
 
-    /// The pseudonym of one value in `vr`. An empty value stays empty.
-    public func pseudonym(for value: String, vr: VR, format: PseudonymFormat = PseudonymFormat()) -> String {
+    /// The pseudonym of one value in `vr`. An empty value stays empty. With `issuer` (a Patient
+    /// ID's Issuer of Patient ID), the pseudonym is made in that issuer's namespace: the same ID
+    /// from two issuers gives two pseudonyms.
+    public func pseudonym(for value: String, vr: VR, format: PseudonymFormat = PseudonymFormat(), issuer: String? = nil) -> String {
         guard !value.isEmpty else { return "" }
-        let digest = self.digest(value)
+        let digest = issuer.map { self.digest(value, issuer: $0) } ?? self.digest(value)
         if vr == .UI {
             return "2.25." + Self.decimal(Array(digest.prefix(16)))
         }
@@ -90,6 +104,18 @@ public struct Pseudonymizer: Sendable {
         let n = max(0, min(format.length, PseudonymFormat.maximumLength, limit - format.prefix.utf8.count))
         return format.prefix + String(Self.base32(digest).prefix(n))
     }
+
+    /// `HMAC-SHA-256(key, "dicomtap-pseudonym-v1-issuer" || 0x00 || issuer || 0x00 || value)`.
+    func digest(_ value: String, issuer: String) -> [UInt8] {
+        var message = Array(Self.issuerVersion.utf8)
+        message.append(0)
+        message += Array(issuer.utf8)
+        message.append(0)
+        message += Array(value.utf8)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+    }
+
+    public static let issuerVersion = "dicomtap-pseudonym-v1-issuer"
 
     func digest(_ value: String) -> [UInt8] {
         var message = Array(Self.version.utf8)

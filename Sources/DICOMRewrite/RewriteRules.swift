@@ -15,6 +15,9 @@ public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
     case remove
     /// The element is passed unchanged (and a sequence is not descended into).
     case keep
+    /// A DA or DT value is moved by the rules' date shift (a whole number of days); moved back
+    /// in responses. Any other VR is emptied.
+    case shiftDate
 
     public var name: String {
         switch self {
@@ -24,6 +27,7 @@ public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
         case .empty: return "empty"
         case .remove: return "remove"
         case .keep: return "keep"
+        case .shiftDate: return "shift-date"
         }
     }
 
@@ -32,7 +36,7 @@ public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
     /// Whether responses towards the SCU are mapped back through this action.
     public var isReversible: Bool {
         switch self {
-        case .pseudonymize, .map: return true
+        case .pseudonymize, .map, .shiftDate: return true
         case .replace, .empty, .remove, .keep: return false
         }
     }
@@ -77,6 +81,26 @@ public struct AETitleRules: Sendable, Hashable {
 public struct RewriteRules: Sendable, Hashable {
     /// By tag; at most one rule per tag (the last one given wins).
     public private(set) var attributes: [Tag: AttributeRule] = [:]
+    /// Rules for repeating groups (`(50xx,xxxx)`, `(60xx,3000)`), looked up when no tag rule applies.
+    public var patterns: [PatternRule] = []
+    /// What happens to private attributes (odd groups) no rule names.
+    public var privateAttributes: PrivateAttributePolicy = .keep
+    /// The private attributes `keep-safe` keeps (PS3.15 Table E.3.10-1).
+    public var safePrivate: Set<SafePrivateAttribute> = []
+    /// The de-identification profile the rules implement, recorded in stored instances.
+    public var profile: DeidentificationProfile?
+    /// Named rule sets that can be switched on (the profile's options), by name.
+    public var optionSets: [String: ProfileOption] = [:]
+    /// The option sets switched on, in the order they were.
+    public private(set) var enabledOptions: [String] = []
+    /// Issuer of Patient ID assumed for data sets without one, by calling AE title: Patient IDs
+    /// are then pseudonymized within that issuer's namespace.
+    public var defaultIssuers: [String: String] = [:]
+    /// Days `shift-date` moves dates by; nil: derived from the key.
+    public var dateShiftDays: Int?
+    /// Most new pseudonyms one message may add to the mapping store (a message past it is refused).
+    public var maximumNewPseudonyms = RewriteRules.defaultMaximumNewPseudonyms
+    public static let defaultMaximumNewPseudonyms = 10_000
     public var aeTitles = AETitleRules()
     /// Responses towards the SCU are mapped back to the originals (default true).
     public var reverseMap = true
@@ -91,11 +115,58 @@ public struct RewriteRules: Sendable, Hashable {
         attributes[rule.tag] = rule
     }
 
+    /// Drops the rule for `tag` (the element is kept, a sequence still gets the rules inside).
+    public mutating func retain(_ tag: Tag) {
+        attributes[tag] = nil
+    }
+
+    /// The rule for a public attribute: its own, else a repeating group's.
+    public func rule(for tag: Tag) -> AttributeRule? {
+        if let rule = attributes[tag] { return rule }
+        for pattern in patterns where pattern.matches(tag) { return AttributeRule(tag: tag, action: pattern.action!, source: pattern.source) }
+        return nil
+    }
+
+    /// Switches on the option set `name`: its rules replace the profile's for the attributes it names.
+    public mutating func enable(option name: String) throws(RewriteError) {
+        guard let option = optionSets[name] else {
+            let known = optionSets.keys.sorted().joined(separator: ", ")
+            throw RewriteError(.rulesFile, "unknown profile option '\(name)'" + (known.isEmpty ? ": the rules define none" : " (the rules define: \(known))"))
+        }
+        guard !enabledOptions.contains(name) else { return }
+        for other in enabledOptions {
+            if let conflict = optionSets[other]?.excludes, conflict.contains(name) {
+                throw RewriteError(.rulesFile, "profile options '\(other)' and '\(name)' cannot both be on")
+            }
+        }
+        if option.excludes.contains(where: enabledOptions.contains) {
+            throw RewriteError(.rulesFile, "profile option '\(name)' cannot be on with '\(option.excludes.filter(enabledOptions.contains).joined(separator: "', '"))'")
+        }
+        for change in option.changes {
+            if let action = change.action {
+                add(AttributeRule(tag: change.tag, action: action, source: change.source))
+            } else {
+                retain(change.tag)
+            }
+        }
+        for change in option.patternChanges {
+            patterns.removeAll { $0.mask == change.mask && $0.value == change.value }
+            if change.action != nil { patterns.append(change) }
+        }
+        if let policy = option.privateAttributes { privateAttributes = policy }
+        enabledOptions.append(name)
+    }
     /// Rules in tag order.
     public var orderedRules: [AttributeRule] { attributes.values.sorted { $0.tag < $1.tag } }
 
     public var needsKey: Bool {
-        attributes.values.contains { if case .pseudonymize = $0.action { return true } else { return false } }
+        attributes.values.contains {
+            switch $0.action {
+            case .pseudonymize: return true
+            case .shiftDate: return dateShiftDays == nil
+            default: return false
+            }
+        }
     }
 
     public var isEmpty: Bool { attributes.isEmpty && aeTitles.isEmpty }
@@ -103,6 +174,13 @@ public struct RewriteRules: Sendable, Hashable {
     /// Merges `other` into these rules (its rules and settings win).
     public mutating func merge(_ other: RewriteRules) {
         for rule in other.attributes.values { add(rule) }
+        patterns += other.patterns
+        if other.privateAttributes != .keep { privateAttributes = other.privateAttributes }
+        safePrivate.formUnion(other.safePrivate)
+        if other.profile != nil { profile = other.profile }
+        optionSets.merge(other.optionSets) { $1 }
+        defaultIssuers.merge(other.defaultIssuers) { $1 }
+        if other.dateShiftDays != nil { dateShiftDays = other.dateShiftDays }
         aeTitles.called.merge(other.aeTitles.called) { $1 }
         aeTitles.calling.merge(other.aeTitles.calling) { $1 }
         if other.keyFile != nil { keyFile = other.keyFile }
