@@ -58,6 +58,11 @@ struct Proxy: AsyncParsableCommand {
                                valueName: "rules.yaml"))
     var rewrite: String?
 
+    @Option(name: .customLong("profile-option"),
+            help: ArgumentHelp("Switch on an option set of the --rewrite rules, e.g. retain-uids, retain-modified-dates (repeatable).",
+                               valueName: "name"))
+    var profileOptions: [String] = []
+
     @Option(name: .customLong("pseudonymize"),
             help: ArgumentHelp("Send a keyed pseudonym instead of this attribute's values, by keyword or tag (repeatable).",
                                valueName: "attribute"))
@@ -144,6 +149,14 @@ struct Proxy: AsyncParsableCommand {
                 given = true
             }
         }
+        for name in profileOptions {
+            guard rewrite != nil else { throw ValidationError("--profile-option needs --rewrite (the option sets are defined in the rules file)") }
+            do {
+                try rules.enable(option: name)
+            } catch {
+                throw ValidationError("--profile-option: \(error.message)")
+            }
+        }
         if let keyFile { rules.keyFile = keyFile }
         if let mappingStore { rules.mappingStore = mappingStore }
         if noReverseMap { rules.reverseMap = false }
@@ -204,7 +217,16 @@ struct Proxy: AsyncParsableCommand {
             if let upstream = configuration.routing.defaultUpstream { routesText.append("default -> \(upstream)") }
             logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))")
             if let rules = configuration.rewriter?.rules {
-                let attributes = rules.orderedRules.map { "\($0.attributeName) \($0.action)" }
+                var attributes = rules.orderedRules.map { "\($0.attributeName) \($0.action)" }
+                if attributes.count > 12 {
+                    // A profile: counted by action, not listed.
+                    let counts = Dictionary(grouping: rules.orderedRules, by: { $0.action.name }).mapValues(\.count)
+                    attributes = ["\(rules.orderedRules.count) attribute rules (" + counts.sorted { $0.key < $1.key }
+                        .map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"]
+                }
+                if !rules.patterns.isEmpty { attributes.append("\(rules.patterns.count) repeating-group rules") }
+                if rules.privateAttributes != .keep { attributes.append("private attributes \(rules.privateAttributes.rawValue)") }
+                if !rules.enabledOptions.isEmpty { attributes.append("options \(rules.enabledOptions.joined(separator: ", "))") }
                 let titles = (rules.aeTitles.called.sorted { $0.key < $1.key }.map { "called \($0.key)->\($0.value)" }
                     + rules.aeTitles.calling.sorted { $0.key < $1.key }.map { "calling \($0.key)->\($0.value)" })
                 logger.info("rewriting: \((attributes + titles).joined(separator: ", "))\(rules.reverseMap ? "; responses mapped back" : "")")
