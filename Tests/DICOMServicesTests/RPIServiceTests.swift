@@ -127,7 +127,8 @@ struct SeedSCUOutput {
         defer { Task { await serve.server.shutdown() } }
         let dir = try TemporaryDirectory("rpi")
         defer { dir.remove() }
-        let scu = try Subprocess.python(script: Repository.seedSCU, ["127.0.0.1", String(serve.port)] + c.arguments,
+        // A loaded machine may take longer than pynetdicom's 30 s per response: the test waits for the answer, not a clock.
+        let scu = try Subprocess.python(script: Repository.seedSCU, ["127.0.0.1", String(serve.port), "--timeout", "80"] + c.arguments,
                                         name: "seed-scu", directory: dir)
         _ = try await scu.wait(timeout: peerMargin)
         let output = SeedSCUOutput(scu.stdout)

@@ -64,10 +64,14 @@ def main():
     parser.add_argument("--quiet", action="store_true", help="print only the latency line")
     parser.add_argument("--called-ae", default="ANY-SCP")
     parser.add_argument("--calling-ae", default="RPI_SCU")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the association and for each response (pynetdicom's default: 30)")
     args = parser.parse_args()
 
     sop_class, template = MODELS[args.model]
     ae = AE(ae_title=args.calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = args.timeout
+    ae.network_timeout = max(args.timeout, 60.0)
     ae.add_requested_context(sop_class)
     assoc = ae.associate(args.host, args.port, ae_title=args.called_ae)
     if not assoc.is_established:
