@@ -18,6 +18,8 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
     case sqlite3
     /// The `dicomtap` executable of the configuration under test, built from the current sources.
     case dicomtap
+    /// Orthanc 1.10 (Debian package orthanc), a real PACS: `/usr/sbin/Orthanc`.
+    case orthanc
 
     public var description: String { rawValue }
 
@@ -31,6 +33,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .tshark: return "tshark (Debian package tshark, tools/setup.sh)"
         case .sqlite3: return "the sqlite3 shell (Debian package sqlite3, tools/setup.sh)"
         case .dicomtap: return "the dicomtap executable built beside the tests from the current sources (swift build --build-tests)"
+        case .orthanc: return "Orthanc 1.10 (Debian package orthanc, tools/setup.sh; /usr/sbin/Orthanc)"
         }
     }
 
@@ -43,6 +46,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .tshark: return Peers.tshark == nil ? "no tshark on PATH or in /usr/bin" : nil
         case .sqlite3: return Peers.sqlite3 == nil ? "no sqlite3 on PATH or in /usr/bin" : nil
         case .dicomtap: return Peers.dicomtapProblem
+        case .orthanc: return Peers.orthanc == nil ? "no Orthanc 1.10 in /usr/sbin or on PATH" : nil
         }
     }
 
@@ -203,7 +207,12 @@ public enum Peers {
     public static var getscu: String { dcmtk("getscu") ?? "/usr/bin/getscu" }
     public static var dcmqrscp: String { dcmtk("dcmqrscp") ?? "/usr/bin/dcmqrscp" }
 
-    // MARK: tshark, sqlite3
+    // MARK: tshark, sqlite3, Orthanc
+
+    /// Orthanc 1.10.x: its `--version` says "Orthanc 1.10...".
+    public static let orthanc: String? = (executables(named: "Orthanc") + ["/usr/sbin/Orthanc"]).first { candidate in
+        FileManager.default.isExecutableFile(atPath: candidate) && (run(candidate, ["--version"])?.output.contains("Orthanc 1.10") ?? false)
+    }
 
     public static let tshark: String? = executables(named: "tshark").first { candidate in
         run(candidate, ["--version"])?.output.contains("TShark (Wireshark)") == true

@@ -291,14 +291,48 @@ def secondary_capture(args):
     ds.HighBit = 15
     ds.PixelRepresentation = 0
     ds.PixelData = bytes(range(256)) * 32  # 64 x 64 x 2 bytes
+    if getattr(args, "identifiers", False):
+        add_identifiers(ds, args)
     return ds
+
+
+def add_identifiers(ds, args):
+    """What the Basic Profile must not let through: more identifying attributes, and a private
+    block whose sequence holds the Patient ID and Name, as UN of defined length (the decoder cannot
+    see into it: Implicit VR items, PS3.5 6.2.2)."""
+    import struct
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pydicom.dataset import Dataset
+    ds.AccessionNumber = args.accession
+    ds.ReferringPhysicianName = args.referring
+    ds.MedicalAlerts = args.alerts
+    ds.InstitutionName = args.institution
+    ds.StudyID = "S1"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    if args.uid:
+        ds.SOPInstanceUID = args.uid
+    item = Dataset()
+    item.PatientID = args.patient_id
+    item.PatientName = args.patient_name
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = True
+    write_dataset(buffer, item)
+    body = buffer.getvalue()
+    items = b"\xfe\xff\x00\xe0" + struct.pack("<I", len(body)) + body
+    block = ds.private_block(0x0009, "ACME 1.0", create=True)
+    block.add_new(0x10, "UN", items)
 
 
 def cmd_store_run(args):
     from pynetdicom import AE
     from pydicom.uid import (ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian,
                              SecondaryCaptureImageStorage)
-    syntax = {"be": ExplicitVRBigEndian, "deflated": DeflatedExplicitVRLittleEndian, "le": ExplicitVRLittleEndian}[args.ts]
+    from pydicom.uid import ImplicitVRLittleEndian
+    syntax = {"be": ExplicitVRBigEndian, "deflated": DeflatedExplicitVRLittleEndian, "le": ExplicitVRLittleEndian,
+              "implicit": ImplicitVRLittleEndian}[args.ts]
     from pynetdicom import evt
     ae = AE(ae_title=args.calling)
     ae.maximum_pdu_size = args.max_pdu
@@ -346,6 +380,33 @@ def cmd_store_run(args):
     assoc.release()
     print(json.dumps({"status": int(status.Status) if status is not None and "Status" in status else None,
                       "ts": str(syntax)}))
+    return 0
+
+
+def cmd_orthanc_dump(args):
+    import os
+    import urllib.request
+    base = "http://127.0.0.1:%d" % args.http
+
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=30) as response:
+            return response.read()
+    os.makedirs(args.out, exist_ok=True)
+    summary = []
+    for instance in json.loads(get("/instances")):
+        data = get("/instances/%s/file" % instance)
+        with open(os.path.join(args.out, instance + ".dcm"), "wb") as f:
+            f.write(data)
+        tags = get("/instances/%s/tags" % instance)
+        with open(os.path.join(args.out, instance + ".json"), "wb") as f:
+            f.write(tags)
+        simple = json.loads(get("/instances/%s/simplified-tags" % instance))
+        summary.append({k: simple.get(k) for k in ("PatientID", "PatientName", "AccessionNumber", "SOPInstanceUID",
+                                                    "PatientIdentityRemoved", "DeidentificationMethod")})
+    for path in ("/patients", "/studies"):
+        with open(os.path.join(args.out, path.strip("/") + ".json"), "wb") as f:
+            f.write(get(path + "?expand"))
+    print(json.dumps(summary))
     return 0
 
 
@@ -523,7 +584,13 @@ def main():
     move.add_argument("--called", default="ARCHIVE")
     store = sub.add_parser("store")
     store.add_argument("port", type=int)
-    store.add_argument("--ts", choices=["be", "deflated", "le"], required=True)
+    store.add_argument("--ts", choices=["be", "deflated", "le", "implicit"], required=True)
+    store.add_argument("--identifiers", action="store_true", help="more identifying attributes and a private UN sequence")
+    store.add_argument("--accession", default="ACC-55821-QW")
+    store.add_argument("--referring", default="Referrer^Hortensia")
+    store.add_argument("--alerts", default="ALERT-PENICILLIN-ZX")
+    store.add_argument("--institution", default="Saint Hidden Hospital")
+    store.add_argument("--uid", default="")
     store.add_argument("--patient-id", required=True)
     store.add_argument("--patient-name", default="Doe^John")
     store.add_argument("--max-pdu", type=int, default=16382)
@@ -532,6 +599,9 @@ def main():
     store.add_argument("--malformed", action="store_true")
     store.add_argument("--first-good", type=int, default=0, help="good C-STOREs before the malformed one")
     store.add_argument("--good-patient-id", default="GOOD-1")
+    dump = sub.add_parser("orthanc-dump", help="every instance Orthanc holds: its file and its tags, through the REST API")
+    dump.add_argument("http", type=int)
+    dump.add_argument("out")
     tap = sub.add_parser("tap")
     tap.add_argument("upstream", type=int)
     tap.add_argument("prefix")
@@ -547,6 +617,8 @@ def main():
         return cmd_move(args)
     if args.command == "tap":
         return cmd_tap(args)
+    if args.command == "orthanc-dump":
+        return cmd_orthanc_dump(args)
     return cmd_store_run(args)
 
 
