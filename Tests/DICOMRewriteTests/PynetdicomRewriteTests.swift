@@ -192,7 +192,7 @@ struct PynetdicomRewriteTests {
         #expect(upstreamData.allSatisfy { ($0["length"] as? Int ?? .max) <= 256 + 6 })
 
         let received = try records(dir)
-        #expect(received.count == 1)
+        #expect(received.count == 1, "\(received)")
         let record = try #require(received.first)
         #expect(record["PatientID"] as? String == pseudonym(longID, .LO, dir: dir))
         #expect(record["PatientName"] as? String == pseudonym(name, .PN, dir: dir))
@@ -235,6 +235,47 @@ struct PynetdicomRewriteTests {
             #expect(record["Rows"] as? Int == 64)
             #expect(record["PixelBytes"] as? Int == 8192)
         }
+    }
+
+    /// The mapping store already maps the pseudonym of the SCU's Patient ID to another patient
+    /// (as a collision would, written by another proxy on the same file): the C-FIND never
+    /// reaches the SCP, the association is aborted with a finding, the store still maps the
+    /// pseudonym to the first patient, and the proxy goes on serving the next association.
+    @Test func aCollisionAbortsTheAssociationAndMapsNothingWrong() async throws {
+        let dir = try TemporaryDirectory("rw-collision")
+        defer { dir.remove() }
+        let scp = try Subprocess.python(["scp", "--record", dir.file("received.jsonl")], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        let rules = try rules(dir)
+        let taken = pseudonym(Self.patientID, .LO, dir: dir)
+        // Written through another store on the same file: not in the proxy's cache.
+        try MappingStore(path: dir.file("map.sqlite")).commit([PseudonymRecord(pseudonym: taken, original: "SOMEONE-ELSE-9",
+                                                                               vr: .LO, tag: Tag(0x0010_0020))])
+        let rewriter = try Rewriter.open(rules: rules)
+        try await withProxy(upstream: scpPort, configure: {
+            $0.rewriter = rewriter
+            $0.logDirectory = dir.file("logs")
+        }) { proxy in
+            let find = try Subprocess.python(["find", String(proxy.port), "--patient-id", Self.patientID,
+                                              "--patient-name", Self.patientName], name: "find", directory: dir)
+            #expect(try await find.wait() == 0)
+            let answer = try jsonObject(find.stdout)
+            #expect(answer["aborted"] as? Bool == true, "\(find.stdout) \(find.stderr)")
+            try await eventually("the finding") { proxy.logs.contains("pseudonym-collision") || proxy.logs.contains("already in the mapping store") }
+            #expect(proxy.logs.contains("cannot-rewrite"))
+
+            // The next association, another patient: served.
+            let next = try Subprocess.python(["find", String(proxy.port), "--patient-id", "PAT-OTHER-2",
+                                              "--patient-name", "Other^Patient"], name: "find-next", directory: dir)
+            #expect(try await next.wait() == 0)
+            #expect(try jsonObject(next.stdout)["statuses"] as? [Int] == [0xFF00, 0xFF00, 0xFF00, 0x0000], "\(next.stdout)")
+        }
+        // The SCP saw the first association aborted, and only the second one's C-FIND.
+        let received = try records(dir)
+        #expect(received.map { $0["service"] as? String } == ["A-ABORT", "C-FIND"], "\(received)")
+        #expect(received.allSatisfy { $0["PatientID"] as? String != taken })
+        #expect(try MappingStore(path: dir.file("map.sqlite")).original(of: taken)?.original == "SOMEONE-ELSE-9")
     }
 
     /// A Patient ID from the SCP that the proxy never issued goes to the SCU unchanged and is
