@@ -405,3 +405,38 @@ import Testing
 
     nonisolated(unsafe) static var probe = Generator(state: 1)
 }
+
+/// New pseudonyms are written off the caller's thread (the proxy's event loop), in one transaction per message.
+@Suite struct MappingStoreCommitTests {
+    @Test func twoHundredThousandNewPseudonymsDoNotHoldTheCaller() async throws {
+        let dir = try TemporaryDirectory("commit")
+        defer { dir.remove() }
+        let store = try MappingStore(path: dir.file("map.sqlite"))
+        let records = (0..<200_000).map {
+            PseudonymRecord(pseudonym: "PSEUDONYM-\($0)", original: "ORIGINAL-\($0)", vr: .LO, tag: Tag(0x0010_0020))
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let returned = LockedBox<Duration>()
+        let written: Duration = try await withCheckedThrowingContinuation { continuation in
+            store.commitInBackground(records) { error in
+                if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: clock.now - start) }
+            }
+            returned.value = clock.now - start
+        }
+        // The caller was free before the rows were written (the write runs on another thread).
+        let handedOver = try #require(returned.value)
+        #expect(handedOver < written)
+        #expect(try store.count() == 200_000)
+        #expect(try MappingStore(path: dir.file("map.sqlite")).original(of: "PSEUDONYM-199999")?.original == "ORIGINAL-199999")
+    }
+}
+
+final class LockedBox<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value?
+    var value: Value? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
