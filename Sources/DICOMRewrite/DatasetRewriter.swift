@@ -81,6 +81,8 @@ public final class Rewriter: Sendable {
     public let store: MappingStore
     private let pseudonymizer: Pseudonymizer?
     public let decodingOptions: DecodingOptions
+    /// What is weak but accepted in the configuration (the key's warnings), for the caller to show.
+    public let warnings: [String]
 
     /// `key` is needed when a rule pseudonymizes.
     public init(rules: RewriteRules, key: SecretKey?, store: MappingStore = MappingStore(),
@@ -92,6 +94,7 @@ public final class Rewriter: Sendable {
         self.store = store
         pseudonymizer = key.map(Pseudonymizer.init)
         self.decodingOptions = decodingOptions
+        warnings = key?.warnings ?? []
     }
 
     /// Reads the key file and opens the mapping store the rules name.

@@ -80,7 +80,7 @@ public struct RewriteRules: Sendable, Hashable {
     public var aeTitles = AETitleRules()
     /// Responses towards the SCU are mapped back to the originals (default true).
     public var reverseMap = true
-    /// The secret key file for `pseudonymize` (at least 16 bytes, not world-readable).
+    /// The secret key file for `pseudonymize` (see `SecretKey`: 32 random bytes, owned by the user, mode 0600 or 0400).
     public var keyFile: String?
     /// The SQLite file of pseudonym → original (created with mode 0600).
     public var mappingStore: String?

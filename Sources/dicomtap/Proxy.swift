@@ -63,7 +63,7 @@ struct Proxy: AsyncParsableCommand {
                                valueName: "attribute"))
     var pseudonymize: [String] = []
 
-    @Option(help: ArgumentHelp("The secret key for pseudonyms: the file's bytes (at least 16, not world-readable).",
+    @Option(help: ArgumentHelp("The secret key for pseudonyms: the file's bytes (at least 32 random bytes; owned by you, mode 0600 or 0400).",
                                valueName: "file"))
     var keyFile: String?
 
@@ -182,7 +182,11 @@ struct Proxy: AsyncParsableCommand {
         configuration.recordDirectory = record
         if let rules = try rewriteRules() {
             do {
-                configuration.rewriter = try Rewriter.open(rules: rules)
+                let rewriter = try Rewriter.open(rules: rules)
+                for warning in rewriter.warnings {
+                    FileHandle.standardError.write(Data("dicomtap proxy: warning: \(warning)\n".utf8))
+                }
+                configuration.rewriter = rewriter
             } catch {
                 FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
                 throw ExitCode(2)
