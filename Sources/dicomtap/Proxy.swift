@@ -2,6 +2,7 @@ import ArgumentParser
 import DICOMCore
 import DICOMProxy
 import DICOMRewrite
+import DICOMUL
 import Dispatch
 import Foundation
 import Logging
@@ -12,8 +13,8 @@ struct Proxy: AsyncParsableCommand {
         discussion: """
         Listens for SCUs; each association goes to the upstream SCP chosen by the called AE title of its \
         A-ASSOCIATE-RQ (--route), else to --upstream. The peers' own PDUs are relayed unchanged; the proxy only \
-        answers an A-ASSOCIATE-RJ when there is no upstream or it does not answer, and an A-ABORT to both peers \
-        for a malformed PDU, an idle association or at shutdown.
+        answers an A-ASSOCIATE-RJ when the calling AE title is not allowed (--allow), there is no upstream or it \
+        does not answer, and an A-ABORT to both peers for a malformed PDU, an idle association or at shutdown.
         Rewriting identifiers (--rewrite RULES.yaml, --pseudonymize ATTR --key-file FILE, --called-ae, --calling-ae): \
         requests towards the SCP carry pseudonyms, responses towards the SCU get the originals back; messages are \
         re-assembled, rewritten and fragmented again for the receiving peer, and the logs, events and recordings \
@@ -33,6 +34,12 @@ struct Proxy: AsyncParsableCommand {
             help: ArgumentHelp("Send associations whose called AE title is AE to host:port (repeatable).",
                                valueName: "AE=host:port"))
     var routes: [String] = []
+
+    @Option(name: .customLong("allow"),
+            help: ArgumentHelp("Relay only associations whose calling AE title is AE, from anywhere or only from "
+                               + "ADDRESS[/PREFIX] (repeatable; default: any; others get A-ASSOCIATE-RJ 1/1/3).",
+                               valueName: "AE[@address[/prefix]]"))
+    var allowed: [String] = []
 
     @Option(help: ArgumentHelp("Seconds to wait for the upstream to connect and answer the A-ASSOCIATE-RQ.",
                                valueName: "seconds"))
@@ -102,6 +109,7 @@ struct Proxy: AsyncParsableCommand {
             throw ValidationError("--upstream must be host:port, not '\(upstream)'")
         }
         _ = try parsedRoutes()
+        _ = try parsedAllowList()
         for (name, value) in [("--connect-timeout", connectTimeout), ("--idle-timeout", idleTimeout),
                               ("--grace-period", gracePeriod)] {
             try checkSeconds(value, name)
@@ -156,6 +164,12 @@ struct Proxy: AsyncParsableCommand {
         return rules
     }
 
+    /// --allow as an allow-list; nil when none is given (any calling AE title).
+    func parsedAllowList() throws -> CallingAEAllowList? {
+        guard !allowed.isEmpty else { return nil }
+        do { return try CallingAEAllowList(parsing: allowed) } catch { throw ValidationError("--allow \(error)") }
+    }
+
     func parsedRoutes() throws -> [String: ProxyEndpoint] {
         var table: [String: ProxyEndpoint] = [:]
         for route in routes {
@@ -173,6 +187,7 @@ struct Proxy: AsyncParsableCommand {
         var configuration = ProxyConfiguration(
             listen: listenAddress,
             routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: upstream.flatMap { ProxyEndpoint(parsing: $0) }))
+        configuration.allowList = try parsedAllowList()
         configuration.connectTimeout = .seconds(connectTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.gracePeriod = .seconds(gracePeriod)
@@ -206,7 +221,8 @@ struct Proxy: AsyncParsableCommand {
             let address = try await server.start()
             var routesText = configuration.routing.routes.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }
             if let upstream = configuration.routing.defaultUpstream { routesText.append("default -> \(upstream)") }
-            logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))")
+            let allowedText = configuration.allowList.map { "; allowed: \($0)" } ?? ""
+            logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))\(allowedText)")
             if let rules = configuration.rewriter?.rules {
                 let attributes = rules.orderedRules.map { "\($0.attributeName) \($0.action)" }
                 let titles = (rules.aeTitles.called.sorted { $0.key < $1.key }.map { "called \($0.key)->\($0.value)" }
