@@ -228,6 +228,9 @@ struct Proxy: AsyncParsableCommand {
                 let titles = (rules.aeTitles.called.sorted { $0.key < $1.key }.map { "called \($0.key)->\($0.value)" }
                     + rules.aeTitles.calling.sorted { $0.key < $1.key }.map { "calling \($0.key)->\($0.value)" })
                 logger.info("rewriting: \((attributes + titles).joined(separator: ", "))\(rules.reverseMap ? "; responses mapped back" : "")")
+                if configuration.allowList == nil, rules.reverseMap, rules.attributes.values.contains(where: { $0.action.isReversible }) {
+                    FileHandle.standardError.write(Data(Self.openDoorWarning(DICOMProxyServer.describe(address)).utf8))
+                }
             }
         } catch {
             FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
@@ -238,5 +241,17 @@ struct Proxy: AsyncParsableCommand {
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
         await server.shutdown()
         logger.info("stopped")
+    }
+
+    /// Said once at start when responses are mapped back and no --allow restricts who may ask.
+    static func openDoorWarning(_ address: String) -> String {
+        """
+        dicomtap proxy: WARNING: rewriting maps the archive's answers back to the original identifiers, and no --allow \
+        is given: ANY client that can reach \(address) can associate with any AE title and get originals back \
+        (a C-FIND with universal matching returns every patient this proxy pseudonymized, with real names and IDs).
+        Restrict who may use the proxy: --allow AE (calling AE title) or --allow AE@ADDRESS/PREFIX \
+        (e.g. --allow MODALITY@10.1.2.0/24, --allow WS1@127.0.0.1; repeatable); others get A-ASSOCIATE-RJ.
+
+        """
     }
 }

@@ -91,4 +91,32 @@ struct CommandLineTests {
         #expect(refused.err.contains("the key file \(zeros) is one byte value repeated (16 × 0x00)"), "\(refused.err)")
         #expect(!refused.err.contains("RewriteError"))
     }
+
+    /// Rewriting with responses mapped back and no --allow: one loud warning on stderr at start; none with --allow.
+    @Test func rewritingWithoutAllowListWarnsOnce() async throws {
+        let dir = try TemporaryDirectory("cli-open-door")
+        defer { dir.remove() }
+        let key = try writeKeyFile(dir)
+        func start(_ extra: [String], name: String) async throws -> Subprocess {
+            let proxy = try Subprocess(Peers.dicomtap, ["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1",
+                                                        "--pseudonymize", "PatientID", "--key-file", key,
+                                                        "--mapping-store", dir.file("\(name).sqlite")] + extra,
+                                       name: name, directory: dir)
+            try await eventually("the proxy to listen", timeout: .seconds(60)) { proxy.stdout.contains("listening on") }
+            return proxy
+        }
+        let open = try await start([], name: "open")
+        defer { open.stop() }
+        try await eventually("the warning") { open.stderr.contains("--allow MODALITY@10.1.2.0/24") }
+        #expect(open.stderr.components(separatedBy: "WARNING").count - 1 == 1, "\(open.stderr)")
+        #expect(open.stderr.contains("ANY client that can reach 127.0.0.1:"))
+        #expect(open.stderr.contains("get originals back"))
+        open.stop()
+
+        let restricted = try await start(["--allow", "MODALITY@127.0.0.1"], name: "restricted")
+        defer { restricted.stop() }
+        #expect(restricted.stdout.contains("allowed: MODALITY@127.0.0.1/32"), "\(restricted.stdout)")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!restricted.stderr.contains("WARNING"), "\(restricted.stderr)")
+    }
 }
