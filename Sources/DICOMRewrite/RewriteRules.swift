@@ -100,6 +100,12 @@ public struct RewriteRules: Sendable, Hashable {
 
     public var isEmpty: Bool { attributes.isEmpty && aeTitles.isEmpty }
 
+    /// Responses towards the SCU get original identifiers back: whoever can associate with the
+    /// proxy can read them (the reason for `--allow`).
+    public var mapsOriginalsBack: Bool {
+        reverseMap && attributes.values.contains { $0.action.isReversible }
+    }
+
     /// Merges `other` into these rules (its rules and settings win).
     public mutating func merge(_ other: RewriteRules) {
         for rule in other.attributes.values { add(rule) }

@@ -228,7 +228,7 @@ struct Proxy: AsyncParsableCommand {
                 let titles = (rules.aeTitles.called.sorted { $0.key < $1.key }.map { "called \($0.key)->\($0.value)" }
                     + rules.aeTitles.calling.sorted { $0.key < $1.key }.map { "calling \($0.key)->\($0.value)" })
                 logger.info("rewriting: \((attributes + titles).joined(separator: ", "))\(rules.reverseMap ? "; responses mapped back" : "")")
-                if configuration.allowList == nil, rules.reverseMap, rules.attributes.values.contains(where: { $0.action.isReversible }) {
+                if configuration.allowList == nil, rules.mapsOriginalsBack {
                     FileHandle.standardError.write(Data(Self.openDoorWarning(DICOMProxyServer.describe(address)).utf8))
                 }
             }

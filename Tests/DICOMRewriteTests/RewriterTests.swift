@@ -62,6 +62,18 @@ func element(_ keyword: String, _ text: String, characterSet: SpecificCharacterS
         // Refused before anything starts (the key files themselves: SecretKeyTests).
         #expect(throws: RewriteError.self) { try Rewriter(rules: pseudonymRules(["PatientID"]), key: nil) }
     }
+
+    /// What makes `dicomtap proxy` warn, without --allow, that any client can get originals back.
+    @Test func mapsOriginalsBack() {
+        #expect(pseudonymRules(["PatientID"]).mapsOriginalsBack)
+        var oneWay = pseudonymRules(["PatientID"])
+        oneWay.reverseMap = false
+        #expect(!oneWay.mapsOriginalsBack)
+        var emptied = RewriteRules()
+        emptied.add(AttributeRule(tag: RewriteRules.tag(named: "PatientName")!, action: .empty))
+        emptied.aeTitles.calling = ["MODALITY": "ALIAS"]
+        #expect(!emptied.mapsOriginalsBack)
+    }
 }
 
 @Suite struct RulesFileTests {
