@@ -11,8 +11,8 @@ import NIOPosix
 public struct ServerConfiguration: Sendable {
     /// Our AE title; nil answers to any called AE title.
     public var aeTitle: String?
-    /// Calling AE titles allowed to associate; nil allows any.
-    public var allowedCallingAETitles: Set<String>?
+    /// Calling AE titles allowed to associate, each from any address or from given address blocks; nil allows any.
+    public var allowList: CallingAEAllowList?
     /// Abstract syntax → acceptable transfer syntaxes in our order of preference.
     public var supportedContexts: [String: [String]]
     /// The largest P-DATA-TF variable field we accept to receive (sent in the A-ASSOCIATE-AC); 0 = unlimited.
@@ -34,7 +34,7 @@ public struct ServerConfiguration: Sendable {
     /// Receives every PDU of every association (for dumps); built per association from its connection number.
     public var tap: (@Sendable (_ connection: Int) -> AssociationTap?)?
 
-    public init(aeTitle: String? = nil, allowedCallingAETitles: Set<String>? = nil,
+    public init(aeTitle: String? = nil, allowList: CallingAEAllowList? = nil,
                 supportedContexts: [String: [String]], maxPDULength: UInt32 = 65536,
                 artimTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount? = .seconds(300),
                 requestTimeout: TimeAmount = .seconds(60),
@@ -42,7 +42,7 @@ public struct ServerConfiguration: Sendable {
                 logger: Logger = Logger(label: "dicomtap.server"),
                 tap: (@Sendable (Int) -> AssociationTap?)? = nil) {
         self.aeTitle = aeTitle
-        self.allowedCallingAETitles = allowedCallingAETitles
+        self.allowList = allowList
         self.supportedContexts = supportedContexts
         self.maxPDULength = maxPDULength
         self.artimTimeout = artimTimeout
@@ -54,11 +54,12 @@ public struct ServerConfiguration: Sendable {
         self.tap = tap
     }
 
-    /// Our answer to an A-ASSOCIATE-RQ: an A-ASSOCIATE-RJ for an unknown called or calling AE title or an
-    /// application context other than DICOM's (PS3.8 Table 9-21, source service-user, rejected-permanent);
-    /// otherwise an A-ASSOCIATE-AC accepting each proposed context whose abstract syntax we support with the
-    /// first of our transfer syntaxes the requestor proposed (result 3 or 4 for the others).
-    public func decide(_ rq: AssociateRequest) -> AssociateDecision {
+    /// Our answer to an A-ASSOCIATE-RQ from `address`: an A-ASSOCIATE-RJ for an unknown called AE title, a
+    /// calling AE title the allow-list does not allow (from that address), or an application context other
+    /// than DICOM's (PS3.8 Table 9-21, source service-user, rejected-permanent); otherwise an A-ASSOCIATE-AC
+    /// accepting each proposed context whose abstract syntax we support with the first of our transfer
+    /// syntaxes the requestor proposed (result 3 or 4 for the others).
+    public func decide(_ rq: AssociateRequest, from address: SocketAddress? = nil) -> AssociateDecision {
         if let app = rq.fields.applicationContextName, app != ApplicationContextItem.dicomApplicationContextName {
             return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 2),
                            why: "application context \(app) not supported")
@@ -69,9 +70,8 @@ public struct ServerConfiguration: Sendable {
                            why: "called AE title \"\(called)\" is not ours (\"\(aeTitle)\")")
         }
         let calling = rq.fields.callingAETitle.value
-        if let allowed = allowedCallingAETitles, !allowed.contains(calling) {
-            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 3),
-                           why: "calling AE title \"\(calling)\" is not on the allow-list")
+        if let allowList, let refusal = allowList.refusal(callingAETitle: calling, from: address.flatMap { IPAddress($0) }) {
+            return .reject(CallingAEAllowList.reject, why: refusal)
         }
         var items: [AssociationItem] = [.applicationContext(ApplicationContextItem())]
         for p in rq.presentationContexts {
@@ -352,10 +352,11 @@ final class ServerSession: Sendable {
         var logger = configuration.logger
         logger[metadataKey: "association"] = "\(number)"
         let log = logger
-        let remote = "\(channel.remoteAddress?.ipAddress ?? "?"):\(channel.remoteAddress?.port ?? 0)"
+        let remoteAddress = channel.remoteAddress
+        let remote = "\(remoteAddress?.ipAddress ?? "?"):\(remoteAddress?.port ?? 0)"
         let ul = ULConnectionHandler(
             role: .acceptor(decide: { rq in
-                switch configuration.decide(rq) {
+                switch configuration.decide(rq, from: remoteAddress) {
                 case .accept(let ac): return .accept(ac)
                 case .reject(let rj, let why):
                     log.notice("association rejected", metadata: ["calling": "\(rq.fields.callingAETitle.value)",

@@ -85,7 +85,8 @@ final class AssociationRelay {
         var logger = shared.logger
         logger[metadataKey: ProxyLogKey.associationID] = .string(id)
         self.logger = logger
-        machine = RelayStateMachine(routing: shared.configuration.routing)
+        machine = RelayStateMachine(routing: shared.configuration.routing, allowList: shared.configuration.allowList,
+                                    requestorAddress: channel.remoteAddress.flatMap { IPAddress($0) })
         var observerConfiguration = shared.configuration.observer
         observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
         observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
@@ -209,7 +210,7 @@ final class AssociationRelay {
                 malformed = true
                 action = machine.malformedPDU(from: role, unknownType: false, detail: "\(error)")
             }
-            if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
+            if case .reject(_, _, let reason) = action, reason.refusedRequest { associationRequested(upstream: nil, refused: reason) }
             if isData {
                 run(action, pdu: bytes)
                 if case .success(let pdu) = decoded, !isFinished {
@@ -429,12 +430,13 @@ final class AssociationRelay {
 
     // MARK: Outputs
 
-    private func associationRequested(upstream: ProxyEndpoint?) {
+    private func associationRequested(upstream: ProxyEndpoint?, refused: RelayCloseReason? = nil) {
         self.upstream = upstream
         let info = observer.info
         let calling = info.callingAETitle ?? "?"
         let called = info.calledAETitle ?? "?"
-        logger.info("ASSOCIATE  \(client)  \"\(calling)\" -> \"\(called)\"  via \(upstream.map { "\($0)" } ?? "(no route)")")
+        let via = upstream.map { "via \($0)" } ?? (refused?.code == .callingAETitleNotAllowed ? "(not allowed)" : "via (no route)")
+        logger.info("ASSOCIATE  \(client)  \"\(calling)\" -> \"\(called)\"  \(via)")
         openFiles()
         if let events = shared.events {
             events.write(format.start(time: info.requestTime ?? startTime, client: client,
@@ -522,6 +524,8 @@ final class AssociationRelay {
         let time = wallClock()
         switch reason {
         case .noRoute: note(Finding(.noRoute, .error, reason.description, time: time))
+        case .callingAETitleNotAllowed:
+            note(Finding(.callingAETitleNotAllowed, .error, reason.description, time: time, sender: .requestor))
         case .upstreamUnreachable: note(Finding(.upstreamUnreachable, .error, reason.description, time: time))
         case .upstreamNotAnswering: note(Finding(.upstreamNotAnswering, .error, reason.description, time: time))
         case .unexpectedFirstPDU: note(Finding(.unexpectedFirstPDU, .error, reason.description, time: time, sender: .requestor))
@@ -555,7 +559,7 @@ final class AssociationRelay {
         let exchanges = observer.exchangeCount
         let outcome: String
         switch closeReason {
-        case .noRoute?, .upstreamUnreachable?, .upstreamNotAnswering?:
+        case .noRoute?, .callingAETitleNotAllowed?, .upstreamUnreachable?, .upstreamNotAnswering?:
             outcome = "rejected by the proxy (\(closeReason?.code.rawValue ?? ""))"
         case .unexpectedFirstPDU?, .malformedPDU?, .idle?, .shutdown?, .cannotRewrite?:
             outcome = "aborted by the proxy (\(closeReason?.code.rawValue ?? ""))"
@@ -708,7 +712,7 @@ extension AssociationRelay {
         let action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
         if case .associateRequest = pdu, case .connect(let upstream) = action { associationRequested(upstream: upstream) }
         if role == .acceptor, machine.state == .relaying { cancelResponseTimer() }
-        if case .reject(_, _, .noRoute) = action { associationRequested(upstream: nil) }
+        if case .reject(_, _, let reason) = action, reason.refusedRequest { associationRequested(upstream: nil, refused: reason) }
         switch action {
         case .forward(let to):
             for pdu in outgoing { handler(to)?.write(pdu) }

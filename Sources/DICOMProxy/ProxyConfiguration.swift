@@ -69,6 +69,9 @@ public struct ProxyConfiguration: Sendable {
     /// Where the proxy listens for SCUs (port 0: chosen by the system).
     public var listen: ProxyEndpoint
     public var routing: RoutingTable
+    /// Calling AE titles (and the addresses they may come from) the proxy relays; others get
+    /// A-ASSOCIATE-RJ 1/1/3 and a `calling-ae-not-allowed` finding. nil: any.
+    public var allowList: CallingAEAllowList?
     /// How long to wait for the upstream: for the TCP connection and then for its answer to the
     /// A-ASSOCIATE-RQ. When it runs out the SCU gets an A-ASSOCIATE-RJ (rejected-transient,
     /// service-provider presentation, temporary-congestion).

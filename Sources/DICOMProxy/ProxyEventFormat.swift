@@ -8,6 +8,8 @@ import NIOCore
 extension Finding.Code {
     /// No `--route` for the called AE title and no default upstream: A-ASSOCIATE-RJ 1/1/7.
     public static let noRoute = Finding.Code(rawValue: "no-route")
+    /// The calling AE title is not on the allow-list (or not from that address): A-ASSOCIATE-RJ 1/1/3.
+    public static let callingAETitleNotAllowed = Finding.Code(rawValue: "calling-ae-not-allowed")
     /// The upstream refused or did not take the TCP connection: A-ASSOCIATE-RJ 2/3/1.
     public static let upstreamUnreachable = Finding.Code(rawValue: "upstream-unreachable")
     /// The upstream did not answer the A-ASSOCIATE-RQ within the connect timeout: A-ASSOCIATE-RJ 2/3/1.

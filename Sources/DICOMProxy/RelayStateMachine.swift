@@ -5,6 +5,8 @@ import DICOMUL
 enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
     /// No `--route` for the called AE title and no default upstream.
     case noRoute(calledAETitle: String)
+    /// The allow-list does not allow the calling AE title (from the SCU's address); the words say why.
+    case callingAETitleNotAllowed(String)
     /// The upstream could not be reached (connection refused, no route, timeout).
     case upstreamUnreachable(String)
     /// The upstream did not answer the A-ASSOCIATE-RQ in time.
@@ -18,10 +20,20 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
     /// With rewriting on, a message towards the SCP could not be rewritten (it is not forwarded).
     case cannotRewrite(String)
 
+    /// The proxy refused the A-ASSOCIATE-RQ itself, before any upstream was chosen.
+    var refusedRequest: Bool {
+        switch self {
+        case .noRoute, .callingAETitleNotAllowed: return true
+        case .upstreamUnreachable, .upstreamNotAnswering, .unexpectedFirstPDU, .malformedPDU, .idle, .shutdown, .cannotRewrite:
+            return false
+        }
+    }
+
     /// The finding code the proxy reports it with.
     var code: Finding.Code {
         switch self {
         case .noRoute: return .noRoute
+        case .callingAETitleNotAllowed: return .callingAETitleNotAllowed
         case .upstreamUnreachable: return .upstreamUnreachable
         case .upstreamNotAnswering: return .upstreamNotAnswering
         case .unexpectedFirstPDU: return .unexpectedFirstPDU
@@ -35,6 +47,7 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
     var description: String {
         switch self {
         case .noRoute(let title): return "no route for called AE title \"\(title)\" and no default upstream"
+        case .callingAETitleNotAllowed(let why): return why
         case .upstreamUnreachable(let why): return "upstream unreachable: \(why)"
         case .upstreamNotAnswering: return "upstream did not answer the A-ASSOCIATE-RQ in time"
         case .unexpectedFirstPDU(let type): return "the SCU's first PDU is an \(type), not an A-ASSOCIATE-RQ"
@@ -50,9 +63,10 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
 /// events and run the actions it returns (model: postgres-nio `ConnectionStateMachine`).
 ///
 /// The proxy does not terminate the association: it waits for the SCU's A-ASSOCIATE-RQ,
-/// picks the upstream from its called AE title, connects, forwards the RQ, and from then on
-/// forwards every PDU unchanged. It speaks itself only to refuse an association
-/// (A-ASSOCIATE-RJ, PS3.8 §9.3.4) or to end a broken one (A-ABORT, §9.3.8).
+/// checks its calling AE title and the SCU's address against the allow-list, picks the
+/// upstream from its called AE title, connects, forwards the RQ, and from then on forwards
+/// every PDU unchanged. It speaks itself only to refuse an association (A-ASSOCIATE-RJ,
+/// PS3.8 §9.3.4) or to end a broken one (A-ABORT, §9.3.8).
 struct RelayStateMachine: Sendable {
     enum State: Sendable, Hashable {
         /// Reading the SCU's first PDU.
@@ -95,12 +109,17 @@ struct RelayStateMachine: Sendable {
 
     private(set) var state: State = .awaitingAssociateRequest
     let routing: RoutingTable
+    /// Who may associate (nil: anyone), and where the SCU connected from.
+    let allowList: CallingAEAllowList?
+    let requestorAddress: IPAddress?
     private(set) var requestorOpen = true
     private(set) var acceptorOpen = false
     private(set) var connectInFlight = false
 
-    init(routing: RoutingTable) {
+    init(routing: RoutingTable, allowList: CallingAEAllowList? = nil, requestorAddress: IPAddress? = nil) {
         self.routing = routing
+        self.allowList = allowList
+        self.requestorAddress = requestorAddress
     }
 
     /// Both connections are closed and no upstream connection is still opening.
@@ -124,6 +143,12 @@ struct RelayStateMachine: Sendable {
             guard case .associateRequest(let rq) = pdu else {
                 state = .closing
                 return .abort(Abort(source: .serviceProvider, reason: .unexpectedPDU), .unexpectedFirstPDU(pdu.type))
+            }
+            // Before routing: a client not allowed learns nothing about the upstreams.
+            if let allowList,
+               let refusal = allowList.refusal(callingAETitle: rq.fields.callingAETitle.value, from: requestorAddress) {
+                state = .closing
+                return .reject(CallingAEAllowList.reject, abortAcceptor: false, .callingAETitleNotAllowed(refusal))
             }
             let called = rq.fields.calledAETitle.value
             guard let upstream = routing.upstream(forCalledAETitle: called) else {

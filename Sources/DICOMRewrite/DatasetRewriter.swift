@@ -88,6 +88,8 @@ public final class Rewriter: Sendable {
     /// What `shift-date` moves dates by (the rules' days, else derived from the key).
     public let dateShift: DateShift?
     public let decodingOptions: DecodingOptions
+    /// What is weak but accepted in the configuration (the key's warnings), for the caller to show.
+    public let warnings: [String]
 
     /// `key` is needed when a rule pseudonymizes.
     public init(rules: RewriteRules, key: SecretKey?, store: MappingStore = MappingStore(),
@@ -100,6 +102,7 @@ public final class Rewriter: Sendable {
         pseudonymizer = key.map(Pseudonymizer.init)
         dateShift = rules.dateShiftDays.map(DateShift.init(days:)) ?? key.map(DateShift.init(key:))
         self.decodingOptions = decodingOptions
+        warnings = key?.warnings ?? []
     }
 
     /// Reads the key file and opens the mapping store the rules name.

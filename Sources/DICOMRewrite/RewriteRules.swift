@@ -104,7 +104,7 @@ public struct RewriteRules: Sendable, Hashable {
     public var aeTitles = AETitleRules()
     /// Responses towards the SCU are mapped back to the originals (default true).
     public var reverseMap = true
-    /// The secret key file for `pseudonymize` (at least 16 bytes, not world-readable).
+    /// The secret key file for `pseudonymize` (see `SecretKey`: 32 random bytes, owned by the user, mode 0600 or 0400).
     public var keyFile: String?
     /// The SQLite file of pseudonym → original (created with mode 0600).
     public var mappingStore: String?
@@ -170,6 +170,12 @@ public struct RewriteRules: Sendable, Hashable {
     }
 
     public var isEmpty: Bool { attributes.isEmpty && aeTitles.isEmpty }
+
+    /// Responses towards the SCU get original identifiers back: whoever can associate with the
+    /// proxy can read them (the reason for `--allow`).
+    public var mapsOriginalsBack: Bool {
+        reverseMap && (attributes.values.contains { $0.action.isReversible } || patterns.contains { $0.action?.isReversible == true })
+    }
 
     /// Merges `other` into these rules (its rules and settings win).
     public mutating func merge(_ other: RewriteRules) {

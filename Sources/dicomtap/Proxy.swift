@@ -2,6 +2,7 @@ import ArgumentParser
 import DICOMCore
 import DICOMProxy
 import DICOMRewrite
+import DICOMUL
 import Dispatch
 import Foundation
 import Logging
@@ -12,8 +13,8 @@ struct Proxy: AsyncParsableCommand {
         discussion: """
         Listens for SCUs; each association goes to the upstream SCP chosen by the called AE title of its \
         A-ASSOCIATE-RQ (--route), else to --upstream. The peers' own PDUs are relayed unchanged; the proxy only \
-        answers an A-ASSOCIATE-RJ when there is no upstream or it does not answer, and an A-ABORT to both peers \
-        for a malformed PDU, an idle association or at shutdown.
+        answers an A-ASSOCIATE-RJ when the calling AE title is not allowed (--allow), there is no upstream or it \
+        does not answer, and an A-ABORT to both peers for a malformed PDU, an idle association or at shutdown.
         Rewriting identifiers (--rewrite RULES.yaml, --pseudonymize ATTR --key-file FILE, --called-ae, --calling-ae): \
         requests towards the SCP carry pseudonyms, responses towards the SCU get the originals back; messages are \
         re-assembled, rewritten and fragmented again for the receiving peer, and the logs, events and recordings \
@@ -33,6 +34,12 @@ struct Proxy: AsyncParsableCommand {
             help: ArgumentHelp("Send associations whose called AE title is AE to host:port (repeatable).",
                                valueName: "AE=host:port"))
     var routes: [String] = []
+
+    @Option(name: .customLong("allow"),
+            help: ArgumentHelp("Relay only associations whose calling AE title is AE, from anywhere or only from "
+                               + "ADDRESS[/PREFIX] (repeatable; default: any; others get A-ASSOCIATE-RJ 1/1/3).",
+                               valueName: "AE[@address[/prefix]]"))
+    var allowed: [String] = []
 
     @Option(help: ArgumentHelp("Seconds to wait for the upstream to connect and answer the A-ASSOCIATE-RQ.",
                                valueName: "seconds"))
@@ -68,7 +75,7 @@ struct Proxy: AsyncParsableCommand {
                                valueName: "attribute"))
     var pseudonymize: [String] = []
 
-    @Option(help: ArgumentHelp("The secret key for pseudonyms: the file's bytes (at least 16, not world-readable).",
+    @Option(help: ArgumentHelp("The secret key for pseudonyms: the file's bytes (at least 32 random bytes; owned by you, mode 0600 or 0400).",
                                valueName: "file"))
     var keyFile: String?
 
@@ -107,6 +114,7 @@ struct Proxy: AsyncParsableCommand {
             throw ValidationError("--upstream must be host:port, not '\(upstream)'")
         }
         _ = try parsedRoutes()
+        _ = try parsedAllowList()
         for (name, value) in [("--connect-timeout", connectTimeout), ("--idle-timeout", idleTimeout),
                               ("--grace-period", gracePeriod)] {
             try checkSeconds(value, name)
@@ -169,6 +177,12 @@ struct Proxy: AsyncParsableCommand {
         return rules
     }
 
+    /// --allow as an allow-list; nil when none is given (any calling AE title).
+    func parsedAllowList() throws -> CallingAEAllowList? {
+        guard !allowed.isEmpty else { return nil }
+        do { return try CallingAEAllowList(parsing: allowed) } catch { throw ValidationError("--allow \(error)") }
+    }
+
     func parsedRoutes() throws -> [String: ProxyEndpoint] {
         var table: [String: ProxyEndpoint] = [:]
         for route in routes {
@@ -186,6 +200,7 @@ struct Proxy: AsyncParsableCommand {
         var configuration = ProxyConfiguration(
             listen: listenAddress,
             routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: upstream.flatMap { ProxyEndpoint(parsing: $0) }))
+        configuration.allowList = try parsedAllowList()
         configuration.connectTimeout = .seconds(connectTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.gracePeriod = .seconds(gracePeriod)
@@ -195,7 +210,11 @@ struct Proxy: AsyncParsableCommand {
         configuration.recordDirectory = record
         if let rules = try rewriteRules() {
             do {
-                configuration.rewriter = try Rewriter.open(rules: rules)
+                let rewriter = try Rewriter.open(rules: rules)
+                for warning in rewriter.warnings {
+                    FileHandle.standardError.write(Data("dicomtap proxy: warning: \(warning)\n".utf8))
+                }
+                configuration.rewriter = rewriter
             } catch {
                 FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
                 throw ExitCode(2)
@@ -215,7 +234,8 @@ struct Proxy: AsyncParsableCommand {
             let address = try await server.start()
             var routesText = configuration.routing.routes.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }
             if let upstream = configuration.routing.defaultUpstream { routesText.append("default -> \(upstream)") }
-            logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))")
+            let allowedText = configuration.allowList.map { "; allowed: \($0)" } ?? ""
+            logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))\(allowedText)")
             if let rules = configuration.rewriter?.rules {
                 var attributes = rules.orderedRules.map { "\($0.attributeName) \($0.action)" }
                 if attributes.count > 12 {
@@ -230,6 +250,9 @@ struct Proxy: AsyncParsableCommand {
                 let titles = (rules.aeTitles.called.sorted { $0.key < $1.key }.map { "called \($0.key)->\($0.value)" }
                     + rules.aeTitles.calling.sorted { $0.key < $1.key }.map { "calling \($0.key)->\($0.value)" })
                 logger.info("rewriting: \((attributes + titles).joined(separator: ", "))\(rules.reverseMap ? "; responses mapped back" : "")")
+                if configuration.allowList == nil, rules.mapsOriginalsBack {
+                    FileHandle.standardError.write(Data(Self.openDoorWarning(DICOMProxyServer.describe(address)).utf8))
+                }
             }
         } catch {
             FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
@@ -240,5 +263,17 @@ struct Proxy: AsyncParsableCommand {
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
         await server.shutdown()
         logger.info("stopped")
+    }
+
+    /// Said once at start when responses are mapped back and no --allow restricts who may ask.
+    static func openDoorWarning(_ address: String) -> String {
+        """
+        dicomtap proxy: WARNING: rewriting maps the archive's answers back to the original identifiers, and no --allow \
+        is given: ANY client that can reach \(address) can associate with any AE title and get originals back \
+        (a C-FIND with universal matching returns every patient this proxy pseudonymized, with real names and IDs).
+        Restrict who may use the proxy: --allow AE (calling AE title) or --allow AE@ADDRESS/PREFIX \
+        (e.g. --allow MODALITY@10.1.2.0/24, --allow WS1@127.0.0.1; repeatable); others get A-ASSOCIATE-RJ.
+
+        """
     }
 }

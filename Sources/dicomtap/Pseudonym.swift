@@ -1,6 +1,7 @@
 import ArgumentParser
 import DICOMCore
 import DICOMRewrite
+import Foundation
 
 struct Pseudonym: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,8 @@ struct Pseudonym: ParsableCommand {
         recorded there, so that a proxy using that store maps them back to the originals in what the archive sends.
         """)
 
-    @Option(help: ArgumentHelp("The secret key: the file's bytes (at least 16, not world-readable).", valueName: "file"))
+    @Option(help: ArgumentHelp("The secret key: the file's bytes (at least 32 random bytes; owned by you, mode 0600 or 0400; "
+                               + "make one: head -c 32 /dev/urandom > FILE && chmod 600 FILE).", valueName: "file"))
     var keyFile: String?
 
     @Option(help: ArgumentHelp("Take VR, prefix and length from this attribute's rule in --rewrite, or its VR from the dictionary.",
@@ -71,6 +73,9 @@ struct Pseudonym: ParsableCommand {
         guard let keyPath else { throw ValidationError("give --key-file FILE") }
         let key: SecretKey
         do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw CLIError("\(error)") }
+        for warning in key.warnings {
+            FileHandle.standardError.write(Data("dicomtap pseudonym: warning: \(warning)\n".utf8))
+        }
         let pseudonymizer = Pseudonymizer(key: key)
         let store: MappingStore?
         do { store = try mappingStore.map { try MappingStore(path: $0) } } catch { throw CLIError("\(error)") }

@@ -3,6 +3,7 @@ import DICOMNetwork
 import DICOMProxy
 import DICOMServices
 import DICOMStore
+import DICOMUL
 import Dispatch
 import Foundation
 import Logging
@@ -27,8 +28,10 @@ struct Serve: AsyncParsableCommand {
             help: ArgumentHelp("Files or folders to import before serving.", valueName: "path"))
     var imports: [String] = []
     @Option(help: "Our AE title; associations calling another are rejected (default: answer to any).") var aeTitle: String?
-    @Option(name: .customLong("allow"), help: ArgumentHelp("Calling AE title allowed to associate (repeatable; default: any).",
-                                                            valueName: "AE"))
+    @Option(name: .customLong("allow"),
+            help: ArgumentHelp("Calling AE title allowed to associate, from anywhere or only from ADDRESS[/PREFIX] "
+                               + "(repeatable; default: any; others get A-ASSOCIATE-RJ 1/1/3).",
+                               valueName: "AE[@address[/prefix]]"))
     var allowed: [String] = []
     @Option(help: "Largest PDU we accept, in bytes.") var maxPDU: UInt32 = 65536
     @Option(help: ArgumentHelp("ARTIM timeout in seconds (A-ASSOCIATE-RQ wait, close after release/abort).", valueName: "seconds"))
@@ -45,6 +48,13 @@ struct Serve: AsyncParsableCommand {
         try checkSeconds(artimTimeout, "--artim-timeout", zero: false)
         try checkSeconds(idleTimeout, "--idle-timeout", zero: false)
         try checkSeconds(responseDelay, "--response-delay")
+        _ = try parsedAllowList()
+    }
+
+    /// --allow as an allow-list; nil when none is given (any calling AE title).
+    func parsedAllowList() throws -> CallingAEAllowList? {
+        guard !allowed.isEmpty else { return nil }
+        do { return try CallingAEAllowList(parsing: allowed) } catch { throw ValidationError("--allow \(error)") }
     }
 
     func run() async throws {
@@ -61,13 +71,14 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let allowList = try parsedAllowList()
         let signals = TerminationSignals()
         let server: DICOMServer
         do {
             server = try await DICOMServer.start(
                 host: host, port: port,
                 configuration: ServerConfiguration(
-                    aeTitle: aeTitle, allowedCallingAETitles: allowed.isEmpty ? nil : Set(allowed),
+                    aeTitle: aeTitle, allowList: allowList,
                     supportedContexts: RPIService.supportedContexts, maxPDULength: maxPDU,
                     artimTimeout: .fromSeconds(artimTimeout), idleTimeout: .fromSeconds(idleTimeout),
                     messageLimits: RPIService.messageLimits,
@@ -78,7 +89,8 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("dicomtap serve: cannot listen on \(host):\(port): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)\n")
+        write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)"
+              + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
         _ = await signals.next()
         await server.shutdown()
         write("stopped\n")

@@ -56,6 +56,39 @@ import Testing
         #expect(machine.isFinished)
     }
 
+    /// The allow-list is checked before routing: a calling AE title not allowed, or allowed but from
+    /// another address, gets A-ASSOCIATE-RJ 1/1/3 and no upstream connection.
+    @Test func rejectsCallingAETitlesNotAllowed() throws {
+        let allowList = try CallingAEAllowList(parsing: ["RAWSCU@127.0.0.1", "FAR@10.0.0.0/8"])
+        let local = IPAddress("127.0.0.1")
+        func request(calling: String) -> PDU {
+            (try? PDU(frame: Self.frame(TestPDUs.associateRequest(called: "ANY", calling: calling)))) ?? Self.data
+        }
+        let rj = AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 3)
+
+        var allowed = RelayStateMachine(routing: Self.routing, allowList: allowList, requestorAddress: local)
+        #expect(allowed.requestorSent(request(calling: "RAWSCU")) == .connect(Self.upstream))
+
+        var unknown = RelayStateMachine(routing: Self.routing, allowList: allowList, requestorAddress: local)
+        #expect(unknown.requestorSent(request(calling: "INTRUDER")) == .reject(rj, abortAcceptor: false, .callingAETitleNotAllowed(
+            "calling AE title \"INTRUDER\" from 127.0.0.1 is not on the allow-list")))
+        #expect(unknown.state == .closing)
+        #expect(unknown.channelClosed(.requestor) == .none)
+        #expect(unknown.isFinished)
+
+        var elsewhere = RelayStateMachine(routing: Self.routing, allowList: allowList, requestorAddress: local)
+        #expect(elsewhere.requestorSent(request(calling: "FAR")) == .reject(rj, abortAcceptor: false, .callingAETitleNotAllowed(
+            "calling AE title \"FAR\" is allowed only from 10.0.0.0/8, not from 127.0.0.1")))
+
+        // Refused before routing: no route is not what a client that is not allowed hears.
+        var unrouted = RelayStateMachine(routing: RoutingTable(routes: ["CARDIO": Self.upstream]), allowList: allowList,
+                                         requestorAddress: local)
+        guard case .reject(_, _, .callingAETitleNotAllowed) = unrouted.requestorSent(request(calling: "INTRUDER")) else {
+            Issue.record("not refused by the allow-list")
+            return
+        }
+    }
+
     @Test func rejectsTransientlyWhenTheUpstreamIsUnreachable() {
         var machine = RelayStateMachine(routing: Self.routing)
         _ = machine.requestorSent(Self.request(called: "ANY"))

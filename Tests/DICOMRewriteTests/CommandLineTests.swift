@@ -34,7 +34,8 @@ struct CommandLineTests {
         let refused = try await DICOMTapBinary.run(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1",
                                                     "--pseudonymize", "PatientID", "--key-file", open], in: dir)
         #expect(refused.status != 0)
-        #expect(refused.err.contains("accessible to every user"), "\(refused.err)")
+        #expect(refused.err.contains("dicomtap proxy: the key file \(open) can be read or changed by users other than its owner (mode 0644). "
+                                     + "Restrict it: chmod 600 \(open)."), "\(refused.err)")
         #expect(!refused.out.contains("listening"))
     }
 
@@ -70,5 +71,52 @@ struct CommandLineTests {
         let record = try MappingStore(path: dir.file("map.sqlite")).original(of: "ODB5PPOKEDOTOM6B")
         #expect(record?.original == "Doe^John")
         #expect(record?.vr == .PN)
+    }
+
+    /// A weak but accepted key: the commands say so on stderr and go on.
+    @Test func weakKeysAreWarnedAbout() async throws {
+        let dir = try TemporaryDirectory("cli-weak-key")
+        defer { dir.remove() }
+        let legacy = try writeKeyFile(dir, bytes: SecretKeyTests.random16)
+        let run = try await DICOMTapBinary.run(["pseudonym", "--key-file", legacy, "1234567"], in: dir)
+        #expect(run.status == 0)
+        #expect(run.out.count == 17)
+        #expect(run.err.contains("dicomtap pseudonym: warning: the key file \(legacy) has 16 bytes; new keys need at least 32"), "\(run.err)")
+        #expect(run.err.contains("head -c 32 /dev/urandom > \(legacy).new && chmod 600 \(legacy).new"))
+
+        let zeros = try writeKeyFile(dir, bytes: Array(repeating: 0, count: 16))
+        let refused = try await DICOMTapBinary.run(["pseudonym", "--key-file", zeros, "1234567"], in: dir)
+        #expect(refused.status != 0)
+        #expect(refused.out.isEmpty)
+        #expect(refused.err.contains("the key file \(zeros) is one byte value repeated (16 × 0x00)"), "\(refused.err)")
+        #expect(!refused.err.contains("RewriteError"))
+    }
+
+    /// Rewriting with responses mapped back and no --allow: one loud warning on stderr at start; none with --allow.
+    @Test func rewritingWithoutAllowListWarnsOnce() async throws {
+        let dir = try TemporaryDirectory("cli-open-door")
+        defer { dir.remove() }
+        let key = try writeKeyFile(dir)
+        func start(_ extra: [String], name: String) async throws -> Subprocess {
+            let proxy = try Subprocess(Peers.dicomtap, ["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1",
+                                                        "--pseudonymize", "PatientID", "--key-file", key,
+                                                        "--mapping-store", dir.file("\(name).sqlite")] + extra,
+                                       name: name, directory: dir)
+            try await eventually("the proxy to listen", timeout: .seconds(60)) { proxy.stdout.contains("listening on") }
+            return proxy
+        }
+        let open = try await start([], name: "open")
+        defer { open.stop() }
+        try await eventually("the warning") { open.stderr.contains("--allow MODALITY@10.1.2.0/24") }
+        #expect(open.stderr.components(separatedBy: "WARNING").count - 1 == 1, "\(open.stderr)")
+        #expect(open.stderr.contains("ANY client that can reach 127.0.0.1:"))
+        #expect(open.stderr.contains("get originals back"))
+        open.stop()
+
+        let restricted = try await start(["--allow", "MODALITY@127.0.0.1"], name: "restricted")
+        defer { restricted.stop() }
+        #expect(restricted.stdout.contains("allowed: MODALITY@127.0.0.1/32"), "\(restricted.stdout)")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!restricted.stderr.contains("WARNING"), "\(restricted.stderr)")
     }
 }

@@ -46,7 +46,7 @@ func element(_ keyword: String, _ text: String, characterSet: SpecificCharacterS
         #expect(p.pseudonym(for: "", vr: .LO) == "")
         // Deterministic, and a different key gives a different pseudonym.
         #expect(p.pseudonym(for: "1234567", vr: .LO) == Pseudonymizer(key: testKey).pseudonym(for: "1234567", vr: .LO))
-        let other = Pseudonymizer(key: try! SecretKey(bytes: Array(repeating: 7, count: 16)))
+        let other = Pseudonymizer(key: try! SecretKey(bytes: Array((0..<32).reversed())))
         #expect(other.pseudonym(for: "1234567", vr: .LO) != "YYWAWDVSJ4GVA6LG")
     }
 
@@ -58,28 +58,21 @@ func element(_ keyword: String, _ text: String, characterSet: SpecificCharacterS
         #expect(Pseudonymizer.problem(with: PseudonymFormat(prefix: "P-"), vr: .LO) == nil)
     }
 
-    @Test func keyFiles() throws {
-        let dir = try TemporaryDirectory("key")
-        defer { dir.remove() }
-        let good = try writeKeyFile(dir)
-        #expect(try SecretKey(contentsOfFile: good).bytes == Array(0..<32))
-        let short = try writeKeyFile(dir, bytes: Array(0..<15))
-        #expect(throws: RewriteError.self) { try SecretKey(contentsOfFile: short) }
-        do {
-            _ = try SecretKey(contentsOfFile: short)
-        } catch {
-            #expect(error.description.contains("15 bytes; at least 16"))
-        }
-        let open = try writeKeyFile(dir, mode: 0o644)
-        do {
-            _ = try SecretKey(contentsOfFile: open)
-            Issue.record("a world-readable key file was accepted")
-        } catch {
-            #expect(error.description.contains("accessible to every user (mode 644)"))
-        }
-        #expect(throws: RewriteError.self) { try SecretKey(contentsOfFile: dir.file("missing")) }
-        // Pseudonymizing without a key is refused before anything starts.
+    @Test func pseudonymizingNeedsAKey() {
+        // Refused before anything starts (the key files themselves: SecretKeyTests).
         #expect(throws: RewriteError.self) { try Rewriter(rules: pseudonymRules(["PatientID"]), key: nil) }
+    }
+
+    /// What makes `dicomtap proxy` warn, without --allow, that any client can get originals back.
+    @Test func mapsOriginalsBack() {
+        #expect(pseudonymRules(["PatientID"]).mapsOriginalsBack)
+        var oneWay = pseudonymRules(["PatientID"])
+        oneWay.reverseMap = false
+        #expect(!oneWay.mapsOriginalsBack)
+        var emptied = RewriteRules()
+        emptied.add(AttributeRule(tag: RewriteRules.tag(named: "PatientName")!, action: .empty))
+        emptied.aeTitles.calling = ["MODALITY": "ALIAS"]
+        #expect(!emptied.mapsOriginalsBack)
     }
 }
 

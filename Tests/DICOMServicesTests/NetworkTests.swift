@@ -18,7 +18,7 @@ import Testing
 
     static func echoServer(allowed: Set<String>? = nil, aeTitle: String? = nil) async throws -> DICOMServer {
         try await DICOMServer.start(port: 0, configuration: ServerConfiguration(
-            aeTitle: aeTitle, allowedCallingAETitles: allowed,
+            aeTitle: aeTitle, allowList: allowed.map { CallingAEAllowList(aeTitles: $0) },
             supportedContexts: [verification: PresentationContextProposal.defaultTransferSyntaxes]), handler: NoServices())
     }
 
@@ -91,6 +91,29 @@ import Testing
             #expect(rj.result == .rejectedPermanent)
             #expect(rj.source == .serviceUser)
             #expect(rj.reason == 3)
+        }
+        await server.shutdown()
+    }
+
+    /// `serve --allow AE@ADDRESS/PREFIX`: the right AE title from outside its block is rejected 1/1/3 like an unknown one.
+    @Test func allowListWithAddresses() async throws {
+        let allowList = try CallingAEAllowList(parsing: ["LOCAL@127.0.0.0/8", "FAR@10.0.0.0/8"])
+        let server = try await DICOMServer.start(port: 0, configuration: ServerConfiguration(
+            allowList: allowList, supportedContexts: [Self.verification: PresentationContextProposal.defaultTransferSyntaxes]),
+            handler: NoServices())
+        func associate(_ calling: String) async throws -> AssociateReject? {
+            let parameters = AssociationParameters(callingAETitle: calling, contexts: PresentationContextProposal.numbered([Self.verification]))
+            do {
+                let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: parameters)
+                try await client.release()
+                return nil
+            } catch AssociationError.rejected(let rj) {
+                return rj
+            }
+        }
+        #expect(try await associate("LOCAL") == nil)
+        for refused in ["FAR", "STRANGER", "local"] {
+            #expect(try await associate(refused) == CallingAEAllowList.reject, "\(refused)")
         }
         await server.shutdown()
     }

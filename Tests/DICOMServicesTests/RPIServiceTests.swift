@@ -4,6 +4,7 @@ import DICOMNetwork
 import DICOMServices
 import DICOMStore
 import DICOMTestSupport
+import DICOMUL
 import DIMSE
 import Foundation
 import Logging
@@ -39,7 +40,7 @@ struct ServeHarness {
         var logger = Logger(label: "test.serve")
         logger.logLevel = .critical
         let service = RPIService(store: store, logger: logger, responseDelay: delay)
-        let configuration = ServerConfiguration(aeTitle: aeTitle, allowedCallingAETitles: allowed,
+        let configuration = ServerConfiguration(aeTitle: aeTitle, allowList: allowed.map { CallingAEAllowList(aeTitles: $0) },
                                                 supportedContexts: RPIService.supportedContexts,
                                                 messageLimits: RPIService.messageLimits, logger: logger)
         let server = untilCancelled
