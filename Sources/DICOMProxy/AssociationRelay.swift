@@ -438,11 +438,14 @@ final class AssociationRelay {
         let info = observer.info
         let stem = associationFileStem(start: startTime, id: id, calling: info.callingAETitle, called: info.calledAETitle)
         if let directory = configuration.recordDirectory {
-            recorder?.open(path: directory + "/" + stem + ".pcap")
+            recorder?.open(directory: directory, stem: stem)
         }
         guard let directory = configuration.logDirectory else { return }
         do {
-            let file = try AppendOnlyFile(path: directory + "/" + stem + ".txt", truncate: true)
+            let logger = self.logger
+            let file = try AppendOnlyFile(newFileIn: directory, stem: stem, suffix: "txt") { problem in
+                logger.info("the association's text log is incomplete: \(problem)")
+            }
             let header = "=== Association \(id): \(client) -> \(upstream.map { "\($0)" } ?? "(no upstream)")"
                 + (info.callingAETitle.map { "  \"\($0)\"" } ?? "") + (info.calledAETitle.map { " -> \"\($0)\"" } ?? "")
                 + "  start \(iso8601(startTime))\n"
@@ -450,7 +453,7 @@ final class AssociationRelay {
             textLogPending = []
             textLog = file
         } catch {
-            logger.info("cannot write the association's text log: \(error)")
+            logger.info("this association has no text log: \(error)")
         }
     }
 

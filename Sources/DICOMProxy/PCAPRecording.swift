@@ -1,7 +1,6 @@
 import DICOMInspect
 import Logging
 import NIOCore
-import NIOExtras
 
 /// The pcap file format as the recorder writes it: nanosecond timestamps, Ethernet link type
 /// (what tshark, Wireshark and `dicomtap analyze` read without options).
@@ -240,14 +239,14 @@ struct InternetChecksum {
     }
 }
 
-/// Records the SCU leg of one association as a pcap file: everything read from the SCU and
-/// everything written to it, in synthetic TCP packets. Packets made before the file is
-/// named (the name has the AE titles of the A-ASSOCIATE-RQ) are kept until `open`. The file
-/// is written through NIOExtras' `SynchronizedFileSink`, off the event loop. Loop-confined.
+/// Records one leg of one association as a pcap file: everything read from one peer and
+/// everything written to it, in synthetic TCP packets. Packets made before the file is named
+/// (the name has the AE titles of the A-ASSOCIATE-RQ) are kept until `open`. The file is
+/// written through an `AppendOnlyFile`, off the event loop. Loop-confined.
 final class AssociationRecorder {
     private var connection: SyntheticTCPConnection?
     private var pending = ByteBuffer()
-    private var sink: NIOWritePCAPHandler.SynchronizedFileSink?
+    private var file: AppendOnlyFile?
     private var closed = false
     private(set) var path: String?
     private let logger: Logger
@@ -291,30 +290,32 @@ final class AssociationRecorder {
 
     private func emit(_ bytes: ByteBuffer) {
         guard !closed, bytes.readableBytes > 0 else { return }
-        if let sink {
-            sink.write(buffer: bytes)
+        if let file {
+            file.enqueue(bytes)
         } else {
             var b = bytes
             pending.writeBuffer(&b)
         }
     }
 
-    /// Creates the file (with the pcap header) and writes the packets kept so far.
-    func open(path: String) {
-        guard sink == nil, !closed else { return }
+    /// Creates the file `directory/stem.pcap` (another name when that one is taken, see
+    /// `PrivateFiles.createUnique`), writes the pcap header and the packets kept so far.
+    func open(directory: String, stem: String) {
+        guard file == nil, !closed else { return }
+        let logger = self.logger
         do {
-            let file = try AppendOnlyFile(path: path, truncate: true)
-            file.write(PCAPFormat.fileHeader())
-            let logger = self.logger
-            sink = try NIOWritePCAPHandler.SynchronizedFileSink.fileSinkWritingToFile(
-                path: path, fileWritingMode: .appendToExistingPCAPFile,
-                errorHandler: { error in logger.info("recording \(path) failed: \(error)") })
-            self.path = path
-            if pending.readableBytes > 0 { sink?.write(buffer: pending) }
+            let file = try AppendOnlyFile(newFileIn: directory, stem: stem, suffix: "pcap") { problem in
+                logger.info("the recording is incomplete: \(problem)")
+            }
+            file.enqueue(PCAPFormat.fileHeader())
+            if pending.readableBytes > 0 { file.enqueue(pending) }
             pending = ByteBuffer()
+            path = file.path
+            self.file = file
         } catch {
-            logger.info("cannot record to \(path): \(error)")
+            logger.info("this association is not recorded: \(error)")
             closed = true
+            pending = ByteBuffer()
         }
     }
 
@@ -322,10 +323,10 @@ final class AssociationRecorder {
     func close(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         closed = true
         pending = ByteBuffer()
-        guard let sink else { return eventLoop.makeSucceededVoidFuture() }
-        self.sink = nil
+        guard let file else { return eventLoop.makeSucceededVoidFuture() }
+        self.file = nil
         let promise = eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask { try await sink.close() }
+        promise.completeWithTask { await file.drain() }
         return promise.futureResult
     }
 }
@@ -333,9 +334,8 @@ final class AssociationRecorder {
 /// Feeds an `AssociationRecorder` from one of the relay's channels, at the head of its
 /// pipeline (what is read from and written to the socket): the SCU's channel (`leg` =
 /// `.requestor`, the proxy plays the server) or, with rewriting on, the upstream channel
-/// (`leg` = `.acceptor`, the proxy plays the client). Model: swift-nio-extras `NIOWritePCAPHandler`,
-/// whose `SynchronizedFileSink` it uses; it writes Ethernet frames and records a write
-/// when it completed.
+/// (`leg` = `.acceptor`, the proxy plays the client). Model: swift-nio-extras `NIOWritePCAPHandler`:
+/// it writes Ethernet frames and records a write when it completed.
 final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
