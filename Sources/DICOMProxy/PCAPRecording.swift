@@ -240,18 +240,25 @@ struct InternetChecksum {
 }
 
 /// Records one leg of one association as a pcap file: everything read from one peer and
-/// everything written to it, in synthetic TCP packets. Packets made before the file is named
-/// (the name has the AE titles of the A-ASSOCIATE-RQ) are kept until `open`. The file is
-/// written through an `AppendOnlyFile`, off the event loop. Loop-confined.
+/// everything written to it, in synthetic TCP packets. Unless `recordsSecrets`, each direction
+/// goes through a `CredentialMaskingStream` first: User Identity credentials are recorded as
+/// zeros of the same length. Packets made before the file is named (the name has the AE titles
+/// of the A-ASSOCIATE-RQ) are kept until `open`. The file is written through an
+/// `AppendOnlyFile`, off the event loop. Loop-confined.
 final class AssociationRecorder {
     private var connection: SyntheticTCPConnection?
+    private let recordsSecrets: Bool
+    /// What each peer sent, on its way to the file (unless `recordsSecrets`).
+    private var requestorMasking = CredentialMaskingStream()
+    private var acceptorMasking = CredentialMaskingStream()
     private var pending = ByteBuffer()
     private var file: AppendOnlyFile?
     private var closed = false
     private(set) var path: String?
     private let logger: Logger
 
-    init(logger: Logger) {
+    init(recordsSecrets: Bool, logger: Logger) {
+        self.recordsSecrets = recordsSecrets
         self.logger = logger
     }
 
@@ -267,6 +274,24 @@ final class AssociationRecorder {
     }
 
     func record(_ bytes: ByteBuffer, from role: PeerRole, at time: Timestamp) {
+        guard connection != nil, bytes.readableBytes > 0 else { return }
+        guard !recordsSecrets else {
+            packets(bytes, from: role, at: time)
+            return
+        }
+        let pieces = role == .requestor ? requestorMasking.pass(bytes) : acceptorMasking.pass(bytes)
+        guard pieces.count > 1 else {
+            if let piece = pieces.first { packets(piece, from: role, at: time) }
+            return
+        }
+        // One read, one segment, as without masking.
+        var joined = ByteBuffer()
+        joined.reserveCapacity(pieces.reduce(0) { $0 + $1.readableBytes })
+        for var piece in pieces { joined.writeBuffer(&piece) }
+        packets(joined, from: role, at: time)
+    }
+
+    private func packets(_ bytes: ByteBuffer, from role: PeerRole, at time: Timestamp) {
         guard var tcp = connection, bytes.readableBytes > 0 else { return }
         var out = ByteBuffer()
         tcp.data(bytes, from: role, at: time, into: &out)
@@ -275,6 +300,11 @@ final class AssociationRecorder {
     }
 
     func fin(from role: PeerRole, at time: Timestamp) {
+        guard let before = connection, !before.finSent.contains(role) else { return }
+        // What the masking stream still holds (a PDU cut by the close) goes before the FIN.
+        if !recordsSecrets {
+            packets(role == .requestor ? requestorMasking.finish() : acceptorMasking.finish(), from: role, at: time)
+        }
         guard var tcp = connection else { return }
         var out = ByteBuffer()
         tcp.fin(from: role, at: time, into: &out)
