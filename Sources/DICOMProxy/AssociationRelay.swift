@@ -263,13 +263,14 @@ final class AssociationRelay {
 
     func errorCaught(_ error: any Error, from role: PeerRole) {
         if let error = error as? PDUDecodingError {
-            // The framer refused a PDU header: unknown PDU type or over the length bound.
-            let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(error)", time: wallClock(),
+            // The framer refused a PDU header: unknown PDU type or over the length bound. With
+            // rewriting on, the SCU's bytes may hold original identifiers: only offsets and
+            // lengths are said, not the bytes (unless `logOriginals`).
+            let text = masking.describe(error, from: role)
+            let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(text)", time: wallClock(),
                                   sender: role, streamOffset: error.offset)
-            // With rewriting on, the SCU's bytes may hold original identifiers: their offset and
-            // length are logged, not the bytes (unless `logOriginals`, see `SecretMasking`).
             note(finding, rawBytes: error.rawBytes.flatMap { masking.shownBytes($0, from: role) })
-            run(machine.malformedPDU(from: role, unknownType: error.code == .unknownPDUType, detail: "\(error)"), pdu: nil)
+            run(machine.malformedPDU(from: role, unknownType: error.code == .unknownPDUType, detail: text), pdu: nil)
         } else if case ByteToMessageDecoderError.dataReceivedInErrorState = error {
             // More bytes after a framing error: the connection is being closed already.
         } else {

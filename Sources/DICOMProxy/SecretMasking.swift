@@ -10,8 +10,9 @@ import NIOCore
 ///   zeros of the same length in recordings and hex dumps, in every mode, unless `recordSecrets`
 ///   (the rendered text never shows them: it names their length). The relay itself forwards the
 ///   real ones.
-/// - With rewriting on, what the SCU sent may hold original identifiers: its bytes are not
-///   hex dumped, unless `logOriginals`.
+/// - With rewriting on, what the SCU sent may hold original identifiers: it is not hex dumped, and
+///   a framing error in its stream is said by its offset, not by the bytes that were there,
+///   unless `logOriginals`.
 struct SecretMasking: Sendable {
     var isRewriting: Bool
     var logOriginals: Bool
@@ -42,6 +43,18 @@ struct SecretMasking: Sendable {
         UserIdentityCredentials.mask(&copy)
         return copy
     }
+
+    /// A framing error as the outputs may say it: in full, or for hidden bytes only what failed
+    /// and where. (When the stream lost its framing, the "type byte" and "length" of a framing
+    /// error are bytes of whatever came there, a value perhaps.)
+    func describe(_ error: PDUDecodingError, from role: PeerRole) -> String {
+        guard hidesOriginals(from: role) else { return "\(error)" }
+        var text = "\(error.code) at byte \(error.offset)"
+        if error.code == .pduTooLarge { text += " (its length field is over the limit)" }
+        return text + "; " + Self.hiddenNote
+    }
+
+    private static let hiddenNote = "the SCU's bytes are not shown with rewriting on (--log-originals shows them)"
 }
 
 /// Zeroes User Identity credentials in one direction of a recorded byte stream: follows the PDU

@@ -17,7 +17,8 @@ struct Proxy: AsyncParsableCommand {
         Rewriting identifiers (--rewrite RULES.yaml, --pseudonymize ATTR --key-file FILE, --called-ae, --calling-ae): \
         requests towards the SCP carry pseudonyms, responses towards the SCU get the originals back; messages are \
         re-assembled, rewritten and fragmented again for the receiving peer, and the logs, events and recordings \
-        show only the SCP's side (originals with --log-originals).
+        show only the SCP's side (originals with --log-originals); a PDU from the SCU that cannot be framed is \
+        described by its offset, not its bytes.
         User Identity credentials (passcode, Kerberos ticket, SAML assertion, JSON Web Token, the SCP's response) are \
         zeros of the same length in recordings and hex dumps, in every mode (--record-secrets keeps them). Folders the \
         proxy creates are 0700, its files 0600; it refuses to write through a symbolic link or another user's file.
