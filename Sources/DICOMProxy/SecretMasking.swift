@@ -17,16 +17,19 @@ struct SecretMasking: Sendable {
     var isRewriting: Bool
     var logOriginals: Bool
     var recordSecrets: Bool
+    /// The proxy's own limit (`--max-pdu-length`), said when a PDU is over it.
+    var maximumPDULength: Int
 
-    init(isRewriting: Bool, logOriginals: Bool, recordSecrets: Bool) {
+    init(isRewriting: Bool, logOriginals: Bool, recordSecrets: Bool, maximumPDULength: Int) {
         self.isRewriting = isRewriting
         self.logOriginals = logOriginals
         self.recordSecrets = recordSecrets
+        self.maximumPDULength = maximumPDULength
     }
 
     init(_ configuration: ProxyConfiguration) {
         self.init(isRewriting: configuration.rewriter != nil, logOriginals: configuration.logOriginals,
-                  recordSecrets: configuration.recordSecrets)
+                  recordSecrets: configuration.recordSecrets, maximumPDULength: configuration.maximumPDULength)
     }
 
     /// The bytes and values the `role` sent are not shown (rewriting on, the SCU, no `logOriginals`).
@@ -50,7 +53,7 @@ struct SecretMasking: Sendable {
     func describe(_ error: PDUDecodingError, from role: PeerRole) -> String {
         guard hidesOriginals(from: role) else { return "\(error)" }
         var text = "\(error.code) at byte \(error.offset)"
-        if error.code == .pduTooLarge { text += " (its length field is over the limit)" }
+        if error.code == .pduTooLarge { text += ": its length field exceeds the limit of \(maximumPDULength) bytes" }
         return text + "; " + Self.hiddenNote
     }
 

@@ -91,6 +91,7 @@ import Testing
             #expect(output.contains("cannot frame the requestor's stream: \(code)"), "\(output)")
             #expect(output.contains("at byte \(rq.readableBytes)"), "\(output)")
             #expect(output.contains("--log-originals") == (mode == .rewriting), "\(output)")
+            if garbage == .tooLarge { #expect(output.contains("exceeds the limit of \(16 << 20) bytes"), "\(output)") }
         }
     }
 
