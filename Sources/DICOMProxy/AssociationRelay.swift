@@ -41,6 +41,8 @@ final class AssociationRelay {
     private var rewriting: AssociationRewriter?
     /// Rewriting is on for this association (`rewriting` is briefly nil while a PDU is rewritten).
     private let isRewriting: Bool
+    /// What the outputs may show of the peers' bytes.
+    private let masking: SecretMasking
     /// With rewriting on: bytes sent to each peer so far (stream offsets of the PDUs the proxy re-encoded).
     private var sentOffset: [PeerRole: Int] = [.requestor: 0, .acceptor: 0]
     /// With rewriting on: a message's new pseudonyms are being committed to the mapping store
@@ -95,7 +97,8 @@ final class AssociationRelay {
         startTime = wallClock()
         renderer = AnnotatedDumpRenderer(options: shared.configuration.textLogOptions, origin: startTime)
         client = channel.remoteAddress.map(Self.describe) ?? "?"
-        recorder = shared.configuration.recordDirectory != nil ? AssociationRecorder(logger: logger) : nil
+        recorder = shared.configuration.recordDirectory != nil
+            ? AssociationRecorder(recordsSecrets: shared.configuration.recordSecrets, logger: logger) : nil
         if let rewriter = shared.configuration.rewriter {
             var associationRewriter = AssociationRewriter(rewriter: rewriter, assembler: observerConfiguration.assembler)
             associationRewriter.streamingThreshold = observerConfiguration.bulkThreshold
@@ -103,6 +106,7 @@ final class AssociationRelay {
             rewriting = associationRewriter
         }
         isRewriting = rewriting != nil
+        masking = SecretMasking(shared.configuration)
         lastActivity = .now()
         finished = channel.eventLoop.makePromise()
         self.onFinish = onFinish
@@ -271,14 +275,14 @@ final class AssociationRelay {
 
     func errorCaught(_ error: any Error, from role: PeerRole) {
         if let error = error as? PDUDecodingError {
-            // The framer refused a PDU header: unknown PDU type or over the length bound.
-            let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(error)", time: wallClock(),
+            // The framer refused a PDU header: unknown PDU type or over the length bound. With
+            // rewriting on, the SCU's bytes may hold original identifiers: only offsets and
+            // lengths are said, not the bytes (unless `logOriginals`).
+            let text = masking.describe(error, from: role)
+            let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(text)", time: wallClock(),
                                   sender: role, streamOffset: error.offset)
-            // With rewriting on, the SCU's bytes may hold original identifiers: their offset and
-            // length are logged, not the bytes (unless `logOriginals`).
-            let hidesBytes = isRewriting && role == .requestor && !configuration.logOriginals
-            note(finding, rawBytes: hidesBytes ? nil : error.rawBytes)
-            run(machine.malformedPDU(from: role, unknownType: error.code == .unknownPDUType, detail: "\(error)"), pdu: nil)
+            note(finding, rawBytes: error.rawBytes.flatMap { masking.shownBytes($0, from: role) })
+            run(machine.malformedPDU(from: role, unknownType: error.code == .unknownPDUType, detail: text), pdu: nil)
         } else if case ByteToMessageDecoderError.dataReceivedInErrorState = error {
             // More bytes after a framing error: the connection is being closed already.
         } else {
@@ -451,11 +455,14 @@ final class AssociationRelay {
         let info = observer.info
         let stem = associationFileStem(start: startTime, id: id, calling: info.callingAETitle, called: info.calledAETitle)
         if let directory = configuration.recordDirectory {
-            recorder?.open(path: directory + "/" + stem + ".pcap")
+            recorder?.open(directory: directory, stem: stem)
         }
         guard let directory = configuration.logDirectory else { return }
         do {
-            let file = try AppendOnlyFile(path: directory + "/" + stem + ".txt", truncate: true)
+            let logger = self.logger
+            let file = try AppendOnlyFile(newFileIn: directory, stem: stem, suffix: "txt") { problem in
+                logger.info("the association's text log is incomplete: \(problem)")
+            }
             let header = "=== Association \(id): \(client) -> \(upstream.map { "\($0)" } ?? "(no upstream)")"
                 + (info.callingAETitle.map { "  \"\($0)\"" } ?? "") + (info.calledAETitle.map { " -> \"\($0)\"" } ?? "")
                 + "  start \(iso8601(startTime))\n"
@@ -463,7 +470,7 @@ final class AssociationRelay {
             textLogPending = []
             textLog = file
         } catch {
-            logger.info("cannot write the association's text log: \(error)")
+            logger.info("this association has no text log: \(error)")
         }
     }
 
@@ -537,7 +544,9 @@ final class AssociationRelay {
         }
     }
 
+    /// The bytes of a PDU that does not decode, as far as the outputs may show them (`SecretMasking`).
     private func logRawBytes(_ bytes: ByteBuffer, from role: PeerRole) {
+        guard let bytes = masking.shownBytes(bytes, from: role) else { return }
         let dump = hexDump(bytes)
         writeText(["    raw bytes from the \(role):"] + dump.map { "    " + $0 })
         shared.events?.write(format.object(type: "raw-bytes", time: wallClock(), [
@@ -613,8 +622,8 @@ extension AssociationRelay {
         case .failure(let error):
             observeDeferred()
             emit(observe(decoded, frame: frame, from: role, at: now))
-            // The bytes of the SCU's PDU may hold original identifiers.
-            if role == .acceptor || configuration.logOriginals { logRawBytes(bytes, from: role) }
+            // The bytes of the SCU's PDU may hold original identifiers (`logRawBytes` leaves them out).
+            logRawBytes(bytes, from: role)
             run(machine.malformedPDU(from: role, unknownType: false, detail: "\(error)"), pdu: nil)
             return
         }

@@ -20,7 +20,8 @@ public final class DICOMProxyServer: Sendable {
     private let shared: ProxyShared
     private let registry: AssociationRegistry
 
-    /// Prepares the proxy (creates the log and record directories and opens `events.jsonl`).
+    /// Prepares the proxy (creates the log and record directories and opens `events.jsonl`, see
+    /// `PrivateFiles`: it throws, in words, for a folder or file it cannot or will not write).
     /// `logger` receives the console lines: association start and end and each completed
     /// exchange at `info`, every PDU and message at `debug`, data sets at `trace`; each message
     /// about an association carries `dicom.association_id`.
@@ -48,11 +49,13 @@ public final class DICOMProxyServer: Sendable {
         self.logger = logger
         var events: AppendOnlyFile?
         if let directory = configuration.logDirectory {
-            try makeDirectory(directory)
-            events = try AppendOnlyFile(path: directory + "/events.jsonl")
+            try PrivateFiles.makeDirectory(directory)
+            events = try AppendOnlyFile(appendingTo: directory + "/events.jsonl") { problem in
+                logger.info("the events are incomplete: \(problem)")
+            }
         }
         if let directory = configuration.recordDirectory {
-            try makeDirectory(directory)
+            try PrivateFiles.makeDirectory(directory)
         }
         shared = ProxyShared(configuration: configuration, events: events, logger: logger)
         registry = AssociationRegistry(eventLoop: group.next())

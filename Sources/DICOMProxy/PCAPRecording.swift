@@ -1,7 +1,6 @@
 import DICOMInspect
 import Logging
 import NIOCore
-import NIOExtras
 
 /// The pcap file format as the recorder writes it: nanosecond timestamps, Ethernet link type
 /// (what tshark, Wireshark and `dicomtap analyze` read without options).
@@ -240,19 +239,26 @@ struct InternetChecksum {
     }
 }
 
-/// Records the SCU leg of one association as a pcap file: everything read from the SCU and
-/// everything written to it, in synthetic TCP packets. Packets made before the file is
-/// named (the name has the AE titles of the A-ASSOCIATE-RQ) are kept until `open`. The file
-/// is written through NIOExtras' `SynchronizedFileSink`, off the event loop. Loop-confined.
+/// Records one leg of one association as a pcap file: everything read from one peer and
+/// everything written to it, in synthetic TCP packets. Unless `recordsSecrets`, each direction
+/// goes through a `CredentialMaskingStream` first: User Identity credentials are recorded as
+/// zeros of the same length. Packets made before the file is named (the name has the AE titles
+/// of the A-ASSOCIATE-RQ) are kept until `open`. The file is written through an
+/// `AppendOnlyFile`, off the event loop. Loop-confined.
 final class AssociationRecorder {
     private var connection: SyntheticTCPConnection?
+    private let recordsSecrets: Bool
+    /// What each peer sent, on its way to the file (unless `recordsSecrets`).
+    private var requestorMasking = CredentialMaskingStream()
+    private var acceptorMasking = CredentialMaskingStream()
     private var pending = ByteBuffer()
-    private var sink: NIOWritePCAPHandler.SynchronizedFileSink?
+    private var file: AppendOnlyFile?
     private var closed = false
     private(set) var path: String?
     private let logger: Logger
 
-    init(logger: Logger) {
+    init(recordsSecrets: Bool, logger: Logger) {
+        self.recordsSecrets = recordsSecrets
         self.logger = logger
     }
 
@@ -268,6 +274,24 @@ final class AssociationRecorder {
     }
 
     func record(_ bytes: ByteBuffer, from role: PeerRole, at time: Timestamp) {
+        guard connection != nil, bytes.readableBytes > 0 else { return }
+        guard !recordsSecrets else {
+            packets(bytes, from: role, at: time)
+            return
+        }
+        let pieces = role == .requestor ? requestorMasking.pass(bytes) : acceptorMasking.pass(bytes)
+        guard pieces.count > 1 else {
+            if let piece = pieces.first { packets(piece, from: role, at: time) }
+            return
+        }
+        // One read, one segment, as without masking.
+        var joined = ByteBuffer()
+        joined.reserveCapacity(pieces.reduce(0) { $0 + $1.readableBytes })
+        for var piece in pieces { joined.writeBuffer(&piece) }
+        packets(joined, from: role, at: time)
+    }
+
+    private func packets(_ bytes: ByteBuffer, from role: PeerRole, at time: Timestamp) {
         guard var tcp = connection, bytes.readableBytes > 0 else { return }
         var out = ByteBuffer()
         tcp.data(bytes, from: role, at: time, into: &out)
@@ -276,6 +300,11 @@ final class AssociationRecorder {
     }
 
     func fin(from role: PeerRole, at time: Timestamp) {
+        guard let before = connection, !before.finSent.contains(role) else { return }
+        // What the masking stream still holds (a PDU cut by the close) goes before the FIN.
+        if !recordsSecrets {
+            packets(role == .requestor ? requestorMasking.finish() : acceptorMasking.finish(), from: role, at: time)
+        }
         guard var tcp = connection else { return }
         var out = ByteBuffer()
         tcp.fin(from: role, at: time, into: &out)
@@ -291,30 +320,32 @@ final class AssociationRecorder {
 
     private func emit(_ bytes: ByteBuffer) {
         guard !closed, bytes.readableBytes > 0 else { return }
-        if let sink {
-            sink.write(buffer: bytes)
+        if let file {
+            file.enqueue(bytes)
         } else {
             var b = bytes
             pending.writeBuffer(&b)
         }
     }
 
-    /// Creates the file (with the pcap header) and writes the packets kept so far.
-    func open(path: String) {
-        guard sink == nil, !closed else { return }
+    /// Creates the file `directory/stem.pcap` (another name when that one is taken, see
+    /// `PrivateFiles.createUnique`), writes the pcap header and the packets kept so far.
+    func open(directory: String, stem: String) {
+        guard file == nil, !closed else { return }
+        let logger = self.logger
         do {
-            let file = try AppendOnlyFile(path: path, truncate: true)
-            file.write(PCAPFormat.fileHeader())
-            let logger = self.logger
-            sink = try NIOWritePCAPHandler.SynchronizedFileSink.fileSinkWritingToFile(
-                path: path, fileWritingMode: .appendToExistingPCAPFile,
-                errorHandler: { error in logger.info("recording \(path) failed: \(error)") })
-            self.path = path
-            if pending.readableBytes > 0 { sink?.write(buffer: pending) }
+            let file = try AppendOnlyFile(newFileIn: directory, stem: stem, suffix: "pcap") { problem in
+                logger.info("the recording is incomplete: \(problem)")
+            }
+            file.enqueue(PCAPFormat.fileHeader())
+            if pending.readableBytes > 0 { file.enqueue(pending) }
             pending = ByteBuffer()
+            path = file.path
+            self.file = file
         } catch {
-            logger.info("cannot record to \(path): \(error)")
+            logger.info("this association is not recorded: \(error)")
             closed = true
+            pending = ByteBuffer()
         }
     }
 
@@ -322,10 +353,10 @@ final class AssociationRecorder {
     func close(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         closed = true
         pending = ByteBuffer()
-        guard let sink else { return eventLoop.makeSucceededVoidFuture() }
-        self.sink = nil
+        guard let file else { return eventLoop.makeSucceededVoidFuture() }
+        self.file = nil
         let promise = eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask { try await sink.close() }
+        promise.completeWithTask { await file.drain() }
         return promise.futureResult
     }
 }
@@ -333,9 +364,8 @@ final class AssociationRecorder {
 /// Feeds an `AssociationRecorder` from one of the relay's channels, at the head of its
 /// pipeline (what is read from and written to the socket): the SCU's channel (`leg` =
 /// `.requestor`, the proxy plays the server) or, with rewriting on, the upstream channel
-/// (`leg` = `.acceptor`, the proxy plays the client). Model: swift-nio-extras `NIOWritePCAPHandler`,
-/// whose `SynchronizedFileSink` it uses; it writes Ethernet frames and records a write
-/// when it completed.
+/// (`leg` = `.acceptor`, the proxy plays the client). Model: swift-nio-extras `NIOWritePCAPHandler`:
+/// it writes Ethernet frames and records a write when it completed.
 final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

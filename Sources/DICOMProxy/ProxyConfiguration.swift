@@ -92,8 +92,15 @@ public struct ProxyConfiguration: Sendable {
     /// the logs, events and recordings show what went on the wire towards the SCP.
     public var rewriter: Rewriter?
     /// With rewriting on: also write the original identifiers (rewritten values and what they
-    /// were) to the console and text logs. Off by default: logs show only the SCP side.
+    /// were) to the console and text logs, and the SCU's bytes in the hex dumps of a PDU that
+    /// cannot be framed or decoded. Off by default: logs show only the SCP side, and errors
+    /// about the SCU's stream only offsets and lengths.
     public var logOriginals = false
+    /// Write User Identity credentials (PS3.7 D.3.3.7: a passcode, Kerberos ticket, SAML
+    /// assertion or JSON Web Token, and the SCP's server response) to recordings and hex dumps
+    /// as they are. Off by default: they are zeros of the same length there, in every mode (the
+    /// peers always get the real ones; the text logs never show them).
+    public var recordSecrets = false
     /// Rendering of the per-association text files.
     public var textLogOptions = AnnotatedDumpRenderer.Options(allDataSets: false, showDataPDUs: true)
     /// Decoding options of the association observers.

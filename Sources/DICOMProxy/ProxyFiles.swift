@@ -19,27 +19,35 @@ func wallClock() -> Timestamp {
 /// A file opened for appending whose every `write` goes straight to the kernel (no user-space
 /// buffer): a killed proxy loses at most the write in flight. Writes are serialised on a
 /// private queue (`events.jsonl` and stdout are shared by the associations of every event
-/// loop). The descriptor is closed when the last reference goes away, so no write can race
-/// the close.
+/// loop); `enqueue` writes without waiting (recordings, written off the event loop). The
+/// descriptor is closed when the last reference goes away, so no write can race the close.
+/// Files are opened through `PrivateFiles` (mode 0600, no symbolic link, no one else's file).
 final class AppendOnlyFile: Sendable {
-    struct Error: Swift.Error, CustomStringConvertible {
-        var path: String
-        var errno: CInt
-        var description: String { "cannot open \(path): \(String(cString: strerror(errno)))" }
-    }
-
     let path: String
     private let descriptor: CInt
     private let ownsDescriptor: Bool
     private let queue: DispatchQueue
+    /// Told once, in words, when a write to a file of ours fails; nothing more is written to it after that.
+    private let onFailure: (@Sendable (String) -> Void)?
+    /// Only read and written on `queue`.
+    private nonisolated(unsafe) var failed = false
 
-    /// Opens (creating it; appending, or truncating when `truncate`) the file at `path`.
-    init(path: String, truncate: Bool = false) throws(Error) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0o644)
-        guard fd >= 0 else { throw Error(path: path, errno: errno) }
+    /// Opens the file at `path` for appending, creating it when missing (`PrivateFiles.openForAppending`).
+    init(appendingTo path: String, onFailure: (@Sendable (String) -> Void)? = nil) throws(PrivateFiles.Error) {
+        descriptor = try PrivateFiles.openForAppending(path)
         self.path = path
-        descriptor = fd
         ownsDescriptor = true
+        self.onFailure = onFailure
+        queue = DispatchQueue(label: "dicomtap.proxy.file")
+    }
+
+    /// Creates a new file `directory/stem.suffix`, or with a number after the stem when that name
+    /// is taken (`PrivateFiles.createUnique`); `path` is the name it got.
+    init(newFileIn directory: String, stem: String, suffix: String,
+         onFailure: (@Sendable (String) -> Void)? = nil) throws(PrivateFiles.Error) {
+        (descriptor, path) = try PrivateFiles.createUnique(in: directory, stem: stem, suffix: suffix)
+        ownsDescriptor = true
+        self.onFailure = onFailure
         queue = DispatchQueue(label: "dicomtap.proxy.file")
     }
 
@@ -48,31 +56,47 @@ final class AppendOnlyFile: Sendable {
         path = name
         descriptor = fd
         ownsDescriptor = false
+        onFailure = nil
         queue = DispatchQueue(label: "dicomtap.proxy.\(name)")
     }
 
     func write(_ text: String) {
         var text = text
-        text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+        text.withUTF8 { bytes in queue.sync { writeOnQueue(UnsafeRawBufferPointer(bytes)) } }
     }
 
     func write(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { write($0) }
+        buffer.withUnsafeReadableBytes { bytes in queue.sync { writeOnQueue(bytes) } }
     }
 
-    private func write(_ bytes: UnsafeRawBufferPointer) {
-        queue.sync {
-            guard var base = bytes.baseAddress else { return }
-            var remaining = bytes.count
-            while remaining > 0 {
-                let n = systemWrite(descriptor, base, remaining)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                remaining -= n
-                base += n
+    /// Writes `buffer` after the writes before it, without waiting for it.
+    func enqueue(_ buffer: ByteBuffer) {
+        queue.async { buffer.withUnsafeReadableBytes { self.writeOnQueue($0) } }
+    }
+
+    /// Returns once every write before it is done.
+    func drain() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async { continuation.resume() }
+        }
+    }
+
+    private func writeOnQueue(_ bytes: UnsafeRawBufferPointer) {
+        guard !failed, var base = bytes.baseAddress else { return }
+        var remaining = bytes.count
+        while remaining > 0 {
+            let n = systemWrite(descriptor, base, remaining)
+            if n < 0 {
+                let failure = errno
+                if failure == EINTR { continue }
+                // Standard output is the caller's: a failed write there loses that write only.
+                guard ownsDescriptor else { return }
+                failed = true
+                onFailure?("writing \(path) failed: \(String(cString: strerror(failure))); nothing more is written to it")
+                return
             }
+            remaining -= n
+            base += n
         }
     }
 
@@ -87,17 +111,6 @@ private func systemWrite(_ fd: CInt, _ base: UnsafeRawPointer, _ count: Int) -> 
 
 private func systemClose(_ fd: CInt) -> CInt {
     close(fd)
-}
-
-/// Creates `path` and its parents when missing (like `mkdir -p`).
-func makeDirectory(_ path: String) throws(AppendOnlyFile.Error) {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw AppendOnlyFile.Error(path: current, errno: errno)
-        }
-    }
 }
 
 /// `<UTC start yyyyMMdd-HHmmss>-<association id>-<calling>-<called>`: the name (without

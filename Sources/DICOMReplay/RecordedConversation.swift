@@ -251,7 +251,8 @@ public struct RecordedConversation: Sendable {
     public var associations: [RecordedAssociation]
     /// Associations that cannot be, each with the reason.
     public var skipped: [ReplayError]
-    /// Problems with the capture itself (truncation, no DICOM), from the analyzer.
+    /// Problems with the capture itself (truncation, no DICOM) from the analyzer, and one note
+    /// when User Identity credentials in it were masked (`maskedCredentialsNote`).
     public var warnings: [String]
 
     /// Reads `path` (any capture `analyze` reads: pcap, pcapng, proxy recordings) with the
@@ -299,12 +300,30 @@ public struct RecordedConversation: Sendable {
         }
         self.associations = usable
         self.skipped = skipped
+        if let note = Self.maskedCredentialsNote(usable) { self.warnings.append(note) }
         guard !usable.isEmpty else {
             let why = associations.isEmpty
                 ? (warnings.isEmpty ? "no DICOM association found" : warnings.joined(separator: "; "))
                 : skipped.map(\.description).joined(separator: "; ")
             throw ReplayError(.noCompleteAssociation, "no complete association to replay: \(why)", capture: source)
         }
+    }
+
+    /// One warning for the associations whose A-ASSOCIATE-RQ carries User Identity credentials
+    /// that are all zeros: `dicomtap proxy` records them so unless `--record-secrets`, and a
+    /// replay sends them as recorded.
+    static func maskedCredentialsNote(_ associations: [RecordedAssociation]) -> String? {
+        let masked = associations.filter { a in
+            a.associateRequest.fields.userInformation?.subItems.contains { item in
+                if case .userIdentityRequest(let identity) = item { return identity.credentialsAreZeroed }
+                return false
+            } ?? false
+        }
+        guard !masked.isEmpty else { return nil }
+        let which = masked.count == 1 ? "association \(masked[0].index)" : "associations " + masked.map { "\($0.index)" }.joined(separator: ", ")
+        return "the User Identity credentials of \(which) in this recording were masked (zeros of the same length), as "
+            + "dicomtap proxy records them unless --record-secrets: a replay --to sends the zeros, and an SCP that checks "
+            + "them may refuse the association"
     }
 
     /// The associations to replay: all of them, or the one `--association` names. When some

@@ -18,7 +18,11 @@ struct Proxy: AsyncParsableCommand {
         Rewriting identifiers (--rewrite RULES.yaml, --pseudonymize ATTR --key-file FILE, --called-ae, --calling-ae): \
         requests towards the SCP carry pseudonyms, responses towards the SCU get the originals back; messages are \
         re-assembled, rewritten and fragmented again for the receiving peer, and the logs, events and recordings \
-        show only the SCP's side (originals with --log-originals).
+        show only the SCP's side (originals with --log-originals); a PDU from the SCU that cannot be framed is \
+        described by its offset, not its bytes.
+        User Identity credentials (passcode, Kerberos ticket, SAML assertion, JSON Web Token, the SCP's response) are \
+        zeros of the same length in recordings and hex dumps, in every mode (--record-secrets keeps them). Folders the \
+        proxy creates are 0700, its files 0600; it refuses to write through a symbolic link or another user's file.
         stdout: one line per association start and end and per completed exchange; -v adds every PDU and DIMSE \
         message, -d the data sets. SIGINT/SIGTERM: stop accepting, let open associations finish within \
         --grace-period, abort the rest, write every log and recording, exit 0.
@@ -94,8 +98,12 @@ struct Proxy: AsyncParsableCommand {
     @Flag(help: "Do not map responses back to the original identifiers (reverse-map: false).")
     var noReverseMap = false
 
-    @Flag(help: "With rewriting: also log the original identifiers (console and text logs).")
+    @Flag(help: "With rewriting: also log the original identifiers (console and text logs) and the SCU's bytes in hex dumps.")
     var logOriginals = false
+
+    @Flag(help: ArgumentHelp("Record User Identity passcodes, tickets, assertions, tokens and the SCP's response as they are "
+                             + "(default: zeros of the same length in recordings and hex dumps)."))
+    var recordSecrets = false
 
     @OptionGroup(title: "Limits per association")
     var limits: LimitOptions
@@ -208,6 +216,7 @@ struct Proxy: AsyncParsableCommand {
         configuration.observer = limits.applied(to: configuration.observer)
         configuration.logDirectory = logDir
         configuration.recordDirectory = record
+        configuration.recordSecrets = recordSecrets
         if let rules = try rewriteRules() {
             do {
                 let rewriter = try Rewriter.open(rules: rules)

@@ -24,12 +24,13 @@ extension Subprocess {
 // MARK: - Raw peers (for what real peers will not do)
 
 /// An upstream SCP stand-in: answers the A-ASSOCIATE-RQ of each connection with a fixed
-/// A-ASSOCIATE-AC (followed by `afterAccept`, if any), or never answers (`silent`), and keeps
-/// everything it received.
+/// A-ASSOCIATE-AC (followed by `afterAccept`, if any) or with the bytes of `answer`, or never
+/// answers (`silent`), and keeps everything it received.
 final class ScriptedUpstream: @unchecked Sendable {
     enum Behavior: Sendable {
         case silent
         case accept(afterAccept: [UInt8])
+        case answer([UInt8])
     }
 
     let channel: any Channel
@@ -79,12 +80,19 @@ final class ScriptedPeerHandler: ChannelInboundHandler {
         var copy = bytes
         upstream.received.withValue { $0.writeBuffer(&copy) }
         buffer.writeBuffer(&bytes)
-        guard !answered, case .accept(let extra) = behavior,
-              let length = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt32.self),
+        guard !answered, let length = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt32.self),
               buffer.readableBytes >= 6 + Int(length) else { return }
+        var reply: ByteBuffer
+        switch behavior {
+        case .silent:
+            return
+        case .accept(let extra):
+            reply = TestPDUs.associateAccept()
+            reply.writeBytes(extra)
+        case .answer(let bytes):
+            reply = ByteBuffer(bytes: bytes)
+        }
         answered = true
-        var reply = TestPDUs.associateAccept()
-        reply.writeBytes(extra)
         context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
     }
 
@@ -102,22 +110,24 @@ enum TestPDUs {
     static let verification = "1.2.840.10008.1.1"
     static let implicitLittleEndian = "1.2.840.10008.1.2"
 
-    static func associateRequest(called: String = "SCRIPTED", calling: String = "RAWSCU") -> ByteBuffer {
+    /// `extra`: more User Information sub-items (User Identity Negotiation).
+    static func associateRequest(called: String = "SCRIPTED", calling: String = "RAWSCU",
+                                 extra: [UserInformationSubItem] = []) -> ByteBuffer {
         let fields = AssociationPDUFields(calledAETitle: called, callingAETitle: calling, items: [
             .applicationContext(ApplicationContextItem()),
             .presentationContextRequest(PresentationContextRequestItem(contextID: 1, abstractSyntax: verification,
                                                                        transferSyntaxes: [implicitLittleEndian])),
-            .userInformation(UserInformationItem(subItems: [.maximumLength(MaximumLengthSubItem(maximumLength: 16384))])),
+            .userInformation(UserInformationItem(subItems: [.maximumLength(MaximumLengthSubItem(maximumLength: 16384))] + extra)),
         ])
         return PDU.associateRequest(AssociateRequest(fields: fields)).encoded()
     }
 
-    static func associateAccept() -> ByteBuffer {
+    static func associateAccept(extra: [UserInformationSubItem] = []) -> ByteBuffer {
         let fields = AssociationPDUFields(calledAETitle: "SCRIPTED", callingAETitle: "RAWSCU", items: [
             .applicationContext(ApplicationContextItem()),
             .presentationContextAccept(PresentationContextAcceptItem(contextID: 1, result: .acceptance,
                                                                      transferSyntax: implicitLittleEndian)),
-            .userInformation(UserInformationItem(subItems: [.maximumLength(MaximumLengthSubItem(maximumLength: 16384))])),
+            .userInformation(UserInformationItem(subItems: [.maximumLength(MaximumLengthSubItem(maximumLength: 16384))] + extra)),
         ])
         return PDU.associateAccept(AssociateAccept(fields: fields)).encoded()
     }
