@@ -104,7 +104,7 @@ public final class Subprocess: @unchecked Sendable {
 
     /// Waits for the process to exit; kills it if it takes longer than `timeout`.
     @discardableResult
-    public func wait(timeout: Duration = .seconds(30)) async throws -> Int32 {
+    public func wait(timeout: Duration = .seconds(90)) async throws -> Int32 {
         do {
             try await eventually("\(name) to exit", timeout: timeout) { !process.isRunning }
         } catch {

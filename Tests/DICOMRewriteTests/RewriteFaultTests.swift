@@ -322,7 +322,7 @@ struct WireTap {
 
     /// Waits for both directions to close (the tap exits) and reads what it recorded.
     func finish() async throws -> Leg {
-        #expect(try await process.wait(timeout: .seconds(20)) == 0)
+        #expect(try await process.wait(timeout: .seconds(60)) == 0)
         return Leg(sentBytes: try [UInt8](Data(contentsOf: URL(fileURLWithPath: prefix + ".c2s"))),
                    receivedBytes: try [UInt8](Data(contentsOf: URL(fileURLWithPath: prefix + ".s2c"))))
     }

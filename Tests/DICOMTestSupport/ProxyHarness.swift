@@ -26,7 +26,8 @@ public struct ProxyHarness {
             listen: ProxyEndpoint(host: "127.0.0.1", port: 0),
             routing: RoutingTable(routes: routes.mapValues { ProxyEndpoint(host: "127.0.0.1", port: $0) },
                                   defaultUpstream: upstream.map { ProxyEndpoint(host: "127.0.0.1", port: $0) }))
-        configuration.connectTimeout = .seconds(3)
+        // Generous: a Python SCP on a loaded machine may take seconds to answer (tests of the timeout set their own).
+        configuration.connectTimeout = .seconds(20)
         configure(&configuration)
         let logs = LogCapture()
         var logger = Logger(label: "test.proxy") { _ in ConsoleLogHandler { text in logs.lines.withValue { $0 += text.split(separator: "\n").map(String.init) } } }
