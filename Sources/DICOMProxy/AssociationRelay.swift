@@ -51,7 +51,15 @@ final class AssociationRelay {
     private var committing = false
     private var commitPending: (pdu: PDU, outgoing: [ByteBuffer], upstream: [(pdu: PDU, bodyLength: Int, streamOffset: Int)],
                                 role: PeerRole, time: Timestamp)?
-    private var waitingForCommit: [(input: RelayInput, role: PeerRole)] = []
+    private var waitingForCommit: [WaitingEvent] = []
+
+    /// What a peer's channel reported while a commit was pending, replayed in order after it.
+    private enum WaitingEvent {
+        case input(RelayInput, PeerRole)
+        case inputClosed(PeerRole)
+        case channelClosed(PeerRole)
+        case error(any Error, PeerRole)
+    }
 
     private(set) var requestor: RelaySideHandler?
     private var acceptor: RelaySideHandler?
@@ -181,7 +189,7 @@ final class AssociationRelay {
         // Frames still buffered by a framer when the association was over are dropped.
         guard !isFinished else { return }
         if committing {
-            waitingForCommit.append((input, role))
+            waitingForCommit.append(.input(input, role))
             return
         }
         lastActivity = .now()
@@ -241,6 +249,10 @@ final class AssociationRelay {
     }
 
     func inputClosed(_ role: PeerRole) {
+        if committing {
+            waitingForCommit.append(.inputClosed(role))
+            return
+        }
         noteCloseMidAssociation(by: role)
         run(machine.inputClosed(role), pdu: nil)
     }
@@ -248,6 +260,10 @@ final class AssociationRelay {
     func channelClosed(_ role: PeerRole) {
         // An upstream channel that never joined the association (failed or late connect) is not ours.
         if role == .acceptor && !acceptorAttached { return }
+        if committing {
+            waitingForCommit.append(.channelClosed(role))
+            return
+        }
         noteCloseMidAssociation(by: role)
         run(machine.channelClosed(role), pdu: nil)
         finishIfDone()
@@ -274,6 +290,10 @@ final class AssociationRelay {
     }
 
     func errorCaught(_ error: any Error, from role: PeerRole) {
+        if committing {
+            waitingForCommit.append(.error(error, role))
+            return
+        }
         if let error = error as? PDUDecodingError {
             // The framer refused a PDU header: unknown PDU type or over the length bound. With
             // rewriting on, the SCU's bytes may hold original identifiers: only offsets and
@@ -680,22 +700,35 @@ extension AssociationRelay {
         committing = false
         guard !isFinished, let pending = commitPending else { return }
         commitPending = nil
+        let waiting = waitingForCommit
+        waitingForCommit.removeAll()
         if let failure {
-            waitingForCommit.removeAll()
             observeDeferred()
             run(machine.cannotRewrite("the message's new pseudonyms could not be committed: \(failure)"), pdu: nil)
+            // Nothing more goes on; what the channels said meanwhile still counts.
+            for event in waiting {
+                if case .input = event { continue }
+                replay(event)
+            }
             return
         }
         forwardRewritten(pending.pdu, outgoing: pending.outgoing, upstream: pending.upstream, from: pending.role,
                          at: pending.time)
-        let waiting = waitingForCommit
-        waitingForCommit.removeAll()
-        for item in waiting { received(item.input, from: item.role) }
+        for event in waiting { replay(event) }
         for role in [PeerRole.requestor, .acceptor] {
             handler(role)?.flush()
             handler(role)?.resumeReading()
         }
         if !committing { observeDeferred() }
+    }
+
+    private func replay(_ event: WaitingEvent) {
+        switch event {
+        case .input(let input, let role): received(input, from: role)
+        case .inputClosed(let role): inputClosed(role)
+        case .channelClosed(let role): channelClosed(role)
+        case .error(let error, let role): errorCaught(error, from: role)
+        }
     }
 
     /// Sends what a PDU became and drives the state machine with the PDU as the peer sent it.

@@ -38,7 +38,7 @@ final class RelaySideHandler: ChannelDuplexHandler {
 
     /// Reads again if a read was held back for backpressure.
     func resumeReading() {
-        guard pendingRead, let context else { return }
+        guard pendingRead, let context, relay?.mayRead(role) ?? true else { return }
         pendingRead = false
         context.read()
     }

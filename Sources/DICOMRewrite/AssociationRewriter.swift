@@ -273,7 +273,8 @@ public struct AssociationRewriter: Sendable {
         do throws(RewriteError) {
             let out = try rewrite(&message, fragment, isLast: isLast)
             result.notes += message.stream?.takeNotes() ?? []
-            if isLast { result.newRecords += message.stream?.takeRecords() ?? [] }
+            // Taken with every fragment: what goes on of a message past the hold limit waits for them too.
+            result.newRecords += message.stream?.takeRecords() ?? []
             hold(out, in: &message, into: &result)
         } catch {
             // The notes of this fragment describe changes that do not go on.
@@ -333,6 +334,8 @@ public struct AssociationRewriter: Sendable {
         }
         if let failure = stream.failure { throw failure }
         let plain = isLast ? stream.finish() : stream.take()
+        // The end of the data set writes what waited (a Patient ID, the marks): it may fail too.
+        if let failure = stream.failure { throw failure }
         guard message.deflater != nil else { return message.fragmenter.add(plain, isLast: isLast) }
         do throws(DICOMDecodingError) {
             out += try deflate(plain, finish: isLast, &message)

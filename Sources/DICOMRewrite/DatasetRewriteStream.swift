@@ -153,12 +153,9 @@ struct DatasetRewriteStream: DatasetVisitor {
         return log.notes
     }
 
-    /// The pseudonyms issued that the mapping store did not know (at the end of the data set).
+    /// The pseudonyms issued since the last call that the mapping store did not know.
     mutating func takeRecords() -> [PseudonymRecord] {
-        defer {
-            log.newRecords = []
-            log.issued = []
-        }
+        defer { log.newRecords = [] }
         return log.newRecords
     }
 
@@ -286,7 +283,8 @@ struct DatasetRewriteStream: DatasetVisitor {
             return AttributeRule(tag: tag, action: rule.action, source: rule.source)
         }
         if let rule = rules.rule(for: tag) { return rule }
-        guard tag.isPrivate, !tag.isGroupLength, direction == .towardsAcceptor else { return nil }
+        // Odd groups 0001-0007 are not private blocks (PS3.5 §7.8) but no standard attribute either: as private.
+        guard tag.group & 1 == 1, tag.group != 0xFFFF, !tag.isGroupLength, direction == .towardsAcceptor else { return nil }
         let creator = tag.isPrivateCreator ? levels[top].creators[tag] : tag.privateCreatorTag.flatMap { levels[top].creators[$0] }
         return rules.privateAction(for: tag, creator: creator, safeCreators: safeCreators).map {
             AttributeRule(tag: tag, action: $0, source: "private attributes: \(rules.privateAttributes.rawValue)")
@@ -347,7 +345,7 @@ struct DatasetRewriteStream: DatasetVisitor {
 
     func wantsWhole(_ head: ElementHead) -> Bool {
         guard dropDepth == 0 else { return false }
-        if head.tag == .specificCharacterSet || head.tag.isPrivateCreator { return true }
+        if head.tag == .specificCharacterSet || (head.tag.isPrivateCreator && (head.length ?? .max) <= 64) { return true }
         let rule = rule(for: head.tag)
         if keepDepth == 0 && mayHoldSequence(head, rule: rule) && (head.length ?? 0) <= DatasetBuilder.unknownSequenceLimit { return true }
         guard let rule else { return false }
@@ -379,10 +377,11 @@ struct DatasetRewriteStream: DatasetVisitor {
         if levels.count == 1 && topEncoding == nil { topEncoding = head.encoding }
     }
 
-    /// Before an element at the current level: the pending Patient ID and the marks.
+    /// Before an element at the current level: the pending Patient ID (an Issuer of Patient ID
+    /// read whole has taken it already) and the marks.
     private mutating func before(_ head: ElementHead) {
         noteTopEncoding(head)
-        if head.tag != .issuerOfPatientID { flushPatientID() }
+        flushPatientID()
         writeMarks(before: head.tag)
     }
 

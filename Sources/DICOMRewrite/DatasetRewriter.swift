@@ -97,6 +97,17 @@ public final class Rewriter: Sendable {
         if rules.needsKey && key == nil {
             throw RewriteError(.keyFile, "pseudonymizing needs a secret key: give --key-file FILE (or key-file: in the rules)")
         }
+        if let rule = rules.rule(for: .sopInstanceUID) {
+            switch rule.action {
+            case .remove, .empty, .replace, .shiftDate:
+                // The command set would still carry the original (Affected/Requested SOP Instance UID).
+                throw RewriteError(.rulesFile, "SOPInstanceUID cannot be given the action \(rule.action.name): a C-STORE's command set "
+                                   + "repeats it (Affected SOP Instance UID), so it can only be pseudonymized, mapped or kept",
+                                   location: rule.source)
+            case .pseudonymize, .map, .keep:
+                break
+            }
+        }
         self.rules = rules
         self.store = store
         pseudonymizer = key.map(Pseudonymizer.init)

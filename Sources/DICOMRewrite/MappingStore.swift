@@ -55,7 +55,7 @@ extension RewriteError.Code {
 /// A store kept in memory only has no file behind it: there the records are the store and are
 /// all kept. Thread-safe.
 public final class MappingStore: @unchecked Sendable {
-    private let queue: DatabaseQueue?
+    private let queue: DatabasePool?
     public let path: String?
     private let lock = NSLock()
     /// The records of a store kept in memory only (no file).
@@ -93,13 +93,12 @@ public final class MappingStore: @unchecked Sendable {
         }
         do {
             var configuration = Configuration()
-            configuration.journalMode = .wal
+            // A pool (WAL): a lookup on the event loop does not wait behind a background commit.
             configuration.label = "dicomtap.pseudonyms"
-            // A new pseudonym is written on the proxy's event loop: no fsync per commit (WAL with
-            // synchronous=NORMAL stays consistent; a row lost to a power cut is written again the next
-            // time the original passes, since pseudonyms are deterministic).
+            // No fsync per commit (WAL with synchronous=NORMAL stays consistent; a row lost to a power
+            // cut is written again the next time the original passes, since pseudonyms are deterministic).
             configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            let queue = try DatabasePool(path: path, configuration: configuration)
             try queue.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS pseudonym (
@@ -165,7 +164,8 @@ public final class MappingStore: @unchecked Sendable {
     /// The error for a pseudonym that would stand for two originals.
     static func collision(_ record: PseudonymRecord) -> RewriteError {
         RewriteError(.collision, "pseudonym '\(record.pseudonym)' (\(record.vr)) is already in the mapping store for another "
-                     + "original: two patients would be mixed up, so the message is refused. Use longer pseudonyms (length in the rules)")
+                     + "original: two patients would be mixed up, so the message is refused"
+                     + (record.vr == .UI ? "" : " (longer pseudonyms, length: in the rules, make this less likely)"))
     }
 
     /// Records that `record.pseudonym` stands for `record.original` (a collision is an error).
@@ -248,7 +248,7 @@ public final class MappingStore: @unchecked Sendable {
         let found: PseudonymRecord?
         do {
             found = try queue.read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT original, vr, tag FROM pseudonym WHERE pseudonym = ?",
+                guard let row = try Row.fetchOne(db, sql: "SELECT original, vr, tag, issuer FROM pseudonym WHERE pseudonym = ?",
                                                  arguments: [pseudonym]) else { return nil }
                 func column<Value: DatabaseValueConvertible>(_ name: String, _ type: Value.Type) throws -> Value {
                     let value: Value?
@@ -275,7 +275,8 @@ public final class MappingStore: @unchecked Sendable {
                     throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: the row of pseudonym '\(pseudonym)' "
                                        + "has tag \(tag), not a tag number")
                 }
-                return PseudonymRecord(pseudonym: pseudonym, original: original, vr: vr, tag: Tag(rawValue: rawTag))
+                let issuer: String? = row["issuer"]
+                return PseudonymRecord(pseudonym: pseudonym, original: original, vr: vr, tag: Tag(rawValue: rawTag), issuer: issuer)
             }
         } catch let error as RewriteError {
             throw error

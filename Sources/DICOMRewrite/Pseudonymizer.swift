@@ -11,12 +11,8 @@ public struct PseudonymFormat: Sendable, Hashable {
 
     public static let defaultLength = 16
     /// Fewest Base32 characters left after the prefix (80 bits: a collision among a million
-    /// patients has odds of about 1 in 2.4 billion). Only a test may lower it, through
-    /// `DICOMTAP_TEST_PSEUDONYM_LENGTH`, to provoke collisions.
-    public static let minimumLength: Int = {
-        if let text = ProcessInfo.processInfo.environment["DICOMTAP_TEST_PSEUDONYM_LENGTH"], let n = Int(text), n >= 1 { return n }
-        return 16
-    }()
+    /// patients has odds of about 1 in 2.4 billion).
+    public static let minimumLength = 16
     /// Base32 of the 256-bit digest.
     public static let maximumLength = 52
 

@@ -19,8 +19,8 @@ struct RuleContext {
 struct RewriteLog {
     var notes: [RewriteNote] = []
     var newRecords: [PseudonymRecord] = []
-    /// Pseudonyms in `newRecords`, to add each once.
-    var issued: Set<String> = []
+    /// Every new pseudonym of the data set so far (also those already taken from `newRecords`), to add each once.
+    var issued: [String: PseudonymRecord] = [:]
 }
 
 extension Rewriter {
@@ -150,7 +150,9 @@ extension Rewriter {
             }
             switch rule.action {
             case .pseudonymize(let format):
-                guard let pseudonymizer else { return emptyIt(element, context, log: &log, "no key") }
+                guard let pseudonymizer else {
+                    return emptyIt(element, context, log: &log, "no secret key was given (--key-file) to make a pseudonym with")
+                }
                 let issuer = element.tag == .patientID ? context.issuer : nil
                 let pseudonym = pseudonymizer.pseudonym(for: value, vr: element.vr, format: format, issuer: issuer)
                 try issue(PseudonymRecord(pseudonym: pseudonym, original: value, vr: element.vr, tag: element.tag, issuer: issuer),
@@ -190,18 +192,16 @@ extension Rewriter {
             guard known.isSameOriginal(as: record) else { throw MappingStore.collision(record) }
             return
         }
-        guard !log.issued.contains(record.pseudonym) else {
-            if let earlier = log.newRecords.first(where: { $0.pseudonym == record.pseudonym }), !earlier.isSameOriginal(as: record) {
-                throw MappingStore.collision(record)
-            }
+        if let earlier = log.issued[record.pseudonym] {
+            guard earlier.isSameOriginal(as: record) else { throw MappingStore.collision(record) }
             return
         }
-        guard log.newRecords.count < rules.maximumNewPseudonyms else {
+        guard log.issued.count < rules.maximumNewPseudonyms else {
             throw RewriteError(.tooManyPseudonyms,
                                "the message would add more than \(rules.maximumNewPseudonyms) new pseudonyms to the mapping store; "
                                + "it is refused (raise max-new-pseudonyms in the rules if this is expected)")
         }
-        log.issued.insert(record.pseudonym)
+        log.issued[record.pseudonym] = record
         log.newRecords.append(record)
     }
 

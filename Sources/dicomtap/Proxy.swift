@@ -145,6 +145,15 @@ struct Proxy: AsyncParsableCommand {
             }
             given = true
         }
+        // Options first: a flag given on the command line wins over an option's rules.
+        for name in profileOptions {
+            guard rewrite != nil else { throw ValidationError("--profile-option needs --rewrite (the option sets are defined in the rules file)") }
+            do {
+                try rules.enable(option: name)
+            } catch {
+                throw ValidationError("--profile-option: \(error.message)")
+            }
+        }
         for name in pseudonymize {
             guard let tag = RewriteRules.tag(named: name) else {
                 throw ValidationError("--pseudonymize: unknown attribute '\(name)' (a keyword such as PatientID, or a tag (0010,0020))")
@@ -163,14 +172,6 @@ struct Proxy: AsyncParsableCommand {
                 }
                 if option == "--called-ae" { rules.aeTitles.called[parts[0]] = parts[1] } else { rules.aeTitles.calling[parts[0]] = parts[1] }
                 given = true
-            }
-        }
-        for name in profileOptions {
-            guard rewrite != nil else { throw ValidationError("--profile-option needs --rewrite (the option sets are defined in the rules file)") }
-            do {
-                try rules.enable(option: name)
-            } catch {
-                throw ValidationError("--profile-option: \(error.message)")
             }
         }
         if let keyFile { rules.keyFile = keyFile }

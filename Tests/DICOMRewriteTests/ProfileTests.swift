@@ -259,6 +259,47 @@ import Testing
         #expect(try reopened.original(of: "SAME")?.original == "A")
     }
 
+    /// A Patient ID last in the identifier (written only when the data set ends) whose pseudonym
+    /// collides: the message fails, it does not go on without its Patient ID.
+    @Test func aCollisionAtTheEndOfTheDataSetStopsTheMessage() throws {
+        let rewriter = try Rewriter(rules: pseudonymRules(["PatientID"]), key: testKey)
+        try rewriter.store.commit([PseudonymRecord(pseudonym: pseudonymizer.pseudonym(for: "LAST-ID", vr: .LO), original: "OTHER",
+                                                   vr: .LO, tag: Tag(0x0010_0020))])
+        var association = AssociationRewriter(rewriter: rewriter)
+        _ = association.associateAccept(accept(.explicitVRLittleEndian))
+        var ds = Dataset(encoding: .explicitLittleEndian)
+        ds.set(element("QueryRetrieveLevel", "PATIENT"))
+        ds.set(element("PatientID", "LAST-ID"))
+        #expect(throws: RewriteError.self) {
+            _ = try send(&association, .cFindRequest(CFindRequest(messageID: 1, affectedSOPClassUID: "1.2.840.10008.5.1.4.1.2.1.1")),
+                         try DatasetEncoder().encode(ds))
+        }
+    }
+
+    /// A pseudonym made in an issuer's namespace, read back from the file after a restart, is the
+    /// same original when issued again (not a collision).
+    @Test func issuedAgainAfterARestartIsNoCollision() throws {
+        let dir = try TemporaryDirectory("issuer-restart")
+        defer { dir.remove() }
+        var rules = pseudonymRules(["PatientID"])
+        rules.defaultIssuers = ["*": "HOSP_A"]
+        func rewrite(_ store: MappingStore) throws -> String? {
+            let rewriter = try Rewriter(rules: rules, key: testKey, store: store)
+            var ds = Dataset(encoding: .explicitLittleEndian)
+            ds.set(element("PatientID", "1234"))
+            var association = AssociationRewriter(rewriter: rewriter)
+            _ = association.associateAccept(accept(.explicitVRLittleEndian))
+            let (_, data) = try send(&association, .cFindRequest(CFindRequest(messageID: 1, affectedSOPClassUID: "1.2.840.10008.5.1.4.1.2.1.1")),
+                                     try DatasetEncoder().encode(ds))
+            return try DatasetDecoder().decode(data, encoding: .explicitLittleEndian)[Tag(0x0010_0020)]?.string()
+        }
+        let first = try rewrite(try MappingStore(path: dir.file("map.sqlite")))
+        let restarted = try MappingStore(path: dir.file("map.sqlite"))
+        // A response mapped back first: the record is read from the file, with its issuer.
+        #expect(try restarted.original(of: first!)?.issuer == "HOSP_A")
+        #expect(try rewrite(restarted) == first)
+    }
+
     @Test func aMessageWithTooManyNewPseudonymsIsRefused() throws {
         var rules = pseudonymRules(["OtherPatientIDs"])
         rules.maximumNewPseudonyms = 3
