@@ -30,12 +30,17 @@ struct Pseudonym: ParsableCommand {
     @Option(help: ArgumentHelp("Text before the keyed part.", valueName: "text"))
     var prefix: String?
 
-    @Option(help: ArgumentHelp("Characters of the keyed part (8-52, shortened to fit the VR).", valueName: "n"))
+    @Option(help: ArgumentHelp("Characters of the keyed part (16-52, shortened to fit the VR).", valueName: "n"))
     var length: Int?
 
     @Option(help: ArgumentHelp("Also record pseudonym -> original in this SQLite file (the proxy's --mapping-store).",
                                valueName: "file"))
     var mappingStore: String?
+
+    @Option(help: ArgumentHelp("Patient ID only: the Issuer of Patient ID whose namespace the pseudonym is made in (the data set's "
+                               + "(0010,0021), else the calling AE's default-issuers entry in the rules); without it, as for data sets with neither.",
+                               valueName: "issuer"))
+    var issuer: String?
 
     @Argument(help: "The original values (e.g. Patient IDs).")
     var values: [String]
@@ -70,6 +75,7 @@ struct Pseudonym: ParsableCommand {
         if let prefix { format.prefix = prefix }
         if let length { format.length = length }
         if let problem = Pseudonymizer.problem(with: format, vr: valueVR) { throw ValidationError(problem) }
+        if issuer != nil && tag != Tag(0x0010_0020) { throw ValidationError("--issuer applies to Patient ID only") }
         guard let keyPath else { throw ValidationError("give --key-file FILE") }
         let key: SecretKey
         do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw CLIError("\(error)") }
@@ -80,9 +86,9 @@ struct Pseudonym: ParsableCommand {
         let store: MappingStore?
         do { store = try mappingStore.map { try MappingStore(path: $0) } } catch { throw CLIError("\(error)") }
         for value in values {
-            let pseudonym = pseudonymizer.pseudonym(for: value, vr: valueVR, format: format)
+            let pseudonym = pseudonymizer.pseudonym(for: value, vr: valueVR, format: format, issuer: issuer)
             do {
-                try store?.issued(PseudonymRecord(pseudonym: pseudonym, original: value, vr: valueVR, tag: tag))
+                try store?.issued(PseudonymRecord(pseudonym: pseudonym, original: value, vr: valueVR, tag: tag, issuer: issuer))
             } catch {
                 throw CLIError("\(error)")
             }
