@@ -177,7 +177,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMRewriteTests",
-            dependencies: ["DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+            dependencies: ["DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMNetwork", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
+                           "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],

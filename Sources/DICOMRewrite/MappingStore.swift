@@ -95,6 +95,8 @@ public final class MappingStore: @unchecked Sendable {
             var configuration = Configuration()
             // A pool (WAL): a lookup on the event loop does not wait behind a background commit.
             configuration.label = "dicomtap.pseudonyms"
+            // Another writer (a second proxy on the same file) may hold the lock for a moment: wait for it.
+            configuration.busyMode = .timeout(30)
             // No fsync per commit (WAL with synchronous=NORMAL stays consistent; a row lost to a power
             // cut is written again the next time the original passes, since pseudonyms are deterministic).
             configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
@@ -214,9 +216,18 @@ public final class MappingStore: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Called (on the committing thread) as a background commit begins, with its number of records: for tests.
+    package var commitWillBegin: (@Sendable (Int) -> Void)? {
+        get { lock.withLock { willBegin } }
+        set { lock.withLock { willBegin = newValue } }
+    }
+    private var willBegin: (@Sendable (Int) -> Void)?
+
     /// `commit` on a thread of GRDB's writer, not the caller's: the result comes back through `completion`.
     public func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
+        let willBegin = commitWillBegin
         DispatchQueue.global(qos: .userInitiated).async {
+            willBegin?(records.count)
             do throws(RewriteError) {
                 try self.commit(records)
                 completion(nil)

@@ -20,7 +20,8 @@ public struct ProxyHarness {
     public let port: Int
     public let logs: LogCapture
 
-    public static func start(upstream: Int?, routes: [String: Int] = [:], level: Logger.Level = .info,
+    /// `threads`: of the proxy's event loop group (1: every association on one event loop).
+    public static func start(upstream: Int?, routes: [String: Int] = [:], level: Logger.Level = .info, threads: Int = 2,
                       configure: (inout ProxyConfiguration) -> Void = { _ in }) async throws -> ProxyHarness {
         var configuration = ProxyConfiguration(
             listen: ProxyEndpoint(host: "127.0.0.1", port: 0),
@@ -32,7 +33,7 @@ public struct ProxyHarness {
         let logs = LogCapture()
         var logger = Logger(label: "test.proxy") { _ in ConsoleLogHandler { text in logs.lines.withValue { $0 += text.split(separator: "\n").map(String.init) } } }
         logger.logLevel = level
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         do {
             let server = try DICOMProxyServer(configuration: configuration, group: group, logger: logger)
             let address = try await server.start()
@@ -50,10 +51,10 @@ public struct ProxyHarness {
 }
 
 /// Runs `body` with a proxy and stops the proxy afterwards, also when `body` throws.
-public func withProxy<T>(upstream: Int?, routes: [String: Int] = [:], level: Logger.Level = .info,
+public func withProxy<T>(upstream: Int?, routes: [String: Int] = [:], level: Logger.Level = .info, threads: Int = 2,
                   configure: (inout ProxyConfiguration) -> Void = { _ in },
                   _ body: (ProxyHarness) async throws -> T) async throws -> T {
-    let proxy = try await ProxyHarness.start(upstream: upstream, routes: routes, level: level, configure: configure)
+    let proxy = try await ProxyHarness.start(upstream: upstream, routes: routes, level: level, threads: threads, configure: configure)
     do {
         let result = try await body(proxy)
         await proxy.stop()
