@@ -22,7 +22,7 @@ extension Peers {
 
 extension Subprocess {
     /// Runs `rewrite_peer.py` with python.
-    static func python(_ arguments: [String], name: String, directory: TemporaryDirectory, lifetime: Int = 60) throws -> Subprocess {
+    static func python(_ arguments: [String], name: String, directory: TemporaryDirectory, lifetime: Int = 600) throws -> Subprocess {
         try python(script: Peers.script, ["--lifetime", String(lifetime)] + arguments, name: name, directory: directory)
     }
 }
