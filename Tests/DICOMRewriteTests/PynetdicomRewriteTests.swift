@@ -65,7 +65,7 @@ struct PynetdicomRewriteTests {
         let dir = try TemporaryDirectory("rw-rpi")
         defer { dir.remove() }
         let scp = try Subprocess.python(["scp", "--record", dir.file("received.jsonl"), "--pending", "3"], name: "scp", directory: dir,
-                                        lifetime: 120)
+                                        lifetime: 600)
         defer { scp.stop() }
         let scpPort = try await scp.port()
         _ = try rules(dir)
