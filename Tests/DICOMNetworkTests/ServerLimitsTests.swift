@@ -4,6 +4,7 @@ import DICOMPeerSupport
 import DICOMUL
 import DIMSE
 import NIOCore
+import NIOPosix
 import Testing
 
 /// The limits and timeouts of our SCP (`ServerConfiguration`: `idleTimeout`, `artimTimeout`, `requestTimeout`,
@@ -35,10 +36,13 @@ import Testing
     }
 
     /// An association that keeps talking (a C-ECHO every 100 ms for 2.5 times the 6 s idle timeout) is not aborted;
-    /// once it falls silent, it is. (6 s: a gap between two echoes on a loaded machine stays far below it.)
+    /// once it falls silent, it is. (6 s, and event loops of its own that no other test loads: a gap between two
+    /// echoes on a loaded machine stays far below it.)
     @Test func associationThatKeepsTalkingIsNotAbortedUntilItFallsSilent() async throws {
-        try await withServer(configuration(idle: .seconds(6))) { server in
-            let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: parameters())
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { Task { try? await group.shutdownGracefully() } }
+        try await withServer(configuration(idle: .seconds(6)), group: group) { server in
+            let client = try await DICOMClient.connect(host: "127.0.0.1", port: server.port, parameters: parameters(), group: group)
             let start = ContinuousClock.now
             var echoes = 0
             while ContinuousClock.now - start < .seconds(15) {

@@ -46,8 +46,9 @@ func identifier(length: Int = 64) -> ByteBuffer {
 
 /// Starts a server on a port the OS picks, runs `body`, and shuts the server down whatever happens.
 func withServer<T>(_ configuration: ServerConfiguration, handler: any DICOMServiceHandler = NoServices(),
+                   group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                    _ body: (DICOMServer) async throws -> T) async throws -> T {
-    let server = try await DICOMServer.start(port: 0, configuration: configuration, handler: handler)
+    let server = try await DICOMServer.start(port: 0, configuration: configuration, handler: handler, group: group)
     do {
         let result = try await body(server)
         await server.shutdown()
