@@ -73,7 +73,8 @@ private struct EmptyFindSCP: DICOMServiceHandler {
             let bytes = try DatasetEncoder().encode(identifier)
             let query = Task {
                 try await big.send(.cFindRequest(CFindRequest(messageID: 1, affectedSOPClassUID: Self.find)), dataSet: bytes, contextID: 1)
-                return try await big.receive(timeout: .seconds(120))
+                // Generous: 200,000 values are rewritten, committed and decoded by a debug build, on a machine that may be busy.
+                return try await big.receive(timeout: .seconds(900))
             }
 
             // The proxy is writing the query's new pseudonyms (and waits for the lock) ...
