@@ -317,19 +317,11 @@ package func iso8601(_ t: Timestamp, into out: inout TextBuffer) {
     var days = secs / 86400
     var rem = secs % 86400
     if rem < 0 { rem += 86400; days -= 1 }
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-    let y = yoe + era * 400
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
+    let (civilYear, civilMonth, civilDay) = CivilCalendar.civil(fromDays: Int(days))
+    let (year, m, d) = (Int64(civilYear), Int64(civilMonth), Int64(civilDay))
     // Each field is String(v) left-padded with zeros to its width (a negative year keeps its
     // sign inside the padding, as before).
-    out.appendDecimal(m <= 2 ? y + 1 : y, width: 4)
+    out.appendDecimal(year, width: 4)
     out.append(UInt8(ascii: "-"))
     appendTwoDigits(m, into: &out)
     out.append(UInt8(ascii: "-"))

@@ -8,19 +8,10 @@ import Testing
 @Suite("Mutated request identifiers")
 struct MutationTests {
     /// xorshift64*, fixed seed: the same mutations on every run.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            return state &* 2_685_821_657_736_338_717
-        }
-    }
 
     @Test func mutatedIdentifiersGiveOutcomes() throws {
         let store = try demoStore()
-        var rng = Generator(state: 0x5EED_1DE7_0000_0007)
+        var rng = XorShiftGenerator(state: 0x5EED_1DE7_0000_0007)
         let seeds = [
             requestIdentifier(patientID: "PAT-0001", extraReturnKeys: ["PatientBirthDate", "OtherPatientIDsSequence"]),
             requestIdentifier(patientID: "PAT-0003", issuer: "HOSP-A", characterSet: ["ISO_IR 192"]),

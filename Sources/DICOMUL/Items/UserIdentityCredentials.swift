@@ -32,7 +32,7 @@ public enum UserIdentityCredentials {
             // Indices from here are relative to the PDU's first byte.
             masker.end -= start
             masker.available -= start
-            masker.items(from: pduHeaderLength + AssociationPDUFields.fixedLength, in: bytes)
+            masker.walk(.pdu, from: pduHeaderLength + AssociationPDUFields.fixedLength, to: masker.end, in: bytes)
         }
         return masker.zeroed
     }
@@ -44,44 +44,34 @@ public enum UserIdentityCredentials {
         var available: Int
         var zeroed = 0
 
-        mutating func items(from first: Int, in bytes: UnsafeMutableRawBufferPointer) {
+        /// Where a walk is: the items of the PDU, or the sub-items of its User Information item.
+        enum Level { case pdu, userInformation }
+
+        /// Walks the items (or sub-items) from `first` to `containerEnd`, the end of what holds them.
+        mutating func walk(_ level: Level, from first: Int, to containerEnd: Int, in bytes: UnsafeMutableRawBufferPointer) {
             var i = first
-            let limit = min(end, available)
+            let limit = min(containerEnd, available)
             while i + ItemHeader.size <= limit {
                 let bodyStart = i + ItemHeader.size
                 let bodyEnd = bodyStart + Self.length16(bytes, at: i + 2)
-                guard bodyEnd <= end else {
+                guard bodyEnd <= containerEnd else {
                     zero(bodyStart, limit, bytes)
                     return
                 }
-                if bytes[i] == UserInformationItem.itemType {
-                    subItems(from: bodyStart, to: bodyEnd, in: bytes)
+                switch (level, bytes[i]) {
+                case (.pdu, UserInformationItem.itemType):
+                    walk(.userInformation, from: bodyStart, to: bodyEnd, in: bytes)
+                case (.userInformation, UserIdentityRequestSubItem.itemType):
+                    identityRequest(from: bodyStart, to: bodyEnd, in: bytes)
+                case (.userInformation, UserIdentityAcceptSubItem.itemType):
+                    zero(bodyStart + 2, bodyEnd, bytes)  // after the 2-byte length
+                default:
+                    break
                 }
                 i = bodyEnd
             }
-            // Fewer bytes than an item header left at the end of a complete PDU: not an item.
-            if available >= end { zero(i, end, bytes) }
-        }
-
-        /// The sub-items of a User Information item that ends at `itemEnd`.
-        private mutating func subItems(from first: Int, to itemEnd: Int, in bytes: UnsafeMutableRawBufferPointer) {
-            var j = first
-            let limit = min(itemEnd, available)
-            while j + ItemHeader.size <= limit {
-                let bodyStart = j + ItemHeader.size
-                let bodyEnd = bodyStart + Self.length16(bytes, at: j + 2)
-                guard bodyEnd <= itemEnd else {
-                    zero(bodyStart, limit, bytes)
-                    return
-                }
-                switch bytes[j] {
-                case UserIdentityRequestSubItem.itemType: identityRequest(from: bodyStart, to: bodyEnd, in: bytes)
-                case UserIdentityAcceptSubItem.itemType: zero(bodyStart + 2, bodyEnd, bytes)  // after the 2-byte length
-                default: break
-                }
-                j = bodyEnd
-            }
-            if available >= itemEnd { zero(j, itemEnd, bytes) }
+            // Fewer bytes than an item header left at the end of a complete container: not an item.
+            if available >= containerEnd { zero(i, containerEnd, bytes) }
         }
 
         /// Table D.3-14: type, positive response requested, primary field length and field,
