@@ -87,12 +87,24 @@ public struct DeidentificationProfile: Sendable, Hashable {
     }
 }
 
+/// One rule an option sets: `action` nil retains the attribute (the profile's rule is dropped).
+public struct RuleChange: Sendable, Hashable {
+    public var tag: Tag
+    public var action: RewriteAction?
+    public var source: String?
+
+    public init(tag: Tag, action: RewriteAction?, source: String? = nil) {
+        self.tag = tag
+        self.action = action
+        self.source = source
+    }
+}
+
 /// A named set of rule changes that can be switched on (an option of the profile).
 public struct ProfileOption: Sendable, Hashable {
     public var name: String
     public var code: DeidentificationCode?
-    /// New rules (action nil: the attribute is retained, its rule dropped).
-    public var changes: [(tag: Tag, action: RewriteAction?, source: String?)] = []
+    public var changes: [RuleChange] = []
     public var patternChanges: [PatternRule] = []
     public var privateAttributes: PrivateAttributePolicy?
     /// Options that cannot be on with this one.
@@ -101,17 +113,6 @@ public struct ProfileOption: Sendable, Hashable {
     public init(name: String, code: DeidentificationCode? = nil) {
         self.name = name
         self.code = code
-    }
-
-    public static func == (a: ProfileOption, b: ProfileOption) -> Bool {
-        a.name == b.name && a.code == b.code && a.patternChanges == b.patternChanges && a.privateAttributes == b.privateAttributes
-            && a.excludes == b.excludes && a.changes.count == b.changes.count
-            && zip(a.changes, b.changes).allSatisfy { $0.tag == $1.tag && $0.action == $1.action }
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(name)
-        hasher.combine(changes.count)
     }
 }
 

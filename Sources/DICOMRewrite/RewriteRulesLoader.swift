@@ -303,7 +303,7 @@ public enum RewriteRulesLoader {
                         }
                         let action = try ruleAction(attribute: text, tag: tag, options: fields.filter { $0.key != "attribute" },
                                                     ruleNode: entry, allowRetain: true)
-                        option.changes.append((tag, action, at(attribute.value)))
+                        option.changes.append(RuleChange(tag: tag, action: action, source: at(attribute.value)))
                     }
                 default:
                     throw fail(kNode, "unknown key '\(k)' in option \(name) (code, excludes, private-attributes, attributes, repeating-groups)")
