@@ -3,8 +3,10 @@ import DICOMCore
 extension DIMSECommand {
     /// A response to `self` (a request) with `status` and no data set: what an SCP answers a request it
     /// cannot serve (0x0211 unrecognized operation, 0x0122 SOP class not supported, a replayed SCP's
-    /// unmatched request...). Error Comment cut to 64 characters. Nil for commands that are not requests.
-    public func failureResponse(status: UInt16, comment: String? = nil) -> DIMSECommand? {
+    /// unmatched request...). Error Comment cut to 64 characters. A C-GET-RSP or C-MOVE-RSP carries
+    /// `subOperations` (Number of Completed, Failed, Warning Sub-operations) when given. Nil for commands
+    /// that are not requests.
+    public func failureResponse(status: UInt16, comment: String? = nil, subOperations: SubOperationCounts? = nil) -> DIMSECommand? {
         guard let id = messageID else { return nil }
         let sop = sopClassUID
         let comment = comment.map { String($0.prefix(64)) }
@@ -16,9 +18,13 @@ extension DIMSECommand {
             return .cFindResponse(CFindResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop,
                                                 errorComment: comment))
         case .cGetRequest:
-            return .cGetResponse(CGetResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop, errorComment: comment))
+            return .cGetResponse(CGetResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop,
+                                              remaining: subOperations?.remaining, completed: subOperations?.completed,
+                                              failed: subOperations?.failed, warning: subOperations?.warning, errorComment: comment))
         case .cMoveRequest:
-            return .cMoveResponse(CMoveResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop, errorComment: comment))
+            return .cMoveResponse(CMoveResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop,
+                                                remaining: subOperations?.remaining, completed: subOperations?.completed,
+                                                failed: subOperations?.failed, warning: subOperations?.warning, errorComment: comment))
         case .cEchoRequest:
             return .cEchoResponse(CEchoResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop))
         case .nEventReportRequest:

@@ -90,6 +90,14 @@ public struct DIMSEStatus: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// C-GET and C-MOVE statuses an SCP of ours answers by itself (PS3.4 Table C.4-2 and C.4-3).
+public enum RetrieveStatus {
+    /// A702H, Refused: Out of Resources – Unable to perform sub-operations (C-GET and C-MOVE).
+    public static let unableToPerformSubOperations: UInt16 = 0xA702
+    /// A801H, Refused: Move Destination unknown (C-MOVE).
+    public static let moveDestinationUnknown: UInt16 = 0xA801
+}
+
 /// The statuses one service class defines for one service.
 struct StatusTable: Sendable {
     struct Entry: Sendable {

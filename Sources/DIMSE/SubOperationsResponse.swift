@@ -1,5 +1,44 @@
 import DICOMCore
 
+/// The sub-operation counts of a C-GET-RSP or C-MOVE-RSP: Number of Remaining, Completed, Failed
+/// and Warning Sub-operations (0000,1020)-(0000,1023), PS3.7 Table 9.3-6 and 9.3-8; nil where the
+/// response leaves one out.
+public struct SubOperationCounts: Sendable, Hashable, CustomStringConvertible {
+    public var remaining: UInt16?
+    public var completed: UInt16?
+    public var failed: UInt16?
+    public var warning: UInt16?
+
+    public init(remaining: UInt16? = nil, completed: UInt16?, failed: UInt16?, warning: UInt16?) {
+        self.remaining = remaining
+        self.completed = completed
+        self.failed = failed
+        self.warning = warning
+    }
+
+    /// What a final response says when the SCP attempted no sub-operation (a refusal): 0 completed,
+    /// 0 failed, 0 warning, and no Number of Remaining (PS3.4 C.4.2.1.6: final responses other than
+    /// Cancel leave it out).
+    public static let noneAttempted = SubOperationCounts(completed: 0, failed: 0, warning: 0)
+
+    /// `1 completed, 0 failed, 0 warning` (`?` for a count left out; remaining only when present).
+    public var description: String {
+        func n(_ v: UInt16?) -> String { v.map(String.init) ?? "?" }
+        return (remaining.map { "\($0) remaining, " } ?? "") + "\(n(completed)) completed, \(n(failed)) failed, \(n(warning)) warning"
+    }
+}
+
+extension DIMSECommand {
+    /// The sub-operation counts of a C-GET-RSP or C-MOVE-RSP; nil for other commands.
+    public var subOperationCounts: SubOperationCounts? {
+        switch self {
+        case .cGetResponse(let r): return r.subOperationCounts
+        case .cMoveResponse(let r): return r.subOperationCounts
+        default: return nil
+        }
+    }
+}
+
 /// C-GET-RSP (PS3.7 Table 9.3-6) and C-MOVE-RSP (Table 9.3-8) carry the same fields: after
 /// `responseElements`, Offending Element, Error Comment and the four sub-operation counts.
 protocol SubOperationsResponse: ResponseCoding {
@@ -15,6 +54,11 @@ protocol SubOperationsResponse: ResponseCoding {
 }
 
 extension SubOperationsResponse {
+    var subOperationCounts: SubOperationCounts {
+        SubOperationCounts(remaining: numberOfRemainingSuboperations, completed: numberOfCompletedSuboperations,
+                           failed: numberOfFailedSuboperations, warning: numberOfWarningSuboperations)
+    }
+
     static var subOperationsResponseElements: [CommandElement<Self>] {
         responseElements + [
             .optionalTags(CommandTag.offendingElement, \.offendingElement), .errorComment,

@@ -455,3 +455,27 @@ import Testing
         }
     }
 }
+
+/// A refusal of a C-GET or C-MOVE before any sub-operation (what a replayed SCP answers when it cannot
+/// perform them): the counts say so on the wire, 0 completed, 0 failed, 0 warning, no Number of Remaining.
+@Suite struct RefusalResponseTests {
+    @Test func refusedMoveCarriesZeroCountsAndTheComment() throws {
+        let request = DIMSECommand.cMoveRequest(CMoveRequest(messageID: 7, affectedSOPClassUID: "1.2.840.10008.5.1.4.1.2.1.2",
+                                                             moveDestination: "STORESCP"))
+        let refusal = try #require(request.failureResponse(status: RetrieveStatus.moveDestinationUnknown,
+                                                           comment: "Move Destination STORESCP unknown to replay",
+                                                           subOperations: .noneAttempted))
+        let decoded = try DIMSECommand(decoding: try refusal.encodedCommandSet())
+        #expect(decoded.commandField == .cMoveResponse)
+        #expect(decoded.messageIDBeingRespondedTo == 7)
+        #expect(decoded.status == 0xA801)
+        #expect(decoded.subOperationCounts == SubOperationCounts(remaining: nil, completed: 0, failed: 0, warning: 0))
+        #expect(decoded.subOperationCounts?.description == "0 completed, 0 failed, 0 warning")
+        guard case .cMoveResponse(let rsp) = decoded else { Issue.record("not a C-MOVE-RSP: \(decoded)"); return }
+        #expect(rsp.errorComment == "Move Destination STORESCP unknown to replay")
+        // Without counts (a C-FIND, or a caller that gives none) nothing is added.
+        let get = DIMSECommand.cGetRequest(CGetRequest(messageID: 1, affectedSOPClassUID: "1.2.840.10008.5.1.4.1.2.1.3"))
+        #expect(get.failureResponse(status: RetrieveStatus.unableToPerformSubOperations)?.subOperationCounts
+                == SubOperationCounts(completed: nil, failed: nil, warning: nil))
+    }
+}
