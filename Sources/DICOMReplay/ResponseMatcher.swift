@@ -1,6 +1,7 @@
 import DICOMCore
 import DICOMInspect
 import DIMSE
+import Foundation
 import NIOCore
 
 /// Which identifier elements decide that a new request is "the same" as a recorded one.
@@ -49,8 +50,9 @@ public struct MatchKeys: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Finds, for a request received by a replayed SCP, the recorded request it corresponds to:
-/// same command, same SOP class, same identifier keys (see `MatchKeys`). A pure value: the
-/// SCP keeps track of how often each candidate list was used.
+/// same command, same SOP class, for a C-MOVE the same Move Destination (0000,0600), same
+/// identifier keys (see `MatchKeys`). A pure value: the SCP keeps track of how often each
+/// candidate list was used.
 public struct ResponseMatcher: Sendable {
     /// A recorded request that can answer, with the association it comes from.
     public struct Candidate: Sendable {
@@ -65,37 +67,48 @@ public struct ResponseMatcher: Sendable {
     struct ServiceKey: Hashable, Sendable {
         var commandField: UInt16
         var sopClassUID: String
+        /// A C-MOVE's Move Destination (leading and trailing spaces are not significant in an AE
+        /// title); nil for other requests. A move to another AE is another request.
+        var moveDestination: String?
+
+        init(_ command: DIMSECommand) {
+            commandField = command.rawCommandField
+            sopClassUID = command.sopClassUID ?? ""
+            if case .cMoveRequest(let move) = command {
+                moveDestination = move.moveDestination.trimmingCharacters(in: .whitespaces)
+            }
+        }
     }
 
     public init(associations: [RecordedAssociation], keys: MatchKeys = MatchKeys()) {
         self.keys = keys
         for a in associations {
             for r in a.requestorRequests {
-                let key = ServiceKey(commandField: r.message.command.rawCommandField, sopClassUID: r.sopClassUID ?? "")
-                byService[key, default: []].append(Candidate(association: a.index, request: r))
+                byService[ServiceKey(r.message.command), default: []].append(Candidate(association: a.index, request: r))
             }
         }
     }
 
     /// The recorded requests matching a new one, in recorded order (empty when none).
     public func candidates(for command: DIMSECommand, identifier: Dataset?) -> [Candidate] {
-        let key = ServiceKey(commandField: command.rawCommandField, sopClassUID: command.sopClassUID ?? "")
-        guard let list = byService[key] else { return [] }
+        guard let list = byService[ServiceKey(command)] else { return [] }
         return list.filter { matches($0.request, command: command, identifier: identifier) }
     }
 
-    /// The identifier keys of a request as text (`PatientID=1234567, QueryRetrieveLevel=PATIENT`), for findings.
+    /// The identifier keys of a request as text (`PatientID=1234567, QueryRetrieveLevel=PATIENT`), for findings;
+    /// a C-MOVE's Move Destination first (`MoveDestination=STORESCP, PatientID=...`).
     public func describeKeys(command: DIMSECommand, identifier: Dataset?) -> String {
+        let destination = ServiceKey(command).moveDestination.map { "MoveDestination=\($0)" }
         let tags = keyTags(command: command, recorded: nil, new: identifier)
-        guard let identifier, !tags.isEmpty else { return "no identifier keys" }
+        guard let identifier, !tags.isEmpty else { return destination.map { $0 + ", no identifier keys" } ?? "no identifier keys" }
         let cs = identifier.characterSet(inheriting: .default)
-        return tags.map { tag in
+        return ([destination].compactMap { $0 } + tags.map { tag in
             let name = DataDictionary.keyword(for: tag) ?? "\(tag)"
             guard let e = identifier[tag] else { return name + " absent" }
             if case .sequence(let list) = e.value { return name + "=" + items(list.count) }
             return name + "=" + (e.strings(characterSet: cs).flatMap { if case .values(let v) = $0 { v.joined(separator: "\\") } else { nil } }
                 ?? comparer.show(e, cs))
-        }.joined(separator: ", ")
+        }).joined(separator: ", ")
     }
 
     func matches(_ recorded: RecordedRequest, command: DIMSECommand, identifier: Dataset?) -> Bool {
@@ -157,7 +170,9 @@ public struct UnmatchedPolicy: Sendable, Hashable {
 extension Finding.Code {
     /// A replayed SCP received a request that matches no recorded request.
     public static let unmatchedRequest = Finding.Code(rawValue: "unmatched-request")
-    /// A replayed SCP matched a request whose recorded answer included sub-operations the SCP
-    /// sent (C-STORE of a C-GET): it answers 0xA702 instead of pretending.
+    /// A replayed SCP matched a request whose recorded answer included sub-operations it cannot
+    /// perform now: a C-GET whose recorded C-STOREs the SCU has no context for (0xA702), any C-MOVE
+    /// (0xA801 when replay has no address for the Move Destination, else 0xA702). It answers the
+    /// failure, with 0 sub-operations completed, instead of pretending.
     public static let subOperationsNotReplayed = Finding.Code(rawValue: "sub-operations-not-replayed")
 }

@@ -21,8 +21,50 @@ public struct SCPReplayOptions: Sendable {
     public var logDirectory: String?
     /// The longest recorded response delay `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
     public var maximumGap: Duration = ReplayPace.defaultMaximumGap
+    /// The move destinations we have an address for (`--move-destination AE=host:port`). A C-MOVE
+    /// to one of them is refused with 0xA702 (its sub-operations are not replayed), to any other AE
+    /// with 0xA801 (Move Destination unknown).
+    public var moveDestinations: [MoveDestination] = []
 
     public init(port: Int) { self.port = port }
+}
+
+/// An AE title a replayed SCP knows the address of, as a Q/R SCP's configuration lists them
+/// (dcmqrscp's HostTable): `--move-destination STORESCP=127.0.0.1:11112`.
+public struct MoveDestination: Sendable, Hashable, CustomStringConvertible {
+    public var aeTitle: String
+    public var host: String
+    public var port: Int
+
+    public init(aeTitle: String, host: String, port: Int) {
+        self.aeTitle = aeTitle
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `AE=host:port` (an IPv6 host in brackets: `AE=[::1]:104`). The AE title is 1 to 16
+    /// characters (PS3.5 Table 6.2-1), leading and trailing spaces not significant.
+    public init(parsing text: String) throws(ReplayError) {
+        func invalid(_ why: String) -> ReplayError {
+            ReplayError(.invalidOption, "--move-destination must be AE=host:port, not '\(text)': \(why)")
+        }
+        guard let equals = text.firstIndex(of: "=") else { throw invalid("no '='") }
+        let ae = text[..<equals].trimmingCharacters(in: .whitespaces)
+        guard (1...16).contains(ae.utf8.count), ae.allSatisfy({ $0.isASCII && $0 != "\\" && !$0.isNewline }) else {
+            throw invalid("an AE title is 1 to 16 ASCII characters without backslash")
+        }
+        let address = text[text.index(after: equals)...]
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw invalid("no port (1-65535) after the host")
+        }
+        let host = address[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+        guard !host.isEmpty else { throw invalid("no host") }
+        self.init(aeTitle: ae, host: host, port: port)
+    }
+
+    /// `STORESCP=127.0.0.1:11112`.
+    public var description: String { "\(aeTitle)=" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 }
 
 /// Stands in for the recorded SCP: accepts the recorded accepted contexts and answers each
@@ -156,7 +198,8 @@ struct ReplayServiceHandler: DICOMServiceHandler {
             findings.update { $0.append(finding) }
             log?.session(connection: association.connection)?.note(finding)
             logger.warning("\(finding.message)")
-            if let response = request.command.failureResponse(status: status, comment: "no recorded request matches") {
+            if let response = request.command.failureResponse(status: status, comment: "no recorded request matches",
+                                                              subOperations: .noneAttempted) {
                 try await responder.send(response, dataSet: nil)
             }
             return
@@ -169,22 +212,18 @@ struct ReplayServiceHandler: DICOMServiceHandler {
         }
         let candidate = candidates[min(use, candidates.count - 1)]
         let chosen = candidate.request
+        if case .cMoveRequest(let move) = request.command {
+            try await refuseMove(move, request: request.command, recorded: chosen, association: association, responder: responder)
+            return
+        }
         // The recorded answer's sub-operations (the C-STOREs of a C-GET), sent on the SCU's storage contexts
         // (SCP role) before the response they preceded in the recording.
         var subOperations = chosen.subOperations.compactMap { i in recorded[candidate.association]?.requests.first { $0.index == i } }
         if let missing = subOperations.first(where: { sub in association.contexts.first { $0.abstractSyntax == sub.abstractSyntax } == nil }) {
-            let status: UInt16 = 0xA702
-            let finding = Finding(.subOperationsNotReplayed, .error,
-                                  "\(request.command.commandField.map { "\($0)" } ?? "request") message \(id): the recorded answer "
-                                  + "stores \(UIDRegistry.name(for: missing.abstractSyntax) ?? missing.abstractSyntax) instances, and the SCU "
-                                  + "accepted no context for that SOP class; answered 0x\(hex4(status)) (unable to perform sub-operations)",
-                                  time: .wallClock(), sender: .acceptor)
-            findings.update { $0.append(finding) }
-            log?.session(connection: association.connection)?.note(finding)
-            logger.warning("\(finding.message)")
-            if let response = request.command.failureResponse(status: status, comment: "sub-operations are not replayed") {
-                try await responder.send(response, dataSet: nil)
-            }
+            try await refuseSubOperations(request.command, status: RetrieveStatus.unableToPerformSubOperations,
+                                          why: "the recorded answer stores \(UIDRegistry.name(for: missing.abstractSyntax) ?? missing.abstractSyntax) "
+                                              + "instances, and the SCU accepted no context for that SOP class",
+                                          comment: "sub-operations are not replayed", association: association, responder: responder)
             return
         }
         func sendSubOperations(before time: Timestamp?) async throws {
@@ -229,6 +268,53 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 try recorded.dataSet(for: ctx, what: "\(recorded.command)", association: candidate.association)
             } ?? nil
             try await responder.send(command, source: dataSet, contextID: responder.contextID)
+        }
+    }
+
+    /// A C-MOVE that matched a recorded one. Its recorded sub-operations went to the move destination on
+    /// another association, which replay does not reproduce: answering the recorded Success ("1 completed")
+    /// would tell the SCU that images arrived where nothing did. Refused instead: 0xA801 (Move Destination
+    /// unknown) when we have no address for the destination, else 0xA702 (unable to perform sub-operations).
+    func refuseMove(_ move: CMoveRequest, request: DIMSECommand, recorded chosen: RecordedRequest,
+                    association: ServerAssociation, responder: DIMSEResponder) async throws {
+        let destination = move.moveDestination.trimmingCharacters(in: .whitespaces)
+        let address = options.moveDestinations.first { $0.aeTitle == destination }
+        var why = "the recording answered " + (chosen.finalResponse.map { final in
+            (final.status.map { statusText($0, .cMove, chosen.sopClassUID) } ?? "no status")
+                + (final.command.subOperationCounts.map { " (\($0))" } ?? "")
+        } ?? "nothing final") + ", but "
+        let status: UInt16
+        let comment: String
+        if let address {
+            status = RetrieveStatus.unableToPerformSubOperations
+            why += "replay cannot yet perform the C-STORE sub-operations to \(destination) (\(address.host):\(address.port)) "
+                + "from the capture, so nothing is sent there"
+            comment = "replay does not perform C-MOVE sub-operations"
+        } else {
+            status = RetrieveStatus.moveDestinationUnknown
+            why += "replay has no address for move destination \(destination) "
+                + "(--move-destination \(destination)=HOST:PORT gives one)"
+            comment = "Move Destination \(destination) unknown to replay"
+        }
+        try await refuseSubOperations(request, status: status, why: why, comment: comment, association: association,
+                                      responder: responder)
+    }
+
+    /// Answers a C-GET or C-MOVE whose sub-operations are not replayed with a failure `status`, no
+    /// sub-operation reported as done (0 completed, 0 failed, 0 warning) and `comment` as Error Comment,
+    /// and notes `why` in a `sub-operations-not-replayed` finding.
+    func refuseSubOperations(_ request: DIMSECommand, status: UInt16, why: String, comment: String,
+                             association: ServerAssociation, responder: DIMSEResponder) async throws {
+        let meaning = DIMSEStatus.lookup(status, service: request.commandField?.service, sopClassUID: request.sopClassUID).meaning
+        let finding = Finding(.subOperationsNotReplayed, .error,
+                              "\(request.commandField.map { "\($0)" } ?? "request") message \(request.messageID ?? 0): \(why); "
+                              + "answered 0x\(hex4(status)) (\(meaning)) with 0 sub-operations completed",
+                              time: .wallClock(), sender: .acceptor)
+        findings.update { $0.append(finding) }
+        log?.session(connection: association.connection)?.note(finding)
+        logger.warning("\(finding.message)")
+        if let response = request.failureResponse(status: status, comment: comment, subOperations: .noneAttempted) {
+            try await responder.send(response, dataSet: nil)
         }
     }
 }
