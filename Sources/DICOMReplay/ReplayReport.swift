@@ -81,16 +81,22 @@ public struct ReplayReport: Sendable {
             for ex in a.exchanges {
                 var head = "  #\(ex.index + 1) \(ex.request)"
                 if let sop = ex.sopClassUID { head += " " + (UIDRegistry.name(for: sop) ?? sop) }
-                head += " (message \(ex.recordedMessageID) -> " + (ex.replayedMessageID.map(String.init) ?? "not sent") + ")"
-                head += ": recorded " + outcomeText(ex.recordedPending, ex.recordedFinalStatus, ex)
+                head += " (message \(ex.recordedMessageID) -> "
+                    + (ex.replayedMessageID.map(String.init) ?? (ex.skipped != nil ? "skipped" : "not sent")) + ")"
+                head += ": recorded " + outcomeText(ex.recordedPending, ex.recordedFinalStatus, ex.recordedSubOperations, ex)
                 if ex.replayedMessageID != nil {
-                    head += "; replayed " + outcomeText(ex.replayedPending, ex.replayedFinalStatus, ex)
+                    head += "; replayed " + outcomeText(ex.replayedPending, ex.replayedFinalStatus, ex.replayedSubOperations, ex)
                 }
                 if let r = ex.recordedDuration, let p = ex.replayedDuration {
                     head += "; \(ms(r)) -> \(ms(p))"
                 }
-                head += ex.matched ? ": matched" : ": \(ex.differences.count) difference" + (ex.differences.count == 1 ? "" : "s")
+                if ex.skipped != nil, ex.matched {
+                    head += ": SKIPPED"
+                } else {
+                    head += ex.matched ? ": matched" : ": \(ex.differences.count) difference" + (ex.differences.count == 1 ? "" : "s")
+                }
                 lines.append(head)
+                if let why = ex.skipped { lines.append("    skipped: \(why)") }
                 for d in ex.differences { lines.append("    - \(d)") }
                 for note in ex.notes { lines.append("    note: \(note)") }
             }
@@ -98,13 +104,15 @@ public struct ReplayReport: Sendable {
         lines.append("")
         let total = associations.reduce(0) { $0 + $1.exchanges.count }
         let differing = associations.reduce(0) { $0 + $1.exchanges.filter { !$0.matched }.count }
+        let skipped = skippedCount
+        let skippedText = skipped == 0 ? "" : "; \(skipped) skipped, not compared (see above)"
         switch outcome {
         case .matched:
             lines.append("result: matched (\(total) request" + (total == 1 ? "" : "s") + " in \(associations.count) association"
-                         + (associations.count == 1 ? "" : "s") + ")")
+                         + (associations.count == 1 ? "" : "s") + skippedText + ")")
         case .differences:
             lines.append("result: \(differenceCount) difference" + (differenceCount == 1 ? "" : "s")
-                         + " in \(differing) of \(total) requests")
+                         + " in \(differing) of \(total) requests" + skippedText)
         case .error:
             lines.append("result: error (" + associations.compactMap { $0.error.map { "association \($0.association ?? 0): \($0.code)" } }
                             .joined(separator: "; ") + "); nothing after the error was compared")
@@ -112,10 +120,14 @@ public struct ReplayReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private func outcomeText(_ pending: Int, _ status: UInt16?, _ ex: ExchangeComparison) -> String {
+    /// Requests deliberately not sent (C-MOVE without `--allow-move`).
+    public var skippedCount: Int { associations.reduce(0) { $0 + $1.exchanges.filter { $0.skipped != nil }.count } }
+
+    private func outcomeText(_ pending: Int, _ status: UInt16?, _ counts: SubOperationCounts?, _ ex: ExchangeComparison) -> String {
         var parts: [String] = []
         if pending > 0 { parts.append("\(pending) pending") }
-        parts.append(status.map { statusText($0, ex.service, ex.sopClassUID) } ?? "no final response")
+        parts.append((status.map { statusText($0, ex.service, ex.sopClassUID) } ?? "no final response")
+                     + (counts.map { " (\($0))" } ?? ""))
         return parts.joined(separator: " + ")
     }
 
@@ -134,6 +146,7 @@ public struct ReplayReport: Sendable {
             ("ignoredTags", .array(ignoredTags.map { .string($0.jsonKey) })),
             ("outcome", .string(outcome.rawValue)),
             ("differences", .int(differenceCount)),
+            ("skipped", .int(skippedCount)),
             ("associations", .array(associations.map(associationJSON))),
         ])
     }
@@ -159,19 +172,25 @@ public struct ReplayReport: Sendable {
             ("sopClassName", ex.sopClassUID.flatMap { UIDRegistry.name(for: $0) }.map(JSONValue.string) ?? .null),
             ("recordedMessageID", .int(ex.recordedMessageID)),
             ("replayedMessageID", ex.replayedMessageID.map { .int($0) } ?? .null),
-            ("recorded", side(ex.recordedPending, ex.recordedFinalStatus, ex.recordedDuration)),
-            ("replayed", ex.replayedMessageID == nil ? .null : side(ex.replayedPending, ex.replayedFinalStatus, ex.replayedDuration)),
+            ("recorded", side(ex.recordedPending, ex.recordedFinalStatus, ex.recordedSubOperations, ex.recordedDuration)),
+            ("replayed", ex.replayedMessageID == nil ? .null
+                : side(ex.replayedPending, ex.replayedFinalStatus, ex.replayedSubOperations, ex.replayedDuration)),
             ("cancelled", .bool(ex.cancelled)),
+            ("skipped", ex.skipped.map(JSONValue.string) ?? .null),
             ("matched", .bool(ex.matched)),
             ("differences", .array(ex.differences.map(differenceJSON))),
             ("notes", .array(ex.notes.map(JSONValue.string))),
         ])
     }
 
-    private func side(_ pending: Int, _ status: UInt16?, _ duration: Duration?) -> JSONValue {
-        .object([
+    private func side(_ pending: Int, _ status: UInt16?, _ counts: SubOperationCounts?, _ duration: Duration?) -> JSONValue {
+        func count(_ v: UInt16?) -> JSONValue { v.map { .int(Int($0)) } ?? .null }
+        return .object([
             ("pendingResponses", .int(pending)),
             ("finalStatus", status.map { .string("0x" + hex4($0)) } ?? .null),
+            ("subOperations", counts.map { c in
+                .object([("completed", count(c.completed)), ("failed", count(c.failed)), ("warning", count(c.warning))])
+            } ?? .null),
             ("durationMs", duration.map { .double($0.milliseconds) } ?? .null),
         ])
     }

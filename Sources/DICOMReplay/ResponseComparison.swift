@@ -224,8 +224,14 @@ public struct ExchangeComparison: Sendable {
     public var replayedDuration: Duration?
     /// A C-CANCEL-RQ was replayed: the number of pending responses depends on timing and is not compared.
     public var cancelled: Bool
+    /// Why the request was deliberately not sent (a C-MOVE without `--allow-move`); nil when it was
+    /// sent or could not be. A skipped request is not a difference.
+    public var skipped: String?
     public var differences: [Difference]
     public var notes: [String]
+    /// The final responses' sub-operation counts (C-GET, C-MOVE), when they have them.
+    public var recordedSubOperations: SubOperationCounts?
+    public var replayedSubOperations: SubOperationCounts?
 
     public var matched: Bool { differences.isEmpty }
 }
@@ -238,8 +244,9 @@ public struct ResponseComparer: Sendable {
     public var options: ComparisonOptions
     public init(options: ComparisonOptions = ComparisonOptions()) { self.options = options }
 
+    /// `skipped`: why the request was deliberately not sent (then no `request-not-sent` difference).
     public func compare(_ recorded: RecordedRequest, replayedMessageID: UInt16?, replayed: [RecordedMessage],
-                        replayedRequestTime: Timestamp? = nil) -> ExchangeComparison {
+                        replayedRequestTime: Timestamp? = nil, skipped: String? = nil) -> ExchangeComparison {
         let comparer = DatasetComparer(ignoredTags: options.ignoredTags)
         var diffs: [Difference] = []
         var notes: [String] = []
@@ -291,8 +298,9 @@ public struct ResponseComparer: Sendable {
             recordedPending: recPending.count, replayedPending: newPending.count,
             recordedDuration: recFinal.map { gap($0.time, recorded.message.time) },
             replayedDuration: zip(replayedRequestTime, newFinal).map { gap($1.time, $0) },
-            cancelled: cancelled, differences: diffs, notes: notes)
-        if replayedMessageID == nil {
+            cancelled: cancelled, skipped: skipped, differences: diffs, notes: notes,
+            recordedSubOperations: recFinal?.command.subOperationCounts, replayedSubOperations: newFinal?.command.subOperationCounts)
+        if replayedMessageID == nil, skipped == nil {
             result.differences.append(Difference(.requestNotSent, recorded: summary(recorded.message), replayed: nil))
         }
         return result

@@ -3,6 +3,7 @@ import DICOMInspect
 import DICOMNetwork
 import DICOMUL
 import DIMSE
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -35,6 +36,9 @@ public struct SCUReplayOptions: Sendable {
     public var logDirectory: String?
     /// The longest recorded gap `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
     public var maximumGap: Duration = ReplayPace.defaultMaximumGap
+    /// Send recorded C-MOVE requests (`--allow-move`). A C-MOVE makes the new SCP send real images to
+    /// the recorded Move Destination, so without this they are skipped, each with a note saying so.
+    public var allowMove = false
 
     public init(host: String, port: Int) {
         self.host = host
@@ -52,7 +56,9 @@ public struct SCUReplayOptions: Sendable {
 /// syntax the new peer accepted, fragmented by `DICOMClient` to the new peer's max PDU
 /// length; a request waits for the responses its recording waited for; a C-CANCEL goes out
 /// after as many responses as it followed in the recording. The association ends as recorded
-/// (A-RELEASE-RQ, or A-ABORT when the modality aborted).
+/// (A-RELEASE-RQ, or A-ABORT when the modality aborted). A recorded C-MOVE is sent only with
+/// `allowMove` (it moves real images to its Move Destination); otherwise it is skipped and
+/// reported as skipped, not as a difference.
 public struct SCUReplayer: Sendable {
     public var options: SCUReplayOptions
     public var logger: Logger
@@ -194,7 +200,7 @@ public struct SCUReplayer: Sendable {
         for r in a.requestorRequests {
             let sent = run.sent[r.index]
             result.exchanges.append(comparer.compare(r, replayedMessageID: sent?.messageID, replayed: sent?.responses ?? [],
-                                                     replayedRequestTime: sent?.time))
+                                                     replayedRequestTime: sent?.time, skipped: run.skipped[r.index]))
         }
         return result
     }
@@ -222,6 +228,8 @@ struct SCURun {
     var peerRequestsAnswered = 0
     /// Recorded gaps longer than `options.maximumGap`, shortened (`--pace recorded`).
     var pacingWarnings: [String] = []
+    /// Requests deliberately not sent, by recorded request index, with the reason (C-MOVE without `allowMove`).
+    var skipped: [Int: String] = [:]
 
     init(association: RecordedAssociation, client: DICOMClient, options: SCUReplayOptions) {
         self.association = association
@@ -229,8 +237,18 @@ struct SCURun {
         self.options = options
     }
 
+    /// Why a C-MOVE is not sent without `--allow-move`.
+    static func moveSkipReason(_ move: CMoveRequest) -> String {
+        "not sent: a C-MOVE makes the SCP send real images to Move Destination "
+            + "\(move.moveDestination.trimmingCharacters(in: .whitespaces)); --allow-move sends it"
+    }
+
     mutating func sendAll() async throws {
         for r in association.requestorRequests {
+            if case .cMoveRequest(let move) = r.message.command, !options.allowMove {
+                skipped[r.index] = Self.moveSkipReason(move)
+                continue
+            }
             for j in r.waitsFor { try await receive(until: { $0.sent[j]?.isComplete ?? true }) }
             try await pause(r.thinkTime, "the think time before request \(r.index + 1) (\(r.message.command))")
             guard let context = client.acceptedContexts.first(where: { $0.id == r.message.presentationContextID }) else {
