@@ -13,10 +13,17 @@ struct Replay: AsyncParsableCommand {
         --to HOST:PORT replays the SCU side: each recorded association is negotiated again with its presentation \
         contexts, its requests are sent in recorded order (new message IDs, C-CANCEL at its recorded moment) and the \
         responses are compared with the recorded ones: status, number of pending responses, identifiers element by \
-        element (--ignore leaves tags out at any depth). Exit status: 0 everything matched, 1 differences, 2 errors.
+        element (--ignore leaves tags out at any depth); a C-GET's C-STORE sub-operations are answered from the \
+        recording. A recorded C-MOVE is skipped (and reported as skipped) unless --allow-move: it makes the SCP send \
+        real images to the recorded Move Destination; sent, its final sub-operation counts are compared too. \
+        Exit status: 0 everything matched, 1 differences, 2 errors.
         --serve [HOST:]PORT stands in for the recorded SCP: it accepts the recorded contexts and answers each request \
         with the recorded responses of the matching recorded request (SOP class + identifier keys, --match to choose \
-        them); an unmatched request gets --unmatched-status and a finding. Runs until SIGINT/SIGTERM.
+        them; for C-MOVE also the Move Destination); an unmatched request gets --unmatched-status and a finding. \
+        A C-GET's recorded C-STORE sub-operations are sent to the SCU (0xA702 when it accepted no context for them). \
+        A C-MOVE is never answered with the recorded success, since nothing reaches the move destination: it gets \
+        0xA801 (Move Destination unknown), or 0xA702 (unable to perform sub-operations) when --move-destination \
+        gives the AE's address, with 0 sub-operations completed and a finding. Runs until SIGINT/SIGTERM.
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
@@ -73,6 +80,15 @@ struct Replay: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for each response (--to).", valueName: "seconds"))
     var timeout: Double = 60
 
+    @Flag(help: "Send recorded C-MOVE requests (--to): the SCP then sends real images to the recorded Move Destination. Without it they are skipped.")
+    var allowMove = false
+
+    @Option(name: .customLong("move-destination"),
+            help: ArgumentHelp("A Move Destination AE title and its address (--serve; repeatable). A C-MOVE to it gets 0xA702 "
+                               + "(replay does not perform C-MOVE sub-operations yet), to any other AE 0xA801.",
+                               valueName: "AE=host:port"))
+    var moveDestinations: [String] = []
+
     @Flag(name: [.short, .long], help: "Log each association and request.")
     var verbose = false
 
@@ -88,6 +104,15 @@ struct Replay: AsyncParsableCommand {
         if let unmatchedStatus, Self.status(unmatchedStatus) == nil {
             throw ValidationError("--unmatched-status must be a 16-bit status such as 0xC000, not '\(unmatchedStatus)'")
         }
+        for destination in moveDestinations {
+            do throws(ReplayError) {
+                _ = try MoveDestination(parsing: destination)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        if to != nil, !moveDestinations.isEmpty { throw ValidationError("--move-destination is an option of --serve") }
+        if serve != nil, allowMove { throw ValidationError("--allow-move is an option of --to") }
         try checkSeconds(timeout, "--timeout", zero: false)
         try checkSeconds(maxGap, "--max-gap")
     }
@@ -137,6 +162,7 @@ struct Replay: AsyncParsableCommand {
         options.responseTimeout = .fromSeconds(timeout)
         options.maximumGap = .seconds(maxGap)
         options.logDirectory = logDir
+        options.allowMove = allowMove
         let report: ReplayReport
         do {
             report = try await SCUReplayer(options: options, logger: logger).replay(conversation, association: association)
@@ -163,6 +189,7 @@ struct Replay: AsyncParsableCommand {
             throw ExitCode(2)
         }
         options.unmatched = UnmatchedPolicy(status: unmatchedStatus.flatMap(Self.status))
+        options.moveDestinations = moveDestinations.compactMap { try? MoveDestination(parsing: $0) }
         let associations: [RecordedAssociation]
         do {
             associations = association == nil ? conversation.associations : try conversation.selected(association)
@@ -192,7 +219,10 @@ struct Replay: AsyncParsableCommand {
         _ = await signals.next()
         await server.shutdown()
         let findings = server.findings
-        FileHandle.standardOutput.write(Data("stopped: \(server.answered) request(s) answered from the recording, \(findings.count) unmatched\n".utf8))
+        let unmatched = findings.filter { $0.code == .unmatchedRequest }.count
+        let refused = findings.count - unmatched
+        FileHandle.standardOutput.write(Data(("stopped: \(server.answered) request(s) answered from the recording, \(unmatched) unmatched"
+            + (refused == 0 ? "" : ", \(refused) refused (sub-operations not replayed)") + "\n").utf8))
         for f in findings { FileHandle.standardOutput.write(Data("  \(f)\n".utf8)) }
         for w in server.pacingWarnings { FileHandle.standardOutput.write(Data("  \(w)\n".utf8)) }
     }
