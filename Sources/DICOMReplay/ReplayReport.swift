@@ -72,9 +72,17 @@ public struct ReplayReport: Sendable {
             lines.append("")
             let n = a.exchanges.count
             let differing = a.exchanges.filter { !$0.matched }.count
+            let skipped = a.exchanges.filter { $0.skipped != nil }.count
+            let verdict: String
+            if a.error != nil {
+                verdict = ", ERROR"
+            } else if differing > 0 || !a.negotiation.isEmpty {
+                verdict = ", \(differing) with differences"
+            } else {
+                verdict = skipped == 0 ? ", all matched" : skipped == n ? "" : ", all sent matched"
+            }
             lines.append("association \(a.recordedIndex): \(a.callingAETitle) -> \(a.calledAETitle): \(n) request"
-                         + (n == 1 ? "" : "s") + (a.error != nil ? ", ERROR" : differing == 0 && a.negotiation.isEmpty
-                                                   ? ", all matched" : ", \(differing) with differences"))
+                         + (n == 1 ? "" : "s") + verdict + (skipped == 0 ? "" : ", \(skipped) skipped"))
             if let e = a.error { lines.append("  error: \(e.code): \(e.message)") }
             for d in a.negotiation { lines.append("  - \(d)") }
             for note in a.notes { lines.append("  note: \(note)") }
@@ -105,7 +113,7 @@ public struct ReplayReport: Sendable {
         let total = associations.reduce(0) { $0 + $1.exchanges.count }
         let differing = associations.reduce(0) { $0 + $1.exchanges.filter { !$0.matched }.count }
         let skipped = skippedCount
-        let skippedText = skipped == 0 ? "" : "; \(skipped) skipped, not compared (see above)"
+        let skippedText = skipped == 0 ? "" : "; \(skipped) skipped: not sent, not compared"
         switch outcome {
         case .matched:
             lines.append("result: matched (\(total) request" + (total == 1 ? "" : "s") + " in \(associations.count) association"
