@@ -182,7 +182,7 @@ struct Replay: AsyncParsableCommand {
         do {
             server = try await SCPReplayer.start(selected, options: options, logger: logger)
         } catch {
-            FileHandle.standardError.write(Data("dicomtap replay: cannot listen on \(host):\(port): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
             throw ExitCode(2)
         }
         let requests = associations.reduce(0) { $0 + $1.requestorRequests.count }

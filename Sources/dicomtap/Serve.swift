@@ -86,7 +86,7 @@ struct Serve: AsyncParsableCommand {
                 handler: RPIService(store: store, logger: logger,
                                     responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) }))
         } catch {
-            FileHandle.standardError.write(Data("dicomtap serve: cannot listen on \(host):\(port): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
         write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)"
