@@ -63,9 +63,12 @@ struct Analyze: ParsableCommand {
         config.dicomPorts.formUnion(ports)
         config.observer = limits.applied(to: config.observer)
         let stdout = BufferedOutput()
-        let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter) {
-            stdout.write($0)
-        }
+        let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter,
+                                          write: { stdout.write($0) },
+                                          warn: { warning in
+                                              stdout.flush()
+                                              FileHandle.standardError.write(Data("dicomtap analyze: warning: \(warning)\n".utf8))
+                                          })
         let workers = threads ?? ProcessInfo.processInfo.activeProcessorCount
         output.includeAllDataSets = datasets
         output.dumpOptions = AnnotatedDumpRenderer.Options(allDataSets: datasets, showDataPDUs: pdus)
