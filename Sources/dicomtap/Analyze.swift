@@ -62,6 +62,8 @@ struct Analyze: ParsableCommand {
         var config = CaptureAnalyzer.Configuration()
         config.dicomPorts.formUnion(ports)
         config.observer = limits.applied(to: config.observer)
+        // Before anything is read: every input.
+        for file in files { try PathCheck.readableFile(file, "", exitCode: 2) }
         let stdout = BufferedOutput()
         let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter,
                                           write: { stdout.write($0) },

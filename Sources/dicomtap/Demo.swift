@@ -48,6 +48,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             paths = [found]
         } else {
+            for path in data { try PathCheck.readable(path, "--data") }
             paths = data
         }
         let demo = Demo(dataPaths: paths, patientID: patientID, issuer: issuer, model: RPIQueryModel(rawValue: model)!,

@@ -28,6 +28,7 @@ struct Dump: ParsableCommand {
     var transferSyntax: String?
 
     func run() throws {
+        try PathCheck.readableFile(file, "")
         let options: DecodingOptions = lenient ? .lenient : .strict
         // Read in pieces: a value longer than the threshold is not kept whole (the text shows it
         // shortened from its first bytes, JSON by a BulkDataURI), so a file of any size is
@@ -75,12 +76,6 @@ struct Dump: ParsableCommand {
             throw CLIError("\(file): cannot read the file (\(error.localizedDescription))")
         }
     }
-}
-
-/// A one-line error for the command line, with a non-zero exit status.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }
 
 func readFile(_ path: String) throws -> ByteBuffer {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DICOMCore
+import DICOMNetwork
 import DICOMProxy
 import DICOMRewrite
 import DICOMUL
@@ -56,11 +57,14 @@ struct Proxy: AsyncParsableCommand {
                                valueName: "seconds"))
     var gracePeriod: Double = 10
 
-    @Option(help: ArgumentHelp("Write one annotated text file per association and events.jsonl here.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write \(Proxy.logDirContents) here (see FILES).", valueName: "dir"))
     var logDir: String?
 
-    @Option(help: ArgumentHelp("Record each association's SCU leg as a pcap file here.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write \(Proxy.recordContents) here (see FILES).", valueName: "dir"))
     var record: String?
+
+    static let logDirContents = "events.jsonl and one annotated text log per association, START-ID-CALLING-CALLED.txt"
+    static let recordContents = "one pcap file per association (its SCU leg), START-ID-CALLING-CALLED.pcap"
 
     @Option(help: ArgumentHelp("Largest PDU relayed, in bytes (a longer one is aborted as malformed).", valueName: "bytes"))
     var maxPDULength: Int = 16 << 20
@@ -206,6 +210,16 @@ struct Proxy: AsyncParsableCommand {
 
     func run() async throws {
         guard let listenAddress = ProxyEndpoint(parsing: listen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
+        // Before anything is opened or created: the paths, then the port.
+        if let logDir { try PathCheck.writableFolder(logDir, "--log-dir", contents: Self.logDirContents) }
+        if let record { try PathCheck.writableFolder(record, "--record", contents: Self.recordContents) }
+        if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
+        if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
+        do {
+            try await SocketFailure.checkListening(host: listenAddress.host, port: listenAddress.port)
+        } catch {
+            throw CLIError("\(error)")
+        }
         var configuration = ProxyConfiguration(
             listen: listenAddress,
             routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: upstream.flatMap { ProxyEndpoint(parsing: $0) }))

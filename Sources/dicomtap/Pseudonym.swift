@@ -46,6 +46,9 @@ struct Pseudonym: ParsableCommand {
     var values: [String]
 
     func run() throws {
+        if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
+        if let rewrite { try PathCheck.readableFile(rewrite, "--rewrite") }
+        if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
         var format = PseudonymFormat()
         var valueVR: VR = .LO
         var keyPath = keyFile

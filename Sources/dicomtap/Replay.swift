@@ -1,5 +1,6 @@
 import ArgumentParser
 import DICOMCore
+import DICOMNetwork
 import DICOMReplay
 import Dispatch
 import Foundation
@@ -112,6 +113,19 @@ struct Replay: AsyncParsableCommand {
             return h
         }
         logger.logLevel = verbose ? .info : .warning
+        // Before the capture is loaded: the paths, then (--serve) the port.
+        try PathCheck.readableFile(capture, "", exitCode: 2)
+        if let logDir {
+            try PathCheck.writableFolder(logDir, "--log-dir", contents: "events.jsonl and one text log per association",
+                                         exitCode: 2)
+        }
+        if let serve, let listen = Self.endpoint(serve, defaultHost: "0.0.0.0") {
+            do {
+                try await SocketFailure.checkListening(host: listen.host, port: listen.port)
+            } catch {
+                throw CLIError("\(error)", exitCode: 2)
+            }
+        }
         let conversation: RecordedConversation
         do {
             conversation = try RecordedConversation.load(path: capture, dicomPorts: Set(ports))

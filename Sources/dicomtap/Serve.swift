@@ -60,12 +60,20 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "dicomtap.serve") { _ in ConsoleLogHandler() }
         logger.logLevel = verbose ? .info : .notice
+        // Before the store is opened or created: the paths, then the port.
+        try PathCheck.writableFile(db, "--db")
+        for path in imports { try PathCheck.readable(path, "--import") }
+        do {
+            try await SocketFailure.checkListening(host: host, port: port)
+        } catch {
+            throw CLIError("\(error)")
+        }
         let store: RPIStore
         do {
             store = try RPIStore(path: db)
             if !imports.isEmpty {
                 let summary = try store.importPaths(imports)
-                write("imported: \(summary)\n")
+                write("\(summary)\n")
             }
         } catch {
             FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
