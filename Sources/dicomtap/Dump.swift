@@ -5,7 +5,16 @@ import NIOCore
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Dump a DICOM file (Part 10, or a bare dataset with --transfer-syntax) as text or DICOM JSON.")
+        abstract: "Dump a DICOM file (Part 10, or a bare dataset with --transfer-syntax) as text or DICOM JSON.",
+        discussion: """
+        The file is read in pieces: values of 64 KiB or more are kept by their first bytes only (--show-all keeps \
+        them). An error is one line naming the byte offset and the tag being read, with exit status 1.
+
+        EXAMPLES:
+          dicomtap dump captures/rpi-cfind-response.dcm
+          dicomtap dump --format json demo/sr/astrom-eva-tid9007.dcm
+          dicomtap dump -L demo/sr/astrom-eva-tid9007.dcm
+        """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 

@@ -27,6 +27,26 @@ struct Proxy: AsyncParsableCommand {
         stdout: one line per association start and end and per completed exchange; -v adds every PDU and DIMSE \
         message, -d the data sets. SIGINT/SIGTERM: stop accepting, let open associations finish within \
         --grace-period, abort the rest, write every log and recording, exit 0.
+
+        FILES (folders are created if missing):
+          --log-dir DIR: DIR/events.jsonl
+              one JSON object per line: association start and end, PDU, DIMSE
+              message, exchange, finding (appended to across runs)
+          --log-dir DIR: DIR/START-ID-CALLING-CALLED.txt
+              one annotated text log per association, START in UTC, e.g.
+              20260101-101500-0001-MODALITY-ARCHIVE.txt
+          --record DIR: DIR/START-ID-CALLING-CALLED.pcap
+              one pcap file per association: its SCU leg, both directions (with
+              rewriting, the upstream leg), for analyze, replay and Wireshark
+          A name already taken gets -2, -3, ... before its extension.
+
+        EXAMPLES:
+          dicomtap proxy --listen 11112 --upstream 127.0.0.1:104 \\
+              --log-dir logs --record rec
+          head -c 32 /dev/urandom > pseudonym.key && chmod 600 pseudonym.key
+          dicomtap proxy --listen 11112 --upstream pacs.example:104 \\
+              --allow MODALITY@10.1.2.0/24 \\
+              --rewrite tools/rewrite-annex-e.yaml --key-file pseudonym.key
         """)
 
     @Option(help: ArgumentHelp("Where to listen for SCUs.", valueName: "[host:]port"))

@@ -18,6 +18,12 @@ struct Replay: AsyncParsableCommand {
         --serve [HOST:]PORT stands in for the recorded SCP: it accepts the recorded contexts and answers each request \
         with the recorded responses of the matching recorded request (SOP class + identifier keys, --match to choose \
         them); an unmatched request gets --unmatched-status and a finding. Runs until SIGINT/SIGTERM.
+
+        EXAMPLES:
+          dicomtap replay captures/rpi_general_one_match.pcapng --to 127.0.0.1:11112
+          dicomtap replay captures/rpi_general_one_match.pcapng --serve 11112
+          dicomtap replay rec/20260101-101500-0001-MODALITY-ARCHIVE.pcap \\
+              --to newpacs:104 --ignore StudyTime
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }

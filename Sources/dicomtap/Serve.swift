@@ -19,6 +19,11 @@ struct Serve: AsyncParsableCommand {
         Patient ID or Content Template Sequence: 0xA900 with Offending Element. C-CANCEL is honoured.
         --import loads Part 10 files (patient module + SR content) and JSON files in the format of docs/STORE.md \
         (files or folders) into --db before serving. SIGINT/SIGTERM: stop, close every association, exit 0.
+
+        EXAMPLES:
+          dicomtap serve --port 11112 --db rpi.sqlite --import demo
+          dicomtap serve --port 11112 --db rpi.sqlite --ae-title DICOMTAP-RPI \\
+              --allow MODALITY@127.0.0.1 -v
         """)
 
     @Option(help: "Port to listen on (0 lets the OS choose; the port is printed).") var port: Int
