@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "DICOMProxy",
             dependencies: [
-                "DICOMRewrite", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+                "DICOMNetwork", "DICOMRewrite", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -26,6 +26,7 @@ public final class AnalysisReportWriter {
     public var dumpOptions = AnnotatedDumpRenderer.Options()
     public var includeAllDataSets = false
     private let write: (String) -> Void
+    private let warn: (String) -> Void
     /// Inputs analyzed so far: association indices start at 1 in each, so the summary's order
     /// (which association's status meaning is shown) is (input, index).
     private var inputsAnalyzed = 0
@@ -35,10 +36,15 @@ public final class AnalysisReportWriter {
     private var shown = 0
     private var warnings: [(String, CaptureAnalyzer.Warning)] = []
 
-    public init(format: Format, filter: Filter = Filter(), write: @escaping (String) -> Void) {
+    /// `write` receives the report; `warn` each warning about an input (`captures/x.pcapng: truncated
+    /// ...`), in every format (the JSON document also lists them), for stderr: the report stays the same
+    /// whether or not a warning came.
+    public init(format: Format, filter: Filter = Filter(), write: @escaping (String) -> Void,
+                warn: @escaping (String) -> Void = { _ in }) {
         self.format = format
         self.filter = filter
         self.write = write
+        self.warn = warn
     }
 
     public func begin(inputs: [String]) {
@@ -103,11 +109,10 @@ public final class AnalysisReportWriter {
             write("\n],\n\"warnings\": " + w.serialized(indent: 1) + "\n}\n")
         case .summary:
             write(statistics.withLockedValue { $0.renderText() })
-            for (file, w) in warnings { write("warning: \(file): \(w)\n") }
         case .text:
             if shown == 0 { write("No association matches.\n") }
-            for (file, w) in warnings { write("warning: \(file): \(w)\n") }
         }
+        for (file, w) in warnings { warn("\(file): \(w)") }
     }
 }
 

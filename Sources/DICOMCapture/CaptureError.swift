@@ -34,14 +34,17 @@ public struct CaptureError: Error, Sendable, Hashable, CustomStringConvertible {
         self.path = path
     }
 
-    public var description: String {
+    public var description: String { "\(path): \(problem)" }
+
+    /// The description without the path, for a message that names the file already.
+    public var problem: String {
         switch code {
         case .truncated:
-            return "\(path): capture cut after packet \(packetIndex): \(message)"
+            return "capture cut after packet \(packetIndex): \(message)"
         case .corrupt:
-            return "\(path): corrupt capture after packet \(packetIndex): \(message)"
+            return "corrupt capture after packet \(packetIndex): \(message)"
         default:
-            return "\(path): \(code): \(message)"
+            return "\(code): \(message)"
         }
     }
 }

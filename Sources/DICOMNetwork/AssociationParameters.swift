@@ -135,6 +135,7 @@ public struct AcceptedContext: Sendable, Hashable {
 
 /// Why an association could not be used.
 public enum AssociationError: Error, Sendable, CustomStringConvertible {
+    /// The whole sentence, e.g. `cannot connect to 127.0.0.1:104: connection refused` (see `SocketFailure`).
     case connectionFailed(String)
     case rejected(AssociateReject)
     case aborted(source: UInt8, reason: UInt8)
@@ -145,7 +146,7 @@ public enum AssociationError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .connectionFailed(let why): "connection failed: \(why)"
+        case .connectionFailed(let why): why
         case .rejected(let rj): "association rejected: \(rj)"
         case .aborted(let source, let reason):
             "association aborted (A-ABORT source \(source) \(source == 0 ? "service-user" : source == 2 ? "service-provider" : "reserved"), reason \(reason))"

@@ -68,11 +68,12 @@ public final class DICOMClient: Sendable {
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch {
-            throw AssociationError.connectionFailed("\(host):\(port): \(error)")
+            throw AssociationError.connectionFailed(SocketFailure(connectingTo: host, port: port, error: error).description)
         }
         guard let handler = installed.withLockedValue({ $0 }) else {
             channel.close(promise: nil)
-            throw AssociationError.connectionFailed("\(host):\(port): the connection was set up without its handler")
+            throw AssociationError.connectionFailed(
+                "cannot connect to \(SocketFailure.address(host: host, port: port)): the connection was set up without its handler")
         }
         var protocolError: String?
         do {

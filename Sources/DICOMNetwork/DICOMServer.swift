@@ -280,7 +280,8 @@ public final class DICOMServer: Sendable {
         self.port = serverChannel.localAddress?.port ?? 0
     }
 
-    /// Binds `host:port` (0 lets the OS choose) and starts accepting associations.
+    /// Binds `host:port` (0 lets the OS choose) and starts accepting associations; throws
+    /// `SocketFailure` when it cannot listen there.
     public static func start(host: String = "127.0.0.1", port: Int, configuration: ServerConfiguration,
                              handler: any DICOMServiceHandler,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DICOMServer {
@@ -298,7 +299,12 @@ public final class DICOMServer: Sendable {
                     try ServerSession.install(on: channel, number: number, configuration: configuration, handler: handler)
                 }
             }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw SocketFailure(listeningOn: host, port: port, error: error)
+        }
         return DICOMServer(serverChannel: channel, connections: connections)
     }
 

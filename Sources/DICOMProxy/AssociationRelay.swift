@@ -7,6 +7,7 @@ import Darwin
 #endif
 import DICOMCore
 import DICOMInspect
+import struct DICOMNetwork.SocketFailure
 import DICOMRewrite
 import DICOMUL
 import DIMSE
@@ -408,22 +409,11 @@ final class AssociationRelay {
                     }
                 case .failure(let error):
                     self.acceptor = nil
-                    run(machine.upstreamConnectFailed("\(upstream): \(Self.describe(error))"), pdu: nil)
+                    run(machine.upstreamConnectFailed(
+                        SocketFailure(connectingTo: upstream.host, port: upstream.port, error: error).description), pdu: nil)
                 }
                 finishIfDone()
             }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case ChannelError.connectTimeout(let t): return "no connection within \(t.nanoseconds / 1_000_000) ms"
-        case let e as NIOConnectionError:
-            return e.connectionErrors.first.map { describe($0.error) } ?? e.dnsAAAAError.map { describe($0) }
-                ?? e.dnsAError.map { describe($0) } ?? "\(e)"
-        case let e as IOError:
-            return String(cString: strerror(e.errnoCode))
-        default: return "\(error)"
-        }
     }
 
     private func cancelResponseTimer() {

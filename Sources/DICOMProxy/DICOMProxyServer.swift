@@ -1,4 +1,5 @@
 import DICOMInspect
+import struct DICOMNetwork.SocketFailure
 import Logging
 import NIOCore
 import NIOPosix
@@ -62,29 +63,35 @@ public final class DICOMProxyServer: Sendable {
     }
 
     /// Binds the listening socket and starts accepting; returns the address bound (with the
-    /// port the system chose when the configured port is 0).
+    /// port the system chose when the configured port is 0). Throws `SocketFailure` when it
+    /// cannot listen there.
     @discardableResult
     public func start() async throws -> SocketAddress {
         let shared = self.shared
         let registry = self.registry
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                registry.reserveID().hop(to: channel.eventLoop).flatMapThrowing { id in
-                    let relay = AssociationRelay(id: id, channel: channel, shared: shared) { id in
-                        registry.remove(id)
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { channel in
+                    registry.reserveID().hop(to: channel.eventLoop).flatMapThrowing { id in
+                        let relay = AssociationRelay(id: id, channel: channel, shared: shared) { id in
+                            registry.remove(id)
+                        }
+                        try channel.pipeline.syncOperations.addHandlers(relay.requestorHandlers())
+                        registry.add(SessionHandle(id: id, eventLoop: channel.eventLoop,
+                                                   relay: NIOLoopBound(relay, eventLoop: channel.eventLoop),
+                                                   finished: relay.finished.futureResult))
                     }
-                    try channel.pipeline.syncOperations.addHandlers(relay.requestorHandlers())
-                    registry.add(SessionHandle(id: id, eventLoop: channel.eventLoop,
-                                               relay: NIOLoopBound(relay, eventLoop: channel.eventLoop),
-                                               finished: relay.finished.futureResult))
                 }
-            }
-            .bind(host: configuration.listen.host, port: configuration.listen.port)
-            .get()
+                .bind(host: configuration.listen.host, port: configuration.listen.port)
+                .get()
+        } catch {
+            throw SocketFailure(listeningOn: configuration.listen.host, port: configuration.listen.port, error: error)
+        }
         registry.setServerChannel(channel)
         guard let address = channel.localAddress else { throw ChannelError.inappropriateOperationForState }
         return address

@@ -48,7 +48,8 @@ enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .noRoute(let title): return "no route for called AE title \"\(title)\" and no default upstream"
         case .callingAETitleNotAllowed(let why): return why
-        case .upstreamUnreachable(let why): return "upstream unreachable: \(why)"
+        // `why` is the whole sentence (`cannot connect to 127.0.0.1:104: connection refused`, see `SocketFailure`).
+        case .upstreamUnreachable(let why): return why
         case .upstreamNotAnswering: return "upstream did not answer the A-ASSOCIATE-RQ in time"
         case .unexpectedFirstPDU(let type): return "the SCU's first PDU is an \(type), not an A-ASSOCIATE-RQ"
         case .malformedPDU(let from, let detail): return "malformed PDU from the \(from): \(detail)"

@@ -278,7 +278,8 @@ public struct RecordedConversation: Sendable {
         do {
             analyzer = try CaptureAnalyzer.analyze(path: path, configuration: configuration) { collected.append($0) }
         } catch {
-            throw ReplayError(.unreadableCapture, "\(error)", capture: path)
+            // The capture error names the file already: said once, as the replay error's capture.
+            throw ReplayError(.unreadableCapture, error.problem, capture: path)
         }
         return try RecordedConversation(source: path, associations: collected,
                                         warnings: analyzer.warnings.map(\.description))

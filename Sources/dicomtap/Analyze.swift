@@ -12,7 +12,13 @@ struct Analyze: ParsableCommand {
         Reads captures through libpcap (Ethernet with VLAN tags, Linux cooked SLL/SLL2, BSD loopback, raw IP; IPv4 and IPv6), \
         reassembles TCP, finds DICOM on ports 104 and 11112, on --port ports, and on any port from an A-ASSOCIATE-RQ, \
         and reports every association with its negotiation, DIMSE exchanges, timing and protocol findings.
-        Exit status: 0 when the capture was read (even with findings), 2 when it could not be read.
+        Exit status: 0 when the capture was read (even with findings), 2 when it could not be read. Warnings about \
+        a capture (truncated, no DICOM found) go to stderr.
+
+        EXAMPLES:
+          dicomtap analyze captures/rpi_general_one_match.pcapng
+          dicomtap analyze --summary captures/*.pcapng
+          dicomtap analyze --format json --service C-FIND captures/concurrent.pcapng
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
@@ -62,10 +68,15 @@ struct Analyze: ParsableCommand {
         var config = CaptureAnalyzer.Configuration()
         config.dicomPorts.formUnion(ports)
         config.observer = limits.applied(to: config.observer)
+        // Before anything is read: every input.
+        for file in files { try PathCheck.readableFile(file, "", exitCode: 2) }
         let stdout = BufferedOutput()
-        let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter) {
-            stdout.write($0)
-        }
+        let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter,
+                                          write: { stdout.write($0) },
+                                          warn: { warning in
+                                              stdout.flush()
+                                              FileHandle.standardError.write(Data("dicomtap analyze: warning: \(warning)\n".utf8))
+                                          })
         let workers = threads ?? ProcessInfo.processInfo.activeProcessorCount
         output.includeAllDataSets = datasets
         output.dumpOptions = AnnotatedDumpRenderer.Options(allDataSets: datasets, showDataPDUs: pdus)

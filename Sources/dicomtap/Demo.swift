@@ -14,6 +14,11 @@ struct DemoCommand: AsyncParsableCommand {
         Relevant Patient Information Query through the proxy, prints the proxy's annotated exchange and the result, \
         then stops. --keep-running leaves both up and prints their ports, for your own SCUs (e.g. \
         /usr/bin/echoscu, pynetdicom) until Ctrl-C.
+
+        EXAMPLES:
+          dicomtap demo
+          dicomtap demo --brief --patient-id PAT-0003
+          dicomtap demo --keep-running
         """)
 
     @Option(help: "Demo data to load (files or folders).") var data: [String] = []
@@ -48,6 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             paths = [found]
         } else {
+            for path in data { try PathCheck.readable(path, "--data") }
             paths = data
         }
         let demo = Demo(dataPaths: paths, patientID: patientID, issuer: issuer, model: RPIQueryModel(rawValue: model)!,

@@ -5,7 +5,16 @@ import NIOCore
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Dump a DICOM file (Part 10, or a bare dataset with --transfer-syntax) as text or DICOM JSON.")
+        abstract: "Dump a DICOM file (Part 10, or a bare dataset with --transfer-syntax) as text or DICOM JSON.",
+        discussion: """
+        The file is read in pieces: values of 64 KiB or more are kept by their first bytes only (--show-all keeps \
+        them). An error is one line naming the byte offset and the tag being read, with exit status 1.
+
+        EXAMPLES:
+          dicomtap dump captures/rpi-cfind-response.dcm
+          dicomtap dump --format json demo/sr/astrom-eva-tid9007.dcm
+          dicomtap dump -L demo/sr/astrom-eva-tid9007.dcm
+        """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
@@ -28,6 +37,7 @@ struct Dump: ParsableCommand {
     var transferSyntax: String?
 
     func run() throws {
+        try PathCheck.readableFile(file, "")
         let options: DecodingOptions = lenient ? .lenient : .strict
         // Read in pieces: a value longer than the threshold is not kept whole (the text shows it
         // shortened from its first bytes, JSON by a BulkDataURI), so a file of any size is
@@ -75,12 +85,6 @@ struct Dump: ParsableCommand {
             throw CLIError("\(file): cannot read the file (\(error.localizedDescription))")
         }
     }
-}
-
-/// A one-line error for the command line, with a non-zero exit status.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }
 
 func readFile(_ path: String) throws -> ByteBuffer {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DICOMCore
+import DICOMNetwork
 import DICOMProxy
 import DICOMRewrite
 import DICOMUL
@@ -26,6 +27,26 @@ struct Proxy: AsyncParsableCommand {
         stdout: one line per association start and end and per completed exchange; -v adds every PDU and DIMSE \
         message, -d the data sets. SIGINT/SIGTERM: stop accepting, let open associations finish within \
         --grace-period, abort the rest, write every log and recording, exit 0.
+
+        FILES (folders are created if missing):
+          --log-dir DIR: DIR/events.jsonl
+              one JSON object per line: association start and end, PDU, DIMSE
+              message, exchange, finding (appended to across runs)
+          --log-dir DIR: DIR/START-ID-CALLING-CALLED.txt
+              one annotated text log per association, START in UTC, e.g.
+              20260101-101500-0001-MODALITY-ARCHIVE.txt
+          --record DIR: DIR/START-ID-CALLING-CALLED.pcap
+              one pcap file per association: its SCU leg, both directions (with
+              rewriting, the upstream leg), for analyze, replay and Wireshark
+          A name already taken gets -2, -3, ... before its extension.
+
+        EXAMPLES:
+          dicomtap proxy --listen 11112 --upstream 127.0.0.1:104 \\
+              --log-dir logs --record rec
+          head -c 32 /dev/urandom > pseudonym.key && chmod 600 pseudonym.key
+          dicomtap proxy --listen 11112 --upstream pacs.example:104 \\
+              --allow MODALITY@10.1.2.0/24 \\
+              --rewrite tools/rewrite-annex-e.yaml --key-file pseudonym.key
         """)
 
     @Option(help: ArgumentHelp("Where to listen for SCUs.", valueName: "[host:]port"))
@@ -56,11 +77,14 @@ struct Proxy: AsyncParsableCommand {
                                valueName: "seconds"))
     var gracePeriod: Double = 10
 
-    @Option(help: ArgumentHelp("Write one annotated text file per association and events.jsonl here.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write \(Proxy.logDirContents) here (see FILES).", valueName: "dir"))
     var logDir: String?
 
-    @Option(help: ArgumentHelp("Record each association's SCU leg as a pcap file here.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write \(Proxy.recordContents) here (see FILES).", valueName: "dir"))
     var record: String?
+
+    static let logDirContents = "events.jsonl and one annotated text log per association, START-ID-CALLING-CALLED.txt"
+    static let recordContents = "one pcap file per association (its SCU leg), START-ID-CALLING-CALLED.pcap"
 
     @Option(help: ArgumentHelp("Largest PDU relayed, in bytes (a longer one is aborted as malformed).", valueName: "bytes"))
     var maxPDULength: Int = 16 << 20
@@ -206,6 +230,16 @@ struct Proxy: AsyncParsableCommand {
 
     func run() async throws {
         guard let listenAddress = ProxyEndpoint(parsing: listen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
+        // Before anything is opened or created: the paths, then the port.
+        if let logDir { try PathCheck.writableFolder(logDir, "--log-dir", contents: Self.logDirContents) }
+        if let record { try PathCheck.writableFolder(record, "--record", contents: Self.recordContents) }
+        if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
+        if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
+        do {
+            try await SocketFailure.checkListening(host: listenAddress.host, port: listenAddress.port)
+        } catch {
+            throw CLIError("\(error)")
+        }
         var configuration = ProxyConfiguration(
             listen: listenAddress,
             routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: upstream.flatMap { ProxyEndpoint(parsing: $0) }))

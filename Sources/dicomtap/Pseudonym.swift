@@ -11,6 +11,12 @@ struct Pseudonym: ParsableCommand {
         2.25 UIDs). With --rewrite and --attribute, the VR, prefix and length of that attribute's pseudonymize rule \
         are used (and the rules' key-file when --key-file is not given). With --mapping-store, the pseudonyms are also \
         recorded there, so that a proxy using that store maps them back to the originals in what the archive sends.
+
+        EXAMPLES:
+          head -c 32 /dev/urandom > pseudonym.key && chmod 600 pseudonym.key
+          dicomtap pseudonym --key-file pseudonym.key 1234567
+          dicomtap pseudonym --key-file pseudonym.key \\
+              --rewrite tools/rewrite-annex-e.yaml --attribute PatientName "Doe^John"
         """)
 
     @Option(help: ArgumentHelp("The secret key: the file's bytes (at least 32 random bytes; owned by you, mode 0600 or 0400; "
@@ -46,6 +52,9 @@ struct Pseudonym: ParsableCommand {
     var values: [String]
 
     func run() throws {
+        if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
+        if let rewrite { try PathCheck.readableFile(rewrite, "--rewrite") }
+        if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
         var format = PseudonymFormat()
         var valueVR: VR = .LO
         var keyPath = keyFile

@@ -16,6 +16,13 @@ struct Query: AsyncParsableCommand {
         and the association released.
         Exit status: 0 success (or no match), 2 association rejected, 3 association aborted or lost, \
         4 a failure or warning status from the SCP, 5 timeout, 1 any other error.
+
+        EXAMPLES (with dicomtap serve --port 11112 --db rpi.sqlite --import demo):
+          dicomtap query 127.0.0.1 11112 --patient-id PAT-0003
+          dicomtap query 127.0.0.1 11112 --patient-id PAT-1000 --issuer HOSP-B \\
+              --format json
+          dicomtap query 127.0.0.1 11112 --patient-id PAT-0003 --model cardiac \\
+              --timeout 10
         """)
 
     @Argument(help: "The SCP's host.") var host: String

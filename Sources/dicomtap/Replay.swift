@@ -1,5 +1,6 @@
 import ArgumentParser
 import DICOMCore
+import DICOMNetwork
 import DICOMReplay
 import Dispatch
 import Foundation
@@ -24,6 +25,13 @@ struct Replay: AsyncParsableCommand {
         A C-MOVE is never answered with the recorded success, since nothing reaches the move destination: it gets \
         0xA801 (Move Destination unknown), or 0xA702 (unable to perform sub-operations) when --move-destination \
         gives the AE's address, with 0 sub-operations completed and a finding. Runs until SIGINT/SIGTERM.
+
+        EXAMPLES:
+          dicomtap replay captures/rpi_general_one_match.pcapng --to 127.0.0.1:11112
+          dicomtap replay captures/rpi_general_one_match.pcapng --serve 11112
+          dicomtap replay rec/20260101-101500-0001-MODALITY-ARCHIVE.pcap \\
+              --to newpacs:104 --ignore StudyTime
+          dicomtap replay rec/move.pcap --to pacs:104 --allow-move
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
@@ -137,6 +145,19 @@ struct Replay: AsyncParsableCommand {
             return h
         }
         logger.logLevel = verbose ? .info : .warning
+        // Before the capture is loaded: the paths, then (--serve) the port.
+        try PathCheck.readableFile(capture, "", exitCode: 2)
+        if let logDir {
+            try PathCheck.writableFolder(logDir, "--log-dir", contents: "events.jsonl and one text log per association",
+                                         exitCode: 2)
+        }
+        if let serve, let listen = Self.endpoint(serve, defaultHost: "0.0.0.0") {
+            do {
+                try await SocketFailure.checkListening(host: listen.host, port: listen.port)
+            } catch {
+                throw CLIError("\(error)", exitCode: 2)
+            }
+        }
         let conversation: RecordedConversation
         do {
             conversation = try RecordedConversation.load(path: capture, dicomPorts: Set(ports))
@@ -209,7 +230,7 @@ struct Replay: AsyncParsableCommand {
         do {
             server = try await SCPReplayer.start(selected, options: options, logger: logger)
         } catch {
-            FileHandle.standardError.write(Data("dicomtap replay: cannot listen on \(host):\(port): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
             throw ExitCode(2)
         }
         let requests = associations.reduce(0) { $0 + $1.requestorRequests.count }

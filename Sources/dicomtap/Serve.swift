@@ -19,6 +19,11 @@ struct Serve: AsyncParsableCommand {
         Patient ID or Content Template Sequence: 0xA900 with Offending Element. C-CANCEL is honoured.
         --import loads Part 10 files (patient module + SR content) and JSON files in the format of docs/STORE.md \
         (files or folders) into --db before serving. SIGINT/SIGTERM: stop, close every association, exit 0.
+
+        EXAMPLES:
+          dicomtap serve --port 11112 --db rpi.sqlite --import demo
+          dicomtap serve --port 11112 --db rpi.sqlite --ae-title DICOMTAP-RPI \\
+              --allow MODALITY@127.0.0.1 -v
         """)
 
     @Option(help: "Port to listen on (0 lets the OS choose; the port is printed).") var port: Int
@@ -60,12 +65,20 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "dicomtap.serve") { _ in ConsoleLogHandler() }
         logger.logLevel = verbose ? .info : .notice
+        // Before the store is opened or created: the paths, then the port.
+        try PathCheck.writableFile(db, "--db")
+        for path in imports { try PathCheck.readable(path, "--import") }
+        do {
+            try await SocketFailure.checkListening(host: host, port: port)
+        } catch {
+            throw CLIError("\(error)")
+        }
         let store: RPIStore
         do {
             store = try RPIStore(path: db)
             if !imports.isEmpty {
                 let summary = try store.importPaths(imports)
-                write("imported: \(summary)\n")
+                write("\(summary)\n")
             }
         } catch {
             FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
@@ -86,7 +99,7 @@ struct Serve: AsyncParsableCommand {
                 handler: RPIService(store: store, logger: logger,
                                     responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) }))
         } catch {
-            FileHandle.standardError.write(Data("dicomtap serve: cannot listen on \(host):\(port): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
         write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)"

@@ -72,6 +72,20 @@ struct AnalyzeCommandTests {
         #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
 
+    /// A warning about a capture goes to stderr in every format; stdout has only the report.
+    @Test func warningsGoToStderr() throws {
+        let warning = "dicomtap analyze: warning: captures/truncated.pcapng: truncated pcapng dump file"
+        for format in [["--summary"], [], ["--format", "json"]] {
+            let run = try analyze(format + ["captures/truncated.pcapng"])
+            #expect(run.status == 0)
+            #expect(run.stderr.hasPrefix(warning), "\(format): \(run.stderr)")
+            #expect(!run.stdout.contains("warning: captures/"), "\(format): \(run.stdout)")
+        }
+        // JSON keeps them in the document too.
+        let json = try analyze(["--format", "json", "captures/truncated.pcapng"])
+        #expect(json.stdout.contains("\"message\": \"truncated pcapng dump file"), "\(json.stdout)")
+    }
+
     @Test func threadsMustBePositive() throws {
         let run = try analyze(["--threads", "0", "captures/aborted.pcapng"])
         #expect(run.status != 0)

@@ -135,7 +135,10 @@ func expectReplayError(_ code: ReplayError.Code, _ body: () throws -> Void,
     }
 
     @Test func unreadableFile() throws {
-        _ = expectReplayError(.unreadableCapture) { _ = try RecordedConversation.load(path: "/nonexistent/capture.pcap") }
+        let error = expectReplayError(.unreadableCapture) { _ = try RecordedConversation.load(path: "/nonexistent/capture.pcap") }
+        // The path once, as the error's capture.
+        #expect(error?.description == "/nonexistent/capture.pcap: cannot open capture: No such file or directory",
+                "\(String(describing: error))")
     }
 
     @Test func selection() throws {
