@@ -27,14 +27,19 @@ public final class AnalysisReportWriter {
     public var includeAllDataSets = false
     private let write: (String) -> Void
     private let warn: (String) -> Void
-    /// Inputs analyzed so far: association indices start at 1 in each, so the summary's order
-    /// (which association's status meaning is shown) is (input, index).
-    private var inputsAnalyzed = 0
+    /// Associations of the inputs analyzed so far: the next input's are numbered after them, so
+    /// association numbers run 1, 2, 3 ... over all inputs (in input order, then start order).
+    private var associationsBefore = 0
+    /// The input being analyzed, and whether there are several (the text dump then names it).
+    private var input: String?
+    private var severalInputs = false
     /// The summary's totals: added to on the threads that render (in any order), read at the end.
     private let statistics = NIOLockedValueBox(AnalysisStatistics())
     private var first = true
     private var shown = 0
     private var warnings: [(String, CaptureAnalyzer.Warning)] = []
+    /// Warnings said before the associations of their input (not said again at the end).
+    private var saidFirst: [(String, String)] = []
 
     /// `write` receives the report; `warn` each warning about an input (`captures/x.pcapng: truncated
     /// ...`), in every format (the JSON document also lists them), for stderr: the report stays the same
@@ -48,6 +53,7 @@ public final class AnalysisReportWriter {
     }
 
     public func begin(inputs: [String]) {
+        severalInputs = inputs.count > 1
         if format == .json {
             write("{\n\"inputs\": " + JSONValue.array(inputs.map(JSONValue.string)).serialized() + ",\n\"associations\": [\n")
         }
@@ -61,14 +67,25 @@ public final class AnalysisReportWriter {
     /// Analyzes a capture and writes its associations: packets are read on the calling thread,
     /// associations observed and rendered on `workers` threads (1: all on the calling thread),
     /// written here in the order they started. Returns the analyzer (warnings, statistics).
-    public func analyze(path: String, configuration: CaptureAnalyzer.Configuration,
+    /// `name`: the input as the user named it (default `path`), shown with its associations.
+    public func analyze(path: String, name: String? = nil, configuration: CaptureAnalyzer.Configuration,
                         workers: Int = 1) throws(CaptureError) -> CaptureAnalyzer {
-        inputsAnalyzed += 1
+        let name = name ?? path
+        input = name
+        if let cut = CaptureAnalyzer.snapLengthWarning(path: path) {
+            // Said before the dump, whose stream gaps it explains.
+            warn("\(name): \(cut)")
+            saidFirst.append((name, cut.message))
+        }
         let renderer = self.renderer
         var configuration = configuration
         configuration.renderer = renderer
-        return try CaptureAnalyzer.analyze(path: path, configuration: configuration, workers: workers,
-                                           prepare: { renderer.render($0) }, consume: { self.consume($0) })
+        configuration.firstAssociationIndex = associationsBefore + 1
+        defer { input = nil }
+        let analyzer = try CaptureAnalyzer.analyze(path: path, configuration: configuration, workers: workers,
+                                                   prepare: { renderer.render($0) }, consume: { self.consume($0) })
+        associationsBefore += analyzer.associationCount
+        return analyzer
     }
 
     /// What renders one association, without touching the writer's state (runs on any thread).
@@ -76,7 +93,8 @@ public final class AnalysisReportWriter {
         var renderer = AnalysisRenderer(format: format, filter: filter, dumpOptions: dumpOptions,
                                         includeAllDataSets: includeAllDataSets)
         renderer.statistics = statistics
-        renderer.statisticsOrderBase = inputsAnalyzed << 40
+        renderer.input = input
+        renderer.namesInput = severalInputs
         return renderer
     }
 
@@ -112,7 +130,7 @@ public final class AnalysisReportWriter {
         case .text:
             if shown == 0 { write("No association matches.\n") }
         }
-        for (file, w) in warnings { warn("\(file): \(w)") }
+        for (file, w) in warnings where !saidFirst.contains(where: { $0 == (file, w.message) }) { warn("\(file): \(w)") }
     }
 }
 
@@ -138,8 +156,10 @@ public struct AnalysisRenderer: Sendable {
     /// Where the summary format adds each association (on the rendering thread); without it the
     /// summary format only counts.
     public var statistics: NIOLockedValueBox<AnalysisStatistics>?
-    /// Added to an association's index to place it in start order over several inputs.
-    public var statisticsOrderBase = 0
+    /// The capture the associations come from (in the JSON of each association).
+    public var input: String?
+    /// Whether the text dump names the input in each association's header (several inputs).
+    public var namesInput = false
 
     public init(format: AnalysisReportWriter.Format, filter: AnalysisReportWriter.Filter = .init(),
                 dumpOptions: AnnotatedDumpRenderer.Options = .init(), includeAllDataSets: Bool = false) {
@@ -176,6 +196,7 @@ public struct AnalysisRenderer: Sendable {
 /// filters need. At the end (`finish`) the header, which needs the outcome, goes first.
 public struct AssociationRendering: Sendable {
     let renderer: AnalysisRenderer
+    /// The association's number (over all inputs: the analyzer's `firstAssociationIndex`).
     let index: Int
     let dump: AnnotatedDumpRenderer
     /// The dump of the events so far (text).
@@ -222,7 +243,7 @@ public struct AssociationRendering: Sendable {
         let shown = filter.service == nil || service == filter.service
         switch renderer.format {
         case .summary:
-            statistics.add(ex, order: renderer.statisticsOrderBase + index)
+            statistics.add(ex, order: index) // numbers run over all inputs: (input, start) order
         case .json:
             guard shown else { return }
             exchanges.append((ex.index, AssociationJSON(includeAllDataSets: renderer.includeAllDataSets)
@@ -237,7 +258,7 @@ public struct AssociationRendering: Sendable {
 
     /// The association, rendered; nil when the filter leaves it out.
     public func finish(_ a: CaptureAnalyzer.Association) -> AnalysisRenderer.Piece? {
-        if let n = filter.association, a.index != n { return nil }
+        if let n = filter.association, index != n { return nil }
         if filter.service != nil && !hasService { return nil }
         if filter.patientID != nil && !hasPatient { return nil }
         let ordered = exchanges.sorted { $0.index < $1.index }.map(\.text)
@@ -249,8 +270,9 @@ public struct AssociationRendering: Sendable {
             return .counted
         case .json:
             var out = TextBuffer(capacity: 4096)
-            AssociationJSON(includeAllDataSets: renderer.includeAllDataSets)
-                .write(index: a.index, client: a.client.description, server: a.server.description, observer: a.observer,
+            var json = AssociationJSON(includeAllDataSets: renderer.includeAllDataSets)
+            json.input = renderer.input
+            json.write(index: index, client: a.client.description, server: a.server.description, observer: a.observer,
                        exchanges: ordered, indent: 1, into: &out)
             return .json(out.string)
         case .text:
@@ -262,7 +284,11 @@ public struct AssociationRendering: Sendable {
         let info = a.observer.info
         var out = TextBuffer(capacity: text.count + 512)
         out.append("=== Association ")
-        out.appendDecimal(a.index)
+        out.appendDecimal(index)
+        if renderer.namesInput, let input = renderer.input {
+            out.append(" in ")
+            out.append(input)
+        }
         out.append(": ")
         out.append(a.client.description)
         out.append(" -> ")
@@ -306,11 +332,15 @@ public struct AssociationRendering: Sendable {
         } else {
             out.append(": no final response")
         }
+        if let destination = ex.moveDestination { out.append(", to "); out.append(destination) }
         if ex.service == .cFind {
             let n = ex.matchCount
             out.append(", ")
             out.appendDecimal(n)
             out.append(n == 1 ? " match" : " matches")
+        } else if let counts = ex.subOperations?.description, !counts.isEmpty {
+            out.append(", ")
+            out.append(counts)
         }
         if ex.cancel != nil { out.append(", cancelled") }
         if let d = ex.duration { out.append(", "); out.append(format3(d.milliseconds)); out.append(" ms") }

@@ -214,13 +214,14 @@ struct StartOrderBuffer<Item> {
     let limit: Int
     private var waiting: [Int: Item] = [:]
     /// Every index below this was handed over or was passed over while open (handed over when it completes).
-    private var next = 1
+    private var next: Int
     /// Associations handed over after later ones: how many, and the first few.
     private(set) var lateCount = 0
     private(set) var firstLate: [Int] = []
 
-    init(limit: Int) {
+    init(limit: Int, first: Int = 1) {
         self.limit = max(1, limit)
+        next = first
     }
 
     mutating func add(_ item: Item, index: Int, isOpen: (Int) -> Bool, emit: (Item) -> Void) {

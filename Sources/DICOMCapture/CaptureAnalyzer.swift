@@ -31,6 +31,9 @@ public struct CaptureAnalyzer {
         /// Completed associations are handed over in start order; at most this many wait for one
         /// that started before them and is still open (then they go first, with a warning).
         public var maxWaitingAssociations = 2048
+        /// The first association's number: with several inputs, one more than the associations of
+        /// the inputs before (numbers run 1, 2, 3 ... over all inputs, then in start order).
+        public var firstAssociationIndex = 1
         public init() {}
     }
 
@@ -86,6 +89,10 @@ public struct CaptureAnalyzer {
     public private(set) var decodeStatistics = DecodeStatistics()
     public private(set) var packets = 0
     public private(set) var bytes = 0
+    /// Packets the capture holds shorter than they were on the wire (cut by the snapshot length),
+    /// and the longest such captured length (the snapshot length, less any link-layer pseudo-header).
+    public private(set) var cutPackets = 0
+    private var cutLength = 0
     /// TCP server ports of connections that were not DICOM (for the "no DICOM" warning).
     public private(set) var otherPorts: [UInt16: Int] = [:]
 
@@ -101,7 +108,9 @@ public struct CaptureAnalyzer {
     private let pool: AssociationWorkerPool?
     private var pending: [ConnectionID: (client: Endpoint, server: Endpoint, time: Int64, packet: Int)] = [:]
     private var ignored: Set<ConnectionID> = []
-    private var nextIndex = 1
+    private var nextIndex: Int
+    /// The DICOM associations found so far (numbered from `firstAssociationIndex`).
+    public var associationCount: Int { nextIndex - configuration.firstAssociationIndex }
     /// Completed associations waiting for earlier ones to complete, so output stays in start order.
     private var order: StartOrderBuffer<Association>
     private var lastPacket = 0
@@ -115,7 +124,8 @@ public struct CaptureAnalyzer {
         self.configuration = configuration
         self.onAssociation = onAssociation
         self.table = AssociationTable(configuration: configuration)
-        self.order = StartOrderBuffer(limit: configuration.maxWaitingAssociations)
+        self.order = StartOrderBuffer(limit: configuration.maxWaitingAssociations, first: configuration.firstAssociationIndex)
+        self.nextIndex = configuration.firstAssociationIndex
         self.pool = nil
         reassembler = TCPReassembler(configuration: .init(maxBufferedBytesPerDirection: configuration.maxBufferedBytesPerDirection,
                                                           serverPorts: configuration.dicomPorts))
@@ -130,7 +140,8 @@ public struct CaptureAnalyzer {
                 onAssociation: @escaping @Sendable (Association) -> Void) {
         self.configuration = configuration
         self.table = AssociationTable(configuration: configuration)
-        self.order = StartOrderBuffer(limit: configuration.maxWaitingAssociations)
+        self.order = StartOrderBuffer(limit: configuration.maxWaitingAssociations, first: configuration.firstAssociationIndex)
+        self.nextIndex = configuration.firstAssociationIndex
         if workers >= 2 {
             self.onAssociation = { _ in }
             self.pool = AssociationWorkerPool(workers: workers, configuration: configuration,
@@ -141,6 +152,31 @@ public struct CaptureAnalyzer {
         }
         reassembler = TCPReassembler(configuration: .init(maxBufferedBytesPerDirection: configuration.maxBufferedBytesPerDirection,
                                                           serverPorts: configuration.dicomPorts))
+    }
+
+    /// The warning for a capture whose packets were cut by its snapshot length: the stream gaps
+    /// that follow come from the capture, not from the network.
+    public static func snapLengthWarning(cutPackets: Int, snapLength: Int) -> Warning {
+        Warning(message: "\(cutPackets) packet\(cutPackets == 1 ? " was" : "s were") captured shorter than on the wire "
+                + "(snap length \(snapLength)): the stream gaps they leave come from the capture, not the network; "
+                + "capture whole packets (tcpdump -s 0, dumpcap's default)", packet: nil)
+    }
+
+    /// The snapshot-length warning of a capture taken with a small snapshot length (under 65,535),
+    /// found by reading its packets' headers before the analysis (cheap: its packets are short).
+    /// nil when the file says packets were kept whole, or none was cut.
+    public static func snapLengthWarning(path: String) -> Warning? {
+        guard let reader = try? CaptureReader(path: path), reader.snapshotLength > 0, reader.snapshotLength < 65_535 else {
+            return nil
+        }
+        var cut = 0, longest = 0
+        while let packet = try? reader.next() {
+            if packet.originalLength > packet.capturedLength {
+                cut += 1
+                longest = max(longest, packet.capturedLength)
+            }
+        }
+        return cut == 0 ? nil : snapLengthWarning(cutPackets: cut, snapLength: longest)
     }
 
     /// Reads a whole capture file. A truncated file is analysed up to the cut with a warning.
@@ -177,7 +213,7 @@ public struct CaptureAnalyzer {
             let prepared = prepare(association)
             completed.withLockedValue { $0.append((association.index, prepared)) }
         }
-        var order = StartOrderBuffer<Prepared>(limit: configuration.maxWaitingAssociations)
+        var order = StartOrderBuffer<Prepared>(limit: configuration.maxWaitingAssociations, first: configuration.firstAssociationIndex)
         func drain() {
             let ready = completed.withLockedValue { done in
                 var ready: [(Int, Prepared)] = []
@@ -210,6 +246,10 @@ public struct CaptureAnalyzer {
     public mutating func process(_ packet: CapturedPacket) {
         packets += 1
         bytes += packet.capturedLength
+        if packet.originalLength > packet.capturedLength {
+            cutPackets += 1
+            cutLength = max(cutLength, packet.capturedLength)
+        }
         lastPacket = packet.index
         guard case .segment(let segment) = decoder.decode(packet) else { return }
         var events = segmentEvents
@@ -230,7 +270,8 @@ public struct CaptureAnalyzer {
         // Connections still undecided were never shown to be DICOM.
         for (_, p) in pending { otherPorts[p.server.port, default: 0] += 1 }
         pending.removeAll()
-        if nextIndex == 1 {
+        if cutPackets > 0 { warnings.insert(Self.snapLengthWarning(cutPackets: cutPackets, snapLength: cutLength), at: 0) }
+        if associationCount == 0 {
             let ports = otherPorts.keys.sorted().map(String.init).joined(separator: ", ")
             warnings.append(Warning(message: "no DICOM association found" + (ports.isEmpty ? " (no TCP data)"
                                     : "; TCP server ports seen: \(ports) (use --port to name a DICOM port)"), packet: nil))

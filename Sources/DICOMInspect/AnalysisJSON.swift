@@ -8,6 +8,8 @@ import NIOCore
 public struct AssociationJSON: Sendable {
     /// Include full data sets of C-STORE and other bulk messages (otherwise summarised).
     public var includeAllDataSets: Bool
+    /// The capture the association was read from (`analyze`); not written when nil (the proxy's events).
+    public var input: String?
     public init(includeAllDataSets: Bool = false) { self.includeAllDataSets = includeAllDataSets }
 
     /// The association's object, its exchanges those the observer kept (`keepsExchanges`).
@@ -65,6 +67,7 @@ public struct AssociationJSON: Sendable {
         let info = observer.info
         w.beginObject()
         w.key("index"); w.int(index)
+        if let input { w.key("input"); w.string(input) }
         w.key("client"); w.string(client)
         w.key("server"); w.string(server)
         w.key("callingAETitle"); w.string(info.callingAETitle)
@@ -176,6 +179,16 @@ public struct AssociationJSON: Sendable {
         for i in ex.responses.indices { write(response: ex.responses[i], of: ex, descriptions: &descriptions, into: &w) }
         w.endArray()
         w.key("matches"); w.int(ex.matchCount)
+        if let destination = ex.moveDestination { w.key("moveDestination"); w.string(destination) }
+        if let counts = ex.subOperations {
+            w.key("subOperations")
+            w.beginObject()
+            w.key("completed"); w.int(counts.completed)
+            w.key("failed"); w.int(counts.failed)
+            w.key("warning"); w.int(counts.warning)
+            w.key("remaining"); w.int(counts.remaining)
+            w.endObject()
+        }
         w.key("cancelled"); w.bool(ex.cancel != nil)
         if let cancel = ex.cancel { w.key("cancelTime"); w.string { iso8601(cancel.time, into: &$0) } }
         w.key("finalStatus"); w.string(ex.finalResponse?.status.map { statusText($0.code) })

@@ -7,6 +7,11 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
+/// `"CALLING" -> "CALLED" from 10.0.0.5:40112`: who an association of our SCP is with.
+func peers(_ rq: AssociateRequest, _ remote: String) -> String {
+    "\"\(rq.fields.callingAETitle.value)\" -> \"\(rq.fields.calledAETitle.value)\" from \(remote)"
+}
+
 /// What our SCP accepts and how it behaves.
 public struct ServerConfiguration: Sendable {
     /// Our AE title; nil answers to any called AE title.
@@ -356,7 +361,7 @@ final class ServerSession: Sendable {
                         handler: any DICOMServiceHandler) throws {
         let session = ServerSession(number: number, channel: channel, configuration: configuration, handler: handler)
         var logger = configuration.logger
-        logger[metadataKey: "association"] = "\(number)"
+        logger[metadataKey: DICOMLogKey.associationID] = .string(DICOMLogKey.number(number))
         let log = logger
         let remoteAddress = channel.remoteAddress
         let remote = "\(remoteAddress?.ipAddress ?? "?"):\(remoteAddress?.port ?? 0)"
@@ -365,9 +370,7 @@ final class ServerSession: Sendable {
                 switch configuration.decide(rq, from: remoteAddress) {
                 case .accept(let ac): return .accept(ac)
                 case .reject(let rj, let why):
-                    log.notice("association rejected", metadata: ["calling": "\(rq.fields.callingAETitle.value)",
-                                                                  "called": "\(rq.fields.calledAETitle.value)",
-                                                                  "from": "\(remote)", "reason": "\(why)", "rj": "\(rj)"])
+                    log.notice("association rejected: \(peers(rq, remote)): \(why) (A-ASSOCIATE-RJ \(rj))")
                     return .reject(rj)
                 }
             }),
@@ -396,10 +399,8 @@ final class ServerSession: Sendable {
                 $0.association = association
                 $0.requests = continuation
             }
-            logger.info("association accepted", metadata: [
-                "calling": "\(association.callingAETitle)", "called": "\(association.calledAETitle)", "from": "\(remote)",
-                "contexts": "\(contexts.map { "\($0.id):\(UIDRegistry.name(for: $0.abstractSyntax) ?? $0.abstractSyntax)" }.joined(separator: ", "))",
-            ])
+            let contextNames = contexts.map { UIDRegistry.name(for: $0.abstractSyntax) ?? $0.abstractSyntax }
+            logger.info("association accepted: \(peers(rq, remote)); \(contextNames.joined(separator: ", "))")
             guard let bound = bound.withLockedValue({ $0 }) else { return }
             let service = serviceHandler
             let channel = self.channel
@@ -412,7 +413,7 @@ final class ServerSession: Sendable {
                     do {
                         try await service.handle(request, association: association, responder: responder)
                     } catch {
-                        logger.error("request failed; aborting the association", metadata: ["error": "\(error)"])
+                        logger.error("request failed, association aborted: \(peers(rq, remote)): \(error)")
                         await bound.abortAndWait(channel: channel)
                         return
                     }
@@ -444,18 +445,27 @@ final class ServerSession: Sendable {
         case .rejected:
             break
         case .releaseRequested:
-            logger.info("association released by the SCU")
+            logger.info("association released by the SCU: \(described(remote))")
             finish()
         case .released:
             finish()
         case .aborted(let source, let reason):
-            logger.notice("association aborted by the peer", metadata: ["source": "\(source)", "reason": "\(reason)"])
+            logger.notice("association aborted by the peer: \(described(remote)) (source \(source), reason \(reason))")
             finish()
         case .protocolError(let why):
-            logger.warning("protocol error; aborting", metadata: ["error": "\(why)"])
+            logger.warning("protocol error, association aborted: \(described(remote)): \(why)")
+        case .idleTimeout:
+            let seconds = configuration.idleTimeout.map { " for \(Double($0.nanoseconds) / 1e9) s" } ?? ""
+            logger.notice("idle timeout, association aborted: \(described(remote)) sent nothing\(seconds)")
         case .closed:
             finish()
         }
+    }
+
+    /// `"CALLING" -> "CALLED" from 10.0.0.5:40112`, or only the address before an A-ASSOCIATE-RQ.
+    private func described(_ remote: String) -> String {
+        guard let association = state.withLockedValue({ $0.association }) else { return "from \(remote)" }
+        return peers(association.associateRequest, remote)
     }
 
     private func finish() {

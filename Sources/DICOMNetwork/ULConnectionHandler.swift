@@ -18,6 +18,8 @@ enum ULEvent: Sendable {
     case released
     case aborted(source: UInt8, reason: UInt8)
     case protocolError(String)
+    /// The peer sent nothing within the idle timeout; an A-ABORT follows.
+    case idleTimeout
     /// The transport closed; always the last event.
     case closed
 }
@@ -158,7 +160,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, machine.state != .sta1 {
-            sink(.protocolError("idle: nothing received within the idle timeout"))
+            sink(.idleTimeout)
             feed(.abortRequest)
             context.close(promise: nil)
             return

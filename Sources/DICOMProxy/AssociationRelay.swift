@@ -424,8 +424,10 @@ final class AssociationRelay {
     private func scheduleIdleCheck(in delay: TimeAmount) {
         idleTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard !isFinished else { return }
-            let idleFor = NIODeadline.now() - lastActivity
             let limit = TimeAmount(configuration.idleTimeout)
+            // Writing a message's new pseudonyms: the peers wait for us, the association is not idle.
+            if committing { lastActivity = .now() }
+            let idleFor = NIODeadline.now() - lastActivity
             if idleFor >= limit {
                 run(machine.idleTimedOut(), pdu: nil)
                 finishIfDone()
@@ -505,11 +507,13 @@ final class AssociationRelay {
             case .message(let message, _):
                 logger.debug("\(ProxyEventFormat.messageLine(message))")
                 if message.dataSet != nil {
-                    logger.trace("\(dataSetDump(message))")
+                    logger.trace("\(configuration.redactIdentifiers ? "    (data set not shown: --redact-identifiers)" : dataSetDump(message))")
                 }
             case .exchangeEnded(let exchange):
                 // One still open when the association ended is reported by its finding.
-                if exchange.isComplete { logger.info("\(ProxyEventFormat.exchangeLine(exchange))") }
+                if exchange.isComplete {
+                    logger.info("\(ProxyEventFormat.exchangeLine(exchange, redactingIdentifiers: configuration.redactIdentifiers))")
+                }
             case .finding(let finding):
                 if finding.severity >= .warning {
                     logger.info("!! \(finding.severity) \(finding.code): \(finding.message)")
@@ -688,6 +692,7 @@ extension AssociationRelay {
     /// association is aborted, and nothing of the message goes on).
     private func committed(failure: String?) {
         committing = false
+        lastActivity = .now()
         guard !isFinished, let pending = commitPending else { return }
         commitPending = nil
         let waiting = waitingForCommit

@@ -9,10 +9,7 @@ import DICOMInspect
 import Logging
 
 /// Metadata keys the proxy sets on its log messages.
-public enum ProxyLogKey {
-    /// The association a message is about (its number within this proxy run, e.g. `0007`).
-    public static let associationID = "dicom.association_id"
-}
+public typealias ProxyLogKey = DICOMLogKey
 
 /// A `LogHandler` for a terminal: one line per message, `HH:MM:SS.mmm [association] text`
 /// (local time), continuation lines of a multi-line message indented under the first. Each

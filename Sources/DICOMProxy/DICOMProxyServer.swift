@@ -179,8 +179,7 @@ final class AssociationRegistry: Sendable {
         return eventLoop.submit {
             let n = state.value.nextID
             state.value.nextID += 1
-            let digits = String(n)
-            return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+            return DICOMLogKey.number(n)
         }
     }
 

@@ -96,6 +96,9 @@ public struct ProxyConfiguration: Sendable {
     /// cannot be framed or decoded. Off by default: logs show only the SCP side, and errors
     /// about the SCU's stream only offsets and lengths.
     public var logOriginals = false
+    /// Keep patient identifiers off the console: exchange lines leave out the Patient ID and
+    /// data sets are not dumped there (`--redact-identifiers`; the text logs and events keep them).
+    public var redactIdentifiers = false
     /// Write User Identity credentials (PS3.7 D.3.3.7: a passcode, Kerberos ticket, SAML
     /// assertion or JSON Web Token, and the SCP's server response) to recordings and hex dumps
     /// as they are. Off by default: they are zeros of the same length there, in every mode (the

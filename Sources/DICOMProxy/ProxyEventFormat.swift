@@ -54,23 +54,23 @@ struct ProxyEventFormat {
         return status.meaning.lowercased() == category.lowercased() ? "\(code) \(category)" : "\(code) \(category): \(status.meaning)"
     }
 
-    /// The patient an exchange is about: the request's Patient ID, else the first match's.
-    static func patientID(_ exchange: Exchange) -> String? {
-        let tag = Tag(0x0010_0020)
-        if let id = exchange.request.dataSet?[tag]?.string(), !id.isEmpty { return id }
-        for response in exchange.responses {
-            if let id = response.dataSet?[tag]?.string(), !id.isEmpty { return id }
-        }
-        return nil
-    }
-
-    /// `C-FIND msg 1  patient 1234567  0x0000 Success  1 match  2.315 ms`.
-    static func exchangeLine(_ ex: Exchange) -> String {
+    /// `C-FIND msg 1  patient 1234567  0x0000 Success  1 match  2.315 ms`; a retrieval says where to
+    /// and its sub-operations: `C-MOVE msg 2  any patient  0x0000 Success  to STORESCP  3 completed, 0 failed, 0 warning`.
+    /// The patient is the request's key (`any patient` for universal matching), never a response's
+    /// value; with `redactingIdentifiers` a Patient ID is not shown.
+    static func exchangeLine(_ ex: Exchange, redactingIdentifiers: Bool = false) -> String {
         var parts = ["\(ex.service?.rawValue ?? "?") msg \(ex.messageID)"]
-        if let id = patientID(ex) { parts.append("patient \(id)") }
+        switch ex.requestedPatient {
+        case .id?: if !redactingIdentifiers, let p = ex.requestedPatient { parts.append(p.description) }
+        case .any?: parts.append(Exchange.RequestedPatient.any.description)
+        case nil: break
+        }
         parts.append(ex.finalResponse?.status.map(statusText) ?? "no final response")
-        if ex.service == .cFind || ex.service == .cGet || ex.service == .cMove {
-            parts.append("\(ex.matches.count) match\(ex.matches.count == 1 ? "" : "es")")
+        if let destination = ex.moveDestination { parts.append("to \(destination)") }
+        if ex.service == .cFind {
+            parts.append("\(ex.matchCount) match\(ex.matchCount == 1 ? "" : "es")")
+        } else if let counts = ex.subOperations?.description, !counts.isEmpty {
+            parts.append(counts)
         }
         if ex.cancel != nil { parts.append("cancelled") }
         if let d = ex.duration { parts.append(milliseconds(d) + " ms") }

@@ -1,4 +1,5 @@
 import DICOMCore
+import DICOMInspect
 import DICOMNetwork
 import DICOMStore
 import DICOMUL
@@ -14,11 +15,15 @@ public struct RPIService: DICOMServiceHandler {
     public let logger: Logger
     /// Wait this long before answering each query (a slow SCP, for testing SCU timeouts and C-CANCEL).
     public let responseDelay: Duration?
+    /// Leave Patient IDs out of the log (`serve --redact-identifiers`).
+    public let redactIdentifiers: Bool
 
-    public init(store: RPIStore, logger: Logger = Logger(label: "dicomtap.serve"), responseDelay: Duration? = nil) {
+    public init(store: RPIStore, logger: Logger = Logger(label: "dicomtap.serve"), responseDelay: Duration? = nil,
+                redactIdentifiers: Bool = false) {
         self.store = store
         self.logger = logger
         self.responseDelay = responseDelay
+        self.redactIdentifiers = redactIdentifiers
     }
 
     /// Relevant Patient Information identifiers are a few kilobytes: a 1 MiB data set is already far too large.
@@ -43,30 +48,35 @@ public struct RPIService: DICOMServiceHandler {
         func respond(_ status: UInt16, identifier: ByteBuffer? = nil, offending: [Tag]? = nil, comment: String? = nil) async throws {
             let rsp = CFindResponse(messageIDBeingRespondedTo: find.messageID, status: status, affectedSOPClassUID: find.affectedSOPClassUID,
                                     hasDataSet: identifier != nil, offendingElement: offending,
-                                    errorComment: comment.map { String($0.prefix(64)) })
+                                    errorComment: comment.map(ErrorComment.fitting))
             try await responder.send(.cFindResponse(rsp), dataSet: identifier)
         }
         let messageID = find.messageID
-        var log = logger
-        log[metadataKey: "association"] = "\(association.connection)"
-        log[metadataKey: "message"] = "\(messageID)"
+        let log = logger
+        /// `"CALLING" -> "CALLED" from ADDRESS: C-FIND msg 1 General, patient 1234567, TID 9007`: the line's head.
+        var about = "\"\(association.callingAETitle)\" -> \"\(association.calledAETitle)\" from \(association.remoteAddress): "
+            + "C-FIND msg \(messageID)"
         guard let model = RPIQueryModel(sopClassUID: find.affectedSOPClassUID),
               let context = association.context(id: request.presentationContextID) else {
             try await respond(0x0122, comment: "SOP class \(find.affectedSOPClassUID) not supported")
+            log.notice("\(about): 0x0122 SOP class not supported (\(find.affectedSOPClassUID))")
             return
         }
+        about += " \(model.rawValue)"
         guard let bytes = request.dataSetBytes else {
             try await respond(0xA900, comment: "C-FIND request without an identifier")
+            log.notice("\(about): 0xA900 request without an identifier")
             return
         }
         let identifier: Dataset
         do throws(DICOMDecodingError) {
             identifier = try context.decode(bytes)
         } catch {
-            log.warning("identifier not decodable", metadata: ["error": "\(error)"])
             try await respond(0xA900, comment: "identifier not decodable: \(error.code)")
+            log.notice("\(about): 0xA900 identifier not decodable: \(error)")
             return
         }
+        about += describe(identifier)
         if let responseDelay {
             try await Task.sleep(for: responseDelay)
         }
@@ -74,12 +84,13 @@ public struct RPIService: DICOMServiceHandler {
         do {
             outcome = try store.find(identifier: identifier, model: model)
         } catch {
-            log.error("store lookup failed", metadata: ["error": "\(error)"])
             try await respond(0xC001, comment: "unable to process: store lookup failed")
+            log.error("\(about): 0xC001 store lookup failed: \(error)")
             return
         }
         if association.isCancelled(messageID: messageID) {
             try await respond(0xFE00)
+            log.info("\(about): 0xFE00 cancelled")
             return
         }
         switch outcome {
@@ -88,26 +99,40 @@ public struct RPIService: DICOMServiceHandler {
             do throws(DICOMDecodingError) {
                 encoded = try context.encode(dataset)
             } catch {
-                log.error("response identifier not encodable", metadata: ["error": "\(error)"])
                 try await respond(0xC002, comment: "unable to process: identifier not encodable")
+                log.error("\(about): 0xC002 response identifier not encodable: \(error)")
                 return
             }
             try await respond(0xFF00, identifier: encoded)
-            try await respond(association.isCancelled(messageID: messageID) ? 0xFE00 : 0x0000)
-            log.info("C-FIND one match", metadata: ["model": "\(model.rawValue)"])
+            let final: UInt16 = association.isCancelled(messageID: messageID) ? 0xFE00 : 0x0000
+            try await respond(final)
+            log.info("\(about): one match, \(final == 0 ? "0x0000 Success" : "0xFE00 cancelled")")
         case .noMatch:
             try await respond(0x0000)
-            log.info("C-FIND no match", metadata: ["model": "\(model.rawValue)"])
+            log.info("\(about): no match, 0x0000 Success")
         case .multipleMatches(let count):
-            try await respond(0xC100, comment: "\(count) patients match")
-            log.info("C-FIND more than one match", metadata: ["model": "\(model.rawValue)", "matches": "\(count)"])
+            try await respond(0xC100, comment: outcome.errorComment)
+            log.notice("\(about): 0xC100 \(count) patients match (the SCU should give the Issuer of Patient ID)")
         case .templateUnsupported(let why):
-            try await respond(0xC200, comment: why)
-            log.info("C-FIND template not supported", metadata: ["why": "\(why)"])
+            try await respond(0xC200, comment: outcome.errorComment)
+            log.notice("\(about): 0xC200 template not supported: \(why)")
         case .invalidIdentifier(let offending, let comment):
-            try await respond(0xA900, offending: offending, comment: comment)
-            log.info("C-FIND identifier does not match the SOP class", metadata: ["why": "\(comment)"])
+            try await respond(0xA900, offending: offending, comment: outcome.errorComment)
+            log.notice("\(about): 0xA900 identifier does not match the SOP class: \(comment)")
         }
+    }
+
+    /// `, patient 1234567, TID 9007` (the Patient ID left out with `redactIdentifiers`).
+    private func describe(_ identifier: Dataset) -> String {
+        var out = ""
+        if let id = identifier[Tag(0x0010_0020)]?.string(), !id.isEmpty {
+            out += redactIdentifiers ? ", patient (redacted)" : ", patient \(id)"
+        }
+        if let item = identifier[RelevantPatientInformationQuery.contentTemplateSequence]?.items?.first?.dataset,
+           let tid = item[Tag(0x0040_DB00)]?.string(), !tid.isEmpty {
+            out += ", TID \(tid)"
+        }
+        return out
     }
 
     /// Any other request on our contexts: the response of the same service with 0x0211 Unrecognized Operation.

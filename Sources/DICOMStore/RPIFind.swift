@@ -61,7 +61,7 @@ struct RPIRequest {
                 return .failure(.invalid(Tags.patientID, "Patient ID (0010,0020) is empty; Annex Q requires a value"))
             }
             guard v.count == 1 else {
-                return .failure(.invalid(Tags.patientID, "Patient ID (0010,0020) has \(v.count) values; single value matching needs one"))
+                return .failure(.invalid(Tags.patientID, "Patient ID (0010,0020) has \(v.count) values; one is required"))
             }
             patientID = first
         }
@@ -83,33 +83,33 @@ struct RPIRequest {
         // Content Template Sequence: one item with Mapping Resource and Template Identifier (Table Q.4-2).
         guard let templateItems = identifier[Tags.contentTemplateSequence]?.items, !templateItems.isEmpty else {
             return .failure(.invalid(Tags.contentTemplateSequence,
-                                     "Content Template Sequence (0040,A504) with one item is required"))
+                                     "Content Template Sequence (0040,A504) item required"))
         }
         guard templateItems.count == 1 else {
             return .failure(.invalid(Tags.contentTemplateSequence,
-                                     "Content Template Sequence (0040,A504) has \(templateItems.count) items; one is required"))
+                                     "(0040,A504) has \(templateItems.count) items; one is required"))
         }
         let templateItem = templateItems[0].dataset
         guard let tidElement = templateItem[Tags.templateIdentifier],
               case .success(let tidValues) = values(of: tidElement, characterSet),
               let template = tidValues.first, !template.isEmpty else {
             return .failure(.invalid(Tags.contentTemplateSequence,
-                                     "Content Template Sequence (0040,A504) item has no Template Identifier (0040,DB00)"))
+                                     "Template Identifier (0040,DB00) missing in (0040,A504) item"))
         }
         guard let resourceElement = templateItem[Tags.mappingResource],
               case .success(let resourceValues) = values(of: resourceElement, characterSet),
               let mappingResource = resourceValues.first, !mappingResource.isEmpty else {
             return .failure(.invalid(Tags.contentTemplateSequence,
-                                     "Content Template Sequence (0040,A504) item has no Mapping Resource (0008,0105)"))
+                                     "Mapping Resource (0008,0105) missing in (0040,A504) item"))
         }
         guard mappingResource == "DCMR" else {
             return .failure(Failure(outcome: .templateUnsupported(
-                "mapping resource \(mappingResource) template \(template) is not supported; only DCMR templates are")))
+                "mapping resource \(mappingResource) unsupported; use DCMR")))
         }
         guard model.acceptedTemplates.contains(template), RPITemplates.rootConcept(template: template) != nil else {
-            let accepted = model.acceptedTemplates.map { "TID \($0)" }.joined(separator: ", ")
+            // Fits Error Comment (LO, 64 characters): "TID 9001 unsupported; use 9007, 9000, 3802".
             return .failure(Failure(outcome: .templateUnsupported(
-                "TID \(template) is not supported for the \(model.rawValue) query; supported: \(accepted)")))
+                "TID \(template) unsupported; use \(model.acceptedTemplates.joined(separator: ", "))")))
         }
         return .success(RPIRequest(identifier: identifier, characterSet: characterSet, patientID: patientID,
                                    issuer: issuer, universalID: universalID, mappingResource: mappingResource,

@@ -1,4 +1,5 @@
 import DICOMCore
+import DIMSE
 
 /// The three Relevant Patient Information Query SOP classes (PS3.4 Annex Q, Table Q.4-3).
 public enum RPIQueryModel: String, Sendable, CaseIterable {
@@ -71,8 +72,8 @@ extension RPIFindOutcome {
     public var errorComment: String? {
         switch self {
         case .match, .noMatch: return nil
-        case .multipleMatches(let n): return String("\(n) patients match; give the Issuer of Patient ID".prefix(64))
-        case .templateUnsupported(let comment), .invalidIdentifier(_, let comment): return String(comment.prefix(64))
+        case .multipleMatches(let n): return ErrorComment.fitting("\(n) patients match; give the Issuer of Patient ID")
+        case .templateUnsupported(let comment), .invalidIdentifier(_, let comment): return ErrorComment.fitting(comment)
         }
     }
 }

@@ -1,5 +1,19 @@
 import DICOMCore
 
+/// Error Comment (0000,0902) is LO: at most 64 characters.
+public enum ErrorComment {
+    public static let maximumLength = 64
+
+    /// `comment` as sent: comments are written to fit; one longer (a long value from the request in
+    /// it) is cut after a word and marked `...`, never in the middle of a word.
+    public static func fitting(_ comment: String) -> String {
+        guard comment.count > maximumLength else { return comment }
+        let head = comment.prefix(maximumLength - 3)
+        let cut = head.lastIndex(of: " ").map { head[..<$0] } ?? head
+        return cut + "..."
+    }
+}
+
 extension DIMSECommand {
     /// A response to `self` (a request) with `status` and no data set: what an SCP answers a request it
     /// cannot serve (0x0211 unrecognized operation, 0x0122 SOP class not supported, a replayed SCP's
@@ -9,7 +23,7 @@ extension DIMSECommand {
     public func failureResponse(status: UInt16, comment: String? = nil, subOperations: SubOperationCounts? = nil) -> DIMSECommand? {
         guard let id = messageID else { return nil }
         let sop = sopClassUID
-        let comment = comment.map { String($0.prefix(64)) }
+        let comment = comment.map(ErrorComment.fitting)
         switch self {
         case .cStoreRequest(let rq):
             return .cStoreResponse(CStoreResponse(messageIDBeingRespondedTo: id, status: status, affectedSOPClassUID: sop,

@@ -35,7 +35,7 @@ struct Analyze: ParsableCommand {
     @Option(name: .customLong("port"), help: "A TCP port that carries DICOM (repeatable; 104 and 11112 are always included).")
     var ports: [UInt16] = []
 
-    @Option(help: "Show only association N (as numbered in the output).")
+    @Option(help: "Show only association N (as numbered in the output: 1, 2, 3 ... over all inputs in order).")
     var association: Int?
 
     @Option(help: "Show only exchanges of this service (e.g. C-FIND, C-STORE).")

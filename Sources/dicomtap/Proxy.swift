@@ -132,6 +132,9 @@ struct Proxy: AsyncParsableCommand {
     @OptionGroup(title: "Limits per association")
     var limits: LimitOptions
 
+    @Flag(help: "Keep patient identifiers off the console: no Patient ID in exchange lines, no data set dumps (the --log-dir files keep them).")
+    var redactIdentifiers = false
+
     @Flag(name: [.short, .long], help: "Also print every PDU and DIMSE message.")
     var verbose = false
 
@@ -265,6 +268,7 @@ struct Proxy: AsyncParsableCommand {
             }
             configuration.logOriginals = logOriginals
         }
+        configuration.redactIdentifiers = redactIdentifiers
 
         var logger = Logger(label: "dicomtap.proxy") { _ in ConsoleLogHandler() }
         logger.logLevel = debug ? .trace : verbose ? .debug : .info

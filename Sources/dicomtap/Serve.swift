@@ -46,7 +46,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Wait this many seconds before answering each query (a slow SCP, to test SCU timeouts and C-CANCEL).",
                                valueName: "seconds"))
     var responseDelay: Double?
-    @Flag(name: [.short, .long], help: "Log every association and query.") var verbose = false
+    @Flag(help: "Leave Patient IDs out of the log.") var redactIdentifiers = false
+    @Flag(name: [.short, .long], help: "Log every association and query (rejections, aborts, timeouts and failures are always logged).")
+    var verbose = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
@@ -97,7 +99,8 @@ struct Serve: AsyncParsableCommand {
                     messageLimits: RPIService.messageLimits,
                     logger: logger),
                 handler: RPIService(store: store, logger: logger,
-                                    responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) }))
+                                    responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) },
+                                    redactIdentifiers: redactIdentifiers))
         } catch {
             FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
             throw ExitCode(1)

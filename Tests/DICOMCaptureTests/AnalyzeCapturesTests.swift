@@ -68,6 +68,7 @@ import Testing
             config.keepEvents = format == .text
             writer.begin(inputs: ["captures/" + capture.name])
             let analyzer = try writer.analyze(path: Self.captures.appendingPathComponent(capture.name).path,
+                                              name: "captures/" + capture.name,
                                               configuration: config, workers: workers)
             writer.warnings(analyzer.warnings, file: "captures/" + capture.name)
             writer.end()
@@ -186,7 +187,7 @@ import Testing
         let writer = AnalysisReportWriter(format: format, filter: filter) { out.text += $0 }
         writer.begin(inputs: [name])
         let analyzer = try writer.analyze(path: AnalyzeCapturesTests.captures.appendingPathComponent(name).path,
-                                          configuration: CaptureAnalyzer.Configuration())
+                                          name: name, configuration: CaptureAnalyzer.Configuration())
         writer.warnings(analyzer.warnings, file: name)
         writer.end()
         return out.text

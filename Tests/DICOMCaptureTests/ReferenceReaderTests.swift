@@ -165,7 +165,7 @@ struct OurAnalysis {
             var c = config
             c.keepEvents = format == .text
             writer.begin(inputs: ["captures/" + name])
-            let analyzer = try writer.analyze(path: path, configuration: c, workers: 1)
+            let analyzer = try writer.analyze(path: path, name: "captures/" + name, configuration: c, workers: 1)
             writer.warnings(analyzer.warnings, file: "captures/" + name)
             writer.end()
             return out.text

@@ -25,6 +25,38 @@ struct DCMTKProxyTests {
             let exchange = proxy.logs.lines.current.first { $0.contains("C-FIND msg") }
             #expect(exchange?.contains("3 matches") == true, "\(exchange ?? "no exchange line")")
             #expect(exchange?.contains("0x0000 Success") == true)
+            // The request asked for any patient (PatientID empty): said so, not the first match's ID.
+            #expect(exchange?.contains("any patient") == true, "\(exchange ?? "no exchange line")")
+            #expect(exchange?.contains("PID-") == false, "\(exchange ?? "no exchange line")")
+        }
+    }
+
+    /// The request's Patient ID is on the console's exchange line, and not with `--redact-identifiers`
+    /// (nor any data set dump, at the most verbose level).
+    @Test(arguments: [false, true])
+    func exchangeLineNamesTheRequestedPatientUnlessRedacted(_ redact: Bool) async throws {
+        let dir = try TemporaryDirectory("findscu-redact")
+        defer { dir.remove() }
+        let scp = try Subprocess.python(["scp"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpPort = try await scp.port()
+        try await withProxy(upstream: scpPort, level: .trace, configure: { $0.redactIdentifiers = redact }) { proxy in
+            let find = try Subprocess(Peers.findscu, ["-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientName=",
+                                                      "-k", "PatientID=PID-7*", "127.0.0.1", String(proxy.port)],
+                                      name: "findscu", directory: dir)
+            #expect(try await find.wait() == 0, "\(find.stderr)")
+            try await eventually("the association to end") {
+                proxy.logs.lines.current.contains { $0.contains("END  released") }
+            }
+            let lines = proxy.logs.lines.current
+            let exchange = try #require(lines.first { $0.contains("C-FIND msg") && $0.contains("matches") }, "\(lines)")
+            if redact {
+                #expect(!lines.contains { $0.contains("PID-") }, "\(lines.filter { $0.contains("PID-") })")
+                #expect(lines.contains { $0.contains("data set not shown: --redact-identifiers") })
+            } else {
+                #expect(exchange.contains("patient PID-7*"), "\(exchange)")
+                #expect(lines.contains { $0.contains("Doe^John") }, "the trace level dumps data sets")
+            }
         }
     }
 

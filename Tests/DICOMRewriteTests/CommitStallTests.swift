@@ -31,6 +31,9 @@ private struct EmptyFindSCP: DICOMServiceHandler {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let scp = try await DICOMServer.start(port: 0, configuration: ServerConfiguration(
             supportedContexts: [Self.find: ["1.2.840.10008.1.2.1"], Self.verification: ["1.2.840.10008.1.2.1"]],
+            // Never idle here: beside a parallel build the commit of 200,000 pseudonyms took over 300 s, and the
+            // SCP's association waits for the query meanwhile (the proxy counts a commit as activity).
+            idleTimeout: nil,
             messageLimits: MessageAssembler.Configuration(maximumDataSetLength: 64 << 20)), handler: EmptyFindSCP(), group: group)
 
         var rules = pseudonymRules(["PatientID"])
