@@ -52,7 +52,8 @@ public struct RPIService: DICOMServiceHandler {
             try await responder.send(.cFindResponse(rsp), dataSet: identifier)
         }
         let messageID = find.messageID
-        let log = logger
+        var log = logger
+        log[metadataKey: DICOMLogKey.associationID] = .string(DICOMLogKey.number(association.connection))
         /// `"CALLING" -> "CALLED" from ADDRESS: C-FIND msg 1 General, patient 1234567, TID 9007`: the line's head.
         var about = "\"\(association.callingAETitle)\" -> \"\(association.calledAETitle)\" from \(association.remoteAddress): "
             + "C-FIND msg \(messageID)"
