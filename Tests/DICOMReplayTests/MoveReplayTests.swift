@@ -1,8 +1,11 @@
 import DICOMCore
+import DICOMInspect
 import DIMSE
 import Foundation
 import NIOCore
 import Testing
+import DICOMCapture
+@testable import DICOMProxy
 @testable import DICOMReplay
 
 // MARK: - A C-MOVE recorded between real DCMTK peers
@@ -185,6 +188,25 @@ struct MoveServeReplayTests {
         let move = try #require(recorded.requestorRequests.first { $0.commandField == .cMoveRequest })
         #expect(move.finalResponse?.status == 0x0000)
         #expect(move.finalResponse?.command.subOperationCounts?.completed == 1)
+
+        // What analyze and the proxy's console say of the recorded C-MOVE: its destination and sub-operations, not "0 matches".
+        final class Out: @unchecked Sendable { var text = "" }
+        let out = Out()
+        let writer = AnalysisReportWriter(format: .text) { out.text += $0 }
+        writer.begin(inputs: [site.capture])
+        _ = try writer.analyze(path: site.capture, configuration: CaptureAnalyzer.Configuration())
+        writer.end()
+        let analyzeLine = try #require(out.text.split(separator: "\n").first { $0.hasPrefix("  C-MOVE msg ") }, "\(out.text)")
+        #expect(analyzeLine.contains(", to STORESCP, 1 completed, 0 failed, 0 warning"), "\(analyzeLine)")
+        #expect(!analyzeLine.contains("match"), "\(analyzeLine)")
+        var exchanges: [DICOMInspect.Exchange] = []
+        var observation = CaptureAnalyzer.Configuration()
+        observation.observer.keepsExchanges = true
+        _ = try CaptureAnalyzer.analyze(path: site.capture, configuration: observation) { exchanges += $0.observer.exchanges }
+        let consoleLine = ProxyEventFormat.exchangeLine(try #require(exchanges.first { $0.service == .cMove }))
+        #expect(consoleLine.contains("patient MOVE-1  0x0000 Success"), "\(consoleLine)")
+        #expect(consoleLine.contains("to STORESCP  1 completed, 0 failed, 0 warning"), "\(consoleLine)")
+        #expect(!consoleLine.contains("match"), "\(consoleLine)")
         site.dcmqrscp.stop()  // no real Q/R SCP in the room any more; storescp still listens
 
         var options = SCPReplayOptions(port: 0)
