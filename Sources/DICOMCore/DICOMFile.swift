@@ -92,7 +92,7 @@ public struct DICOMFile: Sendable {
             let tag = Tag(group: group, element: element)
             guard let vr = VR(byte0: b0, byte1: b1) else {
                 throw DICOMDecodingError(.invalidVR, offset: pos + 4 - base, tag: tag,
-                                         "file meta information must be explicit VR: bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
+                                         "file meta information must be explicit VR: bytes 0x\(hex2(b0)) 0x\(hex2(b1)) are not a VR")
             }
             let length: Int
             let header: Int

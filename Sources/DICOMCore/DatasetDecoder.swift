@@ -82,7 +82,7 @@ extension DatasetDecoder {
             let b0 = buffer.getInteger(at: start + 4, as: UInt8.self) ?? 0
             let b1 = buffer.getInteger(at: start + 5, as: UInt8.self) ?? 0
             guard let v = VR(byte0: b0, byte1: b1) else {
-                throw DICOMDecodingError(.invalidVR, offset: 4, tag: tag, "bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
+                throw DICOMDecodingError(.invalidVR, offset: 4, tag: tag, "bytes 0x\(hex2(b0)) 0x\(hex2(b1)) are not a VR")
             }
             vr = v
             if v.hasLongExplicitLength {
@@ -149,9 +149,4 @@ func resolveAmbiguousVRs(_ elements: inout [DataElement], bigEndian: Bool) {
     for i in elements.indices where elements[i].vr == .US && isAmbiguousUSorSS(elements[i].tag.rawValue) {
         elements[i].vr = .SS
     }
-}
-
-func hexByte(_ b: UInt8) -> String {
-    let digits = Array("0123456789ABCDEF")
-    return "0x" + String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
 }

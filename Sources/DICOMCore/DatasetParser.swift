@@ -435,7 +435,7 @@ public struct DatasetParser: Sendable {
         if e.isExplicitVR {
             let b0 = c.byte(pos + 4), b1 = c.byte(pos + 5)
             guard let decoded = VR(byte0: b0, byte1: b1) else {
-                throw error(.invalidVR, pos + 4, tag, "bytes \(hexByte(b0)) \(hexByte(b1)) are not a VR")
+                throw error(.invalidVR, pos + 4, tag, "bytes 0x\(hex2(b0)) 0x\(hex2(b1)) are not a VR")
             }
             vr = decoded
             if decoded.hasLongExplicitLength {

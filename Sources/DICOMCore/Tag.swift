@@ -60,18 +60,6 @@ extension Tag {
     public static let pixelData = Tag(0x7FE0_0010)
 }
 
-@usableFromInline
-func hex4(_ v: UInt16) -> String {
-    @inline(__always) func digit(_ n: UInt16) -> UInt8 { n < 10 ? 0x30 + UInt8(n) : 0x37 + UInt8(n) }
-    return String(unsafeUninitializedCapacity: 4) { buffer in
-        buffer[0] = digit(v >> 12)
-        buffer[1] = digit(v >> 8 & 0xF)
-        buffer[2] = digit(v >> 4 & 0xF)
-        buffer[3] = digit(v & 0xF)
-        return 4
-    }
-}
-
 extension String {
     func trimmingCharacters(in set: String) -> String {
         if let trimmed = asciiTrimmed(set, leading: true) { return trimmed }

@@ -281,7 +281,7 @@ public struct TextDumpRenderer: Sendable {
         case .OW, .OL, .OV, .OF, .OD:
             let size = element.vr.binaryItemSize ?? 1
             let words = shownBytes(element).chunked(size).map { chunk in
-                chunk.reversed().map { hex2($0) }.joined()
+                chunk.reversed().map { hex2($0, uppercase: false) }.joined()
             }
             return shorten(words.joined(separator: "\\"))
         default:
@@ -604,13 +604,8 @@ package struct TextBuffer: Sendable {
     }
 }
 
-func hex2(_ b: UInt8) -> String {
-    let digits = Array("0123456789abcdef")
-    return String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
-}
-
 func hexBytes(_ bytes: [UInt8]) -> String {
-    bytes.map(hex2).joined(separator: "\\")
+    bytes.map { hex2($0, uppercase: false) }.joined(separator: "\\")
 }
 
 extension Array {

@@ -103,9 +103,9 @@ public struct AnnotatedDumpRenderer: Sendable {
         }
     }
 
-    func relative(_ t: Timestamp) -> String { format6(t.seconds(since: origin)) }
+    func relative(_ t: Timestamp) -> String { secondsText(t.seconds(since: origin)) }
 
-    /// `format6` of the time since `origin`, appended.
+    /// `secondsText` of the time since `origin`, appended.
     func relative(_ t: Timestamp, into out: inout TextBuffer) {
         let micro = Int64((t.seconds(since: origin) * 1e6).rounded())
         out.appendDecimal(micro / 1_000_000)
@@ -234,7 +234,7 @@ public struct AnnotatedDumpRenderer: Sendable {
             case .roleSelection(let r):
                 out.text.append("Role selection: \(uidText(r.sopClassUID.value)) SCU \(r.scuRole) SCP \(r.scpRole)")
             case .sopClassExtendedNegotiation(let e):
-                out.text.append("Extended negotiation: \(uidText(e.sopClassUID.value)) info \(e.serviceClassApplicationInformation.map(hex2).joined(separator: " "))")
+                out.text.append("Extended negotiation: \(uidText(e.sopClassUID.value)) info \(e.serviceClassApplicationInformation.map { hex2($0) }.joined(separator: " "))")
             case .sopClassCommonExtendedNegotiation(let c):
                 out.text.append("Common extended negotiation: \(uidText(c.sopClassUID.value)) service class \(uidText(c.serviceClassUID.value))")
             case .userIdentityRequest(let u):
@@ -436,11 +436,6 @@ public struct AnnotatedDumpRenderer: Sendable {
 public func uidText(_ uid: String) -> String {
     if let name = UIDRegistry.name(for: uid), !name.isEmpty { return "\(name) (\(uid))" }
     return uid
-}
-
-func hex2(_ b: UInt8) -> String {
-    let s = String(b, radix: 16, uppercase: true)
-    return s.count == 1 ? "0" + s : s
 }
 
 extension ObservedMessage {

@@ -33,15 +33,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let (d, overflow) = a.nanoseconds.subtractingReportingOverflow(b.nanoseconds)
         return .nanoseconds(overflow ? (a.nanoseconds < b.nanoseconds ? Int64.min : Int64.max) : d)
     }
-    public var description: String { String(format6(Double(nanoseconds) / 1e9)) }
-}
-
-func format6(_ v: Double) -> String {
-    let micro = Int64((v * 1e6).rounded())
-    let whole = micro / 1_000_000
-    let frac = abs(micro % 1_000_000)
-    let f = String(frac)
-    return "\(whole)." + String(repeating: "0", count: 6 - f.count) + f
+    public var description: String { secondsText(Double(nanoseconds) / 1e9) }
 }
 
 extension Duration {

@@ -564,7 +564,7 @@ final class AssociationRelay {
         let dump = hexDump(bytes)
         writeText(["    raw bytes from the \(role):"] + dump.map { "    " + $0 })
         shared.events?.write(format.object(type: "raw-bytes", time: wallClock(), [
-            ("sender", .string(role.rawValue)), ("bytes", .string(hex(bytes))),
+            ("sender", .string(role.rawValue)), ("bytes", .string(hexString(bytes))),
         ]).serialized() + "\n")
         logger.info("malformed PDU from the \(role):\n\(dump.joined(separator: "\n"))")
     }
@@ -592,7 +592,7 @@ final class AssociationRelay {
         let duration = ProxyEventFormat.milliseconds(end - startTime)
         let line = "END  \(outcome)  \(duration) ms  \(exchanges) exchange\(exchanges == 1 ? "" : "s")"
         logger.info("\(line)")
-        writeText(["[\(format6(end, origin: startTime))] \(line)"])
+        writeText(["[\(relativeSeconds(end, origin: startTime))] \(line)"])
         shared.events?.write(format.end(time: end, start: startTime, client: client, server: upstream.map { "\($0)" },
                                         observer: observer, reason: closeReason?.description).serialized() + "\n")
         textLog = nil
@@ -608,10 +608,9 @@ final class AssociationRelay {
         }
     }
 
-    private func format6(_ t: Timestamp, origin: Timestamp) -> String {
-        let micros = (t.nanoseconds - origin.nanoseconds) / 1000
-        let frac = String(micros % 1_000_000)
-        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - frac.count) + frac
+    /// Seconds since `origin`, truncated (not rounded) to the microsecond.
+    private func relativeSeconds(_ t: Timestamp, origin: Timestamp) -> String {
+        secondsText(microseconds: (t.nanoseconds - origin.nanoseconds) / 1000)
     }
 }
 
@@ -815,7 +814,7 @@ extension AssociationRelay {
             case .added:
                 let line = "ADD \(name): \(item.after) (\(item.detail ?? ""))"
                 logger.debug("\(line)")
-                writeText(["[\(format6(now, origin: startTime))] \(line)"])
+                writeText(["[\(relativeSeconds(now, origin: startTime))] \(line)"])
             case .rewritten, .removed, .restored:
                 let verb = item.kind == .restored ? "RESTORE" : item.kind == .removed ? "REMOVE" : "REWRITE"
                 let line: String
@@ -829,7 +828,7 @@ extension AssociationRelay {
                     line = "\(verb) \(name): (original) -> '\(item.upstreamValue)'"
                 }
                 if configuration.logOriginals { logger.info("\(line)") } else { logger.debug("\(line)") }
-                writeText(["[\(format6(now, origin: startTime))] \(line)"])
+                writeText(["[\(relativeSeconds(now, origin: startTime))] \(line)"])
             }
         }
         for problem in result.problems {

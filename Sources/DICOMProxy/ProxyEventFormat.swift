@@ -140,5 +140,3 @@ struct ProxyEventFormat {
         events.finding(f, rawBytes: rawBytes)
     }
 }
-
-func hex(_ buffer: ByteBuffer) -> String { hexString(buffer) }

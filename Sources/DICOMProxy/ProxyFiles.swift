@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DICOMCore
 import DICOMInspect
 import Dispatch
 import NIOCore
@@ -145,12 +146,8 @@ func hexDump(_ buffer: ByteBuffer, limit: Int = 256) -> [String] {
     var offset = 0
     while offset < bytes.count {
         let row = bytes[offset..<min(offset + 16, bytes.count)]
-        let hex = row.map { b -> String in
-            let s = String(b, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined(separator: " ")
-        let o = String(offset, radix: 16)
-        lines.append(String(repeating: "0", count: max(0, 4 - o.count)) + o + "  " + hex)
+        let bytesText = row.map { hex2($0, uppercase: false) }.joined(separator: " ")
+        lines.append(hex(offset, width: 4, uppercase: false) + "  " + bytesText)
         offset += 16
     }
     if buffer.readableBytes > limit { lines.append("... (\(buffer.readableBytes) bytes in all)") }

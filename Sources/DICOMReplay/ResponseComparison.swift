@@ -402,11 +402,6 @@ func statusText(_ code: UInt16, _ service: DIMSEService?, _ sopClassUID: String?
     return "0x" + hex4(code) + " " + status.category.description
 }
 
-func hex4(_ v: UInt16) -> String {
-    let s = String(v, radix: 16, uppercase: true)
-    return String(repeating: "0", count: max(0, 4 - s.count)) + s
-}
-
 private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     guard let a, let b else { return nil }
     return (a, b)

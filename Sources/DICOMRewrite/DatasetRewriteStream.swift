@@ -191,7 +191,7 @@ struct DatasetRewriteStream: DatasetVisitor {
     private mutating func grow(groupAt l: Int, by delta: UInt32) {
         guard let g = levels[l].group, !g.changed else { return }
         guard !g.released, g.valuePosition >= handedOn else {
-            fail("the Group Length of group \(String(format: "%04X", g.group)) went on before the group grew: it cannot be rewritten")
+            fail("the Group Length of group \(hex4(g.group)) went on before the group grew: it cannot be rewritten")
             return
         }
         let at = output.readerIndex + g.valuePosition - handedOn
@@ -252,7 +252,7 @@ struct DatasetRewriteStream: DatasetVisitor {
         changedAnything = true
         for l in levels.indices where levels[l].group != nil {
             if levels[l].group!.released {
-                fail("a value in group \(String(format: "%04X", levels[l].group!.group)) changed after its Group Length went on (the group is over \(holdLimit) bytes): it cannot be rewritten")
+                fail("a value in group \(hex4(levels[l].group!.group)) changed after its Group Length went on (the group is over \(holdLimit) bytes): it cannot be rewritten")
             }
             levels[l].group!.changed = true
         }

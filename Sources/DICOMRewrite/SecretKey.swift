@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DICOMCore
 
 /// The secret key of the pseudonyms: the bytes of a key file. PS3.15 Annex E leaves the
 /// method open; keyed hashing means whoever lacks the key cannot recompute or test a guess.
@@ -49,7 +50,7 @@ public struct SecretKey: Sendable, Hashable {
         let distinct = Set(bytes).count
         guard distinct > 1 else {
             throw RewriteError(.keyFile, "\(subject) is one byte value repeated (\(bytes.count) × 0x"
-                               + "\(String(bytes[0], radix: 16, uppercase: true).leftPadded(2))): that is no secret. "
+                               + "\(hex2(bytes[0]))): that is no secret. "
                                + "Make a random key: \(makeOne)")
         }
         let neededDistinct = min(Self.minimumDistinctValues, bytes.count / 2)

@@ -48,7 +48,7 @@ public enum RPIQueryReport {
                 ("meaning", .string(r.meaning.meaning)),
             ]
             if let offending = r.offendingElements {
-                o.append(("offendingElements", .array(offending.map { .string(String(format: "%08X", $0.rawValue)) })))
+                o.append(("offendingElements", .array(offending.map { .string($0.jsonKey) })))
             }
             if let c = r.errorComment { o.append(("errorComment", .string(c))) }
             o.append(("identifier", r.identifier.map { renderer.render($0) } ?? .null))

@@ -1,3 +1,4 @@
+import DICOMCore
 import NIOCore
 
 /// Shared reading and writing of the 4-byte item header (type, reserved, 16-bit length:
@@ -27,7 +28,7 @@ extension ByteBuffer {
         }
         guard Int(length) <= readableBytes - ItemHeader.size else {
             throw PDUDecodingError(.invalidItemLength, offset: base + start, pduType: pduType.rawValue,
-                                   "item 0x\(hex(type)) length \(length) runs past the end of \(container()) (\(readableBytes - 4) bytes left)")
+                                   "item 0x\(hex2(type)) length \(length) runs past the end of \(container()) (\(readableBytes - 4) bytes left)")
         }
         moveReaderIndex(forwardBy: ItemHeader.size)
         let body = readSlice(length: Int(length)) ?? ByteBuffer()
@@ -64,11 +65,6 @@ extension ByteBuffer {
         writeInteger(UInt16(truncatingIfNeeded: bytes.count))
         writeBytes(bytes)
     }
-}
-
-func hex(_ v: UInt8) -> String {
-    let s = String(v, radix: 16, uppercase: true)
-    return s.count == 1 ? "0" + s : s
 }
 
 /// An item or sub-item of a type this decoder does not know (or that does not belong where

@@ -1,3 +1,4 @@
+import DICOMCore
 import NIOCore
 
 /// Frames PDUs from a byte stream fed in arbitrary pieces (PS3.8 §9.3.1): reads the 6-byte
@@ -33,7 +34,7 @@ public struct PDUFrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
               let length = buffer.getInteger(at: start + 2, as: UInt32.self) else { return nil }
         guard let type = PDUType(rawValue: typeByte) else {
             throw PDUDecodingError(.unknownPDUType, offset: streamOffset, pduType: typeByte,
-                                   "byte 0x\(hex(typeByte)) is not a PDU type (0x01–0x07)",
+                                   "byte 0x\(hex2(typeByte)) is not a PDU type (0x01–0x07)",
                                    rawBytes: buffer.getSlice(at: start, length: min(buffer.readableBytes, 64)))
         }
         guard Int(length) <= maximumPDULength else {

@@ -1,3 +1,5 @@
+import DICOMCore
+
 /// A DIMSE service (PS3.7 §9.1 DIMSE-C and §10.1 DIMSE-N). The raw value is the service
 /// name as the standard writes it.
 public enum DIMSEService: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
@@ -97,12 +99,6 @@ public enum CommandField: UInt16, Sendable, Hashable, CaseIterable, CustomString
 
     /// The name of a raw command field value: the message name, or `0xABCD (unknown command)`.
     public static func name(of rawValue: UInt16) -> String {
-        CommandField(rawValue: rawValue)?.description ?? "0x" + hex(rawValue) + " (unknown command)"
+        CommandField(rawValue: rawValue)?.description ?? "0x" + hex4(rawValue) + " (unknown command)"
     }
-}
-
-/// Four upper-case hex digits.
-func hex(_ value: UInt16) -> String {
-    let s = String(value, radix: 16, uppercase: true)
-    return String(repeating: "0", count: max(0, 4 - s.count)) + s
 }

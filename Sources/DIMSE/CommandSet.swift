@@ -183,7 +183,7 @@ struct CommandSetReader {
         let raw = try DIMSECommand.rawCommandField(of: dataset)
         guard raw == commandField.rawValue else {
             throw DIMSEError(.commandFieldMismatch,
-                             "expected \(commandField) (0x\(hex(commandField.rawValue))), the command set holds \(CommandField.name(of: raw))",
+                             "expected \(commandField) (0x\(hex4(commandField.rawValue))), the command set holds \(CommandField.name(of: raw))",
                              tag: CommandTag.commandField, commandField: raw)
         }
     }
@@ -255,7 +255,7 @@ struct CommandSetReader {
     func priority() throws(DIMSEError) -> Priority {
         let raw = try uint16(CommandTag.priority)
         guard let priority = Priority(rawValue: raw) else {
-            throw invalid(CommandTag.priority, "0x\(hex(raw)) is not a priority (0000H medium, 0001H high, 0002H low)")
+            throw invalid(CommandTag.priority, "0x\(hex4(raw)) is not a priority (0000H medium, 0001H high, 0002H low)")
         }
         return priority
     }

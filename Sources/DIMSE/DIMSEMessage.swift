@@ -367,7 +367,7 @@ public enum DIMSECommand: Sendable, Hashable, CustomStringConvertible {
         var s = CommandField.name(of: rawCommandField)
         if let messageID { s += " id=\(messageID)" }
         if let messageIDBeingRespondedTo { s += " to=\(messageIDBeingRespondedTo)" }
-        if let dimseStatus { s += " 0x\(hex(dimseStatus.code)) \(dimseStatus.category)" }
+        if let dimseStatus { s += " 0x\(hex4(dimseStatus.code)) \(dimseStatus.category)" }
         return s
     }
 }

@@ -1,3 +1,5 @@
+import DICOMCore
+
 /// A DIMSE response status (0000,0900) with its category and meaning for the service (and
 /// SOP class) it answered: PS3.7 Annex C for the general codes, PS3.4 for service-class
 /// specific ones. Checked against pynetdicom 3.0.4 `status.py`.
@@ -86,7 +88,7 @@ public struct DIMSEStatus: Hashable, Sendable, CustomStringConvertible {
 
     /// `0xC100 Failure: more than one match found (Relevant Patient Information Query)`.
     public var description: String {
-        "0x\(hex(code)) \(category): \(meaning)" + (source.map { " (\($0))" } ?? "")
+        "0x\(hex4(code)) \(category): \(meaning)" + (source.map { " (\($0))" } ?? "")
     }
 }
 

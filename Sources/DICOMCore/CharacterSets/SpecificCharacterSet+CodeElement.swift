@@ -69,7 +69,7 @@ extension SpecificCharacterSet {
             func byte(_ k: Int) -> UInt8? { start + k < bytes.count ? bytes[start + k] : nil }
             func unknown(_ length: Int) -> Result<(CodeElement, Int), Failure> {
                 let shown = bytes[start..<min(bytes.count, start + length)]
-                let hex = shown.map { hexByte($0) }.joined(separator: " ")
+                let hex = shown.map { hex2($0) }.joined(separator: " ")
                 let text = shown.dropFirst()
                     .map { (0x21...0x7E).contains($0) ? String(UnicodeScalar($0)) : "?" }
                     .joined(separator: " ")
@@ -222,11 +222,5 @@ extension SpecificCharacterSet {
     struct Failure: Error, Sendable {
         let reason: String
         init(_ reason: String) { self.reason = reason }
-    }
-
-    /// "0xNN"-style two uppercase hex digits without Foundation.
-    static func hexByte(_ b: UInt8) -> String {
-        let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"]
-        return String([digits[Int(b >> 4)], digits[Int(b & 0x0F)]])
     }
 }

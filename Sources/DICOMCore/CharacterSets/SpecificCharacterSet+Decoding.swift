@@ -106,15 +106,15 @@ extension SpecificCharacterSet {
                     i += 1
                 default: // 0x80...0xFF
                     guard let set = g1 ?? lastDesignatedG1 else {
-                        throw Failure("byte 0x\(hexByte(b)) at offset \(i) not in \(g0.name)")
+                        throw Failure("byte 0x\(hex2(b)) at offset \(i) not in \(g0.name)")
                     }
                     if b < 0xA0 {
-                        throw Failure("byte 0x\(hexByte(b)) at offset \(i) not in \(set.name) (C1 control)")
+                        throw Failure("byte 0x\(hex2(b)) at offset \(i) not in \(set.name) (C1 control)")
                     }
                     switch set {
                     case .isoIR13:
                         guard b >= 0xA1 && b <= 0xDF else {
-                            throw Failure("byte 0x\(hexByte(b)) at offset \(i) not in ISO-IR 13")
+                            throw Failure("byte 0x\(hex2(b)) at offset \(i) not in ISO-IR 13")
                         }
                         current.append(Unicode.Scalar(0xFF61 + UInt32(b - 0xA1)) ?? "\u{FFFD}")
                         i += 1
@@ -122,7 +122,7 @@ extension SpecificCharacterSet {
                         let table = upper.table
                         let index = Int(b) - 0xA0
                         guard index < table.count, table[index] != 0, let scalar = Unicode.Scalar(table[index]) else {
-                            throw Failure("byte 0x\(hexByte(b)) at offset \(i) not in \(set.name)")
+                            throw Failure("byte 0x\(hex2(b)) at offset \(i) not in \(set.name)")
                         }
                         current.append(scalar)
                         i += 1
@@ -130,7 +130,7 @@ extension SpecificCharacterSet {
                         current.append(try twoByte(bytes, at: i, element: set, offset: 0xA1))
                         i += 2
                     case .isoIR6, .isoIR14, .isoIR87, .isoIR159:
-                        throw Failure("byte 0x\(hexByte(b)) at offset \(i) not in \(set.name)")
+                        throw Failure("byte 0x\(hex2(b)) at offset \(i) not in \(set.name)")
                     }
                 }
             }
@@ -147,15 +147,15 @@ extension SpecificCharacterSet {
             let b1 = bytes[i], b2 = bytes[i + 1]
             let last = offset &+ 93
             guard b1 >= offset && b1 <= last else {
-                throw Failure("byte 0x\(hexByte(b1)) at offset \(i) not in \(element.name)")
+                throw Failure("byte 0x\(hex2(b1)) at offset \(i) not in \(element.name)")
             }
             guard b2 >= offset && b2 <= last else {
-                throw Failure("byte 0x\(hexByte(b2)) at offset \(i + 1) is not a second byte of \(element.name)")
+                throw Failure("byte 0x\(hex2(b2)) at offset \(i + 1) is not a second byte of \(element.name)")
             }
             let table = Tables.table94(element)
             let index = Int(b1 - offset) * 94 + Int(b2 - offset)
             guard index < table.count, table[index] != 0, let scalar = Unicode.Scalar(table[index]) else {
-                throw Failure("\(element.name) code 0x\(hexByte(b1))\(hexByte(b2)) at offset \(i) is not mapped")
+                throw Failure("\(element.name) code 0x\(hex2(b1))\(hex2(b2)) at offset \(i) is not mapped")
             }
             return scalar
         }
@@ -196,7 +196,7 @@ extension SpecificCharacterSet {
                 case 0xF1...0xF3: length = 4; value = UInt32(b & 0x07)
                 case 0xF4: length = 4; value = UInt32(b & 0x07); hi = 0x8F
                 default:
-                    throw Failure("invalid UTF-8: byte 0x\(hexByte(b)) at offset \(i) cannot start a character")
+                    throw Failure("invalid UTF-8: byte 0x\(hex2(b)) at offset \(i) cannot start a character")
                 }
                 for k in 1..<length {
                     guard i + k < n else {
@@ -205,7 +205,7 @@ extension SpecificCharacterSet {
                     let c = bytes[i + k]
                     let (min, max) = k == 1 ? (lo, hi) : (UInt8(0x80), UInt8(0xBF))
                     guard c >= min && c <= max else {
-                        throw Failure("invalid UTF-8: byte 0x\(hexByte(c)) at offset \(i + k) in sequence at offset \(i)")
+                        throw Failure("invalid UTF-8: byte 0x\(hex2(c)) at offset \(i + k) in sequence at offset \(i)")
                     }
                     value = value << 6 | UInt32(c & 0x3F)
                 }
@@ -244,7 +244,7 @@ extension SpecificCharacterSet {
                     continue
                 }
                 guard b >= 0x81 && b <= 0xFE else {
-                    throw Failure("byte 0x\(hexByte(b)) at offset \(i) not in \(name)")
+                    throw Failure("byte 0x\(hex2(b)) at offset \(i) not in \(name)")
                 }
                 guard i + 1 < n else {
                     throw Failure("truncated \(name) character at offset \(i)")
@@ -257,14 +257,14 @@ extension SpecificCharacterSet {
                     guard index < table.count, table[index] != 0,
                           fourByte || !Tables.gbkExcluded[index],
                           let scalar = Unicode.Scalar(table[index]) else {
-                        throw Failure("\(name) code 0x\(hexByte(b))\(hexByte(b2)) at offset \(i) is not mapped")
+                        throw Failure("\(name) code 0x\(hex2(b))\(hex2(b2)) at offset \(i) is not mapped")
                     }
                     current.append(scalar)
                     i += 2
                     continue
                 }
                 guard fourByte, b2 >= 0x30 && b2 <= 0x39 else {
-                    throw Failure("byte 0x\(hexByte(b2)) at offset \(i + 1) is not a second byte of \(name)")
+                    throw Failure("byte 0x\(hex2(b2)) at offset \(i + 1) is not a second byte of \(name)")
                 }
                 guard i + 3 < n else {
                     throw Failure("truncated GB18030 four-byte character at offset \(i)")
@@ -275,7 +275,7 @@ extension SpecificCharacterSet {
                 }
                 let linear = ((Int(b - 0x81) * 10 + Int(b2 - 0x30)) * 126 + Int(b3 - 0x81)) * 10 + Int(b4 - 0x30)
                 guard let cp = Tables.gb18030FourByte(linear: linear), let scalar = Unicode.Scalar(cp) else {
-                    throw Failure("GB18030 code 0x\(hexByte(b))\(hexByte(b2))\(hexByte(b3))\(hexByte(b4)) at offset \(i) "
+                    throw Failure("GB18030 code 0x\(hex2(b))\(hex2(b2))\(hex2(b3))\(hex2(b4)) at offset \(i) "
                                   + "is not mapped")
                 }
                 current.append(scalar)
