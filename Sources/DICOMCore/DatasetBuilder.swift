@@ -104,7 +104,7 @@ public struct DatasetBuilder: DatasetVisitor, Sendable {
     /// and Pixel Representation (which resolves "US or SS" in implicit VR).
     /// So is a sequence sent as UN of defined length (CP-246), up to `unknownSequenceLimit`, to be read as one.
     public func wantsWhole(_ head: ElementHead) -> Bool {
-        if head.tag == .specificCharacterSet || head.tag == Tag(0x0028_0103) { return true }
+        if head.tag == .specificCharacterSet || head.tag == Tag.pixelRepresentation { return true }
         return head.vr == .UN && head.encoding.isExplicitVR && !head.tag.isPrivate && (head.length ?? 0) <= Self.unknownSequenceLimit
             && DataDictionary.vr(for: head.tag) == .SQ
     }

@@ -145,7 +145,7 @@ func isAmbiguousUSorSS(_ raw: UInt32) -> Bool {
 /// In implicit VR, elements whose VR is "US or SS" are SS when the dataset's Pixel
 /// Representation (0028,0103) is 1 (signed), as pydicom and DCMTK resolve them.
 func resolveAmbiguousVRs(_ elements: inout [DataElement], bigEndian: Bool) {
-    guard let pr = elements.first(where: { $0.tag == Tag(0x0028_0103) })?.integers?.first, pr == 1 else { return }
+    guard let pr = elements.first(where: { $0.tag == Tag.pixelRepresentation })?.integers?.first, pr == 1 else { return }
     for i in elements.indices where elements[i].vr == .US && isAmbiguousUSorSS(elements[i].tag.rawValue) {
         elements[i].vr = .SS
     }

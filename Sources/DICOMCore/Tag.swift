@@ -52,12 +52,6 @@ extension Tag {
     public static let itemDelimitation = Tag(0xFFFE_E00D)
     /// (FFFE,E0DD) Sequence Delimitation Item.
     public static let sequenceDelimitation = Tag(0xFFFE_E0DD)
-    /// (0008,0005) Specific Character Set.
-    public static let specificCharacterSet = Tag(0x0008_0005)
-    /// (0002,0010) Transfer Syntax UID.
-    public static let transferSyntaxUID = Tag(0x0002_0010)
-    /// (7FE0,0010) Pixel Data.
-    public static let pixelData = Tag(0x7FE0_0010)
 }
 
 extension String {

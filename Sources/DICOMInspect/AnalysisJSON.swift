@@ -169,7 +169,7 @@ public struct AssociationJSON: Sendable {
         let commandSet = c.commandSet
         w.key("priority"); w.string(priority(commandSet))
         w.key("sentBy"); w.string(ex.request.sender.rawValue)
-        if let uid = commandSet[Tag(0x0000_1000)]?.string() {
+        if let uid = commandSet[CommandTag.affectedSOPInstanceUID]?.string() {
             w.key("affectedSOPInstanceUID"); w.string(uid)
         }
         w.key("request"); dataSet(ex.request, service: ex.service, into: &w)
@@ -253,7 +253,7 @@ public struct AssociationJSON: Sendable {
             w.key("bytes"); w.int(length)
             w.key("elements"); w.int(ds.count)
             w.key("transferSyntax"); w.string(m.transferSyntax?.uid)
-            w.key("patientID"); w.string(ds[Tag(0x0010_0020)]?.string())
+            w.key("patientID"); w.string(ds[Tag.patientID]?.string())
             w.endObject()
             w.endObject()
             return
@@ -283,7 +283,7 @@ public struct AssociationJSON: Sendable {
 
     /// The Priority (0000,0700) of a command set, as the contract names it.
     func priority(_ commandSet: Dataset) -> String? {
-        guard let p = commandSet[Tag(0x0000_0700)]?.integers?.first else { return nil }
+        guard let p = commandSet[CommandTag.priority]?.integers?.first else { return nil }
         switch p {
         case 0: return "MEDIUM"
         case 1: return "HIGH"

@@ -368,7 +368,7 @@ public struct AnnotatedDumpRenderer: Sendable {
                 out.text.appendTag(e.tag, uppercase: true)
             }
             out.text.append(": ")
-            if e.tag == Tag(0x0000_0700), let p = e.integers?.first, (0...2).contains(p) {
+            if e.tag == CommandTag.priority, let p = e.integers?.first, (0...2).contains(p) {
                 out.text.append(["MEDIUM", "HIGH", "LOW"][Int(p)])
             } else {
                 dump.appendValueText(e, charset: .default, into: &out.text)

@@ -194,7 +194,7 @@ extension AssociationObserver {
         guard let p = openExchanges.position(of: index), openExchanges.items[p].request.commandField == .cFindRequest,
               let sop = openExchanges.items[p].sopClassUID, RelevantPatientInformationQuery.isSOPClass(sop),
               let identifier = openExchanges.items[p].request.dataSet else { return }
-        if identifier[RelevantPatientInformationQuery.contentTemplateSequence] == nil {
+        if identifier[Tag.contentTemplateSequence] == nil {
             events.append(record(Finding(.missingContentTemplateSequence, .error,
                                          "Relevant Patient Information query without Content Template Sequence (0040,A504): "
                                          + "the SCP should answer 0xA900 (PS3.4 Q.2.1.1.3)",

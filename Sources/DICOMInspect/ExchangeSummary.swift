@@ -26,7 +26,7 @@ extension Exchange {
         guard let service, [.cFind, .cGet, .cMove, .cStore].contains(service), let identifier = request.dataSet else {
             return nil
         }
-        let id = identifier[Tag(0x0010_0020)]?.string()?.trimmingTrailingSpaces ?? ""
+        let id = identifier[Tag.patientID]?.string()?.trimmingTrailingSpaces ?? ""
         if service == .cStore { return id.isEmpty ? nil : .id(id) }
         return id.isEmpty || id.allSatisfy({ $0 == "*" }) ? .any : .id(id)
     }

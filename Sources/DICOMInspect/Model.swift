@@ -377,8 +377,8 @@ public struct Exchange: Sendable {
     public var matches: [Dataset] { pendingResponses.compactMap(\.dataSet) }
     /// Whether the request or a response has a data set whose Patient ID (0010,0020) is `patientID`.
     public func mentions(patientID: String) -> Bool {
-        if request.dataSet?[Tag(0x0010_0020)]?.string() == patientID { return true }
-        return responses.contains { $0.dataSet?[Tag(0x0010_0020)]?.string() == patientID }
+        if request.dataSet?[Tag.patientID]?.string() == patientID { return true }
+        return responses.contains { $0.dataSet?[Tag.patientID]?.string() == patientID }
     }
     /// `matches.count`, without decoding the identifiers.
     public var matchCount: Int {

@@ -119,7 +119,7 @@ public struct ResponseMatcher: Sendable {
 
     private func keyTags(command: DIMSECommand, recorded: Dataset?, new: Dataset?) -> [Tag] {
         if let tags = keys.tags { return tags }
-        if command.commandField == .cStoreRequest { return [Tag(0x0008_0018)] }
+        if command.commandField == .cStoreRequest { return [Tag.sopInstanceUID] }
         var set = Set<Tag>()
         for ds in [recorded, new].compactMap({ $0 }) {
             for e in ds.elements where !e.tag.isGroupLength && e.tag != .specificCharacterSet && hasValue(e) {

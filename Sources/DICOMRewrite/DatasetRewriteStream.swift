@@ -1,4 +1,5 @@
 import DICOMCore
+import DIMSE
 import NIOCore
 
 /// Rewrites a data set as its bytes arrive: fed by `DatasetParser` (the one parser), it applies
@@ -278,8 +279,8 @@ struct DatasetRewriteStream: DatasetVisitor {
         guard keepDepth == 0 else { return nil }
         let rules = rewriter.rules
         if purpose == .command {
-            guard tag == Tag(0x0000_1000) || tag == Tag(0x0000_1001), let rule = rules.rule(for: .sopInstanceUID),
-                  rule.action.isReversible else { return nil }
+            guard tag == CommandTag.affectedSOPInstanceUID || tag == CommandTag.requestedSOPInstanceUID,
+                  let rule = rules.rule(for: .sopInstanceUID), rule.action.isReversible else { return nil }
             return AttributeRule(tag: tag, action: rule.action, source: rule.source)
         }
         if let rule = rules.rule(for: tag) { return rule }

@@ -116,18 +116,6 @@ public struct ProfileOption: Sendable, Hashable {
     }
 }
 
-extension Tag {
-    static let patientID = Tag(0x0010_0020)
-    static let issuerOfPatientID = Tag(0x0010_0021)
-    static let sopInstanceUID = Tag(0x0008_0018)
-    static let patientIdentityRemoved = Tag(0x0012_0062)
-    static let deidentificationMethod = Tag(0x0012_0063)
-    static let deidentificationMethodCodeSequence = Tag(0x0012_0064)
-    static let codeValue = Tag(0x0008_0100)
-    static let codingSchemeDesignator = Tag(0x0008_0102)
-    static let codeMeaning = Tag(0x0008_0104)
-}
-
 extension RewriteRules {
     /// Whether data sets need parsing at all (some rule, pattern, private policy or mark applies).
     public var rewritesDataSets: Bool {

@@ -45,21 +45,21 @@ public struct RPIQuery: Sendable {
     public func identifier(characterSet: SpecificCharacterSet = .default) -> Dataset {
         var ds = Dataset()
         if patientID.unicodeScalars.contains(where: { !$0.isASCII }) || (issuer ?? "").unicodeScalars.contains(where: { !$0.isASCII }) {
-            ds.set(DataElement(tag: Tag(0x0008_0005), vr: .CS, string: "ISO_IR 192")!)
+            ds.set(DataElement(tag: Tag.specificCharacterSet, vr: .CS, string: "ISO_IR 192")!)
         }
         let utf8 = SpecificCharacterSet(terms: ["ISO_IR 192"])
-        ds.set(.empty(Tag(0x0010_0010), vr: .PN))
-        if let id = DataElement(tag: Tag(0x0010_0020), vr: .LO, string: patientID, characterSet: utf8) { ds.set(id) }
-        if let issuer, let element = DataElement(tag: Tag(0x0010_0021), vr: .LO, string: issuer, characterSet: utf8) { ds.set(element) }
-        ds.set(.empty(Tag(0x0010_0030), vr: .DA))
-        ds.set(.empty(Tag(0x0010_0040), vr: .CS))
+        ds.set(.empty(Tag.patientName, vr: .PN))
+        if let id = DataElement(tag: Tag.patientID, vr: .LO, string: patientID, characterSet: utf8) { ds.set(id) }
+        if let issuer, let element = DataElement(tag: Tag.issuerOfPatientID, vr: .LO, string: issuer, characterSet: utf8) { ds.set(element) }
+        ds.set(.empty(Tag.patientBirthDate, vr: .DA))
+        ds.set(.empty(Tag.patientSex, vr: .CS))
         if includesTemplate {
             var item = Dataset()
-            item.set(DataElement(tag: Tag(0x0008_0105), vr: .CS, string: "DCMR")!)
+            item.set(DataElement(tag: Tag.mappingResource, vr: .CS, string: "DCMR")!)
             // A template that CS cannot carry (not ASCII) falls back to the model's; `dicomtap query` validates it first.
-            item.set(DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: template ?? model.defaultTemplate)
-                     ?? DataElement(tag: Tag(0x0040_DB00), vr: .CS, string: model.defaultTemplate)!)
-            ds.set(.sequence(Tag(0x0040_A504), items: [item]))
+            item.set(DataElement(tag: Tag.templateIdentifier, vr: .CS, string: template ?? model.defaultTemplate)
+                     ?? DataElement(tag: Tag.templateIdentifier, vr: .CS, string: model.defaultTemplate)!)
+            ds.set(.sequence(Tag.contentTemplateSequence, items: [item]))
         }
         return ds
     }

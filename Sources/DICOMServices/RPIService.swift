@@ -126,11 +126,11 @@ public struct RPIService: DICOMServiceHandler {
     /// `, patient 1234567, TID 9007` (the Patient ID left out with `redactIdentifiers`).
     private func describe(_ identifier: Dataset) -> String {
         var out = ""
-        if let id = identifier[Tag(0x0010_0020)]?.string(), !id.isEmpty {
+        if let id = identifier[Tag.patientID]?.string(), !id.isEmpty {
             out += redactIdentifiers ? ", patient (redacted)" : ", patient \(id)"
         }
-        if let item = identifier[RelevantPatientInformationQuery.contentTemplateSequence]?.items?.first?.dataset,
-           let tid = item[Tag(0x0040_DB00)]?.string(), !tid.isEmpty {
+        if let item = identifier[Tag.contentTemplateSequence]?.items?.first?.dataset,
+           let tid = item[Tag.templateIdentifier]?.string(), !tid.isEmpty {
             out += ", TID \(tid)"
         }
         return out

@@ -67,12 +67,12 @@ struct ElementFactory {
     func codeItem(_ code: CodedConcept) throws(Unencodable) -> Dataset {
         var item = Dataset()
         if code.value.utf8.count > 16 {
-            item.set(try string(Tags.longCodeValue, .UC, code.value))
+            item.set(try string(Tag.longCodeValue, .UC, code.value))
         } else {
-            item.set(try string(Tags.codeValue, .SH, code.value))
+            item.set(try string(Tag.codeValue, .SH, code.value))
         }
-        item.set(try string(Tags.codingSchemeDesignator, .SH, code.scheme))
-        item.set(try string(Tags.codeMeaning, .LO, code.meaning))
+        item.set(try string(Tag.codingSchemeDesignator, .SH, code.scheme))
+        item.set(try string(Tag.codeMeaning, .LO, code.meaning))
         return item
     }
 
@@ -84,37 +84,37 @@ struct ElementFactory {
     func dataset(for item: ContentItem) throws(Unencodable) -> Dataset {
         var ds = Dataset()
         if let relationship = item.relationship {
-            ds.set(try string(Tags.relationshipType, .CS, relationship))
+            ds.set(try string(Tag.relationshipType, .CS, relationship))
         }
         try addValue(of: item, to: &ds)
         if !item.children.isEmpty {
             var children: [Dataset] = []
             for child in item.children { children.append(try dataset(for: child)) }
-            ds.set(.sequence(Tags.contentSequence, items: children))
+            ds.set(.sequence(Tag.contentSequence, items: children))
         }
         return ds
     }
 
     /// Value Type, Concept Name Code Sequence and the value attributes of `item`.
     func addValue(of item: ContentItem, to ds: inout Dataset, isRoot: Bool = false) throws(Unencodable) {
-        ds.set(try string(Tags.valueType, .CS, item.valueType))
-        ds.set(try codeSequence(Tags.conceptNameCodeSequence, item.concept))
+        ds.set(try string(Tag.valueType, .CS, item.valueType))
+        ds.set(try codeSequence(Tag.conceptNameCodeSequence, item.concept))
         switch item.value {
         case .container:
             // Continuity Of Content is type 1 for a CONTAINER content item; Annex Q lists no such attribute at the
             // root of the response identifier, so the root leaves it out.
-            if !isRoot { ds.set(try string(Tags.continuityOfContent, .CS, "SEPARATE")) }
+            if !isRoot { ds.set(try string(Tag.continuityOfContent, .CS, "SEPARATE")) }
         case .text(let text):
-            ds.set(try string(Tags.textValue, .UT, text))
+            ds.set(try string(Tag.textValue, .UT, text))
         case .code(let code):
-            ds.set(try codeSequence(Tags.conceptCodeSequence, code))
+            ds.set(try codeSequence(Tag.conceptCodeSequence, code))
         case .dateTime(let dt):
-            ds.set(try string(Tags.dateTime, .DT, dt))
+            ds.set(try string(Tag.dateTime, .DT, dt))
         case .numeric(let number, let units):
             var measured = Dataset()
-            measured.set(try codeSequence(Tags.measurementUnitsCodeSequence, units))
-            measured.set(try string(Tags.numericValue, .DS, Self.decimalString(number)))
-            ds.set(.sequence(Tags.measuredValueSequence, items: [measured]))
+            measured.set(try codeSequence(Tag.measurementUnitsCodeSequence, units))
+            measured.set(try string(Tag.numericValue, .DS, Self.decimalString(number)))
+            ds.set(.sequence(Tag.measuredValueSequence, items: [measured]))
         }
     }
 
@@ -129,46 +129,4 @@ struct ElementFactory {
         }
         return text
     }
-}
-
-/// The tags the store reads and writes (PS3.6).
-enum Tags {
-    static let specificCharacterSet = Tag(0x0008_0005)
-    static let codeValue = Tag(0x0008_0100)
-    static let codingSchemeDesignator = Tag(0x0008_0102)
-    static let codeMeaning = Tag(0x0008_0104)
-    static let mappingResource = Tag(0x0008_0105)
-    static let longCodeValue = Tag(0x0008_0119)
-    static let urnCodeValue = Tag(0x0008_0120)
-    static let sopInstanceUID = Tag(0x0008_0018)
-    static let contentDate = Tag(0x0008_0023)
-    static let contentTime = Tag(0x0008_0033)
-    static let studiesContainingOtherReferencedInstancesSequence = Tag(0x0008_1200)
-    static let patientName = Tag(0x0010_0010)
-    static let patientID = Tag(0x0010_0020)
-    static let issuerOfPatientID = Tag(0x0010_0021)
-    static let typeOfPatientID = Tag(0x0010_0022)
-    static let issuerOfPatientIDQualifiersSequence = Tag(0x0010_0024)
-    static let patientBirthDate = Tag(0x0010_0030)
-    static let patientSex = Tag(0x0010_0040)
-    static let otherPatientIDs = Tag(0x0010_1000)
-    static let otherPatientIDsSequence = Tag(0x0010_1002)
-    static let universalEntityID = Tag(0x0040_0032)
-    static let universalEntityIDType = Tag(0x0040_0033)
-    static let measurementUnitsCodeSequence = Tag(0x0040_08EA)
-    static let relationshipType = Tag(0x0040_A010)
-    static let observationDateTime = Tag(0x0040_A032)
-    static let valueType = Tag(0x0040_A040)
-    static let conceptNameCodeSequence = Tag(0x0040_A043)
-    static let continuityOfContent = Tag(0x0040_A050)
-    static let dateTime = Tag(0x0040_A120)
-    static let date = Tag(0x0040_A121)
-    static let textValue = Tag(0x0040_A160)
-    static let conceptCodeSequence = Tag(0x0040_A168)
-    static let measuredValueSequence = Tag(0x0040_A300)
-    static let numericValue = Tag(0x0040_A30A)
-    static let hl7StructuredDocumentReferenceSequence = Tag(0x0040_A390)
-    static let contentTemplateSequence = Tag(0x0040_A504)
-    static let contentSequence = Tag(0x0040_A730)
-    static let templateIdentifier = Tag(0x0040_DB00)
 }

@@ -21,39 +21,39 @@ struct Part10PatientReader {
                 throw StoreError(.invalidDICOM, file: file, location: tag.locationDescription, "VR \(element.vr) is not a string VR")
             }
         }
-        guard let patientID = try text(Tags.patientID), !patientID.isEmpty else {
-            throw StoreError(.missingAttribute, file: file, location: Tags.patientID.locationDescription,
+        guard let patientID = try text(Tag.patientID), !patientID.isEmpty else {
+            throw StoreError(.missingAttribute, file: file, location: Tag.patientID.locationDescription,
                              "the Patient Module has no Patient ID")
         }
         var universalID: String?, universalType: String?
-        if let qualifiers = ds[Tags.issuerOfPatientIDQualifiersSequence]?.items?.first?.dataset {
-            universalID = try text(Tags.universalEntityID, in: qualifiers)
-            universalType = try text(Tags.universalEntityIDType, in: qualifiers)
+        if let qualifiers = ds[Tag.issuerOfPatientIDQualifiersSequence]?.items?.first?.dataset {
+            universalID = try text(Tag.universalEntityID, in: qualifiers)
+            universalType = try text(Tag.universalEntityIDType, in: qualifiers)
         }
         var others: [OtherPatientID] = []
-        for item in ds[Tags.otherPatientIDsSequence]?.items ?? [] {
+        for item in ds[Tag.otherPatientIDsSequence]?.items ?? [] {
             let itemSet = item.dataset.characterSet(inheriting: charset)
-            if let id = try text(Tags.patientID, in: item.dataset, itemSet) {
-                others.append(OtherPatientID(id: id, issuer: try text(Tags.issuerOfPatientID, in: item.dataset, itemSet),
-                                             type: try text(Tags.typeOfPatientID, in: item.dataset, itemSet)))
+            if let id = try text(Tag.patientID, in: item.dataset, itemSet) {
+                others.append(OtherPatientID(id: id, issuer: try text(Tag.issuerOfPatientID, in: item.dataset, itemSet),
+                                             type: try text(Tag.typeOfPatientID, in: item.dataset, itemSet)))
             }
         }
-        var observation = try text(Tags.observationDateTime)
-        if observation == nil, let date = try text(Tags.contentDate) {
-            observation = date + (try text(Tags.contentTime) ?? "").prefix { $0 != "." }
+        var observation = try text(Tag.observationDateTime)
+        if observation == nil, let date = try text(Tag.contentDate) {
+            observation = date + (try text(Tag.contentTime) ?? "").prefix { $0 != "." }
         }
         let observationDateTime = observation.flatMap { DICOMValueFormat.isDateTime($0) ? $0 : nil } ?? defaultObservationDateTime
         var items: [InformationItem] = []
         var walker = ContentWalker(file: file)
-        for child in ds[Tags.contentSequence]?.items ?? [] {
+        for child in ds[Tag.contentSequence]?.items ?? [] {
             try walker.visit(child.dataset, charset: charset, section: nil, depth: 1, into: &items)
         }
         let record = PatientRecord(
-            patientID: patientID, issuer: try text(Tags.issuerOfPatientID) ?? "", issuerUniversalID: universalID,
-            issuerUniversalIDType: universalType, name: try text(Tags.patientName) ?? "",
-            birthDate: try text(Tags.patientBirthDate) ?? "", sex: try text(Tags.patientSex) ?? "", otherIDs: others,
+            patientID: patientID, issuer: try text(Tag.issuerOfPatientID) ?? "", issuerUniversalID: universalID,
+            issuerUniversalIDType: universalType, name: try text(Tag.patientName) ?? "",
+            birthDate: try text(Tag.patientBirthDate) ?? "", sex: try text(Tag.patientSex) ?? "", otherIDs: others,
             observationDateTime: observationDateTime, items: items)
-        let key = try text(Tags.sopInstanceUID).map { "sop:" + $0 } ?? "file:" + file
+        let key = try text(Tag.sopInstanceUID).map { "sop:" + $0 } ?? "file:" + file
         return (record, key)
     }
 }
@@ -85,14 +85,14 @@ struct ContentWalker {
     mutating func visit(_ item: Dataset, charset inherited: SpecificCharacterSet, section: CodedConcept?, depth: Int,
                         into items: inout [InformationItem]) throws {
         guard depth <= Self.maxDepth else {
-            throw StoreError(.invalidDICOM, file: file, location: Tags.contentSequence.locationDescription,
+            throw StoreError(.invalidDICOM, file: file, location: Tag.contentSequence.locationDescription,
                              "content tree nested deeper than \(Self.maxDepth) levels")
         }
         let charset = item.characterSet(inheriting: inherited)
-        guard let valueType = try string(Tags.valueType, item, charset), let concept = try code(Tags.conceptNameCodeSequence, item, charset) else {
+        guard let valueType = try string(Tag.valueType, item, charset), let concept = try code(Tag.conceptNameCodeSequence, item, charset) else {
             return  // not a content item we can read (e.g. a by-reference item): skipped
         }
-        let children = item[Tags.contentSequence]?.items ?? []
+        let children = item[Tag.contentSequence]?.items ?? []
         if valueType == "CONTAINER" {
             for child in children { try visit(child.dataset, charset: charset, section: concept, depth: depth + 1, into: &items) }
             return
@@ -104,26 +104,26 @@ struct ContentWalker {
             result = InformationItem(category: .observation, concept: concept)
         }
         switch valueType {
-        case "CODE": result.code = try code(Tags.conceptCodeSequence, item, charset)
-        case "TEXT": result.text = try string(Tags.textValue, item, charset)
+        case "CODE": result.code = try code(Tag.conceptCodeSequence, item, charset)
+        case "TEXT": result.text = try string(Tag.textValue, item, charset)
         case "NUM":
-            if let measured = item[Tags.measuredValueSequence]?.items?.first?.dataset {
-                result.numeric = try string(Tags.numericValue, measured, charset).flatMap { Double($0) }
-                result.units = try code(Tags.measurementUnitsCodeSequence, measured, charset)
+            if let measured = item[Tag.measuredValueSequence]?.items?.first?.dataset {
+                result.numeric = try string(Tag.numericValue, measured, charset).flatMap { Double($0) }
+                result.units = try code(Tag.measurementUnitsCodeSequence, measured, charset)
             }
-        case "DATETIME": result.start = try string(Tags.dateTime, item, charset)
-        case "DATE": result.start = try string(Tags.date, item, charset)
+        case "DATETIME": result.start = try string(Tag.dateTime, item, charset)
+        case "DATE": result.start = try string(Tag.date, item, charset)
         default: return  // IMAGE, COMPOSITE, SCOORD...: not relevant patient information we store
         }
         for child in children {
             let c = child.dataset
-            guard let childType = try string(Tags.valueType, c, charset),
-                  let childConcept = try code(Tags.conceptNameCodeSequence, c, charset) else { continue }
-            if childType == "DATETIME", let dt = try string(Tags.dateTime, c, charset) {
+            guard let childType = try string(Tag.valueType, c, charset),
+                  let childConcept = try code(Tag.conceptNameCodeSequence, c, charset) else { continue }
+            if childType == "DATETIME", let dt = try string(Tag.dateTime, c, charset) {
                 if Self.startConcepts.contains(where: { $0.sameConcept(childConcept) }) { result.start = dt }
                 if Self.endConcepts.contains(where: { $0.sameConcept(childConcept) }) { result.end = dt }
             } else if childType == "TEXT", childConcept.sameConcept(C.comment) {
-                result.text = try string(Tags.textValue, c, charset)
+                result.text = try string(Tag.textValue, c, charset)
             }
         }
         if result.category == .observation, result.numeric == nil, result.code == nil, result.text == nil { return }
@@ -144,9 +144,9 @@ struct ContentWalker {
 
     func code(_ tag: Tag, _ ds: Dataset, _ charset: SpecificCharacterSet) throws -> CodedConcept? {
         guard let item = ds[tag]?.items?.first?.dataset else { return nil }
-        let value = try string(Tags.codeValue, item, charset) ?? string(Tags.longCodeValue, item, charset)
-            ?? string(Tags.urnCodeValue, item, charset)
-        guard let value, let scheme = try string(Tags.codingSchemeDesignator, item, charset) else { return nil }
-        return CodedConcept(value, scheme, try string(Tags.codeMeaning, item, charset) ?? "")
+        let value = try string(Tag.codeValue, item, charset) ?? string(Tag.longCodeValue, item, charset)
+            ?? string(Tag.urnCodeValue, item, charset)
+        guard let value, let scheme = try string(Tag.codingSchemeDesignator, item, charset) else { return nil }
+        return CodedConcept(value, scheme, try string(Tag.codeMeaning, item, charset) ?? "")
     }
 }

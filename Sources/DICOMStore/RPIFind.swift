@@ -46,60 +46,60 @@ struct RPIRequest {
     static func parse(_ identifier: Dataset, model: RPIQueryModel) -> Result<RPIRequest, Failure> {
         let characterSet = identifier.characterSet(inheriting: .default)
         if !characterSet.unsupportedTerms.isEmpty {
-            return .failure(.invalid(Tags.specificCharacterSet,
+            return .failure(.invalid(Tag.specificCharacterSet,
                                      "unsupported Specific Character Set \(characterSet.unsupportedTerms.joined(separator: "\\"))"))
         }
         // Patient ID: required matching key, single value matching (Table Q.4-1).
-        guard let idElement = identifier[Tags.patientID] else {
-            return .failure(.invalid(Tags.patientID, "Patient ID (0010,0020) is required in the request identifier"))
+        guard let idElement = identifier[Tag.patientID] else {
+            return .failure(.invalid(Tag.patientID, "Patient ID (0010,0020) is required in the request identifier"))
         }
         let patientID: String
         switch values(of: idElement, characterSet) {
         case .failure(let failure): return .failure(failure)
         case .success(let v):
             guard let first = v.first, !first.isEmpty else {
-                return .failure(.invalid(Tags.patientID, "Patient ID (0010,0020) is empty; Annex Q requires a value"))
+                return .failure(.invalid(Tag.patientID, "Patient ID (0010,0020) is empty; Annex Q requires a value"))
             }
             guard v.count == 1 else {
-                return .failure(.invalid(Tags.patientID, "Patient ID (0010,0020) has \(v.count) values; one is required"))
+                return .failure(.invalid(Tag.patientID, "Patient ID (0010,0020) has \(v.count) values; one is required"))
             }
             patientID = first
         }
         var issuer: String?
-        if let element = identifier[Tags.issuerOfPatientID] {
+        if let element = identifier[Tag.issuerOfPatientID] {
             switch values(of: element, characterSet) {
             case .failure(let failure): return .failure(failure)
             case .success(let v): issuer = v.first.flatMap { $0.isEmpty ? nil : $0 }
             }
         }
         var universalID: String?
-        if let qualifiers = identifier[Tags.issuerOfPatientIDQualifiersSequence]?.items?.first?.dataset,
-           let element = qualifiers[Tags.universalEntityID] {
+        if let qualifiers = identifier[Tag.issuerOfPatientIDQualifiersSequence]?.items?.first?.dataset,
+           let element = qualifiers[Tag.universalEntityID] {
             switch values(of: element, characterSet) {
             case .failure(let failure): return .failure(failure)
             case .success(let v): universalID = v.first.flatMap { $0.isEmpty ? nil : $0 }
             }
         }
         // Content Template Sequence: one item with Mapping Resource and Template Identifier (Table Q.4-2).
-        guard let templateItems = identifier[Tags.contentTemplateSequence]?.items, !templateItems.isEmpty else {
-            return .failure(.invalid(Tags.contentTemplateSequence,
+        guard let templateItems = identifier[Tag.contentTemplateSequence]?.items, !templateItems.isEmpty else {
+            return .failure(.invalid(Tag.contentTemplateSequence,
                                      "Content Template Sequence (0040,A504) item required"))
         }
         guard templateItems.count == 1 else {
-            return .failure(.invalid(Tags.contentTemplateSequence,
+            return .failure(.invalid(Tag.contentTemplateSequence,
                                      "(0040,A504) has \(templateItems.count) items; one is required"))
         }
         let templateItem = templateItems[0].dataset
-        guard let tidElement = templateItem[Tags.templateIdentifier],
+        guard let tidElement = templateItem[Tag.templateIdentifier],
               case .success(let tidValues) = values(of: tidElement, characterSet),
               let template = tidValues.first, !template.isEmpty else {
-            return .failure(.invalid(Tags.contentTemplateSequence,
+            return .failure(.invalid(Tag.contentTemplateSequence,
                                      "Template Identifier (0040,DB00) missing in (0040,A504) item"))
         }
-        guard let resourceElement = templateItem[Tags.mappingResource],
+        guard let resourceElement = templateItem[Tag.mappingResource],
               case .success(let resourceValues) = values(of: resourceElement, characterSet),
               let mappingResource = resourceValues.first, !mappingResource.isEmpty else {
-            return .failure(.invalid(Tags.contentTemplateSequence,
+            return .failure(.invalid(Tag.contentTemplateSequence,
                                      "Mapping Resource (0008,0105) missing in (0040,A504) item"))
         }
         guard mappingResource == "DCMR" else {
@@ -154,59 +154,59 @@ struct RPIResponseBuilder {
     func build(_ f: ElementFactory) throws(Unencodable) -> Dataset {
         var ds = Dataset()
         if f.characterSet != .default {
-            ds.set(try f.strings(Tags.specificCharacterSet, .CS, f.characterSet.terms))
+            ds.set(try f.strings(Tag.specificCharacterSet, .CS, f.characterSet.terms))
         }
         for element in request.identifier where !element.tag.isGroupLength {
             switch element.tag {
-            case Tags.specificCharacterSet, Tags.observationDateTime, Tags.valueType, Tags.conceptNameCodeSequence,
-                 Tags.contentSequence, Tags.contentTemplateSequence:
+            case Tag.specificCharacterSet, Tag.observationDateTime, Tag.valueType, Tag.conceptNameCodeSequence,
+                 Tag.contentSequence, Tag.contentTemplateSequence:
                 continue  // written below
-            case Tags.patientName: ds.set(try f.string(Tags.patientName, .PN, record.name))
-            case Tags.patientID: continue
-            case Tags.issuerOfPatientID: ds.set(try f.string(Tags.issuerOfPatientID, .LO, record.issuer))
-            case Tags.issuerOfPatientIDQualifiersSequence:
+            case Tag.patientName: ds.set(try f.string(Tag.patientName, .PN, record.name))
+            case Tag.patientID: continue
+            case Tag.issuerOfPatientID: ds.set(try f.string(Tag.issuerOfPatientID, .LO, record.issuer))
+            case Tag.issuerOfPatientIDQualifiersSequence:
                 var items: [Dataset] = []
                 if let universal = record.issuerUniversalID {
                     var item = Dataset()
-                    item.set(try f.string(Tags.universalEntityID, .UT, universal))
-                    item.set(try f.string(Tags.universalEntityIDType, .CS, record.issuerUniversalIDType ?? ""))
+                    item.set(try f.string(Tag.universalEntityID, .UT, universal))
+                    item.set(try f.string(Tag.universalEntityIDType, .CS, record.issuerUniversalIDType ?? ""))
                     items.append(item)
                 }
-                ds.set(.sequence(Tags.issuerOfPatientIDQualifiersSequence, items: items))
-            case Tags.patientBirthDate: ds.set(try f.string(Tags.patientBirthDate, .DA, record.birthDate))
-            case Tags.patientSex: ds.set(try f.string(Tags.patientSex, .CS, record.sex))
-            case Tags.otherPatientIDs: ds.set(try f.strings(Tags.otherPatientIDs, .LO, record.otherIDs.map(\.id)))
-            case Tags.otherPatientIDsSequence:
+                ds.set(.sequence(Tag.issuerOfPatientIDQualifiersSequence, items: items))
+            case Tag.patientBirthDate: ds.set(try f.string(Tag.patientBirthDate, .DA, record.birthDate))
+            case Tag.patientSex: ds.set(try f.string(Tag.patientSex, .CS, record.sex))
+            case Tag.otherPatientIDs: ds.set(try f.strings(Tag.otherPatientIDs, .LO, record.otherIDs.map(\.id)))
+            case Tag.otherPatientIDsSequence:
                 var items: [Dataset] = []
                 for other in record.otherIDs {
                     var item = Dataset()
-                    item.set(try f.string(Tags.patientID, .LO, other.id))
-                    item.set(try f.string(Tags.issuerOfPatientID, .LO, other.issuer ?? ""))
-                    item.set(try f.string(Tags.typeOfPatientID, .CS, other.type ?? "TEXT"))
+                    item.set(try f.string(Tag.patientID, .LO, other.id))
+                    item.set(try f.string(Tag.issuerOfPatientID, .LO, other.issuer ?? ""))
+                    item.set(try f.string(Tag.typeOfPatientID, .CS, other.type ?? "TEXT"))
                     items.append(item)
                 }
-                ds.set(.sequence(Tags.otherPatientIDsSequence, items: items))
+                ds.set(.sequence(Tag.otherPatientIDsSequence, items: items))
             default:
                 // A return key we hold no value for: returned zero-length (it was in the request, so allowed).
                 ds.set(.empty(element.tag, vr: element.vr))
             }
         }
-        ds.set(try f.string(Tags.patientID, .LO, record.patientID))
+        ds.set(try f.string(Tag.patientID, .LO, record.patientID))
         var templateItem = Dataset()
-        templateItem.set(try f.string(Tags.mappingResource, .CS, request.mappingResource))
-        templateItem.set(try f.string(Tags.templateIdentifier, .CS, request.template))
-        ds.set(.sequence(Tags.contentTemplateSequence, items: [templateItem]))
+        templateItem.set(try f.string(Tag.mappingResource, .CS, request.mappingResource))
+        templateItem.set(try f.string(Tag.templateIdentifier, .CS, request.template))
+        ds.set(.sequence(Tag.contentTemplateSequence, items: [templateItem]))
         // SR Document Content: the root content item of the requested template (§Q.4.3.1.2.1).
-        ds.set(try f.string(Tags.observationDateTime, .DT, record.observationDateTime))
+        ds.set(try f.string(Tag.observationDateTime, .DT, record.observationDateTime))
         guard let rootConcept = RPITemplates.rootConcept(template: request.template) else {
-            throw Unencodable(tag: Tags.contentTemplateSequence)  // parse() accepted only templates with a root
+            throw Unencodable(tag: Tag.contentTemplateSequence)  // parse() accepted only templates with a root
         }
         let root = ContentItem(relationship: nil, concept: rootConcept, value: .container,
                                children: RPITemplates.content(template: request.template, items: record.items))
         try f.addValue(of: root, to: &ds, isRoot: true)
         var children: [Dataset] = []
         for child in root.children { children.append(try f.dataset(for: child)) }
-        ds.set(.sequence(Tags.contentSequence, items: children))
+        ds.set(.sequence(Tag.contentSequence, items: children))
         return ds
     }
 }

@@ -58,7 +58,7 @@ struct Pseudonym: ParsableCommand {
         var format = PseudonymFormat()
         var valueVR: VR = .LO
         var keyPath = keyFile
-        var tag = Tag(0x0010_0020)
+        var tag = Tag.patientID
         if let attribute {
             guard let named = RewriteRules.tag(named: attribute) else {
                 throw ValidationError("unknown attribute '\(attribute)'")
@@ -84,7 +84,7 @@ struct Pseudonym: ParsableCommand {
         if let prefix { format.prefix = prefix }
         if let length { format.length = length }
         if let problem = Pseudonymizer.problem(with: format, vr: valueVR) { throw ValidationError(problem) }
-        if issuer != nil && tag != Tag(0x0010_0020) { throw ValidationError("--issuer applies to Patient ID only") }
+        if issuer != nil && tag != Tag.patientID { throw ValidationError("--issuer applies to Patient ID only") }
         guard let keyPath else { throw ValidationError("give --key-file FILE") }
         let key: SecretKey
         do { key = try SecretKey(contentsOfFile: keyPath) } catch { throw CLIError("\(error)") }

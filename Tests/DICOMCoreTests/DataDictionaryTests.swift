@@ -16,6 +16,59 @@ struct DataDictionaryTests {
         #expect(DataDictionary.keyword(for: Tag(0x0010_0010)) == "PatientName")
     }
 
+    /// Each named attribute tag (`Tag.patientID`, ...) is the dictionary's tag of the keyword it is named after.
+    @Test func namedAttributeTags() {
+        let named: [(DICOMCore.Tag, String)] = [
+            (.transferSyntaxUID, "TransferSyntaxUID"),
+            (.specificCharacterSet, "SpecificCharacterSet"),
+            (.sopInstanceUID, "SOPInstanceUID"),
+            (.contentDate, "ContentDate"),
+            (.contentTime, "ContentTime"),
+            (.codeValue, "CodeValue"),
+            (.codingSchemeDesignator, "CodingSchemeDesignator"),
+            (.codeMeaning, "CodeMeaning"),
+            (.mappingResource, "MappingResource"),
+            (.longCodeValue, "LongCodeValue"),
+            (.urnCodeValue, "URNCodeValue"),
+            (.studiesContainingOtherReferencedInstancesSequence, "StudiesContainingOtherReferencedInstancesSequence"),
+            (.patientName, "PatientName"),
+            (.patientID, "PatientID"),
+            (.issuerOfPatientID, "IssuerOfPatientID"),
+            (.typeOfPatientID, "TypeOfPatientID"),
+            (.issuerOfPatientIDQualifiersSequence, "IssuerOfPatientIDQualifiersSequence"),
+            (.patientBirthDate, "PatientBirthDate"),
+            (.patientSex, "PatientSex"),
+            (.otherPatientIDs, "OtherPatientIDs"),
+            (.otherPatientIDsSequence, "OtherPatientIDsSequence"),
+            (.patientIdentityRemoved, "PatientIdentityRemoved"),
+            (.deidentificationMethod, "DeidentificationMethod"),
+            (.deidentificationMethodCodeSequence, "DeidentificationMethodCodeSequence"),
+            (.pixelRepresentation, "PixelRepresentation"),
+            (.universalEntityID, "UniversalEntityID"),
+            (.universalEntityIDType, "UniversalEntityIDType"),
+            (.measurementUnitsCodeSequence, "MeasurementUnitsCodeSequence"),
+            (.relationshipType, "RelationshipType"),
+            (.observationDateTime, "ObservationDateTime"),
+            (.valueType, "ValueType"),
+            (.conceptNameCodeSequence, "ConceptNameCodeSequence"),
+            (.continuityOfContent, "ContinuityOfContent"),
+            (.dateTime, "DateTime"),
+            (.date, "Date"),
+            (.textValue, "TextValue"),
+            (.conceptCodeSequence, "ConceptCodeSequence"),
+            (.measuredValueSequence, "MeasuredValueSequence"),
+            (.numericValue, "NumericValue"),
+            (.hl7StructuredDocumentReferenceSequence, "HL7StructuredDocumentReferenceSequence"),
+            (.contentTemplateSequence, "ContentTemplateSequence"),
+            (.contentSequence, "ContentSequence"),
+            (.templateIdentifier, "TemplateIdentifier"),
+            (.pixelData, "PixelData"),
+        ]
+        for (tag, keyword) in named {
+            #expect(DataDictionary.entry(keyword: keyword)?.tag == tag, "\(keyword)")
+        }
+    }
+
     @Test func commandAndFileMetaElements() {
         #expect(DataDictionary.entry(for: Tag(0x0000_0100))?.keyword == "CommandField")
         #expect(DataDictionary.vr(for: Tag(0x0000_0100)) == .US)

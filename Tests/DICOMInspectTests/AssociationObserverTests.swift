@@ -24,7 +24,7 @@ import Testing
         // pynetdicom 3.0.4 repeats the identifier with its final Success: still one match, flagged.
         #expect(find.matches.count == 1)
         #expect(find.matches.first?[Tag(0x0010_0020)]?.string() == "1234567")
-        #expect(find.request.dataSet?[RelevantPatientInformationQuery.contentTemplateSequence] != nil)
+        #expect(find.request.dataSet?[Tag.contentTemplateSequence] != nil)
         #expect(observer.findings.map(\.code) == [.finalResponseWithDataSet])
         #expect(find.duration != nil && find.timeToFirstResponse != nil)
     }
