@@ -391,16 +391,3 @@ public struct Exchange: Sendable {
     public var duration: Duration? { finalResponseTime.map { $0 - request.time } }
     public var timeToFirstResponse: Duration? { firstResponseTime.map { $0 - request.time } }
 }
-
-/// The SOP classes of the Relevant Patient Information Query (PS3.4 Annex Q).
-public enum RelevantPatientInformationQuery {
-    public static let general = "1.2.840.10008.5.1.4.37.1"
-    public static let breastImaging = "1.2.840.10008.5.1.4.37.2"
-    public static let cardiac = "1.2.840.10008.5.1.4.37.3"
-    public static let sopClasses: Set<String> = [general, breastImaging, cardiac]
-    /// Whether `uid` is one of `sopClasses`, by three string comparisons instead of hashing
-    /// the UID (the observer asks for every C-FIND exchange).
-    public static func isSOPClass(_ uid: String) -> Bool { uid == general || uid == breastImaging || uid == cardiac }
-    /// (0040,A504) Content Template Sequence.
-    public static let contentTemplateSequence = Tag(0x0040_A504)
-}

@@ -8,9 +8,9 @@ public enum RPIQueryModel: String, Sendable, CaseIterable {
     /// The SOP Class UID (PS3.4 Table Q.4-3; PS3.6 Annex A).
     public var sopClassUID: String {
         switch self {
-        case .general: return "1.2.840.10008.5.1.4.37.1"
-        case .breast: return "1.2.840.10008.5.1.4.37.2"
-        case .cardiac: return "1.2.840.10008.5.1.4.37.3"
+        case .general: return RelevantPatientInformationQuery.general
+        case .breast: return RelevantPatientInformationQuery.breastImaging
+        case .cardiac: return RelevantPatientInformationQuery.cardiac
         }
     }
 

@@ -141,7 +141,7 @@ struct StatusTable: Sendable {
         case .cStore: return storage
         case .cFind:
             // Compared, not hashed: this runs for every C-FIND response.
-            if let uid = sopClassUID, relevantPatientSOPClassUIDs.contains(where: { $0 == uid }) { return relevantPatient }
+            if let uid = sopClassUID, RelevantPatientInformationQuery.isSOPClass(uid) { return relevantPatient }
             if sopClassUID == modalityWorklistSOPClassUID { return modalityWorklist }
             return queryRetrieveFind
         case .cGet: return queryRetrieveGet
@@ -151,10 +151,6 @@ struct StatusTable: Sendable {
         }
     }
 
-    /// PS3.4 Annex Q, Table Q.3-1: General, Breast Imaging and Cardiac Relevant Patient Information Query.
-    static let relevantPatientSOPClassUIDs: [String] = [
-        "1.2.840.10008.5.1.4.37.1", "1.2.840.10008.5.1.4.37.2", "1.2.840.10008.5.1.4.37.3",
-    ]
     /// PS3.4 Annex K: Modality Worklist Information Model – FIND.
     static let modalityWorklistSOPClassUID = "1.2.840.10008.5.1.4.31"
 

@@ -1,0 +1,10 @@
+/// The SOP classes of the Relevant Patient Information Query (PS3.4 Annex Q, Table Q.3-1).
+public enum RelevantPatientInformationQuery {
+    public static let general = "1.2.840.10008.5.1.4.37.1"
+    public static let breastImaging = "1.2.840.10008.5.1.4.37.2"
+    public static let cardiac = "1.2.840.10008.5.1.4.37.3"
+    public static let sopClasses: Set<String> = [general, breastImaging, cardiac]
+    /// Whether `uid` is one of `sopClasses`, by three string comparisons instead of hashing
+    /// the UID (the observer and the status lookup ask for every C-FIND exchange).
+    public static func isSOPClass(_ uid: String) -> Bool { uid == general || uid == breastImaging || uid == cardiac }
+}
