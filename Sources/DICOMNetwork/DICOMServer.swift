@@ -424,7 +424,8 @@ final class ServerSession: Sendable {
             guard let association else { return }
             switch message.command {
             case .cEchoRequest(let rq):
-                let rsp = CEchoResponse(messageIDBeingRespondedTo: rq.messageID, status: 0x0000, affectedSOPClassUID: rq.affectedSOPClassUID)
+                let rsp = CEchoResponse(messageIDBeingRespondedTo: rq.messageID, status: StatusCode.success,
+                                        affectedSOPClassUID: rq.affectedSOPClassUID)
                 try? bound.withLockedValue({ $0 })?.value.send(command: .cEchoResponse(rsp), dataSet: nil,
                                                                  contextID: message.presentationContextID)
             case .cCancelRequest(let cancel):

@@ -161,8 +161,8 @@ public struct UnmatchedPolicy: Sendable, Hashable {
     public func status(for field: CommandField?) -> UInt16 {
         if let status { return status }
         switch field?.service {
-        case .nEventReport, .nGet, .nSet, .nAction, .nCreate, .nDelete: return 0x0110
-        default: return 0xC000
+        case .nEventReport, .nGet, .nSet, .nAction, .nCreate, .nDelete: return StatusCode.processingFailure
+        default: return StatusCode.unableToProcess
         }
     }
 }

@@ -258,7 +258,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 // PS3.4 C.4.1.2.3 / C.4.2.2: a cancelled operation ends with status Cancel (FE00).
                 let final = chosen.cancel != nil ? chosen.finalResponse : nil
                 let command = final?.command.responding(to: id)
-                    ?? request.command.failureResponse(status: 0xFE00, comment: nil)
+                    ?? request.command.failureResponse(status: StatusCode.cancel, comment: nil)
                 if let command { try await responder.send(command, dataSet: nil) }
                 return
             }

@@ -332,7 +332,7 @@ struct SCURun {
         if peerRequestsAnswered < recorded.count, let rsp = recorded[peerRequestsAnswered].finalResponse {
             answer = rsp.command.responding(to: id)?.echoingInstance(of: message.command)
         } else {
-            answer = message.command.failureResponse(status: 0xC000, comment: "not in the recording")
+            answer = message.command.failureResponse(status: StatusCode.unableToProcess, comment: "not in the recording")
         }
         peerRequestsAnswered += 1
         if let answer { try await client.send(answer, dataSet: nil, contextID: message.presentationContextID) }

@@ -26,6 +26,10 @@ public struct RPIService: DICOMServiceHandler {
         self.redactIdentifiers = redactIdentifiers
     }
 
+    /// Our codes in the "unable to process" range C000H–CFFFH (PS3.4 Table Q.2-1), one per cause.
+    private static let storeLookupFailed: UInt16 = 0xC001
+    private static let identifierNotEncodable: UInt16 = 0xC002
+
     /// Relevant Patient Information identifiers are a few kilobytes: a 1 MiB data set is already far too large.
     public static let messageLimits = MessageAssembler.Configuration(maximumDataSetLength: 1 << 20)
 
@@ -59,13 +63,13 @@ public struct RPIService: DICOMServiceHandler {
             + "C-FIND msg \(messageID)"
         guard let model = RPIQueryModel(sopClassUID: find.affectedSOPClassUID),
               let context = association.context(id: request.presentationContextID) else {
-            try await respond(0x0122, comment: "SOP class \(find.affectedSOPClassUID) not supported")
+            try await respond(StatusCode.sopClassNotSupported, comment: "SOP class \(find.affectedSOPClassUID) not supported")
             log.notice("\(about): 0x0122 SOP class not supported (\(find.affectedSOPClassUID))")
             return
         }
         about += " \(model.rawValue)"
         guard let bytes = request.dataSetBytes else {
-            try await respond(0xA900, comment: "C-FIND request without an identifier")
+            try await respond(StatusCode.identifierDoesNotMatchSOPClass, comment: "C-FIND request without an identifier")
             log.notice("\(about): 0xA900 request without an identifier")
             return
         }
@@ -73,7 +77,7 @@ public struct RPIService: DICOMServiceHandler {
         do throws(DICOMDecodingError) {
             identifier = try context.decode(bytes)
         } catch {
-            try await respond(0xA900, comment: "identifier not decodable: \(error.code)")
+            try await respond(StatusCode.identifierDoesNotMatchSOPClass, comment: "identifier not decodable: \(error.code)")
             log.notice("\(about): 0xA900 identifier not decodable: \(error)")
             return
         }
@@ -85,12 +89,12 @@ public struct RPIService: DICOMServiceHandler {
         do {
             outcome = try store.find(identifier: identifier, model: model)
         } catch {
-            try await respond(0xC001, comment: "unable to process: store lookup failed")
+            try await respond(Self.storeLookupFailed, comment: "unable to process: store lookup failed")
             log.error("\(about): 0xC001 store lookup failed: \(error)")
             return
         }
         if association.isCancelled(messageID: messageID) {
-            try await respond(0xFE00)
+            try await respond(StatusCode.cancel)
             log.info("\(about): 0xFE00 cancelled")
             return
         }
@@ -100,25 +104,25 @@ public struct RPIService: DICOMServiceHandler {
             do throws(DICOMDecodingError) {
                 encoded = try context.encode(dataset)
             } catch {
-                try await respond(0xC002, comment: "unable to process: identifier not encodable")
+                try await respond(Self.identifierNotEncodable, comment: "unable to process: identifier not encodable")
                 log.error("\(about): 0xC002 response identifier not encodable: \(error)")
                 return
             }
-            try await respond(0xFF00, identifier: encoded)
-            let final: UInt16 = association.isCancelled(messageID: messageID) ? 0xFE00 : 0x0000
+            try await respond(StatusCode.pending, identifier: encoded)
+            let final: UInt16 = association.isCancelled(messageID: messageID) ? StatusCode.cancel : StatusCode.success
             try await respond(final)
-            log.info("\(about): one match, \(final == 0 ? "0x0000 Success" : "0xFE00 cancelled")")
+            log.info("\(about): one match, \(final == StatusCode.success ? "0x0000 Success" : "0xFE00 cancelled")")
         case .noMatch:
-            try await respond(0x0000)
+            try await respond(StatusCode.success)
             log.info("\(about): no match, 0x0000 Success")
         case .multipleMatches(let count):
-            try await respond(0xC100, comment: outcome.errorComment)
+            try await respond(RelevantPatientInformationQuery.Status.moreThanOneMatch, comment: outcome.errorComment)
             log.notice("\(about): 0xC100 \(count) patients match (the SCU should give the Issuer of Patient ID)")
         case .templateUnsupported(let why):
-            try await respond(0xC200, comment: outcome.errorComment)
+            try await respond(RelevantPatientInformationQuery.Status.unableToSupportRequestedTemplate, comment: outcome.errorComment)
             log.notice("\(about): 0xC200 template not supported: \(why)")
         case .invalidIdentifier(let offending, let comment):
-            try await respond(0xA900, offending: offending, comment: outcome.errorComment)
+            try await respond(StatusCode.identifierDoesNotMatchSOPClass, offending: offending, comment: outcome.errorComment)
             log.notice("\(about): 0xA900 identifier does not match the SOP class: \(comment)")
         }
     }
@@ -138,7 +142,7 @@ public struct RPIService: DICOMServiceHandler {
 
     /// Any other request on our contexts: the response of the same service with 0x0211 Unrecognized Operation.
     private func refuse(_ request: DIMSEMessageAssembly, responder: DIMSEResponder) async throws {
-        guard let response = request.command.failureResponse(status: 0x0211,
+        guard let response = request.command.failureResponse(status: StatusCode.unrecognizedOperation,
                                                               comment: "only C-FIND and C-ECHO are served here") else { return }
         try await responder.send(response, dataSet: nil)
     }

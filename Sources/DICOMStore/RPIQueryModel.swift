@@ -61,10 +61,10 @@ extension RPIFindOutcome {
     /// first as one 0xFF00 Pending response carrying the identifier) or no match, else the failure code.
     public var finalStatus: UInt16 {
         switch self {
-        case .match, .noMatch: return 0x0000
-        case .multipleMatches: return 0xC100
-        case .templateUnsupported: return 0xC200
-        case .invalidIdentifier: return 0xA900
+        case .match, .noMatch: return StatusCode.success
+        case .multipleMatches: return RelevantPatientInformationQuery.Status.moreThanOneMatch
+        case .templateUnsupported: return RelevantPatientInformationQuery.Status.unableToSupportRequestedTemplate
+        case .invalidIdentifier: return StatusCode.identifierDoesNotMatchSOPClass
         }
     }
 

@@ -100,6 +100,29 @@ public enum RetrieveStatus {
     public static let moveDestinationUnknown: UInt16 = 0xA801
 }
 
+/// Status codes our SCPs and SCUs send, by name (PS3.7 Annex C; PS3.4 Annex C). The meanings of
+/// every code a peer may send are in `DIMSEStatus.lookup`.
+public enum StatusCode {
+    /// 0000H Success.
+    public static let success: UInt16 = 0x0000
+    /// 0110H Failure: processing failure.
+    public static let processingFailure: UInt16 = 0x0110
+    /// 0122H Refused: SOP class not supported.
+    public static let sopClassNotSupported: UInt16 = 0x0122
+    /// 0211H Failure: unrecognized operation.
+    public static let unrecognizedOperation: UInt16 = 0x0211
+    /// A900H Failure: identifier does not match SOP class (C-FIND, C-GET, C-MOVE).
+    public static let identifierDoesNotMatchSOPClass: UInt16 = 0xA900
+    /// C000H Failure: unable to process, the first code of C000H–CFFFH (C-FIND, C-GET, C-MOVE).
+    public static let unableToProcess: UInt16 = 0xC000
+    /// FE00H Cancel: terminated due to a cancel request.
+    public static let cancel: UInt16 = 0xFE00
+    /// FF00H Pending: matches or sub-operations are continuing.
+    public static let pending: UInt16 = 0xFF00
+    /// FF01H Pending: matches are continuing, one or more optional keys were not supported (C-FIND).
+    public static let pendingOptionalKeysNotSupported: UInt16 = 0xFF01
+}
+
 /// The statuses one service class defines for one service.
 struct StatusTable: Sendable {
     struct Entry: Sendable {
