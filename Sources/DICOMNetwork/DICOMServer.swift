@@ -66,12 +66,14 @@ public struct ServerConfiguration: Sendable {
     /// syntaxes the requestor proposed (result 3 or 4 for the others).
     public func decide(_ rq: AssociateRequest, from address: SocketAddress? = nil) -> AssociateDecision {
         if let app = rq.fields.applicationContextName, app != ApplicationContextItem.dicomApplicationContextName {
-            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 2),
+            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser,
+                                           reason: AssociateReject.Reason.applicationContextNameNotSupported),
                            why: "application context \(app) not supported")
         }
         let called = rq.fields.calledAETitle.value
         if let aeTitle, called != aeTitle {
-            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser, reason: 7),
+            return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser,
+                                           reason: AssociateReject.Reason.calledAETitleNotRecognized),
                            why: "called AE title \"\(called)\" is not ours (\"\(aeTitle)\")")
         }
         let calling = rq.fields.callingAETitle.value

@@ -126,8 +126,9 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         case .associateRequest(let rq):
             request = rq
             let acceptable = rq.fields.protocolVersion & 0x0001 != 0
-            feed(.associateRequestPDUReceived(acceptable: acceptable),
-                 pdu: acceptable ? nil : .associateReject(AssociateReject(result: .rejectedPermanent, source: .serviceProviderACSE, reason: 2)))
+            let reject = AssociateReject(result: .rejectedPermanent, source: .serviceProviderACSE,
+                                         reason: AssociateReject.Reason.protocolVersionNotSupported)
+            feed(.associateRequestPDUReceived(acceptable: acceptable), pdu: acceptable ? nil : .associateReject(reject))
         case .associateAccept(let ac):
             accept = ac
             feed(.associateAcceptPDUReceived)

@@ -155,7 +155,7 @@ struct RelayStateMachine: Sendable {
             guard let upstream = routing.upstream(forCalledAETitle: called) else {
                 state = .closing
                 return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser,
-                                               reason: Self.calledAETitleNotRecognized),
+                                               reason: AssociateReject.Reason.calledAETitleNotRecognized),
                                abortAcceptor: false, .noRoute(calledAETitle: called))
             }
             state = .connecting(upstream)
@@ -298,10 +298,7 @@ struct RelayStateMachine: Sendable {
 
     // MARK: Codes
 
-    /// A-ASSOCIATE-RJ reason 7 for source 1 (PS3.8 Table 9-21).
-    static let calledAETitleNotRecognized: UInt8 = 7
-    /// A-ASSOCIATE-RJ reason 1 for source 3 (PS3.8 Table 9-21).
-    static let temporaryCongestionReason: UInt8 = 1
+    /// A-ASSOCIATE-RJ rejected-transient, service-provider (Presentation), temporary-congestion (PS3.8 Table 9-21).
     static let temporaryCongestion = AssociateReject(result: .rejectedTransient, source: .serviceProviderPresentation,
-                                                     reason: temporaryCongestionReason)
+                                                     reason: AssociateReject.Reason.temporaryCongestion)
 }

@@ -34,6 +34,24 @@ public struct AssociateReject: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Reason/diag values (byte 10), whose meaning depends on the source (Table 9-21).
+    public enum Reason {
+        /// Source 1, service-user: no-reason-given.
+        public static let noReasonGiven: UInt8 = 1
+        /// Source 1, service-user: application-context-name-not-supported.
+        public static let applicationContextNameNotSupported: UInt8 = 2
+        /// Source 1, service-user: calling-AE-title-not-recognized.
+        public static let callingAETitleNotRecognized: UInt8 = 3
+        /// Source 1, service-user: called-AE-title-not-recognized.
+        public static let calledAETitleNotRecognized: UInt8 = 7
+        /// Source 2, service-provider (ACSE): protocol-version-not-supported.
+        public static let protocolVersionNotSupported: UInt8 = 2
+        /// Source 3, service-provider (Presentation): temporary-congestion.
+        public static let temporaryCongestion: UInt8 = 1
+        /// Source 3, service-provider (Presentation): local-limit-exceeded.
+        public static let localLimitExceeded: UInt8 = 2
+    }
+
     public var pduReserved: UInt8
     public var reserved: UInt8
     public var result: Result

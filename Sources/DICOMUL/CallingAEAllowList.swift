@@ -117,9 +117,7 @@ public struct CallingAEAllowList: Sendable, Hashable, CustomStringConvertible {
     /// A-ASSOCIATE-RJ for a calling AE title not allowed: rejected-permanent, DICOM UL service-user,
     /// reason 3, calling-AE-title-not-recognized (PS3.8 Table 9-21).
     public static let reject = AssociateReject(result: .rejectedPermanent, source: .serviceUser,
-                                               reason: callingAETitleNotRecognized)
-    /// A-ASSOCIATE-RJ reason 3 for source 1 (PS3.8 Table 9-21).
-    public static let callingAETitleNotRecognized: UInt8 = 3
+                                               reason: AssociateReject.Reason.callingAETitleNotRecognized)
 }
 
 /// An allow-list entry that cannot be read, with the entry and what is wrong, in words.
