@@ -293,13 +293,13 @@ public final class DICOMServer: Sendable {
                              handler: any DICOMServiceHandler,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DICOMServer {
         let connections = NIOLockedValueBox<[Int: any Channel]>([:])
-        let counter = ManagedAtomicCounter()
+        let connectionCount = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                let number = counter.next()
+                let number = connectionCount.withLockedValue { $0 += 1; return $0 }
                 connections.withLockedValue { $0[number] = channel }
                 channel.closeFuture.whenComplete { _ in connections.withLockedValue { _ = $0.removeValue(forKey: number) } }
                 return channel.eventLoop.makeCompletedFuture {
@@ -329,12 +329,6 @@ public final class DICOMServer: Sendable {
 
     /// Number of connections open now.
     public var openConnections: Int { connections.withLockedValue { $0.count } }
-}
-
-/// A counter shared by the child channel initializers.
-final class ManagedAtomicCounter: Sendable {
-    private let value = NIOLockedValueBox(0)
-    func next() -> Int { value.withLockedValue { $0 += 1; return $0 } }
 }
 
 /// Per connection: answers the association request, runs C-ECHO and C-CANCEL on the event loop and feeds other
