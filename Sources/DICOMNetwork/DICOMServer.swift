@@ -363,12 +363,11 @@ final class ServerSession: Sendable {
         let remote = "\(remoteAddress?.ipAddress ?? "?"):\(remoteAddress?.port ?? 0)"
         let ul = ULConnectionHandler(
             role: .acceptor(decide: { rq in
-                switch configuration.decide(rq, from: remoteAddress) {
-                case .accept(let ac): return .accept(ac)
-                case .reject(let rj, let why):
+                let decision = configuration.decide(rq, from: remoteAddress)
+                if case .reject(let rj, let why) = decision {
                     log.notice("association rejected: \(peers(rq, remote)): \(why) (A-ASSOCIATE-RJ \(rj))")
-                    return .reject(rj)
                 }
+                return decision
             }),
             artimTimeout: configuration.artimTimeout,
             tap: configuration.tap?(number),

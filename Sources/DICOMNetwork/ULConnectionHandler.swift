@@ -24,12 +24,6 @@ enum ULEvent: Sendable {
     case closed
 }
 
-/// How an acceptor answers an A-ASSOCIATE-RQ.
-enum AssociationDecision: Sendable {
-    case accept(AssociateAccept)
-    case reject(AssociateReject)
-}
-
 /// One DICOM Upper Layer connection, either role, driven by the PS3.8 §9.2 state machine
 /// (`AssociationStateMachine`) with its ARTIM timer: frames in (from `PDUFrameDecoder`), PDUs out,
 /// P-DATA assembled into DIMSE messages with `MessageAssembler` and fragmented with `MessageFragmenter`.
@@ -38,7 +32,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
     typealias InboundIn = PDUFrame
     typealias OutboundOut = ByteBuffer
 
-    enum Role { case requestor(AssociateRequest), acceptor(decide: @Sendable (AssociateRequest) -> AssociationDecision) }
+    enum Role { case requestor(AssociateRequest), acceptor(decide: @Sendable (AssociateRequest) -> AssociateDecision) }
 
     private let role: Role
     private var machine = AssociationStateMachine()
@@ -337,7 +331,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
             case .accept(let ac):
                 accept = ac
                 feed(.associateResponseAccept, pdu: .associateAccept(ac))
-            case .reject(let rj):
+            case .reject(let rj, why: _):
                 feed(.associateResponseReject, pdu: .associateReject(rj))
             }
         case .data:
