@@ -52,7 +52,8 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var pendingEvents: [(AssociationStateMachine.Event, PDU?)] = []
     private var draining = false
     private var closedReported = false
-    private var failure: String?
+    /// Whether the owner was told of a protocol error (a framing error that follows is not told again).
+    private var protocolErrorReported = false
 
     init(role: Role, artimTimeout: TimeAmount, tap: AssociationTap?, limits: MessageAssembler.Configuration = .init(),
          sink: @escaping @Sendable (ULEvent) -> Void) {
@@ -102,8 +103,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         do throws(PDUDecodingError) {
             pdu = try PDUDecoder.decode(frame)
         } catch {
-            failure = "undecodable \(frame.type) PDU at stream offset \(frame.streamOffset): \(error)"
-            sink(.protocolError(failure!))
+            reportProtocolError("undecodable \(frame.type) PDU at stream offset \(frame.streamOffset): \(error)")
             feed(.invalidPDUReceived(reason: .invalidPDUParameterValue))
             return
         }
@@ -111,8 +111,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         // PS3.8 Annex D.1 (Tables D.1-1 and D.1-2): the maximum length we advertised shall never be exceeded by the
         // PDU-length of a P-DATA-TF we receive, "otherwise, it shall be a protocol error" (Evt19: AA-8's A-ABORT).
         if case .dataTransfer = pdu, let limit = ownMaximumLength, limit > 0, frame.body.readableBytes > Int(limit) {
-            failure = "P-DATA-TF of \(frame.body.readableBytes) bytes at stream offset \(frame.streamOffset) exceeds the maximum length \(limit) we advertised"
-            sink(.protocolError(failure!))
+            reportProtocolError("P-DATA-TF of \(frame.body.readableBytes) bytes at stream offset \(frame.streamOffset) exceeds the maximum length \(limit) we advertised")
             feed(.invalidPDUReceived(reason: .invalidPDUParameterValue))
             return
         }
@@ -165,15 +164,19 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Framing errors (a PDU length past the bound, an unknown PDU type) from PDUFrameDecoder.
-        if failure == nil {
-            failure = "\(error)"
-            sink(.protocolError("\(error)"))
+        if !protocolErrorReported {
+            reportProtocolError("\(error)")
         }
         let reason: AssociationStateMachine.ProviderAbortReason =
             (error as? PDUDecodingError).map { $0.code == .unknownPDUType ? .unrecognizedPDU : .invalidPDUParameterValue } ?? .reasonNotSpecified
         if context.channel.isActive {
             feed(.invalidPDUReceived(reason: reason))
         }
+    }
+
+    private func reportProtocolError(_ description: String) {
+        protocolErrorReported = true
+        sink(.protocolError(description))
     }
 
     private var peerRole: PeerRole {
@@ -337,8 +340,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         case .data:
             guard case .dataTransfer(let pdata)? = outgoing else { return }
             if let stray = pdata.items.first(where: { !acceptedContextIDs.contains($0.presentationContextID) }) {
-                failure = "a PDV on presentation context \(stray.presentationContextID), which the association did not accept"
-                sink(.protocolError(failure!))
+                reportProtocolError("a PDV on presentation context \(stray.presentationContextID), which the association did not accept")
                 pendingEvents.append((.invalidPDUReceived(reason: .invalidPDUParameterValue), nil))
                 return
             }
@@ -346,8 +348,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
                 switch result {
                 case .success(let message): sink(.message(message))
                 case .failure(let error):
-                    failure = "DIMSE message not assembled: \(error)"
-                    sink(.protocolError(failure!))
+                    reportProtocolError("DIMSE message not assembled: \(error)")
                     pendingEvents.append((.abortRequest, nil))
                 }
             }
@@ -374,8 +375,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
         guard peerMax == 0 || peerMax >= MessageFragmenter.smallestMaximumLength,
               let fragmenter = try? MessageFragmenter(maximumLength: peerMax) else {
             // No PDV with a data fragment fits in fewer than 8 bytes: the peer cannot receive anything.
-            failure = "the peer's maximum PDU length \(peerMax) leaves no room for a PDV"
-            sink(.protocolError(failure!))
+            reportProtocolError("the peer's maximum PDU length \(peerMax) leaves no room for a PDV")
             pendingEvents.append((.abortRequest, nil))
             return
         }
