@@ -215,6 +215,8 @@ import Testing
             let responses = try peer.messages()
             #expect(responses.map(\.command.messageIDBeingRespondedTo) == [1, 2, 3])
             #expect(responses.map(\.command.status) == [0, 0, 0])
+            // The handler notes an answer after its send completes, which may be after the peer has read it.
+            try await eventually("the handler's 3 sends to complete", timeout: patience) { handler.answered.current.count == 3 }
             #expect(handler.answered.current == [1, 2, 3])
             try await peer.send(.releaseRequest(ReleasePDU()))
             _ = try await peer.waitForPDU("the A-RELEASE-RP") { $0.type == .releaseResponse }
