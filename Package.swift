@@ -163,7 +163,7 @@ let package = Package(
         ),
         .target(
             name: "DICOMTestSupport",
-            dependencies: ["DICOMPeerSupport", "DICOMProxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["DICOMPeerSupport", "DICOMProxy", "DICOMNetwork", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             path: "Tests/DICOMTestSupport"
         ),

@@ -1,3 +1,4 @@
+import DICOMNetwork
 @testable import DICOMProxy
 import Logging
 import NIOCore
