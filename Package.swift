@@ -99,9 +99,17 @@ let package = Package(
         .target(
             name: "DICOMServices",
             dependencies: [
-                "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                "DICOMNetwork", "DICOMStore", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DICOMDemo",
+            dependencies: [
+                "DICOMServices", "DICOMProxy", "DICOMNetwork", "DICOMStore", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -118,7 +126,7 @@ let package = Package(
             name: "dicomtap",
             dependencies: [
                 "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMProxy",
-                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay",
+                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -196,6 +204,10 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Peers"]
+        ),
+        .testTarget(
+            name: "DICOMDemoTests",
+            dependencies: ["DICOMPeerSupport", "DICOMDemo", "DICOMServices", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "DICOMReplayTests",
