@@ -171,13 +171,18 @@ let package = Package(
         ),
         .target(
             name: "DICOMTestSupport",
-            dependencies: ["DICOMPeerSupport", "DICOMProxy", "DICOMNetwork", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DICOMPeerSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/DICOMTestSupport"
+        ),
+        .target(
+            name: "DICOMProxyTestSupport",
+            dependencies: ["DICOMTestSupport", "DICOMProxy", "DICOMNetwork", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/DICOMProxyTestSupport"
         ),
         .testTarget(
             name: "DICOMProxyTests",
-            dependencies: ["DICOMTestSupport", "DICOMProxy", "DICOMRewrite", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+            dependencies: ["DICOMProxyTestSupport", "DICOMProxy", "DICOMRewrite", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
@@ -185,8 +190,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMRewriteTests",
-            dependencies: ["DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMNetwork", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
-                           "DICOMCore",
+            dependencies: ["DICOMProxyTestSupport", "DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMNetwork", "DICOMCapture",
+                           "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
@@ -194,11 +199,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMStoreTests",
-            dependencies: ["DICOMTestSupport", "DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DICOMPeerSupport", "DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "DICOMServicesTests",
-            dependencies: ["DICOMTestSupport", "DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL",
+            dependencies: ["DICOMTestSupport", "DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMInspect", "DIMSE", "DICOMUL",
                            "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
@@ -211,7 +216,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMReplayTests",
-            dependencies: ["DICOMTestSupport", "DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
+            dependencies: ["DICOMPeerSupport", "DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
                            "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
