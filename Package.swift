@@ -99,9 +99,17 @@ let package = Package(
         .target(
             name: "DICOMServices",
             dependencies: [
-                "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                "DICOMNetwork", "DICOMStore", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DICOMDemo",
+            dependencies: [
+                "DICOMServices", "DICOMProxy", "DICOMNetwork", "DICOMStore", "DICOMCore",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -118,7 +126,7 @@ let package = Package(
             name: "dicomtap",
             dependencies: [
                 "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMProxy",
-                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay",
+                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -163,13 +171,18 @@ let package = Package(
         ),
         .target(
             name: "DICOMTestSupport",
-            dependencies: ["DICOMPeerSupport", "DICOMProxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DICOMPeerSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/DICOMTestSupport"
+        ),
+        .target(
+            name: "DICOMProxyTestSupport",
+            dependencies: ["DICOMTestSupport", "DICOMProxy", "DICOMNetwork", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/DICOMProxyTestSupport"
         ),
         .testTarget(
             name: "DICOMProxyTests",
-            dependencies: ["DICOMTestSupport", "DICOMProxy", "DICOMRewrite", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+            dependencies: ["DICOMProxyTestSupport", "DICOMProxy", "DICOMRewrite", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
@@ -177,8 +190,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMRewriteTests",
-            dependencies: ["DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMNetwork", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
-                           "DICOMCore",
+            dependencies: ["DICOMProxyTestSupport", "DICOMTestSupport", "DICOMRewrite", "DICOMProxy", "DICOMNetwork", "DICOMCapture",
+                           "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
@@ -186,11 +199,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMStoreTests",
-            dependencies: ["DICOMTestSupport", "DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DICOMPeerSupport", "DICOMStore", "DICOMCore", "DIMSE", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "DICOMServicesTests",
-            dependencies: ["DICOMTestSupport", "DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMProxy", "DICOMInspect", "DIMSE", "DICOMUL",
+            dependencies: ["DICOMTestSupport", "DICOMServices", "DICOMNetwork", "DICOMStore", "DICOMInspect", "DIMSE", "DICOMUL",
                            "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
@@ -198,8 +211,12 @@ let package = Package(
             exclude: ["Peers"]
         ),
         .testTarget(
+            name: "DICOMDemoTests",
+            dependencies: ["DICOMPeerSupport", "DICOMDemo", "DICOMServices", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "DICOMReplayTests",
-            dependencies: ["DICOMTestSupport", "DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
+            dependencies: ["DICOMPeerSupport", "DICOMReplay", "DICOMNetwork", "DICOMProxy", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL",
                            "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,6 +4,9 @@ import DICOMUL
 import DIMSE
 import NIOCore
 
+/// Metadata keys the proxy sets on its log messages.
+public typealias ProxyLogKey = DICOMLogKey
+
 /// The proxy's own findings (same shape as the observer's, so they go to the same outputs).
 extension Finding.Code {
     /// No `--route` for the called AE title and no default upstream: A-ASSOCIATE-RJ 1/1/7.

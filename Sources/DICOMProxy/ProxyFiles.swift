@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import DICOMCore
+import func DICOMNetwork.writeFully
 import DICOMInspect
 import Dispatch
 import NIOCore
@@ -19,14 +20,13 @@ func wallClock() -> Timestamp {
 
 /// A file opened for appending whose every `write` goes straight to the kernel (no user-space
 /// buffer): a killed proxy loses at most the write in flight. Writes are serialised on a
-/// private queue (`events.jsonl` and stdout are shared by the associations of every event
-/// loop); `enqueue` writes without waiting (recordings, written off the event loop). The
+/// private queue (`events.jsonl` is shared by the associations of every event loop);
+/// `enqueue` writes without waiting (recordings, written off the event loop). The
 /// descriptor is closed when the last reference goes away, so no write can race the close.
 /// Files are opened through `PrivateFiles` (mode 0600, no symbolic link, no one else's file).
 final class AppendOnlyFile: Sendable {
     let path: String
     private let descriptor: CInt
-    private let ownsDescriptor: Bool
     private let queue: DispatchQueue
     /// Told once, in words, when a write to a file of ours fails; nothing more is written to it after that.
     private let onFailure: (@Sendable (String) -> Void)?
@@ -37,7 +37,6 @@ final class AppendOnlyFile: Sendable {
     init(appendingTo path: String, onFailure: (@Sendable (String) -> Void)? = nil) throws(PrivateFiles.Error) {
         descriptor = try PrivateFiles.openForAppending(path)
         self.path = path
-        ownsDescriptor = true
         self.onFailure = onFailure
         queue = DispatchQueue(label: "dicomtap.proxy.file")
     }
@@ -47,18 +46,8 @@ final class AppendOnlyFile: Sendable {
     init(newFileIn directory: String, stem: String, suffix: String,
          onFailure: (@Sendable (String) -> Void)? = nil) throws(PrivateFiles.Error) {
         (descriptor, path) = try PrivateFiles.createUnique(in: directory, stem: stem, suffix: suffix)
-        ownsDescriptor = true
         self.onFailure = onFailure
         queue = DispatchQueue(label: "dicomtap.proxy.file")
-    }
-
-    /// Writes to a descriptor the caller keeps open (standard output).
-    init(borrowing fd: CInt, name: String) {
-        path = name
-        descriptor = fd
-        ownsDescriptor = false
-        onFailure = nil
-        queue = DispatchQueue(label: "dicomtap.proxy.\(name)")
     }
 
     func write(_ text: String) {
@@ -83,31 +72,14 @@ final class AppendOnlyFile: Sendable {
     }
 
     private func writeOnQueue(_ bytes: UnsafeRawBufferPointer) {
-        guard !failed, var base = bytes.baseAddress else { return }
-        var remaining = bytes.count
-        while remaining > 0 {
-            let n = systemWrite(descriptor, base, remaining)
-            if n < 0 {
-                let failure = errno
-                if failure == EINTR { continue }
-                // Standard output is the caller's: a failed write there loses that write only.
-                guard ownsDescriptor else { return }
-                failed = true
-                onFailure?("writing \(path) failed: \(String(cString: strerror(failure))); nothing more is written to it")
-                return
-            }
-            remaining -= n
-            base += n
-        }
+        guard !failed, let failure = writeFully(descriptor, bytes) else { return }
+        failed = true
+        onFailure?("writing \(path) failed: \(String(cString: strerror(failure))); nothing more is written to it")
     }
 
     deinit {
-        if ownsDescriptor { _ = systemClose(descriptor) }
+        _ = systemClose(descriptor)
     }
-}
-
-private func systemWrite(_ fd: CInt, _ base: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, base, count)
 }
 
 private func systemClose(_ fd: CInt) -> CInt {

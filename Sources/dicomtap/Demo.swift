@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOMDemo
 import DICOMServices
 import DICOMStore
 import Dispatch

@@ -1,6 +1,5 @@
 import ArgumentParser
 import DICOMNetwork
-import DICOMProxy
 import DICOMServices
 import DICOMStore
 import DICOMUL

@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
-@_exported import DICOMTestSupport
+@_exported import DICOMPeerSupport
 @testable import DICOMProxy
 @testable import DICOMReplay
 

@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
-@_exported import DICOMTestSupport
+@_exported import DICOMProxyTestSupport
 @testable import DICOMProxy
 
 // Test support shared by the rewriting tests (the peers, subprocesses and the in-process proxy

@@ -276,17 +276,6 @@ struct SeedSCUOutput {
         }
     }
 
-    @Test func demoQueriesThroughTheProxy() async throws {
-        let lines = Locked<[String]>([])
-        let demo = Demo(dataPaths: [Repository.demo], proxyLevel: .critical)
-        let running = try await demo.start { line in lines.withValue { $0.append(line) } }
-        let result = try await demo.query(running) { line in lines.withValue { $0.append(line) } }
-        await running.stop()
-        #expect(result.responses.map(\.status) == [0xFF00, 0x0000])
-        #expect(lines.current.joined().contains("Meyer^Anna"))
-        #expect(lines.current.last?.hasPrefix("query: 1 match, final Success 0x0000") == true, "\(lines.current.last ?? "")")
-    }
-
     @Test(.requires(.dicomtap)) func queryCommandExitCodes() async throws {
         let serve = try await ServeHarness.start(allowed: ["DICOMTAP"], delay: nil)
         defer { Task { await serve.server.shutdown() } }

@@ -1,6 +1,5 @@
 import DICOMCore
 import DICOMNetwork
-import DICOMProxy
 import DICOMServices
 import DICOMStore
 import DICOMUL

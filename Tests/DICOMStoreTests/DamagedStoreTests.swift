@@ -1,7 +1,7 @@
 import DICOMCore
 import Foundation
 import Testing
-import DICOMTestSupport
+import DICOMPeerSupport
 @testable import DICOMStore
 
 /// A store file with the expected tables whose rows are not what the store writes (edited, or from another program):

@@ -2,7 +2,7 @@ import DICOMCore
 import Foundation
 import NIOCore
 import Testing
-@_exported import DICOMTestSupport
+@_exported import DICOMPeerSupport
 @testable import DICOMStore
 
 /// Paths in the repository.

@@ -1,6 +1,7 @@
 import DICOMCore
 import DICOMNetwork
 import DICOMProxy
+import DICOMServices
 import DICOMStore
 import Foundation
 import Logging

@@ -6,15 +6,13 @@ import Musl
 import Darwin
 #endif
 import DICOMInspect
+import Dispatch
 import Logging
-
-/// Metadata keys the proxy sets on its log messages.
-public typealias ProxyLogKey = DICOMLogKey
 
 /// A `LogHandler` for a terminal: one line per message, `HH:MM:SS.mmm [association] text`
 /// (local time), continuation lines of a multi-line message indented under the first. Each
 /// message is written with one `write(2)` straight away, so lines appear as they happen.
-/// The CLI gives it to the proxy's `Logger`; the library never bootstraps logging.
+/// The CLI gives it to the proxy's and our SCP's `Logger`; the libraries never bootstrap logging.
 public struct ConsoleLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
@@ -23,8 +21,8 @@ public struct ConsoleLogHandler: LogHandler {
 
     /// A handler writing to standard output.
     public init() {
-        let file = ConsoleLogHandler.standardOutput
-        output = { file.write($0) }
+        let console = ConsoleLogHandler.standardOutput
+        output = { console.write($0) }
     }
 
     /// A handler handing each formatted message (the console's text, with its final newline)
@@ -33,7 +31,7 @@ public struct ConsoleLogHandler: LogHandler {
         output = sink
     }
 
-    private static let standardOutput = AppendOnlyFile(borrowing: STDOUT_FILENO, name: "stdout")
+    private static let standardOutput = StandardOutput()
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -43,13 +41,13 @@ public struct ConsoleLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        output(Self.format(message: "\(event.message)", level: event.level, metadata: merged, time: wallClock()))
+        output(Self.format(message: "\(event.message)", level: event.level, metadata: merged, time: .wallClock()))
     }
 
     /// The text of one message as it appears on the console (with its final newline).
     static func format(message: String, level: Logger.Level, metadata: Logger.Metadata, time: Timestamp) -> String {
         var prefix = localTimeOfDay(time)
-        if let id = metadata[ProxyLogKey.associationID] { prefix += " [\(id)]" }
+        if let id = metadata[DICOMLogKey.associationID] { prefix += " [\(id)]" }
         if level >= .warning { prefix += " \(level)" }
         let pad = String(repeating: " ", count: prefix.count)
         var out = ""
@@ -58,6 +56,40 @@ public struct ConsoleLogHandler: LogHandler {
         }
         return out
     }
+}
+
+/// Standard output, written with one `write(2)` per message (no user-space buffer). Writes are
+/// serialised on a private queue: every association of every event loop logs to it. A failed
+/// write loses that write only; standard output stays the caller's, never closed.
+final class StandardOutput: Sendable {
+    private let queue = DispatchQueue(label: "dicomtap.console.stdout")
+
+    func write(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in queue.sync { _ = writeFully(STDOUT_FILENO, UnsafeRawBufferPointer(bytes)) } }
+    }
+}
+
+/// Writes all of `bytes` to `descriptor`, after short writes and writes interrupted by a signal
+/// (`EINTR`). Returns `nil` once everything is written, else the `errno` of the write that failed.
+package func writeFully(_ descriptor: CInt, _ bytes: UnsafeRawBufferPointer) -> CInt? {
+    guard var base = bytes.baseAddress else { return nil }
+    var remaining = bytes.count
+    while remaining > 0 {
+        let n = systemWrite(descriptor, base, remaining)
+        if n < 0 {
+            let failure = errno
+            if failure == EINTR { continue }
+            return failure
+        }
+        remaining -= n
+        base += n
+    }
+    return nil
+}
+
+private func systemWrite(_ fd: CInt, _ base: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, base, count)
 }
 
 /// `HH:MM:SS.mmm` in local time.

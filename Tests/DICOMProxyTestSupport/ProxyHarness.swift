@@ -1,17 +1,11 @@
+import DICOMNetwork
 @testable import DICOMProxy
+@_exported import DICOMTestSupport
 import Logging
 import NIOCore
 import NIOPosix
 
-// MARK: - The proxy, in process
-
-/// Log lines the proxy wrote, formatted as on the console.
-public final class LogCapture: Sendable {
-    public init() {}
-    public let lines = Locked<[String]>([])
-    public var text: String { lines.current.joined(separator: "\n") }
-    public func contains(_ s: String) -> Bool { lines.current.contains { $0.contains(s) } }
-}
+// What the proxy's and the rewriter's tests share beyond DICOMTestSupport: the proxy, in process.
 
 /// A proxy on port 0 of 127.0.0.1, on its own event loop group, stopped by `stop()`.
 public struct ProxyHarness {

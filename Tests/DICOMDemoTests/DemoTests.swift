@@ -1,0 +1,22 @@
+import DICOMDemo
+import DICOMPeerSupport
+import DICOMServices
+import Foundation
+import Logging
+import Testing
+
+/// `dicomtap demo` in process: our SCP on the shipped demo data, the proxy in front of it, one query through the proxy.
+@Suite(.peers) struct DemoTests {
+    static let demoData = Peers.repository.appendingPathComponent("demo").path
+
+    @Test func demoQueriesThroughTheProxy() async throws {
+        let lines = Locked<[String]>([])
+        let demo = Demo(dataPaths: [Self.demoData], proxyLevel: .critical)
+        let running = try await demo.start { line in lines.withValue { $0.append(line) } }
+        let result = try await demo.query(running) { line in lines.withValue { $0.append(line) } }
+        await running.stop()
+        #expect(result.responses.map(\.status) == [0xFF00, 0x0000])
+        #expect(lines.current.joined().contains("Meyer^Anna"))
+        #expect(lines.current.last?.hasPrefix("query: 1 match, final Success 0x0000") == true, "\(lines.current.last ?? "")")
+    }
+}
