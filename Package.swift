@@ -118,6 +118,7 @@ let package = Package(
             dependencies: [
                 "DICOMNetwork", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -129,6 +130,7 @@ let package = Package(
                 "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .executableTarget(

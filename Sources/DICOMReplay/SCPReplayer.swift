@@ -5,6 +5,7 @@ import DICOMUL
 import DIMSE
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -79,12 +80,12 @@ public final class SCPReplayer: Sendable {
     public var port: Int { server.port }
 
     /// Findings so far (unmatched requests), in order.
-    public var findings: [Finding] { handler.findings.snapshot() }
+    public var findings: [Finding] { handler.findings.withLockedValue { $0 } }
     /// Requests answered from the recording so far.
-    public var answered: Int { handler.answeredCount.snapshot() }
+    public var answered: Int { handler.answeredCount.withLockedValue { $0 } }
     /// Recorded response delays longer than `maximumGap` that were shortened, in order (also
     /// logged as warnings and noted in `--log-dir`); not in `findings`, which are unmatched requests.
-    public var pacingWarnings: [Finding] { handler.pacingWarnings.snapshot() }
+    public var pacingWarnings: [Finding] { handler.pacingWarnings.withLockedValue { $0 } }
     /// Associations whose `--log-dir` log is still open (each is removed once its log is written).
     public var openLogSessions: Int { handler.log?.openSessionCount ?? 0 }
 
@@ -142,31 +143,18 @@ public final class SCPReplayer: Sendable {
     }
 }
 
-/// A value behind a lock (findings and counters shared by the associations' tasks).
-final class LockedValue<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func update<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-    func snapshot() -> Value { update { $0 } }
-}
-
 /// Answers requests from the recording.
 struct ReplayServiceHandler: DICOMServiceHandler {
     let matcher: ResponseMatcher
     let options: SCPReplayOptions
     let log: ReplayLog?
     let logger: Logger
-    let findings = LockedValue<[Finding]>([])
-    let pacingWarnings = LockedValue<[Finding]>([])
-    let answeredCount = LockedValue(0)
+    let findings = NIOLockedValueBox<[Finding]>([])
+    let pacingWarnings = NIOLockedValueBox<[Finding]>([])
+    let answeredCount = NIOLockedValueBox(0)
     /// How often each recorded candidate list was used, so that a query asked twice gets the
     /// second recorded answer the second time (the last one once all were used).
-    let usage = LockedValue<[String: Int]>([:])
+    let usage = NIOLockedValueBox<[String: Int]>([:])
 
     /// The recorded associations by index, for the sub-operations (C-GET's C-STOREs) of a recorded answer.
     let recorded: [Int: RecordedAssociation]
@@ -195,7 +183,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                                   + (request.command.sopClassUID.map { "(\(UIDRegistry.name(for: $0) ?? $0)) " } ?? "")
                                   + "with \(keys) matches no recorded request (keys: \(matcher.keys)); answered 0x\(hex4(status))",
                                   time: .wallClock(), sender: .requestor)
-            findings.update { $0.append(finding) }
+            findings.withLockedValue { $0.append(finding) }
             log?.session(connection: association.connection)?.note(finding)
             logger.warning("\(finding.message)")
             if let response = request.command.failureResponse(status: status, comment: "no recorded request matches",
@@ -205,7 +193,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
             return
         }
         let key = candidates.map { "\($0.association):\($0.request.index)" }.joined(separator: ",")
-        let use = usage.update { counts -> Int in
+        let use = usage.withLockedValue { counts -> Int in
             let n = counts[key, default: 0]
             counts[key] = n + 1
             return n
@@ -240,14 +228,14 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                 }
             }
         }
-        answeredCount.update { $0 += 1 }
+        answeredCount.withLockedValue { $0 += 1 }
         for (k, recorded) in chosen.responses.enumerated() {
             if options.pace == .recorded, k < chosen.responseDelays.count {
                 let paced = PacedGap(chosen.responseDelays[k], cap: options.maximumGap)
                 if let warning = paced.warning("the delay before response \(k + 1) to request \(chosen.index + 1) "
                                                + "(\(chosen.message.command))", association: candidate.association) {
                     let finding = Finding(.recordedGapCapped, .warning, warning, time: .wallClock(), sender: .acceptor)
-                    pacingWarnings.update { $0.append(finding) }
+                    pacingWarnings.withLockedValue { $0.append(finding) }
                     log?.session(connection: association.connection)?.note(finding)
                     logger.warning("\(warning)")
                 }
@@ -310,7 +298,7 @@ struct ReplayServiceHandler: DICOMServiceHandler {
                               "\(request.commandField.map { "\($0)" } ?? "request") message \(request.messageID ?? 0): \(why); "
                               + "answered 0x\(hex4(status)) (\(meaning)) with 0 sub-operations completed",
                               time: .wallClock(), sender: .acceptor)
-        findings.update { $0.append(finding) }
+        findings.withLockedValue { $0.append(finding) }
         log?.session(connection: association.connection)?.note(finding)
         logger.warning("\(finding.message)")
         if let response = request.failureResponse(status: status, comment: comment, subOperations: .noneAttempted) {

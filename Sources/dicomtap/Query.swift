@@ -4,6 +4,7 @@ import DICOMNetwork
 import DICOMServices
 import DICOMStore
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 
 struct Query: AsyncParsableCommand {
@@ -77,11 +78,11 @@ struct Query: AsyncParsableCommand {
             timeout: timeout.map { .fromSeconds($0) })
         query.includesTemplate = !noTemplate
         let text = format == "text"
-        let counter = ResponseCounter()
+        let counter = NIOLockedValueBox(0) // numbers responses as they arrive (the callback is @Sendable)
         let result: RPIQueryResult
         do {
             result = try await query.run(host: host, port: port) { response in
-                if text { write(RPIQueryReport.text(response, number: counter.next())) }
+                if text { write(RPIQueryReport.text(response, number: counter.withLockedValue { $0 += 1; return $0 })) }
             }
         } catch let error as RPIQueryError {
             FileHandle.standardError.write(Data("dicomtap query: \(error)\n".utf8))
@@ -103,18 +104,6 @@ struct Query: AsyncParsableCommand {
         case .cancel?: throw ExitCode(5)
         default: throw ExitCode(4)
         }
-    }
-}
-
-/// Numbers responses as they arrive (the callback is @Sendable).
-final class ResponseCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value
     }
 }
 
