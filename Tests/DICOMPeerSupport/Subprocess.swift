@@ -127,6 +127,21 @@ public final class Subprocess: @unchecked Sendable {
     deinit { stop() }
 }
 
+/// Whether something accepts TCP connections on 127.0.0.1:`port` (a peer that prints nothing when it listens).
+/// With `process`, its exit while we wait is an error naming it, rather than a wait until the timeout.
+public func canConnect(port: Int, _ process: Subprocess? = nil) throws -> Bool {
+    if let process, !process.process.isRunning { throw TimeoutError(what: "\(process.name) exited: \(process.stderr)") }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
 /// A TCP port that was free a moment ago (for peers that cannot bind port 0 themselves: DCMTK).
 public func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -121,19 +121,6 @@ func datasetBytes(ofPart10 file: Data) -> Data? {
     return file.subdata(in: start..<file.count)
 }
 
-/// Whether something accepts TCP connections on 127.0.0.1:`port`.
-func canConnect(port: Int) throws -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
-}
-
 
 /// `dicomtap proxy` as a user runs it: console lines, then SIGTERM with an association open:
 /// the association is aborted after the grace period, the logs are complete, exit status 0.

@@ -72,8 +72,8 @@ struct RecordedMoveSite {
         // Forking (the default): dcmqrscp 3.6.7 in single-process mode (-s) crashes after the first association.
         let dcmqrscp = try Subprocess(Peers.dcmqrscp, ["-c", config, String(qrPort)], name: "dcmqrscp", directory: dir)
         do {
-            try await eventually("storescp to listen", timeout: peerMargin) { try acceptsConnections(port: storePort, storescp) }
-            try await eventually("dcmqrscp to listen", timeout: peerMargin) { try acceptsConnections(port: qrPort, dcmqrscp) }
+            try await eventually("storescp to listen", timeout: peerMargin) { try canConnect(port: storePort, storescp) }
+            try await eventually("dcmqrscp to listen", timeout: peerMargin) { try canConnect(port: qrPort, dcmqrscp) }
 
             let store = try Subprocess(Peers.storescu, ["-aet", "STORESCU", "-aec", "DCMQRSCP", "127.0.0.1", String(qrPort), image],
                                        name: "storescu", directory: dir)
@@ -148,20 +148,6 @@ struct RecordedMoveSite {
         let bytes = try DICOMFile(fileMetaInformation: meta, transferSyntax: ts, dataset: ds).encode()
         return Data(bytes.readableBytesView)
     }
-}
-
-/// Whether something accepts TCP connections on 127.0.0.1:`port`; throws when `process` exited instead.
-func acceptsConnections(port: Int, _ process: Subprocess) throws -> Bool {
-    guard process.process.isRunning else { throw TimeoutError(what: "\(process.name) exited: \(process.stderr)") }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
 }
 
 /// What movescu -d printed for the final C-MOVE-RSP: its status line, counts and Error Comment.

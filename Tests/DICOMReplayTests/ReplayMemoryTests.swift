@@ -20,17 +20,7 @@ struct ReplayMemoryTests {
         let port = try freePort()
         let storescp = try Subprocess(Peers.storescp, ["--ignore", "--aetitle", "ANY-SCP", String(port)], name: "storescp", directory: dir)
         defer { storescp.stop() }
-        try await eventually("storescp to listen", timeout: .seconds(60)) {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
-        }
+        try await eventually("storescp to listen", timeout: .seconds(60)) { try canConnect(port: port, storescp) }
         // /usr/bin/time reports the peak resident memory of the process it runs.
         let replay = try Subprocess("/usr/bin/time", ["-f", "peak-rss-kb %M", Peers.dicomtap, "replay", capture, "--to", "127.0.0.1:\(port)"],
                                     name: "replay", directory: dir)
