@@ -4,6 +4,14 @@ import DICOMUL
 import NIOConcurrencyHelpers
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reconstructs DICOM associations from a capture: packets -> link/IP/TCP decoding -> TCP
 /// reassembly -> one `AssociationObserver` per DICOM connection. Memory is bounded by the
 /// open connections: an association is handed to `onAssociation` as soon as it is complete
@@ -163,9 +171,12 @@ public struct CaptureAnalyzer {
     }
 
     /// The snapshot-length warning of a capture taken with a small snapshot length (under 65,535),
-    /// found by reading its packets' headers before the analysis (cheap: its packets are short).
-    /// nil when the file says packets were kept whole, or none was cut.
+    /// found by reading it once before the analysis (each packet at most that length). nil when the
+    /// file says packets were kept whole, when none was cut, and for a pipe or other stream that
+    /// can be read only once (the analysis then warns at its end).
     public static func snapLengthWarning(path: String) -> Warning? {
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
         guard let reader = try? CaptureReader(path: path), reader.snapshotLength > 0, reader.snapshotLength < 65_535 else {
             return nil
         }

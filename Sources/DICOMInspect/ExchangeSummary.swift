@@ -20,15 +20,21 @@ extension Exchange {
     }
 
     /// The patient the request is about, from the request's own identifier (never a response's):
-    /// C-FIND, C-GET and C-MOVE give `.any` when the key is absent, empty or only `*`; a C-STORE
+    /// a C-FIND gives `.any` when the key is absent, empty or only `*`; a C-GET or C-MOVE `.any`
+    /// only for such a key (a study-level retrieval without one names no patient: nil); a C-STORE
     /// its data set's Patient ID. nil for other services and when the identifier cannot be read.
     public var requestedPatient: RequestedPatient? {
         guard let service, [.cFind, .cGet, .cMove, .cStore].contains(service), let identifier = request.dataSet else {
             return nil
         }
-        let id = identifier[Tag.patientID]?.string()?.trimmingTrailingSpaces ?? ""
-        if service == .cStore { return id.isEmpty ? nil : .id(id) }
-        return id.isEmpty || id.allSatisfy({ $0 == "*" }) ? .any : .id(id)
+        let element = identifier[Tag.patientID]
+        let id = element?.string()?.trimmingTrailingSpaces ?? ""
+        let universal = id.isEmpty || id.allSatisfy { $0 == "*" }
+        switch service {
+        case .cStore: return id.isEmpty ? nil : .id(id)
+        case .cFind: return universal ? .any : .id(id)
+        default: return element == nil ? nil : universal ? .any : .id(id)
+        }
     }
 
     /// The Move Destination (0000,0600) of a C-MOVE request.

@@ -9,7 +9,14 @@ import NIOPosix
 
 /// `"CALLING" -> "CALLED" from 10.0.0.5:40112`: who an association of our SCP is with.
 func peers(_ rq: AssociateRequest, _ remote: String) -> String {
-    "\"\(rq.fields.callingAETitle.value)\" -> \"\(rq.fields.calledAETitle.value)\" from \(remote)"
+    "\"\(printable(rq.fields.callingAETitle.value))\" -> \"\(printable(rq.fields.calledAETitle.value))\" from \(remote)"
+}
+
+/// An AE title as the console may show it: control characters a peer sent (an escape sequence would
+/// act on the operator's terminal) as `\u{1B}`.
+func printable(_ text: String) -> String {
+    text.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16, uppercase: true))}" : String($0) }
+        .joined()
 }
 
 /// What our SCP accepts and how it behaves.

@@ -515,10 +515,12 @@ final class AssociationRelay {
                     logger.info("\(ProxyEventFormat.exchangeLine(exchange, redactingIdentifiers: configuration.redactIdentifiers))")
                 }
             case .finding(let finding):
+                // Values a finding quotes ('...') may be identifiers: not on a redacted console.
+                let message = configuration.redactIdentifiers ? ProxyEventFormat.redactingQuotedValues(finding.message) : finding.message
                 if finding.severity >= .warning {
-                    logger.info("!! \(finding.severity) \(finding.code): \(finding.message)")
+                    logger.info("!! \(finding.severity) \(finding.code): \(message)")
                 } else {
-                    logger.debug("\(finding.severity) \(finding.code): \(finding.message)")
+                    logger.debug("\(finding.severity) \(finding.code): \(message)")
                 }
             }
         }
@@ -566,7 +568,11 @@ final class AssociationRelay {
         shared.events?.write(format.object(type: "raw-bytes", time: wallClock(), [
             ("sender", .string(role.rawValue)), ("bytes", .string(hexString(bytes))),
         ]).serialized() + "\n")
-        logger.info("malformed PDU from the \(role):\n\(dump.joined(separator: "\n"))")
+        if configuration.redactIdentifiers {
+            logger.info("malformed PDU from the \(role): \(bytes.readableBytes) bytes (their hex dump is in the text log only: --redact-identifiers)")
+        } else {
+            logger.info("malformed PDU from the \(role):\n\(dump.joined(separator: "\n"))")
+        }
     }
 
     private func finishIfDone() {

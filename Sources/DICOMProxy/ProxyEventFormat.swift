@@ -81,6 +81,21 @@ struct ProxyEventFormat {
         return parts.joined(separator: "  ")
     }
 
+    /// `message` with every value it quotes ('1234567') shown as '(redacted)'.
+    static func redactingQuotedValues(_ message: String) -> String {
+        var out = ""
+        var inQuote = false
+        for c in message {
+            if c == "'" {
+                out += inQuote ? "(redacted)'" : "'"
+                inQuote.toggle()
+            } else if !inQuote {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
     static func milliseconds(_ d: Duration) -> String {
         let ms = (d.milliseconds * 1000).rounded() / 1000
         return String(ms)

@@ -5,7 +5,8 @@ public enum ErrorComment {
     public static let maximumLength = 64
 
     /// `comment` as sent: comments are written to fit; one longer (a long value from the request in
-    /// it) is cut after a word and marked `...`, never in the middle of a word.
+    /// it) is cut after a word and marked `...` (in the middle of a word only when its first 61
+    /// characters have no space).
     public static func fitting(_ comment: String) -> String {
         guard comment.count > maximumLength else { return comment }
         let head = comment.prefix(maximumLength - 3)

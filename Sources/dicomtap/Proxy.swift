@@ -154,6 +154,9 @@ struct Proxy: AsyncParsableCommand {
                               ("--grace-period", gracePeriod)] {
             try checkSeconds(value, name)
         }
+        if redactIdentifiers && logOriginals {
+            throw ValidationError("--redact-identifiers keeps identifiers off the console, --log-originals puts them there: choose one")
+        }
         if upstream == nil && routes.isEmpty {
             throw ValidationError("give --upstream, --route, or both")
         }
