@@ -338,7 +338,7 @@ public struct AssociationRendering: Sendable {
             out.append(", ")
             out.appendDecimal(n)
             out.append(n == 1 ? " match" : " matches")
-        } else if let counts = ex.subOperations?.description, !counts.isEmpty {
+        } else if let counts = ex.subOperations?.description {
             out.append(", ")
             out.append(counts)
         }

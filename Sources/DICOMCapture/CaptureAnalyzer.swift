@@ -97,10 +97,8 @@ public struct CaptureAnalyzer {
     public private(set) var decodeStatistics = DecodeStatistics()
     public private(set) var packets = 0
     public private(set) var bytes = 0
-    /// Packets the capture holds shorter than they were on the wire (cut by the snapshot length),
-    /// and the longest such captured length (the snapshot length, less any link-layer pseudo-header).
-    public private(set) var cutPackets = 0
-    private var cutLength = 0
+    /// Packets the capture holds shorter than they were on the wire (cut by the snapshot length).
+    public private(set) var cutPackets = CutPackets()
     /// TCP server ports of connections that were not DICOM (for the "no DICOM" warning).
     public private(set) var otherPorts: [UInt16: Int] = [:]
 
@@ -162,14 +160,6 @@ public struct CaptureAnalyzer {
                                                           serverPorts: configuration.dicomPorts))
     }
 
-    /// The warning for a capture whose packets were cut by its snapshot length: the stream gaps
-    /// that follow come from the capture, not from the network.
-    public static func snapLengthWarning(cutPackets: Int, snapLength: Int) -> Warning {
-        Warning(message: "\(cutPackets) packet\(cutPackets == 1 ? " was" : "s were") captured shorter than on the wire "
-                + "(snap length \(snapLength)): the stream gaps they leave come from the capture, not the network; "
-                + "capture whole packets (tcpdump -s 0, dumpcap's default)", packet: nil)
-    }
-
     /// The snapshot-length warning of a capture taken with a small snapshot length (under 65,535),
     /// found by reading it once before the analysis (each packet at most that length). nil when the
     /// file says packets were kept whole, when none was cut, and for a pipe or other stream that
@@ -180,14 +170,9 @@ public struct CaptureAnalyzer {
         guard let reader = try? CaptureReader(path: path), reader.snapshotLength > 0, reader.snapshotLength < 65_535 else {
             return nil
         }
-        var cut = 0, longest = 0
-        while let packet = try? reader.next() {
-            if packet.originalLength > packet.capturedLength {
-                cut += 1
-                longest = max(longest, packet.capturedLength)
-            }
-        }
-        return cut == 0 ? nil : snapLengthWarning(cutPackets: cut, snapLength: longest)
+        var cut = CutPackets()
+        while let packet = try? reader.next() { cut.note(packet) }
+        return cut.warning
     }
 
     /// Reads a whole capture file. A truncated file is analysed up to the cut with a warning.
@@ -257,10 +242,7 @@ public struct CaptureAnalyzer {
     public mutating func process(_ packet: CapturedPacket) {
         packets += 1
         bytes += packet.capturedLength
-        if packet.originalLength > packet.capturedLength {
-            cutPackets += 1
-            cutLength = max(cutLength, packet.capturedLength)
-        }
+        cutPackets.note(packet)
         lastPacket = packet.index
         guard case .segment(let segment) = decoder.decode(packet) else { return }
         var events = segmentEvents
@@ -281,7 +263,7 @@ public struct CaptureAnalyzer {
         // Connections still undecided were never shown to be DICOM.
         for (_, p) in pending { otherPorts[p.server.port, default: 0] += 1 }
         pending.removeAll()
-        if cutPackets > 0 { warnings.insert(Self.snapLengthWarning(cutPackets: cutPackets, snapLength: cutLength), at: 0) }
+        if let cut = cutPackets.warning { warnings.insert(cut, at: 0) }
         if associationCount == 0 {
             let ports = otherPorts.keys.sorted().map(String.init).joined(separator: ", ")
             warnings.append(Warning(message: "no DICOM association found" + (ports.isEmpty ? " (no TCP data)"
@@ -370,5 +352,27 @@ public struct CaptureAnalyzer {
               length >= 68, length <= 1 << 16,
               data.getInteger(at: data.readerIndex + 6, as: UInt16.self) == 0x0001 else { return false }
         return true
+    }
+}
+
+/// Packets a capture holds shorter than they were on the wire (cut by its snapshot length), counted
+/// by the analysis and by the pre-read that says so before the dump.
+public struct CutPackets: Sendable {
+    public private(set) var count = 0
+    /// The longest captured length of a cut packet: the snapshot length, less any link-layer pseudo-header.
+    public private(set) var snapLength = 0
+
+    mutating func note(_ packet: CapturedPacket) {
+        guard packet.originalLength > packet.capturedLength else { return }
+        count += 1
+        snapLength = max(snapLength, packet.capturedLength)
+    }
+
+    /// The warning: the stream gaps that follow come from the capture, not from the network.
+    public var warning: CaptureAnalyzer.Warning? {
+        guard count > 0 else { return nil }
+        return CaptureAnalyzer.Warning(message: "\(count) packet\(count == 1 ? " was" : "s were") captured shorter than on the wire "
+            + "(snap length \(snapLength)): the stream gaps they leave come from the capture, not the network; "
+            + "capture whole packets (tcpdump -s 0, dumpcap's default)", packet: nil)
     }
 }

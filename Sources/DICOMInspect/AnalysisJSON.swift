@@ -183,10 +183,10 @@ public struct AssociationJSON: Sendable {
         if let counts = ex.subOperations {
             w.key("subOperations")
             w.beginObject()
-            w.key("completed"); w.int(counts.completed)
-            w.key("failed"); w.int(counts.failed)
-            w.key("warning"); w.int(counts.warning)
-            w.key("remaining"); w.int(counts.remaining)
+            w.key("completed"); w.int(counts.completed.map(Int.init))
+            w.key("failed"); w.int(counts.failed.map(Int.init))
+            w.key("warning"); w.int(counts.warning.map(Int.init))
+            w.key("remaining"); w.int(counts.remaining.map(Int.init))
             w.endObject()
         }
         w.key("cancelled"); w.bool(ex.cancel != nil)

@@ -28,7 +28,7 @@ extension Exchange {
             return nil
         }
         let element = identifier[Tag.patientID]
-        let id = element?.string()?.trimmingTrailingSpaces ?? ""
+        let id = element?.string() ?? ""  // string() drops the padding
         let universal = id.isEmpty || id.allSatisfy { $0 == "*" }
         switch service {
         case .cStore: return id.isEmpty ? nil : .id(id)
@@ -37,52 +37,15 @@ extension Exchange {
         }
     }
 
-    /// The Move Destination (0000,0600) of a C-MOVE request.
+    /// The Move Destination (0000,0600) of a C-MOVE request (without its padding: DIMSE's reader trims it).
     public var moveDestination: String? {
         guard case .cMoveRequest(let rq) = request.command else { return nil }
-        return rq.moveDestination.trimmingTrailingSpaces
+        return rq.moveDestination
     }
 
     /// A retrieval's sub-operation counts (C-GET, C-MOVE), as its final response gives them
-    /// (else its latest response).
-    public struct SubOperations: Equatable, Sendable {
-        public var remaining: Int?
-        public var completed: Int?
-        public var failed: Int?
-        public var warning: Int?
-
-        /// `3 completed, 1 failed, 0 warning` (the counts the response has).
-        public var description: String {
-            [(completed, "completed"), (failed, "failed"), (warning, "warning"), (remaining, "remaining")]
-                .compactMap { count, name in count.map { "\($0) \(name)" } }
-                .joined(separator: ", ")
-        }
-    }
-
-    public var subOperations: SubOperations? {
-        guard let response = finalResponse ?? responses.last else { return nil }
-        switch response.command {
-        case .cGetResponse(let r):
-            return SubOperations(remaining: r.numberOfRemainingSuboperations.map(Int.init),
-                                 completed: r.numberOfCompletedSuboperations.map(Int.init),
-                                 failed: r.numberOfFailedSuboperations.map(Int.init),
-                                 warning: r.numberOfWarningSuboperations.map(Int.init))
-        case .cMoveResponse(let r):
-            return SubOperations(remaining: r.numberOfRemainingSuboperations.map(Int.init),
-                                 completed: r.numberOfCompletedSuboperations.map(Int.init),
-                                 failed: r.numberOfFailedSuboperations.map(Int.init),
-                                 warning: r.numberOfWarningSuboperations.map(Int.init))
-        default:
-            return nil
-        }
-    }
-}
-
-private extension String {
-    /// AE titles and LO values are padded with spaces to an even length.
-    var trimmingTrailingSpaces: String {
-        var s = Substring(self)
-        while s.last == " " { s.removeLast() }
-        return String(s)
+    /// (else its latest response); nil for other services.
+    public var subOperations: SubOperationCounts? {
+        (finalResponse ?? responses.last)?.command.subOperationCounts
     }
 }

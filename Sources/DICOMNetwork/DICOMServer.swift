@@ -159,6 +159,8 @@ public final class ServerAssociation: Sendable {
         self.contexts = contexts
     }
 
+    /// `"CALLING" -> "CALLED" from 10.0.0.5:40112`: who the association is with, as the logs say it.
+    public var peerDescription: String { peers(associateRequest, remoteAddress) }
     public var callingAETitle: String { associateRequest.fields.callingAETitle.value }
     public var calledAETitle: String { associateRequest.fields.calledAETitle.value }
     public func context(id: UInt8) -> AcceptedContext? { contexts.first { $0.id == id } }
@@ -468,7 +470,7 @@ final class ServerSession: Sendable {
     /// `"CALLING" -> "CALLED" from 10.0.0.5:40112`, or only the address before an A-ASSOCIATE-RQ.
     private func described(_ remote: String) -> String {
         guard let association = state.withLockedValue({ $0.association }) else { return "from \(remote)" }
-        return peers(association.associateRequest, remote)
+        return association.peerDescription
     }
 
     private func finish() {

@@ -63,16 +63,13 @@ struct ProxyEventFormat {
     /// value; with `redactingIdentifiers` a Patient ID is not shown.
     static func exchangeLine(_ ex: Exchange, redactingIdentifiers: Bool = false) -> String {
         var parts = ["\(ex.service?.rawValue ?? "?") msg \(ex.messageID)"]
-        switch ex.requestedPatient {
-        case .id?: if !redactingIdentifiers, let p = ex.requestedPatient { parts.append(p.description) }
-        case .any?: parts.append(Exchange.RequestedPatient.any.description)
-        case nil: break
-        }
+        // Read once: it decodes the request's identifier.
+        if let patient = ex.requestedPatient, patient == .any || !redactingIdentifiers { parts.append(patient.description) }
         parts.append(ex.finalResponse?.status.map(statusText) ?? "no final response")
         if let destination = ex.moveDestination { parts.append("to \(destination)") }
         if ex.service == .cFind {
             parts.append("\(ex.matchCount) match\(ex.matchCount == 1 ? "" : "es")")
-        } else if let counts = ex.subOperations?.description, !counts.isEmpty {
+        } else if let counts = ex.subOperations?.description {
             parts.append(counts)
         }
         if ex.cancel != nil { parts.append("cancelled") }

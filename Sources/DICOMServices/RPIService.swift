@@ -59,8 +59,7 @@ public struct RPIService: DICOMServiceHandler {
         var log = logger
         log[metadataKey: DICOMLogKey.associationID] = .string(DICOMLogKey.number(association.connection))
         /// `"CALLING" -> "CALLED" from ADDRESS: C-FIND msg 1 General, patient 1234567, TID 9007`: the line's head.
-        var about = "\"\(association.callingAETitle)\" -> \"\(association.calledAETitle)\" from \(association.remoteAddress): "
-            + "C-FIND msg \(messageID)"
+        var about = "\(association.peerDescription): C-FIND msg \(messageID)"
         guard let model = RPIQueryModel(sopClassUID: find.affectedSOPClassUID),
               let context = association.context(id: request.presentationContextID) else {
             try await respond(StatusCode.sopClassNotSupported, comment: "SOP class \(find.affectedSOPClassUID) not supported")

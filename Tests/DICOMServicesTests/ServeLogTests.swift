@@ -63,8 +63,7 @@ import Testing
         #expect(many.contains("patient PAT-1000") && many.contains("2 patients match"), "\(many)")
 
         // A calling AE title not allowed: rejected, with the reason and the address.
-        let refused = await #expect(throws: (any Error).self) { try await query(serve, "PAT-0004", calling: "STRANGER") }
-        _ = refused
+        await #expect(throws: (any Error).self) { try await query(serve, "PAT-0004", calling: "STRANGER") }
         let rejected = try await line(serve, containing: "association rejected")
         #expect(rejected.contains("\"STRANGER\" -> \"RPI-SCP\" from 127.0.0.1:"), "\(rejected)")
         #expect(rejected.contains("STRANGER") && rejected.contains("A-ASSOCIATE-RJ"), "\(rejected)")
