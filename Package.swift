@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -106,6 +108,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "DICOMMetrics",
+            dependencies: [
+                "DICOMNetwork", "DICOMInspect", "DIMSE", "DICOMUL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
             name: "DICOMDemo",
             dependencies: [
                 "DICOMServices", "DICOMProxy", "DICOMNetwork", "DICOMStore", "DICOMCore",
@@ -159,6 +173,12 @@ let package = Package(
         .testTarget(
             name: "DICOMNetworkTests",
             dependencies: ["DICOMPeerSupport", "DICOMNetwork", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "DICOMMetricsTests",
+            dependencies: ["DICOMMetrics", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
