@@ -141,7 +141,7 @@ let package = Package(
             name: "dicomtap",
             dependencies: [
                 "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMProxy",
-                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo",
+                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo", "DICOMMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -178,7 +178,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMMetricsTests",
-            dependencies: ["DICOMMetrics", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+            dependencies: ["DICOMPeerSupport", "DICOMMetrics", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),

@@ -1,3 +1,4 @@
+import DICOMNetwork
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -23,11 +24,27 @@ public final class MetricsEndpoint: Sendable {
         self.localAddress = localAddress
     }
 
-    /// Binds `host:port` (port 0: one the OS picks) and serves until `close()`.
+    /// Binds `host:port` (port 0: one the OS picks) and serves until `close()`. A bind that fails throws a
+    /// `SocketFailure` saying why and what to do.
     public static func start(host: String, port: Int, metrics: DICOMMetrics,
                              health: @escaping @Sendable () -> HealthStatus,
-                             group: any EventLoopGroup) async throws -> MetricsEndpoint {
-        let channel = try await ServerBootstrap(group: group)
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(SocketFailure) -> MetricsEndpoint {
+        let channel: any Channel
+        do {
+            channel = try await bind(host: host, port: port, metrics: metrics, health: health, group: group)
+        } catch {
+            throw SocketFailure(listeningOn: host, port: port, error: error)
+        }
+        guard let address = channel.localAddress else {
+            try? await channel.close()
+            throw SocketFailure(.listen, host: host, port: port, reason: "no local address after binding")
+        }
+        return MetricsEndpoint(channel: channel, localAddress: address)
+    }
+
+    private static func bind(host: String, port: Int, metrics: DICOMMetrics, health: @escaping @Sendable () -> HealthStatus,
+                             group: any EventLoopGroup) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
@@ -37,11 +54,6 @@ public final class MetricsEndpoint: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        guard let address = channel.localAddress else {
-            try? await channel.close()
-            throw ChannelError.unknownLocalAddress
-        }
-        return MetricsEndpoint(channel: channel, localAddress: address)
     }
 
     public var port: Int { localAddress.port ?? 0 }

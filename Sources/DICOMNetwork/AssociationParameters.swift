@@ -162,7 +162,13 @@ public enum AssociationError: Error, Sendable, CustomStringConvertible {
 /// (for `AssociationObserver`-based dumps and recordings). Called on the connection's event loop.
 public struct AssociationTap: Sendable {
     public let onPDU: @Sendable (_ pdu: PDU, _ frame: PDUFrame, _ from: PeerRole, _ at: Timestamp) -> Void
-    public init(_ onPDU: @escaping @Sendable (PDU, PDUFrame, PeerRole, Timestamp) -> Void) { self.onPDU = onPDU }
+    /// Called once when the connection has closed, whatever ended it.
+    public let onClose: @Sendable (_ at: Timestamp) -> Void
+    public init(_ onPDU: @escaping @Sendable (PDU, PDUFrame, PeerRole, Timestamp) -> Void,
+                onClose: @escaping @Sendable (Timestamp) -> Void = { _ in }) {
+        self.onPDU = onPDU
+        self.onClose = onClose
+    }
 }
 
 extension Timestamp {

@@ -143,6 +143,7 @@ final class ULConnectionHandler: ChannelInboundHandler, RemovableChannelHandler 
     func channelInactive(context: ChannelHandlerContext) {
         feed(.transportConnectionClosed)
         reportClosed()
+        tap?.onClose(.wallClock())
         context.fireChannelInactive()
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOMMetrics
 import DICOMNetwork
 import DICOMServices
 import DICOMStore
@@ -45,6 +46,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Wait this many seconds before answering each query (a slow SCP, to test SCU timeouts and C-CANCEL).",
                                valueName: "seconds"))
     var responseDelay: Double?
+    @OptionGroup var metricsOptions: MetricsOptions
     @Flag(help: "Leave Patient IDs out of the log.") var redactIdentifiers = false
     @Flag(name: [.short, .long], help: "Log every association and query (rejections, aborts, timeouts and failures are always logged).")
     var verbose = false
@@ -74,6 +76,7 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
+        try await metricsOptions.checkListening()
         let store: RPIStore
         do {
             store = try RPIStore(path: db)
@@ -87,6 +90,7 @@ struct Serve: AsyncParsableCommand {
         }
         let allowList = try parsedAllowList()
         let signals = TerminationSignals()
+        let metrics = metricsOptions.endpoint.map { _ in DICOMMetrics() }
         let server: DICOMServer
         do {
             server = try await DICOMServer.start(
@@ -96,7 +100,8 @@ struct Serve: AsyncParsableCommand {
                     supportedContexts: RPIService.supportedContexts, maxPDULength: maxPDU,
                     artimTimeout: .fromSeconds(artimTimeout), idleTimeout: .fromSeconds(idleTimeout),
                     messageLimits: RPIService.messageLimits,
-                    logger: logger),
+                    logger: logger,
+                    tap: metricsTap(metrics)),
                 handler: RPIService(store: store, logger: logger,
                                     responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) },
                                     redactIdentifiers: redactIdentifiers))
@@ -106,8 +111,25 @@ struct Serve: AsyncParsableCommand {
         }
         write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)"
               + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
+        let listening = "listening on \(SocketFailure.address(host: host, port: server.port))"
+        var metricsEndpoint: MetricsEndpoint?
+        if let metrics {
+            do {
+                metricsEndpoint = try await metricsOptions.start(metrics, health: { HealthStatus(healthy: true, reason: listening) })
+            } catch {
+                await server.shutdown()
+                throw error
+            }
+        }
         _ = await signals.next()
+        await metricsEndpoint?.close()
         await server.shutdown()
         write("stopped\n")
+    }
+
+    /// Each association observed for --metrics-listen.
+    private func metricsTap(_ metrics: DICOMMetrics?) -> (@Sendable (Int) -> AssociationTap?)? {
+        guard let metrics else { return nil }
+        return { _ in metrics.tap() }
     }
 }

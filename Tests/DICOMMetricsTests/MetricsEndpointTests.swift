@@ -7,37 +7,6 @@ import Testing
 
 /// `/metrics` and `/healthz` over loopback HTTP, and the upstream check behind `/healthz`.
 @Suite struct MetricsEndpointTests {
-    /// Sends one HTTP/1.1 request with `Connection: close` and returns the whole response as text.
-    static func get(_ path: String, port: Int, method: String = "GET") async throws -> String {
-        let received = NIOLockedValueBox(ByteBuffer())
-        let closed = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(received: received, closed: closed))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
-        try await channel.writeAndFlush(ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"))
-        try await closed.futureResult.get()
-        return received.withLockedValue { String(buffer: $0) }
-    }
-
-    final class Collector: ChannelInboundHandler, Sendable {
-        typealias InboundIn = ByteBuffer
-        let received: NIOLockedValueBox<ByteBuffer>
-        let closed: EventLoopPromise<Void>
-        init(received: NIOLockedValueBox<ByteBuffer>, closed: EventLoopPromise<Void>) {
-            self.received = received
-            self.closed = closed
-        }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var bytes = unwrapInboundIn(data)
-            received.withLockedValue { _ = $0.writeBuffer(&bytes) }
-        }
-        func channelInactive(context: ChannelHandlerContext) { closed.succeed(()) }
-    }
-
     @Test func servesMetricsAndHealth() async throws {
         let metrics = DICOMMetrics()
         metrics.associationStarted()
@@ -49,24 +18,24 @@ import Testing
         }, group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await endpoint.close() } }
 
-        let scrape = try await Self.get("/metrics", port: endpoint.port)
+        let scrape = try await MetricsHTTP.get("/metrics", port: endpoint.port)
         #expect(scrape.hasPrefix("HTTP/1.1 200 OK"))
         #expect(scrape.contains("Content-Type: text/plain; version=0.0.4"))
         #expect(scrape.contains("\ndicomtap_associations_active 1.0\n"))
         #expect(scrape.contains(#"dicomtap_associations_refused_total{reason="not-allowed"} 1"#))
 
-        let ok = try await Self.get("/healthz", port: endpoint.port)
+        let ok = try await MetricsHTTP.get("/healthz", port: endpoint.port)
         #expect(ok.hasPrefix("HTTP/1.1 200 OK"))
         #expect(ok.hasSuffix("\r\n\r\nok: listening\n"))
         healthy.withLockedValue { $0 = false }
-        let down = try await Self.get("/healthz", port: endpoint.port)
+        let down = try await MetricsHTTP.get("/healthz", port: endpoint.port)
         #expect(down.hasPrefix("HTTP/1.1 503 Service Unavailable"))
         #expect(down.hasSuffix("unhealthy: upstream 127.0.0.1:1 not checked yet\n"))
 
-        let head = try await Self.get("/metrics", port: endpoint.port, method: "HEAD")
+        let head = try await MetricsHTTP.get("/metrics", port: endpoint.port, method: "HEAD")
         #expect(head.hasPrefix("HTTP/1.1 200 OK") && head.hasSuffix("\r\n\r\n"))
-        #expect(try await Self.get("/other", port: endpoint.port).hasPrefix("HTTP/1.1 404 Not Found"))
-        #expect(try await Self.get("/metrics", port: endpoint.port, method: "POST").hasPrefix("HTTP/1.1 405 Method Not Allowed"))
+        #expect(try await MetricsHTTP.get("/other", port: endpoint.port).hasPrefix("HTTP/1.1 404 Not Found"))
+        #expect(try await MetricsHTTP.get("/metrics", port: endpoint.port, method: "POST").hasPrefix("HTTP/1.1 405 Method Not Allowed"))
         await endpoint.close()
     }
 
@@ -98,5 +67,39 @@ import Testing
         #expect(healthyProbe.status().healthy)
         // A success older than the window no longer counts.
         #expect(!healthyProbe.status(now: .now() + .seconds(31)).healthy)
+    }
+}
+
+/// A one-request HTTP/1.1 client for the tests (`Connection: close`, the whole response as text).
+enum MetricsHTTP {
+    /// Sends one HTTP/1.1 request with `Connection: close` and returns the whole response as text.
+    static func get(_ path: String, port: Int, method: String = "GET") async throws -> String {
+        let received = NIOLockedValueBox(ByteBuffer())
+        let closed = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(received: received, closed: closed))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"))
+        try await closed.futureResult.get()
+        return received.withLockedValue { String(buffer: $0) }
+    }
+    
+    final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received: NIOLockedValueBox<ByteBuffer>
+        let closed: EventLoopPromise<Void>
+        init(received: NIOLockedValueBox<ByteBuffer>, closed: EventLoopPromise<Void>) {
+            self.received = received
+            self.closed = closed
+        }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = unwrapInboundIn(data)
+            received.withLockedValue { _ = $0.writeBuffer(&bytes) }
+        }
+        func channelInactive(context: ChannelHandlerContext) { closed.succeed(()) }
     }
 }

@@ -1,0 +1,63 @@
+import DICOMPeerSupport
+import Foundation
+import Testing
+
+/// `dicomtap serve --metrics-listen` scraped after known traffic from DCMTK's echoscu and our own query SCU.
+@Suite(.peers, .requires(.dcmtk, .dicomtap)) struct ServeMetricsTests {
+    static let demo = Peers.repository.appendingPathComponent("demo").path
+
+    @Test func scrapeAfterKnownTraffic() async throws {
+        let dir = try TemporaryDirectory("serve-metrics")
+        defer { dir.remove() }
+        let serve = try Subprocess(Peers.dicomtap, ["serve", "--host", "127.0.0.1", "--port", "0", "--ae-title", "RPI-SCP",
+                                                    "--db", dir.file("rpi.sqlite"), "--import", Self.demo,
+                                                    "--metrics-listen", "127.0.0.1:0"], name: "serve", directory: dir)
+        defer { serve.stop() }
+        try await eventually("serve to start its metrics endpoint", timeout: .seconds(60)) {
+            if !serve.process.isRunning { throw TimeoutError(what: "serve exited: \(serve.stderr)") }
+            return serve.stdout.contains("/metrics and /healthz")
+        }
+        let port = try #require(Self.port(after: "listening on 127.0.0.1:", in: serve.stdout))
+        let metricsPort = try #require(Self.port(after: "metrics on http://127.0.0.1:", in: serve.stdout))
+
+        for _ in 0..<2 {
+            let echo = try Subprocess(Peers.echoscu, ["-aec", "RPI-SCP", "127.0.0.1", "\(port)"], name: "echo", directory: dir)
+            #expect(try await echo.wait() == 0, "\(echo.stderr)")
+        }
+        let wrong = try Subprocess(Peers.echoscu, ["-aec", "NOT-US", "127.0.0.1", "\(port)"], name: "wrong", directory: dir)
+        #expect(try await wrong.wait() != 0)
+        let query = try Subprocess(Peers.dicomtap, ["query", "127.0.0.1", "\(port)", "--called-ae", "RPI-SCP",
+                                                    "--patient-id", "PAT-0001"], name: "query", directory: dir)
+        #expect(try await query.wait() == 0, "\(query.stderr)")
+
+        // The last association's close reaches the server just after the SCU exits.
+        var text = ""
+        for _ in 0..<250 {
+            text = try await Self.scrape(metricsPort)
+            if DICOMMetricsTests.value(text, "dicomtap_associations_active") == 0,
+               DICOMMetricsTests.value(text, #"dicomtap_dimse_exchanges_total{service="C-FIND",status="success"}"#) == 1 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(DICOMMetricsTests.value(text, "dicomtap_associations_active") == 0, "\(text)")
+        #expect(DICOMMetricsTests.value(text, "dicomtap_associations_accepted_total") == 3, "\(text)")
+        #expect(DICOMMetricsTests.value(text, #"dicomtap_associations_rejected_total{result="1",source="1",reason="7"}"#) == 1)
+        #expect(DICOMMetricsTests.value(text, #"dicomtap_dimse_exchanges_total{service="C-ECHO",status="success"}"#) == 2)
+        #expect(DICOMMetricsTests.value(text, #"dicomtap_dimse_latency_seconds_count{service="C-FIND"}"#) == 1)
+        #expect(!text.contains("PAT-0001") && !text.contains("RPI-SCP") && !text.contains("ECHOSCU"))
+
+        let health = try await MetricsHTTP.get("/healthz", port: metricsPort)
+        #expect(health.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(health.hasSuffix("ok: listening on 127.0.0.1:\(port)\n"), "\(health)")
+    }
+
+    static func port(after prefix: String, in text: String) -> Int? {
+        guard let range = text.range(of: prefix) else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    static func scrape(_ port: Int) async throws -> String {
+        let response = try await MetricsHTTP.get("/metrics", port: port)
+        guard let body = response.range(of: "\r\n\r\n") else { return "" }
+        return String(response[body.upperBound...])
+    }
+}
