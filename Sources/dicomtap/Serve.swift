@@ -111,6 +111,7 @@ struct Serve: AsyncParsableCommand {
         }
         write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)"
               + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
+        if let change = FileLimit.raiseToHardLimit() { write("\(change) (each connection takes one)\n") }
         let listening = "listening on \(SocketFailure.address(host: host, port: server.port))"
         var metricsEndpoint: MetricsEndpoint?
         if let metrics {

@@ -61,3 +61,25 @@ import Testing
         return String(response[body.upperBound...])
     }
 }
+
+/// The open file limit is raised to the hard one at start, and said.
+@Suite(.peers, .requires(.dicomtap)) struct FileLimitTests {
+    @Test func serveRaisesItsSoftLimitAndSaysSo() async throws {
+        let dir = try TemporaryDirectory("file-limit")
+        defer { dir.remove() }
+        // A shell lowers the soft limit, then runs serve in its place (the hard limit stays).
+        let serve = try Subprocess("/bin/sh", ["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\"", Peers.dicomtap,
+                                               "serve", "--host", "127.0.0.1", "--port", "0", "--db", dir.file("rpi.sqlite")],
+                                   name: "serve", directory: dir)
+        defer { serve.stop() }
+        try await eventually("serve to listen", timeout: .seconds(60)) {
+            if !serve.process.isRunning { throw TimeoutError(what: "serve exited: \(serve.stderr)") }
+            return serve.stdout.contains("listening on")
+        }
+        let hard = try #require(String(contentsOfFile: "/proc/self/limits", encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("Max open files") }?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).first)
+        #expect(serve.stdout.contains("open file limit raised from 256 to \(hard) (each connection takes one)"), "\(serve.stdout)")
+        let limits = try String(contentsOfFile: "/proc/\(serve.pid)/limits", encoding: .utf8)
+        #expect(limits.split(separator: "\n").contains { $0.hasPrefix("Max open files") && $0.contains(" \(hard) ") && !$0.contains(" 256 ") })
+    }
+}
