@@ -8,17 +8,22 @@ import Foundation
 import NIOCore
 
 func rpiLoad(_ args: [String]) async {
-    guard args.count >= 5, let port = Int(args[1]), let count = Int(args[2]), ["one", "per-query", "echo"].contains(args[3]) else {
-        FileHandle.standardError.write(Data("usage: dicomtap-bench rpi-load HOST PORT COUNT one|per-query|echo PATIENT-ID\n".utf8))
+    guard args.count >= 5, let port = Int(args[1]), let count = Int(args[2]), ["one", "per-query", "echo"].contains(args[3]),
+          args.count < 6 || (Int(args[5]) ?? 0) > 0 else {
+        FileHandle.standardError.write(Data(
+            "usage: dicomtap-bench rpi-load HOST PORT COUNT one|per-query|echo PATIENT-ID [ASSOCIATIONS]\n".utf8))
         exit(2)
     }
     let host = args[0], perQuery = args[3] == "per-query", patientID = args[4]
+    if args[3] == "one", args.count >= 6, let associations = Int(args[5]), associations > 1 {
+        await concurrentLoad(host: host, port: port, count: count, associations: associations, patientID: patientID)
+        return
+    }
     if args[3] == "echo" {
         await echoLoad(host: host, port: port, count: count)
         return
     }
     let query = RPIQuery(patientID: patientID, calledAETitle: "ANY-SCP")
-    let model = RPIQueryModel.general
     let clock = ContinuousClock()
     var latencies: [Double] = []
     latencies.reserveCapacity(count)
@@ -32,27 +37,7 @@ func rpiLoad(_ args: [String]) async {
                 latencies.append(seconds(clock.now - t0) * 1000)
             }
         } else {
-            let client = try await DICOMClient.connect(host: host, port: port, parameters: AssociationParameters(
-                callingAETitle: "BENCH", calledAETitle: "ANY-SCP",
-                contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
-                                                       transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
-            guard let context = client.context(for: model.sopClassUID) else { throw LoadError.unexpected("no context") }
-            let identifier = try context.encode(query.identifier())
-            for _ in 0..<count {
-                let t0 = clock.now
-                let id = client.nextMessageID()
-                try await client.send(.cFindRequest(.init(messageID: id, affectedSOPClassUID: model.sopClassUID)),
-                                      dataSet: identifier, contextID: context.id)
-                var pending = 0
-                while let message = try await client.receive(timeout: .seconds(30)) {
-                    guard let status = message.command.status else { continue }
-                    if status == 0xFF00 || status == 0xFF01 { pending += 1; continue }
-                    guard status == 0, pending == 1 else { throw LoadError.unexpected("status \(status), \(pending) pending") }
-                    break
-                }
-                latencies.append(seconds(clock.now - t0) * 1000)
-            }
-            try await client.release()
+            latencies = try await queriesOnOneAssociation(host: host, port: port, count: count, query: query)
         }
     } catch {
         print("rpi-load: \(error)")
@@ -67,6 +52,71 @@ func rpiLoad(_ args: [String]) async {
 }
 
 enum LoadError: Error { case unexpected(String) }
+
+/// COUNT queries on one association; the latency of each (send to final response) in milliseconds.
+func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuery) async throws -> [Double] {
+    let model = RPIQueryModel.general
+    let clock = ContinuousClock()
+    var latencies: [Double] = []
+    latencies.reserveCapacity(count)
+    let client = try await DICOMClient.connect(host: host, port: port, parameters: AssociationParameters(
+        callingAETitle: "BENCH", calledAETitle: "ANY-SCP",
+        contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
+                                               transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
+    guard let context = client.context(for: model.sopClassUID) else { throw LoadError.unexpected("no context") }
+    let identifier = try context.encode(query.identifier())
+    for _ in 0..<count {
+        let t0 = clock.now
+        let id = client.nextMessageID()
+        try await client.send(.cFindRequest(.init(messageID: id, affectedSOPClassUID: model.sopClassUID)),
+                              dataSet: identifier, contextID: context.id)
+        var pending = 0
+        while let message = try await client.receive(timeout: .seconds(60)) {
+            guard let status = message.command.status else { continue }
+            if status == 0xFF00 || status == 0xFF01 { pending += 1; continue }
+            guard status == 0, pending == 1 else { throw LoadError.unexpected("status \(status), \(pending) pending") }
+            break
+        }
+        latencies.append(seconds(clock.now - t0) * 1000)
+    }
+    try await client.release()
+    return latencies
+}
+
+/// ASSOCIATIONS associations open at once, COUNT queries spread over them: every association is opened first
+/// (all are concurrent for the whole run), then each sends its share; latency median and p99 over all queries.
+func concurrentLoad(host: String, port: Int, count: Int, associations: Int, patientID: String) async {
+    let query = RPIQuery(patientID: patientID, calledAETitle: "ANY-SCP")
+    let clock = ContinuousClock()
+    let start = clock.now
+    let share = max(1, count / associations)
+    var latencies: [Double] = []
+    var failures: [String] = []
+    await withTaskGroup(of: Result<[Double], any Error>.self) { group in
+        for _ in 0..<associations {
+            group.addTask {
+                do { return .success(try await queriesOnOneAssociation(host: host, port: port, count: share, query: query)) }
+                catch { return .failure(error) }
+            }
+        }
+        for await result in group {
+            switch result {
+            case .success(let l): latencies += l
+            case .failure(let e): failures.append("\(e)")
+            }
+        }
+    }
+    let total = seconds(clock.now - start)
+    guard !latencies.isEmpty else {
+        print("rpi-load: every association failed: \(failures.first ?? "?")")
+        exit(1)
+    }
+    latencies.sort()
+    print(String(format: "%d queries on %d concurrent associations in %.3f s: %.0f queries/s, latency median %.3f ms, p99 %.3f ms, %d associations failed%@",
+                 latencies.count, associations, total, Double(latencies.count) / total, latencies[latencies.count / 2],
+                 latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))], failures.count,
+                 failures.first.map { " (first: \($0))" } ?? ""))
+}
 
 /// COUNT associations, each with one C-ECHO: the per-association cost of an SCP (DCMTK's, pynetdicom's, ours).
 func echoLoad(host: String, port: Int, count: Int) async {
