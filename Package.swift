@@ -159,6 +159,7 @@ let package = Package(
         .testTarget(
             name: "DICOMULTests",
             dependencies: ["DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOTestUtils", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
@@ -174,6 +175,8 @@ let package = Package(
             name: "DICOMNetworkTests",
             dependencies: ["DICOMPeerSupport", "DICOMNetwork", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
