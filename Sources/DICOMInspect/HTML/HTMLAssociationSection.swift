@@ -76,15 +76,17 @@ public struct HTMLAssociationSection: Sendable {
     func negotiation(into w: inout HTMLWriter) {
         w.element("h3", [], "Negotiation")
         w.open("table", [.init("class", "nego")])
-        w.markup("<thead><tr><th>ctx</th><th>abstract syntax</th><th>proposed transfer syntaxes</th><th>result</th><th>roles (SCU/SCP)</th></tr></thead><tbody>")
+        w.markup("<thead><tr><th>ctx</th><th>abstract syntax</th><th>proposed transfer syntaxes</th><th>result</th><th>roles</th></tr></thead><tbody>")
         for ctx in info.contexts.values.sorted(by: { $0.id < $1.id }) {
             let accepted = ctx.isAccepted
             w.open("tr", [.init("class", accepted ? "ok" : (ctx.result == nil ? "" : "rejected"))])
             w.element("td", [], String(ctx.id))
             w.open("td"); uid(ctx.abstractSyntax, into: &w); w.close("td")
             w.open("td")
-            for ts in ctx.proposedTransferSyntaxes {
-                w.open("div"); uid(ts, into: &w); w.close("div")
+            // Names only (the UID on hover): four transfer syntaxes with their UIDs would make the row tall.
+            for (i, ts) in ctx.proposedTransferSyntaxes.enumerated() {
+                if i > 0 { w.markup(", ") }
+                w.element("span", [.init("class", "ts"), .init("title", ts)], UIDRegistry.name(for: ts) ?? ts)
             }
             w.close("td")
             w.open("td")

@@ -239,7 +239,7 @@ public struct HTMLAssociationSummary: Sendable {
         }
         let final = ex.finalResponse
         if let d = ex.duration, let i = arrows.lastIndex(where: { $0.time == final?.time && $0.kind != .request }) {
-            arrows[i].note = "\(formatMilliseconds(d.milliseconds)) ms after the request"
+            arrows[i].note = "\(formatMilliseconds(d.milliseconds)) ms"
         }
         var originator: (String, UInt16)?
         if case .cStoreRequest(let rq) = ex.request.command, let ae = rq.moveOriginatorApplicationEntityTitle,

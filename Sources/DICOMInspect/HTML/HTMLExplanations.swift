@@ -33,6 +33,16 @@ enum HTMLExplanations {
             return "Data was sent after A-RELEASE-RQ: PS3.8 allows only the release reply then."
         case Finding.Code.unexpectedPDU.rawValue:
             return "A PDU arrived in a state where PS3.8 does not allow it (Table 9-10)."
+        case Finding.Code.finalResponseWithDataSet.rawValue:
+            return "A final response carries a data set; PS3.4 puts identifiers only in pending responses, and SCUs may count it as a match or ignore it."
+        case Finding.Code.pendingResponseWithoutDataSet.rawValue:
+            return "A pending response without an identifier: the match it announces has no content."
+        case Finding.Code.multiplePendingResponses.rawValue:
+            return "More than one match where the service allows one (Relevant Patient Information: 0xC100 is due instead)."
+        case Finding.Code.missingContentTemplateSequence.rawValue:
+            return "The Relevant Patient Information query lacks Content Template Sequence; the SCP cannot know which template to build."
+        case Finding.Code.dataSetNotKept.rawValue:
+            return "A long data set could not be spooled: a replay cannot send it."
         case Finding.Code.findingsTruncated.rawValue:
             return "More findings than the limit (--max-findings): the rest were counted, not kept."
         case Finding.Code.tooManyOpenRequests.rawValue:

@@ -121,7 +121,7 @@ struct HTMLLadder {
         let direction = to > from ? 1.0 : -1.0
         w.open("g", [.init("class", a.isMessage ? "msg dimse \(a.kind.rawValue)" : "msg pdu \(a.kind.rawValue)"),
                      .init("data-n", a.count)])
-        w.element("title", [], a.label + (a.note.map { ": " + $0 } ?? ""))
+        w.element("title", [], a.label + (a.note.map { a.isMessage ? ": \($0) after the request" : ": " + $0 } ?? ""))
         timeLabel(a.time, y: rowY, into: &w)
         w.empty("line", [.init("x1", from), .init("y1", rowY), .init("x2", to - direction * 9), .init("y2", rowY)])
         w.empty("polygon", [.init("points", "\(to),\(rowY) \(to - direction * 10),\(rowY - 5) \(to - direction * 10),\(rowY + 5)")])
@@ -182,6 +182,8 @@ struct HTMLLadder {
         w.close("g")
     }
 
+    static func shortened(_ s: String, to n: Int) -> String { s.count > n ? s.prefix(n - 1) + "…" : s }
+
     /// Seconds with three decimals: `12.345`.
     static func seconds(_ s: Double) -> String {
         let ms = Int64((s * 1000).rounded())
@@ -197,7 +199,7 @@ struct HTMLLadder {
         let x = Self.scu - 24
         w.empty("polygon", [.init("points", "\(x),\(rowY - 6) \(x + 6),\(rowY) \(x),\(rowY + 6) \(x - 6),\(rowY)")])
         w.element("text", [.init("x", x + 12), .init("y", rowY + 4)],
-                  "\(m.severity) \(m.code): " + String(m.message.prefix(64)) + (m.message.count > 64 ? "…" : ""))
+                  Self.shortened("\(m.severity) \(m.code): " + m.message, to: 76))
         w.close("g")
     }
 }

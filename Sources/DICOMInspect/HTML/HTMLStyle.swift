@@ -16,9 +16,10 @@ enum HTMLStyle {
     section.hidden,g.hidden{display:none}
     .cols{display:flex;gap:20px;align-items:flex-start;flex-wrap:wrap}
     .ladder-box{flex:0 0 auto;overflow-x:auto}
-    .tables{flex:1 1 480px;min-width:420px}
+    .tables{flex:1 1 480px;min-width:0}
     table{border-collapse:collapse;width:100%;margin-bottom:8px;font-size:13px}
     th,td{border-bottom:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}
+    td{overflow-wrap:break-word} table.kv td{word-break:break-all}
     th{background:var(--panel);font-weight:600}
     td.num{text-align:right;white-space:nowrap}
     .uid{display:block;color:var(--muted);font:11px ui-monospace,"DejaVu Sans Mono",monospace;word-break:break-all}
