@@ -187,7 +187,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMCaptureTests",
-            dependencies: ["DICOMPeerSupport", "DICOMCapture", "DICOMInspect", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DICOMPeerSupport", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
         .target(

@@ -7,7 +7,7 @@ import DIMSE
 /// them over (so memory stays flat): the annotated text dump, the JSON document of the
 /// contract, or the statistics table.
 public final class AnalysisReportWriter {
-    public enum Format: Sendable { case text, json, summary }
+    public enum Format: Sendable { case text, json, summary, html }
 
     public struct Filter: Sendable {
         public var association: Int?
@@ -25,7 +25,7 @@ public final class AnalysisReportWriter {
     public let filter: Filter
     public var dumpOptions = AnnotatedDumpRenderer.Options()
     public var includeAllDataSets = false
-    private let write: (String) -> Void
+    let write: (String) -> Void
     private let warn: (String) -> Void
     /// Associations of the inputs analyzed so far: the next input's are numbered after them, so
     /// association numbers run 1, 2, 3 ... over all inputs (in input order, then start order).
@@ -34,10 +34,15 @@ public final class AnalysisReportWriter {
     private var input: String?
     private var severalInputs = false
     /// The summary's totals: added to on the threads that render (in any order), read at the end.
-    private let statistics = NIOLockedValueBox(AnalysisStatistics())
+    let statistics = NIOLockedValueBox(AnalysisStatistics())
+    /// Each association's C-MOVE/C-GET requests and C-STORE originators, linked at the end.
+    let retrievals = NIOLockedValueBox([RetrievalSummary]())
+    /// The HTML report's first page: one small entry per association written.
+    var htmlEntries: [HTMLAssociationEntry] = []
+    var inputs: [String] = []
     private var first = true
     private var shown = 0
-    private var warnings: [(String, CaptureAnalyzer.Warning)] = []
+    var warnings: [(String, CaptureAnalyzer.Warning)] = []
     /// Warnings said before the associations of their input (not said again at the end).
     private var saidFirst: [(String, String)] = []
 
@@ -54,6 +59,8 @@ public final class AnalysisReportWriter {
 
     public func begin(inputs: [String]) {
         severalInputs = inputs.count > 1
+        self.inputs = inputs
+        if format == .html { write(HTMLReport.begin(inputs: inputs).string) }
         if format == .json {
             write("{\n\"inputs\": " + JSONValue.array(inputs.map(JSONValue.string)).serialized() + ",\n\"associations\": [\n")
         }
@@ -93,6 +100,7 @@ public final class AnalysisReportWriter {
         var renderer = AnalysisRenderer(format: format, filter: filter, dumpOptions: dumpOptions,
                                         includeAllDataSets: includeAllDataSets)
         renderer.statistics = statistics
+        renderer.retrievals = retrievals
         renderer.input = input
         renderer.namesInput = severalInputs
         return renderer
@@ -111,6 +119,9 @@ public final class AnalysisReportWriter {
             first = false
         case .text(let text):
             write(text)
+        case .html(let text, let entry):
+            write(text)
+            htmlEntries.append(entry)
         }
     }
 
@@ -124,11 +135,14 @@ public final class AnalysisReportWriter {
             let w = JSONValue.array(warnings.map { file, w in
                 .object([("input", .string(file)), ("message", .string(w.message)), ("packet", w.packet.map { .int($0) } ?? .null)])
             })
-            write("\n],\n\"warnings\": " + w.serialized(indent: 1) + "\n}\n")
+            write("\n],\n" + retrievalsJSON + "\"warnings\": " + w.serialized(indent: 1) + "\n}\n")
         case .summary:
-            write(statistics.withLockedValue { $0.renderText() })
+            write(statistics.withLockedValue { $0.renderText() } + RetrievalLinker.summaryText(links))
         case .text:
             if shown == 0 { write("No association matches.\n") }
+            write(RetrievalLinker.text(links))
+        case .html:
+            endHTML()
         }
         for (file, w) in warnings where !saidFirst.contains(where: { $0 == (file, w.message) }) { warn("\(file): \(w)") }
     }
@@ -147,6 +161,8 @@ public struct AnalysisRenderer: Sendable {
         case json(String)
         /// For the statistics table: the association was added to `statistics`.
         case counted
+        /// The association's section of the HTML report, and its line on the first page.
+        case html(String, HTMLAssociationEntry)
     }
 
     public var format: AnalysisReportWriter.Format
@@ -156,6 +172,8 @@ public struct AnalysisRenderer: Sendable {
     /// Where the summary format adds each association (on the rendering thread); without it the
     /// summary format only counts.
     public var statistics: NIOLockedValueBox<AnalysisStatistics>?
+    /// Where each association's retrieval summary goes (linked across associations at the end).
+    public var retrievals: NIOLockedValueBox<[RetrievalSummary]>?
     /// The capture the associations come from (in the JSON of each association).
     public var input: String?
     /// Whether the text dump names the input in each association's header (several inputs).
@@ -170,7 +188,7 @@ public struct AnalysisRenderer: Sendable {
     }
 
     /// Whether the observers must emit PDU and message events (the text dump shows them).
-    var needsEvents: Bool { format == .text }
+    var needsEvents: Bool { format == .text || format == .html }
     /// Whether data sets are read at all (decoded as they arrive when they are).
     var readsDataSets: Bool { format != .summary || filter.patientID != nil }
 
@@ -207,11 +225,16 @@ public struct AssociationRendering: Sendable {
     /// The filters: an exchange of the service, a data set with the patient ID.
     private var hasService = false
     private var hasPatient = false
+    /// The HTML report's rows and arrows (html).
+    var page = HTMLAssociationSummary()
+    /// C-MOVE/C-GET requests and C-STORE originators (every format: they are linked at the end).
+    var retrieval: RetrievalSummary
 
     init(renderer: AnalysisRenderer, index: Int, origin: Timestamp) {
         self.renderer = renderer
         self.index = index
         dump = AnnotatedDumpRenderer(options: renderer.dumpOptions, origin: origin)
+        retrieval = RetrievalSummary(association: index)
     }
 
     private var filter: AnalysisReportWriter.Filter { renderer.filter }
@@ -224,12 +247,14 @@ public struct AssociationRendering: Sendable {
             case .exchangeEnded(let ex):
                 ended(ex)
             case .message(let m, _):
+                if renderer.format == .html { page.observe(event) }
                 guard renderer.format == .text else { continue }
                 if let service = filter.service, m.commandField?.service.rawValue != service, m.commandField?.service != .cCancel {
                     continue
                 }
                 dump.write(event, info: info, into: &text)
             case .pdu, .finding:
+                if renderer.format == .html { page.observe(event) }
                 guard renderer.format == .text else { continue }
                 dump.write(event, info: info, into: &text)
             }
@@ -241,9 +266,14 @@ public struct AssociationRendering: Sendable {
         if let wanted = filter.service, service == wanted { hasService = true }
         if let id = filter.patientID, !hasPatient, ex.mentions(patientID: id) { hasPatient = true }
         let shown = filter.service == nil || service == filter.service
+        retrieval.add(ex)
         switch renderer.format {
         case .summary:
             statistics.add(ex, order: index) // numbers run over all inputs: (input, start) order
+        case .html:
+            guard shown else { return }
+            statistics.add(ex, order: index)
+            page.observe(.exchangeEnded(ex))
         case .json:
             guard shown else { return }
             exchanges.append((ex.index, AssociationJSON(includeAllDataSets: renderer.includeAllDataSets)
@@ -262,7 +292,10 @@ public struct AssociationRendering: Sendable {
         if filter.service != nil && !hasService { return nil }
         if filter.patientID != nil && !hasPatient { return nil }
         let ordered = exchanges.sorted { $0.index < $1.index }.map(\.text)
+        noteRetrievals(a)
         switch renderer.format {
+        case .html:
+            return finishHTML(a, statistics: statistics)
         case .summary:
             var totals = statistics
             totals.add(associationOf: a.observer)

@@ -19,14 +19,15 @@ struct Analyze: ParsableCommand {
           dicomtap analyze captures/rpi_general_one_match.pcapng
           dicomtap analyze --summary captures/*.pcapng
           dicomtap analyze --format json --service C-FIND captures/concurrent.pcapng
+          dicomtap analyze --format html captures/*.pcapng > report.html
         """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
 
     @Argument(help: "Capture files (pcap or pcapng).")
     var files: [String]
 
-    @Option(help: "Output format: text (annotated dump) or json (one document).")
+    @Option(help: "Output format: text (annotated dump), json (one document) or html (one self-contained page: ladder diagrams, tables, timeline).")
     var format: Format = .text
 
     @Flag(help: "Print statistics (associations by outcome, exchanges by status, service response times) instead of the dump.")
@@ -71,7 +72,7 @@ struct Analyze: ParsableCommand {
         // Before anything is read: every input.
         for file in files { try PathCheck.readableFile(file, "", exitCode: 2) }
         let stdout = BufferedOutput()
-        let output = AnalysisReportWriter(format: summary ? .summary : (format == .json ? .json : .text), filter: filter,
+        let output = AnalysisReportWriter(format: summary ? .summary : writerFormat, filter: filter,
                                           write: { stdout.write($0) },
                                           warn: { warning in
                                               stdout.flush()
@@ -94,6 +95,14 @@ struct Analyze: ParsableCommand {
         }
         output.end()
         stdout.flush()
+    }
+
+    var writerFormat: AnalysisReportWriter.Format {
+        switch format {
+        case .text: return .text
+        case .json: return .json
+        case .html: return .html
+        }
     }
 
     var filter: AnalysisReportWriter.Filter {

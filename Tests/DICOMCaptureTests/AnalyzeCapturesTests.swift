@@ -152,7 +152,7 @@ import Testing
 
     static func text(_ piece: AnalysisRenderer.Piece?) -> String {
         switch piece {
-        case .json(let t), .text(let t): return t
+        case .json(let t), .text(let t), .html(let t, _): return t
         case .counted: return "counted"
         case nil: return "filtered"
         }

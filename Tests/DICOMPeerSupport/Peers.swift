@@ -20,6 +20,8 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
     case dicomtap
     /// Orthanc 1.10 (Debian package orthanc), a real PACS: `/usr/sbin/Orthanc`.
     case orthanc
+    /// Headless Chromium (Debian package chromium): loads the HTML reports.
+    case chromium
 
     public var description: String { rawValue }
 
@@ -34,6 +36,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .sqlite3: return "the sqlite3 shell (Debian package sqlite3, tools/setup.sh)"
         case .dicomtap: return "the dicomtap executable built beside the tests from the current sources (swift build --build-tests)"
         case .orthanc: return "Orthanc 1.10 (Debian package orthanc, tools/setup.sh; /usr/sbin/Orthanc)"
+        case .chromium: return "Chromium (Debian package chromium, tools/setup.sh)"
         }
     }
 
@@ -47,6 +50,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .sqlite3: return Peers.sqlite3 == nil ? "no sqlite3 on PATH or in /usr/bin" : nil
         case .dicomtap: return Peers.dicomtapProblem
         case .orthanc: return Peers.orthanc == nil ? "no Orthanc 1.10 in /usr/sbin or on PATH" : nil
+        case .chromium: return Peers.chromium == nil ? "no chromium on PATH or in /usr/bin" : nil
         }
     }
 
@@ -216,6 +220,11 @@ public enum Peers {
 
     public static let tshark: String? = executables(named: "tshark").first { candidate in
         run(candidate, ["--version"])?.output.contains("TShark (Wireshark)") == true
+    }
+
+    /// Chromium: its `--version` says "Chromium".
+    public static let chromium: String? = executables(named: "chromium").first { candidate in
+        run(candidate, ["--version"])?.output.contains("Chromium") == true
     }
 
     public static let sqlite3: String? = executables(named: "sqlite3").first { candidate in
