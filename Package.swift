@@ -211,6 +211,7 @@ let package = Package(
             dependencies: ["DICOMProxyTestSupport", "DICOMProxy", "DICOMRewrite", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Peers"]
         ),

@@ -70,28 +70,6 @@ final class StandardOutput: Sendable {
     }
 }
 
-/// Writes all of `bytes` to `descriptor`, after short writes and writes interrupted by a signal
-/// (`EINTR`). Returns `nil` once everything is written, else the `errno` of the write that failed.
-package func writeFully(_ descriptor: CInt, _ bytes: UnsafeRawBufferPointer) -> CInt? {
-    guard var base = bytes.baseAddress else { return nil }
-    var remaining = bytes.count
-    while remaining > 0 {
-        let n = systemWrite(descriptor, base, remaining)
-        if n < 0 {
-            let failure = errno
-            if failure == EINTR { continue }
-            return failure
-        }
-        remaining -= n
-        base += n
-    }
-    return nil
-}
-
-private func systemWrite(_ fd: CInt, _ base: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, base, count)
-}
-
 /// `HH:MM:SS.mmm` in local time.
 func localTimeOfDay(_ t: Timestamp) -> String {
     var seconds = time_t(t.nanoseconds / 1_000_000_000)

@@ -38,17 +38,9 @@ extension Finding.Code {
     public static let peerClosedConnection = Finding.Code(rawValue: "peer-closed-connection")
 }
 
-/// One-line texts for the console, and the JSON-lines objects of `events.jsonl` (the format
-/// itself is `AssociationEventFormat` in DICOMInspect, shared with replay).
-struct ProxyEventFormat {
-    let associationID: String
-    let events: AssociationEventFormat
-
-    init(associationID: String) {
-        self.associationID = associationID
-        events = AssociationEventFormat(associationID: associationID)
-    }
-
+/// One-line texts for the console (the JSON-lines objects of `events.jsonl` are
+/// `AssociationEventFormat`'s, in DICOMInspect, shared with replay).
+enum ProxyEventFormat {
     // MARK: Console
 
     static func statusText(_ status: DIMSEStatus) -> String {
@@ -94,8 +86,7 @@ struct ProxyEventFormat {
     }
 
     static func milliseconds(_ d: Duration) -> String {
-        let ms = (d.milliseconds * 1000).rounded() / 1000
-        return String(ms)
+        AssociationLog.milliseconds(d)
     }
 
     /// One line per PDU for `--verbose`.
@@ -130,28 +121,5 @@ struct ProxyEventFormat {
         if let status = m.status { line += "  " + statusText(status) }
         if let length = m.dataSetLength { line += "  data set \(length) bytes" }
         return line
-    }
-
-    // MARK: JSON lines (the shared format, `AssociationEventFormat` in DICOMInspect)
-
-    func object(type: String, time: Timestamp?, _ fields: [(String, JSONValue)]) -> JSONValue {
-        events.object(type: type, time: time, fields)
-    }
-
-    func start(time: Timestamp, client: String, server: String, info: AssociationInfo) -> JSONValue {
-        events.start(time: time, client: client, server: server, info: info)
-    }
-
-    func end(time: Timestamp, start: Timestamp, client: String, server: String?, observer: AssociationObserver,
-             reason: String?) -> JSONValue {
-        events.end(time: time, start: start, client: client, server: server, observer: observer, reason: reason)
-    }
-
-    func event(_ event: ObservationEvent, observer: AssociationObserver) -> JSONValue? {
-        events.event(event, observer: observer)
-    }
-
-    func finding(_ f: Finding, rawBytes: ByteBuffer?) -> JSONValue {
-        events.finding(f, rawBytes: rawBytes)
     }
 }

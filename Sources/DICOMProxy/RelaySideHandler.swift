@@ -1,10 +1,25 @@
 import DICOMInspect
 import NIOCore
 
+/// What a `RelaySideHandler` reports to, and asks of, the association it belongs to
+/// (`AssociationRelay`). Confined to the channel's event loop.
+protocol RelaySideDelegate: AnyObject {
+    /// Whether the peer in `role` may be read from now (backpressure, a commit in progress).
+    func mayRead(_ role: PeerRole) -> Bool
+    /// The channel of the peer in `role` can take bytes again.
+    func becameWritable(_ role: PeerRole)
+    func received(_ input: RelayInput, from role: PeerRole)
+    func readComplete(from role: PeerRole)
+    /// The peer in `role` closed its side of the connection (TCP FIN).
+    func inputClosed(_ role: PeerRole)
+    func channelClosed(_ role: PeerRole)
+    func errorCaught(_ error: any Error, from role: PeerRole)
+}
+
 /// One half of the relay's matched pair of glue handlers (model: swift-nio-ssh
 /// `NIOSSHServer/GlueHandler.swift`): it sits at the end of one peer's pipeline, after the
-/// PDU framer, hands each framed PDU to the association's `AssociationRelay`, and writes
-/// what the relay sends that peer. Backpressure: it reads from its peer only while the other
+/// PDU framer, hands each framed PDU to the association (its `RelaySideDelegate`, the
+/// `AssociationRelay`), and writes what the relay sends that peer. Backpressure: it reads from its peer only while the other
 /// peer's channel is writable (and the relay allows it); half-close and close are passed on
 /// through the relay.
 final class RelaySideHandler: ChannelDuplexHandler {
@@ -13,11 +28,11 @@ final class RelaySideHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     let role: PeerRole
-    private var relay: AssociationRelay?
+    private var relay: (any RelaySideDelegate)?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
 
-    init(role: PeerRole, relay: AssociationRelay) {
+    init(role: PeerRole, relay: any RelaySideDelegate) {
         self.role = role
         self.relay = relay
     }

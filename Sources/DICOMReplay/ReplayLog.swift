@@ -5,16 +5,17 @@ import DICOMUL
 import Foundation
 import NIOCore
 
-/// `--log-dir` during a replay: the same outputs as the proxy's, built the same way (every
-/// PDU of the replayed association -> `AssociationObserver` -> `AnnotatedDumpRenderer` text
-/// per association, `AssociationEventFormat` objects in `events.jsonl`). A replayed SCP's
-/// sessions are kept by connection while their association is open and dropped once its log
-/// is written (release, abort, rejection, or `finishAll` at shutdown), so a long `--serve`
-/// does not keep every past association's observer and data sets.
+/// `--log-dir` during a replay: the same outputs as the proxy's, written by the same
+/// `AssociationLog` (every PDU of the replayed association -> `AssociationObserver` ->
+/// annotated text per association, `events.jsonl`; one header, one END line, one file naming,
+/// files 0600 in a 0700 folder through `PrivateFiles`). A replayed SCP's sessions are kept by
+/// connection while their association is open and dropped once its log is written (release,
+/// abort, rejection, or `finishAll` at shutdown), so a long `--serve` does not keep every past
+/// association's observer and data sets.
 public final class ReplayLog: @unchecked Sendable {
     public let directory: String
     private let lock = NSLock()
-    private let events: FileHandle
+    let events: AppendOnlyFile
     private var sessions: [Int: ReplaySession] = [:]
     private var count = 0
 
@@ -26,25 +27,13 @@ public final class ReplayLog: @unchecked Sendable {
 
     public init(directory: String) throws(ReplayError) {
         self.directory = directory
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let path = directory + "/events.jsonl"
-            if !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
-            }
-            guard let handle = FileHandle(forWritingAtPath: path) else {
-                throw ReplayError(.invalidOption, "--log-dir: cannot open \(path) for writing")
-            }
-            handle.seekToEndOfFile()
-            events = handle
-        } catch let error as ReplayError {
-            throw error
+        do throws(PrivateFiles.Error) {
+            try PrivateFiles.makeDirectory(directory)
+            events = try AppendOnlyFile(appendingTo: directory + "/events.jsonl")
         } catch {
             throw ReplayError(.invalidOption, "--log-dir \(directory): \(error)")
         }
     }
-
-    deinit { try? events.close() }
 
     /// A new association's log; `connection` identifies it for a replayed SCP.
     public func session(client: String, server: String, connection: Int? = nil) -> ReplaySession {
@@ -84,44 +73,25 @@ public final class ReplayLog: @unchecked Sendable {
         defer { lock.unlock() }
         return sessions[connection]
     }
-
-    func writeEvent(_ value: JSONValue) {
-        let line = value.serialized() + "\n"
-        lock.lock()
-        defer { lock.unlock() }
-        events.write(Data(line.utf8))
-    }
 }
 
-/// One association's log: observes every PDU through the shared observer and renders it.
+/// One association's log: every PDU through its `AssociationLog`.
 public final class ReplaySession: @unchecked Sendable {
     private let lock = NSLock()
     private let log: ReplayLog
-    private let id: String
-    private let client: String
-    private let server: String
     /// The replayed SCP's connection, under which `log` keeps this session while it is open.
     private let connection: Int?
-    private let start: Timestamp
-    private var observer: AssociationObserver
-    private let renderer: AnnotatedDumpRenderer
-    private let format: AssociationEventFormat
-    private var lines: [String] = []
+    private let association: AssociationLog
     private var finished = false
     private var started = false
 
     init(log: ReplayLog, id: String, client: String, server: String, connection: Int? = nil) {
         self.log = log
         self.connection = connection
-        self.id = id
-        self.client = client
-        self.server = server
-        start = .wallClock()
         var configuration = AssociationObserver.Configuration()
         configuration.emitsEvents = true
-        observer = AssociationObserver(configuration: configuration)
-        renderer = AnnotatedDumpRenderer(origin: start)
-        format = AssociationEventFormat(associationID: id)
+        association = AssociationLog(id: id, start: .wallClock(), client: client, server: server, observer: configuration,
+                                     directory: log.directory, events: log.events, actionField: "replayAction")
     }
 
     /// The tap to give `DICOMClient.connect` or the server configuration.
@@ -133,13 +103,14 @@ public final class ReplaySession: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !finished else { return }
-        let events = observer.receive(pdu, frame: frame, from: role, at: time)
-        if !started, observer.info.requestTime != nil {
+        let events = association.receive(pdu, frame: frame, from: role, at: time)
+        if !started, association.info.requestTime != nil {
             started = true
-            log.writeEvent(format.start(time: observer.info.requestTime ?? start, client: client, server: server, info: observer.info))
+            association.nameTextFile()
+            association.writeStart()
         }
-        emit(events)
-        if observer.info.outcome.isFinished { close(at: time, reason: nil) }
+        association.write(events)
+        if association.info.outcome.isFinished { close(at: time, reason: nil) }
     }
 
     /// A finding of the replay itself (an unmatched request), in the same outputs.
@@ -147,7 +118,7 @@ public final class ReplaySession: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !finished else { return }
-        emit([.finding(finding)])
+        association.write([.finding(finding)])
     }
 
     /// Ends the log (idempotent): unanswered requests, the end line, the text file.
@@ -157,46 +128,12 @@ public final class ReplaySession: @unchecked Sendable {
         close(at: .wallClock(), reason: reason)
     }
 
-    private func emit(_ events: [ObservationEvent]) {
-        for event in events {
-            lines += renderer.render(event, info: observer.info)
-            if let json = format.event(event, observer: observer) { log.writeEvent(json) }
-        }
-    }
-
     private func close(at time: Timestamp, reason: String?) {
         guard !finished else { return }
-        emit(observer.connectionClosed(at: time))
+        association.write(association.connectionClosed(at: time))
         finished = true
-        log.writeEvent(format.end(time: time, start: start, client: client, server: server, observer: observer,
-                                  reason: reason, actionField: "replayAction"))
-        let info = observer.info
-        let header = "=== Association \(id): \(client) -> \(server)"
-            + (info.callingAETitle.map { "  \"\($0)\"" } ?? "") + (info.calledAETitle.map { " -> \"\($0)\"" } ?? "")
-            + "  start \(iso8601(start))"
-        let text = ([header] + lines + ["END  \(info.outcome)  \(observer.exchanges.count) exchanges"]).joined(separator: "\n") + "\n"
-        let path = log.directory + "/" + fileStem(info) + ".txt"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        lines = []
+        association.end(at: time, reason: reason)
         // Written: nothing more is logged for it (`finished`), so the log need not keep it.
         if let connection { log.closed(self, connection: connection) }
-    }
-
-    /// `<UTC start yyyyMMdd-HHmmss>-<id>-<calling>-<called>`, as the proxy names its logs.
-    private func fileStem(_ info: AssociationInfo) -> String {
-        let iso = Array(iso8601(start))
-        let date = String(iso[0..<4]) + String(iso[5..<7]) + String(iso[8..<10])
-        let time = String(iso[11..<13]) + String(iso[14..<16]) + String(iso[17..<19])
-        func safe(_ s: String?) -> String {
-            let t = (s ?? "").filter { $0 != " " }
-            guard !t.isEmpty else { return "unknown" }
-            return String(t.unicodeScalars.map { c -> Character in
-                switch c {
-                case "A"..."Z", "a"..."z", "0"..."9", ".", "_", "-": return Character(c)
-                default: return "_"
-                }
-            })
-        }
-        return "\(date)-\(time)-\(id)-\(safe(info.callingAETitle))-\(safe(info.calledAETitle))"
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import DICOMInspect
 @testable import DICOMProxy
 
 /// The proxy's folders are 0700 and its files 0600, and it never writes through what someone

@@ -6,31 +6,31 @@ import Musl
 import Darwin
 #endif
 
-/// How the proxy creates its log and record folders and files, which hold what the peers said
+/// How the proxy and replay create their log and record folders and files, which hold what the peers said
 /// (identifiers, AE titles): folders it creates are 0700 and files 0600 whatever the process's
 /// umask, and it never writes through something someone else placed where it writes: a
 /// symbolic link (files are opened with `O_NOFOLLOW`), a file or folder of another user,
 /// anything but a regular file, or a file with other hard links is refused, in words naming
 /// the path, before anything is written.
-enum PrivateFiles {
-    static let directoryMode: mode_t = 0o700
-    static let fileMode: mode_t = 0o600
+package enum PrivateFiles {
+    package static let directoryMode: mode_t = 0o700
+    package static let fileMode: mode_t = 0o600
     /// `stem-2` to `stem-N` are tried when `stem` is taken (`createUnique`).
-    static let maximumNameAttempts = 100
+    package static let maximumNameAttempts = 100
 
     /// A folder or file the proxy cannot or will not write, in words.
-    struct Error: Swift.Error, CustomStringConvertible {
-        var path: String
-        var problem: String
-        var description: String { "cannot write \(path): \(problem)" }
+    package struct Error: Swift.Error, CustomStringConvertible {
+        package var path: String
+        package var problem: String
+        package var description: String { "cannot write \(path): \(problem)" }
 
-        init(path: String, problem: String) {
+        package init(path: String, problem: String) {
             self.path = path
             self.problem = problem
         }
 
         /// A failed system call, its reason in words.
-        init(path: String, errno code: CInt) {
+        package init(path: String, errno code: CInt) {
             self.init(path: path, problem: String(cString: strerror(code)))
         }
     }
@@ -38,7 +38,7 @@ enum PrivateFiles {
     /// Creates `path` and its missing parents (like `mkdir -p`), each new one with mode 0700.
     /// Folders that exist already are used as they are (their mode is not changed), except that
     /// the last one must belong to this user: another could replace the files in it.
-    static func makeDirectory(_ path: String) throws(Error) {
+    package static func makeDirectory(_ path: String) throws(Error) {
         var current = path.hasPrefix("/") ? "" : "."
         let components = path.split(separator: "/")
         for (index, component) in components.enumerated() {
@@ -64,7 +64,7 @@ enum PrivateFiles {
     /// Opens `path` for appending (`events.jsonl`): a new file is created with mode 0600; an
     /// existing one is used only when it is a regular file of this user with no other hard link
     /// (then set to 0600: it holds what the peers said).
-    static func openForAppending(_ path: String) throws(Error) -> CInt {
+    package static func openForAppending(_ path: String) throws(Error) -> CInt {
         let created = systemOpen(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
         if created >= 0 { return try setMode(created, path: path) }
         guard errno == EEXIST else { throw Error(path: path, errno: errno) }
@@ -97,7 +97,7 @@ enum PrivateFiles {
     /// when a file of this user has that name already (a proxy restarted within the second
     /// reuses association ids), `stem-2.suffix`, `stem-3.suffix`... A symbolic link, another
     /// user's file or anything but a regular file at the name is refused.
-    static func createUnique(in directory: String, stem: String, suffix: String) throws(Error) -> (descriptor: CInt, path: String) {
+    package static func createUnique(in directory: String, stem: String, suffix: String) throws(Error) -> (descriptor: CInt, path: String) {
         for attempt in 1...maximumNameAttempts {
             let path = directory + "/" + stem + (attempt == 1 ? "" : "-\(attempt)") + "." + suffix
             // O_EXCL: fails on any name that exists, a symbolic link included (it is not followed).
