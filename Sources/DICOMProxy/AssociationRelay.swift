@@ -8,6 +8,8 @@ import Darwin
 import DICOMCore
 import DICOMInspect
 import struct DICOMNetwork.SocketFailure
+import enum DICOMNetwork.TLSHandshakeOutcome
+import struct DICOMNetwork.TLSSessionInfo
 import DICOMRewrite
 import DICOMUL
 import DIMSE
@@ -78,6 +80,8 @@ final class AssociationRelay {
     private let client: String
     private var upstream: ProxyEndpoint?
     private var closeReason: RelayCloseReason?
+    /// The TLS sessions of the legs that speak TLS (the recording holds their decrypted stream).
+    private var tlsSessions: [PeerRole: TLSSessionInfo] = [:]
     private var responseTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var lastActivity: NIODeadline
@@ -376,6 +380,8 @@ final class AssociationRelay {
         let id = self.id
         let upstreamRecorder = isRewriting ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
                                                                               eventLoop: eventLoop) } : nil
+        let upstreamTLS = upstream.tls ? configuration.upstreamTLS : nil
+        let relay = NIOLoopBound(self, eventLoop: eventLoop)
         responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             run(machine.associationResponseTimedOut(), pdu: nil)
             finishIfDone()
@@ -387,6 +393,7 @@ final class AssociationRelay {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    try upstreamTLS?.install(on: channel, host: upstream.host) { relay.value.tlsHandshake($0, leg: .acceptor) }
                     if let upstreamRecorder { try pipeline.addHandler(upstreamRecorder.value) }
                     if let tap { try pipeline.addHandler(TapHandler(associationID: id, role: .acceptor, tap: tap)) }
                     try pipeline.addHandler(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: maximumPDULength)))
@@ -460,12 +467,34 @@ final class AssociationRelay {
         }
     }
 
+    /// A leg's TLS handshake ended: its session (version, suite, the peer's certificate) or the reason it failed, in
+    /// words, to the console, the text log and `events.jsonl`. A failed handshake closes that leg's connection; the
+    /// relay then ends the association as for any closed connection.
+    func tlsHandshake(_ outcome: TLSHandshakeOutcome, leg: PeerRole) {
+        let peer = leg == .requestor ? "SCU \(client)" : "SCP \(upstream.map { "\($0)" } ?? "?")"
+        let time = wallClock()
+        switch outcome {
+        case .established(let session):
+            tlsSessions[leg] = session
+            logger.info("TLS  \(peer): \(session)")
+            writeText(["[\(relativeSeconds(time, origin: startTime))] TLS \(peer): \(session)"])
+            shared.events?.write(format.tls(session, leg: leg, time: time).serialized() + "\n")
+        case .failed(let failure):
+            logger.info("TLS  \(peer): handshake failed: \(failure.reason)")
+            writeText(["[\(relativeSeconds(time, origin: startTime))] TLS \(peer): handshake failed: \(failure.reason)"])
+            shared.events?.write(format.tlsFailure(failure.reason, leg: leg, peer: peer, time: time).serialized() + "\n")
+        }
+    }
+
     /// Names and opens the text log and the recording (once the AE titles are known, or at the end).
     private func openFiles() {
         guard !textLogOpened else { return }
         textLogOpened = true
         let info = observer.info
+        // A leg over TLS: the recording is its decrypted stream, and its name says so.
+        let decrypted = !tlsSessions.isEmpty || upstream?.tls == true
         let stem = associationFileStem(start: startTime, id: id, calling: info.callingAETitle, called: info.calledAETitle)
+            + (decrypted ? "-decrypted" : "")
         if let directory = configuration.recordDirectory {
             recorder?.open(directory: directory, stem: stem)
         }
