@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "DICOMNetwork", "DICOMRewrite", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),

@@ -23,6 +23,8 @@ struct ProxyShared: Sendable {
     /// `events.jsonl` in the log directory.
     let events: AppendOnlyFile?
     let logger: Logger
+    /// The TLS contexts new connections use (`DICOMProxyServer.reloadTLS` replaces them; open ones keep theirs).
+    let tls: TLSContexts
 }
 
 /// One relayed association: the glue between the SCU's channel and the upstream channel,
@@ -380,7 +382,7 @@ final class AssociationRelay {
         let id = self.id
         let upstreamRecorder = isRewriting ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
                                                                               eventLoop: eventLoop) } : nil
-        let upstreamTLS = upstream.tls ? configuration.upstreamTLS : nil
+        let upstreamTLS = upstream.tls ? shared.tls.current.upstream : nil
         let relay = NIOLoopBound(self, eventLoop: eventLoop)
         responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             run(machine.associationResponseTimedOut(), pdu: nil)

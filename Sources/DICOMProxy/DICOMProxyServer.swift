@@ -59,7 +59,8 @@ public final class DICOMProxyServer: Sendable {
         if let directory = configuration.recordDirectory {
             try PrivateFiles.makeDirectory(directory)
         }
-        shared = ProxyShared(configuration: configuration, events: events, logger: logger)
+        shared = ProxyShared(configuration: configuration, events: events, logger: logger,
+                             tls: TLSContexts(listen: configuration.listenTLS, upstream: configuration.upstreamTLS))
         registry = AssociationRegistry(eventLoop: group.next())
     }
 
@@ -78,15 +79,21 @@ public final class DICOMProxyServer: Sendable {
     public func startListeners() async throws -> [(address: SocketAddress, tls: Bool)] {
         var bound: [(address: SocketAddress, tls: Bool)] = []
         if let listen = configuration.listen {
-            bound.append((try await bind(listen, tls: nil), false))
+            bound.append((try await bind(listen, tls: false), false))
         }
-        if let listen = configuration.tlsListen, let tls = configuration.listenTLS {
-            bound.append((try await bind(listen, tls: tls), true))
+        if let listen = configuration.tlsListen, configuration.listenTLS != nil {
+            bound.append((try await bind(listen, tls: true), true))
         }
         return bound
     }
 
-    private func bind(_ listen: ProxyEndpoint, tls: TLSContext?) async throws -> SocketAddress {
+    /// Replaces the certificates, keys and CAs of new TLS connections (SIGHUP: certificates expire, the proxy runs
+    /// on); associations already open keep the TLS session they have. A side given as nil is left as it is.
+    public func reloadTLS(listen: TLSContext?, upstream: TLSContext?) {
+        shared.tls.replace(listen: listen, upstream: upstream)
+    }
+
+    private func bind(_ listen: ProxyEndpoint, tls: Bool) async throws -> SocketAddress {
         let shared = self.shared
         let registry = self.registry
         let channel: any Channel
@@ -101,7 +108,7 @@ public final class DICOMProxyServer: Sendable {
                         let relay = AssociationRelay(id: id, channel: channel, shared: shared) { id in
                             registry.remove(id)
                         }
-                        if let tls {
+                        if tls, let tls = shared.tls.current.listen {
                             // TLS under the relay's handlers: the recording and the observer see the decrypted stream.
                             let bound = NIOLoopBound(relay, eventLoop: channel.eventLoop)
                             try tls.install(on: channel) { outcome in bound.value.tlsHandshake(outcome, leg: .requestor) }

@@ -31,7 +31,9 @@ struct Proxy: AsyncParsableCommand {
         plain --listen; --upstream-tls and --route AE=tls://HOST:PORT speak TLS to the SCP, checking its \
         certificate (--upstream-tls-ca) and name. Any combination bridges: a plain modality to a TLS archive, a TLS \
         SCU to a plain SCP, TLS on both legs. Each leg's TLS version, cipher suite and peer certificate are logged; \
-        a failed handshake is logged with its reason. Recordings hold the decrypted stream (-decrypted in the name).
+        a failed handshake is logged with its reason. Recordings hold the decrypted stream (-decrypted in the name). \
+        SIGHUP reads the certificates, keys and CAs again for new connections (open associations keep theirs; a file \
+        that cannot be used leaves the ones in use).
 
         FILES (folders are created if missing):
           --log-dir DIR: DIR/events.jsonl
@@ -344,7 +346,23 @@ struct Proxy: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
+        // SIGHUP: the TLS certificates, keys and CAs read again for new connections; open associations keep theirs.
+        let tlsOptions = tls
+        let routesTLS = routesUseTLS
+        let log = logger
+        let hangUp = configuration.listenTLS != nil || configuration.upstreamTLS != nil ? HangUpSignal {
+            do {
+                let contexts = try tlsOptions.load(routesUseTLS: routesTLS)
+                server.reloadTLS(listen: contexts.listen, upstream: contexts.upstream)
+                let warnings = [contexts.listen, contexts.upstream].compactMap { $0 }.flatMap(\.warnings)
+                    .map { "; warning: \($0)" }.joined()
+                log.info("SIGHUP: TLS certificates read again; new connections use them, open associations keep theirs\(warnings)")
+            } catch {
+                log.info("SIGHUP: TLS certificates not reloaded, the ones in use stay: \(error)")
+            }
+        } : nil
         let received = await signals.next()
+        _ = hangUp
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
         await server.shutdown()
         logger.info("stopped")

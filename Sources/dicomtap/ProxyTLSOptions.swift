@@ -66,6 +66,18 @@ struct ProxyTLSOptions: ParsableArguments {
 
     /// Loads the certificates and keys into `configuration`; a file that cannot be used is said with the fix.
     func apply(to configuration: inout ProxyConfiguration, routesUseTLS: Bool) throws {
+        if let tlsListen {
+            guard let endpoint = ProxyEndpoint(parsing: tlsListen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
+            configuration.tlsListen = endpoint
+        }
+        let contexts = try load(routesUseTLS: routesUseTLS)
+        for context in [contexts.listen, contexts.upstream].compactMap({ $0 }) { warn(context.warnings, command: "proxy") }
+        configuration.listenTLS = contexts.listen
+        configuration.upstreamTLS = contexts.upstream
+    }
+
+    /// The TLS sides from the files as they are now (at start, and again on SIGHUP).
+    func load(routesUseTLS: Bool) throws -> (listen: TLSContext?, upstream: TLSContext?) {
         let keyLog: (@Sendable (ByteBuffer) -> Void)?
         do {
             keyLog = try tlsKeylog.map { try TLSKeyLog.open($0) }
@@ -73,22 +85,19 @@ struct ProxyTLSOptions: ParsableArguments {
             throw CLIError("--tls-keylog: \(error)")
         }
         do {
-            if let tlsListen, let tlsCert, let tlsKey {
-                guard let endpoint = ProxyEndpoint(parsing: tlsListen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
-                configuration.tlsListen = endpoint
-                let context = try TLSContext.server(TLSServerSettings(certificatePath: tlsCert, keyPath: tlsKey, caPath: tlsCa,
-                                                                      requireClientCertificate: tlsRequireClientCert), keyLog: keyLog)
-                warn(context.warnings, command: "proxy")
-                configuration.listenTLS = context
+            var listen: TLSContext?
+            var upstream: TLSContext?
+            if tlsListen != nil, let tlsCert, let tlsKey {
+                listen = try TLSContext.server(TLSServerSettings(certificatePath: tlsCert, keyPath: tlsKey, caPath: tlsCa,
+                                                                 requireClientCertificate: tlsRequireClientCert), keyLog: keyLog)
             }
             if upstreamTls || routesUseTLS {
-                let context = try TLSContext.client(TLSClientSettings(
+                upstream = try TLSContext.client(TLSClientSettings(
                     caPath: upstreamTlsCa, certificatePath: upstreamTlsCert, keyPath: upstreamTlsKey,
                     serverName: upstreamTlsServerName, verifyServer: !upstreamTlsNoVerify, options: Self.upstreamNames), keyLog: keyLog)
-                warn(context.warnings, command: "proxy")
-                configuration.upstreamTLS = context
             }
-        } catch let error as TLSFileError {
+            return (listen, upstream)
+        } catch {
             throw CLIError("\(error)")
         }
     }

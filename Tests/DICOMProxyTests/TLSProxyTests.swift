@@ -141,6 +141,54 @@ struct TLSProxyTests {
         #expect(mode == 0o600, "\(String(mode, radix: 8))")
     }
 
+    /// SIGHUP: the certificate files read again; new connections get the new certificate, a connection open across
+    /// the reload stays, and a file that cannot be used leaves the one in use.
+    @Test func sighupReloadsTheCertificate() async throws {
+        let site = try await Self.site("tls-reload")
+        defer { site.dir.remove() }
+        let c = site.certificates
+        let (live, liveKey) = (site.dir.file("live.crt"), site.dir.file("live.key"))
+        func install(_ name: String) throws {
+            for (from, to) in [(c.certificate(name), live), (c.key(name), liveKey)] {
+                try? FileManager.default.removeItem(atPath: to)
+                try FileManager.default.copyItem(atPath: from, toPath: to)
+            }
+        }
+        try install("server")
+        let port = try freePort()
+        let proxy = try Subprocess(Peers.dicomtap, ["proxy", "--tls-listen", "127.0.0.1:\(port)", "--tls-cert", live, "--tls-key", liveKey,
+                                                    "--upstream", "127.0.0.1:9"], name: "proxy", directory: site.dir)
+        defer { proxy.stop() }
+        try await eventually("the proxy to listen", timeout: .seconds(90)) { proxy.stdout.contains("listening on 127.0.0.1:\(port)") }
+        func subject(_ name: String) async throws -> String {
+            let client = try Subprocess("/bin/sh", ["-c", "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) < /dev/null"],
+                                        name: name, directory: site.dir)
+            _ = try await client.wait(timeout: .seconds(90))
+            return client.stdout.split(separator: "\n").first { $0.hasPrefix("subject=") }.map(String.init) ?? client.stdout + client.stderr
+        }
+        #expect(try await subject("before").contains("CN = localhost"))
+        // A TLS connection open across the reloads (s_client waits on its stdin).
+        let held = try Subprocess("/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(port)"], name: "held", directory: site.dir)
+        defer { held.stop() }
+        try await eventually("the held connection's handshake", timeout: .seconds(90)) { held.stdout.contains("subject=") }
+
+        try install("expired-server")
+        kill(proxy.pid, SIGHUP)
+        try await eventually("the reload", timeout: .seconds(90)) { proxy.stdout.contains("SIGHUP: TLS certificates read again") }
+        #expect(proxy.stdout.contains("expired on 2020-01-02"), "\(proxy.stdout)")
+        #expect(try await subject("after").contains("CN = expired"))
+
+        try Data("not a key\n".utf8).write(to: URL(fileURLWithPath: liveKey))
+        kill(proxy.pid, SIGHUP)
+        try await eventually("the refused reload", timeout: .seconds(90)) {
+            proxy.stdout.contains("SIGHUP: TLS certificates not reloaded, the ones in use stay: --tls-key \(liveKey): holds no PEM private key")
+        }
+        #expect(try await subject("kept").contains("CN = expired"))
+        #expect(held.process.isRunning && proxy.process.isRunning)
+        // The held connection is the second one: [0002]; the probes before and after it end.
+        #expect(proxy.stdout.contains("[0001] END") && !proxy.stdout.contains("[0002] END"), "\(proxy.stdout)")
+    }
+
     @Test func tlsOnBothLegs() async throws {
         let site = try await Self.site("tls-both")
         defer { site.dir.remove() }
