@@ -152,6 +152,17 @@ import Testing
         #expect(said.contains("the server answered in plain DICOM") || said.contains("does not speak TLS"), "\(said)")
     }
 
+    /// Verification relaxed for testing (query --tls-no-verify): said as a warning, and an expired certificate passes.
+    @Test func relaxedVerificationWarnsAndConnects() async throws {
+        let fixture = try await Self.start(certificate: "expired-server")
+        defer { fixture.directory.remove() }
+        defer { let server = fixture.server; Task { await server.shutdown() } }
+        var relaxed = RPIQuery(patientID: "PAT-0004")
+        relaxed.tls = try TLSContext.client(TLSClientSettings(verifyServer: false))
+        #expect(relaxed.tls?.warnings.first?.contains("the server's certificate is not checked") == true)
+        #expect(try await relaxed.run(host: "127.0.0.1", port: fixture.port).matches.count == 1)
+    }
+
     @Test func unusableFilesAreSaidWithTheFix() throws {
         let directory = try TemporaryDirectory("tls")
         defer { directory.remove() }
