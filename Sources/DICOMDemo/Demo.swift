@@ -16,9 +16,12 @@ public struct Demo: Sendable {
     public var model: RPIQueryModel
     /// Proxy console detail: info (exchanges), debug (+ every PDU and message), trace (+ data sets).
     public var proxyLevel: Logger.Level
+    /// DICOM over TLS on both legs (mutual TLS), with a throwaway CA and certificates in a temporary folder.
+    public var tls: Bool
 
     public init(dataPaths: [String], patientID: String = Demo.defaultPatientID, issuer: String? = nil,
-                model: RPIQueryModel = .general, proxyLevel: Logger.Level = .trace) {
+                model: RPIQueryModel = .general, proxyLevel: Logger.Level = .trace, tls: Bool = false) {
+        self.tls = tls
         self.dataPaths = dataPaths
         self.patientID = patientID
         self.issuer = issuer
@@ -37,8 +40,12 @@ public struct Demo: Sendable {
         public let serverPort: Int
         public let proxyPort: Int
         public let patients: Int
+        /// With --tls: the SCU's side (the demo CA, its certificate) and the folder of the throwaway certificates.
+        let scuTLS: TLSContext?
+        let certificates: DemoCertificates?
 
         public func stop() async {
+            defer { certificates?.remove() }
             // The proxy logs an association's end after the SCU has its last answer; let it finish first.
             for _ in 0..<50 where await proxy.openAssociationCount() > 0 {
                 try? await Task.sleep(for: .milliseconds(20))
@@ -55,14 +62,34 @@ public struct Demo: Sendable {
         log("store: \(summary)")
         var serveLogger = Logger(label: "serve") { _ in ConsoleLogHandler() }
         serveLogger.logLevel = .notice
-        let server = try await DICOMServer.start(
-            host: "127.0.0.1", port: 0,
-            configuration: ServerConfiguration(aeTitle: Demo.serverAETitle, supportedContexts: RPIService.supportedContexts,
-                                               messageLimits: RPIService.messageLimits, logger: serveLogger),
-            handler: RPIService(store: store, logger: serveLogger))
-        var configuration = ProxyConfiguration(
-            listen: ProxyEndpoint(host: "127.0.0.1", port: 0),
-            routing: RoutingTable(routes: [:], defaultUpstream: ProxyEndpoint(host: "127.0.0.1", port: server.port)))
+        let certificates = tls ? try DemoCertificates.make() : nil
+        if let certificates { log("tls: a throwaway CA and certificates for serve, proxy and query in \(certificates.folder)") }
+        var serverConfiguration = ServerConfiguration(aeTitle: Demo.serverAETitle, supportedContexts: RPIService.supportedContexts,
+                                                      messageLimits: RPIService.messageLimits, logger: serveLogger)
+        var configuration = ProxyConfiguration(listen: ProxyEndpoint(host: "127.0.0.1", port: 0), routing: RoutingTable())
+        let scuTLS: TLSContext?
+        do {
+            serverConfiguration.tls = try certificates?.server("serve")
+            if let certificates {
+                configuration.listen = nil
+                configuration.tlsListen = ProxyEndpoint(host: "127.0.0.1", port: 0)
+                configuration.listenTLS = try certificates.server("proxy")
+                configuration.upstreamTLS = try certificates.client("proxy")
+            }
+            scuTLS = try certificates?.client("scu")
+        } catch {
+            certificates?.remove()
+            throw error
+        }
+        let server: DICOMServer
+        do {
+            server = try await DICOMServer.start(host: "127.0.0.1", port: 0, configuration: serverConfiguration,
+                                                 handler: RPIService(store: store, logger: serveLogger))
+        } catch {
+            certificates?.remove()
+            throw error
+        }
+        configuration.routing = RoutingTable(routes: [:], defaultUpstream: ProxyEndpoint(host: "127.0.0.1", port: server.port, tls: tls))
         configuration.connectTimeout = .seconds(5)
         var proxyLogger = Logger(label: "proxy") { _ in ConsoleLogHandler() }
         proxyLogger.logLevel = proxyLevel
@@ -73,16 +100,21 @@ public struct Demo: Sendable {
             proxyPort = try await proxy.start().port ?? 0
         } catch {
             await server.shutdown()
+            certificates?.remove()
             throw error
         }
-        log("serve: \(Demo.serverAETitle) on 127.0.0.1:\(server.port)   proxy: 127.0.0.1:\(proxyPort) -> 127.0.0.1:\(server.port)")
-        return Running(server: server, proxy: proxy, serverPort: server.port, proxyPort: proxyPort, patients: summary.patients)
+        let scheme = tls ? "tls://" : ""
+        log("serve: \(Demo.serverAETitle) on \(scheme)127.0.0.1:\(server.port)   proxy: \(scheme)127.0.0.1:\(proxyPort) -> "
+            + "\(scheme)127.0.0.1:\(server.port)")
+        return Running(server: server, proxy: proxy, serverPort: server.port, proxyPort: proxyPort, patients: summary.patients,
+                       scuTLS: scuTLS, certificates: certificates)
     }
 
     /// Runs one query through the proxy and reports it.
     public func query(_ running: Running, log: @escaping @Sendable (String) -> Void) async throws -> RPIQueryResult {
-        let query = RPIQuery(patientID: patientID, issuer: issuer, model: model, callingAETitle: "DEMO-SCU",
+        var query = RPIQuery(patientID: patientID, issuer: issuer, model: model, callingAETitle: "DEMO-SCU",
                              calledAETitle: Demo.serverAETitle, timeout: .seconds(30))
+        query.tls = running.scuTLS
         log("query: \(model.rawValue) (\(UIDRegistry.name(for: model.sopClassUID) ?? model.sopClassUID)) for Patient ID \(patientID) via the proxy")
         log("request identifier:\n" + TextDumpRenderer().render(query.identifier(), prefix: "  "))
         var number = 0

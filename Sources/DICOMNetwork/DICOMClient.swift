@@ -29,9 +29,11 @@ public final class DICOMClient: Sendable {
     public let acceptedContexts: [AcceptedContext]
     /// The peer's maximum P-DATA-TF variable field length (0 = unlimited); we fragment to it.
     public let peerMaxPDULength: UInt32
+    /// The TLS session the association runs in (version, suite, the server's certificate); nil without TLS.
+    public let tls: TLSSessionInfo?
 
     private init(channel: any Channel, handler: NIOLoopBound<ULConnectionHandler>, mailbox: Mailbox, artimTimeout: TimeAmount,
-                 request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext]) {
+                 request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext], tls: TLSSessionInfo?) {
         self.channel = channel
         self.handler = handler
         self.mailbox = mailbox
@@ -40,23 +42,27 @@ public final class DICOMClient: Sendable {
         self.associateAccept = accept
         self.acceptedContexts = contexts
         self.peerMaxPDULength = accept.fields.maximumLength ?? 0
+        self.tls = tls
     }
 
-    /// Opens a TCP connection, sends the A-ASSOCIATE-RQ and waits for the answer.
-    /// Throws `AssociationError.rejected` with the peer's A-ASSOCIATE-RJ, `.aborted`, `.timedOut`, `.connectionFailed`.
+    /// Opens a TCP connection (with `tls`, a TLS session in it), sends the A-ASSOCIATE-RQ and waits for the answer.
+    /// Throws `AssociationError.rejected` with the peer's A-ASSOCIATE-RJ, `.aborted`, `.timedOut`, `.connectionFailed`
+    /// (also for a failed TLS handshake, with its reason in words).
     public static func connect(host: String, port: Int, parameters: AssociationParameters,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                               tap: AssociationTap? = nil) async throws -> DICOMClient {
+                               tap: AssociationTap? = nil, tls: TLSContext? = nil) async throws -> DICOMClient {
         let mailbox = Mailbox()
         let request = parameters.associateRequest
         let artim = parameters.artimTimeout
         // The handler is kept from the initializer: a peer may reject and close before we could look it up.
         let installed = NIOLockedValueBox<NIOLoopBound<ULConnectionHandler>?>(nil)
+        let handshake = NIOLockedValueBox<TLSHandshakeOutcome?>(nil)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(parameters.connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.install(on: channel, host: host) { outcome in handshake.withLockedValue { $0 = outcome } }
                     let handler = ULConnectionHandler(role: .requestor(request), artimTimeout: artim, tap: tap, sink: mailbox.post)
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(PDUFrameDecoder(maximumPDULength: frameLimit(advertised: parameters.maxPDULength))))
@@ -76,13 +82,19 @@ public final class DICOMClient: Sendable {
                 "cannot connect to \(SocketFailure.address(host: host, port: port)): the connection was set up without its handler")
         }
         var protocolError: String?
+        func handshakeFailure() -> AssociationError? {
+            guard case .failed(let failure)? = handshake.withLockedValue({ $0 }) else { return nil }
+            return .connectionFailed("TLS handshake with \(SocketFailure.address(host: host, port: port)) failed: \(failure.reason)")
+        }
         do {
             while let event = try await mailbox.next(timeout: parameters.connectTimeout, on: channel.eventLoop,
                                                      what: "A-ASSOCIATE-AC from \(host):\(port)") {
                 switch event {
                 case .established(let rq, let ac, let contexts):
+                    var session: TLSSessionInfo?
+                    if case .established(let info)? = handshake.withLockedValue({ $0 }) { session = info }
                     return DICOMClient(channel: channel, handler: handler, mailbox: mailbox, artimTimeout: artim,
-                                       request: rq, accept: ac, contexts: contexts)
+                                       request: rq, accept: ac, contexts: contexts, tls: session)
                 case .rejected(let rj):
                     try? await channel.closeFuture.get()
                     throw AssociationError.rejected(rj)
@@ -92,7 +104,7 @@ public final class DICOMClient: Sendable {
                 case .protocolError(let why):
                     protocolError = why
                 case .closed:
-                    throw protocolError.map { AssociationError.protocolViolation($0) } ?? AssociationError.closedByPeer
+                    throw handshakeFailure() ?? protocolError.map { AssociationError.protocolViolation($0) } ?? AssociationError.closedByPeer
                 default:
                     continue
                 }
@@ -103,7 +115,7 @@ public final class DICOMClient: Sendable {
             }
             throw error
         }
-        throw protocolError.map { AssociationError.protocolViolation($0) } ?? AssociationError.closedByPeer
+        throw handshakeFailure() ?? protocolError.map { AssociationError.protocolViolation($0) } ?? AssociationError.closedByPeer
     }
 
     /// The accepted context for an abstract syntax (the first, if several were accepted).

@@ -45,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var logger: Logger
     /// Receives every PDU of every association (for dumps); built per association from its connection number.
     public var tap: (@Sendable (_ connection: Int) -> AssociationTap?)?
+    /// TLS on every connection (PS3.15 B.12; a TLS port is never also a plain one); nil: plain DICOM.
+    public var tls: TLSContext?
 
     public init(aeTitle: String? = nil, allowList: CallingAEAllowList? = nil,
                 supportedContexts: [String: [String]], maxPDULength: UInt32 = 65536,
@@ -52,7 +54,7 @@ public struct ServerConfiguration: Sendable {
                 requestTimeout: TimeAmount = .seconds(60),
                 messageLimits: MessageAssembler.Configuration = .init(), maximumQueuedRequests: Int = 64,
                 logger: Logger = Logger(label: "dicomtap.server"),
-                tap: (@Sendable (Int) -> AssociationTap?)? = nil) {
+                tap: (@Sendable (Int) -> AssociationTap?)? = nil, tls: TLSContext? = nil) {
         self.aeTitle = aeTitle
         self.allowList = allowList
         self.supportedContexts = supportedContexts
@@ -64,6 +66,7 @@ public struct ServerConfiguration: Sendable {
         self.maximumQueuedRequests = maximumQueuedRequests
         self.logger = logger
         self.tap = tap
+        self.tls = tls
     }
 
     /// Our answer to an A-ASSOCIATE-RQ from `address`: an A-ASSOCIATE-RJ for an unknown called AE title, a
@@ -144,6 +147,8 @@ public final class ServerAssociation: Sendable {
     public let associateRequest: AssociateRequest
     public let associateAccept: AssociateAccept
     public let contexts: [AcceptedContext]
+    /// The TLS session the association runs in; nil on a plain port.
+    public let tls: TLSSessionInfo?
     /// Requests received and not yet answered, and those of them a C-CANCEL named.
     private let requests = NIOLockedValueBox<(outstanding: Set<UInt16>, cancelled: Set<UInt16>)>(([], []))
     private let messageIDs = NIOLockedValueBox<UInt16>(0)
@@ -151,8 +156,10 @@ public final class ServerAssociation: Sendable {
     private let awaiting = NIOLockedValueBox<(open: Bool, waiters: [UInt16: CheckedContinuation<DIMSEMessageAssembly, any Error>])>(
         (true, [:]))
 
-    init(connection: Int, remoteAddress: String, request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext]) {
+    init(connection: Int, remoteAddress: String, request: AssociateRequest, accept: AssociateAccept, contexts: [AcceptedContext],
+         tls: TLSSessionInfo? = nil) {
         self.connection = connection
+        self.tls = tls
         self.remoteAddress = remoteAddress
         self.associateRequest = request
         self.associateAccept = accept
@@ -346,6 +353,7 @@ final class ServerSession: Sendable {
     private struct State {
         var association: ServerAssociation?
         var requests: AsyncStream<DIMSEMessageAssembly>.Continuation?
+        var tls: TLSSessionInfo?
     }
 
     private let number: Int
@@ -370,6 +378,17 @@ final class ServerSession: Sendable {
         let log = logger
         let remoteAddress = channel.remoteAddress
         let remote = "\(remoteAddress?.ipAddress ?? "?"):\(remoteAddress?.port ?? 0)"
+        if let tls = configuration.tls {
+            try tls.install(on: channel) { outcome in
+                switch outcome {
+                case .established(let info):
+                    session.state.withLockedValue { $0.tls = info }
+                    log.info("TLS established from \(remote): \(info)")
+                case .failed(let failure):
+                    log.notice("association refused: TLS handshake from \(remote) failed: \(failure.reason)")
+                }
+            }
+        }
         let ul = ULConnectionHandler(
             role: .acceptor(decide: { rq in
                 let decision = configuration.decide(rq, from: remoteAddress)
@@ -396,7 +415,9 @@ final class ServerSession: Sendable {
         case .associationRequested:
             break
         case .established(let rq, let ac, let contexts):
-            let association = ServerAssociation(connection: number, remoteAddress: remote, request: rq, accept: ac, contexts: contexts)
+            let tls = state.withLockedValue { $0.tls }
+            let association = ServerAssociation(connection: number, remoteAddress: remote, request: rq, accept: ac, contexts: contexts,
+                                                tls: tls)
             let (stream, continuation) = AsyncStream.makeStream(
                 of: DIMSEMessageAssembly.self, bufferingPolicy: .bufferingOldest(max(1, configuration.maximumQueuedRequests)))
             state.withLockedValue {
@@ -404,7 +425,7 @@ final class ServerSession: Sendable {
                 $0.requests = continuation
             }
             let contextNames = contexts.map { UIDRegistry.name(for: $0.abstractSyntax) ?? $0.abstractSyntax }
-            logger.info("association accepted: \(peers(rq, remote)); \(contextNames.joined(separator: ", "))")
+            logger.info("association accepted: \(peers(rq, remote)); \(contextNames.joined(separator: ", "))\(tls.map { "; \($0)" } ?? "")")
             guard let bound = bound.withLockedValue({ $0 }) else { return }
             let service = serviceHandler
             let channel = self.channel

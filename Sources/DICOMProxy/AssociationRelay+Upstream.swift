@@ -31,6 +31,9 @@ extension AssociationRelay {
         let id = self.id
         let upstreamRecorder = isRewriting ? recorder.map { NIOLoopBound(PCAPRecordingHandler(recorder: $0, leg: .acceptor),
                                                                               eventLoop: eventLoop) } : nil
+        let upstreamTLS = upstream.tls ? shared.tls.current.upstream : nil
+        outputs.upstreamTLS = upstreamTLS != nil
+        let relay = NIOLoopBound(self, eventLoop: eventLoop)
         responseTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             run(machine.associationResponseTimedOut(), pdus: [])
             finishIfDone()
@@ -42,6 +45,7 @@ extension AssociationRelay {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    try upstreamTLS?.install(on: channel, host: upstream.host) { relay.value.tlsHandshake($0, leg: .acceptor) }
                     if let upstreamRecorder { try pipeline.addHandler(upstreamRecorder.value) }
                     if let tap { try pipeline.addHandler(TapHandler(associationID: id, role: .acceptor, tap: tap)) }
                     try pipeline.addHandler(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: maximumPDULength)))

@@ -1,5 +1,6 @@
 import DICOMCore
 import DICOMInspect
+import enum DICOMNetwork.TLSHandshakeOutcome
 import DICOMRewrite
 import DICOMUL
 import DIMSE
@@ -12,6 +13,8 @@ struct ProxyShared: Sendable {
     /// `events.jsonl` in the log directory.
     let events: AppendOnlyFile?
     let logger: Logger
+    /// The TLS contexts new connections use (`DICOMProxyServer.reloadTLS` replaces them; open ones keep theirs).
+    let tls: TLSContexts
 }
 
 /// One relayed association: it runs the actions of a `RelayStateMachine` between the SCU's
@@ -389,5 +392,13 @@ final class AssociationRelay: RelaySideDelegate {
             onFinish(id)
             finished.succeed(())
         }
+    }
+}
+
+extension AssociationRelay {
+    /// A leg's TLS handshake ended (the TLS handlers at the front of that leg's pipeline report it). A failed
+    /// handshake closes that leg's connection; the relay then ends the association as for any closed connection.
+    func tlsHandshake(_ outcome: TLSHandshakeOutcome, leg: PeerRole) {
+        outputs.tlsHandshake(outcome, leg: leg)
     }
 }

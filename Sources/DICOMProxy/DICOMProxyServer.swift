@@ -1,5 +1,6 @@
 import DICOMInspect
 import struct DICOMNetwork.SocketFailure
+import class DICOMNetwork.TLSContext
 import Logging
 import NIOCore
 import NIOPosix
@@ -58,15 +59,41 @@ public final class DICOMProxyServer: Sendable {
         if let directory = configuration.recordDirectory {
             try PrivateFiles.makeDirectory(directory)
         }
-        shared = ProxyShared(configuration: configuration, events: events, logger: logger)
+        shared = ProxyShared(configuration: configuration, events: events, logger: logger,
+                             tls: TLSContexts(listen: configuration.listenTLS, upstream: configuration.upstreamTLS))
         registry = AssociationRegistry(eventLoop: group.next())
     }
 
     /// Binds the listening socket and starts accepting; returns the address bound (with the
     /// port the system chose when the configured port is 0). Throws `SocketFailure` when it
-    /// cannot listen there.
+    /// cannot listen there. With a plain and a TLS listener, the plain one's address (see `startListeners`).
     @discardableResult
     public func start() async throws -> SocketAddress {
+        let bound = try await startListeners()
+        guard let first = bound.first(where: { !$0.tls }) ?? bound.first else { throw ChannelError.inappropriateOperationForState }
+        return first.address
+    }
+
+    /// Binds `listen` (plain DICOM) and `tlsListen` (DICOM over TLS), those configured, and starts accepting on
+    /// both; returns each address bound.
+    public func startListeners() async throws -> [(address: SocketAddress, tls: Bool)] {
+        var bound: [(address: SocketAddress, tls: Bool)] = []
+        if let listen = configuration.listen {
+            bound.append((try await bind(listen, tls: false), false))
+        }
+        if let listen = configuration.tlsListen, configuration.listenTLS != nil {
+            bound.append((try await bind(listen, tls: true), true))
+        }
+        return bound
+    }
+
+    /// Replaces the certificates, keys and CAs of new TLS connections (SIGHUP: certificates expire, the proxy runs
+    /// on); associations already open keep the TLS session they have. A side given as nil is left as it is.
+    public func reloadTLS(listen: TLSContext?, upstream: TLSContext?) {
+        shared.tls.replace(listen: listen, upstream: upstream)
+    }
+
+    private func bind(_ listen: ProxyEndpoint, tls: Bool) async throws -> SocketAddress {
         let shared = self.shared
         let registry = self.registry
         let channel: any Channel
@@ -81,18 +108,23 @@ public final class DICOMProxyServer: Sendable {
                         let relay = AssociationRelay(id: id, channel: channel, shared: shared) { id in
                             registry.remove(id)
                         }
+                        if tls, let tls = shared.tls.current.listen {
+                            // TLS under the relay's handlers: the recording and the observer see the decrypted stream.
+                            let bound = NIOLoopBound(relay, eventLoop: channel.eventLoop)
+                            try tls.install(on: channel) { outcome in bound.value.tlsHandshake(outcome, leg: .requestor) }
+                        }
                         try channel.pipeline.syncOperations.addHandlers(relay.requestorHandlers())
                         registry.add(SessionHandle(id: id, eventLoop: channel.eventLoop,
                                                    relay: NIOLoopBound(relay, eventLoop: channel.eventLoop),
                                                    finished: relay.finished.futureResult))
                     }
                 }
-                .bind(host: configuration.listen.host, port: configuration.listen.port)
+                .bind(host: listen.host, port: listen.port)
                 .get()
         } catch {
-            throw SocketFailure(listeningOn: configuration.listen.host, port: configuration.listen.port, error: error)
+            throw SocketFailure(listeningOn: listen.host, port: listen.port, error: error)
         }
-        registry.setServerChannel(channel)
+        registry.addServerChannel(channel)
         guard let address = channel.localAddress else { throw ChannelError.inappropriateOperationForState }
         return address
     }
@@ -116,7 +148,7 @@ public final class DICOMProxyServer: Sendable {
     }
 
     private func stop(gracePeriod grace: TimeAmount) async {
-        if let channel = try? await registry.takeServerChannel().get() {
+        for channel in (try? await registry.takeServerChannels().get()) ?? [] {
             try? await channel.close()
         }
         let loop = registry.eventLoop
@@ -162,7 +194,7 @@ final class AssociationRegistry: Sendable {
     struct State: Sendable {
         var nextID = 1
         var sessions: [String: SessionHandle] = [:]
-        var serverChannel: (any Channel)?
+        var serverChannels: [any Channel] = []
     }
 
     let eventLoop: any EventLoop
@@ -198,16 +230,16 @@ final class AssociationRegistry: Sendable {
         return eventLoop.submit { state.value.sessions.values.sorted { $0.id < $1.id } }
     }
 
-    func setServerChannel(_ channel: any Channel) {
+    func addServerChannel(_ channel: any Channel) {
         let state = self.state
-        eventLoop.execute { state.value.serverChannel = channel }
+        eventLoop.execute { state.value.serverChannels.append(channel) }
     }
 
-    func takeServerChannel() -> EventLoopFuture<(any Channel)?> {
+    func takeServerChannels() -> EventLoopFuture<[any Channel]> {
         let state = self.state
         return eventLoop.submit {
-            defer { state.value.serverChannel = nil }
-            return state.value.serverChannel
+            defer { state.value.serverChannels = [] }
+            return state.value.serverChannels
         }
     }
 }

@@ -1,4 +1,5 @@
 import DICOMInspect
+import class DICOMNetwork.TLSContext
 import DICOMRewrite
 import DICOMUL
 import NIOCore
@@ -7,14 +8,21 @@ import NIOCore
 public struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// The upstream speaks DICOM over TLS (PS3.15 B.12): `tls://HOST:PORT`; the proxy's upstream TLS settings apply.
+    public var tls: Bool
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
-    /// Parses `HOST:PORT`, `[IPv6]:PORT` or, when `defaultHost` is given, a bare `PORT`.
-    public init?(parsing text: String, defaultHost: String? = nil) {
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or, when `defaultHost` is given, a bare `PORT`; `tls://` before any of them
+    /// marks a TLS upstream.
+    public init?(parsing given: String, defaultHost: String? = nil) {
+        let tls = given.hasPrefix("tls://")
+        let text = tls ? String(given.dropFirst("tls://".count)) : given
+        self.tls = tls
         var host: Substring
         var portText: Substring
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -38,7 +46,7 @@ public struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { (tls ? "tls://" : "") + (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
 }
 
 /// Which upstream (SCP) an association goes to, chosen by the called AE title of its
@@ -66,8 +74,15 @@ public struct RoutingTable: Sendable, Hashable {
 
 /// Everything `DICOMProxyServer` needs to know.
 public struct ProxyConfiguration: Sendable {
-    /// Where the proxy listens for SCUs (port 0: chosen by the system).
-    public var listen: ProxyEndpoint
+    /// Where the proxy listens for SCUs speaking plain DICOM (port 0: chosen by the system); nil: only `tlsListen`.
+    public var listen: ProxyEndpoint?
+    /// Where the proxy listens for SCUs speaking DICOM over TLS (PS3.15 B.12), with `listenTLS`; a TLS port is never
+    /// also a plain one.
+    public var tlsListen: ProxyEndpoint?
+    /// Our certificate and the CA of accepted client certificates, for `tlsListen`.
+    public var listenTLS: TLSContext?
+    /// Whom the proxy trusts and which certificate it shows towards TLS upstreams (`tls://` routes, `--upstream-tls`).
+    public var upstreamTLS: TLSContext?
     public var routing: RoutingTable
     /// Calling AE titles (and the addresses they may come from) the proxy relays; others get
     /// A-ASSOCIATE-RJ 1/1/3 and a `calling-ae-not-allowed` finding. nil: any.
@@ -111,7 +126,7 @@ public struct ProxyConfiguration: Sendable {
     /// Called with every byte buffer read from and written to each peer (tests and taps).
     public var tap: (@Sendable (TapEvent) -> Void)?
 
-    public init(listen: ProxyEndpoint, routing: RoutingTable) {
+    public init(listen: ProxyEndpoint?, routing: RoutingTable) {
         self.listen = listen
         self.routing = routing
     }

@@ -1,5 +1,7 @@
 import DICOMCore
 import DICOMInspect
+import enum DICOMNetwork.TLSHandshakeOutcome
+import struct DICOMNetwork.TLSSessionInfo
 import DICOMRewrite
 import DICOMUL
 import Logging
@@ -16,6 +18,10 @@ final class RelayOutputs {
     private let recorder: AssociationRecorder?
     /// Peers that closed their connection while the association was open, reported once each.
     private var closedMidAssociation: Set<PeerRole> = []
+    /// The TLS sessions of the legs that speak TLS (the recording holds their decrypted stream).
+    private var tlsSessions: [PeerRole: TLSSessionInfo] = [:]
+    /// The upstream leg is to speak TLS (known before its handshake ends).
+    var upstreamTLS = false
 
     init(id: String, start: Timestamp, client: String, observer: AssociationObserver.Configuration, shared: ProxyShared,
          logger: Logger, recorder: AssociationRecorder?) {
@@ -47,7 +53,9 @@ final class RelayOutputs {
     func openFiles() {
         guard !log.isNamed else { return }
         if let directory = configuration.recordDirectory {
-            recorder?.open(directory: directory, stem: log.fileStem)
+            // A leg over TLS: the recording is its decrypted stream, and its name says so.
+            let decrypted = !tlsSessions.isEmpty || upstreamTLS
+            recorder?.open(directory: directory, stem: log.fileStem + (decrypted ? "-decrypted" : ""))
         }
         log.nameTextFile()
     }
@@ -122,6 +130,24 @@ final class RelayOutputs {
         options.dataset = TextDumpRenderer.Options()
         let lines = AnnotatedDumpRenderer(options: options, origin: log.start).render(message, info: info)
         return lines.dropFirst().joined(separator: "\n")
+    }
+
+    /// A leg's TLS handshake ended: its session (version, suite, the peer's certificate) or the reason it failed, in
+    /// words, to the console, the text log and `events.jsonl`.
+    func tlsHandshake(_ outcome: TLSHandshakeOutcome, leg: PeerRole) {
+        let peer = leg == .requestor ? "SCU \(log.client)" : "SCP \(log.server ?? "?")"
+        let time = wallClock()
+        switch outcome {
+        case .established(let session):
+            tlsSessions[leg] = session
+            logger.info("TLS  \(peer): \(session)")
+            log.writeLine("TLS \(peer): \(session)", at: time)
+            log.writeEvent(log.format.tls(session, leg: leg, time: time))
+        case .failed(let failure):
+            logger.info("TLS  \(peer): handshake failed: \(failure.reason)")
+            log.writeLine("TLS \(peer): handshake failed: \(failure.reason)", at: time)
+            log.writeEvent(log.format.tlsFailure(failure.reason, leg: leg, peer: peer, time: time))
+        }
     }
 
     /// A finding of the proxy's own, to every output.

@@ -19,6 +19,8 @@ public struct SCPReplayOptions: Sendable {
     /// Our AE title; nil answers to any called AE title.
     public var aeTitle: String?
     public var maxPDULength: UInt32 = 16384
+    /// TLS on the listening port (PS3.15 B.12); nil: plain DICOM.
+    public var tls: TLSContext?
     public var logDirectory: String?
     /// The longest recorded response delay `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
     public var maximumGap: Duration = ReplayPace.defaultMaximumGap
@@ -127,6 +129,7 @@ public final class SCPReplayer: Sendable {
         let handler = ReplayServiceHandler(associations: conversation.associations, options: options, log: log, logger: logger)
         var configuration = ServerConfiguration(aeTitle: options.aeTitle, supportedContexts: supportedContexts(conversation.associations),
                                                 maxPDULength: options.maxPDULength, logger: logger)
+        configuration.tls = options.tls
         if let log {
             let server = "\(options.host):\(options.port)"
             configuration.tap = { connection in log.session(client: "connection \(connection)", server: server, connection: connection).tap }

@@ -39,6 +39,8 @@ public struct SCUReplayOptions: Sendable {
     /// Send recorded C-MOVE requests (`--allow-move`). A C-MOVE makes the new SCP send real images to
     /// the recorded Move Destination, so without this they are skipped, each with a note saying so.
     public var allowMove = false
+    /// TLS to the SCP (PS3.15 B.12); nil: plain DICOM.
+    public var tls: TLSContext?
 
     public init(host: String, port: Int) {
         self.host = host
@@ -141,7 +143,7 @@ public struct SCUReplayer: Sendable {
         let client: DICOMClient
         do {
             client = try await DICOMClient.connect(host: options.host, port: options.port, parameters: parameters,
-                                                   tap: session?.tap)
+                                                   tap: session?.tap, tls: options.tls)
         } catch {
             session?.finish()
             if case AssociationError.rejected(let rj) = error {

@@ -23,6 +23,8 @@ public struct RPIQuery: Sendable {
     /// How long to wait for the final response before sending C-CANCEL; nil waits for ever.
     public var timeout: TimeAmount?
     public var connectTimeout: TimeAmount
+    /// TLS to the SCP (PS3.15 B.12); nil: plain DICOM.
+    public var tls: TLSContext?
 
     public init(patientID: String, issuer: String? = nil, model: RPIQueryModel = .general, template: String? = nil,
                 callingAETitle: String = "DICOMTAP", calledAETitle: String = "ANY-SCP", maxPDULength: UInt32 = 65536,
@@ -90,6 +92,8 @@ public struct RPIQueryResult: Sendable {
     public var ending: Ending
     public var startedAt: Timestamp
     public var finishedAt: Timestamp
+    /// The TLS session the query ran in; nil without TLS.
+    public var tls: TLSSessionInfo? = nil
 
     public var finalStatus: RPIQueryResponse? { responses.last { $0.meaning.category.isFinal } }
     public var matches: [Dataset] { responses.filter { $0.meaning.category == .pending }.compactMap(\.identifier) }
@@ -122,7 +126,7 @@ extension RPIQuery {
             maxPDULength: maxPDULength, connectTimeout: connectTimeout)
         let client: DICOMClient
         do {
-            client = try await DICOMClient.connect(host: host, port: port, parameters: parameters, tap: tap)
+            client = try await DICOMClient.connect(host: host, port: port, parameters: parameters, tap: tap, tls: tls)
         } catch let error as AssociationError {
             throw RPIQueryError.association(error)
         }
@@ -192,6 +196,6 @@ extension RPIQuery {
             }
         }
         return RPIQueryResult(request: request, context: context, responses: responses, ending: ending,
-                              startedAt: started, finishedAt: .wallClock())
+                              startedAt: started, finishedAt: .wallClock(), tls: client.tls)
     }
 }

@@ -29,6 +29,7 @@ public enum RPIQueryReport {
     public static func summary(_ result: RPIQueryResult) -> String {
         let ms = result.finishedAt.seconds(since: result.startedAt) * 1000
         let context = "context \(result.context.id) \(UIDRegistry.name(for: result.context.transferSyntax) ?? result.context.transferSyntax)"
+            + (result.tls.map { "; \($0)" } ?? "")
         switch result.ending {
         case .completed:
             let final = result.finalStatus.map { "\($0.meaning.category) \(statusText($0.status))" } ?? "no final status"
@@ -66,6 +67,16 @@ public enum RPIQueryReport {
             ("responses", .array(responses)),
             ("matches", .int(result.matches.count)),
             ("ending", .object(ending)),
+        ] + (result.tls.map { [("tls", tlsJSON($0))] } ?? []))
+    }
+
+    /// `{"version": "TLS 1.3", "cipherSuite": ..., "peerSubject": ..., "peerIssuer": ...}`.
+    public static func tlsJSON(_ tls: TLSSessionInfo) -> JSONValue {
+        .object([
+            ("version", .string(tls.version)),
+            ("cipherSuite", .string(tls.cipherSuite)),
+            ("peerSubject", tls.peerSubject.map(JSONValue.string) ?? .null),
+            ("peerIssuer", tls.peerIssuer.map(JSONValue.string) ?? .null),
         ])
     }
 

@@ -29,6 +29,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Show exchanges only, not every PDU and DIMSE message.") var brief = false
     @Flag(help: "Also show every data set in the proxy's annotated exchange.") var datasets = false
     @Flag(help: "Leave serve and proxy running after the query.") var keepRunning = false
+    @Flag(help: "DICOM over TLS on both legs (mutual TLS), with a throwaway CA and certificates made by openssl in a temporary folder.")
+    var tls = false
 
     func validate() throws {
         guard RPIQueryModel(rawValue: model) != nil else { throw ValidationError("--model must be general, breast or cardiac") }
@@ -58,7 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
             paths = data
         }
         let demo = Demo(dataPaths: paths, patientID: patientID, issuer: issuer, model: RPIQueryModel(rawValue: model)!,
-                        proxyLevel: brief ? .info : datasets ? .trace : .debug)
+                        proxyLevel: brief ? .info : datasets ? .trace : .debug, tls: tls)
         let log: @Sendable (String) -> Void = { write($0.hasSuffix("\n") ? $0 : $0 + "\n") }
         let signals = keepRunning ? TerminationSignals() : nil
         let running: Demo.Running

@@ -27,6 +27,13 @@ struct Proxy: AsyncParsableCommand {
         stdout: one line per association start and end and per completed exchange; -v adds every PDU and DIMSE \
         message, -d the data sets. SIGINT/SIGTERM: stop accepting, let open associations finish within \
         --grace-period, abort the rest, write every log and recording, exit 0.
+        TLS (PS3.15 B.12, BCP 195: TLS 1.2 or 1.3): --tls-listen takes SCUs over TLS beside (or instead of) the \
+        plain --listen; --upstream-tls and --route AE=tls://HOST:PORT speak TLS to the SCP, checking its \
+        certificate (--upstream-tls-ca) and name. Any combination bridges: a plain modality to a TLS archive, a TLS \
+        SCU to a plain SCP, TLS on both legs. Each leg's TLS version, cipher suite and peer certificate are logged; \
+        a failed handshake is logged with its reason. Recordings hold the decrypted stream (-decrypted in the name). \
+        SIGHUP reads the certificates, keys and CAs again for new connections (open associations keep theirs; a file \
+        that cannot be used leaves the ones in use).
 
         FILES (folders are created if missing):
           --log-dir DIR: DIR/events.jsonl
@@ -37,7 +44,9 @@ struct Proxy: AsyncParsableCommand {
               20260101-101500-0001-MODALITY-ARCHIVE.txt
           --record DIR: DIR/START-ID-CALLING-CALLED.pcap
               one pcap file per association: its SCU leg, both directions (with
-              rewriting, the upstream leg), for analyze, replay and Wireshark
+              rewriting, the upstream leg), for analyze, replay and Wireshark;
+              ...-decrypted.pcap when a leg speaks TLS (the decrypted stream)
+          --tls-keylog FILE: the TLS secrets, NSS key log format (0600)
           A name already taken gets -2, -3, ... before its extension.
 
         EXAMPLES:
@@ -47,10 +56,13 @@ struct Proxy: AsyncParsableCommand {
           dicomtap proxy --listen 11112 --upstream pacs.example:104 \\
               --allow MODALITY@10.1.2.0/24 \\
               --rewrite tools/rewrite-annex-e.yaml --key-file pseudonym.key
+          dicomtap proxy --listen 11112 --route ARCHIVE=tls://archive.example:2762 \\
+              --upstream-tls-ca ca.crt --upstream-tls-cert proxy.crt \\
+              --upstream-tls-key proxy.key
         """)
 
-    @Option(help: ArgumentHelp("Where to listen for SCUs.", valueName: "[host:]port"))
-    var listen: String
+    @Option(help: ArgumentHelp("Where to listen for SCUs speaking plain DICOM.", valueName: "[host:]port"))
+    var listen: String?
 
     @Option(help: ArgumentHelp("The SCP for associations without a route.", valueName: "host:port"))
     var upstream: String?
@@ -141,13 +153,30 @@ struct Proxy: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Also print every data set (implies --verbose).")
     var debug = false
 
+    @OptionGroup(title: "DICOM over TLS")
+    var tls: ProxyTLSOptions
+
+    /// A route (or, with --upstream-tls, the default upstream) speaks TLS.
+    var routesUseTLS: Bool { routes.contains { $0.contains("=tls://") } }
+
     func validate() throws {
-        guard ProxyEndpoint(parsing: listen, defaultHost: "0.0.0.0") != nil else {
-            throw ValidationError("--listen must be [host:]port, not '\(listen)'")
+        guard listen != nil || tls.tlsListen != nil else {
+            throw ValidationError("give --listen [HOST:]PORT (plain DICOM), --tls-listen [HOST:]PORT (DICOM over TLS), or both")
         }
-        if let upstream, ProxyEndpoint(parsing: upstream) == nil {
-            throw ValidationError("--upstream must be host:port, not '\(upstream)'")
+        for (option, value) in [("--listen", listen), ("--tls-listen", tls.tlsListen)] {
+            if let value, ProxyEndpoint(parsing: value, defaultHost: "0.0.0.0") == nil || value.hasPrefix("tls://") {
+                throw ValidationError("\(option) must be [host:]port, not '\(value)'")
+            }
         }
+        if let plain = listen.flatMap({ ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") }),
+           let secure = tls.tlsListen.flatMap({ ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") }),
+           plain.port != 0, plain.port == secure.port {
+            throw ValidationError("--listen and --tls-listen must use different ports: a TLS port is never also a plain one")
+        }
+        if let upstream, ProxyEndpoint(parsing: upstream) == nil || upstream.hasPrefix("tls://") {
+            throw ValidationError("--upstream must be host:port, not '\(upstream)' (--upstream-tls makes it a TLS upstream)")
+        }
+        try tls.validate(routesUseTLS: routesUseTLS)
         _ = try parsedRoutes()
         _ = try parsedAllowList()
         for (name, value) in [("--connect-timeout", connectTimeout), ("--idle-timeout", idleTimeout),
@@ -227,7 +256,7 @@ struct Proxy: AsyncParsableCommand {
         for route in routes {
             guard let eq = route.firstIndex(of: "="), let endpoint = ProxyEndpoint(parsing: String(route[route.index(after: eq)...])),
                   !route[..<eq].isEmpty else {
-                throw ValidationError("--route must be AE=host:port, not '\(route)'")
+                throw ValidationError("--route must be AE=host:port or AE=tls://host:port, not '\(route)'")
             }
             table[String(route[..<eq])] = endpoint
         }
@@ -235,20 +264,25 @@ struct Proxy: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let listenAddress = ProxyEndpoint(parsing: listen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
+        let listenAddress = listen.flatMap { ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") }
         // Before anything is opened or created: the paths, then the port.
         if let logDir { try PathCheck.writableFolder(logDir, "--log-dir", contents: Self.logDirContents) }
         if let record { try PathCheck.writableFolder(record, "--record", contents: Self.recordContents) }
         if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
         if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
         do {
-            try await SocketFailure.checkListening(host: listenAddress.host, port: listenAddress.port)
+            for address in [listenAddress, tls.tlsListen.flatMap { ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") }].compactMap({ $0 }) {
+                try await SocketFailure.checkListening(host: address.host, port: address.port)
+            }
         } catch {
             throw CLIError("\(error)")
         }
+        var defaultUpstream = upstream.flatMap { ProxyEndpoint(parsing: $0) }
+        if tls.upstreamTls { defaultUpstream?.tls = true }
         var configuration = ProxyConfiguration(
             listen: listenAddress,
-            routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: upstream.flatMap { ProxyEndpoint(parsing: $0) }))
+            routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: defaultUpstream))
+        try tls.apply(to: &configuration, routesUseTLS: routesUseTLS)
         configuration.allowList = try parsedAllowList()
         configuration.connectTimeout = .seconds(connectTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
@@ -282,11 +316,13 @@ struct Proxy: AsyncParsableCommand {
         let server: DICOMProxyServer
         do {
             server = try DICOMProxyServer(configuration: configuration, logger: logger)
-            let address = try await server.start()
+            let addresses = try await server.startListeners()
+            guard let address = addresses.first?.address else { throw ExitCode(2) }
             var routesText = configuration.routing.routes.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }
             if let upstream = configuration.routing.defaultUpstream { routesText.append("default -> \(upstream)") }
             let allowedText = configuration.allowList.map { "; allowed: \($0)" } ?? ""
-            logger.info("listening on \(DICOMProxyServer.describe(address)); \(routesText.joined(separator: ", "))\(allowedText)")
+            let listening = addresses.map { DICOMProxyServer.describe($0.address) + ($0.tls ? " (TLS)" : "") }
+            logger.info("listening on \(listening.joined(separator: " and ")); \(routesText.joined(separator: ", "))\(allowedText)")
             if let rules = configuration.rewriter?.rules {
                 var attributes = rules.orderedRules.map { "\($0.attributeName) \($0.action)" }
                 if attributes.count > 12 {
@@ -310,7 +346,23 @@ struct Proxy: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
+        // SIGHUP: the TLS certificates, keys and CAs read again for new connections; open associations keep theirs.
+        let tlsOptions = tls
+        let routesTLS = routesUseTLS
+        let log = logger
+        let hangUp = configuration.listenTLS != nil || configuration.upstreamTLS != nil ? HangUpSignal {
+            do {
+                let contexts = try tlsOptions.load(routesUseTLS: routesTLS)
+                server.reloadTLS(listen: contexts.listen, upstream: contexts.upstream)
+                let warnings = [contexts.listen, contexts.upstream].compactMap { $0 }.flatMap(\.warnings)
+                    .map { "; warning: \($0)" }.joined()
+                log.info("SIGHUP: TLS certificates read again; new connections use them, open associations keep theirs\(warnings)")
+            } catch {
+                log.info("SIGHUP: TLS certificates not reloaded, the ones in use stay: \(error)")
+            }
+        } : nil
         let received = await signals.next()
+        _ = hangUp
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
         await server.shutdown()
         logger.info("stopped")

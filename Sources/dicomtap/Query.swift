@@ -14,7 +14,8 @@ struct Query: AsyncParsableCommand {
         Sends one C-FIND of the General, Breast Imaging or Cardiac Relevant Patient Information Query SOP class \
         and prints every response: its status with the meaning, then the identifier (text, or the DICOM JSON model \
         with --format json). With --timeout, a query without its final response in time is cancelled (C-CANCEL) \
-        and the association released.
+        and the association released. --tls speaks DICOM over TLS (PS3.15 B.12); the server's certificate must be \
+        signed by the CA in --tls-ca (default: the system's CAs) and hold HOST (or --tls-server-name).
         Exit status: 0 success (or no match), 2 association rejected, 3 association aborted or lost, \
         4 a failure or warning status from the SCP, 5 timeout, 1 any other error.
 
@@ -24,6 +25,8 @@ struct Query: AsyncParsableCommand {
               --format json
           dicomtap query 127.0.0.1 11112 --patient-id PAT-0003 --model cardiac \\
               --timeout 10
+          dicomtap query 127.0.0.1 2762 --patient-id PAT-0003 --tls --tls-ca ca.crt \\
+              --tls-cert client.crt --tls-key client.key
         """)
 
     @Argument(help: "The SCP's host.") var host: String
@@ -43,6 +46,7 @@ struct Query: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for the final response before sending C-CANCEL.", valueName: "seconds"))
     var timeout: Double?
     @Option(help: "Output: text or json.") var format: String = "text"
+    @OptionGroup var tlsOptions: TLSConnectOptions
 
     static func transferSyntaxUID(_ name: String) -> String? {
         switch name.lowercased() {
@@ -77,6 +81,7 @@ struct Query: AsyncParsableCommand {
                                                        : transferSyntaxes.compactMap(Self.transferSyntaxUID),
             timeout: timeout.map { .fromSeconds($0) })
         query.includesTemplate = !noTemplate
+        query.tls = try tlsOptions.context(command: "query")
         let text = format == "text"
         let counter = NIOLockedValueBox(0) // numbers responses as they arrive (the callback is @Sendable)
         let result: RPIQueryResult

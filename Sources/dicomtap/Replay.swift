@@ -97,6 +97,9 @@ struct Replay: AsyncParsableCommand {
                                valueName: "AE=host:port"))
     var moveDestinations: [String] = []
 
+    @OptionGroup(title: "DICOM over TLS (--to: as query's; --serve: --tls with --tls-cert and --tls-key, --tls-ca checks client certificates)")
+    var tlsOptions: TLSConnectOptions
+
     @Flag(name: [.short, .long], help: "Log each association and request.")
     var verbose = false
 
@@ -184,6 +187,7 @@ struct Replay: AsyncParsableCommand {
         options.maximumGap = .seconds(maxGap)
         options.logDirectory = logDir
         options.allowMove = allowMove
+        options.tls = try tlsOptions.context(command: "replay")
         let report: ReplayReport
         do {
             report = try await SCUReplayer(options: options, logger: logger).replay(conversation, association: association)
@@ -199,6 +203,17 @@ struct Replay: AsyncParsableCommand {
     private func replayServer(_ conversation: RecordedConversation, host: String, port: Int, logger: Logger) async throws {
         var options = SCPReplayOptions(port: port)
         options.host = host
+        if tlsOptions.tls {
+            guard let certificate = tlsOptions.tlsCert, let key = tlsOptions.tlsKey else {
+                throw CLIError("replay --serve --tls needs --tls-cert FILE and --tls-key FILE (our certificate and its key, PEM)", exitCode: 2)
+            }
+            do {
+                options.tls = try TLSContext.server(TLSServerSettings(certificatePath: certificate, keyPath: key, caPath: tlsOptions.tlsCa))
+            } catch {
+                throw CLIError("\(error)", exitCode: 2)
+            }
+            warn(options.tls?.warnings ?? [], command: "replay")
+        }
         options.pace = pace
         options.maximumGap = .seconds(maxGap)
         options.aeTitle = calledAE

@@ -19,14 +19,19 @@ struct Serve: AsyncParsableCommand {
         Patient ID or Content Template Sequence: 0xA900 with Offending Element. C-CANCEL is honoured.
         --import loads Part 10 files (patient module + SR content) and JSON files in the format of docs/STORE.md \
         (files or folders) into --db before serving. SIGINT/SIGTERM: stop, close every association, exit 0.
+        --tls-port serves DICOM over TLS (PS3.15 B.12, BCP 195: TLS 1.2 or 1.3) beside or instead of the plain --port; \
+        --tls-ca checks client certificates, --tls-require-client-cert refuses clients without one. A failed TLS \
+        handshake is logged with its reason.
 
         EXAMPLES:
           dicomtap serve --port 11112 --db rpi.sqlite --import demo
           dicomtap serve --port 11112 --db rpi.sqlite --ae-title DICOMTAP-RPI \\
               --allow MODALITY@127.0.0.1 -v
+          dicomtap serve --port 11112 --tls-port 2762 --tls-cert server.crt \\
+              --tls-key server.key --tls-ca ca.crt --db rpi.sqlite
         """)
 
-    @Option(help: "Port to listen on (0 lets the OS choose; the port is printed).") var port: Int
+    @Option(help: "Port to listen on for plain DICOM (0 lets the OS choose; the port is printed).") var port: Int?
     @Option(help: "Address to listen on.") var host: String = "0.0.0.0"
     @Option(help: "The SQLite store (created if missing).") var db: String
     @Option(name: .customLong("import"), parsing: .upToNextOption,
@@ -50,9 +55,16 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Leave Patient IDs out of the log.") var redactIdentifiers = false
     @Flag(name: [.short, .long], help: "Log every association and query (rejections, aborts, timeouts and failures are always logged).")
     var verbose = false
+    @OptionGroup var tlsOptions: TLSListenOptions
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard port != nil || tlsOptions.tlsPort != nil else {
+            throw ValidationError("give --port N (plain DICOM), --tls-port N (DICOM over TLS), or both")
+        }
+        if let port { guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") } }
+        if let port, port != 0, port == tlsOptions.tlsPort {
+            throw ValidationError("--port and --tls-port must differ: a TLS port is never also a plain one (PS3.15 B.1)")
+        }
         try checkSeconds(artimTimeout, "--artim-timeout", zero: false)
         try checkSeconds(idleTimeout, "--idle-timeout", zero: false)
         try checkSeconds(responseDelay, "--response-delay")
@@ -71,8 +83,11 @@ struct Serve: AsyncParsableCommand {
         // Before the store is opened or created: the paths, then the port.
         try PathCheck.writableFile(db, "--db")
         for path in imports { try PathCheck.readable(path, "--import") }
+        let tls = try tlsOptions.context(command: "serve")
         do {
-            try await SocketFailure.checkListening(host: host, port: port)
+            for port in [port, tlsOptions.tlsPort].compactMap({ $0 }) {
+                try await SocketFailure.checkListening(host: host, port: port)
+            }
         } catch {
             throw CLIError("\(error)")
         }
@@ -91,40 +106,52 @@ struct Serve: AsyncParsableCommand {
         let allowList = try parsedAllowList()
         let signals = TerminationSignals()
         let metrics = metricsOptions.endpoint.map { _ in DICOMMetrics() }
-        let server: DICOMServer
+        var configuration = ServerConfiguration(
+            aeTitle: aeTitle, allowList: allowList,
+            supportedContexts: RPIService.supportedContexts, maxPDULength: maxPDU,
+            artimTimeout: .fromSeconds(artimTimeout), idleTimeout: .fromSeconds(idleTimeout),
+            messageLimits: RPIService.messageLimits,
+            logger: logger,
+            tap: metricsTap(metrics))
+        let service = RPIService(store: store, logger: logger, responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) },
+                                 redactIdentifiers: redactIdentifiers)
+        // One server per port, the same store and service behind both: the plain one, and the TLS one.
+        var servers: [(DICOMServer, String)] = []
         do {
-            server = try await DICOMServer.start(
-                host: host, port: port,
-                configuration: ServerConfiguration(
-                    aeTitle: aeTitle, allowList: allowList,
-                    supportedContexts: RPIService.supportedContexts, maxPDULength: maxPDU,
-                    artimTimeout: .fromSeconds(artimTimeout), idleTimeout: .fromSeconds(idleTimeout),
-                    messageLimits: RPIService.messageLimits,
-                    logger: logger,
-                    tap: metricsTap(metrics)),
-                handler: RPIService(store: store, logger: logger,
-                                    responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) },
-                                    redactIdentifiers: redactIdentifiers))
+            if let port {
+                servers.append((try await DICOMServer.start(host: host, port: port, configuration: configuration, handler: service),
+                                ""))
+            }
+            if let tlsPort = tlsOptions.tlsPort {
+                configuration.tls = tls
+                servers.append((try await DICOMServer.start(host: host, port: tlsPort, configuration: configuration, handler: service),
+                                tlsOptions.summary))
+            }
         } catch {
+            for (server, _) in servers { await server.shutdown() }
             FileHandle.standardError.write(Data("dicomtap serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        write("listening on \(host):\(server.port) as \(aeTitle ?? "any AE title"); \(try store.patientCount()) patients in \(db)"
-              + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
+        let patients = try store.patientCount()
+        for (server, kind) in servers {
+            write("listening on \(host):\(server.port)\(kind.isEmpty ? "" : " (\(kind))") as \(aeTitle ?? "any AE title"); \(patients) patients in \(db)"
+                  + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
+        }
         if let change = FileLimit.raiseToHardLimit() { write("\(change) (each connection takes one)\n") }
-        let listening = "listening on \(SocketFailure.address(host: host, port: server.port))"
+        let listening = "listening on " + servers.map { SocketFailure.address(host: host, port: $0.0.port) + ($0.1.isEmpty ? "" : " (TLS)") }
+            .joined(separator: " and ")
         var metricsEndpoint: MetricsEndpoint?
         if let metrics {
             do {
                 metricsEndpoint = try await metricsOptions.start(metrics, health: { HealthStatus(healthy: true, reason: listening) })
             } catch {
-                await server.shutdown()
+                for (server, _) in servers { await server.shutdown() }
                 throw error
             }
         }
         _ = await signals.next()
         await metricsEndpoint?.close()
-        await server.shutdown()
+        for (server, _) in servers { await server.shutdown() }
         write("stopped\n")
     }
 

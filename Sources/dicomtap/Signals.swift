@@ -27,3 +27,19 @@ final class TerminationSignals: @unchecked Sendable {
 
     deinit { sources.forEach { $0.cancel() } }
 }
+
+/// SIGHUP: "read your files again" (the proxy's certificates), handled by `action` on a global queue, one at a time,
+/// from creation on; the default action (ending the process) is off meanwhile. (The source is only cancelled, in
+/// deinit: unchecked Sendable as `TerminationSignals`.)
+final class HangUpSignal: @unchecked Sendable {
+    private let source: any DispatchSourceSignal
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "dicomtap.sighup"))
+        source.setEventHandler(handler: action)
+        source.resume()
+    }
+
+    deinit { source.cancel() }
+}

@@ -19,4 +19,19 @@ import Testing
         #expect(lines.current.joined().contains("Meyer^Anna"))
         #expect(lines.current.last?.hasPrefix("query: 1 match, final Success 0x0000") == true, "\(lines.current.last ?? "")")
     }
+
+    /// `demo --tls`: mutual TLS on both legs with a throwaway CA, removed at the end.
+    @Test func demoOverTLS() async throws {
+        let lines = Locked<[String]>([])
+        let demo = Demo(dataPaths: [Self.demoData], proxyLevel: .critical, tls: true)
+        let running = try await demo.start { line in lines.withValue { $0.append(line) } }
+        let result = try await demo.query(running) { line in lines.withValue { $0.append(line) } }
+        await running.stop()
+        #expect(result.responses.map(\.status) == [0xFF00, 0x0000])
+        let summary = lines.current.last ?? ""
+        #expect(summary.contains("TLS 1.3") && summary.contains("server certificate CN=demo proxy issued by CN=DICOMTap demo CA"),
+                "\(summary)")
+        let folder = try #require(lines.current.first { $0.hasPrefix("tls: ") }?.components(separatedBy: " in ").last)
+        #expect(!FileManager.default.fileExists(atPath: folder), "the throwaway certificates are removed: \(folder)")
+    }
 }

@@ -245,7 +245,8 @@ final class HeadRecorder: ChannelOutboundHandler {
         configuration.logDirectory = logDirectory
         let events = try logDirectory.map { try AppendOnlyFile(appendingTo: $0 + "/events.jsonl") }
         let shared = ProxyShared(configuration: configuration, events: events,
-                                 logger: Logger(label: "relay-test") { _ in SwiftLogNoOpLogHandler() })
+                                 logger: Logger(label: "relay-test") { _ in SwiftLogNoOpLogHandler() },
+                                 tls: TLSContexts(listen: nil, upstream: nil))
         let relay = AssociationRelay(id: "0001", channel: channel, shared: shared) { _ in }
         try channel.pipeline.syncOperations.addHandlers(relay.requestorHandlers())
         return (channel, relay)
