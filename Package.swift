@@ -4,6 +4,8 @@ import PackageDescription
 let package = Package(
     name: "DICOMTap",
     platforms: [.macOS(.v14)],
+    // The CLI and the libraries a user would import: the codecs, the observer's model, capture analysis and
+    // the client/server engine. The other targets are the CLI's parts (tests depend on targets, not products).
     products: [
         .executable(name: "dicomtap", targets: ["dicomtap"]),
         .library(name: "DICOMCore", targets: ["DICOMCore"]),
@@ -11,12 +13,7 @@ let package = Package(
         .library(name: "DIMSE", targets: ["DIMSE"]),
         .library(name: "DICOMInspect", targets: ["DICOMInspect"]),
         .library(name: "DICOMCapture", targets: ["DICOMCapture"]),
-        .library(name: "DICOMProxy", targets: ["DICOMProxy"]),
-        .library(name: "DICOMRewrite", targets: ["DICOMRewrite"]),
         .library(name: "DICOMNetwork", targets: ["DICOMNetwork"]),
-        .library(name: "DICOMStore", targets: ["DICOMStore"]),
-        .library(name: "DICOMServices", targets: ["DICOMServices"]),
-        .library(name: "DICOMReplay", targets: ["DICOMReplay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),

@@ -9,17 +9,17 @@ import NIOCore
 
 /// `dicomtap demo`: our SCP on the shipped demo data, our proxy in front of it, our SCU querying through the
 /// proxy, all on free loopback ports; the proxy prints the annotated exchange, the SCU the result.
-public struct Demo: Sendable {
-    public var dataPaths: [String]
-    public var patientID: String
-    public var issuer: String?
-    public var model: RPIQueryModel
+package struct Demo: Sendable {
+    package var dataPaths: [String]
+    package var patientID: String
+    package var issuer: String?
+    package var model: RPIQueryModel
     /// Proxy console detail: info (exchanges), debug (+ every PDU and message), trace (+ data sets).
-    public var proxyLevel: Logger.Level
+    package var proxyLevel: Logger.Level
     /// DICOM over TLS on both legs (mutual TLS), with a throwaway CA and certificates in a temporary folder.
-    public var tls: Bool
+    package var tls: Bool
 
-    public init(dataPaths: [String], patientID: String = Demo.defaultPatientID, issuer: String? = nil,
+    package init(dataPaths: [String], patientID: String = Demo.defaultPatientID, issuer: String? = nil,
                 model: RPIQueryModel = .general, proxyLevel: Logger.Level = .trace, tls: Bool = false) {
         self.tls = tls
         self.dataPaths = dataPaths
@@ -30,21 +30,21 @@ public struct Demo: Sendable {
     }
 
     /// A patient of the shipped demo data with one match in every issuer.
-    public static let defaultPatientID = "PAT-0001"
-    public static let serverAETitle = "DICOMTAP-RPI"
+    package static let defaultPatientID = "PAT-0001"
+    package static let serverAETitle = "DICOMTAP-RPI"
 
     /// The running pieces, for `--keep-running` and tests.
-    public struct Running: Sendable {
-        public let server: DICOMServer
-        public let proxy: DICOMProxyServer
-        public let serverPort: Int
-        public let proxyPort: Int
-        public let patients: Int
+    package struct Running: Sendable {
+        package let server: DICOMServer
+        package let proxy: DICOMProxyServer
+        package let serverPort: Int
+        package let proxyPort: Int
+        package let patients: Int
         /// With --tls: the SCU's side (the demo CA, its certificate) and the folder of the throwaway certificates.
         let scuTLS: TLSContext?
         let certificates: DemoCertificates?
 
-        public func stop() async {
+        package func stop() async {
             defer { certificates?.remove() }
             // The proxy logs an association's end after the SCU has its last answer; let it finish first.
             for _ in 0..<50 where await proxy.openAssociationCount() > 0 {
@@ -56,7 +56,7 @@ public struct Demo: Sendable {
     }
 
     /// Imports the demo data into an in-memory store and starts the SCP and the proxy on free loopback ports.
-    public func start(log: @escaping @Sendable (String) -> Void) async throws -> Running {
+    package func start(log: @escaping @Sendable (String) -> Void) async throws -> Running {
         let store = try RPIStore.inMemory()
         let summary = try store.importPaths(dataPaths)
         log("store: \(summary)")
@@ -111,7 +111,7 @@ public struct Demo: Sendable {
     }
 
     /// Runs one query through the proxy and reports it.
-    public func query(_ running: Running, log: @escaping @Sendable (String) -> Void) async throws -> RPIQueryResult {
+    package func query(_ running: Running, log: @escaping @Sendable (String) -> Void) async throws -> RPIQueryResult {
         var query = RPIQuery(patientID: patientID, issuer: issuer, model: model, callingAETitle: "DEMO-SCU",
                              calledAETitle: Demo.serverAETitle, timeout: .seconds(30))
         query.tls = running.scuTLS

@@ -17,28 +17,28 @@ import NIOCore
 /// A message is held until it is complete, or until `holdLimit` bytes of it are waiting: a
 /// message that cannot be rewritten (towards the SCP) then never reaches the SCP, not even its
 /// command set. A pure value type fed the PDUs in order; it knows nothing of sockets.
-public struct AssociationRewriter: Sendable {
-    public let rewriter: Rewriter
+package struct AssociationRewriter: Sendable {
+    package let rewriter: Rewriter
     /// Bounds: command sets and data sets (the assembler's).
-    public let limits: MessageAssembler.Configuration
+    package let limits: MessageAssembler.Configuration
     /// Values at least this long, with no rule that needs them whole, are passed through as they arrive.
-    public var streamingThreshold = 1 << 16
+    package var streamingThreshold = 1 << 16
     /// A deflated data set inflating past this many bytes cannot be rewritten (the association is aborted).
-    public var maxInflatedSize: Int
+    package var maxInflatedSize: Int
     /// A message's rewritten PDUs are held (not sent) while they are fewer than this many bytes
     /// and the message is not complete; a data set's open sequences of defined length are held up to it too.
-    public var holdLimit = 1 << 20
+    package var holdLimit = 1 << 20
     private var assemblers: [MessageAssembler]
     private var messages: [StreamKey: MessageRewrite] = [:]
     /// Accepted presentation contexts → transfer syntax.
-    public private(set) var transferSyntaxes: [UInt8: TransferSyntax] = [:]
+    package private(set) var transferSyntaxes: [UInt8: TransferSyntax] = [:]
     /// Maximum Length Received of each peer (0: unlimited), i.e. the largest P-DATA-TF it takes.
-    public private(set) var maximumLength: [PeerRole: UInt32] = [.requestor: 0, .acceptor: 0]
+    package private(set) var maximumLength: [PeerRole: UInt32] = [.requestor: 0, .acceptor: 0]
     /// The AE titles as the SCU sent them, and as the SCP received them.
     private var originalTitles: (called: WireString, calling: WireString)?
     private var rewrittenTitles: (called: WireString, calling: WireString)?
 
-    public init(rewriter: Rewriter, assembler: MessageAssembler.Configuration = MessageAssembler.Configuration()) {
+    package init(rewriter: Rewriter, assembler: MessageAssembler.Configuration = MessageAssembler.Configuration()) {
         self.rewriter = rewriter
         limits = assembler
         maxInflatedSize = rewriter.decodingOptions.maxInflatedSize
@@ -50,7 +50,7 @@ public struct AssociationRewriter: Sendable {
     // MARK: Association PDUs
 
     /// The A-ASSOCIATE-RQ for the SCP: called and calling AE titles substituted.
-    public mutating func associateRequest(_ request: AssociateRequest) -> AssociateRequest {
+    package mutating func associateRequest(_ request: AssociateRequest) -> AssociateRequest {
         maximumLength[.requestor] = request.fields.maximumLength ?? 0
         var out = request
         let rules = rewriter.rules.aeTitles
@@ -63,7 +63,7 @@ public struct AssociationRewriter: Sendable {
 
     /// The A-ASSOCIATE-AC for the SCU: the echoed AE titles put back as the SCU sent them;
     /// the accepted transfer syntaxes and the SCP's maximum length noted.
-    public mutating func associateAccept(_ accept: AssociateAccept) -> AssociateAccept {
+    package mutating func associateAccept(_ accept: AssociateAccept) -> AssociateAccept {
         maximumLength[.acceptor] = accept.fields.maximumLength ?? 0
         for context in accept.presentationContexts where context.result == .acceptance {
             if let uid = context.transferSyntax, let syntax = TransferSyntax(uid: uid, lenient: true) {
@@ -81,18 +81,18 @@ public struct AssociationRewriter: Sendable {
     // MARK: P-DATA
 
     /// What one P-DATA-TF PDU from a peer becomes.
-    public struct DataResult: Sendable {
+    package struct DataResult: Sendable {
         /// The P-DATA-TF PDUs to send the other peer (one PDV each).
-        public var pdus: [DataTransfer] = []
-        public var notes: [RewriteNote] = []
+        package var pdus: [DataTransfer] = []
+        package var notes: [RewriteNote] = []
         /// Data sets that went on unchanged although they could not be rewritten (towards the SCU only).
-        public var problems: [String] = []
+        package var problems: [String] = []
         /// A message towards the SCP that cannot be rewritten, or a broken PDV sequence: nothing
         /// more may be forwarded.
-        public var failure: String?
+        package var failure: String?
         /// Pseudonyms issued that the mapping store does not hold yet: `pdus` may go on only once
         /// they are committed (`MappingStore.commitInBackground`); if that fails, nothing more may.
-        public var newRecords: [PseudonymRecord] = []
+        package var newRecords: [PseudonymRecord] = []
     }
 
     struct StreamKey: Hashable, Sendable {
@@ -129,7 +129,7 @@ public struct AssociationRewriter: Sendable {
     }
 
     /// Feeds one P-DATA-TF PDU from `sender`; returns what to send the other peer.
-    public mutating func dataTransfer(_ pdu: DataTransfer, from sender: PeerRole) -> DataResult {
+    package mutating func dataTransfer(_ pdu: DataTransfer, from sender: PeerRole) -> DataResult {
         var result = DataResult()
         let side = sender == .requestor ? 0 : 1
         for pdv in pdu.items {

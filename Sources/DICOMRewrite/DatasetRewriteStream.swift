@@ -22,7 +22,7 @@ import NIOCore
 /// What a data set is, for the rules: a stored instance gets the de-identification marks; a
 /// query's identifier keeps its matching keys' meaning; a command set has only the UIDs that
 /// repeat its data set's rewritten.
-public enum DataSetPurpose: Sendable {
+package enum DataSetPurpose: Sendable {
     case store, query, other, command
 }
 

@@ -6,26 +6,26 @@ import Crypto
 /// they were, the dates themselves do not. The shift is the same for every value (so several
 /// proxies with the same key agree, and a query's date range keeps its meaning); it is undone
 /// on the way back to the SCU.
-public struct DateShift: Sendable, Hashable {
+package struct DateShift: Sendable, Hashable {
     /// Days added (negative: earlier).
-    public let days: Int
+    package let days: Int
 
-    public init(days: Int) { self.days = days }
+    package init(days: Int) { self.days = days }
 
     /// The shift a key gives when the rules name none: between 366 and 3,652 days earlier,
     /// from `HMAC-SHA-256(key, "dicomtap-date-shift-v1")`.
-    public init(key: SecretKey) {
+    package init(key: SecretKey) {
         let digest = Array(HMAC<SHA256>.authenticationCode(for: Array("dicomtap-date-shift-v1".utf8),
                                                            using: SymmetricKey(data: key.bytes)))
         let n = Int(digest[0]) << 8 | Int(digest[1])
         days = -(366 + n % (3652 - 366 + 1))
     }
 
-    public var inverse: DateShift { DateShift(days: -days) }
+    package var inverse: DateShift { DateShift(days: -days) }
 
     /// One DA value (a date, or a range `A-B`, `A-`, `-B` as in a query), shifted; nil when it
     /// is not a date this can shift.
-    public func shift(date value: String) -> String? {
+    package func shift(date value: String) -> String? {
         if value.contains("-") {
             let parts = value.split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 2 else { return nil }
@@ -45,7 +45,7 @@ public struct DateShift: Sendable, Hashable {
 
     /// One DT value (or range): its date part moved, the rest (time, fraction, offset) kept.
     /// A value with less than a full date (`YYYY`, `YYYYMM`) cannot be moved by days: nil.
-    public func shift(dateTime value: String) -> String? {
+    package func shift(dateTime value: String) -> String? {
         let parts = splitRange(value)
         var out: [String] = []
         for part in parts {

@@ -10,16 +10,16 @@ import Foundation
 import GRDB
 
 /// What a pseudonym stands for.
-public struct PseudonymRecord: Sendable, Hashable {
-    public var pseudonym: String
-    public var original: String
-    public var vr: VR
+package struct PseudonymRecord: Sendable, Hashable {
+    package var pseudonym: String
+    package var original: String
+    package var vr: VR
     /// The attribute it was first issued for.
-    public var tag: Tag
+    package var tag: Tag
     /// The Issuer of Patient ID whose namespace it was made in (nil: none).
-    public var issuer: String?
+    package var issuer: String?
 
-    public init(pseudonym: String, original: String, vr: VR, tag: Tag, issuer: String? = nil) {
+    package init(pseudonym: String, original: String, vr: VR, tag: Tag, issuer: String? = nil) {
         self.pseudonym = pseudonym
         self.original = original
         self.vr = vr
@@ -28,19 +28,19 @@ public struct PseudonymRecord: Sendable, Hashable {
     }
 
     /// How the pseudonym was derived (`Pseudonymizer`): recorded with each entry.
-    public var derivation: String { issuer == nil ? Pseudonymizer.version : Pseudonymizer.issuerVersion }
+    package var derivation: String { issuer == nil ? Pseudonymizer.version : Pseudonymizer.issuerVersion }
 
     /// Whether `other` stands for the same original (a pseudonym issued again), not a collision.
-    public func isSameOriginal(as other: PseudonymRecord) -> Bool {
+    package func isSameOriginal(as other: PseudonymRecord) -> Bool {
         original == other.original && issuer == other.issuer
     }
 }
 
 extension RewriteError.Code {
     /// Two originals would share one pseudonym.
-    public static let collision = RewriteError.Code(rawValue: "pseudonym-collision")
+    package static let collision = RewriteError.Code(rawValue: "pseudonym-collision")
     /// A message would add more new pseudonyms than allowed.
-    public static let tooManyPseudonyms = RewriteError.Code(rawValue: "too-many-pseudonyms")
+    package static let tooManyPseudonyms = RewriteError.Code(rawValue: "too-many-pseudonyms")
 }
 
 /// The pseudonyms issued, pseudonym → original, in a SQLite file (GRDB) created with mode
@@ -54,9 +54,9 @@ extension RewriteError.Code {
 /// (or read back), so a failed write is tried again the next time the value passes.
 /// A store kept in memory only has no file behind it: there the records are the store and are
 /// all kept. Thread-safe.
-public final class MappingStore: @unchecked Sendable {
+package final class MappingStore: @unchecked Sendable {
     private let queue: DatabasePool?
-    public let path: String?
+    package let path: String?
     private let lock = NSLock()
     /// The records of a store kept in memory only (no file).
     private var memory: [String: PseudonymRecord] = [:]
@@ -64,21 +64,21 @@ public final class MappingStore: @unchecked Sendable {
     private var recent: [String: PseudonymRecord] = [:]
     private var older: [String: PseudonymRecord] = [:]
     /// Most records the cache of a file store holds (both generations).
-    public let cacheLimit: Int
-    public static let defaultCacheLimit = 100_000
+    package let cacheLimit: Int
+    package static let defaultCacheLimit = 100_000
     /// Pseudonyms looked up and absent, so that an unknown value is not looked up in every message.
     private var misses: Set<String> = []
     private static let maximumMisses = 10_000
 
     /// A store kept in memory only (tests, `dicomtap pseudonym`).
-    public init() {
+    package init() {
         queue = nil
         path = nil
         cacheLimit = Self.defaultCacheLimit
     }
 
     /// Opens (or creates, mode 0600) the SQLite file at `path`. `cacheLimit` bounds the records kept in memory.
-    public init(path: String, cacheLimit: Int = MappingStore.defaultCacheLimit) throws(RewriteError) {
+    package init(path: String, cacheLimit: Int = MappingStore.defaultCacheLimit) throws(RewriteError) {
         self.path = path
         self.cacheLimit = max(2, cacheLimit)
         let fd = open(path, O_RDWR | O_CREAT, 0o600)
@@ -157,7 +157,7 @@ public final class MappingStore: @unchecked Sendable {
     }
 
     /// The record of `pseudonym` if it is in memory (no file access: safe on an event loop).
-    public func cachedRecord(of pseudonym: String) -> PseudonymRecord? {
+    package func cachedRecord(of pseudonym: String) -> PseudonymRecord? {
         lock.lock()
         defer { lock.unlock() }
         return cached(pseudonym)
@@ -171,7 +171,7 @@ public final class MappingStore: @unchecked Sendable {
     }
 
     /// Records that `record.pseudonym` stands for `record.original` (a collision is an error).
-    public func issued(_ record: PseudonymRecord) throws(RewriteError) {
+    package func issued(_ record: PseudonymRecord) throws(RewriteError) {
         try commit([record])
     }
 
@@ -179,7 +179,7 @@ public final class MappingStore: @unchecked Sendable {
     /// original (or issuer) is a collision: nothing of the batch is written and the error says
     /// so. The records are cached once written. Blocks on SQLite: call it off the event loop
     /// (`commitInBackground`).
-    public func commit(_ records: [PseudonymRecord]) throws(RewriteError) {
+    package func commit(_ records: [PseudonymRecord]) throws(RewriteError) {
         guard !records.isEmpty else { return }
         guard let queue else {
             lock.lock()
@@ -224,7 +224,7 @@ public final class MappingStore: @unchecked Sendable {
     private var willBegin: (@Sendable (Int) -> Void)?
 
     /// `commit` on a thread of GRDB's writer, not the caller's: the result comes back through `completion`.
-    public func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
+    package func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
         let willBegin = commitWillBegin
         DispatchQueue.global(qos: .userInitiated).async {
             willBegin?(records.count)
@@ -246,7 +246,7 @@ public final class MappingStore: @unchecked Sendable {
     /// What `pseudonym` stands for, if this store issued it (now or before a restart). A row
     /// that is not what this store writes (NULL, a blob, a tag that is not an integer: a file
     /// from elsewhere or edited) is an error naming the file, not a crash.
-    public func original(of pseudonym: String) throws(RewriteError) -> PseudonymRecord? {
+    package func original(of pseudonym: String) throws(RewriteError) -> PseudonymRecord? {
         lock.lock()
         if let record = cached(pseudonym) {
             lock.unlock()
@@ -317,7 +317,7 @@ public final class MappingStore: @unchecked Sendable {
     }
 
     /// Number of pseudonyms in the file (or in memory).
-    public func count() throws(RewriteError) -> Int {
+    package func count() throws(RewriteError) -> Int {
         guard let queue else {
             lock.lock()
             defer { lock.unlock() }

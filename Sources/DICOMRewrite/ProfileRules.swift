@@ -2,13 +2,13 @@ import DICOMCore
 
 /// A rule for a repeating group: every tag with `tag & mask == value` (e.g. `(50xx,xxxx)`: mask
 /// 0xFF00_0000, value 0x5000_0000). `action` nil in an option set: the pattern's rule is dropped.
-public struct PatternRule: Sendable, Hashable {
-    public var mask: UInt32
-    public var value: UInt32
-    public var action: RewriteAction?
-    public var source: String?
+package struct PatternRule: Sendable, Hashable {
+    package var mask: UInt32
+    package var value: UInt32
+    package var action: RewriteAction?
+    package var source: String?
 
-    public init(mask: UInt32, value: UInt32, action: RewriteAction?, source: String? = nil) {
+    package init(mask: UInt32, value: UInt32, action: RewriteAction?, source: String? = nil) {
         self.mask = mask
         self.value = value
         self.action = action
@@ -16,7 +16,7 @@ public struct PatternRule: Sendable, Hashable {
     }
 
     /// Parses `(50xx,xxxx)`: hex digits, `x` for any.
-    public init?(pattern text: String, action: RewriteAction?, source: String? = nil) {
+    package init?(pattern text: String, action: RewriteAction?, source: String? = nil) {
         let digits = text.filter { $0 != "(" && $0 != ")" && $0 != "," }.lowercased()
         guard digits.count == 8 else { return nil }
         var mask: UInt32 = 0
@@ -32,11 +32,11 @@ public struct PatternRule: Sendable, Hashable {
         self.init(mask: mask, value: value, action: action, source: source)
     }
 
-    public func matches(_ tag: Tag) -> Bool { tag.rawValue & mask == value && action != nil }
+    package func matches(_ tag: Tag) -> Bool { tag.rawValue & mask == value && action != nil }
 }
 
 /// What happens to private attributes (odd groups) that no rule names.
-public enum PrivateAttributePolicy: String, Sendable, Hashable {
+package enum PrivateAttributePolicy: String, Sendable, Hashable {
     /// Passed as they are (a sequence still gets the rules inside).
     case keep
     /// Removed, their Private Creator elements too.
@@ -47,12 +47,12 @@ public enum PrivateAttributePolicy: String, Sendable, Hashable {
 
 /// One safe private attribute (PS3.15 Table E.3.10-1): the block's Private Creator, the group,
 /// and the element's last byte within the block (`(gggg,xxEE)`).
-public struct SafePrivateAttribute: Sendable, Hashable {
-    public var creator: String
-    public var group: UInt16
-    public var element: UInt8
+package struct SafePrivateAttribute: Sendable, Hashable {
+    package var creator: String
+    package var group: UInt16
+    package var element: UInt8
 
-    public init(creator: String, group: UInt16, element: UInt8) {
+    package init(creator: String, group: UInt16, element: UInt8) {
         self.creator = creator
         self.group = group
         self.element = element
@@ -61,12 +61,12 @@ public struct SafePrivateAttribute: Sendable, Hashable {
 
 /// A coded De-identification Method (PS3.16 CID 7050), recorded in De-identification Method
 /// Code Sequence (0012,0064).
-public struct DeidentificationCode: Sendable, Hashable {
-    public var value: String
-    public var scheme: String
-    public var meaning: String
+package struct DeidentificationCode: Sendable, Hashable {
+    package var value: String
+    package var scheme: String
+    package var meaning: String
 
-    public init(value: String, scheme: String = "DCM", meaning: String) {
+    package init(value: String, scheme: String = "DCM", meaning: String) {
         self.value = value
         self.scheme = scheme
         self.meaning = meaning
@@ -76,24 +76,24 @@ public struct DeidentificationCode: Sendable, Hashable {
 /// The profile the rules implement: stored instances (C-STORE towards the SCP) get Patient
 /// Identity Removed (0012,0062) YES, De-identification Method (0012,0063) and its code
 /// sequence (0012,0064) naming the profile and the options switched on, as PS3.15 E.1.1 asks.
-public struct DeidentificationProfile: Sendable, Hashable {
-    public var code: DeidentificationCode
+package struct DeidentificationProfile: Sendable, Hashable {
+    package var code: DeidentificationCode
     /// Whether stored instances are marked.
-    public var marksStoredInstances: Bool
+    package var marksStoredInstances: Bool
 
-    public init(code: DeidentificationCode, marksStoredInstances: Bool = true) {
+    package init(code: DeidentificationCode, marksStoredInstances: Bool = true) {
         self.code = code
         self.marksStoredInstances = marksStoredInstances
     }
 }
 
 /// One rule an option sets: `action` nil retains the attribute (the profile's rule is dropped).
-public struct RuleChange: Sendable, Hashable {
-    public var tag: Tag
-    public var action: RewriteAction?
-    public var source: String?
+package struct RuleChange: Sendable, Hashable {
+    package var tag: Tag
+    package var action: RewriteAction?
+    package var source: String?
 
-    public init(tag: Tag, action: RewriteAction?, source: String? = nil) {
+    package init(tag: Tag, action: RewriteAction?, source: String? = nil) {
         self.tag = tag
         self.action = action
         self.source = source
@@ -101,16 +101,16 @@ public struct RuleChange: Sendable, Hashable {
 }
 
 /// A named set of rule changes that can be switched on (an option of the profile).
-public struct ProfileOption: Sendable, Hashable {
-    public var name: String
-    public var code: DeidentificationCode?
-    public var changes: [RuleChange] = []
-    public var patternChanges: [PatternRule] = []
-    public var privateAttributes: PrivateAttributePolicy?
+package struct ProfileOption: Sendable, Hashable {
+    package var name: String
+    package var code: DeidentificationCode?
+    package var changes: [RuleChange] = []
+    package var patternChanges: [PatternRule] = []
+    package var privateAttributes: PrivateAttributePolicy?
     /// Options that cannot be on with this one.
-    public var excludes: [String] = []
+    package var excludes: [String] = []
 
-    public init(name: String, code: DeidentificationCode? = nil) {
+    package init(name: String, code: DeidentificationCode? = nil) {
         self.name = name
         self.code = code
     }
@@ -118,7 +118,7 @@ public struct ProfileOption: Sendable, Hashable {
 
 extension RewriteRules {
     /// Whether data sets need parsing at all (some rule, pattern, private policy or mark applies).
-    public var rewritesDataSets: Bool {
+    package var rewritesDataSets: Bool {
         !attributes.isEmpty || !patterns.isEmpty || privateAttributes != .keep || profile?.marksStoredInstances == true
     }
 
@@ -152,7 +152,7 @@ extension RewriteRules {
     }
 
     /// The codes of De-identification Method Code Sequence (0012,0064): the profile's, then each option's switched on.
-    public var deidentificationCodes: [DeidentificationCode] {
+    package var deidentificationCodes: [DeidentificationCode] {
         guard let profile else { return [] }
         return [profile.code] + enabledOptions.compactMap { optionSets[$0]?.code }
     }

@@ -3,20 +3,20 @@ import Foundation
 import DICOMCore
 
 /// How the pseudonyms of one attribute are written.
-public struct PseudonymFormat: Sendable, Hashable {
+package struct PseudonymFormat: Sendable, Hashable {
     /// Text put before the keyed part (not for UI).
-    public var prefix: String
+    package var prefix: String
     /// Characters of the keyed part (Base32), before the VR's length limit is applied.
-    public var length: Int
+    package var length: Int
 
-    public static let defaultLength = 16
+    package static let defaultLength = 16
     /// Fewest Base32 characters left after the prefix (80 bits: a collision among a million
     /// patients has odds of about 1 in 2.4 billion).
-    public static let minimumLength = 16
+    package static let minimumLength = 16
     /// Base32 of the 256-bit digest.
-    public static let maximumLength = 52
+    package static let maximumLength = 52
 
-    public init(prefix: String = "", length: Int = PseudonymFormat.defaultLength) {
+    package init(prefix: String = "", length: Int = PseudonymFormat.defaultLength) {
         self.prefix = prefix
         self.length = length
     }
@@ -42,17 +42,17 @@ public struct PseudonymFormat: Sendable, Hashable {
 ///    set's default repertoire and valid in CS and AE.
 /// Equal values give equal pseudonyms under the same key (several proxies agree without
 /// sharing state); a value that is empty stays empty.
-public struct Pseudonymizer: Sendable {
-    public static let version = "dicomtap-pseudonym-v1"
+package struct Pseudonymizer: Sendable {
+    package static let version = "dicomtap-pseudonym-v1"
     private let key: SymmetricKey
 
-    public init(key: SecretKey) {
+    package init(key: SecretKey) {
         self.key = SymmetricKey(data: key.bytes)
     }
 
     /// Largest number of characters of one value of `vr` (PS3.5 Table 6.2-1); nil when the VR
     /// cannot carry a pseudonym (dates, times, numbers, binary VRs).
-    public static func maximumCharacters(for vr: VR) -> Int? {
+    package static func maximumCharacters(for vr: VR) -> Int? {
         switch vr {
         case .AE, .CS, .SH: return 16
         case .LO, .PN, .UI: return 64
@@ -64,7 +64,7 @@ public struct Pseudonymizer: Sendable {
     }
 
     /// Checks that `format` leaves room for a pseudonym in `vr`; the reason when it does not.
-    public static func problem(with format: PseudonymFormat, vr: VR) -> String? {
+    package static func problem(with format: PseudonymFormat, vr: VR) -> String? {
         guard let limit = maximumCharacters(for: vr) else {
             return "VR \(vr) cannot hold a pseudonym (only text VRs: AE CS SH LO PN UI ST LT UC UT)"
         }
@@ -90,7 +90,7 @@ public struct Pseudonymizer: Sendable {
     /// The pseudonym of one value in `vr`. An empty value stays empty. With `issuer` (a Patient
     /// ID's Issuer of Patient ID), the pseudonym is made in that issuer's namespace: the same ID
     /// from two issuers gives two pseudonyms.
-    public func pseudonym(for value: String, vr: VR, format: PseudonymFormat = PseudonymFormat(), issuer: String? = nil) -> String {
+    package func pseudonym(for value: String, vr: VR, format: PseudonymFormat = PseudonymFormat(), issuer: String? = nil) -> String {
         guard !value.isEmpty else { return "" }
         let digest = issuer.map { self.digest(value, issuer: $0) } ?? self.digest(value)
         if vr == .UI {
@@ -111,7 +111,7 @@ public struct Pseudonymizer: Sendable {
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
 
-    public static let issuerVersion = "dicomtap-pseudonym-v1-issuer"
+    package static let issuerVersion = "dicomtap-pseudonym-v1-issuer"
 
     func digest(_ value: String) -> [UInt8] {
         var message = Array(Self.version.utf8)

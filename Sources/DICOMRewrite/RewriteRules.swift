@@ -1,7 +1,7 @@
 import DICOMCore
 
 /// What happens to one attribute on its way to the SCP.
-public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
+package enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
     /// Each value becomes its keyed pseudonym (see `Pseudonymizer`); mapped back in responses.
     case pseudonymize(PseudonymFormat)
     /// Each value is replaced through an explicit table (original → replacement, from a CSV
@@ -19,7 +19,7 @@ public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
     /// in responses. Any other VR is emptied.
     case shiftDate
 
-    public var name: String {
+    package var name: String {
         switch self {
         case .pseudonymize: return "pseudonymize"
         case .map: return "map"
@@ -31,10 +31,10 @@ public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String { name }
+    package var description: String { name }
 
     /// Whether responses towards the SCU are mapped back through this action.
-    public var isReversible: Bool {
+    package var isReversible: Bool {
         switch self {
         case .pseudonymize, .map, .shiftDate: return true
         case .replace, .empty, .remove, .keep: return false
@@ -44,91 +44,91 @@ public enum RewriteAction: Sendable, Hashable, CustomStringConvertible {
 
 /// One rule: the attribute (by tag; written in the rules by keyword or as `(gggg,eeee)`) and its action.
 /// Rules apply at any depth, inside sequence items too.
-public struct AttributeRule: Sendable, Hashable {
-    public var tag: Tag
-    public var action: RewriteAction
+package struct AttributeRule: Sendable, Hashable {
+    package var tag: Tag
+    package var action: RewriteAction
     /// Where the rule was written (`file:line`), for messages.
-    public var source: String?
+    package var source: String?
 
-    public init(tag: Tag, action: RewriteAction, source: String? = nil) {
+    package init(tag: Tag, action: RewriteAction, source: String? = nil) {
         self.tag = tag
         self.action = action
         self.source = source
     }
 
     /// The attribute's keyword when the dictionary has one, else its tag.
-    public var attributeName: String { DataDictionary.keyword(for: tag) ?? tag.description }
+    package var attributeName: String { DataDictionary.keyword(for: tag) ?? tag.description }
 }
 
 /// AE title substitutions in A-ASSOCIATE-RQ (and back in the A-ASSOCIATE-AC, which echoes them).
 /// Keys and values are compared without leading and trailing spaces (PS3.8 §9.3.2).
-public struct AETitleRules: Sendable, Hashable {
+package struct AETitleRules: Sendable, Hashable {
     /// Called AE title sent by the SCU → called AE title sent to the SCP.
-    public var called: [String: String]
+    package var called: [String: String]
     /// Calling AE title sent by the SCU → calling AE title sent to the SCP.
-    public var calling: [String: String]
+    package var calling: [String: String]
 
-    public init(called: [String: String] = [:], calling: [String: String] = [:]) {
+    package init(called: [String: String] = [:], calling: [String: String] = [:]) {
         self.called = called
         self.calling = calling
     }
 
-    public var isEmpty: Bool { called.isEmpty && calling.isEmpty }
+    package var isEmpty: Bool { called.isEmpty && calling.isEmpty }
 }
 
 /// The complete rewriting configuration: attribute rules, AE titles and where the secrets and
 /// the mapping live. Built from a YAML rules file (`RewriteRulesLoader`) and/or command-line flags.
-public struct RewriteRules: Sendable, Hashable {
+package struct RewriteRules: Sendable, Hashable {
     /// By tag; at most one rule per tag (the last one given wins).
-    public private(set) var attributes: [Tag: AttributeRule] = [:]
+    package private(set) var attributes: [Tag: AttributeRule] = [:]
     /// Rules for repeating groups (`(50xx,xxxx)`, `(60xx,3000)`), looked up when no tag rule applies.
-    public var patterns: [PatternRule] = []
+    package var patterns: [PatternRule] = []
     /// What happens to private attributes (odd groups) no rule names.
-    public var privateAttributes: PrivateAttributePolicy = .keep
+    package var privateAttributes: PrivateAttributePolicy = .keep
     /// The private attributes `keep-safe` keeps (PS3.15 Table E.3.10-1).
-    public var safePrivate: Set<SafePrivateAttribute> = []
+    package var safePrivate: Set<SafePrivateAttribute> = []
     /// The de-identification profile the rules implement, recorded in stored instances.
-    public var profile: DeidentificationProfile?
+    package var profile: DeidentificationProfile?
     /// Named rule sets that can be switched on (the profile's options), by name.
-    public var optionSets: [String: ProfileOption] = [:]
+    package var optionSets: [String: ProfileOption] = [:]
     /// The option sets switched on, in the order they were.
-    public private(set) var enabledOptions: [String] = []
+    package private(set) var enabledOptions: [String] = []
     /// Issuer of Patient ID assumed for data sets without one, by calling AE title: Patient IDs
     /// are then pseudonymized within that issuer's namespace.
-    public var defaultIssuers: [String: String] = [:]
+    package var defaultIssuers: [String: String] = [:]
     /// Days `shift-date` moves dates by; nil: derived from the key.
-    public var dateShiftDays: Int?
+    package var dateShiftDays: Int?
     /// Most new pseudonyms one message may add to the mapping store (a message past it is refused).
-    public var maximumNewPseudonyms = RewriteRules.defaultMaximumNewPseudonyms
-    public static let defaultMaximumNewPseudonyms = 10_000
-    public var aeTitles = AETitleRules()
+    package var maximumNewPseudonyms = RewriteRules.defaultMaximumNewPseudonyms
+    package static let defaultMaximumNewPseudonyms = 10_000
+    package var aeTitles = AETitleRules()
     /// Responses towards the SCU are mapped back to the originals (default true).
-    public var reverseMap = true
+    package var reverseMap = true
     /// The secret key file for `pseudonymize` (see `SecretKey`: 32 random bytes, owned by the user, mode 0600 or 0400).
-    public var keyFile: String?
+    package var keyFile: String?
     /// The SQLite file of pseudonym → original (created with mode 0600).
-    public var mappingStore: String?
+    package var mappingStore: String?
 
-    public init() {}
+    package init() {}
 
-    public mutating func add(_ rule: AttributeRule) {
+    package mutating func add(_ rule: AttributeRule) {
         attributes[rule.tag] = rule
     }
 
     /// Drops the rule for `tag` (the element is kept, a sequence still gets the rules inside).
-    public mutating func retain(_ tag: Tag) {
+    package mutating func retain(_ tag: Tag) {
         attributes[tag] = nil
     }
 
     /// The rule for a public attribute: its own, else a repeating group's.
-    public func rule(for tag: Tag) -> AttributeRule? {
+    package func rule(for tag: Tag) -> AttributeRule? {
         if let rule = attributes[tag] { return rule }
         for pattern in patterns where pattern.matches(tag) { return AttributeRule(tag: tag, action: pattern.action!, source: pattern.source) }
         return nil
     }
 
     /// Switches on the option set `name`: its rules replace the profile's for the attributes it names.
-    public mutating func enable(option name: String) throws(RewriteError) {
+    package mutating func enable(option name: String) throws(RewriteError) {
         guard let option = optionSets[name] else {
             let known = optionSets.keys.sorted().joined(separator: ", ")
             throw RewriteError(.rulesFile, "unknown profile option '\(name)'" + (known.isEmpty ? ": the rules define none" : " (the rules define: \(known))"))
@@ -157,9 +157,9 @@ public struct RewriteRules: Sendable, Hashable {
         enabledOptions.append(name)
     }
     /// Rules in tag order.
-    public var orderedRules: [AttributeRule] { attributes.values.sorted { $0.tag < $1.tag } }
+    package var orderedRules: [AttributeRule] { attributes.values.sorted { $0.tag < $1.tag } }
 
-    public var needsKey: Bool {
+    package var needsKey: Bool {
         attributes.values.contains {
             switch $0.action {
             case .pseudonymize: return true
@@ -169,16 +169,16 @@ public struct RewriteRules: Sendable, Hashable {
         }
     }
 
-    public var isEmpty: Bool { attributes.isEmpty && aeTitles.isEmpty }
+    package var isEmpty: Bool { attributes.isEmpty && aeTitles.isEmpty }
 
     /// Responses towards the SCU get original identifiers back: whoever can associate with the
     /// proxy can read them (the reason for `--allow`).
-    public var mapsOriginalsBack: Bool {
+    package var mapsOriginalsBack: Bool {
         reverseMap && (attributes.values.contains { $0.action.isReversible } || patterns.contains { $0.action?.isReversible == true })
     }
 
     /// Merges `other` into these rules (its rules and settings win).
-    public mutating func merge(_ other: RewriteRules) {
+    package mutating func merge(_ other: RewriteRules) {
         for rule in other.attributes.values { add(rule) }
         patterns += other.patterns
         if other.privateAttributes != .keep { privateAttributes = other.privateAttributes }
@@ -195,7 +195,7 @@ public struct RewriteRules: Sendable, Hashable {
     }
 
     /// Resolves an attribute written by keyword (`PatientID`) or tag (`(0010,0020)`, `00100020`, `0010,0020`).
-    public static func tag(named name: String) -> Tag? {
+    package static func tag(named name: String) -> Tag? {
         let trimmed = name.trimmingCharacters(in: " ")
         if let entry = DataDictionary.entry(keyword: trimmed) { return entry.tag }
         return Tag(parsing: trimmed)

@@ -39,11 +39,11 @@ import Yams
 /// max-new-pseudonyms: 10000         # per message
 /// ```
 /// `attributes` may also be a mapping: `PatientID: pseudonymize` or `PatientID: { action: ..., ... }`.
-public enum RewriteRulesLoader {
+package enum RewriteRulesLoader {
     /// Largest rules file read.
-    public static let maximumFileSize = 4 << 20
+    package static let maximumFileSize = 4 << 20
 
-    public static func load(path: String) throws(RewriteError) -> RewriteRules {
+    package static func load(path: String) throws(RewriteError) -> RewriteRules {
         let text: String
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -61,7 +61,7 @@ public enum RewriteRulesLoader {
     }
 
     /// Parses rules from YAML text; `name` is used in messages, `baseDirectory` resolves relative paths.
-    public static func parse(_ text: String, name: String = "rules", baseDirectory: String = ".") throws(RewriteError) -> RewriteRules {
+    package static func parse(_ text: String, name: String = "rules", baseDirectory: String = ".") throws(RewriteError) -> RewriteRules {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

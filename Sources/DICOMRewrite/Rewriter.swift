@@ -2,7 +2,7 @@ import DICOMCore
 import NIOCore
 
 /// Which way a data set travels through the proxy.
-public enum RewriteDirection: String, Sendable, Hashable {
+package enum RewriteDirection: String, Sendable, Hashable {
     /// From the SCU towards the SCP: rules apply (originals become pseudonyms).
     case towardsAcceptor
     /// From the SCP towards the SCU: pseudonyms and mapped values become the originals again.
@@ -10,8 +10,8 @@ public enum RewriteDirection: String, Sendable, Hashable {
 }
 
 /// One thing the rewriter did or noticed in a data set.
-public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Hashable {
+package struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
+    package enum Kind: String, Sendable, Hashable {
         /// A value was rewritten on its way to the SCP.
         case rewritten
         /// An element was removed on its way to the SCP.
@@ -34,17 +34,17 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
         case added
     }
 
-    public var kind: Kind
-    public var tag: Tag
+    package var kind: Kind
+    package var tag: Tag
     /// Where the element is: its tag, prefixed by enclosing sequences and item numbers.
-    public var path: String
+    package var path: String
     /// The text before (towards the SCP: the original; towards the SCU: the pseudonym).
-    public var before: String
+    package var before: String
     /// The text after (towards the SCP: the pseudonym; towards the SCU: the original).
-    public var after: String
-    public var detail: String?
+    package var after: String
+    package var detail: String?
 
-    public init(kind: Kind, tag: Tag, path: String, before: String, after: String, detail: String? = nil) {
+    package init(kind: Kind, tag: Tag, path: String, before: String, after: String, detail: String? = nil) {
         self.kind = kind
         self.tag = tag
         self.path = path
@@ -54,7 +54,7 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The text that travelled on the SCP's side of the proxy.
-    public var upstreamValue: String {
+    package var upstreamValue: String {
         switch kind {
         case .rewritten, .removed, .emptied, .widened, .added: return after
         case .restored, .unknownPseudonym, .notRestored: return before
@@ -62,16 +62,16 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The text on the SCU's side (the original identifiers).
-    public var downstreamValue: String {
+    package var downstreamValue: String {
         switch kind {
         case .rewritten, .removed, .emptied, .widened, .added: return before
         case .restored, .unknownPseudonym, .notRestored: return after
         }
     }
 
-    public var attributeName: String { DataDictionary.keyword(for: tag) ?? tag.description }
+    package var attributeName: String { DataDictionary.keyword(for: tag) ?? tag.description }
 
-    public var description: String {
+    package var description: String {
         "\(kind.rawValue) \(path) \(attributeName): '\(before)' -> '\(after)'" + (detail.map { " (\($0))" } ?? "")
     }
 }
@@ -82,17 +82,17 @@ public struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
 /// encoder, group lengths (gggg,0000) of groups that changed are recomputed here, and every
 /// other element keeps its exact bytes. Thread-safe (the store serialises itself).
 public final class Rewriter: Sendable {
-    public let rules: RewriteRules
-    public let store: MappingStore
+    package let rules: RewriteRules
+    package let store: MappingStore
     let pseudonymizer: Pseudonymizer?
     /// What `shift-date` moves dates by (the rules' days, else derived from the key).
-    public let dateShift: DateShift?
-    public let decodingOptions: DecodingOptions
+    package let dateShift: DateShift?
+    package let decodingOptions: DecodingOptions
     /// What is weak but accepted in the configuration (the key's warnings), for the caller to show.
-    public let warnings: [String]
+    package let warnings: [String]
 
     /// `key` is needed when a rule pseudonymizes.
-    public init(rules: RewriteRules, key: SecretKey?, store: MappingStore = MappingStore(),
+    package init(rules: RewriteRules, key: SecretKey?, store: MappingStore = MappingStore(),
                 decodingOptions: DecodingOptions = .lenient) throws(RewriteError) {
         if rules.needsKey && key == nil {
             throw RewriteError(.keyFile, "pseudonymizing needs a secret key: give --key-file FILE (or key-file: in the rules)")
@@ -117,7 +117,7 @@ public final class Rewriter: Sendable {
     }
 
     /// Reads the key file and opens the mapping store the rules name.
-    public static func open(rules: RewriteRules, defaultMappingStore: String = "dicomtap-pseudonyms.sqlite") throws(RewriteError) -> Rewriter {
+    package static func open(rules: RewriteRules, defaultMappingStore: String = "dicomtap-pseudonyms.sqlite") throws(RewriteError) -> Rewriter {
         var key: SecretKey?
         if let keyFile = rules.keyFile {
             key = try SecretKey(contentsOfFile: keyFile)
@@ -129,7 +129,7 @@ public final class Rewriter: Sendable {
     }
 
     /// The pseudonym the proxy sends for `value` under `rule` (nil when the rule does not pseudonymize).
-    public func pseudonym(for value: String, rule: AttributeRule, vr: VR? = nil) -> String? {
+    package func pseudonym(for value: String, rule: AttributeRule, vr: VR? = nil) -> String? {
         guard case .pseudonymize(let format) = rule.action, let pseudonymizer else { return nil }
         return pseudonymizer.pseudonym(for: value, vr: vr ?? DataDictionary.vr(for: rule.tag) ?? .LO, format: format)
     }
@@ -140,7 +140,7 @@ public final class Rewriter: Sendable {
     /// deflated again for Deflated Explicit VR Little Endian. Returns nil when nothing changed
     /// (the original bytes stay valid). The same element-by-element rewrite the proxy streams
     /// (`DatasetRewriteStream`), on a whole data set.
-    public func rewrite(dataSet bytes: ByteBuffer, transferSyntax: TransferSyntax, direction: RewriteDirection,
+    package func rewrite(dataSet bytes: ByteBuffer, transferSyntax: TransferSyntax, direction: RewriteDirection,
                         purpose: DataSetPurpose = .other, notes: inout [RewriteNote]) throws(RewriteError) -> ByteBuffer? {
         if direction == .towardsRequestor && !rules.reverseMap { return nil }
         var plain = bytes
@@ -162,7 +162,7 @@ public final class Rewriter: Sendable {
     }
 
     /// Rewrites `dataset` in place (encoded, rewritten, read back); true when anything changed.
-    public func rewrite(_ dataset: inout Dataset, direction: RewriteDirection, characterSet: SpecificCharacterSet = .default,
+    package func rewrite(_ dataset: inout Dataset, direction: RewriteDirection, characterSet: SpecificCharacterSet = .default,
                         purpose: DataSetPurpose = .other, notes: inout [RewriteNote]) throws(RewriteError) -> Bool {
         if direction == .towardsRequestor && !rules.reverseMap { return false }
         let encoded: ByteBuffer
@@ -207,7 +207,7 @@ public final class Rewriter: Sendable {
     /// A command set with the UIDs that repeat a data set's value (Affected and Requested SOP
     /// Instance UID, (0000,1000) and (0000,1001)) rewritten by SOP Instance UID's rule, when it
     /// pseudonymizes or maps; nil when nothing changed. The new pseudonyms are added to `records`.
-    public func rewrite(commandSet bytes: ByteBuffer, direction: RewriteDirection, notes: inout [RewriteNote],
+    package func rewrite(commandSet bytes: ByteBuffer, direction: RewriteDirection, notes: inout [RewriteNote],
                         records: inout [PseudonymRecord]) throws(RewriteError) -> ByteBuffer? {
         if direction == .towardsRequestor && !rules.reverseMap { return nil }
         guard let rule = rules.rule(for: .sopInstanceUID), rule.action.isReversible else { return nil }

@@ -19,23 +19,23 @@ import DICOMCore
 ///   refused. A 16-byte key needs 8 distinct values (16 random bytes are all distinct only about
 ///   twice in three; they hold fewer than 8 about once in 10^12, 32 random bytes fewer than 16
 ///   about once in 10^16); every byte printable ASCII (a typed password or phrase): a warning.
-public struct SecretKey: Sendable, Hashable {
+package struct SecretKey: Sendable, Hashable {
     /// Fewest bytes of a new key (256 bits).
-    public static let minimumLength = 32
+    package static let minimumLength = 32
     /// The one shorter length accepted (128 bits, the rule before): accepted with a warning.
-    public static let legacyLength = 16
+    package static let legacyLength = 16
     /// Fewest distinct byte values in a key of `minimumLength` bytes or more.
-    public static let minimumDistinctValues = 16
+    package static let minimumDistinctValues = 16
     /// Most bytes read from a key file (a larger file is refused, not read whole).
-    public static let maximumLength = 1 << 16
+    package static let maximumLength = 1 << 16
 
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// What is weak but accepted about this key, in words naming its file, each with the command
     /// that makes a good key. Callers show them (the CLI on stderr).
-    public let warnings: [String]
+    package let warnings: [String]
 
     /// A key from bytes; throws when they are too few or a pattern (see the type's rules).
-    public init(bytes: [UInt8]) throws(RewriteError) {
+    package init(bytes: [UInt8]) throws(RewriteError) {
         try self.init(bytes: bytes, name: nil)
     }
 
@@ -79,7 +79,7 @@ public struct SecretKey: Sendable, Hashable {
     /// Reads a key file: refused when it cannot be read, is not a regular file, is not owned by
     /// the user running dicomtap, has a mode other than 0600 or 0400, or its bytes are too few or
     /// a pattern (see the type's rules). The file is opened once and checked as opened.
-    public init(contentsOfFile path: String) throws(RewriteError) {
+    package init(contentsOfFile path: String) throws(RewriteError) {
         let makeOne = Self.makeKeyCommand(path)
         let file = Self.shellWord(path)
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)

@@ -3,13 +3,13 @@ import Foundation
 /// An explicit table for the `map` action, from a CSV file: one `original,replacement` pair a
 /// line (RFC 4180 quoting with `"`; `#` starts a comment line; a first line `original,replacement`
 /// is a header and skipped). Both directions must be one to one.
-public struct ValueMap: Sendable, Hashable {
-    public private(set) var forward: [String: String] = [:]
-    public private(set) var backward: [String: String] = [:]
+package struct ValueMap: Sendable, Hashable {
+    package private(set) var forward: [String: String] = [:]
+    package private(set) var backward: [String: String] = [:]
     /// The file it came from.
-    public var path: String
+    package var path: String
 
-    public init(pairs: [(String, String)], path: String = "") throws(RewriteError) {
+    package init(pairs: [(String, String)], path: String = "") throws(RewriteError) {
         self.path = path
         for (index, (original, replacement)) in pairs.enumerated() {
             try add(original, replacement, location: path.isEmpty ? nil : "\(path):\(index + 1)")
@@ -29,10 +29,10 @@ public struct ValueMap: Sendable, Hashable {
     }
 
     /// Largest map file read.
-    public static let maximumFileSize = 64 << 20
+    package static let maximumFileSize = 64 << 20
 
     /// Reads a CSV file.
-    public init(contentsOfFile path: String) throws(RewriteError) {
+    package init(contentsOfFile path: String) throws(RewriteError) {
         self.path = path
         let text: String
         do {

@@ -7,26 +7,26 @@ import DIMSE
 import NIOCore
 
 /// One Relevant Patient Information Query (PS3.4 Annex Q) as our SCU sends it.
-public struct RPIQuery: Sendable {
-    public var patientID: String
-    public var issuer: String?
-    public var model: RPIQueryModel
+package struct RPIQuery: Sendable {
+    package var patientID: String
+    package var issuer: String?
+    package var model: RPIQueryModel
     /// Template Identifier (0040,DB00) asked for; nil sends the model's default (9007, 9000, 3802).
-    public var template: String?
+    package var template: String?
     /// Send Content Template Sequence (Annex Q requires it; leaving it out tests an SCP's 0xA900).
-    public var includesTemplate = true
-    public var callingAETitle: String
-    public var calledAETitle: String
-    public var maxPDULength: UInt32
+    package var includesTemplate = true
+    package var callingAETitle: String
+    package var calledAETitle: String
+    package var maxPDULength: UInt32
     /// Proposed transfer syntaxes, in order.
-    public var transferSyntaxes: [String]
+    package var transferSyntaxes: [String]
     /// How long to wait for the final response before sending C-CANCEL; nil waits for ever.
-    public var timeout: TimeAmount?
-    public var connectTimeout: TimeAmount
+    package var timeout: TimeAmount?
+    package var connectTimeout: TimeAmount
     /// TLS to the SCP (PS3.15 B.12); nil: plain DICOM.
-    public var tls: TLSContext?
+    package var tls: TLSContext?
 
-    public init(patientID: String, issuer: String? = nil, model: RPIQueryModel = .general, template: String? = nil,
+    package init(patientID: String, issuer: String? = nil, model: RPIQueryModel = .general, template: String? = nil,
                 callingAETitle: String = "DICOMTAP", calledAETitle: String = "ANY-SCP", maxPDULength: UInt32 = 65536,
                 transferSyntaxes: [String] = PresentationContextProposal.defaultTransferSyntaxes,
                 timeout: TimeAmount? = nil, connectTimeout: TimeAmount = .seconds(30)) {
@@ -44,7 +44,7 @@ public struct RPIQuery: Sendable {
 
     /// The request identifier: the patient's keys, the return keys (empty), and Content Template Sequence
     /// naming the template (PS3.4 §Q.2.1.1.3; the seed document's identifier plus birth date and sex).
-    public func identifier(characterSet: SpecificCharacterSet = .default) -> Dataset {
+    package func identifier(characterSet: SpecificCharacterSet = .default) -> Dataset {
         var ds = Dataset()
         if patientID.unicodeScalars.contains(where: { !$0.isASCII }) || (issuer ?? "").unicodeScalars.contains(where: { !$0.isASCII }) {
             ds.set(DataElement(tag: Tag.specificCharacterSet, vr: .CS, string: "ISO_IR 192")!)
@@ -68,44 +68,44 @@ public struct RPIQuery: Sendable {
 }
 
 /// One C-FIND-RSP as received.
-public struct RPIQueryResponse: Sendable {
-    public var status: UInt16
-    public var meaning: DIMSEStatus
-    public var identifier: Dataset?
+package struct RPIQueryResponse: Sendable {
+    package var status: UInt16
+    package var meaning: DIMSEStatus
+    package var identifier: Dataset?
     /// Offending Element and Error Comment, if the SCP sent them.
-    public var offendingElements: [Tag]?
-    public var errorComment: String?
-    public var receivedAt: Timestamp
+    package var offendingElements: [Tag]?
+    package var errorComment: String?
+    package var receivedAt: Timestamp
 }
 
 /// What happened to a query.
-public struct RPIQueryResult: Sendable {
-    public enum Ending: Sendable, Equatable {
+package struct RPIQueryResult: Sendable {
+    package enum Ending: Sendable, Equatable {
         /// The final response arrived (its category tells success, cancel, failure...).
         case completed
         /// No final response within the timeout; we sent C-CANCEL (and got `cancelAnswered`).
         case timedOut(cancelAnswered: Bool)
     }
-    public var request: Dataset
-    public var context: AcceptedContext
-    public var responses: [RPIQueryResponse]
-    public var ending: Ending
-    public var startedAt: Timestamp
-    public var finishedAt: Timestamp
+    package var request: Dataset
+    package var context: AcceptedContext
+    package var responses: [RPIQueryResponse]
+    package var ending: Ending
+    package var startedAt: Timestamp
+    package var finishedAt: Timestamp
     /// The TLS session the query ran in; nil without TLS.
-    public var tls: TLSSessionInfo? = nil
+    package var tls: TLSSessionInfo? = nil
 
-    public var finalStatus: RPIQueryResponse? { responses.last { $0.meaning.category.isFinal } }
-    public var matches: [Dataset] { responses.filter { $0.meaning.category == .pending }.compactMap(\.identifier) }
+    package var finalStatus: RPIQueryResponse? { responses.last { $0.meaning.category.isFinal } }
+    package var matches: [Dataset] { responses.filter { $0.meaning.category == .pending }.compactMap(\.identifier) }
 }
 
 /// The query errors a user sees, with what to do about them.
-public enum RPIQueryError: Error, CustomStringConvertible {
+package enum RPIQueryError: Error, CustomStringConvertible {
     case noAcceptedContext(model: RPIQueryModel, calledAE: String)
     case association(AssociationError)
     case identifierNotDecodable(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .noAcceptedContext(let model, let called):
             "\(called) accepted no presentation context for \(UIDRegistry.name(for: model.sopClassUID) ?? model.sopClassUID) (\(model.sopClassUID))"
@@ -118,7 +118,7 @@ public enum RPIQueryError: Error, CustomStringConvertible {
 extension RPIQuery {
     /// Associates, sends the C-FIND, collects every response until the final one (or the timeout, then C-CANCEL),
     /// and releases. `onResponse` sees each response as it arrives.
-    public func run(host: String, port: Int, tap: AssociationTap? = nil,
+    package func run(host: String, port: Int, tap: AssociationTap? = nil,
                     onResponse: @Sendable (RPIQueryResponse) -> Void = { _ in }) async throws -> RPIQueryResult {
         let parameters = AssociationParameters(
             callingAETitle: callingAETitle, calledAETitle: calledAETitle,

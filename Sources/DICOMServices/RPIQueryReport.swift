@@ -6,9 +6,9 @@ import Foundation
 
 /// How `dicomtap query` (and the demo) print a query's responses: text (status with its meaning, then the
 /// identifier as a dcmdump-style dump) or DICOM JSON.
-public enum RPIQueryReport {
+package enum RPIQueryReport {
     /// One response, as text: `C-FIND-RSP 1  0xFF00 Pending: matches are continuing...` then the identifier.
-    public static func text(_ response: RPIQueryResponse, number: Int) -> String {
+    package static func text(_ response: RPIQueryResponse, number: Int) -> String {
         var out = "C-FIND-RSP \(number)  \(response.meaning)\n"
         if let offending = response.offendingElements, !offending.isEmpty {
             out += "  Offending Element: \(offending.map { "\($0)" + (DataDictionary.keyword(for: $0).map { " \($0)" } ?? "") }.joined(separator: ", "))\n"
@@ -26,7 +26,7 @@ public enum RPIQueryReport {
     }
 
     /// The closing summary line.
-    public static func summary(_ result: RPIQueryResult) -> String {
+    package static func summary(_ result: RPIQueryResult) -> String {
         let ms = result.finishedAt.seconds(since: result.startedAt) * 1000
         let context = "context \(result.context.id) \(UIDRegistry.name(for: result.context.transferSyntax) ?? result.context.transferSyntax)"
             + (result.tls.map { "; \($0)" } ?? "")
@@ -40,7 +40,7 @@ public enum RPIQueryReport {
     }
 
     /// The whole result as JSON: request, responses (status, meaning, identifier in the DICOM JSON model), ending.
-    public static func json(_ result: RPIQueryResult) -> JSONValue {
+    package static func json(_ result: RPIQueryResult) -> JSONValue {
         let renderer = DICOMJSONRenderer()
         let responses: [JSONValue] = result.responses.map { r in
             var o: [(String, JSONValue)] = [
@@ -71,7 +71,7 @@ public enum RPIQueryReport {
     }
 
     /// `{"version": "TLS 1.3", "cipherSuite": ..., "peerSubject": ..., "peerIssuer": ...}`.
-    public static func tlsJSON(_ tls: TLSSessionInfo) -> JSONValue {
+    package static func tlsJSON(_ tls: TLSSessionInfo) -> JSONValue {
         .object([
             ("version", .string(tls.version)),
             ("cipherSuite", .string(tls.cipherSuite)),

@@ -10,15 +10,15 @@ import NIOCore
 /// Our Relevant Patient Information Query SCP (PS3.4 Annex Q) over an `RPIStore`:
 /// one match → one Pending identifier then Success; none → Success; several → 0xC100;
 /// a template we cannot build → 0xC200; a bad identifier → 0xA900 with Offending Element; C-CANCEL → 0xFE00.
-public struct RPIService: DICOMServiceHandler {
-    public let store: RPIStore
-    public let logger: Logger
+package struct RPIService: DICOMServiceHandler {
+    package let store: RPIStore
+    package let logger: Logger
     /// Wait this long before answering each query (a slow SCP, for testing SCU timeouts and C-CANCEL).
-    public let responseDelay: Duration?
+    package let responseDelay: Duration?
     /// Leave Patient IDs out of the log (`serve --redact-identifiers`).
-    public let redactIdentifiers: Bool
+    package let redactIdentifiers: Bool
 
-    public init(store: RPIStore, logger: Logger = Logger(label: "dicomtap.serve"), responseDelay: Duration? = nil,
+    package init(store: RPIStore, logger: Logger = Logger(label: "dicomtap.serve"), responseDelay: Duration? = nil,
                 redactIdentifiers: Bool = false) {
         self.store = store
         self.logger = logger
@@ -31,11 +31,11 @@ public struct RPIService: DICOMServiceHandler {
     private static let identifierNotEncodable: UInt16 = 0xC002
 
     /// Relevant Patient Information identifiers are a few kilobytes: a 1 MiB data set is already far too large.
-    public static let messageLimits = MessageAssembler.Configuration(maximumDataSetLength: 1 << 20)
+    package static let messageLimits = MessageAssembler.Configuration(maximumDataSetLength: 1 << 20)
 
     /// The contexts `serve` accepts: the three query SOP classes and Verification, each in Explicit VR LE,
     /// Implicit VR LE, Deflated Explicit VR LE and Explicit VR BE (in that order of preference).
-    public static let supportedContexts: [String: [String]] = {
+    package static let supportedContexts: [String: [String]] = {
         let syntaxes = [TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid,
                         TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid]
         var contexts: [String: [String]] = [CEchoRequest.verificationSOPClassUID: syntaxes]
@@ -43,7 +43,7 @@ public struct RPIService: DICOMServiceHandler {
         return contexts
     }()
 
-    public func handle(_ request: DIMSEMessageAssembly, association: ServerAssociation, responder: DIMSEResponder) async throws {
+    package func handle(_ request: DIMSEMessageAssembly, association: ServerAssociation, responder: DIMSEResponder) async throws {
         guard case .cFindRequest(let find) = request.command else {
             // Only C-FIND is offered on these contexts; anything else is refused with "unrecognized operation".
             try await refuse(request, responder: responder)

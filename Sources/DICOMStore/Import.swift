@@ -3,19 +3,19 @@ import Foundation
 import NIOCore
 
 /// What `importPaths` did.
-public struct ImportSummary: Sendable, Hashable, CustomStringConvertible {
+package struct ImportSummary: Sendable, Hashable, CustomStringConvertible {
     /// Files read (JSON and Part 10).
-    public var files: Int = 0
+    package var files: Int = 0
     /// Patient records stored (new or replacing one from the same source).
-    public var patients: Int = 0
+    package var patients: Int = 0
     /// Of those, records that replaced one imported earlier from the same source.
-    public var replaced: Int = 0
+    package var replaced: Int = 0
     /// Files found in folders that are neither `*.json` nor DICOM Part 10, not imported.
-    public var skipped: [String] = []
+    package var skipped: [String] = []
 
-    public init() {}
+    package init() {}
 
-    public var description: String {
+    package var description: String {
         var s = "imported \(patients) patient record(s) from \(files) file(s)"
         if replaced > 0 { s += ", \(replaced) replacing earlier imports" }
         if !skipped.isEmpty { s += ", skipped \(skipped.count) other file(s)" }
@@ -31,7 +31,7 @@ extension RPIStore {
     /// (docs/STORE.md) and DICOM Part 10 files (patient module + SR content). A file named on the command line
     /// must be one of those; inside folders other files are skipped and listed in the summary. Each file is
     /// stored in one transaction; the first bad file stops the import with a `StoreError` naming it.
-    public func importPaths(_ paths: [String]) throws -> ImportSummary {
+    package func importPaths(_ paths: [String]) throws -> ImportSummary {
         var summary = ImportSummary()
         let now = DICOMValueFormat.now()
         for path in paths {

@@ -1,23 +1,23 @@
 /// A coded concept: (code value, coding scheme designator, code meaning), PS3.3 §8.8 Code Sequence Macro.
-public struct CodedConcept: Sendable, Hashable, Codable, CustomStringConvertible {
-    public var value: String
-    public var scheme: String
-    public var meaning: String
+package struct CodedConcept: Sendable, Hashable, Codable, CustomStringConvertible {
+    package var value: String
+    package var scheme: String
+    package var meaning: String
 
-    public init(_ value: String, _ scheme: String, _ meaning: String) {
+    package init(_ value: String, _ scheme: String, _ meaning: String) {
         self.value = value
         self.scheme = scheme
         self.meaning = meaning
     }
 
-    public var description: String { "(\(value), \(scheme), \"\(meaning)\")" }
+    package var description: String { "(\(value), \(scheme), \"\(meaning)\")" }
 
     /// Same concept: code value and scheme (the meaning is only a display string).
     func sameConcept(_ other: CodedConcept) -> Bool { value == other.value && scheme == other.scheme }
 }
 
 /// What a relevant patient information item is about; decides where the templates put it (docs/STORE.md).
-public enum ItemCategory: String, Sendable, Hashable, CaseIterable, Codable {
+package enum ItemCategory: String, Sendable, Hashable, CaseIterable, Codable {
     /// Free-text history (history of present illness, general history).
     case history
     /// A problem, diagnosis or condition (coded).
@@ -46,23 +46,23 @@ public enum ItemCategory: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// One relevant patient information item as stored.
-public struct InformationItem: Sendable, Hashable {
-    public var category: ItemCategory
+package struct InformationItem: Sendable, Hashable {
+    package var category: ItemCategory
     /// The coded value (the problem, the drug, the procedure...).
-    public var code: CodedConcept?
+    package var code: CodedConcept?
     /// For `observation`: the concept name of the observation.
-    public var concept: CodedConcept?
+    package var concept: CodedConcept?
     /// Free text: the history text, or a comment on a coded item (dose, laterality, result...).
-    public var text: String?
+    package var text: String?
     /// DICOM DT (YYYYMMDD[HHMMSS...]): when it started, was observed or performed.
-    public var start: String?
+    package var start: String?
     /// DICOM DT: when it ended or was resolved.
-    public var end: String?
+    package var end: String?
     /// For a numeric observation: the value and its UCUM units.
-    public var numeric: Double?
-    public var units: CodedConcept?
+    package var numeric: Double?
+    package var units: CodedConcept?
 
-    public init(category: ItemCategory, code: CodedConcept? = nil, concept: CodedConcept? = nil, text: String? = nil,
+    package init(category: ItemCategory, code: CodedConcept? = nil, concept: CodedConcept? = nil, text: String? = nil,
                 start: String? = nil, end: String? = nil, numeric: Double? = nil, units: CodedConcept? = nil) {
         self.category = category
         self.code = code
@@ -76,13 +76,13 @@ public struct InformationItem: Sendable, Hashable {
 }
 
 /// Another identifier of the same patient (Other Patient IDs Sequence (0010,1002) item).
-public struct OtherPatientID: Sendable, Hashable, Codable {
-    public var id: String
-    public var issuer: String?
+package struct OtherPatientID: Sendable, Hashable, Codable {
+    package var id: String
+    package var issuer: String?
     /// Type of Patient ID (0010,0022): TEXT, RFID, BARCODE.
-    public var type: String?
+    package var type: String?
 
-    public init(id: String, issuer: String? = nil, type: String? = nil) {
+    package init(id: String, issuer: String? = nil, type: String? = nil) {
         self.id = id
         self.issuer = issuer
         self.type = type
@@ -90,25 +90,25 @@ public struct OtherPatientID: Sendable, Hashable, Codable {
 }
 
 /// One patient with the relevant information the store holds about them.
-public struct PatientRecord: Sendable, Hashable {
-    public var patientID: String
+package struct PatientRecord: Sendable, Hashable {
+    package var patientID: String
     /// Issuer of Patient ID (0010,0021); empty when unknown.
-    public var issuer: String
+    package var issuer: String
     /// Universal Entity ID (0040,0032) and its type (0040,0033) from the Issuer of Patient ID Qualifiers Sequence.
-    public var issuerUniversalID: String?
-    public var issuerUniversalIDType: String?
+    package var issuerUniversalID: String?
+    package var issuerUniversalIDType: String?
     /// Patient's Name (0010,0010), DICOM PN form (`Family^Given^Middle^Prefix^Suffix`, `=`-separated groups).
-    public var name: String
+    package var name: String
     /// Patient's Birth Date (0010,0030), DA (YYYYMMDD), empty when unknown.
-    public var birthDate: String
+    package var birthDate: String
     /// Patient's Sex (0010,0040): M, F, O or empty.
-    public var sex: String
-    public var otherIDs: [OtherPatientID]
+    package var sex: String
+    package var otherIDs: [OtherPatientID]
     /// Observation DateTime (0040,A032) of the information: when it was last confirmed.
-    public var observationDateTime: String
-    public var items: [InformationItem]
+    package var observationDateTime: String
+    package var items: [InformationItem]
 
-    public init(patientID: String, issuer: String = "", issuerUniversalID: String? = nil,
+    package init(patientID: String, issuer: String = "", issuerUniversalID: String? = nil,
                 issuerUniversalIDType: String? = nil, name: String, birthDate: String = "", sex: String = "",
                 otherIDs: [OtherPatientID] = [], observationDateTime: String, items: [InformationItem] = []) {
         self.patientID = patientID

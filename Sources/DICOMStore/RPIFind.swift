@@ -9,7 +9,7 @@ extension RPIStore {
     /// template (DCMR and one this SOP class allows and we build) → 0xC200; then an indexed lookup on Patient ID and,
     /// when given with a value, Issuer of Patient ID and the issuer's Universal Entity ID (single value matching,
     /// Table Q.4-1) → no match, one match (the Pending identifier) or 0xC100.
-    public func find(identifier: Dataset, model: RPIQueryModel) throws -> RPIFindOutcome {
+    package func find(identifier: Dataset, model: RPIQueryModel) throws -> RPIFindOutcome {
         let request: RPIRequest
         switch RPIRequest.parse(identifier, model: model) {
         case .success(let parsed): request = parsed

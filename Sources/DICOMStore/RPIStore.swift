@@ -5,14 +5,14 @@ import GRDB
 /// The relevant patient information store behind `dicomtap serve` (issue 7): patients and their relevant
 /// information in SQLite (GRDB), filled by `importPaths`, answering Relevant Patient Information Query C-FINDs
 /// (PS3.4 Annex Q) with `find`. Thread-safe: reads run concurrently on a file store (WAL), writes are serialized.
-public final class RPIStore: Sendable {
+package final class RPIStore: Sendable {
     let writer: any DatabaseWriter
     /// The file, nil for a store in memory (for error messages).
-    public let path: String?
+    package let path: String?
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new file is created with
     /// mode 0600 before SQLite opens it (it holds patient data); SQLite gives its -wal and -shm files the same mode.
-    public init(path: String) throws {
+    package init(path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                 throw StoreError(.database, file: path, "cannot create the store file")
@@ -43,7 +43,7 @@ public final class RPIStore: Sendable {
     }
 
     /// A store in memory (tests, `demo`): same schema, gone when released.
-    public static func inMemory() throws -> RPIStore {
+    package static func inMemory() throws -> RPIStore {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         let queue: DatabaseQueue
@@ -56,7 +56,7 @@ public final class RPIStore: Sendable {
     }
 
     /// Number of patient records.
-    public func patientCount() throws -> Int {
+    package func patientCount() throws -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM patient") ?? 0 }
     }
 
@@ -65,7 +65,7 @@ public final class RPIStore: Sendable {
     /// Inserts `record`, replacing the record previously imported under the same `key` (file + position, or
     /// SOP Instance UID). Returns true when it replaced one.
     @discardableResult
-    public func upsert(_ record: PatientRecord, key: String) throws -> Bool {
+    package func upsert(_ record: PatientRecord, key: String) throws -> Bool {
         try write { db in try Self.upsert(record, key: key, in: db) }
     }
 
@@ -142,7 +142,7 @@ public final class RPIStore: Sendable {
     }
 
     /// SQLite's plan for the patient lookup (`EXPLAIN QUERY PLAN`), one line per step: shows it is an index search.
-    public func lookupQueryPlan(withIssuer: Bool) throws -> [String] {
+    package func lookupQueryPlan(withIssuer: Bool) throws -> [String] {
         try read { db in
             let sql = "EXPLAIN QUERY PLAN " + Self.lookupSQL(withIssuer: withIssuer, withUniversalID: false)
             let arguments: StatementArguments = withIssuer ? ["X", "Y"] : ["X"]
@@ -180,7 +180,7 @@ public final class RPIStore: Sendable {
     }
 
     /// All records with `patientID` (any issuer), for tools and tests.
-    public func records(patientID: String) throws -> [PatientRecord] {
+    package func records(patientID: String) throws -> [PatientRecord] {
         try lookup(patientID: patientID, issuer: nil, universalID: nil).compactMap { try record(rowID: $0) }
     }
 

@@ -2,43 +2,43 @@ import DICOMCore
 
 /// A failure of the relevant patient information store: opening it, importing a file, or querying it.
 /// Import errors name the file and where in it (a JSON path such as `patients[2].items[0].code.value`, or a tag).
-public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
-        public var description: String { name }
+        package var description: String { name }
         /// The file or folder could not be read (missing, unreadable, not a regular file).
-        public static let unreadable = Code(name: "unreadable")
+        package static let unreadable = Code(name: "unreadable")
         /// The file is not valid JSON, or not the documented import format.
-        public static let invalidJSON = Code(name: "invalid JSON")
+        package static let invalidJSON = Code(name: "invalid JSON")
         /// A value is present but not acceptable (a date that is not YYYYMMDD, an unknown category...).
-        public static let invalidValue = Code(name: "invalid value")
+        package static let invalidValue = Code(name: "invalid value")
         /// A Part 10 file that cannot be decoded.
-        public static let invalidDICOM = Code(name: "invalid DICOM")
+        package static let invalidDICOM = Code(name: "invalid DICOM")
         /// A Part 10 file without what the store needs (Patient ID...).
-        public static let missingAttribute = Code(name: "missing attribute")
+        package static let missingAttribute = Code(name: "missing attribute")
         /// A file that is neither `*.json` nor a DICOM Part 10 file.
-        public static let unsupportedFile = Code(name: "unsupported file")
+        package static let unsupportedFile = Code(name: "unsupported file")
         /// A value that cannot be represented in the response's character set.
-        public static let unencodable = Code(name: "unencodable")
+        package static let unencodable = Code(name: "unencodable")
         /// The SQLite database failed.
-        public static let database = Code(name: "database")
+        package static let database = Code(name: "database")
     }
 
-    public var code: Code
+    package var code: Code
     /// The file the error is about, when there is one.
-    public var file: String?
+    package var file: String?
     /// Where in the file: a JSON path, or a tag with its keyword.
-    public var location: String?
-    public var detail: String
+    package var location: String?
+    package var detail: String
 
-    public init(_ code: Code, file: String? = nil, location: String? = nil, _ detail: String) {
+    package init(_ code: Code, file: String? = nil, location: String? = nil, _ detail: String) {
         self.code = code
         self.file = file
         self.location = location
         self.detail = detail
     }
 
-    public var description: String {
+    package var description: String {
         var s = "\(code)"
         if let file { s += " in \(file)" }
         if let location { s += " at \(location)" }
