@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "DICOMProxy",
             dependencies: [
-                "DICOMNetwork", "DICOMRewrite", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+                "DICOMNetwork", "DICOMMetrics", "DICOMRewrite", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

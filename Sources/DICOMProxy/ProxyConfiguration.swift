@@ -1,5 +1,6 @@
 import DICOMInspect
 import class DICOMNetwork.TLSContext
+import DICOMMetrics
 import DICOMRewrite
 import DICOMUL
 import NIOCore
@@ -125,6 +126,10 @@ public struct ProxyConfiguration: Sendable {
     public var observer = AssociationObserver.Configuration()
     /// Called with every byte buffer read from and written to each peer (tests and taps).
     public var tap: (@Sendable (TapEvent) -> Void)?
+
+    /// What `--metrics-listen` serves: every association's observations, refusals, upstream failures and rewrites
+    /// are counted here (nil: nothing is counted).
+    public var metrics: DICOMMetrics?
 
     public init(listen: ProxyEndpoint?, routing: RoutingTable) {
         self.listen = listen

@@ -1,5 +1,6 @@
 import DICOMCore
 import DICOMInspect
+import DICOMMetrics
 import enum DICOMNetwork.TLSHandshakeOutcome
 import struct DICOMNetwork.TLSSessionInfo
 import DICOMRewrite
@@ -22,6 +23,8 @@ final class RelayOutputs {
     private var tlsSessions: [PeerRole: TLSSessionInfo] = [:]
     /// The upstream leg is to speak TLS (known before its handshake ends).
     var upstreamTLS = false
+    /// Counted as an active association in the metrics (from its A-ASSOCIATE-AC to the end).
+    private var countedActive = false
 
     init(id: String, start: Timestamp, client: String, observer: AssociationObserver.Configuration, shared: ProxyShared,
          logger: Logger, recorder: AssociationRecorder?) {
@@ -75,6 +78,10 @@ final class RelayOutputs {
         }
         let line = log.end(at: end, outcome: outcome, reason: closeReason?.description)
         logger.info("\(line)")
+        if countedActive {
+            countedActive = false
+            configuration.metrics?.associationEnded()
+        }
     }
 
     /// A peer's connection closed while the association was open and the proxy was not closing it: says so.
@@ -100,6 +107,13 @@ final class RelayOutputs {
     func emit(_ events: [ObservationEvent]) {
         log.write(events)
         for event in events {
+            if let metrics = configuration.metrics {
+                metrics.record(event)
+                if case .pdu(.associateAccept, _, _, _, _) = event, !countedActive {
+                    countedActive = true
+                    metrics.associationStarted()
+                }
+            }
             switch event {
             case .pdu(let pdu, let sender, _, _, let length):
                 logger.debug("\(ProxyEventFormat.pduLine(pdu, sender: sender, length: length))")
@@ -159,6 +173,7 @@ final class RelayOutputs {
 
     /// Why the proxy refused or ended the association, as its finding.
     func note(_ reason: RelayCloseReason) {
+        count(reason)
         let time = wallClock()
         switch reason {
         case .noRoute: note(Finding(.noRoute, .error, reason.description, time: time))
@@ -172,6 +187,23 @@ final class RelayOutputs {
         case .cannotRewrite: note(Finding(.cannotRewrite, .error, reason.description, time: time, sender: .requestor))
         case .malformedPDU:
             break  // reported with its bytes where it was found
+        }
+    }
+
+    /// The proxy's refusals and upstream failures, in the metrics.
+    private func count(_ reason: RelayCloseReason) {
+        guard let metrics = configuration.metrics else { return }
+        switch reason {
+        case .noRoute: metrics.refused(.noRoute)
+        case .callingAETitleNotAllowed: metrics.refused(.notAllowed)
+        case .upstreamUnreachable(let why):
+            metrics.refused(.upstreamUnreachable)
+            metrics.upstreamFailed(why.contains("timed out") ? .timeout : why.contains("refused") ? .refused : .other)
+        case .upstreamNotAnswering:
+            metrics.refused(.upstreamUnreachable)
+            metrics.upstreamFailed(.timeout)
+        case .unexpectedFirstPDU, .malformedPDU, .idle, .shutdown, .cannotRewrite:
+            break
         }
     }
 
@@ -207,6 +239,7 @@ final class RelayOutputs {
     /// The rewriter's notes to the outputs. Originals only with `logOriginals`; otherwise only
     /// the values on the SCP's side.
     func report(_ result: AssociationRewriter.DataResult, from role: PeerRole, at now: Timestamp) {
+        configuration.metrics?.rewrote(result.notes.count { [.rewritten, .removed, .restored, .added, .emptied].contains($0.kind) })
         for item in result.notes {
             let name = "\(item.path) \(item.attributeName)"
             switch item.kind {

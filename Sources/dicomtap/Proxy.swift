@@ -1,5 +1,6 @@
 import ArgumentParser
 import DICOMCore
+import DICOMMetrics
 import DICOMNetwork
 import DICOMProxy
 import DICOMRewrite
@@ -7,6 +8,7 @@ import DICOMUL
 import Dispatch
 import Foundation
 import Logging
+import NIOPosix
 
 struct Proxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -156,6 +158,9 @@ struct Proxy: AsyncParsableCommand {
     @OptionGroup(title: "DICOM over TLS")
     var tls: ProxyTLSOptions
 
+    @OptionGroup(title: "Operations")
+    var metricsOptions: MetricsOptions
+
     /// A route (or, with --upstream-tls, the default upstream) speaks TLS.
     var routesUseTLS: Bool { routes.contains { $0.contains("=tls://") } }
 
@@ -277,6 +282,7 @@ struct Proxy: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
+        try await metricsOptions.checkListening()
         var defaultUpstream = upstream.flatMap { ProxyEndpoint(parsing: $0) }
         if tls.upstreamTls { defaultUpstream?.tls = true }
         var configuration = ProxyConfiguration(
@@ -306,6 +312,8 @@ struct Proxy: AsyncParsableCommand {
             configuration.logOriginals = logOriginals
         }
         configuration.redactIdentifiers = redactIdentifiers
+        let metrics = metricsOptions.endpoint.map { _ in DICOMMetrics() }
+        configuration.metrics = metrics
 
         var logger = Logger(label: "dicomtap.proxy") { _ in ConsoleLogHandler() }
         logger.logLevel = debug ? .trace : verbose ? .debug : .info
@@ -346,6 +354,28 @@ struct Proxy: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
+        if let change = FileLimit.raiseToHardLimit() { logger.info("\(change) (each association takes two, and its files)") }
+        // --metrics-listen: /healthz is healthy while every upstream accepts a TCP connection (checked every 10 s).
+        var metricsEndpoint: MetricsEndpoint?
+        var probe: UpstreamProbe?
+        if let metrics {
+            let upstreams = ([configuration.routing.defaultUpstream].compactMap { $0 }
+                + configuration.routing.routes.sorted { $0.key < $1.key }.map(\.value))
+                .map { UpstreamProbe.Target(host: $0.host, port: $0.port) }
+            let check = UpstreamProbe(targets: upstreams) { _, reason in
+                metrics.upstreamFailed(reason == "timed out" ? .timeout : reason == "connection refused" ? .refused : .other)
+            }
+            check.start(on: MultiThreadedEventLoopGroup.singleton.next())
+            probe = check
+            do {
+                metricsEndpoint = try await metricsOptions.start(metrics, health: { check.status() })
+            } catch {
+                check.stop()
+                await server.shutdown()
+                throw error
+            }
+        }
+
         // SIGHUP: the TLS certificates, keys and CAs read again for new connections; open associations keep theirs.
         let tlsOptions = tls
         let routesTLS = routesUseTLS
@@ -364,6 +394,8 @@ struct Proxy: AsyncParsableCommand {
         let received = await signals.next()
         _ = hangUp
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
+        probe?.stop()
+        await metricsEndpoint?.close()
         await server.shutdown()
         logger.info("stopped")
     }

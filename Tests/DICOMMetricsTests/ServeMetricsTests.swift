@@ -83,3 +83,75 @@ import Testing
         #expect(limits.split(separator: "\n").contains { $0.hasPrefix("Max open files") && $0.contains(" \(hard) ") && !$0.contains(" 256 ") })
     }
 }
+
+/// `dicomtap proxy --metrics-listen`: counts of what went through, refusals, and /healthz with the upstream up and down.
+@Suite(.peers, .requires(.dcmtk, .dicomtap)) struct ProxyMetricsTests {
+    static func start(_ arguments: [String], name: String, in dir: TemporaryDirectory) async throws -> (Subprocess, Int, Int) {
+        let proxy = try Subprocess(Peers.dicomtap, ["proxy", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"] + arguments,
+                                   name: name, directory: dir)
+        try await eventually("the proxy to start its metrics endpoint", timeout: .seconds(60)) {
+            if !proxy.process.isRunning { throw TimeoutError(what: "proxy exited: \(proxy.stderr)") }
+            return proxy.stdout.contains("/metrics and /healthz")
+        }
+        let port = try #require(ServeMetricsTests.port(after: "listening on 127.0.0.1:", in: proxy.stdout), "\(proxy.stdout)")
+        let metricsPort = try #require(ServeMetricsTests.port(after: "metrics on http://127.0.0.1:", in: proxy.stdout))
+        return (proxy, port, metricsPort)
+    }
+
+    @Test func countsWhatWentThroughAndSaysTheUpstreamIsUp() async throws {
+        let dir = try TemporaryDirectory("proxy-metrics")
+        defer { dir.remove() }
+        let serve = try Subprocess(Peers.dicomtap, ["serve", "--host", "127.0.0.1", "--port", "0", "--db", dir.file("rpi.sqlite")],
+                                   name: "serve", directory: dir)
+        defer { serve.stop() }
+        try await eventually("serve to listen", timeout: .seconds(60)) { serve.stdout.contains("listening on") }
+        let servePort = try #require(ServeMetricsTests.port(after: "listening on 127.0.0.1:", in: serve.stdout))
+        let (proxy, port, metricsPort) = try await Self.start(["--upstream", "127.0.0.1:\(servePort)", "--allow", "ECHOSCU"],
+                                                              name: "proxy", in: dir)
+        defer { proxy.stop() }
+
+        for _ in 0..<2 {
+            let echo = try Subprocess(Peers.echoscu, ["127.0.0.1", "\(port)"], name: "echo", directory: dir)
+            #expect(try await echo.wait() == 0, "\(echo.stderr)")
+        }
+        let stranger = try Subprocess(Peers.echoscu, ["-aet", "STRANGER", "127.0.0.1", "\(port)"], name: "stranger", directory: dir)
+        #expect(try await stranger.wait() != 0)
+
+        var text = ""
+        for _ in 0..<250 {
+            text = try await ServeMetricsTests.scrape(metricsPort)
+            if DICOMMetricsTests.value(text, "dicomtap_associations_active") == 0,
+               DICOMMetricsTests.value(text, #"dicomtap_associations_refused_total{reason="not-allowed"}"#) == 1 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(DICOMMetricsTests.value(text, "dicomtap_associations_active") == 0, "\(text)")
+        #expect(DICOMMetricsTests.value(text, #"dicomtap_associations_refused_total{reason="not-allowed"}"#) == 1, "\(text)")
+        #expect(DICOMMetricsTests.value(text, "dicomtap_associations_accepted_total") == 2)
+        #expect(DICOMMetricsTests.value(text, #"dicomtap_dimse_exchanges_total{service="C-ECHO",status="success"}"#) == 2)
+        #expect((DICOMMetricsTests.value(text, #"dicomtap_pdu_bytes_total{from="requestor"}"#) ?? 0) > 0)
+        #expect(!text.contains("STRANGER") && !text.contains("ECHOSCU"))
+
+        let health = try await MetricsHTTP.get("/healthz", port: metricsPort)
+        #expect(health.hasPrefix("HTTP/1.1 200 OK"), "\(health)")
+        #expect(health.contains("every upstream (127.0.0.1:\(servePort)) accepted a connection"), "\(health)")
+    }
+
+    @Test func healthIsUnavailableWhileTheUpstreamRefuses() async throws {
+        let dir = try TemporaryDirectory("proxy-health")
+        defer { dir.remove() }
+        let closed = try freePort()  // nothing listens there
+        let (proxy, _, metricsPort) = try await Self.start(["--upstream", "127.0.0.1:\(closed)"], name: "proxy", in: dir)
+        defer { proxy.stop() }
+        // The first check runs as the proxy starts.
+        var health = ""
+        for _ in 0..<250 where !health.contains("connection refused") {
+            health = (try? await MetricsHTTP.get("/healthz", port: metricsPort)) ?? ""
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(health.hasPrefix("HTTP/1.1 503 Service Unavailable"), "\(health)")
+        #expect(health.hasSuffix("unhealthy: upstream 127.0.0.1:\(closed) did not accept a TCP connection in the last 30 s "
+                                 + "(connection refused)\n"), "\(health)")
+        let text = try await ServeMetricsTests.scrape(metricsPort)
+        #expect((DICOMMetricsTests.value(text, #"dicomtap_upstream_connect_failures_total{reason="refused"}"#) ?? 0) >= 1, "\(text)")
+    }
+}
