@@ -67,7 +67,7 @@ for h in "${selected[@]}"; do
   [[ -d Fuzz/Regressions/$h ]] && inputs+=("Fuzz/Regressions/$h")
   log=$dir/log
   if [[ "$mode" == "--replay" ]]; then
-    args=(-runs=0)
+    args=(-runs=0 -print_final_stats=1)
     corpora=("${inputs[@]}")
   else
     args=(-max_total_time="$mode" -print_final_stats=1)
@@ -86,7 +86,11 @@ for h in "${selected[@]}"; do
   ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
   corpus=$(ls "$dir/corpus" | wc -l)
   if ((status == 0)); then
-    printf 'fuzz.sh: %-13s ok     %s runs, %s exec/s, cov %s, ft %s, corpus %s\n' "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corpus"
+    if [[ "$mode" == "--replay" ]]; then
+      printf 'fuzz.sh: %-13s ok     %s inputs replayed, cov %s, ft %s\n' "$h" "${execs:-?}" "${cov:-?}" "${ft:-?}"
+    else
+      printf 'fuzz.sh: %-13s ok     %s runs, %s exec/s, cov %s, ft %s, corpus %s\n' "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corpus"
+    fi
   else
     failed=1
     printf 'fuzz.sh: %-13s FAILED (exit %s), log %s\n' "$h" "$status" "$log"
