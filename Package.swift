@@ -254,3 +254,26 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzzing (issue 20, `tools/fuzz.sh`): declared only with DICOMTAP_FUZZ=1, so the normal build and
+// `swift test` never see it. Our own targets get libFuzzer's coverage and AddressSanitizer
+// (dependencies are built as usual); `Fuzz/Sources` is one libFuzzer executable, the harness picked at
+// run time by DICOMTAP_FUZZ_HARNESS; `dicomtap_fuzz_main` runs libFuzzer's driver.
+if Context.environment["DICOMTAP_FUZZ"] == "1" {
+    // Optimised (-O overrides the debug configuration's -Onone): NIO's inlinable ByteBuffer code is
+    // then specialised into our modules instead of running unoptimised, which is many times faster.
+    let sanitizers = ["-sanitize=fuzzer,address", "-O"]
+    let fuzzed: Set<String> = ["DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMRewrite"]
+    for target in package.targets where fuzzed.contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(sanitizers)]
+    }
+    package.products.append(.executable(name: "dicomtap-fuzz", targets: ["dicomtap-fuzz"]))
+    package.targets.append(.executableTarget(
+        name: "dicomtap-fuzz",
+        dependencies: ["DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMRewrite",
+                       .product(name: "NIOCore", package: "swift-nio")],
+        path: "Fuzz/Sources",
+        swiftSettings: [.unsafeFlags(sanitizers + ["-parse-as-library"]), .enableExperimentalFeature("Extern")],
+        linkerSettings: [.unsafeFlags(sanitizers + ["-use-ld=lld"])]
+    ))
+}
