@@ -88,6 +88,7 @@ ECHOSCU = "/usr/bin/echoscu"
 FINDSCU = "/usr/bin/findscu"
 STORESCU = "/usr/bin/storescu"
 STORESCP = "/usr/bin/storescp"
+MOVESCU = "/usr/bin/movescu"
 DCMQRSCP = "/usr/bin/dcmqrscp"
 DUMPCAP = "dumpcap"
 TSHARK = "tshark"
@@ -1036,6 +1037,7 @@ RPI_GENERAL = "1.2.840.10008.5.1.4.37.1"
 RPI_BREAST = "1.2.840.10008.5.1.4.37.2"
 RPI_CARDIAC = "1.2.840.10008.5.1.4.37.3"
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
 VERIFICATION = "1.2.840.10008.1.1"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -1153,6 +1155,8 @@ class Ctx:
     port: int
     work: Path
     out: Path
+    # A second port for scenarios with two acceptors (dcmtk_move: the Move Destination), else 0.
+    port2: int = 0
 
 
 # ---- the RPI family ---------------------------------------------------------
@@ -1525,6 +1529,65 @@ def sc_dcmtk_find_store(ctx: Ctx) -> dict:
     ]}
 
 
+def sc_dcmtk_move(ctx: Ctx) -> dict:
+    storage = ctx.work / "dcmqrscp-db"
+    if storage.exists():
+        shutil.rmtree(storage)
+    storage.mkdir()
+    received = ctx.work / "storescp-in"
+    if received.exists():
+        shutil.rmtree(received)
+    received.mkdir()
+    cfg = ctx.work / "dcmqrscp.cfg"
+    hosts = f"HostTable BEGIN\nstorescp = (STORESCP, {LOCAL}, {ctx.port2})\nHostTable END"
+    cfg.write_text(DCMQRSCP_CFG.format(port=ctx.port, storage=storage)
+                   .replace("HostTable BEGIN\nHostTable END", hosts))
+    files = []
+    for i in range(2):
+        path = ctx.work / f"sc{i}.dcm"
+        make_sc(i, 0).save_as(path, enforce_file_format=True)
+        files.append(str(path))
+    pid = PATIENTS[0][1]
+
+    def move(destination: str, log_name: str) -> str:
+        p = run_tool([MOVESCU, "-P", "-aet", "MOVESCU", "-aec", "DCMQRSCP", "-aem", destination,
+                      "-k", "QueryRetrieveLevel=PATIENT", "-k", f"PatientID={pid}", LOCAL, str(ctx.port)],
+                     ctx.work, log_name, expect_rc=None)
+        return (p.stdout + p.stderr).decode("utf-8", "replace")
+
+    with background([STORESCP, "-aet", "STORESCP", "-od", str(received), str(ctx.port2)],
+                    ctx.work, "storescp.log") as scp, \
+            background([DCMQRSCP, "-c", str(cfg), str(ctx.port)], ctx.work, "dcmqrscp.log") as qr:
+        wait_listening(ctx.port2, scp)
+        wait_listening(ctx.port, qr)
+        run_tool([STORESCU, "-aet", "STORESCU", "-aec", "DCMQRSCP", LOCAL, str(ctx.port), *files],
+                 ctx.work, "storescu.log")
+        time.sleep(0.3)
+        move("STORESCP", "movescu.log")
+        deadline = time.monotonic() + 10
+        while len(list(received.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        require(len(list(received.iterdir())) == 2, "storescp did not receive the two moved images")
+        time.sleep(0.3)
+        out = move("NOWHERE", "movescu-unknown.log")
+        require("0xa801" in out.lower() or "a801" in out.lower() or "Refused" in out,
+                f"the C-MOVE to NOWHERE was not refused with 0xA801: {out[-500:]}")
+    return {"ports": [ctx.port, ctx.port2], "associations": [
+        assoc_spec("STORESCU", "DCMQRSCP", "released",
+                   [ex("C-STORE", i + 1, SECONDARY_CAPTURE, 0, "0x0000", final_has_dataset=False) for i in range(2)]),
+        assoc_spec("MOVESCU", "DCMQRSCP", "released",
+                   [ex("C-MOVE", 1, PATIENT_ROOT_MOVE, MOVE_PENDING, "0x0000")]),
+        assoc_spec("DCMQRSCP", "STORESCP", "released",
+                   [ex("C-STORE", i + 1, SECONDARY_CAPTURE, 0, "0x0000", final_has_dataset=False) for i in range(2)]),
+        assoc_spec("MOVESCU", "DCMQRSCP", "released",
+                   [ex("C-MOVE", 1, PATIENT_ROOT_MOVE, 0, "0xA801")]),
+    ]}
+
+
+# dcmqrscp 3.6.7 sends a Pending C-MOVE-RSP after each sub-operation, then the final one.
+MOVE_PENDING = 2
+
+
 def sc_dcmtk_echo(ctx: Ctx) -> dict:
     (ctx.work / "storescp-in").mkdir(exist_ok=True)
     with background([STORESCP, "-aet", "STORESCP", "-od", str(ctx.work / "storescp-in"), str(ctx.port)],
@@ -1576,6 +1639,8 @@ class Scenario:
     description: str
     peers: list[str]
     family: str = "ipv4"
+    # Scenarios with two acceptors get a second port (Ctx.port2), the next free one after `port`.
+    two_ports: bool = False
 
 
 def pyn(role: str) -> str:
@@ -1630,6 +1695,15 @@ SCENARIOS = [
              "from storescu in one association (three C-STOREs), then findscu -P queries Patient Root at "
              "PATIENT level (PatientName, PatientID universal) and gets the two stored patients.",
              ["SCU: DCMTK 3.6.7 storescu and findscu", "SCP: DCMTK 3.6.7 dcmqrscp"]),
+    Scenario("dcmtk_move", sc_dcmtk_move, 11112,
+             "dcmqrscp (AE DCMQRSCP, forking; HostTable: STORESCP at the second port) receives two Secondary "
+             "Capture images of one patient from storescu, then movescu -P (AE MOVESCU) moves that patient to "
+             "STORESCP: dcmqrscp opens a second association to storescp (AE STORESCP) and sends the two images "
+             "as C-STORE sub-operations naming the C-MOVE (Move Originator AE Title MOVESCU, Message ID 1), "
+             "then the final C-MOVE-RSP. A second movescu asks for the Move Destination NOWHERE, which "
+             "dcmqrscp does not know: 0xA801 (Refused: move destination unknown), no sub-association.",
+             ["SCU: DCMTK 3.6.7 storescu and movescu", "SCP: DCMTK 3.6.7 dcmqrscp",
+              "Move Destination: DCMTK 3.6.7 storescp"], two_ports=True),
     Scenario("dcmtk_echo", sc_dcmtk_echo, 11112, "echoscu -> storescp: one C-ECHO, released.",
              ["SCU: DCMTK 3.6.7 echoscu", "SCP: DCMTK 3.6.7 storescp"]),
     Scenario("explicit_be", sc_explicit_be, 11112,
@@ -1667,10 +1741,16 @@ def record_scenario(sc: Scenario, work: Path) -> tuple[Path, dict]:
     path = OUT / f"{sc.name}.pcapng"
     sw = work / sc.name
     sw.mkdir(parents=True, exist_ok=True)
-    ctx = Ctx(port, sw, path)
-    with dumpcap(path, f"tcp port {port}", sw):
+    port2 = 0
+    if sc.two_ports:
+        port2 = free_port(port + 1)
+    ctx = Ctx(port, sw, path, port2)
+    capture_filter = f"tcp port {port}" + (f" or tcp port {port2}" if port2 else "")
+    with dumpcap(path, capture_filter, sw):
         expect = sc.run(ctx)
     expect["port"] = port
+    expect["ports"] = [port] + ([port2] if port2 else [])
+    expect["filter"] = capture_filter
     return path, expect
 
 
@@ -2038,13 +2118,13 @@ def main() -> int:
             for attempt in range(1, 4):
                 try:
                     path, expect = record_scenario(sc, work)
-                    facts = analyze(path, [expect["port"]])
+                    facts = analyze(path, expect["ports"])
                     errs = check(facts, expect)
                     if errs:
                         raise RuntimeError("; ".join(errs))
                     entries[path.name] = capture_entry(
-                        path, sc.description, sc.peers, [expect["port"]], sc.family, facts,
-                        f"recorded: dumpcap -i lo -w {path.name} -f \"tcp port {expect['port']}\"")
+                        path, sc.description, sc.peers, expect["ports"], sc.family, facts,
+                        f"recorded: dumpcap -i lo -w {path.name} -f \"{expect['filter']}\"")
                     log(f"ok   {path.name}: {facts['packets']} packets, {path.stat().st_size} bytes")
                     break
                 except Exception as e:

@@ -3,6 +3,10 @@
 # (Tests/DICOMCaptureTests/HTMLReportTests.swift) and the README's screenshot do.
 #
 #   tools/render_report.sh [--width W] [--height H] [--png PATH] OUT_DIR CAPTURE...
+#   tools/render_report.sh [--width W] [--height H] [--png PATH] --html PAGE OUT_DIR
+#
+# With --html, PAGE (an HTML report already written, e.g. by `dicomtap replay --format html`) is loaded instead
+# of analyze's report of captures: it is copied to OUT_DIR/report.html and the rest is the same.
 #
 # Writes OUT_DIR/report.html (the report), OUT_DIR/report.dom.html (the DOM after Chromium loaded it and ran
 # its script: what the tests read) and OUT_DIR/report.png (a W x H screenshot, default 1280 x 2000; --png puts
@@ -15,29 +19,36 @@ set -euo pipefail
 width=1280
 height=2000
 png=""
+page=""
 while (( $# )); do
   case "$1" in
     --width) width=$2; shift 2 ;;
     --height) height=$2; shift 2 ;;
     --png) png=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --html) page=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) break ;;
   esac
 done
-if (( $# < 2 )); then
-  echo "usage: tools/render_report.sh [--width W] [--height H] [--png PATH] OUT_DIR CAPTURE..." >&2
+if (( $# < (${#page} ? 1 : 2) )); then
+  echo "usage: tools/render_report.sh [--width W] [--height H] [--png PATH] {OUT_DIR CAPTURE... | --html PAGE OUT_DIR}" >&2
   exit 2
 fi
 out=$1; shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 dicomtap=${DICOMTAP:-$root/.build/debug/dicomtap}
 chromium=${CHROMIUM:-$(command -v chromium || true)}
-[[ -x "$dicomtap" ]] || { echo "error: no dicomtap at $dicomtap (swift build, or set DICOMTAP)" >&2; exit 1; }
+[[ -n "$page" || -x "$dicomtap" ]] || { echo "error: no dicomtap at $dicomtap (swift build, or set DICOMTAP)" >&2; exit 1; }
 [[ -n "$chromium" ]] || { echo "error: no chromium on PATH (tools/setup.sh installs it, or set CHROMIUM)" >&2; exit 1; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 png=${png:-$out/report.png}
-"$dicomtap" analyze --format html "$@" >"$out/report.html"
+if [[ -n "$page" ]]; then
+  [[ -s "$page" ]] || { echo "error: no page at $page" >&2; exit 1; }
+  [[ "$(cd "$(dirname "$page")" && pwd)/$(basename "$page")" == "$out/report.html" ]] || cp "$page" "$out/report.html"
+else
+  "$dicomtap" analyze --format html "$@" >"$out/report.html"
+fi
 
 # A profile of its own per run: parallel runs do not share (or lock) one, and nothing is left in $HOME.
 profile=$(mktemp -d "${TMPDIR:-/tmp}/dicomtap-chromium.XXXXXX")

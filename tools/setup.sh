@@ -2,7 +2,8 @@
 # Installs what DICOMTap's build and tests need on a fresh Debian machine of this kind.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 #
-# Debian packages: zlib, libpcap and SQLite headers for the build; DCMTK and tshark as real peers in tests;
+# Debian packages: zlib, libpcap and SQLite headers for the build; DCMTK and tshark as real peers in tests, and
+# wireshark-common's dumpcap (which tshark depends on) to record DCMTK's C-MOVE and its sub-association on lo;
 # socat as the plain TCP relay tools/bench_proxy.sh compares the proxy with; the sqlite3 shell for the tests that
 # damage store files with another program than ours; python3, python3-venv and python3-pip for the Python peers;
 # time (/usr/bin/time) for the peak memory the tests and benchmarks read; orthanc (1.10.1), the real PACS the
@@ -20,8 +21,8 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 need=()
-for pkg in zlib1g-dev libpcap-dev libsqlite3-dev sqlite3 dcmtk tshark socat python3 python3-venv python3-pip time orthanc \
-           chromium fonts-dejavu-core openssl; do
+for pkg in zlib1g-dev libpcap-dev libsqlite3-dev sqlite3 dcmtk tshark wireshark-common socat python3 python3-venv python3-pip \
+           time orthanc chromium fonts-dejavu-core openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -5,7 +5,15 @@ import DICOMInspect
 extension AnalysisReportWriter {
     /// The C-MOVEs and C-GETs of the associations written, each with the association(s) that
     /// carried its sub-operations: one pass over the small per-association summaries.
-    var links: [RetrievalLink] { RetrievalLinker.link(retrievals.withLockedValue { $0 }) }
+    /// Only the links with an end in an association shown (`--association N` and the other filters): a
+    /// C-MOVE shown keeps its link to an association left out, and a sub-association shown its C-MOVE.
+    var links: [RetrievalLink] {
+        let summaries = retrievals.withLockedValue { $0 }
+        let shown = Set(summaries.filter(\.shown).map(\.association))
+        return RetrievalLinker.link(summaries).filter { l in
+            shown.contains(l.request.association) || l.carriers.contains { shown.contains($0.association) }
+        }
+    }
 
     /// The JSON document's `retrievals` member and its comma (nothing when no retrieval was seen).
     var retrievalsJSON: String {
@@ -39,9 +47,10 @@ extension AnalysisReportWriter {
 
 extension AssociationRendering {
     /// Hands the association's retrieval summary to the writer (when it has any retrieval or sub-operation).
-    func noteRetrievals(_ a: CaptureAnalyzer.Association) {
+    func noteRetrievals(_ a: CaptureAnalyzer.Association, shown: Bool) {
         guard !retrieval.isEmpty, let box = renderer.retrievals else { return }
         var summary = retrieval
+        summary.shown = shown
         let info = a.observer.info
         summary.finish(calling: info.callingAETitle, called: info.calledAETitle, start: info.requestTime ?? a.firstTime,
                        end: info.endTime ?? a.firstTime)

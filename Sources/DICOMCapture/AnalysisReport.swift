@@ -241,7 +241,11 @@ public struct AssociationRendering: Sendable {
 
     /// Renders `events` (`info` as the observer knows the association now).
     public mutating func observe(_ events: [ObservationEvent], info: AssociationInfo) {
-        if let n = filter.association, n != index { return }
+        if let n = filter.association, n != index {
+            // Left out of the output, but a C-MOVE shown may have its sub-operations here (or the other way round).
+            for case .exchangeEnded(let ex) in events { retrieval.add(ex) }
+            return
+        }
         for event in events {
             switch event {
             case .exchangeEnded(let ex):
@@ -288,11 +292,12 @@ public struct AssociationRendering: Sendable {
 
     /// The association, rendered; nil when the filter leaves it out.
     public func finish(_ a: CaptureAnalyzer.Association) -> AnalysisRenderer.Piece? {
-        if let n = filter.association, index != n { return nil }
-        if filter.service != nil && !hasService { return nil }
-        if filter.patientID != nil && !hasPatient { return nil }
+        let leftOut = filter.association.map { $0 != index } ?? false || (filter.service != nil && !hasService)
+            || (filter.patientID != nil && !hasPatient)
+        // Noted shown or not: the links of the associations shown may lead to one left out.
+        noteRetrievals(a, shown: !leftOut)
+        if leftOut { return nil }
         let ordered = exchanges.sorted { $0.index < $1.index }.map(\.text)
-        noteRetrievals(a)
         switch renderer.format {
         case .html:
             return finishHTML(a, statistics: statistics)

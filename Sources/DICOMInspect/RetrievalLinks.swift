@@ -20,6 +20,10 @@ public struct RetrievalSummary: Sendable {
         /// The requesting association's calling and called AE titles (set by `finish`).
         public var originator = ""
         public var scp = ""
+        /// C-GET: the C-STORE-RQs (without Move Originator fields) of its own association between the
+        /// request and the final response, and how many of them failed.
+        public var ownStores = 0
+        public var ownFailed = 0
     }
 
     /// C-STORE-RQs of one association that name the same C-MOVE as their originator.
@@ -43,7 +47,15 @@ public struct RetrievalSummary: Sendable {
     public private(set) var plainStores = 0
     /// Requests and originator groups past the bound, counted only.
     public private(set) var dropped = 0
+    /// Whether the association is in the output (a filter may leave it out; its links still count).
+    public var shown = true
     static let maximumEntries = 1000
+
+    /// C-STORE-RQs without originator fields that no C-GET of this association has claimed yet: their
+    /// times, at most `maximumEntries`; older ones fold into `unclaimedRun` (first, last, count, failed).
+    /// Emptied by `finish`: what is kept of an ended association stays small.
+    private var unclaimed: [(time: Timestamp, failed: Bool)] = []
+    private var unclaimedRun: (first: Timestamp, last: Timestamp, count: Int, failed: Int)?
 
     public init(association: Int) { self.association = association }
 
@@ -54,14 +66,17 @@ public struct RetrievalSummary: Sendable {
         case .cMoveRequest, .cGetRequest:
             guard requests.count < Self.maximumEntries else { dropped += 1; return }
             let final = ex.finalResponse
-            requests.append(Request(association: association, exchange: ex.index, service: ex.service ?? .cMove,
-                                    messageID: ex.messageID, requestTime: ex.request.time, finalTime: final?.time,
-                                    finalStatus: final?.status, subOperations: ex.subOperations,
-                                    destination: ex.moveDestination))
+            var request = Request(association: association, exchange: ex.index, service: ex.service ?? .cMove,
+                                  messageID: ex.messageID, requestTime: ex.request.time, finalTime: final?.time,
+                                  finalStatus: final?.status, subOperations: ex.subOperations,
+                                  destination: ex.moveDestination)
+            if request.service == .cGet { claimStores(for: &request) }
+            requests.append(request)
         case .cStoreRequest(let rq):
             let failed = (ex.finalResponse?.status?.category ?? .failure) == .failure ? 1 : 0
             guard let ae = rq.moveOriginatorApplicationEntityTitle, let id = rq.moveOriginatorMessageID else {
                 plainStores += 1
+                keepUnclaimed(ex.request.time, failed: failed == 1)
                 return
             }
             if let i = carried.lastIndex(where: { $0.originator == ae && $0.messageID == id }) {
@@ -80,12 +95,51 @@ public struct RetrievalSummary: Sendable {
         }
     }
 
+    private mutating func keepUnclaimed(_ time: Timestamp, failed: Bool) {
+        if unclaimed.count >= Self.maximumEntries {
+            // The older half into the run at once (amortised: not one shift per store).
+            let older = unclaimed.prefix(Self.maximumEntries / 2)
+            var run = unclaimedRun ?? (older[0].time, older[0].time, 0, 0)
+            for store in older {
+                run.first = min(run.first, store.time)
+                run.last = max(run.last, store.time)
+                run.count += 1
+                run.failed += store.failed ? 1 : 0
+            }
+            unclaimedRun = run
+            unclaimed.removeFirst(older.count)
+        }
+        unclaimed.append((time, failed))
+    }
+
+    /// A C-GET's sub-operations: the unclaimed C-STORE-RQs of this association sent between its request and
+    /// its final response (one clock: no slack), claimed so that a later C-GET does not count them again.
+    /// Its C-STOREs ended before it did (the SCP sends the final C-GET-RSP after their C-STORE-RSPs).
+    private mutating func claimStores(for request: inout Request) {
+        func inside(_ t: Timestamp) -> Bool {
+            t >= request.requestTime && (request.finalTime.map { t <= $0 } ?? true)
+        }
+        if let run = unclaimedRun, inside(run.first), inside(run.last) {
+            request.ownStores += run.count
+            request.ownFailed += run.failed
+            unclaimedRun = nil
+        }
+        unclaimed.removeAll { store in
+            guard inside(store.time) else { return false }
+            request.ownStores += 1
+            request.ownFailed += store.failed ? 1 : 0
+            return true
+        }
+    }
+
     /// The association's AE titles and span, once it ended.
     public mutating func finish(calling: String?, called: String?, start: Timestamp, end: Timestamp) {
         callingAETitle = calling ?? ""
         calledAETitle = called ?? ""
         self.start = start
         self.end = end
+        unclaimed = []
+        unclaimedRun = nil
         for i in requests.indices {
             requests[i].originator = callingAETitle
             requests[i].scp = calledAETitle
@@ -128,15 +182,63 @@ public enum RetrievalLinker {
     /// (capture clocks of two interfaces, a final response sent before the last store's answer).
     static let slack = Duration.seconds(2)
 
+    /// A request by its association and exchange.
+    struct Key: Hashable {
+        var association: Int
+        var exchange: Int
+        init(_ rq: RetrievalSummary.Request) { (association, exchange) = (rq.association, rq.exchange) }
+    }
+
     public static func link(_ summaries: [RetrievalSummary]) -> [RetrievalLink] {
         let all = summaries.sorted { $0.association < $1.association }
+        let carriers = assign(all)
         var links: [RetrievalLink] = []
         for s in all {
             for rq in s.requests {
-                links.append(link(rq, in: all, own: s))
+                links.append(link(rq, carriers: carriers[Key(rq)] ?? [], own: s))
             }
         }
         return links
+    }
+
+    /// Each association's sub-operations go to one C-MOVE: the C-STORE-RQs that name a C-MOVE (Move Originator
+    /// AE Title and Message ID) to the best of the C-MOVEs with that title and ID in time (movescu numbers every
+    /// association's first C-MOVE 1, so one SCU's C-MOVEs a second apart share them); then associations of
+    /// C-STOREs without those fields to the best C-MOVE to their called AE title in time, among those still
+    /// unlinked. Best: to the sub-association's called AE title, started before the stores, closest in time.
+    static func assign(_ all: [RetrievalSummary]) -> [Key: [RetrievalLink.Carrier]] {
+        var byOriginator: [String: [RetrievalSummary.Request]] = [:]
+        var moves: [RetrievalSummary.Request] = []
+        for s in all {
+            for rq in s.requests where rq.service == .cMove {
+                byOriginator["\(rq.originator.trimmingSpaces)\u{0}\(rq.messageID)", default: []].append(rq)
+                moves.append(rq)
+            }
+        }
+        var out: [Key: [RetrievalLink.Carrier]] = [:]
+        for s in all {
+            for c in s.carried {
+                let candidates = (byOriginator["\(c.originator.trimmingSpaces)\u{0}\(c.messageID)"] ?? [])
+                    .filter { $0.association != s.association && within(c.first, $0) }
+                guard let best = candidates.min(by: { rank($0, at: c.first, to: s) < rank($1, at: c.first, to: s) }) else { continue }
+                out[Key(best), default: []].append(.init(association: s.association, stores: c.stores, failed: c.failed,
+                                                         evidence: .moveOriginator))
+            }
+        }
+        for s in all where s.plainStores > 0 {
+            let candidates = moves.filter { rq in
+                out[Key(rq)] == nil && rq.association != s.association && sameAE(rq.destination, s.calledAETitle) && within(s.start, rq)
+            }
+            guard let best = candidates.min(by: { rank($0, at: s.start, to: s) < rank($1, at: s.start, to: s) }) else { continue }
+            out[Key(best), default: []].append(.init(association: s.association, stores: s.plainStores, failed: 0, evidence: .timing))
+        }
+        return out
+    }
+
+    /// Lower is better: a C-MOVE to the carrier's called AE title, started before `time`, closest to it.
+    static func rank(_ rq: RetrievalSummary.Request, at time: Timestamp, to carrier: RetrievalSummary) -> (Int, Int, Int64) {
+        let gap = time.nanoseconds - rq.requestTime.nanoseconds
+        return (sameAE(rq.destination, carrier.calledAETitle) ? 0 : 1, gap >= 0 ? 0 : 1, Int64(clamping: gap.magnitude))
     }
 
     static func within(_ t: Timestamp, _ rq: RetrievalSummary.Request) -> Bool {
@@ -150,26 +252,16 @@ public enum RetrievalLinker {
         return a.trimmingSpaces == b.trimmingSpaces
     }
 
-    static func link(_ rq: RetrievalSummary.Request, in all: [RetrievalSummary], own: RetrievalSummary) -> RetrievalLink {
+    static func link(_ rq: RetrievalSummary.Request, carriers assigned: [RetrievalLink.Carrier], own: RetrievalSummary) -> RetrievalLink {
         var carriers: [RetrievalLink.Carrier] = []
         if rq.service == .cGet {
-            let n = own.plainStores + own.carried.reduce(0) { $0 + $1.stores }
-            if n > 0 { carriers.append(.init(association: own.association, stores: n, failed: 0, evidence: .sameAssociation)) }
-            let verdict = n > 0 ? "sub-operations on the same association (C-STORE-RQs from the SCP)"
-                : "no C-STORE sub-operation seen on its association"
+            let n = rq.ownStores
+            if n > 0 { carriers.append(.init(association: own.association, stores: n, failed: rq.ownFailed, evidence: .sameAssociation)) }
+            let verdict = n > 0 ? "sub-operations on the same association (C-STORE-RQs from the SCP during the C-GET)"
+                : "no C-STORE sub-operation seen on its association during the C-GET"
             return RetrievalLink(request: rq, carriers: carriers, verdict: verdict)
         }
-        for s in all where s.association != own.association {
-            for c in s.carried where sameAE(c.originator, rq.originator) && c.messageID == rq.messageID && within(c.first, rq) {
-                carriers.append(.init(association: s.association, stores: c.stores, failed: c.failed, evidence: .moveOriginator))
-            }
-        }
-        if carriers.isEmpty, let destination = rq.destination {
-            for s in all where s.association != own.association && s.plainStores > 0 && sameAE(destination, s.calledAETitle)
-                && within(s.start, rq) {
-                carriers.append(.init(association: s.association, stores: s.plainStores, failed: 0, evidence: .timing))
-            }
-        }
+        carriers = assigned
         let destination = rq.destination ?? "(no destination)"
         let verdict: String
         if !carriers.isEmpty {

@@ -32,9 +32,10 @@ struct Replay: AsyncParsableCommand {
           dicomtap replay rec/20260101-101500-0001-MODALITY-ARCHIVE.pcap \\
               --to newpacs:104 --ignore StudyTime
           dicomtap replay rec/move.pcap --to pacs:104 --allow-move
+          dicomtap replay captures/dcmtk_find_store.pcapng --to newpacs:104 --format html > replay.html
         """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
 
     @Argument(help: "The capture file.")
     var capture: String
@@ -64,7 +65,7 @@ struct Replay: AsyncParsableCommand {
     @Flag(help: "Pair pending identifiers by content, not by position (a PACS that returns matches in another order).")
     var unorderedMatches = false
 
-    @Option(help: "Report format (--to).")
+    @Option(help: "Report format (--to): text, json, or html (one self-contained page: each request recorded beside replayed, differences highlighted).")
     var format: Format = .text
 
     @Option(name: .customLong("match"), help: ArgumentHelp("Identifier keys a request must share with a recorded one (--serve; keywords or tags, comma separated).",
@@ -195,7 +196,12 @@ struct Replay: AsyncParsableCommand {
             FileHandle.standardError.write(Data("dicomtap replay: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let output = format == .json ? report.json().serialized(indent: 2) + "\n" : report.text()
+        let output: String
+        switch format {
+        case .text: output = report.text()
+        case .json: output = report.json().serialized(indent: 2) + "\n"
+        case .html: output = report.html()
+        }
         FileHandle.standardOutput.write(Data(output.utf8))
         throw ExitCode(report.outcome.exitCode)
     }

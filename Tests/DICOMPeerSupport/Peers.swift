@@ -22,6 +22,9 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
     case orthanc
     /// Headless Chromium (Debian package chromium): loads the HTML reports.
     case chromium
+    /// Wireshark's dumpcap (Debian package wireshark-common, which tshark depends on): records loopback
+    /// traffic between real peers in the tests (capturing needs root or CAP_NET_RAW; CI runs as root).
+    case dumpcap
 
     public var description: String { rawValue }
 
@@ -37,6 +40,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .dicomtap: return "the dicomtap executable built beside the tests from the current sources (swift build --build-tests)"
         case .orthanc: return "Orthanc 1.10 (Debian package orthanc, tools/setup.sh; /usr/sbin/Orthanc)"
         case .chromium: return "Chromium (Debian package chromium, tools/setup.sh)"
+        case .dumpcap: return "dumpcap (Debian package wireshark-common, tools/setup.sh) and the right to capture on lo (root)"
         }
     }
 
@@ -51,6 +55,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .dicomtap: return Peers.dicomtapProblem
         case .orthanc: return Peers.orthanc == nil ? "no Orthanc 1.10 in /usr/sbin or on PATH" : nil
         case .chromium: return Peers.chromium == nil ? "no chromium on PATH or in /usr/bin" : nil
+        case .dumpcap: return Peers.dumpcap == nil ? "no dumpcap on PATH or in /usr/bin" : nil
         }
     }
 
@@ -225,6 +230,11 @@ public enum Peers {
     /// Chromium: its `--version` says "Chromium".
     public static let chromium: String? = executables(named: "chromium").first { candidate in
         run(candidate, ["--version"])?.output.contains("Chromium") == true
+    }
+
+    /// Wireshark's dumpcap: its `--version` says "Dumpcap (Wireshark)".
+    public static let dumpcap: String? = executables(named: "dumpcap").first { candidate in
+        run(candidate, ["--version"])?.output.contains("Dumpcap (Wireshark)") == true
     }
 
     public static let sqlite3: String? = executables(named: "sqlite3").first { candidate in

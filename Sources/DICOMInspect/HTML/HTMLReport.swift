@@ -40,18 +40,8 @@ extension HTMLAssociationSection {
 /// capture ends; the style sheet puts the first page on top.
 public enum HTMLReport {
     public static func begin(inputs: [String]) -> HTMLWriter {
-        var w = HTMLWriter()
-        w.markup("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
-        w.markup("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-        w.element("title", [], "DICOMTap analysis: " + inputs.joined(separator: ", "))
-        w.markup("<style>")
-        w.markup(HTMLStyle.css)
-        w.markup("</style></head><body><div id=\"page\">")
-        w.open("header", [.init("class", "top")])
-        w.element("h1", [], "DICOMTap analysis")
-        w.element("p", [.init("class", "meta")], inputs.joined(separator: ", "))
-        w.close("header")
-        return w
+        HTMLPage.begin(title: "DICOMTap analysis: " + inputs.joined(separator: ", "), heading: "DICOMTap analysis",
+                       meta: inputs.joined(separator: ", "))
     }
 
     public static func overview(entries: [HTMLAssociationEntry], statistics: AnalysisStatistics, links: [RetrievalLink],

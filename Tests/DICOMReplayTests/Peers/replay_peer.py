@@ -77,7 +77,7 @@ def rpi_query(patient_id):
 def rpi_match(patient_id, variant):
     from pydicom.dataset import Dataset
     ds = Dataset()
-    ds.PatientName = "Doe^Jane" if variant == "changed" else "Doe^John"
+    ds.PatientName = {"changed": "Doe^Jane", "hostile": "<script>alert(1)</script>"}.get(variant, "Doe^John")
     ds.PatientID = patient_id
     item = Dataset()
     item.MappingResource = "DCMR"
@@ -140,6 +140,9 @@ def cmd_scp(args):
     all_patients = patients(args.matches)
     if args.variant == "changed":
         all_patients = all_patients[:-1]
+    if args.variant == "hostile":
+        # Text a report must show as text: quotes, an ampersand and markup in a name.
+        all_patients[0].PatientName = "say \"no\" & 'never' <img src=x>"
 
     established = [0]
     barrier = threading.Condition()
@@ -324,7 +327,7 @@ def main():
     parser.add_argument("--lifetime", type=int, default=60)
     sub = parser.add_subparsers(dest="command", required=True)
     scp = sub.add_parser("scp")
-    scp.add_argument("--variant", choices=["base", "changed"], default="base")
+    scp.add_argument("--variant", choices=["base", "changed", "hostile"], default="base")
     scp.add_argument("--matches", type=int, default=25)
     scp.add_argument("--reject", action="store_true")
     scp.add_argument("--abort-on-find", action="store_true", help="answer a C-FIND with A-ABORT")
