@@ -84,6 +84,7 @@ final class AssociationRelay: RelaySideDelegate {
         var observerConfiguration = shared.configuration.observer
         observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
         observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
+            || shared.configuration.metrics != nil
         startTime = wallClock()
         recorder = shared.configuration.recordDirectory != nil
             ? AssociationRecorder(recordsSecrets: shared.configuration.recordSecrets, logger: logger) : nil

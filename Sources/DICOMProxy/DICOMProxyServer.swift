@@ -13,8 +13,8 @@ import NIOPosix
 ///
 /// Every association lives on the event loop of its SCU connection, where its upstream
 /// connection is opened too.
-public final class DICOMProxyServer: Sendable {
-    public let configuration: ProxyConfiguration
+package final class DICOMProxyServer: Sendable {
+    package let configuration: ProxyConfiguration
     private let group: any EventLoopGroup
     /// The group the server made itself (and shuts down in `shutdown`), if any.
     private let ownedGroup: MultiThreadedEventLoopGroup?
@@ -27,13 +27,13 @@ public final class DICOMProxyServer: Sendable {
     /// `logger` receives the console lines: association start and end and each completed
     /// exchange at `info`, every PDU and message at `debug`, data sets at `trace`; each message
     /// about an association carries `dicom.association_id`.
-    public convenience init(configuration: ProxyConfiguration, group: any EventLoopGroup, logger: Logger) throws {
+    package convenience init(configuration: ProxyConfiguration, group: any EventLoopGroup, logger: Logger) throws {
         try self.init(configuration: configuration, group: group, ownedGroup: nil, logger: logger)
     }
 
     /// A proxy on an event loop group of its own with `threads` threads (default: one per
     /// core), shut down with the proxy.
-    public convenience init(configuration: ProxyConfiguration, threads: Int? = nil, logger: Logger) throws {
+    package convenience init(configuration: ProxyConfiguration, threads: Int? = nil, logger: Logger) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
         do {
             try self.init(configuration: configuration, group: group, ownedGroup: group, logger: logger)
@@ -68,7 +68,7 @@ public final class DICOMProxyServer: Sendable {
     /// port the system chose when the configured port is 0). Throws `SocketFailure` when it
     /// cannot listen there. With a plain and a TLS listener, the plain one's address (see `startListeners`).
     @discardableResult
-    public func start() async throws -> SocketAddress {
+    package func start() async throws -> SocketAddress {
         let bound = try await startListeners()
         guard let first = bound.first(where: { !$0.tls }) ?? bound.first else { throw ChannelError.inappropriateOperationForState }
         return first.address
@@ -76,7 +76,7 @@ public final class DICOMProxyServer: Sendable {
 
     /// Binds `listen` (plain DICOM) and `tlsListen` (DICOM over TLS), those configured, and starts accepting on
     /// both; returns each address bound.
-    public func startListeners() async throws -> [(address: SocketAddress, tls: Bool)] {
+    package func startListeners() async throws -> [(address: SocketAddress, tls: Bool)] {
         var bound: [(address: SocketAddress, tls: Bool)] = []
         if let listen = configuration.listen {
             bound.append((try await bind(listen, tls: false), false))
@@ -89,7 +89,7 @@ public final class DICOMProxyServer: Sendable {
 
     /// Replaces the certificates, keys and CAs of new TLS connections (SIGHUP: certificates expire, the proxy runs
     /// on); associations already open keep the TLS session they have. A side given as nil is left as it is.
-    public func reloadTLS(listen: TLSContext?, upstream: TLSContext?) {
+    package func reloadTLS(listen: TLSContext?, upstream: TLSContext?) {
         shared.tls.replace(listen: listen, upstream: upstream)
     }
 
@@ -130,19 +130,19 @@ public final class DICOMProxyServer: Sendable {
     }
 
     /// `127.0.0.1:11112` or `[::1]:11112`.
-    public static func describe(_ address: SocketAddress) -> String {
+    package static func describe(_ address: SocketAddress) -> String {
         AssociationRelay.describe(address)
     }
 
     /// Associations in progress.
-    public func openAssociationCount() async -> Int {
+    package func openAssociationCount() async -> Int {
         (try? await registry.sessions().get().count) ?? 0
     }
 
     /// Stops accepting, lets open associations finish for up to `gracePeriod` (default: the
     /// configured one), then aborts those still open (A-ABORT to both peers) and waits until
     /// every log and recording is written.
-    public func shutdown(gracePeriod: Duration? = nil) async {
+    package func shutdown(gracePeriod: Duration? = nil) async {
         await stop(gracePeriod: TimeAmount(gracePeriod ?? configuration.gracePeriod))
         try? await ownedGroup?.shutdownGracefully()
     }

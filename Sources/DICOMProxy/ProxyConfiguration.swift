@@ -6,13 +6,13 @@ import DICOMUL
 import NIOCore
 
 /// A TCP endpoint given as `HOST:PORT` (`[v6-address]:PORT` for IPv6 literals).
-public struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+package struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
     /// The upstream speaks DICOM over TLS (PS3.15 B.12): `tls://HOST:PORT`; the proxy's upstream TLS settings apply.
-    public var tls: Bool
+    package var tls: Bool
 
-    public init(host: String, port: Int, tls: Bool = false) {
+    package init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port
         self.tls = tls
@@ -20,7 +20,7 @@ public struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `HOST:PORT`, `[IPv6]:PORT` or, when `defaultHost` is given, a bare `PORT`; `tls://` before any of them
     /// marks a TLS upstream.
-    public init?(parsing given: String, defaultHost: String? = nil) {
+    package init?(parsing given: String, defaultHost: String? = nil) {
         let tls = given.hasPrefix("tls://")
         let text = tls ? String(given.dropFirst("tls://".count)) : given
         self.tls = tls
@@ -47,24 +47,24 @@ public struct ProxyEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    public var description: String { (tls ? "tls://" : "") + (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
+    package var description: String { (tls ? "tls://" : "") + (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
 }
 
 /// Which upstream (SCP) an association goes to, chosen by the called AE title of its
 /// A-ASSOCIATE-RQ (PS3.8 §9.3.2, Table 9-11), with a default for every other title.
-public struct RoutingTable: Sendable, Hashable {
+package struct RoutingTable: Sendable, Hashable {
     /// Called AE title (leading and trailing spaces are not significant, PS3.5 §6.2) → upstream.
-    public var routes: [String: ProxyEndpoint]
-    public var defaultUpstream: ProxyEndpoint?
+    package var routes: [String: ProxyEndpoint]
+    package var defaultUpstream: ProxyEndpoint?
 
-    public init(routes: [String: ProxyEndpoint] = [:], defaultUpstream: ProxyEndpoint? = nil) {
+    package init(routes: [String: ProxyEndpoint] = [:], defaultUpstream: ProxyEndpoint? = nil) {
         self.routes = [:]
         for (title, endpoint) in routes { self.routes[Self.normalized(title)] = endpoint }
         self.defaultUpstream = defaultUpstream
     }
 
     /// The upstream for an association to `calledAETitle`, `nil` when there is no route and no default.
-    public func upstream(forCalledAETitle calledAETitle: String) -> ProxyEndpoint? {
+    package func upstream(forCalledAETitle calledAETitle: String) -> ProxyEndpoint? {
         routes[Self.normalized(calledAETitle)] ?? defaultUpstream
     }
 
@@ -74,80 +74,80 @@ public struct RoutingTable: Sendable, Hashable {
 }
 
 /// Everything `DICOMProxyServer` needs to know.
-public struct ProxyConfiguration: Sendable {
+package struct ProxyConfiguration: Sendable {
     /// Where the proxy listens for SCUs speaking plain DICOM (port 0: chosen by the system); nil: only `tlsListen`.
-    public var listen: ProxyEndpoint?
+    package var listen: ProxyEndpoint?
     /// Where the proxy listens for SCUs speaking DICOM over TLS (PS3.15 B.12), with `listenTLS`; a TLS port is never
     /// also a plain one.
-    public var tlsListen: ProxyEndpoint?
+    package var tlsListen: ProxyEndpoint?
     /// Our certificate and the CA of accepted client certificates, for `tlsListen`.
-    public var listenTLS: TLSContext?
+    package var listenTLS: TLSContext?
     /// Whom the proxy trusts and which certificate it shows towards TLS upstreams (`tls://` routes, `--upstream-tls`).
-    public var upstreamTLS: TLSContext?
-    public var routing: RoutingTable
+    package var upstreamTLS: TLSContext?
+    package var routing: RoutingTable
     /// Calling AE titles (and the addresses they may come from) the proxy relays; others get
     /// A-ASSOCIATE-RJ 1/1/3 and a `calling-ae-not-allowed` finding. nil: any.
-    public var allowList: CallingAEAllowList?
+    package var allowList: CallingAEAllowList?
     /// How long to wait for the upstream: for the TCP connection and then for its answer to the
     /// A-ASSOCIATE-RQ. When it runs out the SCU gets an A-ASSOCIATE-RJ (rejected-transient,
     /// service-provider presentation, temporary-congestion).
-    public var connectTimeout: Duration = .seconds(5)
+    package var connectTimeout: Duration = .seconds(5)
     /// An association with no PDU in either direction for this long is aborted.
-    public var idleTimeout: Duration = .seconds(300)
+    package var idleTimeout: Duration = .seconds(300)
     /// On shutdown, how long open associations may take to finish before they are aborted.
-    public var gracePeriod: Duration = .seconds(10)
+    package var gracePeriod: Duration = .seconds(10)
     /// Largest PDU (PDU-length field) relayed; a longer one is a malformed PDU (both peers get A-ABORT).
-    public var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
+    package var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
     /// One annotated text file per association and `events.jsonl` go here (nil: no files).
-    public var logDirectory: String?
+    package var logDirectory: String?
     /// One pcap per association goes here (nil: no recording): the SCU leg, or with rewriting
     /// on the upstream (SCP) leg, which carries no original identifier.
-    public var recordDirectory: String?
+    package var recordDirectory: String?
     /// Identifier rewriting (nil: every PDU is relayed byte for byte). With a rewriter, P-DATA
     /// is assembled into messages, rewritten and fragmented again for the receiving peer, and
     /// the logs, events and recordings show what went on the wire towards the SCP.
-    public var rewriter: Rewriter?
+    package var rewriter: Rewriter?
     /// With rewriting on: also write the original identifiers (rewritten values and what they
     /// were) to the console and text logs, and the SCU's bytes in the hex dumps of a PDU that
     /// cannot be framed or decoded. Off by default: logs show only the SCP side, and errors
     /// about the SCU's stream only offsets and lengths.
-    public var logOriginals = false
+    package var logOriginals = false
     /// Keep patient identifiers off the console: exchange lines leave out the Patient ID and
     /// data sets are not dumped there (`--redact-identifiers`; the text logs and events keep them).
-    public var redactIdentifiers = false
+    package var redactIdentifiers = false
     /// Write User Identity credentials (PS3.7 D.3.3.7: a passcode, Kerberos ticket, SAML
     /// assertion or JSON Web Token, and the SCP's server response) to recordings and hex dumps
     /// as they are. Off by default: they are zeros of the same length there, in every mode (the
     /// peers always get the real ones; the text logs never show them).
-    public var recordSecrets = false
+    package var recordSecrets = false
     /// Rendering of the per-association text files.
-    public var textLogOptions = AnnotatedDumpRenderer.Options(allDataSets: false, showDataPDUs: true)
+    package var textLogOptions = AnnotatedDumpRenderer.Options(allDataSets: false, showDataPDUs: true)
     /// Decoding options of the association observers.
-    public var observer = AssociationObserver.Configuration()
+    package var observer = AssociationObserver.Configuration()
     /// Called with every byte buffer read from and written to each peer (tests and taps).
-    public var tap: (@Sendable (TapEvent) -> Void)?
+    package var tap: (@Sendable (TapEvent) -> Void)?
 
     /// What `--metrics-listen` serves: every association's observations, refusals, upstream failures and rewrites
     /// are counted here (nil: nothing is counted).
-    public var metrics: DICOMMetrics?
+    package var metrics: DICOMMetrics?
 
-    public init(listen: ProxyEndpoint?, routing: RoutingTable) {
+    package init(listen: ProxyEndpoint?, routing: RoutingTable) {
         self.listen = listen
         self.routing = routing
     }
 }
 
 /// Bytes seen on one of the two connections of an association.
-public struct TapEvent: Sendable {
-    public enum Direction: Sendable, Hashable {
+package struct TapEvent: Sendable {
+    package enum Direction: Sendable, Hashable {
         /// Read from the peer in `role`.
         case read
         /// Written to the peer in `role` (reported when the write completed).
         case written
     }
 
-    public var associationID: String
-    public var role: PeerRole
-    public var direction: Direction
-    public var bytes: ByteBuffer
+    package var associationID: String
+    package var role: PeerRole
+    package var direction: Direction
+    package var bytes: ByteBuffer
 }

@@ -5,37 +5,37 @@ import DIMSE
 import NIOCore
 
 /// Metadata keys the proxy sets on its log messages.
-public typealias ProxyLogKey = DICOMLogKey
+package typealias ProxyLogKey = DICOMLogKey
 
 /// The proxy's own findings (same shape as the observer's, so they go to the same outputs).
 extension Finding.Code {
     /// No `--route` for the called AE title and no default upstream: A-ASSOCIATE-RJ 1/1/7.
-    public static let noRoute = Finding.Code(rawValue: "no-route")
+    package static let noRoute = Finding.Code(rawValue: "no-route")
     /// The calling AE title is not on the allow-list (or not from that address): A-ASSOCIATE-RJ 1/1/3.
-    public static let callingAETitleNotAllowed = Finding.Code(rawValue: "calling-ae-not-allowed")
+    package static let callingAETitleNotAllowed = Finding.Code(rawValue: "calling-ae-not-allowed")
     /// The upstream refused or did not take the TCP connection: A-ASSOCIATE-RJ 2/3/1.
-    public static let upstreamUnreachable = Finding.Code(rawValue: "upstream-unreachable")
+    package static let upstreamUnreachable = Finding.Code(rawValue: "upstream-unreachable")
     /// The upstream did not answer the A-ASSOCIATE-RQ within the connect timeout: A-ASSOCIATE-RJ 2/3/1.
-    public static let upstreamNotAnswering = Finding.Code(rawValue: "upstream-not-answering")
+    package static let upstreamNotAnswering = Finding.Code(rawValue: "upstream-not-answering")
     /// The SCU's first PDU was not an A-ASSOCIATE-RQ: A-ABORT 2/2.
-    public static let unexpectedFirstPDU = Finding.Code(rawValue: "unexpected-first-pdu")
+    package static let unexpectedFirstPDU = Finding.Code(rawValue: "unexpected-first-pdu")
     /// No PDU either way within the idle timeout: A-ABORT 2/0 to both peers.
-    public static let idleTimeout = Finding.Code(rawValue: "idle-timeout")
+    package static let idleTimeout = Finding.Code(rawValue: "idle-timeout")
     /// Still open when the shutdown grace period ended: A-ABORT 2/0 to both peers.
-    public static let shutdownAbort = Finding.Code(rawValue: "aborted-on-shutdown")
+    package static let shutdownAbort = Finding.Code(rawValue: "aborted-on-shutdown")
     /// With rewriting on, a message towards the SCP could not be rewritten: not forwarded, A-ABORT 2/0 to both peers.
-    public static let cannotRewrite = Finding.Code(rawValue: "cannot-rewrite")
+    package static let cannotRewrite = Finding.Code(rawValue: "cannot-rewrite")
     /// With rewriting on, the SCP sent a value in a pseudonymized (or mapped) attribute that
     /// the proxy never issued: passed through unchanged.
-    public static let unknownPseudonym = Finding.Code(rawValue: "unknown-pseudonym")
+    package static let unknownPseudonym = Finding.Code(rawValue: "unknown-pseudonym")
     /// With rewriting on, a message towards the SCU could not be rewritten (or mapped back) and went on unchanged.
-    public static let rewriteProblem = Finding.Code(rawValue: "rewrite-problem")
+    package static let rewriteProblem = Finding.Code(rawValue: "rewrite-problem")
     /// With rewriting on, a query key the SCP cannot match as sent (the rules empty or remove
     /// it, or a wildcard in a pseudonymized value) went as universal matching: the SCP may return more.
-    public static let queryWidened = Finding.Code(rawValue: "query-widened")
+    package static let queryWidened = Finding.Code(rawValue: "query-widened")
     /// A peer closed its TCP connection while the association was open (no A-RELEASE, no A-ABORT):
     /// the close is passed on to the other peer, whose UL reports an A-P-ABORT.
-    public static let peerClosedConnection = Finding.Code(rawValue: "peer-closed-connection")
+    package static let peerClosedConnection = Finding.Code(rawValue: "peer-closed-connection")
 }
 
 /// One-line texts for the console (the JSON-lines objects of `events.jsonl` are

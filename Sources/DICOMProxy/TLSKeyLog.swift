@@ -5,9 +5,9 @@ import NIOCore
 /// `CLIENT_HANDSHAKE_TRAFFIC_SECRET ...`, one line each), which Wireshark reads to decrypt a capture of the
 /// encrypted wire taken elsewhere. Whoever has the file can read those associations: it is 0600 (`PrivateFiles`),
 /// appended to across runs, never written through a symbolic link.
-public enum TLSKeyLog {
+package enum TLSKeyLog {
     /// Opens (or creates) the file; the returned callback appends one secret line, as the TLS library hands it.
-    public static func open(_ path: String) throws -> @Sendable (ByteBuffer) -> Void {
+    package static func open(_ path: String) throws -> @Sendable (ByteBuffer) -> Void {
         let file = try AppendOnlyFile(appendingTo: path)
         return { line in file.write(line) }
     }

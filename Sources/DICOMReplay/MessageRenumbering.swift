@@ -6,7 +6,7 @@ import DIMSE
 /// command set is kept as it was (see `DIMSEMessage.commandSet`).
 extension DIMSECommand {
     /// The request with Message ID (0000,0110) set to `id`; nil for a command that is not a request.
-    public func renumbered(messageID id: UInt16) -> DIMSECommand? {
+    package func renumbered(messageID id: UInt16) -> DIMSECommand? {
         func set<M: DIMSERequest>(_ m: M) -> M {
             var m = m
             m.messageID = id
@@ -33,7 +33,7 @@ extension DIMSECommand {
 
     /// The response (or C-CANCEL-RQ) with Message ID Being Responded To (0000,0120) set to
     /// `id`; nil for a command that has none.
-    public func responding(to id: UInt16) -> DIMSECommand? {
+    package func responding(to id: UInt16) -> DIMSECommand? {
         func set<M: DIMSEResponse>(_ m: M) -> M {
             var m = m
             m.messageIDBeingRespondedTo = id

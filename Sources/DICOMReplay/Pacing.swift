@@ -51,10 +51,10 @@ extension ReplayPace {
     /// timestamps, and a capture with wrong times (an interface time offset, clamped times)
     /// would otherwise make the replay wait for years. A longer gap is slept for this long,
     /// with a warning naming it.
-    public static let defaultMaximumGap: Duration = .seconds(60)
+    package static let defaultMaximumGap: Duration = .seconds(60)
 }
 
 extension Finding.Code {
     /// A recorded gap longer than the replay's maximum was shortened (`--pace recorded`).
-    public static let recordedGapCapped = Finding.Code(rawValue: "recorded-gap-capped")
+    package static let recordedGapCapped = Finding.Code(rawValue: "recorded-gap-capped")
 }

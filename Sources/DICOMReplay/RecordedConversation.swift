@@ -9,56 +9,56 @@ import NIOCore
 
 /// Why a capture, or one association of it, cannot be replayed. Every code names what is
 /// missing and where (capture file, association number as `analyze` numbers them).
-public struct ReplayError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+package struct ReplayError: Error, Sendable, Hashable, CustomStringConvertible {
+    package struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        package var rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
+        package var description: String { rawValue }
 
         /// The capture could not be read.
-        public static let unreadableCapture = Code(rawValue: "unreadable-capture")
+        package static let unreadableCapture = Code(rawValue: "unreadable-capture")
         /// The capture holds no association that can be replayed.
-        public static let noCompleteAssociation = Code(rawValue: "no-complete-association")
+        package static let noCompleteAssociation = Code(rawValue: "no-complete-association")
         /// `--association N` names an association the capture does not have.
-        public static let noSuchAssociation = Code(rawValue: "no-such-association")
+        package static let noSuchAssociation = Code(rawValue: "no-such-association")
         /// The capture starts after the A-ASSOCIATE-RQ: the proposed contexts are unknown.
-        public static let missingAssociateRequest = Code(rawValue: "missing-associate-request")
+        package static let missingAssociateRequest = Code(rawValue: "missing-associate-request")
         /// The A-ASSOCIATE-RQ is there but no A-ASSOCIATE-AC (nor RJ) answers it.
-        public static let missingAssociateAccept = Code(rawValue: "missing-associate-accept")
+        package static let missingAssociateAccept = Code(rawValue: "missing-associate-accept")
         /// The recorded association was rejected: there is nothing to replay.
-        public static let rejectedInRecording = Code(rawValue: "rejected-in-recording")
+        package static let rejectedInRecording = Code(rawValue: "rejected-in-recording")
         /// The recorded association was aborted by the acceptor: its answers are incomplete.
-        public static let abortedInRecording = Code(rawValue: "aborted-in-recording")
+        package static let abortedInRecording = Code(rawValue: "aborted-in-recording")
         /// Bytes are missing or undecodable in the recording (gaps, framing errors) or a
         /// request has no final response: replaying it would compare against a partial record.
-        public static let incompleteRecording = Code(rawValue: "incomplete-recording")
+        package static let incompleteRecording = Code(rawValue: "incomplete-recording")
         /// The new peer rejected the association.
-        public static let associationRejected = Code(rawValue: "association-rejected")
+        package static let associationRejected = Code(rawValue: "association-rejected")
         /// The new peer aborted the association (A-ABORT) before the replay ended.
-        public static let associationAborted = Code(rawValue: "association-aborted")
+        package static let associationAborted = Code(rawValue: "association-aborted")
         /// Connecting to, or talking with, the new peer failed (refused, closed, timed out).
-        public static let networkFailure = Code(rawValue: "network-failure")
+        package static let networkFailure = Code(rawValue: "network-failure")
         /// A recorded message could not be re-encoded for the new association.
-        public static let unencodableMessage = Code(rawValue: "unencodable-message")
+        package static let unencodableMessage = Code(rawValue: "unencodable-message")
         /// Invalid options (keys, tags, addresses).
-        public static let invalidOption = Code(rawValue: "invalid-option")
+        package static let invalidOption = Code(rawValue: "invalid-option")
     }
 
-    public var code: Code
-    public var message: String
+    package var code: Code
+    package var message: String
     /// The capture file concerned, when known.
-    public var capture: String?
+    package var capture: String?
     /// The association concerned (1-based, as `analyze` numbers them).
-    public var association: Int?
+    package var association: Int?
 
-    public init(_ code: Code, _ message: String, capture: String? = nil, association: Int? = nil) {
+    package init(_ code: Code, _ message: String, capture: String? = nil, association: Int? = nil) {
         self.code = code
         self.message = message
         self.capture = capture
         self.association = association
     }
 
-    public var description: String {
+    package var description: String {
         var where_: [String] = []
         if let capture { where_.append(capture) }
         if let association { where_.append("association \(association)") }
@@ -68,22 +68,22 @@ public struct ReplayError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// A DIMSE message as recorded: command, data set bytes in the recorded transfer syntax,
 /// the data set decoded, and when it was seen.
-public struct RecordedMessage: Sendable {
-    public var presentationContextID: UInt8
-    public var command: DIMSECommand
-    public var commandBytes: ByteBuffer
+package struct RecordedMessage: Sendable {
+    package var presentationContextID: UInt8
+    package var command: DIMSECommand
+    package var commandBytes: ByteBuffer
     /// The data set's bytes, when kept in memory (a short one).
-    public var dataSetBytes: ByteBuffer?
+    package var dataSetBytes: ByteBuffer?
     /// A long data set's bytes, in the recording's spool file.
-    public var dataSetSpooled: SpooledBytes?
+    package var dataSetSpooled: SpooledBytes?
     /// The data set, decoded (values over the bulk threshold as references).
-    public var dataSet: Dataset?
-    public var transferSyntax: TransferSyntax?
+    package var dataSet: Dataset?
+    package var transferSyntax: TransferSyntax?
     /// First and last fragment on the wire.
-    public var firstFragmentTime: Timestamp
-    public var time: Timestamp
+    package var firstFragmentTime: Timestamp
+    package var time: Timestamp
 
-    public init(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer, dataSetBytes: ByteBuffer?,
+    package init(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer, dataSetBytes: ByteBuffer?,
                 dataSet: Dataset?, transferSyntax: TransferSyntax?, firstFragmentTime: Timestamp, time: Timestamp) {
         self.presentationContextID = presentationContextID
         self.command = command
@@ -103,10 +103,10 @@ public struct RecordedMessage: Sendable {
     }
 
     /// Whether the message has a data set (in memory or spooled).
-    public var hasDataSet: Bool { dataSetBytes != nil || dataSetSpooled != nil }
+    package var hasDataSet: Bool { dataSetBytes != nil || dataSetSpooled != nil }
 
-    public var status: UInt16? { command.status }
-    public var statusCategory: DIMSEStatus.Category? { command.status.map { DIMSEStatus.category(of: $0) } }
+    package var status: UInt16? { command.status }
+    package var statusCategory: DIMSEStatus.Category? { command.status.map { DIMSEStatus.category(of: $0) } }
 }
 
 extension RecordedMessage {
@@ -162,103 +162,103 @@ extension RecordedMessage {
 /// A recorded C-CANCEL-RQ and its moment, expressed so that a replay can reproduce it on a
 /// new peer: after as many responses to the cancelled request as had arrived when it was
 /// sent, plus the time the requestor waited after the last of them (or after the request).
-public struct RecordedCancel: Sendable {
-    public var message: RecordedMessage
+package struct RecordedCancel: Sendable {
+    package var message: RecordedMessage
     /// Responses to the cancelled request received before the C-CANCEL-RQ was sent.
-    public var afterResponses: Int
+    package var afterResponses: Int
     /// Time from the last of those responses (or from the request when none) to the C-CANCEL-RQ.
-    public var delay: Duration
+    package var delay: Duration
 }
 
 /// One recorded request with its responses, as the requestor sent it.
-public struct RecordedRequest: Sendable {
+package struct RecordedRequest: Sendable {
     /// Position in the association (0-based, in the order the requests were sent).
-    public var index: Int
+    package var index: Int
     /// Who sent the request (the requestor normally; the acceptor for C-STORE sub-operations of a C-GET).
-    public var sender: PeerRole
-    public var message: RecordedMessage
-    public var responses: [RecordedMessage]
-    public var cancel: RecordedCancel?
+    package var sender: PeerRole
+    package var message: RecordedMessage
+    package var responses: [RecordedMessage]
+    package var cancel: RecordedCancel?
     /// The request's presentation context abstract syntax as negotiated.
-    public var abstractSyntax: String
+    package var abstractSyntax: String
     /// Indices of the earlier requests (same sender) whose final response had arrived before
     /// this request was sent: a replay waits for them before sending it.
-    public var waitsFor: [Int]
+    package var waitsFor: [Int]
     /// Think time: from the later of the previous request and the last awaited final response
     /// to this request's first fragment. `--pace recorded` sleeps it.
-    public var thinkTime: Duration
+    package var thinkTime: Duration
     /// Per response: time from the previous event (request or earlier response) to its first
     /// fragment, for an SCP replayed at recorded pace.
-    public var responseDelays: [Duration]
+    package var responseDelays: [Duration]
     /// Requests the other side sent while this one was open (the C-STORE sub-operations of a
     /// C-GET), by index.
-    public var subOperations: [Int] = []
+    package var subOperations: [Int] = []
 
-    public var messageID: UInt16 { message.command.messageID ?? 0 }
-    public var commandField: CommandField? { message.command.commandField }
-    public var sopClassUID: String? { message.command.sopClassUID }
+    package var messageID: UInt16 { message.command.messageID ?? 0 }
+    package var commandField: CommandField? { message.command.commandField }
+    package var sopClassUID: String? { message.command.sopClassUID }
     /// The final response, when the recording has one.
-    public var finalResponse: RecordedMessage? {
+    package var finalResponse: RecordedMessage? {
         guard let last = responses.last, last.statusCategory?.isFinal ?? true else { return nil }
         return last
     }
-    public var pendingResponses: [RecordedMessage] { responses.filter { $0.statusCategory == .pending } }
+    package var pendingResponses: [RecordedMessage] { responses.filter { $0.statusCategory == .pending } }
 }
 
 /// A presentation context as proposed in the recorded A-ASSOCIATE-RQ and answered in the -AC.
-public struct RecordedContext: Sendable, Hashable {
-    public var id: UInt8
-    public var abstractSyntax: String
-    public var proposedTransferSyntaxes: [String]
-    public var result: PresentationContextResult?
-    public var acceptedTransferSyntax: String?
-    public var isAccepted: Bool { result == .acceptance }
+package struct RecordedContext: Sendable, Hashable {
+    package var id: UInt8
+    package var abstractSyntax: String
+    package var proposedTransferSyntaxes: [String]
+    package var result: PresentationContextResult?
+    package var acceptedTransferSyntax: String?
+    package var isAccepted: Bool { result == .acceptance }
 }
 
 /// One association as recorded, with what a replay needs: the negotiation, every request in
 /// order with its command set and data set bytes, its responses and C-CANCELs with their moment.
-public struct RecordedAssociation: Sendable {
+package struct RecordedAssociation: Sendable {
     /// 1-based, as `analyze` numbers associations.
-    public var index: Int
-    public var client: String
-    public var server: String
-    public var associateRequest: AssociateRequest
-    public var associateAccept: AssociateAccept
-    public var info: AssociationInfo
+    package var index: Int
+    package var client: String
+    package var server: String
+    package var associateRequest: AssociateRequest
+    package var associateAccept: AssociateAccept
+    package var info: AssociationInfo
     /// Contexts in the order of the A-ASSOCIATE-RQ.
-    public var contexts: [RecordedContext]
-    public var requests: [RecordedRequest]
-    public var outcome: AssociationOutcome
-    public var startTime: Timestamp
+    package var contexts: [RecordedContext]
+    package var requests: [RecordedRequest]
+    package var outcome: AssociationOutcome
+    package var startTime: Timestamp
     /// Time from the last final response (or the acceptance) to the A-RELEASE-RQ / A-ABORT.
-    public var closingDelay: Duration
+    package var closingDelay: Duration
     /// The requestor ended the association with A-ABORT instead of A-RELEASE.
-    public var requestorAborted: Bool
+    package var requestorAborted: Bool
 
-    public var callingAETitle: String { associateRequest.fields.callingAETitle.value }
-    public var calledAETitle: String { associateRequest.fields.calledAETitle.value }
-    public var acceptedContexts: [RecordedContext] { contexts.filter(\.isAccepted) }
+    package var callingAETitle: String { associateRequest.fields.callingAETitle.value }
+    package var calledAETitle: String { associateRequest.fields.calledAETitle.value }
+    package var acceptedContexts: [RecordedContext] { contexts.filter(\.isAccepted) }
     /// Requests sent by the requestor (what an SCU replay sends).
-    public var requestorRequests: [RecordedRequest] { requests.filter { $0.sender == .requestor } }
-    public func context(id: UInt8) -> RecordedContext? { contexts.first { $0.id == id } }
+    package var requestorRequests: [RecordedRequest] { requests.filter { $0.sender == .requestor } }
+    package func context(id: UInt8) -> RecordedContext? { contexts.first { $0.id == id } }
 }
 
 /// The associations of a capture, made ready for replay.
-public struct RecordedConversation: Sendable {
+package struct RecordedConversation: Sendable {
     /// The capture file.
-    public var source: String
+    package var source: String
     /// Associations that can be replayed, in start order.
-    public var associations: [RecordedAssociation]
+    package var associations: [RecordedAssociation]
     /// Associations that cannot be, each with the reason.
-    public var skipped: [ReplayError]
+    package var skipped: [ReplayError]
     /// Problems with the capture itself (truncation, no DICOM) from the analyzer, and one note
     /// when User Identity credentials in it were masked (`maskedCredentialsNote`).
-    public var warnings: [String]
+    package var warnings: [String]
 
     /// Reads `path` (any capture `analyze` reads: pcap, pcapng, proxy recordings) with the
     /// capture analyzer and keeps every association. Throws when the file cannot be read or
     /// holds no association that can be replayed.
-    public static func load(path: String, dicomPorts: Set<UInt16> = []) throws(ReplayError) -> RecordedConversation {
+    package static func load(path: String, dicomPorts: Set<UInt16> = []) throws(ReplayError) -> RecordedConversation {
         var configuration = CaptureAnalyzer.Configuration()
         configuration.dicomPorts.formUnion(dicomPorts)
         configuration.keepEvents = false
@@ -287,7 +287,7 @@ public struct RecordedConversation: Sendable {
 
     /// Builds the conversation from associations the analyzer reconstructed (observers
     /// configured with `keepsAssociationPDUs`).
-    public init(source: String, associations: [CaptureAnalyzer.Association], warnings: [String] = []) throws(ReplayError) {
+    package init(source: String, associations: [CaptureAnalyzer.Association], warnings: [String] = []) throws(ReplayError) {
         self.source = source
         self.warnings = warnings
         var usable: [RecordedAssociation] = []
@@ -330,7 +330,7 @@ public struct RecordedConversation: Sendable {
     /// The associations to replay: all of them, or the one `--association` names. When some
     /// associations of the capture cannot be replayed and none was named, that is an error:
     /// a regression run must not silently leave part of the recording out.
-    public func selected(_ number: Int?) throws(ReplayError) -> [RecordedAssociation] {
+    package func selected(_ number: Int?) throws(ReplayError) -> [RecordedAssociation] {
         if let number {
             if let a = associations.first(where: { $0.index == number }) { return [a] }
             if let reason = skipped.first(where: { $0.association == number }) { throw reason }

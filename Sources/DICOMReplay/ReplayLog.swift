@@ -12,20 +12,20 @@ import NIOCore
 /// connection while their association is open and dropped once its log is written (release,
 /// abort, rejection, or `finishAll` at shutdown), so a long `--serve` does not keep every past
 /// association's observer and data sets.
-public final class ReplayLog: @unchecked Sendable {
-    public let directory: String
+package final class ReplayLog: @unchecked Sendable {
+    package let directory: String
     private let lock = NSLock()
     let events: AppendOnlyFile
     private var sessions: [Int: ReplaySession] = [:]
     private var count = 0
 
     /// Creates `directory` (and parents) and opens `events.jsonl` for appending; nil when `directory` is nil.
-    public convenience init?(directory: String?) throws(ReplayError) {
+    package convenience init?(directory: String?) throws(ReplayError) {
         guard let directory else { return nil }
         try self.init(directory: directory)
     }
 
-    public init(directory: String) throws(ReplayError) {
+    package init(directory: String) throws(ReplayError) {
         self.directory = directory
         do throws(PrivateFiles.Error) {
             try PrivateFiles.makeDirectory(directory)
@@ -36,7 +36,7 @@ public final class ReplayLog: @unchecked Sendable {
     }
 
     /// A new association's log; `connection` identifies it for a replayed SCP.
-    public func session(client: String, server: String, connection: Int? = nil) -> ReplaySession {
+    package func session(client: String, server: String, connection: Int? = nil) -> ReplaySession {
         lock.lock()
         defer { lock.unlock() }
         count += 1
@@ -46,14 +46,14 @@ public final class ReplayLog: @unchecked Sendable {
     }
 
     /// Sessions of a replayed SCP whose log is not written yet.
-    public var openSessionCount: Int {
+    package var openSessionCount: Int {
         lock.lock()
         defer { lock.unlock() }
         return sessions.count
     }
 
     /// Ends every open session's log (a replayed SCP stopping with associations still open).
-    public func finishAll(reason: String) {
+    package func finishAll(reason: String) {
         lock.lock()
         let open = Array(sessions.values)
         lock.unlock()
@@ -68,7 +68,7 @@ public final class ReplayLog: @unchecked Sendable {
     }
 
     /// The session of a replayed SCP's connection.
-    public func session(connection: Int) -> ReplaySession? {
+    package func session(connection: Int) -> ReplaySession? {
         lock.lock()
         defer { lock.unlock() }
         return sessions[connection]
@@ -76,7 +76,7 @@ public final class ReplayLog: @unchecked Sendable {
 }
 
 /// One association's log: every PDU through its `AssociationLog`.
-public final class ReplaySession: @unchecked Sendable {
+package final class ReplaySession: @unchecked Sendable {
     private let lock = NSLock()
     private let log: ReplayLog
     /// The replayed SCP's connection, under which `log` keeps this session while it is open.
@@ -95,7 +95,7 @@ public final class ReplaySession: @unchecked Sendable {
     }
 
     /// The tap to give `DICOMClient.connect` or the server configuration.
-    public var tap: AssociationTap {
+    package var tap: AssociationTap {
         AssociationTap { [self] pdu, frame, from, time in self.receive(pdu, frame: frame, from: from, at: time) }
     }
 
@@ -114,7 +114,7 @@ public final class ReplaySession: @unchecked Sendable {
     }
 
     /// A finding of the replay itself (an unmatched request), in the same outputs.
-    public func note(_ finding: Finding) {
+    package func note(_ finding: Finding) {
         lock.lock()
         defer { lock.unlock() }
         guard !finished else { return }
@@ -122,7 +122,7 @@ public final class ReplaySession: @unchecked Sendable {
     }
 
     /// Ends the log (idempotent): unanswered requests, the end line, the text file.
-    public func finish(reason: String? = nil) {
+    package func finish(reason: String? = nil) {
         lock.lock()
         defer { lock.unlock() }
         close(at: .wallClock(), reason: reason)

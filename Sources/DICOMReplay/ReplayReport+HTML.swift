@@ -9,7 +9,7 @@ import DIMSE
 /// struck through on red, replayed on green, and the words "recorded"/"replayed": colour is not the only
 /// carrier).
 extension ReplayReport {
-    public func html() -> String {
+    package func html() -> String {
         var w = HTMLPage.begin(title: "DICOMTap replay: \(capture) against \(target)", heading: "DICOMTap replay",
                                meta: "replay of \(capture) against \(target) (pace \(pace)"
                                    + (ignoredTags.isEmpty ? "" : "; ignoring " + ignoredTags.map(Self.htmlTagName).joined(separator: ", "))

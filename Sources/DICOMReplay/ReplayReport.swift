@@ -3,36 +3,36 @@ import DICOMInspect
 import DIMSE
 
 /// The replay of one recorded association against a new peer.
-public struct AssociationReplayResult: Sendable {
-    public var recordedIndex: Int
-    public var callingAETitle: String
-    public var calledAETitle: String
+package struct AssociationReplayResult: Sendable {
+    package var recordedIndex: Int
+    package var callingAETitle: String
+    package var calledAETitle: String
     /// Differences in the negotiation (recorded contexts the new peer did not accept).
-    public var negotiation: [Difference] = []
+    package var negotiation: [Difference] = []
     /// Transfer syntax changes and other facts that are not differences.
-    public var notes: [String] = []
-    public var exchanges: [ExchangeComparison] = []
+    package var notes: [String] = []
+    package var exchanges: [ExchangeComparison] = []
     /// Why the replay could not be completed (rejected, aborted, connection lost); its
     /// exchanges up to that point are shown but the association does not count as matched.
-    public var error: ReplayError?
+    package var error: ReplayError?
 
-    public init(recordedIndex: Int, callingAETitle: String, calledAETitle: String) {
+    package init(recordedIndex: Int, callingAETitle: String, calledAETitle: String) {
         self.recordedIndex = recordedIndex
         self.callingAETitle = callingAETitle
         self.calledAETitle = calledAETitle
     }
 
-    public var differenceCount: Int { negotiation.count + exchanges.reduce(0) { $0 + $1.differences.count } }
-    public var matched: Bool { error == nil && differenceCount == 0 }
+    package var differenceCount: Int { negotiation.count + exchanges.reduce(0) { $0 + $1.differences.count } }
+    package var matched: Bool { error == nil && differenceCount == 0 }
 }
 
 /// The result of `dicomtap replay --to`: per association, per request, the differences.
-public struct ReplayReport: Sendable {
-    public enum Outcome: String, Sendable {
+package struct ReplayReport: Sendable {
+    package enum Outcome: String, Sendable {
         case matched, differences, error
 
         /// 0 everything matched, 1 differences, 2 errors.
-        public var exitCode: Int32 {
+        package var exitCode: Int32 {
             switch self {
             case .matched: return 0
             case .differences: return 1
@@ -41,13 +41,13 @@ public struct ReplayReport: Sendable {
         }
     }
 
-    public var capture: String
-    public var target: String
-    public var pace: String
-    public var ignoredTags: [Tag]
-    public var associations: [AssociationReplayResult]
+    package var capture: String
+    package var target: String
+    package var pace: String
+    package var ignoredTags: [Tag]
+    package var associations: [AssociationReplayResult]
 
-    public init(capture: String, target: String, pace: String, ignoredTags: [Tag], associations: [AssociationReplayResult]) {
+    package init(capture: String, target: String, pace: String, ignoredTags: [Tag], associations: [AssociationReplayResult]) {
         self.capture = capture
         self.target = target
         self.pace = pace
@@ -55,16 +55,16 @@ public struct ReplayReport: Sendable {
         self.associations = associations
     }
 
-    public var outcome: Outcome {
+    package var outcome: Outcome {
         if associations.isEmpty || associations.contains(where: { $0.error != nil }) { return .error }
         return associations.allSatisfy(\.matched) ? .matched : .differences
     }
 
-    public var differenceCount: Int { associations.reduce(0) { $0 + $1.differenceCount } }
+    package var differenceCount: Int { associations.reduce(0) { $0 + $1.differenceCount } }
 
     // MARK: Text
 
-    public func text() -> String {
+    package func text() -> String {
         var lines: [String] = []
         lines.append("replay of \(capture) against \(target) (pace \(pace)"
                      + (ignoredTags.isEmpty ? "" : "; ignoring " + ignoredTags.map(tagName).joined(separator: ", ")) + ")")
@@ -129,7 +129,7 @@ public struct ReplayReport: Sendable {
     }
 
     /// Requests deliberately not sent (C-MOVE without `--allow-move`).
-    public var skippedCount: Int { associations.reduce(0) { $0 + $1.exchanges.filter { $0.skipped != nil }.count } }
+    package var skippedCount: Int { associations.reduce(0) { $0 + $1.exchanges.filter { $0.skipped != nil }.count } }
 
     private func outcomeText(_ pending: Int, _ status: UInt16?, _ counts: SubOperationCounts?, _ ex: ExchangeComparison) -> String {
         var parts: [String] = []
@@ -146,7 +146,7 @@ public struct ReplayReport: Sendable {
 
     // MARK: JSON
 
-    public func json() -> JSONValue {
+    package func json() -> JSONValue {
         .object([
             ("capture", .string(capture)),
             ("target", .string(target)),

@@ -5,25 +5,25 @@ import NIOCore
 
 /// Where an element sits in an identifier: tags from the top level down, with the item
 /// number (0-based) of each sequence passed through.
-public struct ElementPath: Sendable, Hashable, CustomStringConvertible {
-    public struct Step: Sendable, Hashable {
-        public var tag: Tag
+package struct ElementPath: Sendable, Hashable, CustomStringConvertible {
+    package struct Step: Sendable, Hashable {
+        package var tag: Tag
         /// The item of `tag`'s sequence the next step is in (nil on the last step).
-        public var item: Int?
-        public init(tag: Tag, item: Int? = nil) {
+        package var item: Int?
+        package init(tag: Tag, item: Int? = nil) {
             self.tag = tag
             self.item = item
         }
     }
 
-    public var steps: [Step]
-    public init(_ steps: [Step] = []) { self.steps = steps }
+    package var steps: [Step]
+    package init(_ steps: [Step] = []) { self.steps = steps }
 
     func appending(_ tag: Tag) -> ElementPath { ElementPath(steps + [Step(tag: tag)]) }
     func appending(_ tag: Tag, item: Int) -> ElementPath { ElementPath(steps + [Step(tag: tag, item: item)]) }
 
     /// `(0040,A730) ContentSequence[1] > (0040,A160) TextValue` (item numbers 1-based, as dumps show them).
-    public var description: String {
+    package var description: String {
         steps.map { step in
             var s = "\(step.tag)"
             if let keyword = DataDictionary.keyword(for: step.tag) { s += " " + keyword }
@@ -34,52 +34,52 @@ public struct ElementPath: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One difference between what was recorded and what the new peer answered.
-public struct Difference: Sendable, Hashable, CustomStringConvertible {
-    public struct Kind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+package struct Difference: Sendable, Hashable, CustomStringConvertible {
+    package struct Kind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        package var rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
+        package var description: String { rawValue }
 
         /// A response's Status (0000,0900) differs.
-        public static let status = Kind(rawValue: "status")
+        package static let status = Kind(rawValue: "status")
         /// The number of Pending responses differs.
-        public static let pendingCount = Kind(rawValue: "pending-count")
+        package static let pendingCount = Kind(rawValue: "pending-count")
         /// A recorded response has no counterpart in the replay.
-        public static let missingResponse = Kind(rawValue: "missing-response")
+        package static let missingResponse = Kind(rawValue: "missing-response")
         /// The replay got a response the recording does not have.
-        public static let extraResponse = Kind(rawValue: "extra-response")
+        package static let extraResponse = Kind(rawValue: "extra-response")
         /// One response carries a data set (identifier) and the other does not.
-        public static let dataSetPresence = Kind(rawValue: "dataset-presence")
+        package static let dataSetPresence = Kind(rawValue: "dataset-presence")
         /// A response data set could not be decoded.
-        public static let dataSetNotDecodable = Kind(rawValue: "dataset-not-decodable")
+        package static let dataSetNotDecodable = Kind(rawValue: "dataset-not-decodable")
         /// An element of the recorded identifier is absent from the replayed one.
-        public static let missingElement = Kind(rawValue: "missing-element")
+        package static let missingElement = Kind(rawValue: "missing-element")
         /// The replayed identifier has an element the recorded one does not.
-        public static let extraElement = Kind(rawValue: "extra-element")
+        package static let extraElement = Kind(rawValue: "extra-element")
         /// Same element, different value.
-        public static let value = Kind(rawValue: "value")
+        package static let value = Kind(rawValue: "value")
         /// Same element, different VR.
-        public static let vr = Kind(rawValue: "vr")
+        package static let vr = Kind(rawValue: "vr")
         /// Same sequence, different number of items.
-        public static let itemCount = Kind(rawValue: "item-count")
+        package static let itemCount = Kind(rawValue: "item-count")
         /// Offending Element (0000,0901) or the sub-operation counts of a C-GET/C-MOVE response differ.
-        public static let commandElement = Kind(rawValue: "command-element")
+        package static let commandElement = Kind(rawValue: "command-element")
         /// A recorded presentation context was not accepted by the new peer.
-        public static let contextNotAccepted = Kind(rawValue: "context-not-accepted")
+        package static let contextNotAccepted = Kind(rawValue: "context-not-accepted")
         /// A recorded request could not be sent (its context was not accepted, the association ended).
-        public static let requestNotSent = Kind(rawValue: "request-not-sent")
+        package static let requestNotSent = Kind(rawValue: "request-not-sent")
         /// The request got no final response before the association ended.
-        public static let noFinalResponse = Kind(rawValue: "no-final-response")
+        package static let noFinalResponse = Kind(rawValue: "no-final-response")
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// Which response: `pending 2`, `final`; nil for differences about the whole exchange.
-    public var response: String?
-    public var path: ElementPath?
-    public var recorded: String?
-    public var replayed: String?
+    package var response: String?
+    package var path: ElementPath?
+    package var recorded: String?
+    package var replayed: String?
 
-    public init(_ kind: Kind, response: String? = nil, path: ElementPath? = nil, recorded: String?, replayed: String?) {
+    package init(_ kind: Kind, response: String? = nil, path: ElementPath? = nil, recorded: String?, replayed: String?) {
         self.kind = kind
         self.response = response
         self.path = path
@@ -87,7 +87,7 @@ public struct Difference: Sendable, Hashable, CustomStringConvertible {
         self.replayed = replayed
     }
 
-    public var description: String {
+    package var description: String {
         var s = kind.rawValue
         if let response { s += " [\(response)]" }
         if let path, !path.steps.isEmpty { s += " \(path)" }
@@ -97,13 +97,13 @@ public struct Difference: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What to leave out of a comparison.
-public struct ComparisonOptions: Sendable {
+package struct ComparisonOptions: Sendable {
     /// Tags not compared, at any depth (`--ignore`): values that legitimately differ (times, UIDs).
-    public var ignoredTags: Set<Tag> = []
+    package var ignoredTags: Set<Tag> = []
     /// Pair pending identifiers by content instead of by position (PACS that return matches
     /// in another order): equal identifiers are paired first, the rest in order.
-    public var unorderedMatches = false
-    public init(ignoredTags: Set<Tag> = [], unorderedMatches: Bool = false) {
+    package var unorderedMatches = false
+    package init(ignoredTags: Set<Tag> = [], unorderedMatches: Bool = false) {
         self.ignoredTags = ignoredTags
         self.unorderedMatches = unorderedMatches
     }
@@ -113,20 +113,20 @@ public struct ComparisonOptions: Sendable {
 /// group lengths (an encoding detail). String values are compared as decoded text (each
 /// side under its own Specific Character Set, padding removed), binary values as numbers
 /// (byte order normalised), so a change of transfer syntax alone is not a difference.
-public struct DatasetComparer: Sendable {
-    public var ignoredTags: Set<Tag>
+package struct DatasetComparer: Sendable {
+    package var ignoredTags: Set<Tag>
     let display = TextDumpRenderer(options: TextDumpRenderer.Options(maxValueLength: 80))
 
-    public init(ignoredTags: Set<Tag> = []) { self.ignoredTags = ignoredTags }
+    package init(ignoredTags: Set<Tag> = []) { self.ignoredTags = ignoredTags }
 
-    public func differences(recorded: Dataset, replayed: Dataset, response: String? = nil) -> [Difference] {
+    package func differences(recorded: Dataset, replayed: Dataset, response: String? = nil) -> [Difference] {
         var out: [Difference] = []
         compare(recorded, .default, replayed, .default, path: ElementPath(), response: response, into: &out)
         return out
     }
 
     /// True when the two data sets have no difference.
-    public func equal(_ a: Dataset, _ b: Dataset) -> Bool { differences(recorded: a, replayed: b).isEmpty }
+    package func equal(_ a: Dataset, _ b: Dataset) -> Bool { differences(recorded: a, replayed: b).isEmpty }
 
     private func compare(_ a: Dataset, _ inheritedA: SpecificCharacterSet, _ b: Dataset, _ inheritedB: SpecificCharacterSet,
                          path: ElementPath, response: String?, into out: inout [Difference]) {
@@ -206,46 +206,46 @@ public struct DatasetComparer: Sendable {
 }
 
 /// The outcome of one replayed request, compared with its recording.
-public struct ExchangeComparison: Sendable {
+package struct ExchangeComparison: Sendable {
     /// The request's position in the recorded association (0-based).
-    public var index: Int
+    package var index: Int
     /// `C-FIND-RQ`.
-    public var request: String
-    public var service: DIMSEService?
-    public var sopClassUID: String?
-    public var recordedMessageID: UInt16
+    package var request: String
+    package var service: DIMSEService?
+    package var sopClassUID: String?
+    package var recordedMessageID: UInt16
     /// The Message ID the replay used (nil when the request was not sent).
-    public var replayedMessageID: UInt16?
-    public var recordedFinalStatus: UInt16?
-    public var replayedFinalStatus: UInt16?
-    public var recordedPending: Int
-    public var replayedPending: Int
-    public var recordedDuration: Duration?
-    public var replayedDuration: Duration?
+    package var replayedMessageID: UInt16?
+    package var recordedFinalStatus: UInt16?
+    package var replayedFinalStatus: UInt16?
+    package var recordedPending: Int
+    package var replayedPending: Int
+    package var recordedDuration: Duration?
+    package var replayedDuration: Duration?
     /// A C-CANCEL-RQ was replayed: the number of pending responses depends on timing and is not compared.
-    public var cancelled: Bool
+    package var cancelled: Bool
     /// Why the request was deliberately not sent (a C-MOVE without `--allow-move`); nil when it was
     /// sent or could not be. A skipped request is not a difference.
-    public var skipped: String?
-    public var differences: [Difference]
-    public var notes: [String]
+    package var skipped: String?
+    package var differences: [Difference]
+    package var notes: [String]
     /// The final responses' sub-operation counts (C-GET, C-MOVE), when they have them.
-    public var recordedSubOperations: SubOperationCounts?
-    public var replayedSubOperations: SubOperationCounts?
+    package var recordedSubOperations: SubOperationCounts?
+    package var replayedSubOperations: SubOperationCounts?
 
-    public var matched: Bool { differences.isEmpty }
+    package var matched: Bool { differences.isEmpty }
 }
 
 /// Compares a replayed request's responses with the recorded ones: status of every response,
 /// number of pending responses, identifiers element by element (recursively, `ignoredTags`
 /// left out at any depth), offending element and sub-operation counts. Message IDs are not
 /// compared (a replay renumbers them).
-public struct ResponseComparer: Sendable {
-    public var options: ComparisonOptions
-    public init(options: ComparisonOptions = ComparisonOptions()) { self.options = options }
+package struct ResponseComparer: Sendable {
+    package var options: ComparisonOptions
+    package init(options: ComparisonOptions = ComparisonOptions()) { self.options = options }
 
     /// `skipped`: why the request was deliberately not sent (then no `request-not-sent` difference).
-    public func compare(_ recorded: RecordedRequest, replayedMessageID: UInt16?, replayed: [RecordedMessage],
+    package func compare(_ recorded: RecordedRequest, replayedMessageID: UInt16?, replayed: [RecordedMessage],
                         replayedRequestTime: Timestamp? = nil, skipped: String? = nil) -> ExchangeComparison {
         let comparer = DatasetComparer(ignoredTags: options.ignoredTags)
         var diffs: [Difference] = []

@@ -5,17 +5,17 @@ import Foundation
 import NIOCore
 
 /// Which identifier elements decide that a new request is "the same" as a recorded one.
-public struct MatchKeys: Sendable, Hashable, CustomStringConvertible {
+package struct MatchKeys: Sendable, Hashable, CustomStringConvertible {
     /// The tags compared; nil for the default: for C-STORE the SOP Instance UID, for other
     /// requests every top-level element that has a value in either identifier (the matching
     /// keys of a query; empty return keys do not count).
-    public var tags: [Tag]?
+    package var tags: [Tag]?
 
-    public init(tags: [Tag]? = nil) { self.tags = tags }
+    package init(tags: [Tag]? = nil) { self.tags = tags }
 
     /// Parses `--match` values: keywords or tags, comma separated or repeated
     /// (`PatientID,QueryRetrieveLevel`, `(0010,0020)`, `00100020`).
-    public init(parsing values: [String]) throws(ReplayError) {
+    package init(parsing values: [String]) throws(ReplayError) {
         var tags: [Tag] = []
         for value in values {
             for part in Self.split(value) where !part.isEmpty {
@@ -43,7 +43,7 @@ public struct MatchKeys: Sendable, Hashable, CustomStringConvertible {
         return parts
     }
 
-    public var description: String {
+    package var description: String {
         guard let tags else { return "default (SOP class + non-empty identifier keys)" }
         return tags.map { DataDictionary.keyword(for: $0) ?? "\($0)" }.joined(separator: ",")
     }
@@ -53,14 +53,14 @@ public struct MatchKeys: Sendable, Hashable, CustomStringConvertible {
 /// same command, same SOP class, for a C-MOVE the same Move Destination (0000,0600), same
 /// identifier keys (see `MatchKeys`). A pure value: the SCP keeps track of how often each
 /// candidate list was used.
-public struct ResponseMatcher: Sendable {
+package struct ResponseMatcher: Sendable {
     /// A recorded request that can answer, with the association it comes from.
-    public struct Candidate: Sendable {
-        public var association: Int
-        public var request: RecordedRequest
+    package struct Candidate: Sendable {
+        package var association: Int
+        package var request: RecordedRequest
     }
 
-    public let keys: MatchKeys
+    package let keys: MatchKeys
     let comparer = DatasetComparer()
     private var byService: [ServiceKey: [Candidate]] = [:]
 
@@ -80,7 +80,7 @@ public struct ResponseMatcher: Sendable {
         }
     }
 
-    public init(associations: [RecordedAssociation], keys: MatchKeys = MatchKeys()) {
+    package init(associations: [RecordedAssociation], keys: MatchKeys = MatchKeys()) {
         self.keys = keys
         for a in associations {
             for r in a.requestorRequests {
@@ -90,14 +90,14 @@ public struct ResponseMatcher: Sendable {
     }
 
     /// The recorded requests matching a new one, in recorded order (empty when none).
-    public func candidates(for command: DIMSECommand, identifier: Dataset?) -> [Candidate] {
+    package func candidates(for command: DIMSECommand, identifier: Dataset?) -> [Candidate] {
         guard let list = byService[ServiceKey(command)] else { return [] }
         return list.filter { matches($0.request, command: command, identifier: identifier) }
     }
 
     /// The identifier keys of a request as text (`PatientID=1234567, QueryRetrieveLevel=PATIENT`), for findings;
     /// a C-MOVE's Move Destination first (`MoveDestination=STORESCP, PatientID=...`).
-    public func describeKeys(command: DIMSECommand, identifier: Dataset?) -> String {
+    package func describeKeys(command: DIMSECommand, identifier: Dataset?) -> String {
         let destination = ServiceKey(command).moveDestination.map { "MoveDestination=\($0)" }
         let tags = keyTags(command: command, recorded: nil, new: identifier)
         guard let identifier, !tags.isEmpty else { return destination.map { $0 + ", no identifier keys" } ?? "no identifier keys" }
@@ -151,14 +151,14 @@ public struct ResponseMatcher: Sendable {
 }
 
 /// What a replayed SCP answers to a request that matches no recorded one.
-public struct UnmatchedPolicy: Sendable, Hashable {
+package struct UnmatchedPolicy: Sendable, Hashable {
     /// The status to answer; nil for the default of the service.
-    public var status: UInt16?
-    public init(status: UInt16? = nil) { self.status = status }
+    package var status: UInt16?
+    package init(status: UInt16? = nil) { self.status = status }
 
     /// 0xC000 (Unable to process, PS3.4 C.4.1.1.4 and Annex Q) for the C- services and 0x0110
     /// (Processing failure, PS3.7 C.4.2) for the N- services.
-    public func status(for field: CommandField?) -> UInt16 {
+    package func status(for field: CommandField?) -> UInt16 {
         if let status { return status }
         switch field?.service {
         case .nEventReport, .nGet, .nSet, .nAction, .nCreate, .nDelete: return StatusCode.processingFailure
@@ -169,10 +169,10 @@ public struct UnmatchedPolicy: Sendable, Hashable {
 
 extension Finding.Code {
     /// A replayed SCP received a request that matches no recorded request.
-    public static let unmatchedRequest = Finding.Code(rawValue: "unmatched-request")
+    package static let unmatchedRequest = Finding.Code(rawValue: "unmatched-request")
     /// A replayed SCP matched a request whose recorded answer included sub-operations it cannot
     /// perform now: a C-GET whose recorded C-STOREs the SCU has no context for (0xA702), any C-MOVE
     /// (0xA801 when replay has no address for the Move Destination, else 0xA702). It answers the
     /// failure, with 0 sub-operations completed, instead of pretending.
-    public static let subOperationsNotReplayed = Finding.Code(rawValue: "sub-operations-not-replayed")
+    package static let subOperationsNotReplayed = Finding.Code(rawValue: "sub-operations-not-replayed")
 }

@@ -10,36 +10,36 @@ import NIOCore
 import NIOPosix
 
 /// Options of `dicomtap replay CAPTURE --serve [HOST:]PORT`.
-public struct SCPReplayOptions: Sendable {
-    public var host: String = "0.0.0.0"
-    public var port: Int
-    public var pace: ReplayPace = .asap
-    public var keys = MatchKeys()
-    public var unmatched = UnmatchedPolicy()
+package struct SCPReplayOptions: Sendable {
+    package var host: String = "0.0.0.0"
+    package var port: Int
+    package var pace: ReplayPace = .asap
+    package var keys = MatchKeys()
+    package var unmatched = UnmatchedPolicy()
     /// Our AE title; nil answers to any called AE title.
-    public var aeTitle: String?
-    public var maxPDULength: UInt32 = 16384
+    package var aeTitle: String?
+    package var maxPDULength: UInt32 = 16384
     /// TLS on the listening port (PS3.15 B.12); nil: plain DICOM.
-    public var tls: TLSContext?
-    public var logDirectory: String?
+    package var tls: TLSContext?
+    package var logDirectory: String?
     /// The longest recorded response delay `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
-    public var maximumGap: Duration = ReplayPace.defaultMaximumGap
+    package var maximumGap: Duration = ReplayPace.defaultMaximumGap
     /// The move destinations we have an address for (`--move-destination AE=host:port`). A C-MOVE
     /// to one of them is refused with 0xA702 (its sub-operations are not replayed), to any other AE
     /// with 0xA801 (Move Destination unknown).
-    public var moveDestinations: [MoveDestination] = []
+    package var moveDestinations: [MoveDestination] = []
 
-    public init(port: Int) { self.port = port }
+    package init(port: Int) { self.port = port }
 }
 
 /// An AE title a replayed SCP knows the address of, as a Q/R SCP's configuration lists them
 /// (dcmqrscp's HostTable): `--move-destination STORESCP=127.0.0.1:11112`.
-public struct MoveDestination: Sendable, Hashable, CustomStringConvertible {
-    public var aeTitle: String
-    public var host: String
-    public var port: Int
+package struct MoveDestination: Sendable, Hashable, CustomStringConvertible {
+    package var aeTitle: String
+    package var host: String
+    package var port: Int
 
-    public init(aeTitle: String, host: String, port: Int) {
+    package init(aeTitle: String, host: String, port: Int) {
         self.aeTitle = aeTitle
         self.host = host
         self.port = port
@@ -47,7 +47,7 @@ public struct MoveDestination: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `AE=host:port` (an IPv6 host in brackets: `AE=[::1]:104`). The AE title is 1 to 16
     /// characters (PS3.5 Table 6.2-1), leading and trailing spaces not significant.
-    public init(parsing text: String) throws(ReplayError) {
+    package init(parsing text: String) throws(ReplayError) {
         func invalid(_ why: String) -> ReplayError {
             ReplayError(.invalidOption, "--move-destination must be AE=host:port, not '\(text)': \(why)")
         }
@@ -67,29 +67,29 @@ public struct MoveDestination: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `STORESCP=127.0.0.1:11112`.
-    public var description: String { "\(aeTitle)=" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+    package var description: String { "\(aeTitle)=" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 }
 
 /// Stands in for the recorded SCP: accepts the recorded accepted contexts and answers each
 /// request with the recorded responses of the matching recorded request (see
 /// `ResponseMatcher`), at recorded pacing or as fast as possible. A request that matches
 /// nothing gets `UnmatchedPolicy`'s failure status and an `unmatched-request` finding.
-public final class SCPReplayer: Sendable {
-    public let server: DICOMServer
+package final class SCPReplayer: Sendable {
+    package let server: DICOMServer
     let handler: ReplayServiceHandler
 
     /// The port we listen on.
-    public var port: Int { server.port }
+    package var port: Int { server.port }
 
     /// Findings so far (unmatched requests), in order.
-    public var findings: [Finding] { handler.findings.withLockedValue { $0 } }
+    package var findings: [Finding] { handler.findings.withLockedValue { $0 } }
     /// Requests answered from the recording so far.
-    public var answered: Int { handler.answeredCount.withLockedValue { $0 } }
+    package var answered: Int { handler.answeredCount.withLockedValue { $0 } }
     /// Recorded response delays longer than `maximumGap` that were shortened, in order (also
     /// logged as warnings and noted in `--log-dir`); not in `findings`, which are unmatched requests.
-    public var pacingWarnings: [Finding] { handler.pacingWarnings.withLockedValue { $0 } }
+    package var pacingWarnings: [Finding] { handler.pacingWarnings.withLockedValue { $0 } }
     /// Associations whose `--log-dir` log is still open (each is removed once its log is written).
-    public var openLogSessions: Int { handler.log?.openSessionCount ?? 0 }
+    package var openLogSessions: Int { handler.log?.openSessionCount ?? 0 }
 
     private init(server: DICOMServer, handler: ReplayServiceHandler) {
         self.server = server
@@ -99,7 +99,7 @@ public final class SCPReplayer: Sendable {
     /// The contexts a replayed SCP accepts: every abstract syntax the recording accepted, with
     /// the transfer syntaxes accepted for it (first the most often accepted), then the other
     /// syntaxes every SCU can use.
-    public static func supportedContexts(_ associations: [RecordedAssociation]) -> [String: [String]] {
+    package static func supportedContexts(_ associations: [RecordedAssociation]) -> [String: [String]] {
         var counts: [String: [String: Int]] = [:]
         for a in associations {
             for c in a.acceptedContexts {
@@ -123,7 +123,7 @@ public final class SCPReplayer: Sendable {
     }
 
     /// Starts listening.
-    public static func start(_ conversation: RecordedConversation, options: SCPReplayOptions,
+    package static func start(_ conversation: RecordedConversation, options: SCPReplayOptions,
                              logger: Logger = Logger(label: "dicomtap.replay")) async throws -> SCPReplayer {
         let log = try ReplayLog(directory: options.logDirectory)
         let handler = ReplayServiceHandler(associations: conversation.associations, options: options, log: log, logger: logger)
@@ -140,7 +140,7 @@ public final class SCPReplayer: Sendable {
     }
 
     /// Stops listening and ends the connections; logs of associations still open are written.
-    public func shutdown() async {
+    package func shutdown() async {
         await server.shutdown()
         handler.log?.finishAll(reason: "the replayed SCP stopped")
     }

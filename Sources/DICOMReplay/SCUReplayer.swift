@@ -9,7 +9,7 @@ import NIOCore
 import NIOPosix
 
 /// How fast a replay goes.
-public enum ReplayPace: String, Sendable, CaseIterable {
+package enum ReplayPace: String, Sendable, CaseIterable {
     /// Sleep the recorded gaps: the requestor's think time before each request and C-CANCEL,
     /// the acceptor's processing time before each response; each for at most the replay's
     /// `maximumGap` (`defaultMaximumGap`, 60 s), a longer one with a warning.
@@ -19,30 +19,30 @@ public enum ReplayPace: String, Sendable, CaseIterable {
 }
 
 /// Options of `dicomtap replay CAPTURE --to HOST:PORT`.
-public struct SCUReplayOptions: Sendable {
-    public var host: String
-    public var port: Int
-    public var pace: ReplayPace = .asap
+package struct SCUReplayOptions: Sendable {
+    package var host: String
+    package var port: Int
+    package var pace: ReplayPace = .asap
     /// Replace the recorded calling / called AE titles.
-    public var callingAETitle: String?
-    public var calledAETitle: String?
-    public var comparison = ComparisonOptions()
+    package var callingAETitle: String?
+    package var calledAETitle: String?
+    package var comparison = ComparisonOptions()
     /// Max PDU length we announce; nil keeps the recorded requestor's.
-    public var maxPDULength: UInt32?
+    package var maxPDULength: UInt32?
     /// How long to wait for each message from the peer.
-    public var responseTimeout: TimeAmount = .seconds(60)
-    public var connectTimeout: TimeAmount = .seconds(10)
+    package var responseTimeout: TimeAmount = .seconds(60)
+    package var connectTimeout: TimeAmount = .seconds(10)
     /// Per-association annotated dumps and `events.jsonl`.
-    public var logDirectory: String?
+    package var logDirectory: String?
     /// The longest recorded gap `--pace recorded` sleeps (see `ReplayPace.defaultMaximumGap`).
-    public var maximumGap: Duration = ReplayPace.defaultMaximumGap
+    package var maximumGap: Duration = ReplayPace.defaultMaximumGap
     /// Send recorded C-MOVE requests (`--allow-move`). A C-MOVE makes the new SCP send real images to
     /// the recorded Move Destination, so without this they are skipped, each with a note saying so.
-    public var allowMove = false
+    package var allowMove = false
     /// TLS to the SCP (PS3.15 B.12); nil: plain DICOM.
-    public var tls: TLSContext?
+    package var tls: TLSContext?
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
@@ -61,11 +61,11 @@ public struct SCUReplayOptions: Sendable {
 /// (A-RELEASE-RQ, or A-ABORT when the modality aborted). A recorded C-MOVE is sent only with
 /// `allowMove` (it moves real images to its Move Destination); otherwise it is skipped and
 /// reported as skipped, not as a difference.
-public struct SCUReplayer: Sendable {
-    public var options: SCUReplayOptions
-    public var logger: Logger
+package struct SCUReplayer: Sendable {
+    package var options: SCUReplayOptions
+    package var logger: Logger
 
-    public init(options: SCUReplayOptions, logger: Logger = Logger(label: "dicomtap.replay")) {
+    package init(options: SCUReplayOptions, logger: Logger = Logger(label: "dicomtap.replay")) {
         self.options = options
         self.logger = logger
     }
@@ -73,7 +73,7 @@ public struct SCUReplayer: Sendable {
     /// Replays the selected associations: one after the other with `--pace asap`; with
     /// `--pace recorded` each starts at its recorded offset from the first (at most
     /// `maximumGap`), so associations that overlapped in the recording overlap again.
-    public func replay(_ conversation: RecordedConversation, association: Int? = nil) async throws(ReplayError) -> ReplayReport {
+    package func replay(_ conversation: RecordedConversation, association: Int? = nil) async throws(ReplayError) -> ReplayReport {
         let selected = try conversation.selected(association)
         let log = try ReplayLog(directory: options.logDirectory)
         var results: [AssociationReplayResult] = []
@@ -105,7 +105,7 @@ public struct SCUReplayer: Sendable {
     }
 
     /// The association parameters of the recorded A-ASSOCIATE-RQ (AE titles possibly replaced).
-    public func parameters(for a: RecordedAssociation) -> AssociationParameters {
+    package func parameters(for a: RecordedAssociation) -> AssociationParameters {
         let rq = a.associateRequest
         let user = rq.fields.userInformation
         var extra: [UserInformationSubItem] = []
@@ -132,7 +132,7 @@ public struct SCUReplayer: Sendable {
     }
 
     /// Replays one association. Never throws: what went wrong is the result's `error`.
-    public func replay(_ a: RecordedAssociation, log: ReplayLog? = nil) async -> AssociationReplayResult {
+    package func replay(_ a: RecordedAssociation, log: ReplayLog? = nil) async -> AssociationReplayResult {
         let parameters = parameters(for: a)
         var result = AssociationReplayResult(recordedIndex: a.index, callingAETitle: parameters.callingAETitle,
                                              calledAETitle: parameters.calledAETitle)

@@ -81,7 +81,7 @@ package struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
 /// only rewritten elements change: enclosing item and sequence lengths are recomputed by the
 /// encoder, group lengths (gggg,0000) of groups that changed are recomputed here, and every
 /// other element keeps its exact bytes. Thread-safe (the store serialises itself).
-public final class Rewriter: Sendable {
+package final class Rewriter: Sendable {
     package let rules: RewriteRules
     package let store: MappingStore
     let pseudonymizer: Pseudonymizer?
