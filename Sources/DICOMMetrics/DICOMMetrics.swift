@@ -46,6 +46,10 @@ public final class DICOMMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     private let active: Meter
     private let mappingStore: Meter
+    /// Counted per PDU: made once, not looked up in the registry for every PDU.
+    private let bytesFromRequestor: CoreMetrics.Counter
+    private let bytesFromAcceptor: CoreMetrics.Counter
+    private let accepted: CoreMetrics.Counter
 
     /// Latency buckets from 1 ms (a loopback C-ECHO) to 5 minutes (a large C-MOVE).
     public static let latencyBuckets: [Duration] = [
@@ -62,6 +66,9 @@ public final class DICOMMetrics: Sendable {
         self.factory = factory
         active = Meter(label: Name.associationsActive, dimensions: [], factory: factory)
         mappingStore = Meter(label: Name.mappingStoreRecords, dimensions: [], factory: factory)
+        bytesFromRequestor = CoreMetrics.Counter(label: Name.bytes, dimensions: [("from", PeerRole.requestor.rawValue)], factory: factory)
+        bytesFromAcceptor = CoreMetrics.Counter(label: Name.bytes, dimensions: [("from", PeerRole.acceptor.rawValue)], factory: factory)
+        accepted = CoreMetrics.Counter(label: Name.associationsAccepted, dimensions: [], factory: factory)
         active.set(0)
     }
 
@@ -98,10 +105,10 @@ public final class DICOMMetrics: Sendable {
     public func record(_ event: ObservationEvent) {
         switch event {
         case .pdu(let pdu, let sender, _, _, let length):
-            counter(Name.bytes, [("from", sender.rawValue)]).increment(by: Int64(length))
+            (sender == .requestor ? bytesFromRequestor : bytesFromAcceptor).increment(by: Int64(length))
             switch pdu {
             case .associateAccept:
-                counter(Name.associationsAccepted, []).increment()
+                accepted.increment()
             case .associateReject(let rj):
                 counter(Name.associationsRejected, [
                     ("result", String(rj.result.rawValue)), ("source", String(rj.source.rawValue)),
