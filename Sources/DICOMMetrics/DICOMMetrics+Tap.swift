@@ -6,7 +6,7 @@ extension DICOMMetrics {
     /// A tap for one association of our own server (`serve`): its PDUs in both directions go through an
     /// `AssociationObserver` of their own, whose events are counted; the association is active from its
     /// A-ASSOCIATE-AC until the connection closes.
-    public func tap(observing configuration: AssociationObserver.Configuration = .init()) -> AssociationTap {
+    public func tap(observing configuration: AssociationObserver.Configuration = .counting) -> AssociationTap {
         let state = NIOLockedValueBox((observer: AssociationObserver(configuration: configuration), accepted: false))
         return AssociationTap({ pdu, frame, sender, time in
             let (events, accepted) = state.withLockedValue { state in
@@ -27,5 +27,14 @@ extension DICOMMetrics {
             events.forEach(self.record)
             if accepted { self.associationEnded() }
         })
+    }
+}
+
+extension AssociationObserver.Configuration {
+    /// What counting needs: PDUs, exchanges and findings, without building the data sets.
+    public static var counting: Self {
+        var configuration = Self()
+        configuration.decodesDataSets = false
+        return configuration
     }
 }

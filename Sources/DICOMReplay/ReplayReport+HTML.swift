@@ -156,7 +156,7 @@ extension ReplayReport {
         if pending > 0 { w.text("\(pending) pending + ") }
         if let status {
             let s = DIMSEStatus.lookup(status, service: ex.service, sopClassUID: ex.sopClassUID)
-            w.element("span", [.init("class", "badge \(s.category.rawValue)")], "0x" + hex4(status) + " " + s.category.description)
+            w.element("span", [.init("class", "badge \(s.category.rawValue)")], DICOMInspect.statusText(status) + " " + s.category.description)
             w.element("div", [.init("class", "explain")], s.meaning)
         } else {
             w.element("span", [.init("class", "badge unknown")], "no final response")

@@ -195,7 +195,7 @@ package struct ReplayReport: Sendable {
         func count(_ v: UInt16?) -> JSONValue { v.map { .int(Int($0)) } ?? .null }
         return .object([
             ("pendingResponses", .int(pending)),
-            ("finalStatus", status.map { .string("0x" + hex4($0)) } ?? .null),
+            ("finalStatus", status.map { .string(DICOMInspect.statusText($0)) } ?? .null),
             ("subOperations", counts.map { c in
                 .object([("completed", count(c.completed)), ("failed", count(c.failed)), ("warning", count(c.warning))])
             } ?? .null),

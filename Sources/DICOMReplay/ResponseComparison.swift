@@ -399,7 +399,7 @@ func items(_ n: Int) -> String { n == 1 ? "1 item" : "\(n) items" }
 /// `0xFF00 Pending` with the service's meaning for the code.
 func statusText(_ code: UInt16, _ service: DIMSEService?, _ sopClassUID: String?) -> String {
     let status = DIMSEStatus.lookup(code, service: service, sopClassUID: sopClassUID)
-    return "0x" + hex4(code) + " " + status.category.description
+    return DICOMInspect.statusText(code) + " " + status.category.description
 }
 
 private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {

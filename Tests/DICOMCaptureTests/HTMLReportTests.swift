@@ -70,6 +70,8 @@ struct HTMLReportTests {
         }
     }
 
+    /// Only `&`, `<`, `>`, as Chromium's DOM serialiser writes text (not `HTMLWriter.escape`, which also escapes
+    /// quotes and control characters).
     static func escaped(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")

@@ -196,13 +196,8 @@ public struct HTMLAssociationSummary: Sendable {
             }
             rows.removeLast(alike)
             individualRows -= alike
-            var band = Band(row)
-            band.count = 0
-            band.messages = 0
-            band.matches = 0
-            band.latencies = LatencySamples()
-            band.patients = []
-            for r in members + [row] { band.add(r) }
+            var band = Band(members[0])
+            for r in members.dropFirst() + [row] { band.add(r) }
             rows.append(.band(band))
         } else {
             rows.append(.exchange(row))
