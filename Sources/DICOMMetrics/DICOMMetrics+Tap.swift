@@ -1,4 +1,5 @@
 import DICOMInspect
+import DICOMUL
 import DICOMNetwork
 import NIOConcurrencyHelpers
 
@@ -9,6 +10,7 @@ extension DICOMMetrics {
     public func tap(observing configuration: AssociationObserver.Configuration = .counting) -> AssociationTap {
         let state = NIOLockedValueBox((observer: AssociationObserver(configuration: configuration), accepted: false))
         return AssociationTap({ pdu, frame, sender, time in
+            self.pdu(pdu, sender: sender, length: pduHeaderLength + frame.body.readableBytes)
             let (events, accepted) = state.withLockedValue { state in
                 let events = state.observer.receive(pdu, frame: frame, from: sender, at: time)
                 var accepted = false
@@ -31,10 +33,11 @@ extension DICOMMetrics {
 }
 
 extension AssociationObserver.Configuration {
-    /// What counting needs: PDUs, exchanges and findings, without building the data sets.
+    /// What counting needs: exchanges and findings, without PDU and message events or building the data sets.
     public static var counting: Self {
         var configuration = Self()
         configuration.decodesDataSets = false
+        configuration.emitsEvents = false
         return configuration
     }
 }

@@ -100,26 +100,29 @@ public final class DICOMMetrics: Sendable {
 
     // MARK: What the observer saw
 
-    /// Counts one observation event: the negotiation's outcome, bytes per direction, each exchange that ended
-    /// (service, final status class, latency) and each finding.
+    /// Counts one PDU as it went over the wire: its bytes, and the negotiation's outcome it carries. Called where
+    /// the PDU is at hand (the relay, the server's tap), so the observer need not emit PDU events for it.
+    public func pdu(_ pdu: PDU, sender: PeerRole, length: Int) {
+        (sender == .requestor ? bytesFromRequestor : bytesFromAcceptor).increment(by: Int64(length))
+        switch pdu {
+        case .associateAccept:
+            accepted.increment()
+        case .associateReject(let rj):
+            counter(Name.associationsRejected, [
+                ("result", String(rj.result.rawValue)), ("source", String(rj.source.rawValue)), ("reason", String(rj.reason)),
+            ]).increment()
+        case .abort(let abort):
+            counter(Name.associationsAborted, [("source", Self.abortSource(abort.source.rawValue))]).increment()
+        default:
+            break
+        }
+    }
+
+    /// Counts what the observer concluded: each exchange that ended (service, final status class, latency) and
+    /// each finding. PDU events are left to `pdu(_:sender:length:)`.
     public func record(_ event: ObservationEvent) {
         switch event {
-        case .pdu(let pdu, let sender, _, _, let length):
-            (sender == .requestor ? bytesFromRequestor : bytesFromAcceptor).increment(by: Int64(length))
-            switch pdu {
-            case .associateAccept:
-                accepted.increment()
-            case .associateReject(let rj):
-                counter(Name.associationsRejected, [
-                    ("result", String(rj.result.rawValue)), ("source", String(rj.source.rawValue)),
-                    ("reason", String(rj.reason)),
-                ]).increment()
-            case .abort(let abort):
-                counter(Name.associationsAborted, [("source", Self.abortSource(abort.source.rawValue))]).increment()
-            default:
-                break
-            }
-        case .message:
+        case .pdu, .message:
             break
         case .exchangeEnded(let exchange):
             let service = exchange.service?.rawValue ?? "unknown"

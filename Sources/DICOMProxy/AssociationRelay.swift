@@ -84,7 +84,6 @@ final class AssociationRelay: RelaySideDelegate {
         var observerConfiguration = shared.configuration.observer
         observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
         observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
-            || shared.configuration.metrics != nil
         startTime = wallClock()
         recorder = shared.configuration.recordDirectory != nil
             ? AssociationRecorder(recordsSecrets: shared.configuration.recordSecrets, logger: logger) : nil
@@ -137,6 +136,7 @@ final class AssociationRelay: RelaySideDelegate {
         let pending = deferred
         deferred.removeAll(keepingCapacity: true)
         for item in pending {
+            outputs.count(item.pdu, from: item.role)
             outputs.emit(log.receive(item.pdu.pdu, bodyLength: item.pdu.bodyLength, streamOffset: item.pdu.streamOffset,
                                      from: item.role, at: item.time))
         }
@@ -204,6 +204,7 @@ final class AssociationRelay: RelaySideDelegate {
             // Keep the observer's order: P-DATA deferred in this burst goes first.
             observeDeferred()
             for item in output.observed {
+                outputs.count(item, from: role)
                 events += log.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: role, at: now)
             }
         }

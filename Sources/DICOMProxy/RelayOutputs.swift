@@ -103,17 +103,22 @@ final class RelayOutputs {
 
     // MARK: Observations and findings
 
+    /// A PDU as the observer gets it (on the SCP's leg), in the metrics: its bytes, the outcome it carries, and the
+    /// association active from its A-ASSOCIATE-AC.
+    func count(_ observed: ObservedPDU, from role: PeerRole) {
+        guard let metrics = configuration.metrics else { return }
+        metrics.pdu(observed.pdu, sender: role, length: pduHeaderLength + observed.bodyLength)
+        if case .associateAccept = observed.pdu, !countedActive {
+            countedActive = true
+            metrics.associationStarted()
+        }
+    }
+
     /// The observer's events, to the text log, `events.jsonl` and the console.
     func emit(_ events: [ObservationEvent]) {
         log.write(events)
         for event in events {
-            if let metrics = configuration.metrics {
-                metrics.record(event)
-                if case .pdu(.associateAccept, _, _, _, _) = event, !countedActive {
-                    countedActive = true
-                    metrics.associationStarted()
-                }
-            }
+            configuration.metrics?.record(event)
             switch event {
             case .pdu(let pdu, let sender, _, _, let length):
                 logger.debug("\(ProxyEventFormat.pduLine(pdu, sender: sender, length: length))")

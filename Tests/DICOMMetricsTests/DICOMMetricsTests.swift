@@ -44,7 +44,8 @@ import Testing
         for name in ["dcmtk_find_patient_root", "pynetdicom_rpi_find_cancel", "dcmtk_reject", "dcmtk_echo_abort", "dcmtk_store"] {
             for event in try Self.events(name) {
                 metrics.record(event)
-                if case .pdu(_, let sender, _, _, let length) = event {
+                if case .pdu(let pdu, let sender, _, _, let length) = event {
+                    metrics.pdu(pdu, sender: sender, length: length)
                     if sender == .requestor { bytes.requestor += length } else { bytes.acceptor += length }
                 }
             }
