@@ -194,6 +194,7 @@ let package = Package(
         ),
         .target(
             name: "DICOMPeerSupport",
+            dependencies: ["DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/DICOMPeerSupport"
         ),
         .target(

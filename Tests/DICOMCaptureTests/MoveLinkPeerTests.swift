@@ -65,28 +65,14 @@ struct MoveLinkPeerTests {
         for folder in [received, storage] { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let images = try (0..<2).map { i in
             let path = dir.file("image\(i).dcm")
-            try secondaryCapture(number: i).write(to: URL(fileURLWithPath: path))
+            try DCMTKMoveSite.secondaryCaptureFile(patientID: patientID, patientName: "Move^Link", studyUID: "2.25.4242",
+                                                   number: i).write(to: URL(fileURLWithPath: path))
             return path
         }
         // DCMTK cannot listen on port 0: ports the OS had free a moment ago.
         let storePort = try freePort(), qrPort = try freePort()
-        try """
-        NetworkTCPPort  = \(qrPort)
-        MaxPDUSize      = 16384
-        MaxAssociations = 16
-
-        HostTable BEGIN
-        storescp = (STORESCP, 127.0.0.1, \(storePort))
-        HostTable END
-
-        VendorTable BEGIN
-        VendorTable END
-
-        AETable BEGIN
-        DCMQRSCP   \(storage)   RW   (10, 1024mb)   ANY
-        AETable END
-
-        """.write(toFile: dir.file("dcmqrscp.cfg"), atomically: true, encoding: .utf8)
+        try DCMTKMoveSite.writeConfiguration(to: dir.file("dcmqrscp.cfg"), qrPort: qrPort, storage: storage,
+                                             destination: "STORESCP", storePort: storePort)
 
         let capture = dir.file("move.pcapng")
         // Through env --default-signal: the test runner's threads block most signals and a child inherits the
@@ -130,15 +116,10 @@ struct MoveLinkPeerTests {
         return capture
     }
 
-    /// DCMTK movescu: Patient Root C-MOVE of the one patient to `destination`, printing every response (-d).
     static func movescu(_ port: Int, destination: String, name: String, directory: DICOMPeerSupport.TemporaryDirectory)
         async throws -> Subprocess {
-        let p = try Subprocess(Peers.movescu, ["-d", "-aet", "MOVESCU", "-aec", "DCMQRSCP", "-aem", destination, "-P",
-                                               "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=\(patientID)",
-                                               "127.0.0.1", String(port)],
-                               name: name, directory: directory)
-        _ = try await p.wait(timeout: margin)
-        return p
+        try await DCMTKMoveSite.movescu(port, patientID: patientID, destination: destination, name: name, directory: directory,
+                                        timeout: margin)
     }
 
     /// Whether the pcapng file begins with a Section Header Block followed by an Interface Description Block
@@ -150,54 +131,5 @@ struct MoveLinkPeerTests {
         func le32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
         let shb = le32(4)
         return bytes.count >= shb + 8 && le32(shb) == 1
-    }
-
-    /// Whether a socket listens on `port` (from /proc/net/tcp: sends no packet to the capture).
-    static func listens(_ port: Int, _ process: Subprocess) throws -> Bool {
-        if !process.process.isRunning { throw TimeoutError(what: "\(process.name) exited: \(process.stderr)") }
-        let wanted = String(format: ":%04X", port)
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                if fields.count > 3, fields[1].hasSuffix(wanted), fields[3] == "0A" { return true }
-            }
-        }
-        return false
-    }
-
-    /// A 2 x 2 Secondary Capture image of the test's patient as a Part 10 file (explicit VR little endian).
-    static func secondaryCapture(number: Int) throws -> Data {
-        let sopClass = "1.2.840.10008.5.1.4.1.1.7", instance = "2.25.\(UInt64.random(in: 1...UInt64.max))"
-        let ts = TransferSyntax.explicitVRLittleEndian
-        var ds = Dataset()
-        func text(_ tag: UInt32, _ vr: VR, _ value: String) {
-            if let e = DataElement(tag: DICOMCore.Tag(tag), vr: vr, string: value) { ds.set(e) }
-        }
-        text(0x0008_0016, .UI, sopClass)
-        text(0x0008_0018, .UI, instance)
-        text(0x0008_0060, .CS, "OT")
-        text(0x0010_0010, .PN, "Move^Link")
-        text(0x0010_0020, .LO, patientID)
-        text(0x0020_000D, .UI, "2.25.4242")
-        text(0x0020_000E, .UI, "2.25.4242.1")
-        text(0x0020_0013, .IS, String(number + 1))
-        text(0x0028_0004, .CS, "MONOCHROME2")
-        for (tag, value) in [(0x0028_0002, 1), (0x0028_0010, 2), (0x0028_0011, 2), (0x0028_0100, 8), (0x0028_0101, 8),
-                             (0x0028_0102, 7), (0x0028_0103, 0)] as [(UInt32, UInt16)] {
-            ds.set(.integers(DICOMCore.Tag(tag), vr: .US, [value]))
-        }
-        ds.set(DataElement(tag: DICOMCore.Tag(0x7FE0_0010), vr: .OB, value: .bytes(ByteBuffer(bytes: [0, 64, 128, UInt8(number)]))))
-
-        var meta = Dataset()
-        meta.set(DataElement(tag: DICOMCore.Tag(0x0002_0001), vr: .OB, value: .bytes(ByteBuffer(bytes: [0, 1]))))
-        for (tag, value) in [(0x0002_0002, sopClass), (0x0002_0003, instance), (0x0002_0010, ts.uid),
-                             (0x0002_0012, "1.2.826.0.1.3680043.10.1")] as [(UInt32, String)] {
-            if let e = DataElement(tag: DICOMCore.Tag(tag), vr: .UI, string: value) { meta.set(e) }
-        }
-        let groupLength = try DatasetEncoder().encode(meta, encoding: .explicitLittleEndian).readableBytes
-        meta.set(.integers(DICOMCore.Tag(0x0002_0000), vr: .UL, [UInt32(groupLength)]))
-        let bytes = try DICOMFile(fileMetaInformation: meta, transferSyntax: ts, dataset: ds).encode()
-        return Data(bytes.readableBytesView)
     }
 }

@@ -41,7 +41,7 @@ struct RecordedMoveSite {
 
     private static func start(in dir: TemporaryDirectory) async throws -> RecordedMoveSite {
         let image = dir.file("image.dcm")
-        try secondaryCaptureFile().write(to: URL(fileURLWithPath: image))
+        try DCMTKMoveSite.secondaryCaptureFile(patientID: patientID, patientName: "Move^Test").write(to: URL(fileURLWithPath: image))
         let received = dir.file("received")
         let storage = dir.file("qr-storage")
         for folder in [received, storage] { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
@@ -52,23 +52,7 @@ struct RecordedMoveSite {
                                                        String(storePort)], name: "storescp", directory: dir)
         let qrPort = try freePort()
         let config = dir.file("dcmqrscp.cfg")
-        try """
-        NetworkTCPPort  = \(qrPort)
-        MaxPDUSize      = 16384
-        MaxAssociations = 16
-
-        HostTable BEGIN
-        storescp = (\(destination), 127.0.0.1, \(storePort))
-        HostTable END
-
-        VendorTable BEGIN
-        VendorTable END
-
-        AETable BEGIN
-        DCMQRSCP   \(storage)   RW   (10, 1024mb)   ANY
-        AETable END
-
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        try DCMTKMoveSite.writeConfiguration(to: config, qrPort: qrPort, storage: storage, destination: destination, storePort: storePort)
         // Forking (the default): dcmqrscp 3.6.7 in single-process mode (-s) crashes after the first association.
         let dcmqrscp = try Subprocess(Peers.dcmqrscp, ["-c", config, String(qrPort)], name: "dcmqrscp", directory: dir)
         do {
@@ -105,48 +89,9 @@ struct RecordedMoveSite {
         dir.remove()
     }
 
-    /// DCMTK movescu: Patient Root C-MOVE of the one patient to `destination`; `-d` prints every response's
-    /// status, sub-operation counts and Error Comment.
     static func movescu(_ port: Int, destination: String, name: String, directory: TemporaryDirectory) async throws -> Subprocess {
-        let p = try Subprocess(Peers.movescu, ["-d", "-aet", "MOVESCU", "-aec", "DCMQRSCP", "-aem", destination, "-P",
-                                               "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=\(patientID)", "127.0.0.1", String(port)],
-                               name: name, directory: directory)
-        _ = try await p.wait(timeout: peerMargin)
-        return p
-    }
-
-    /// A 2 x 2 Secondary Capture image as a Part 10 file (explicit VR little endian).
-    static func secondaryCaptureFile() throws -> Data {
-        let sopClass = "1.2.840.10008.5.1.4.1.1.7", instance = "2.25.\(UInt64.random(in: 1...UInt64.max))"
-        let ts = TransferSyntax.explicitVRLittleEndian
-        var ds = Dataset()
-        func text(_ tag: UInt32, _ vr: VR, _ value: String) {
-            if let e = DataElement(tag: DICOMCore.Tag(tag), vr: vr, string: value) { ds.set(e) }
-        }
-        text(0x0008_0016, .UI, sopClass)
-        text(0x0008_0018, .UI, instance)
-        text(0x0008_0060, .CS, "OT")
-        text(0x0010_0010, .PN, "Move^Test")
-        text(0x0010_0020, .LO, patientID)
-        text(0x0020_000D, .UI, instance + ".1")
-        text(0x0020_000E, .UI, instance + ".2")
-        text(0x0028_0004, .CS, "MONOCHROME2")
-        for (tag, value) in [(0x0028_0002, 1), (0x0028_0010, 2), (0x0028_0011, 2), (0x0028_0100, 8), (0x0028_0101, 8),
-                             (0x0028_0102, 7), (0x0028_0103, 0)] as [(UInt32, UInt16)] {
-            ds.set(.integers(DICOMCore.Tag(tag), vr: .US, [value]))
-        }
-        ds.set(DataElement(tag: DICOMCore.Tag(0x7FE0_0010), vr: .OB, value: .bytes(ByteBuffer(bytes: [0, 64, 128, 255]))))
-
-        var meta = Dataset()
-        meta.set(DataElement(tag: DICOMCore.Tag(0x0002_0001), vr: .OB, value: .bytes(ByteBuffer(bytes: [0, 1]))))
-        for (tag, value) in [(0x0002_0002, sopClass), (0x0002_0003, instance), (0x0002_0010, ts.uid),
-                             (0x0002_0012, "1.2.826.0.1.3680043.10.1")] as [(UInt32, String)] {
-            if let e = DataElement(tag: DICOMCore.Tag(tag), vr: .UI, string: value) { meta.set(e) }
-        }
-        let groupLength = try DatasetEncoder().encode(meta, encoding: .explicitLittleEndian).readableBytes
-        meta.set(.integers(DICOMCore.Tag(0x0002_0000), vr: .UL, [UInt32(groupLength)]))
-        let bytes = try DICOMFile(fileMetaInformation: meta, transferSyntax: ts, dataset: ds).encode()
-        return Data(bytes.readableBytesView)
+        try await DCMTKMoveSite.movescu(port, patientID: patientID, destination: destination, name: name, directory: directory,
+                                        timeout: peerMargin)
     }
 }
 
