@@ -11,9 +11,13 @@
 # 3. C-FIND latency with the peers as they are (Nagle on, delayed ACKs): QUERIES Relevant Patient Information
 #    queries, pynetdicom SCU -> pynetdicom SCP, and DCMTK findscu --repeat -> dcmqrscp, direct, through socat
 #    and through the proxy (which asks for quick ACKs on both legs).
+# 4. DICOM over TLS (PS3.15 B.12) beside stunnel4 doing the same bridging: the study of case 1 (DCMTK
+#    storescu +tls / storescp +tls) TLS-to-TLS and plain-to-TLS, and the C-FIND latency of TLS termination (our
+#    SCU, dicomtap-bench rpi-load over TLS -> terminator -> dicomtap serve, a fast peer on both sides).
 # Everything on 127.0.0.1 with ports chosen by the system; every process is stopped by PID.
 # Usage: tools/bench_proxy.sh [MB [COPIES [QUERIES [INFLATED_MB]]]]   (defaults 8, 64, 200, 1024: a 512 MB study)
-# Env: SCRATCH (swift build scratch path, default .build), DICOMTAP (a dicomtap binary to use
+# Env: SECTIONS (which cases to run, default "1 2 3 4"; e.g. SECTIONS=4 tools/bench_proxy.sh 8 25 for the TLS case
+# with a 200 MB study), SCRATCH (swift build scratch path, default .build), DICOMTAP (a dicomtap binary to use
 # instead of building one), PYTHON (python3 with pynetdicom; default: tools/python, the .venv tools/setup.sh makes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,12 +30,19 @@ peer=Tests/DICOMProxyTests/Peers/peer.py
 memory_peer=Tests/DICOMProxyTests/Peers/memory_peer.py
 scratch=${SCRATCH:-.build}
 
-for tool in storescu storescp findscu dcmqrscp socat; do
+sections=${SECTIONS:-1 2 3 4}
+runs() { [[ " $sections " == *" $1 "* ]]; }
+
+for tool in storescu storescp findscu dcmqrscp socat stunnel4 openssl; do
   [[ -x /usr/bin/$tool ]] || { echo "bench_proxy: /usr/bin/$tool missing (tools/setup.sh installs it)" >&2; exit 2; }
 done
 if [[ -z ${DICOMTAP:-} ]]; then
   swift build -c release --scratch-path "$scratch" --product dicomtap >/dev/null
   DICOMTAP=$scratch/release/dicomtap
+fi
+if runs 4 && [[ -z ${DICOMTAP_BENCH:-} ]]; then
+  swift build -c release --scratch-path "$scratch" --product dicomtap-bench >/dev/null
+  DICOMTAP_BENCH=$scratch/release/dicomtap-bench
 fi
 
 BENCH=bench_proxy
@@ -40,6 +51,14 @@ source tools/bench_lib.sh
 wait_port() {  # wait until something listens on $1 (10 s at most)
   for _ in $(seq 100); do
     "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench_proxy: nothing listens on port $1" >&2; exit 1
+}
+wait_listening() {  # like wait_port, from /proc/net/tcp without connecting: a probe connection through stunnel's
+  # client side would open a TLS session to DCMTK's non-forking storescp and end it unfinished, which stops storescp.
+  for _ in $(seq 100); do
+    grep -qE "^ *[0-9]+: [0-9A-F]+:$(printf '%04X' "$1") [0-9A-F:]+ 0A " /proc/net/tcp && return 0
     sleep 0.1
   done
   echo "bench_proxy: nothing listens on port $1" >&2; exit 1
@@ -79,7 +98,12 @@ start_relay() {  # $1 = kind, $2 = upstream port, $3... = extra proxy options
   wait_port "$port"
   relay_port=$port
 }
-stop_relay() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop_relay() {  # SIGINT (the proxy's clean stop), then SIGTERM for a relay started with SIGINT ignored (stunnel4)
+  kill -INT "$1" 2>/dev/null || true
+  for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 
 # --- 1. A study on one association
 image=$work/image.dcm
@@ -99,6 +123,7 @@ store_mbps() {  # $1 = port: COPIES C-STOREs of the image on one association
   "$PY" -c "print(f'{$size * $copies / 1e6 / ($end - $start):8.1f}')"
 }
 
+if runs 1; then
 echo "1. Study: $copies C-STOREs of $(( size / 1000000 )) MB ($(( size * copies / 1000000 )) MB) on one association"
 echo "   (storescu -> storescp --ignore, max PDU 131072); peak RSS of the relay process"
 echo "dicomtap: $DICOMTAP"
@@ -123,7 +148,10 @@ for setup in direct socat proxy proxy-dumps proxy-rewrite; do
   [[ -n $rpid ]] && stop_relay "$rpid"
 done
 
+fi
+
 # --- 2. A deflated data set that inflates to INFLATED_MB
+if runs 2; then
 bomb=$work/bomb.dcm
 "$PY" "$memory_peer" bomb "$bomb" --inflated-mb "$inflated_mb" >/dev/null
 bomb_port=$(free_port)
@@ -144,7 +172,10 @@ for setup in proxy proxy-rewrite; do
   stop_relay "$relay_pid"
 done
 
+fi
+
 # --- 3. C-FIND latency with the peers as they are
+if runs 3; then
 "$PY" "$peer" --lifetime 3600 scp --until-killed > "$work/scp.out" 2>"$work/scp.err" </dev/null &
 pids+=($!)
 scp_find_port=$(first_line "$work/scp.out")
@@ -199,3 +230,111 @@ for setup in direct socat proxy; do
   printf '%-40s %10s %11s %10s %11s\n' "$label" "$py" "$py_ratio" "$dc" "$dc_ratio"
   for p in "${rp[@]}"; do stop_relay "$p"; done
 done
+fi
+
+# --- 4. DICOM over TLS beside stunnel4
+if runs 4; then
+tls=$work/tls
+mkdir -p "$tls"
+(
+  cd "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=bench CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -copy_extensions copy \
+    -out server.crt 2>/dev/null
+)
+tls_store_port=$(free_port)
+/usr/bin/storescp --ignore --max-pdu 131072 +tls "$tls/server.key" "$tls/server.crt" -ic "$tls_store_port" >"$work/storescp-tls.out" 2>&1 &
+pids+=($!)
+wait_port "$tls_store_port"
+# DCMTK's TLS SCU: no certificate of its own (+tla), trusting the bench CA.
+tls_store_mbps() {  # $1 = port: COPIES C-STOREs over TLS on one association
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/storescu --max-pdu 131072 +tla +cf "$tls/ca.crt" 127.0.0.1 "$1" "${files[@]}" >/dev/null 2>&1 \
+    || { echo "storescu over TLS failed" >&2; exit 1; }
+  end=$(date +%s.%N)
+  "$PY" -c "print(f'{$size * $copies / 1e6 / ($end - $start):8.1f}')"
+}
+# stunnel4 in the foreground, one process per setup. $1 = mode (tls-tls, plain-tls, tls-plain), $2 = upstream port.
+start_stunnel() {
+  local mode=$1 upstream=$2 port inner conf
+  port=$(free_port); inner=$(free_port); conf=$work/stunnel-$port.conf
+  {
+    echo "foreground = yes"; echo "pid ="; echo "debug = 3"
+    echo "socket = l:TCP_NODELAY=1"; echo "socket = r:TCP_NODELAY=1"
+    case $mode in
+      tls-tls) printf '[in]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\n' "$port" "$inner" "$tls/server.crt" "$tls/server.key"
+               printf '[out]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nCAfile = %s\nverifyChain = yes\n' "$inner" "$upstream" "$tls/ca.crt" ;;
+      plain-tls) printf '[out]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nCAfile = %s\nverifyChain = yes\n' "$port" "$upstream" "$tls/ca.crt" ;;
+      tls-plain) printf '[in]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\n' "$port" "$upstream" "$tls/server.crt" "$tls/server.key" ;;
+    esac
+  } > "$conf"
+  /usr/bin/stunnel4 "$conf" >"$work/stunnel-$port.out" 2>&1 &
+  relay_pid=$!
+  pids+=("$relay_pid")
+  wait_listening "$port"
+  relay_port=$port
+}
+proxy_tls=(--tls-cert "$tls/server.crt" --tls-key "$tls/server.key")
+upstream_tls=(--upstream-tls --upstream-tls-ca "$tls/ca.crt")
+start_tls_proxy() {  # $1 = mode, $2 = upstream port: sets relay_port and relay_pid
+  local mode=$1 upstream=$2 port args
+  port=$(free_port)
+  case $mode in
+    tls-tls) args=(--tls-listen "127.0.0.1:$port" "${proxy_tls[@]}" --upstream "127.0.0.1:$upstream" "${upstream_tls[@]}") ;;
+    plain-tls) args=(--listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" "${upstream_tls[@]}") ;;
+    tls-plain) args=(--tls-listen "127.0.0.1:$port" "${proxy_tls[@]}" --upstream "127.0.0.1:$upstream") ;;
+  esac
+  "$DICOMTAP" proxy "${args[@]}" >"$work/proxy-$port.out" 2>&1 &
+  relay_pid=$!
+  pids+=("$relay_pid")
+  wait_port "$port"
+  relay_port=$port
+}
+echo
+echo "4. DICOM over TLS: $copies C-STOREs of $(( size / 1000000 )) MB ($(( size * copies / 1000000 )) MB) on one association"
+echo "   (storescu [+tls] -> bridge -> storescp +tls --ignore, max PDU 131072); peak RSS of the bridge"
+printf '%-44s %14s %14s %12s\n' setup "C-STORE MB/s" "peak RSS MB" "vs stunnel"
+direct_tls=$(tls_store_mbps "$tls_store_port")
+printf '%-44s %14s %14s %12s\n' "direct, TLS (storescu +tls -> storescp +tls)" "$direct_tls" "-" ""
+for mode in tls-tls plain-tls; do
+  stunnel_mbps=""
+  for bridge in stunnel proxy; do
+    if [[ $bridge == stunnel ]]; then start_stunnel "$mode" "$tls_store_port"; else start_tls_proxy "$mode" "$tls_store_port"; fi
+    if [[ $mode == tls-tls ]]; then mbps=$(tls_store_mbps "$relay_port"); else mbps=$(store_mbps "$relay_port"); fi
+    peak=$(peak_mb "$relay_pid")
+    [[ $bridge == stunnel ]] && stunnel_mbps=$mbps
+    ratio=$([[ $bridge == proxy ]] && "$PY" -c "print(f'{$mbps / $stunnel_mbps:.2f}x')" || echo "")
+    label="$([[ $bridge == stunnel ]] && echo "stunnel4" || echo "dicomtap proxy"), $([[ $mode == tls-tls ]] && echo "TLS to TLS" || echo "plain to TLS")"
+    printf '%-44s %14s %14s %12s\n' "$label" "$mbps" "$peak" "$ratio"
+    stop_relay "$relay_pid"
+  done
+done
+
+# C-FIND latency added by TLS termination: our SCU over TLS -> terminator -> dicomtap serve (plain).
+"$DICOMTAP" serve --port 0 --host 127.0.0.1 --db "$work/rpi.sqlite" --import demo >"$work/serve.out" 2>&1 &
+pids+=($!)
+serve_port=$(wait_line "$work/serve.out" '^listening on' | sed -E 's/^listening on [^:]+:([0-9]+).*/\1/')
+find_ms() {  # $1 = port, $2 = "tls" or "": median and p99 ms per C-FIND (QUERIES on one association, after a warm-up)
+  local ca=()
+  [[ $2 == tls ]] && ca=(env "DICOMTAP_BENCH_TLS_CA=$tls/ca.crt")
+  "${ca[@]}" "$DICOMTAP_BENCH" rpi-load 127.0.0.1 "$1" 50 one PAT-0001 >/dev/null
+  "${ca[@]}" "$DICOMTAP_BENCH" rpi-load 127.0.0.1 "$1" "$queries" one PAT-0001 \
+    | sed -E 's/.*median ([0-9.]+) ms, p99 ([0-9.]+) ms.*/\1 \2/'
+}
+echo
+echo "   C-FIND latency, $queries queries on one association (dicomtap-bench rpi-load -> terminator -> dicomtap serve)"
+printf '%-44s %12s %12s %16s\n' setup "median ms" "p99 ms" "added, median"
+read -r plain_median plain_p99 < <(find_ms "$serve_port" "")
+printf '%-44s %12s %12s %16s\n' "direct, plain" "$plain_median" "$plain_p99" ""
+for bridge in stunnel proxy; do
+  if [[ $bridge == stunnel ]]; then start_stunnel tls-plain "$serve_port"; else start_tls_proxy tls-plain "$serve_port"; fi
+  read -r median p99 < <(find_ms "$relay_port" tls)
+  added=$("$PY" -c "print(f'{($median - $plain_median) * 1000:.0f} µs')")
+  label="$([[ $bridge == stunnel ]] && echo "stunnel4" || echo "dicomtap proxy"), TLS terminated to plain"
+  printf '%-44s %12s %12s %16s\n' "$label" "$median" "$p99" "$added"
+  stop_relay "$relay_pid"
+done
+fi

@@ -1,6 +1,7 @@
 // Relevant Patient Information C-FIND load from our SCU (a fast client, so the figures are the server's):
 // COUNT queries either on one association or one association per query; prints queries per second and
-// the latency of each query (send to final response) as median and p99.
+// the latency of each query (send to final response) as median and p99. With DICOMTAP_BENCH_TLS_CA=FILE set,
+// the one-association mode speaks DICOM over TLS, trusting the CA in FILE (tools/bench_proxy.sh's TLS case).
 import DICOMNetwork
 import DICOMServices
 import DICOMStore
@@ -59,10 +60,13 @@ func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuer
     let clock = ContinuousClock()
     var latencies: [Double] = []
     latencies.reserveCapacity(count)
+    let tls = try ProcessInfo.processInfo.environment["DICOMTAP_BENCH_TLS_CA"].map {
+        try TLSContext.client(TLSClientSettings(caPath: $0, certificatePath: nil, keyPath: nil, serverName: nil, verifyServer: true))
+    }
     let client = try await DICOMClient.connect(host: host, port: port, parameters: AssociationParameters(
         callingAETitle: "BENCH", calledAETitle: "ANY-SCP",
         contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
-                                               transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]))
+                                               transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]), tls: tls)
     guard let context = client.context(for: model.sopClassUID) else { throw LoadError.unexpected("no context") }
     let identifier = try context.encode(query.identifier())
     for _ in 0..<count {
