@@ -1,8 +1,6 @@
 import Foundation
 import Testing
 
-/// The `dicomtap` executable built beside the tests, if any.
-
 /// `dicomtap analyze` as a user runs it: stdout, stderr and exit status of the executable.
 @Suite(.requires(.dicomtap))
 struct AnalyzeCommandTests {
@@ -13,9 +11,14 @@ struct AnalyzeCommandTests {
     }
 
     func analyze(_ arguments: [String]) throws -> Run {
+        try run(Peers.dicomtap, ["analyze"] + arguments)
+    }
+
+    /// `executable` run in the repository's root: its exit status, stdout and stderr.
+    func run(_ executable: String, _ arguments: [String]) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Peers.dicomtap)
-        process.arguments = ["analyze"] + arguments
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.currentDirectoryURL = AnalyzeCapturesTests.root
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -86,20 +86,10 @@ struct FieldReportTests {
         #expect(json.stderr.components(separatedBy: "captured shorter than on the wire").count == 2, "said once")
 
         // A capture read from a pipe (read once): analysed, the warning then comes at the end.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "cat captures/snaplen.pcap | '\(Peers.dicomtap)' analyze /dev/stdin"]
-        process.currentDirectoryURL = AnalyzeCapturesTests.root
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let piped = out.fileHandleForReading.readDataToEndOfFile()
-        let pipedErr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(String(decoding: pipedErr, as: UTF8.self))")
-        #expect(String(decoding: piped, as: UTF8.self).hasPrefix("=== Association 1: "))
-        #expect(String(decoding: pipedErr, as: UTF8.self).contains("3 packets were captured shorter than on the wire"))
+        let piped = try command.run("/bin/sh", ["-c", "cat captures/snaplen.pcap | '\(Peers.dicomtap)' analyze /dev/stdin"])
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(piped.stdout.hasPrefix("=== Association 1: "))
+        #expect(piped.stderr.contains("3 packets were captured shorter than on the wire"))
 
         // A capture whose packets are whole has no such warning.
         let whole = try command.analyze(["captures/rpi_general_one_match.pcapng"])
