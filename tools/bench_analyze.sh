@@ -3,9 +3,11 @@
 # the same files, on three captures made by tools/make_big_capture.py from real pynetdicom/DCMTK streams:
 #   mixed  MB megabytes, many associations, C-FIND and C-STORE mixed;
 #   query  MB megabytes of C-FIND associations only;
-#   study  one association carrying STUDY C-STOREs of an 8 MB image (a whole study: memory must not grow with it).
+#   study  one association carrying STUDY C-STOREs of an 8 MB image (a whole study: memory must not grow with it);
+#   matches  one C-FIND answered by MATCHES pending responses (default 1000000: an exchange keeps at most
+#            --max-kept-responses of them, so memory must not grow with them either).
 # Usage: tools/bench_analyze.sh [MB [STUDY]]   (defaults 500, 125; SKIP_TSHARK=1 leaves tshark out; TSHARK_DETAIL=1
-# adds tshark -V and -T json, the detail our text and JSON carry; ONLY=mixed|query|study runs one capture)
+# adds tshark -V and -T json, the detail our text and JSON carry; ONLY=mixed|query|study|matches runs one capture)
 # Output goes to /dev/null for every tool; "cpu" is user + system time over all threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +77,8 @@ bench() {  # $1 = name, $2 = file
 mixed=bench-data/big-${mb}mb.pcap
 query=bench-data/query-${mb}mb.pcap
 studyfile=bench-data/study-${study}x8mb.pcap
+matches=${MATCHES:-1000000}
+matchesfile=bench-data/find-${matches}-matches.pcap
 if [[ -z ${ONLY:-} || ${ONLY:-} == mixed ]]; then
   [[ -f $mixed ]] || tools/python tools/make_big_capture.py "$mixed" --mb "$mb"
   bench mixed "$mixed"
@@ -86,4 +90,8 @@ fi
 if [[ -z ${ONLY:-} || ${ONLY:-} == study ]]; then
   [[ -f $studyfile ]] || tools/python tools/make_big_capture.py "$studyfile" --study "$study" --image-mb 8
   bench study "$studyfile"
+fi
+if [[ -z ${ONLY:-} || ${ONLY:-} == matches ]]; then
+  [[ -f $matchesfile ]] || tools/python tools/make_big_capture.py "$matchesfile" --find-matches "$matches"
+  bench matches "$matchesfile"
 fi

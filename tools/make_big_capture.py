@@ -14,6 +14,7 @@ a whole study on one association, for measuring memory on long associations.
 
 usage: tools/make_big_capture.py OUT.pcap [--mb 500] [--concurrent 16] [--queries-only]
        tools/make_big_capture.py OUT.pcap --study 125 [--image-mb 8]
+       tools/make_big_capture.py OUT.pcap --find-matches 1000000   (one C-FIND, a million pending responses)
 """
 import argparse
 import json
@@ -142,6 +143,27 @@ def study_pdus(count, image_mb):
     return pdus
 
 
+def find_pdus(matches):
+    """The PDUs of one association: DCMTK findscu's recorded Patient Root C-FIND (negotiation, request), its
+    first pending response repeated `matches` times, its final response, release. A generator: a million
+    responses are written without being held."""
+    manifest = {m["name"]: m for m in json.load(open(os.path.join(PEERS, "manifest.json")))}
+    m = manifest["dcmtk_find_patient_root"]
+    streams = {d: open(os.path.join(PEERS, f"dcmtk_find_patient_root.{d}.bin"), "rb").read() for d in ("rq", "ac")}
+    recorded = [(p["direction"], streams[p["direction"]][p["offset"]:p["offset"] + p["length"] + 6])
+                for p in sorted(m["pdus"], key=lambda p: p["index"])]
+    data = [p for p in recorded if p[1][0] == 0x04]
+    request = [p for p in data if p[0] == "rq"]
+    answers = [p for p in data if p[0] == "ac"]
+    pending, final = answers[0:2], answers[-1]
+    yield from [p for p in recorded if p[1][0] in (0x01, 0x02)]
+    yield from request
+    for _ in range(matches):
+        yield from pending
+    yield final
+    yield from [p for p in recorded if p[1][0] in (0x05, 0x06)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -150,10 +172,14 @@ def main():
     ap.add_argument("--study", type=int, default=0, help="one association with this many C-STOREs")
     ap.add_argument("--queries-only", action="store_true", help="only the C-FIND scenarios")
     ap.add_argument("--image-mb", type=int, default=8)
+    ap.add_argument("--find-matches", type=int, default=0,
+                    help="one association with one C-FIND answered by this many pending responses")
     args = ap.parse_args()
-    if args.study:
+    if args.find_matches:
+        args.study = 1
         args.concurrent = 1
-    scenarios = [("study", study_pdus(args.study, args.image_mb))] if args.study else load()
+    scenarios = ([("find", find_pdus(args.find_matches))] if args.find_matches
+                 else [("study", study_pdus(args.study, args.image_mb))] if args.study else load())
     if args.queries_only:
         scenarios = [sc for sc in scenarios if "find" in sc[0]]
     target = int(args.mb * 1_000_000) if not args.study else 1 << 62

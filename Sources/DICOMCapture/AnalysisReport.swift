@@ -188,7 +188,8 @@ public struct AnalysisRenderer: Sendable {
     }
 
     /// Whether the observers must emit PDU and message events (the text dump shows them).
-    var needsEvents: Bool { format == .text || format == .html }
+    /// (The patient filter reads every response's data set as it comes: an exchange keeps only some.)
+    var needsEvents: Bool { format == .text || format == .html || filter.patientID != nil }
     /// Whether data sets are read at all (decoded as they arrive when they are).
     var readsDataSets: Bool { format != .summary || filter.patientID != nil }
 
@@ -250,7 +251,11 @@ public struct AssociationRendering: Sendable {
             switch event {
             case .exchangeEnded(let ex):
                 ended(ex)
-            case .message(let m, _):
+            case .message(let m, let exchangeIndex):
+                // Every message of an exchange passes here, also the responses it does not keep.
+                if let id = filter.patientID, !hasPatient, exchangeIndex != nil, m.dataSet?[Tag.patientID]?.string() == id {
+                    hasPatient = true
+                }
                 if renderer.format == .html { page.observe(event) }
                 guard renderer.format == .text else { continue }
                 if let service = filter.service, m.commandField?.service.rawValue != service, m.commandField?.service != .cCancel {
@@ -379,6 +384,13 @@ public struct AssociationRendering: Sendable {
         } else if let counts = ex.subOperations?.description {
             out.append(", ")
             out.append(counts)
+        }
+        if ex.responsesNotKept > 0 {
+            out.append(", ")
+            out.appendDecimal(ex.responseCount)
+            out.append(" responses (")
+            out.appendDecimal(ex.responsesNotKept)
+            out.append(" not kept)")
         }
         if ex.cancel != nil { out.append(", cancelled") }
         if let d = ex.duration { out.append(", "); out.append(format3(d.milliseconds)); out.append(" ms") }

@@ -178,6 +178,12 @@ public struct AssociationJSON: Sendable {
         var descriptions = StatusDescriptions()
         for i in ex.responses.indices { write(response: ex.responses[i], of: ex, descriptions: &descriptions, into: &w) }
         w.endArray()
+        if ex.responsesNotKept > 0 {
+            // Past --max-kept-responses: the list holds the first responses and the latest; these count them all.
+            w.key("responseCount"); w.int(ex.responseCount)
+            w.key("responsesNotKept"); w.int(ex.responsesNotKept)
+            w.key("pendingResponses"); w.int(ex.responseCounts.pending)
+        }
         w.key("matches"); w.int(ex.matchCount)
         if let destination = ex.moveDestination { w.key("moveDestination"); w.string(destination) }
         if let counts = ex.subOperations {

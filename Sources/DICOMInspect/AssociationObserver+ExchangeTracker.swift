@@ -5,13 +5,16 @@ extension AssociationObserver {
     /// The DIMSE exchanges of an association: pairs each response (and C-CANCEL) with the open
     /// request it answers, runs the exchange rules on them, and hands each exchange over when it
     /// ends. What it keeps is bounded by what is open: the open requests (at most
-    /// `maximumOpenRequests`) and, only with `keepsExchanges`, the ended exchanges.
+    /// `maximumOpenRequests`), of each the first `maximumKeptResponses` responses and the latest
+    /// (the others counted), and, only with `keepsExchanges`, the ended exchanges.
     struct ExchangeTracker: Sendable {
         /// Return `.message` events (`Configuration.emitsEvents`).
         let emitsEvents: Bool
         /// Also keep every ended exchange in `kept` (`Configuration.keepsExchanges`).
         let keepsExchanges: Bool
         let maximumOpenRequests: Int
+        /// Responses an exchange keeps beside the latest (`Configuration.maximumKeptResponses`).
+        let maximumKeptResponses: Int
         let rules: [any ExchangeRule]
         /// The ended exchanges, when `keepsExchanges` (else empty), in the order they began.
         private(set) var kept: [Exchange] = []
@@ -26,6 +29,7 @@ extension AssociationObserver {
             emitsEvents = configuration.emitsEvents
             keepsExchanges = configuration.keepsExchanges
             maximumOpenRequests = configuration.maximumOpenRequests
+            maximumKeptResponses = max(1, configuration.maximumKeptResponses)
             self.rules = rules
         }
 
@@ -54,7 +58,9 @@ extension AssociationObserver {
                                                           time: time, sender: sender, streamOffset: streamOffset)))
                     // The earlier exchange can no longer be told apart: it ends here, without its final response.
                     open[key] = nil
-                    if let p = openExchanges.position(of: earlier) { ended(openExchanges.items.remove(at: p), into: &events) }
+                    if let p = openExchanges.position(of: earlier) {
+                        ended(openExchanges.items.remove(at: p), at: time, findings: &findings, into: &events)
+                    }
                 }
                 guard open.count < maximumOpenRequests else {
                     events.append(findings.record(Finding(.tooManyOpenRequests, .error,
@@ -82,7 +88,7 @@ extension AssociationObserver {
                     exchangeIndex = index
                     if emitsEvents { events.append(.message(copy message, exchangeIndex: index)) }
                     let status = message.status
-                    openExchanges.items[p].responses.append(consume message)
+                    openExchanges.items[p].add(consume message, keeping: maximumKeptResponses)
                     if let status, let service = openExchanges.items[p].service {
                         for rule in rules {
                             rule.checkResponse(of: openExchanges.items[p], status: status, service: service, at: time,
@@ -91,7 +97,7 @@ extension AssociationObserver {
                     }
                     if status?.category.isFinal ?? true {
                         open[key] = nil
-                        ended(openExchanges.items.remove(at: p), into: &events)
+                        ended(openExchanges.items.remove(at: p), at: time, findings: &findings, into: &events)
                     }
                     return
                 } else {
@@ -120,12 +126,32 @@ extension AssociationObserver {
         }
 
         /// The association ended: the exchanges still open end with it.
-        mutating func endAll(into events: inout [ObservationEvent]) {
-            for ex in openExchanges.removeAll() { ended(ex, into: &events) }
+        mutating func endAll(at time: Timestamp, findings: inout FindingLog, into events: inout [ObservationEvent]) {
+            for ex in openExchanges.removeAll() { ended(ex, at: time, findings: &findings, into: &events) }
         }
 
-        /// Hands an exchange that ended to the consumer (and keeps it, with `keepsExchanges`).
-        private mutating func ended(_ ex: Exchange, into events: inout [ObservationEvent]) {
+        /// What the open exchanges hold (see `Exchange.retained`).
+        var retainedByOpenExchanges: (messages: Int, bytes: Int) {
+            openExchanges.items.reduce((0, 0)) { total, ex in
+                let r = ex.retained
+                return (total.0 + r.messages, total.1 + r.bytes)
+            }
+        }
+
+        /// Hands an exchange that ended to the consumer (and keeps it, with `keepsExchanges`),
+        /// after the finding that says how many of its responses were not kept, if any.
+        private mutating func ended(_ ex: Exchange, at time: Timestamp, findings: inout FindingLog,
+                                    into events: inout [ObservationEvent]) {
+            if ex.responsesNotKept > 0 {
+                let n = ex.responsesNotKept
+                let field = ex.request.commandField?.description ?? "request"
+                findings.report(Finding(.responsesTruncated, .warning,
+                                        "\(field) message \(ex.messageID): \(n) response\(n == 1 ? "" : "s") after the first "
+                                        + "\(maximumKeptResponses) counted but not kept (\(ex.responseCount) in all); "
+                                        + "raise --max-kept-responses to see them",
+                                        time: time, sender: ex.request.sender.other, exchangeIndex: ex.index),
+                                into: &events)
+            }
             if keepsExchanges {
                 // In the order the exchanges began (they end in any order).
                 let at = kept.lastIndex { $0.index < ex.index }.map { $0 + 1 } ?? 0

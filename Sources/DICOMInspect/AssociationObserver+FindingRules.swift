@@ -99,7 +99,7 @@ struct RelevantPatientInformationRule: ExchangeRule {
         guard service == .cFind else { return }
         let isRPI = exchange.sopClassUID.map(RelevantPatientInformationQuery.isSOPClass) ?? false
         if isRPI, status.category == .pending,
-           exchange.responses.reduce(0, { $0 + ($1.status?.category == .pending ? 1 : 0) }) == 2 {
+           exchange.responseCounts.pending == 2 {
             findings.report(Finding(.multiplePendingResponses, .error,
                                     "more than one pending response to a Relevant Patient Information query: "
                                     + "PS3.4 Annex Q allows one match; with more the SCP must answer 0xC100",

@@ -74,6 +74,11 @@ public struct AssociationObserver: Sendable {
         /// Requests open at once per association; one more is reported (`too-many-open-requests`)
         /// and not followed.
         public var maximumOpenRequests = 4096
+        /// Responses an open exchange keeps: the first this many and the latest (the final one);
+        /// the others are counted (`Exchange.responseCounts`), handed over as `.message` events
+        /// when `emitsEvents`, and not kept, with one `responses-truncated` finding per exchange.
+        /// Replay, which sends every recorded response again, keeps them all (`Int.max`).
+        public var maximumKeptResponses = 1000
         public init() {}
     }
 
@@ -92,6 +97,8 @@ public struct AssociationObserver: Sendable {
     public var associateRequest: AssociateRequest? { negotiation.associateRequest }
     /// The A-ASSOCIATE-AC as decoded, when `configuration.keepsAssociationPDUs`.
     public var associateAccept: AssociateAccept? { negotiation.associateAccept }
+    /// What the open exchanges hold: messages kept and their bytes (tests of the bound).
+    package var retainedByOpenExchanges: (messages: Int, bytes: Int) { exchangeTracker.retainedByOpenExchanges }
     /// Number of PDUs seen from each side.
     public var pduCount: [PeerRole: Int] { [.requestor: pdus.requestor, .acceptor: pdus.acceptor] }
     /// Number of decoded PDUs of each type (both sides).
@@ -277,7 +284,7 @@ public struct AssociationObserver: Sendable {
                                                     time: time, sender: role)))
         }
         // The exchanges still open end with the association.
-        exchangeTracker.endAll(into: &events)
+        exchangeTracker.endAll(at: time, findings: &findingLog, into: &events)
         for role in PeerRole.allCases { framers[role].dropBuffered() }
         findingLog.reportTruncation(at: time, into: &events)
         return events

@@ -86,6 +86,9 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible {
         public static let findingsTruncated = Code(rawValue: "findings-truncated")
         /// More requests open at once than `AssociationObserver.Configuration.maximumOpenRequests`.
         public static let tooManyOpenRequests = Code(rawValue: "too-many-open-requests")
+        /// An exchange got more responses than `AssociationObserver.Configuration.maximumKeptResponses`:
+        /// the rest were counted, not kept (once per exchange, when it ends).
+        public static let responsesTruncated = Code(rawValue: "responses-truncated")
     }
 
     public var code: Code
@@ -355,35 +358,50 @@ struct CommandFields {
     }
 }
 
-/// A request and all its responses, paired by Message ID / Message ID Being Responded To.
+/// A request and its responses, paired by Message ID / Message ID Being Responded To.
+///
+/// An exchange keeps at most `AssociationObserver.Configuration.maximumKeptResponses` responses
+/// (the first ones) and the latest one, so that an SCP streaming a million pending responses, or
+/// one that never sends the final one, does not grow the observer; `responseCounts` counts every
+/// response, kept or not (see `Exchange+Responses.swift`).
 public struct Exchange: Sendable {
     public var index: Int
     public var request: ObservedMessage
-    public var responses: [ObservedMessage] = []
+    /// The responses kept, in the order they came: the first `maximumKeptResponses`, then the
+    /// latest (the final one when it came). `responsesNotKept` came between the last two.
+    public internal(set) var responses: [ObservedMessage] = []
+    /// Every response counted, kept or not.
+    public internal(set) var responseCounts = ResponseCounts()
     public var cancel: ObservedMessage?
     /// The SOP class of the request (Affected or Requested SOP Class UID).
     public var sopClassUID: String? { request.sopClassUID }
     public var messageID: UInt16 { request.messageID ?? 0 }
     public var service: DIMSEService? { request.commandField?.service }
 
+    init(index: Int, request: consuming ObservedMessage) {
+        self.index = index
+        self.request = request
+    }
+
     public var finalResponse: ObservedMessage? {
         guard let last = responses.last, last.status?.category.isFinal ?? true else { return nil }
         return last
     }
     public var isComplete: Bool { finalResponse != nil }
+    /// The pending responses kept (`responseCounts.pending` counts them all).
     public var pendingResponses: [ObservedMessage] { responses.filter { $0.status?.category == .pending } }
-    /// Matches returned: pending responses with an identifier (a final response's data set is
-    /// not a match, even when a peer sends one: see `Finding.Code.finalResponseWithDataSet`).
+    /// Matches kept: pending responses with an identifier (a final response's data set is not a
+    /// match, even when a peer sends one: see `Finding.Code.finalResponseWithDataSet`).
+    /// `matchCount` counts them all.
     public var matches: [Dataset] { pendingResponses.compactMap(\.dataSet) }
-    /// Whether the request or a response has a data set whose Patient ID (0010,0020) is `patientID`.
+    /// Whether the request or a kept response has a data set whose Patient ID (0010,0020) is
+    /// `patientID` (the responses not kept were handed over as `.message` events as they came).
     public func mentions(patientID: String) -> Bool {
         if request.dataSet?[Tag.patientID]?.string() == patientID { return true }
         return responses.contains { $0.dataSet?[Tag.patientID]?.string() == patientID }
     }
-    /// `matches.count`, without decoding the identifiers.
-    public var matchCount: Int {
-        responses.reduce(0) { $0 + ($1.status?.category == .pending && $1.hasDecodableDataSet ? 1 : 0) }
-    }
+    /// Matches returned, kept or not: pending responses with a decodable identifier.
+    public var matchCount: Int { responseCounts.matches }
 
     public var firstResponseTime: Timestamp? { responses.first?.time }
     public var finalResponseTime: Timestamp? { finalResponse?.time }

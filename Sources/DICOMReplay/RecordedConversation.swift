@@ -266,6 +266,8 @@ package struct RecordedConversation: Sendable {
         // Replay keeps every exchange, decodes data sets as they arrive (long values as references, for the
         // comparisons), and keeps the bytes it sends again: short data sets in memory, long ones in a spool file.
         configuration.observer.keepsExchanges = true
+        // Every response: an SCP replay sends each one again, an SCU replay compares each one.
+        configuration.observer.maximumKeptResponses = .max
         configuration.observer.decodesDataSets = true
         do {
             configuration.observer.spool = try DataSetSpool()
@@ -399,6 +401,10 @@ extension RecordedAssociation {
             let request = ex.request
             guard ex.finalResponse != nil else {
                 throw fail(.incompleteRecording, "\(request.command) got no final response in the recording")
+            }
+            guard ex.responsesNotKept == 0 else {
+                throw fail(.incompleteRecording, "\(request.command): \(ex.responsesNotKept) of its \(ex.responseCount) responses "
+                           + "were not kept by the observer (maximumKeptResponses), so they cannot be replayed")
             }
             let contextID = request.presentationContextID
             let responses = ex.responses.map(RecordedMessage.init)

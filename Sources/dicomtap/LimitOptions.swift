@@ -19,9 +19,15 @@ struct LimitOptions: ParsableArguments {
                                + "not followed.", valueName: "count"))
     var maxOpenRequests: Int = 4096
 
+    @Option(help: ArgumentHelp("Responses kept per open exchange (the first ones and the latest); past it they are relayed "
+                               + "and counted, not kept, with one responses-truncated finding per exchange.",
+                               valueName: "count"))
+    var maxKeptResponses: Int = 1000
+
     func validate() throws {
         for (name, value, least) in [("--bulk-threshold", bulkThreshold, 16), ("--max-inflated-size", maxInflatedSize, 1),
-                                     ("--max-findings", maxFindings, 1), ("--max-open-requests", maxOpenRequests, 1)]
+                                     ("--max-findings", maxFindings, 1), ("--max-open-requests", maxOpenRequests, 1),
+                                     ("--max-kept-responses", maxKeptResponses, 1)]
         where value < least {
             throw ValidationError("\(name) must be at least \(least), not \(value)")
         }
@@ -34,6 +40,7 @@ struct LimitOptions: ParsableArguments {
         c.decodingOptions.maxInflatedSize = maxInflatedSize
         c.maximumFindings = maxFindings
         c.maximumOpenRequests = maxOpenRequests
+        c.maximumKeptResponses = maxKeptResponses
         return c
     }
 }

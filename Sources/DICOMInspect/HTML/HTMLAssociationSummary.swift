@@ -211,11 +211,18 @@ public struct HTMLAssociationSummary: Sendable {
         let request = ex.request.command.commandField?.description ?? "unknown command"
         arrows.append(Arrow(time: ex.request.time, sender: ex.request.sender, kind: .request,
                             label: "\(request) msg \(ex.messageID)", note: nil, isMessage: true))
-        for r in ex.responses {
+        for (k, r) in ex.responses.enumerated() {
+            if k == ex.notKeptPosition {
+                // The responses past --max-kept-responses: counted, not kept; shown as one arrow.
+                let n = ex.responsesNotKept
+                arrows.append(Arrow(time: r.time, sender: r.sender, kind: .pending,
+                                    label: "\(n) more response\(n == 1 ? "" : "s") not kept", note: "--max-kept-responses",
+                                    count: n, isMessage: true))
+            }
             let kind = ArrowKind(r.status?.category)
             let code = r.status.map { statusText($0.code) } ?? ""
             let words = (r.status?.category.description ?? "no status") + " " + code
-            if kind == .pending, var last = arrows.last, last.kind == .pending, last.sender == r.sender {
+            if kind == .pending, var last = arrows.last, last.kind == .pending, last.sender == r.sender, last.note == nil {
                 last.count += 1
                 last.time = r.time
                 last.label = "\(last.count) × \(r.command.commandField?.description ?? "RSP") \(words)"
@@ -255,7 +262,7 @@ public struct HTMLAssociationSummary: Sendable {
             matches: ex.service == .cFind ? ex.matchCount : nil,
             subOperations: ex.subOperations, moveDestination: ex.moveDestination, moveOriginator: originator,
             cancelled: ex.cancel != nil, latency: ex.duration,
-            messages: 1 + ex.responses.count + (ex.cancel == nil ? 0 : 1))
+            messages: 1 + ex.responseCount + (ex.cancel == nil ? 0 : 1))
     }
 }
 

@@ -47,6 +47,8 @@ enum HTMLExplanations {
             return "More findings than the limit (--max-findings): the rest were counted, not kept."
         case Finding.Code.tooManyOpenRequests.rawValue:
             return "More requests open at once than the limit (--max-open-requests): the rest were not followed."
+        case Finding.Code.responsesTruncated.rawValue:
+            return "An exchange got more responses than the limit (--max-kept-responses): every one was relayed and counted, the first ones and the last were kept."
         default:
             return nil
         }

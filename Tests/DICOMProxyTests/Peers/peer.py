@@ -86,7 +86,10 @@ def cmd_scp(args):
         if event.request.AffectedSOPClassUID == PatientRootQueryRetrieveInformationModelFind:
             # Patient Root: three patients (as DCMTK findscu users query a PACS).
             from pydicom.dataset import Dataset
-            for i, name in enumerate(["Doe^John", "Roe^Jane", "Poe^Edgar"]):
+            names = ["Doe^John", "Roe^Jane", "Poe^Edgar"]
+            if args.matches:
+                names = [f"Patient^{i + 1}" for i in range(args.matches)]
+            for i, name in enumerate(names):
                 match = Dataset()
                 match.QueryRetrieveLevel = "PATIENT"
                 match.PatientName = name
@@ -206,6 +209,35 @@ def cmd_find(args):
     if assoc.is_established:
         assoc.release()
     print(json.dumps({"established": True, "responses": responses_json(responses), **end.fields(assoc)}))
+
+
+def cmd_findmany(args):
+    """A Patient Root C-FIND for every patient: counts the pending responses (the matches)."""
+    from pydicom.dataset import Dataset
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+    ae = make_ae()
+    ae.dimse_timeout = 120
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title="ARCHIVE")
+    if not assoc.is_established:
+        print(json.dumps({"established": False}))
+        return
+    no_delay(assoc)
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientID = "*"
+    query.PatientName = ""
+    pending, final, last = 0, None, None
+    for status, identifier in assoc.send_c_find(query, PatientRootQueryRetrieveInformationModelFind):
+        code = int(status.Status) if status is not None and "Status" in status else None
+        if code in (0xFF00, 0xFF01):
+            pending += 1
+            last = str(identifier.PatientID) if identifier is not None else None
+        else:
+            final = code
+    if assoc.is_established:
+        assoc.release()
+    print(json.dumps({"established": True, "pending": pending, "final": final, "lastPatientID": last}))
 
 
 def cmd_session(args):
@@ -386,6 +418,9 @@ def main():
     p.add_argument("--abort-on-find", default="", help="user | provider-N")
     p.add_argument("--hang-on-find", action="store_true")
     p.add_argument("--match-comments", type=int, default=0)
+    p.add_argument("--matches", type=int, default=0, help="Patient Root C-FIND: answer this many patients (default 3)")
+    p = sub.add_parser("findmany")
+    p.add_argument("port", type=int)
     p = sub.add_parser("find")
     p.add_argument("port", type=int)
     p.add_argument("--patient-id", default="1234567")
@@ -415,7 +450,7 @@ def main():
     p.add_argument("--patient-id", default="LARGE-1")
     args = parser.parse_args()
     lifetime_guard(args.lifetime)
-    {"scp": cmd_scp, "find": cmd_find, "session": cmd_session, "echo": cmd_echo, "findbench": cmd_findbench, "tap": cmd_tap,
+    {"scp": cmd_scp, "find": cmd_find, "session": cmd_session, "echo": cmd_echo, "findbench": cmd_findbench, "tap": cmd_tap, "findmany": cmd_findmany,
      "dataset": cmd_dataset}[args.command](args)
     sys.stdout.flush()
     os._exit(0)

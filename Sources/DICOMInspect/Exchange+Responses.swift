@@ -1,0 +1,71 @@
+import DIMSE
+
+/// The responses of an exchange, counted: every response adds to these as it comes, whether
+/// the exchange keeps it or not (`Exchange.responses` holds at most the first
+/// `maximumKeptResponses` and the latest), so the numbers an exchange reports stay exact.
+public struct ResponseCounts: Sendable, Hashable {
+    /// Responses received.
+    public internal(set) var total = 0
+    /// Pending responses (0xFF00, 0xFF01).
+    public internal(set) var pending = 0
+    /// Pending responses with a decodable identifier: the matches of a C-FIND.
+    public internal(set) var matches = 0
+    /// Responses that carry a data set (or announced one that was lost).
+    public internal(set) var withDataSet = 0
+    /// Responses by status class, in `DIMSEStatus.Category.allCases` order; a response without a
+    /// readable status is in none.
+    private var categories = [Int](repeating: 0, count: DIMSEStatus.Category.allCases.count)
+
+    public init() {}
+
+    /// Responses without a data set.
+    public var withoutDataSet: Int { total - withDataSet }
+
+    /// Responses of one status class.
+    public func count(_ category: DIMSEStatus.Category) -> Int {
+        DIMSEStatus.Category.allCases.firstIndex(of: category).map { categories[$0] } ?? 0
+    }
+
+    mutating func add(_ response: borrowing ObservedMessage) {
+        total += 1
+        if response.hasDataSet || response.dataSetLost { withDataSet += 1 }
+        guard let category = response.status?.category else { return }
+        if let i = DIMSEStatus.Category.allCases.firstIndex(of: category) { categories[i] += 1 }
+        if category == .pending {
+            pending += 1
+            if response.hasDecodableDataSet { matches += 1 }
+        }
+    }
+}
+
+extension Exchange {
+    /// Responses received, kept or not.
+    public var responseCount: Int { responseCounts.total }
+
+    /// Responses counted but not kept: they came between `responses[responses.count - 2]` and
+    /// the latest, `responses.last` (`--max-kept-responses`).
+    public var responsesNotKept: Int { responseCounts.total - responses.count }
+
+    /// Where the responses not kept came: before `responses[notKeptPosition]` (nil when all are kept).
+    public var notKeptPosition: Int? { responsesNotKept > 0 ? responses.count - 1 : nil }
+
+    /// Counts a response and keeps it when it is among the first `limit` or is the latest (the
+    /// latest replaces the one before it past `limit`).
+    mutating func add(_ response: consuming ObservedMessage, keeping limit: Int) {
+        responseCounts.add(response)
+        if responses.count <= limit {
+            responses.append(response)
+        } else {
+            responses[responses.count - 1] = response
+        }
+    }
+
+    /// What the exchange holds in memory: messages kept (request, responses, cancel) and their
+    /// command and data set bytes (for tests of the bound).
+    package var retained: (messages: Int, bytes: Int) {
+        var bytes = request.commandBytes.readableBytes + (request.dataSetBytes?.readableBytes ?? 0)
+        for r in responses { bytes += r.commandBytes.readableBytes + (r.dataSetBytes?.readableBytes ?? 0) }
+        if let cancel { bytes += cancel.commandBytes.readableBytes }
+        return (1 + responses.count + (cancel == nil ? 0 : 1), bytes)
+    }
+}
