@@ -47,6 +47,23 @@ import Testing
         #expect(page.hasSuffix("</html>\n"))
     }
 
+    /// AE titles come from the network: text in the index and on the page, never markup.
+    @Test func hostileAETitlesAreText() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pages = HTMLLogPages(directory: dir, tool: "test", interval: .zero)
+        var section = Self.section(1)
+        section.info.callingAETitle = "<b>EVIL</b>"
+        section.info.calledAETitle = "\"><script>x</script>"
+        pages.associationEnded(section, id: "0001", fileName: "page.html")
+        pages.flush()
+        for name in ["index.html", "page.html"] {
+            let html = try String(contentsOfFile: dir + "/" + name, encoding: .utf8)
+            #expect(html.contains("&lt;b&gt;EVIL&lt;/b&gt;"), "\(name)")
+            #expect(!html.contains("<b>EVIL") && !html.contains("<script>x"), "\(name)")
+        }
+    }
+
     @Test func redactionHappensBeforeTheRowsAreKept() {
         let section = Self.section(1, patientID: "SECRET-42", redact: true)
         var w = HTMLWriter()
