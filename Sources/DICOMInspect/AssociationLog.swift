@@ -10,8 +10,8 @@ import NIOCore
 /// titles are known, and ends it. Files are made through `PrivateFiles` (0600, never through a
 /// symbolic link). With `pages`, it also keeps the small rows of the association's HTML page
 /// (`HTMLAssociationSummary`: no data set, runs of alike exchanges as bands, a bounded number of
-/// rows and findings) and hands them to `HTMLLogPages` at the end. Not thread-safe: the proxy keeps one per association on its event loop,
-/// replay behind its session's lock.
+/// rows and findings) and hands them to `HTMLLogPages` at the end. Not thread-safe: the proxy
+/// keeps one per association on its event loop, replay behind its session's lock.
 package final class AssociationLog {
     package let id: String
     /// When the association began; the times in the text file are relative to it.
