@@ -8,8 +8,10 @@ import NIOCore
 /// (`AssociationEventFormat`). The caller feeds it what went over the wire, writes the events
 /// it gets back (it may write lines of its own in between), names the text file once the AE
 /// titles are known, and ends it. Files are made through `PrivateFiles` (0600, never through a
-/// symbolic link). Not thread-safe: the proxy keeps one per association on its event loop,
-/// replay behind its session's lock.
+/// symbolic link). With `pages`, it also keeps the small rows of the association's HTML page
+/// (`HTMLAssociationSummary`: no data set, runs of alike exchanges as bands, a bounded number of
+/// rows and findings) and hands them to `HTMLLogPages` at the end. Not thread-safe: the proxy
+/// keeps one per association on its event loop, replay behind its session's lock.
 package final class AssociationLog {
     package let id: String
     /// When the association began; the times in the text file are relative to it.
@@ -32,11 +34,20 @@ package final class AssociationLog {
     private var pendingLines: [String] = []
     /// The text file has its name (or will have none).
     package private(set) var isNamed = false
+    /// Where the HTML page goes at the end (nil: no page), and what it keeps until then.
+    private let pages: HTMLLogPages?
+    private var page: HTMLAssociationSummary?
+    private var pageFindings: [Finding] = []
+    private var moreFindings = 0
+    /// The text file's name without its extension (the page is named after it).
+    private var textStem: String?
+    /// Findings listed on the page; further ones are counted.
+    package static let maximumPageFindings = 200
 
     package init(id: String, start: Timestamp, client: String, server: String? = nil,
                  observer configuration: AssociationObserver.Configuration,
                  text options: AnnotatedDumpRenderer.Options = AnnotatedDumpRenderer.Options(),
-                 directory: String?, events: AppendOnlyFile?, actionField: String,
+                 directory: String?, events: AppendOnlyFile?, actionField: String, pages: HTMLLogPages? = nil,
                  onProblem: @escaping @Sendable (String) -> Void = { _ in }) {
         self.id = id
         self.start = start
@@ -49,6 +60,12 @@ package final class AssociationLog {
         self.events = events
         self.actionField = actionField
         self.onProblem = onProblem
+        self.pages = pages
+        if let pages {
+            var summary = HTMLAssociationSummary()
+            summary.redactsIdentifiers = pages.redactsIdentifiers
+            page = summary
+        }
     }
 
     package var info: AssociationInfo { observer.info }
@@ -87,7 +104,22 @@ package final class AssociationLog {
         for event in observed {
             writeText(renderer.render(event, info: observer.info))
             if let json = format.event(event, observer: observer) { writeEvent(json) }
+            if page != nil {
+                page?.observe(event)
+                if case .finding(let f) = event { keepForPage(f) }
+            }
         }
+    }
+
+    private func keepForPage(_ finding: Finding) {
+        guard let pages else { return }
+        guard pageFindings.count < Self.maximumPageFindings else {
+            moreFindings += 1
+            return
+        }
+        var f = finding
+        if pages.redactsIdentifiers { f.message = redactingQuotedValues(f.message) }
+        pageFindings.append(f)
     }
 
     /// A finding of the tool's own, with the bytes it is about (as far as they may be shown).
@@ -96,6 +128,10 @@ package final class AssociationLog {
         if let rawBytes { lines += hexDump(rawBytes).map { "    " + $0 } }
         writeText(lines)
         writeEvent(format.finding(finding, rawBytes: rawBytes))
+        if page != nil {
+            page?.observe(.finding(finding))
+            keepForPage(finding)
+        }
     }
 
     /// Lines of the text file (kept until it is named).
@@ -148,6 +184,8 @@ package final class AssociationLog {
                 + "  start \(iso8601(start))\n"
             file.write(header + pendingLines.map { $0 + "\n" }.joined())
             textFile = file
+            let name = file.path.split(separator: "/").last.map(String.init) ?? ""
+            textStem = name.hasSuffix(".txt") ? String(name.dropLast(4)) : nil
         } catch {
             onProblem("this association has no text log: \(error)")
         }
@@ -167,7 +205,20 @@ package final class AssociationLog {
         writeEvent(format.end(time: time, start: start, client: client, server: server, observer: observer,
                               reason: reason, actionField: actionField))
         textFile = nil
+        writePage(at: time)
         return line
+    }
+
+    /// Hands the page's rows to `pages` (written off this thread) and drops them.
+    private func writePage(at time: Timestamp) {
+        guard let pages, let summary = page else { return }
+        var section = HTMLAssociationSection(
+            index: Int(id.drop { !$0.isNumber }) ?? 0, input: nil, client: client, server: server ?? "(no upstream)",
+            info: observer.info, findings: pageFindings, origin: start, end: max(time, start), summary: summary)
+        section.moreFindings = moreFindings
+        page = nil
+        pageFindings = []
+        pages.associationEnded(section, id: id, fileName: (textStem ?? fileStem) + ".html")
     }
 
     /// Seconds since the start, truncated (not rounded) to the microsecond.

@@ -12,6 +12,8 @@ struct ProxyShared: Sendable {
     let configuration: ProxyConfiguration
     /// `events.jsonl` in the log directory.
     let events: AppendOnlyFile?
+    /// The HTML pages and `index.html` in the log directory.
+    var pages: HTMLLogPages? = nil
     let logger: Logger
     /// The TLS contexts new connections use (`DICOMProxyServer.reloadTLS` replaces them; open ones keep theirs).
     let tls: TLSContexts

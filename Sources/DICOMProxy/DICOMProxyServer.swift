@@ -50,16 +50,19 @@ package final class DICOMProxyServer: Sendable {
         self.ownedGroup = ownedGroup
         self.logger = logger
         var events: AppendOnlyFile?
+        var pages: HTMLLogPages?
         if let directory = configuration.logDirectory {
             try PrivateFiles.makeDirectory(directory)
             events = try AppendOnlyFile(appendingTo: directory + "/events.jsonl") { problem in
                 logger.info("the events are incomplete: \(problem)")
             }
+            pages = HTMLLogPages(directory: directory, tool: "dicomtap proxy",
+                                 redactsIdentifiers: configuration.redactIdentifiers) { problem in logger.info("\(problem)") }
         }
         if let directory = configuration.recordDirectory {
             try PrivateFiles.makeDirectory(directory)
         }
-        shared = ProxyShared(configuration: configuration, events: events, logger: logger,
+        shared = ProxyShared(configuration: configuration, events: events, pages: pages, logger: logger,
                              tls: TLSContexts(listen: configuration.listenTLS, upstream: configuration.upstreamTLS))
         registry = AssociationRegistry(eventLoop: group.next())
     }
@@ -144,6 +147,8 @@ package final class DICOMProxyServer: Sendable {
     /// every log and recording is written.
     package func shutdown(gracePeriod: Duration? = nil) async {
         await stop(gracePeriod: TimeAmount(gracePeriod ?? configuration.gracePeriod))
+        // The pages of the associations that just ended, and the index with them.
+        shared.pages?.flush()
         try? await ownedGroup?.shutdownGracefully()
     }
 

@@ -72,17 +72,7 @@ enum ProxyEventFormat {
 
     /// `message` with every value it quotes ('1234567') shown as '(redacted)'.
     static func redactingQuotedValues(_ message: String) -> String {
-        var out = ""
-        var inQuote = false
-        for c in message {
-            if c == "'" {
-                out += inQuote ? "(redacted)'" : "'"
-                inQuote.toggle()
-            } else if !inQuote {
-                out.append(c)
-            }
-        }
-        return out
+        DICOMInspect.redactingQuotedValues(message)
     }
 
     static func milliseconds(_ d: Duration) -> String {

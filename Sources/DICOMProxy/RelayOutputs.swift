@@ -31,7 +31,7 @@ final class RelayOutputs {
         configuration = shared.configuration
         log = AssociationLog(id: id, start: start, client: client, observer: observer,
                              text: shared.configuration.textLogOptions, directory: shared.configuration.logDirectory,
-                             events: shared.events, actionField: "proxyAction") { problem in logger.info("\(problem)") }
+                             events: shared.events, actionField: "proxyAction", pages: shared.pages) { problem in logger.info("\(problem)") }
         self.logger = logger
         masking = SecretMasking(shared.configuration)
         self.recorder = recorder

@@ -16,6 +16,8 @@ package final class ReplayLog: @unchecked Sendable {
     package let directory: String
     private let lock = NSLock()
     let events: AppendOnlyFile
+    /// One HTML page per association and `index.html`, as the proxy writes them.
+    let pages: HTMLLogPages
     private var sessions: [Int: ReplaySession] = [:]
     private var count = 0
 
@@ -33,6 +35,12 @@ package final class ReplayLog: @unchecked Sendable {
         } catch {
             throw ReplayError(.invalidOption, "--log-dir \(directory): \(error)")
         }
+        pages = HTMLLogPages(directory: directory, tool: "dicomtap replay")
+    }
+
+    /// Returns once the pages of the associations ended so far and the index are written.
+    package func flushPages() {
+        pages.flush()
     }
 
     /// A new association's log; `connection` identifies it for a replayed SCP.
@@ -58,6 +66,7 @@ package final class ReplayLog: @unchecked Sendable {
         let open = Array(sessions.values)
         lock.unlock()
         for session in open { session.finish(reason: reason) }
+        pages.flush()
     }
 
     /// Forgets `session` once its log is written.
@@ -91,7 +100,8 @@ package final class ReplaySession: @unchecked Sendable {
         var configuration = AssociationObserver.Configuration()
         configuration.emitsEvents = true
         association = AssociationLog(id: id, start: .wallClock(), client: client, server: server, observer: configuration,
-                                     directory: log.directory, events: log.events, actionField: "replayAction")
+                                     directory: log.directory, events: log.events, actionField: "replayAction",
+                                     pages: log.pages)
     }
 
     /// The tap to give `DICOMClient.connect` or the server configuration.

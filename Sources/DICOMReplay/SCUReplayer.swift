@@ -100,6 +100,7 @@ package struct SCUReplayer: Sendable {
                 results.append(await replay(a, log: log))
             }
         }
+        log?.flushPages()
         return ReplayReport(capture: conversation.source, target: "\(options.host):\(options.port)", pace: options.pace.rawValue,
                             ignoredTags: options.comparison.ignoredTags.sorted(), associations: results)
     }

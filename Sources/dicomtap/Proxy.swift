@@ -44,6 +44,15 @@ struct Proxy: AsyncParsableCommand {
           --log-dir DIR: DIR/START-ID-CALLING-CALLED.txt
               one annotated text log per association, START in UTC, e.g.
               20260101-101500-0001-MODALITY-ARCHIVE.txt
+          --log-dir DIR: DIR/START-ID-CALLING-CALLED.html
+              the association's page, written when it ends: ladder diagram,
+              negotiation, exchanges (runs of alike ones as one band; past 500
+              rows, the rest as one band), findings; self-contained, no network
+          --log-dir DIR: DIR/index.html
+              one row per ended association, newest first, linked to its page;
+              rewritten at most every 2 s (a whole file, renamed into place);
+              the last 10,000 listed, older ones counted; an index.html found at
+              start is kept as index-before-START.html and linked
           --record DIR: DIR/START-ID-CALLING-CALLED.pcap
               one pcap file per association: its SCU leg, both directions (with
               rewriting, the upstream leg), for analyze, replay and Wireshark;
@@ -97,7 +106,7 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write \(Proxy.recordContents) here (see FILES).", valueName: "dir"))
     var record: String?
 
-    static let logDirContents = "events.jsonl and one annotated text log per association, START-ID-CALLING-CALLED.txt"
+    static let logDirContents = "events.jsonl, index.html, and per association a text log and an HTML page, START-ID-CALLING-CALLED.txt/.html"
     static let recordContents = "one pcap file per association (its SCU leg), START-ID-CALLING-CALLED.pcap"
 
     @Option(help: ArgumentHelp("Largest PDU relayed, in bytes (a longer one is aborted as malformed).", valueName: "bytes"))
@@ -146,7 +155,7 @@ struct Proxy: AsyncParsableCommand {
     @OptionGroup(title: "Limits per association")
     var limits: LimitOptions
 
-    @Flag(help: "Keep patient identifiers off the console: no Patient ID in exchange lines, no data set dumps (the --log-dir files keep them).")
+    @Flag(help: "Keep patient identifiers off the console and the --log-dir HTML pages: no Patient ID or name, no data set dumps, no values findings quote (the text logs and events.jsonl keep them).")
     var redactIdentifiers = false
 
     @Flag(name: [.short, .long], help: "Also print every PDU and DIMSE message.")

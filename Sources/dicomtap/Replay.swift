@@ -79,7 +79,7 @@ struct Replay: AsyncParsableCommand {
     @Option(name: .customLong("port"), help: "A TCP port that carries DICOM in the capture (repeatable; 104 and 11112 are always included).")
     var ports: [UInt16] = []
 
-    @Option(help: ArgumentHelp("Write one annotated text file per association and events.jsonl here.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write one annotated text file and one HTML page per association, index.html and events.jsonl here.", valueName: "dir"))
     var logDir: String?
 
     @Option(help: ArgumentHelp("At --pace recorded, the longest recorded gap slept (longer ones are shortened, with a warning).",
@@ -152,7 +152,7 @@ struct Replay: AsyncParsableCommand {
         // Before the capture is loaded: the paths, then (--serve) the port.
         try PathCheck.readableFile(capture, "", exitCode: 2)
         if let logDir {
-            try PathCheck.writableFolder(logDir, "--log-dir", contents: "events.jsonl and one text log per association",
+            try PathCheck.writableFolder(logDir, "--log-dir", contents: "events.jsonl, index.html, and one text log and HTML page per association",
                                          exitCode: 2)
         }
         if let serve, let listen = Self.endpoint(serve, defaultHost: "0.0.0.0") {

@@ -47,7 +47,7 @@ import DICOMInspect
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: logDir).map { logDir + "/" + $0 }
             + FileManager.default.contentsOfDirectory(atPath: recordDir).map { recordDir + "/" + $0 }
-        #expect(files.count == 3)  // events.jsonl, the text log, the recording
+        #expect(files.count == 5, "\(files)")  // events.jsonl, the text log, its HTML page, index.html, the recording
         for file in files {
             #expect(Self.mode(file) == 0o600, "\(file): \(String(Self.mode(file), radix: 8))")
         }

@@ -166,6 +166,11 @@ struct PynetdicomReplayTests {
         let text = try String(contentsOfFile: logs + "/" + dump, encoding: .utf8)
         #expect(text.contains("C-FIND-RSP"))
         #expect(text.contains("Patient^025"))
+        // Its HTML page beside it, linked from index.html (written before replay returns).
+        let page = try String(contentsOfFile: logs + "/" + dump.replacingOccurrences(of: ".txt", with: ".html"), encoding: .utf8)
+        #expect(page.contains("<svg class=\"ladder\"") && page.contains("C-ECHO-RQ msg 1") && page.contains("C-FIND-RQ msg 3"))
+        let index = try String(contentsOfFile: logs + "/index.html", encoding: .utf8)
+        #expect(index.contains("href=\"\(dump.replacingOccurrences(of: ".txt", with: ".html"))\""))
         let events = try String(contentsOfFile: logs + "/events.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(events.first?.contains("\"type\":\"association-start\"") == true)
         #expect(events.last?.contains("\"type\":\"association-end\"") == true)

@@ -14,6 +14,8 @@ public struct HTMLAssociationSection: Sendable {
     public var origin: Timestamp
     public var end: Timestamp
     public var summary: HTMLAssociationSummary
+    /// Findings not in `findings` (the proxy keeps the first ones of a long association), said as a count.
+    public var moreFindings = 0
 
     public init(index: Int, input: String?, client: String, server: String, info: AssociationInfo, findings: [Finding],
                 origin: Timestamp, end: Timestamp, summary: HTMLAssociationSummary) {
@@ -48,7 +50,7 @@ public struct HTMLAssociationSection: Sendable {
         w.open("p", [.init("class", "meta")])
         w.text("\(client) → \(server) · \(info.outcome) · start \(iso8601(origin)) · "
                + "\(summary.exchangeCount) exchange\(summary.exchangeCount == 1 ? "" : "s") · "
-               + "\(findings.filter { $0.severity != .info }.count) findings" + (input.map { " · \($0)" } ?? ""))
+               + "\(findings.filter { $0.severity != .info }.count + moreFindings) findings" + (input.map { " · \($0)" } ?? ""))
         w.close("p")
         w.open("div", [.init("class", "cols")])
         w.open("div", [.init("class", "ladder-box")])
@@ -226,6 +228,12 @@ public struct HTMLAssociationSection: Sendable {
         guard !findings.isEmpty else {
             w.element("p", [.init("class", "none")], "No finding.")
             return
+        }
+        defer {
+            if moreFindings > 0 {
+                w.element("p", [.init("class", "none")],
+                          "\(moreFindings) more finding\(moreFindings == 1 ? " is" : "s are") not listed here (they are in the text log and events.jsonl).")
+            }
         }
         w.open("ul", [.init("class", "findings")])
         for f in findings {

@@ -111,6 +111,11 @@ public struct HTMLAssociationSummary: Sendable {
     public var collapseAfter = 3
     public var maximumMarkers = 60
     public var maximumStrayArrows = 60
+    /// A-ASSOCIATE, A-RELEASE and A-ABORT arrows kept (a hostile peer could send many).
+    public var maximumPDUArrows = 60
+    /// No Patient ID or Patient's Name is kept (`(redacted)`), and values that findings and Error
+    /// Comments quote ('...') are not kept either: the proxy's `--redact-identifiers`.
+    public var redactsIdentifiers = false
 
     public private(set) var pduArrows: [Arrow] = []
     public private(set) var rows: [Row] = []
@@ -128,7 +133,8 @@ public struct HTMLAssociationSummary: Sendable {
     public mutating func observe(_ event: ObservationEvent) {
         switch event {
         case .pdu(let pdu, let sender, let time, _, _):
-            guard let arrow = Self.arrow(for: pdu, sender: sender, time: time) else { return }
+            guard let arrow = Self.arrow(for: pdu, sender: sender, time: time),
+                  pduArrows.count < maximumPDUArrows else { return }
             pduArrows.append(arrow)
         case .message(let m, let exchangeIndex):
             guard exchangeIndex == nil, strayArrows.count < maximumStrayArrows else { return }
@@ -139,7 +145,8 @@ public struct HTMLAssociationSummary: Sendable {
             add(ex)
         case .finding(let f):
             guard let time = f.time, markers.count < maximumMarkers else { return }
-            markers.append(Marker(time: time, severity: f.severity, code: f.code.rawValue, message: f.message))
+            markers.append(Marker(time: time, severity: f.severity, code: f.code.rawValue,
+                                  message: redactsIdentifiers ? redactingQuotedValues(f.message) : f.message))
         }
     }
 
@@ -160,7 +167,12 @@ public struct HTMLAssociationSummary: Sendable {
 
     mutating func add(_ ex: Exchange) {
         exchangeCount += 1
-        let row = Self.row(ex)
+        var row = Self.row(ex)
+        if redactsIdentifiers {
+            if row.patient != nil && row.patient != "any patient" { row.patient = "(redacted)" }
+            row.patientName = nil
+            row.errorComment = row.errorComment.map(redactingQuotedValues)
+        }
         exchangeMessages += row.messages
         let service = row.service
         if !services.contains(service) { services.append(service) }
@@ -337,6 +349,23 @@ public struct LatencySamples: Sendable {
     }
 
     public var mean: Double { count == 0 ? 0 : sum / Double(count) }
+}
+
+/// `message` with every value it quotes ('1234567') shown as '(redacted)': what a finding or an
+/// Error Comment quotes may be an identifier.
+package func redactingQuotedValues(_ message: String) -> String {
+    var out = ""
+    var inQuote = false
+    for c in message {
+        if c == "'" {
+            out += inQuote ? "(redacted)'" : "'"
+            inQuote.toggle()
+        } else if !inQuote {
+            out.append(c)
+        }
+    }
+    // An unterminated quote: what follows it is not shown.
+    return out
 }
 
 func nonEmpty(_ s: String?) -> String? {
