@@ -114,7 +114,8 @@ package final class AssociationLog {
     private func keepForPage(_ finding: Finding) {
         guard let pages else { return }
         guard pageFindings.count < Self.maximumPageFindings else {
-            moreFindings += 1
+            // Counted as the page counts the listed ones: info findings are not.
+            if finding.severity != .info { moreFindings += 1 }
             return
         }
         var f = finding
@@ -205,17 +206,18 @@ package final class AssociationLog {
         writeEvent(format.end(time: time, start: start, client: client, server: server, observer: observer,
                               reason: reason, actionField: actionField))
         textFile = nil
-        writePage(at: time)
+        writePage(at: time, outcome: outcome)
         return line
     }
 
     /// Hands the page's rows to `pages` (written off this thread) and drops them.
-    private func writePage(at time: Timestamp) {
+    private func writePage(at time: Timestamp, outcome: String?) {
         guard let pages, let summary = page else { return }
         var section = HTMLAssociationSection(
             index: Int(id.drop { !$0.isNumber }) ?? 0, input: nil, client: client, server: server ?? "(no upstream)",
             info: observer.info, findings: pageFindings, origin: start, end: max(time, start), summary: summary)
         section.moreFindings = moreFindings
+        section.toolOutcome = outcome
         page = nil
         pageFindings = []
         pages.associationEnded(section, id: id, fileName: (textStem ?? fileStem) + ".html")

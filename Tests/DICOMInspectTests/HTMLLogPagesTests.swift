@@ -1,4 +1,5 @@
 import DICOMCore
+import DIMSE
 import Foundation
 import Testing
 @testable import DICOMInspect
@@ -71,5 +72,55 @@ import Testing
         #expect(!w.string.contains("SECRET-42"))
         #expect(w.string.contains("(redacted)"))
         #expect(redactingQuotedValues("no match for '12345' in 'X'") == "no match for '(redacted)' in '(redacted)'")
+    }
+
+    /// Runs of a few alike exchanges each make a band; bands count toward the row limit like rows,
+    /// so an association alternating between two kinds keeps at most `maximumRows` + 1 rows.
+    @Test func runsOfAFewAlikeExchangesStayWithinTheRowLimit() {
+        var a = SyntheticAssociation()
+        a.associate()
+        var summary = HTMLAssociationSummary()
+        summary.maximumRows = 50
+        for e in a.events { summary.observe(e) }
+        var seen = a.events.count
+        for n in 0..<2_000 {
+            let id = UInt16(n % 60_000 + 1)
+            a.find(id: id)
+            a.respond(to: id, status: (n / 4) % 2 == 0 ? 0x0000 : 0xC000)
+            for e in a.events[seen...] { summary.observe(e) }
+            seen = a.events.count
+        }
+        #expect(summary.exchangeCount == 2_000)
+        #expect(summary.rows.count <= 51, "\(summary.rows.count) rows")
+    }
+
+    /// An Error Comment is an SCP's free text (it may name the patient): redacted whole.
+    @Test func errorCommentsAreRedacted() {
+        var a = SyntheticAssociation()
+        a.associate()
+        a.find(id: 1)
+        a.message(.cFindResponse(CFindResponse(messageIDBeingRespondedTo: 1, status: 0xC000, affectedSOPClassUID: SyntheticAssociation.rpi,
+                                               errorComment: "Patient 98765432 not found")), dataSet: nil, from: .acceptor)
+        var summary = HTMLAssociationSummary()
+        summary.redactsIdentifiers = true
+        for e in a.events { summary.observe(e) }
+        let origin = Timestamp(seconds: 1_800_000_000)
+        let section = HTMLAssociationSection(index: 1, input: nil, client: "127.0.0.1:5000", server: "127.0.0.1:104",
+                                             info: a.observer.info, findings: [], origin: origin, end: origin, summary: summary)
+        var w = HTMLWriter()
+        section.write(into: &w)
+        #expect(!w.string.contains("98765432"))
+    }
+
+    /// An association the proxy itself refused or aborted says so on its page and in the index (the
+    /// observer never sees the proxy's own A-ASSOCIATE-RJ or A-ABORT).
+    @Test func theToolsOwnOutcomeIsShown() throws {
+        var section = Self.section(1)
+        section.toolOutcome = "rejected by the proxy (calling-ae-not-allowed)"
+        #expect(section.outcome == "rejected")
+        var w = HTMLWriter()
+        section.write(into: &w)
+        #expect(w.string.contains("rejected by the proxy (calling-ae-not-allowed)"))
+        #expect(w.string.contains(#"data-outcome="rejected""#))
     }
 }

@@ -16,6 +16,9 @@ public struct HTMLAssociationSection: Sendable {
     public var summary: HTMLAssociationSummary
     /// Findings not in `findings` (the proxy keeps the first ones of a long association), said as a count.
     public var moreFindings = 0
+    /// How the tool itself ended the association, in words (`rejected by the proxy (no-route)`), when it
+    /// did: the observer sees only what the peers sent, not the proxy's own A-ASSOCIATE-RJ or A-ABORT.
+    public var toolOutcome: String?
 
     public init(index: Int, input: String?, client: String, server: String, info: AssociationInfo, findings: [Finding],
                 origin: Timestamp, end: Timestamp, summary: HTMLAssociationSummary) {
@@ -32,7 +35,15 @@ public struct HTMLAssociationSection: Sendable {
 
     var calling: String { info.callingAETitle ?? "(unknown)" }
     var called: String { info.calledAETitle ?? "(unknown)" }
-    var outcome: String { outcomeName(info.outcome) }
+    /// released, rejected, aborted or incomplete (the badge and the filter's value).
+    var outcome: String {
+        if let toolOutcome {
+            if toolOutcome.hasPrefix("rejected") { return "rejected" }
+            if toolOutcome.hasPrefix("aborted") { return "aborted" }
+        }
+        return outcomeName(info.outcome)
+    }
+    var outcomeDescription: String { toolOutcome ?? info.outcome.description }
 
     /// What the inline filter matches: AE titles, addresses, services, patients, outcome (lower case).
     var filterText: String {
@@ -48,7 +59,7 @@ public struct HTMLAssociationSection: Sendable {
         w.text(" “\(calling)” → “\(called)”")
         w.close("h2")
         w.open("p", [.init("class", "meta")])
-        w.text("\(client) → \(server) · \(info.outcome) · start \(iso8601(origin)) · "
+        w.text("\(client) → \(server) · \(outcomeDescription) · start \(iso8601(origin)) · "
                + "\(summary.exchangeCount) exchange\(summary.exchangeCount == 1 ? "" : "s") · "
                + "\(findings.filter { $0.severity != .info }.count + moreFindings) findings" + (input.map { " · \($0)" } ?? ""))
         w.close("p")

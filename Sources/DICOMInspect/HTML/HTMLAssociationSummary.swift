@@ -126,7 +126,6 @@ public struct HTMLAssociationSummary: Sendable {
     public private(set) var exchangeCount = 0
     public private(set) var patients: [String] = []
     public private(set) var services: [String] = []
-    private var individualRows = 0
 
     public init() {}
 
@@ -171,14 +170,16 @@ public struct HTMLAssociationSummary: Sendable {
         if redactsIdentifiers {
             if row.patient != nil && row.patient != "any patient" { row.patient = "(redacted)" }
             row.patientName = nil
-            row.errorComment = row.errorComment.map(redactingQuotedValues)
+            // Free text an SCP wrote (it may name the patient): said to be there, not shown.
+            row.errorComment = row.errorComment.map { _ in "(redacted)" }
         }
         exchangeMessages += row.messages
         let service = row.service
         if !services.contains(service) { services.append(service) }
         if let p = row.patient, !patients.contains(p), patients.count < 20 { patients.append(p) }
 
-        if individualRows >= maximumRows {
+        // Rows and bands alike count: runs of a few alike exchanges would otherwise make bands without end.
+        if rows.count >= maximumRows {
             if case .band(var band) = rows.last, band.isMixed {
                 rows.removeLast()
                 band.add(row)
@@ -207,13 +208,11 @@ public struct HTMLAssociationSummary: Sendable {
                 if case .exchange(let r) = row { return r } else { return nil }
             }
             rows.removeLast(alike)
-            individualRows -= alike
             var band = Band(members[0])
             for r in members.dropFirst() + [row] { band.add(r) }
             rows.append(.band(band))
         } else {
             rows.append(.exchange(row))
-            individualRows += 1
         }
     }
 
@@ -226,10 +225,11 @@ public struct HTMLAssociationSummary: Sendable {
         for (k, r) in ex.responses.enumerated() {
             if k == ex.notKeptPosition {
                 // The responses past --max-kept-responses: counted, not kept; shown as one arrow.
+                // At the time of the last kept one before them (they came between it and `r`).
                 let n = ex.responsesNotKept
-                arrows.append(Arrow(time: r.time, sender: r.sender, kind: .pending,
-                                    label: "\(n) more response\(n == 1 ? "" : "s") not kept", note: "--max-kept-responses",
-                                    count: n, isMessage: true))
+                arrows.append(Arrow(time: arrows.last?.time ?? r.time, sender: r.sender, kind: .pending,
+                                    label: "\(n) more response\(n == 1 ? "" : "s")",
+                                    note: "counted, not kept: raise --max-kept-responses to see them", count: n, isMessage: false))
             }
             let kind = ArrowKind(r.status?.category)
             let code = r.status.map { statusText($0.code) } ?? ""

@@ -7,6 +7,7 @@ import Darwin
 #endif
 import DICOMCore
 import Dispatch
+import Synchronization
 
 /// The HTML half of a `--log-dir` (the proxy's and replay's): one self-contained page per
 /// association, `<stem>.html` beside its text log, written when the association ends (the
@@ -54,7 +55,14 @@ package final class HTMLLogPages: @unchecked Sendable {
     private var dirty = false
     private var scheduled = false
     private var lastWrite: DispatchTime?
+    /// The kinds of problem said since the last file written (each said once until a write succeeds).
     private var reportedProblems: Set<String> = []
+    /// Pages handed to `queue` and not yet written. Past `maximumPendingPages` (a stalled disk, a
+    /// burst of short associations) a page is left out and only its index row kept, so the backlog
+    /// holds rows, not sections.
+    private let pendingPages = Atomic<Int>(0)
+    static let maximumPendingPages = 64
+    private var saidBacklog = false
 
     /// `tool`: `dicomtap proxy` or `dicomtap replay`, in the titles. Moves an existing
     /// `index.html` aside and writes an empty index (synchronously: the folder is ready after).
@@ -76,15 +84,28 @@ package final class HTMLLogPages: @unchecked Sendable {
     /// The association's page (`fileName`, e.g. `20260101-101500-0001-MOD-PACS.html`) and its
     /// index row, written off the caller's thread; `section` is the association's last state.
     package func associationEnded(_ section: HTMLAssociationSection, id: String, fileName: String) {
-        queue.async { [self] in
-            let written = writePage(section, id: id, fileName: fileName)
-            var row = Row(id: id, start: section.origin, calling: section.calling, called: section.called,
-                          client: section.client, server: section.server, outcome: section.outcome,
-                          outcomeDescription: section.info.outcome.description, exchanges: section.summary.exchangeCount,
-                          findings: section.moreFindings, worstFinding: nil, page: written ? fileName : nil)
-            for f in section.findings where f.severity != .info {
-                row.findings += 1
-                row.worstFinding = max(row.worstFinding ?? f.severity, f.severity)
+        var row = Row(id: id, start: section.origin, calling: section.calling, called: section.called,
+                      client: section.client, server: section.server, outcome: section.outcome,
+                      outcomeDescription: section.outcomeDescription, exchanges: section.summary.exchangeCount,
+                      findings: section.moreFindings, worstFinding: nil, page: nil)
+        for f in section.findings where f.severity != .info {
+            row.findings += 1
+            row.worstFinding = max(row.worstFinding ?? f.severity, f.severity)
+        }
+        let pending = pendingPages.add(1, ordering: .relaxed).newValue
+        let page: HTMLAssociationSection? = pending <= Self.maximumPendingPages ? section : nil
+        if page == nil { pendingPages.subtract(1, ordering: .relaxed) }
+        queue.async { [self, row] in
+            var row = row
+            if let page {
+                if writePage(page, id: id, fileName: fileName) { row.page = fileName }
+                pendingPages.subtract(1, ordering: .relaxed)
+            } else {
+                if !saidBacklog {
+                    saidBacklog = true
+                    onProblem("the HTML pages fall behind the associations ending (\(Self.maximumPendingPages) waiting): "
+                              + "pages are left out, their index rows kept; is the disk of \(directory) slow or full?")
+                }
             }
             rows.append(row)
             if rows.count > maximumRows {
@@ -208,7 +229,7 @@ package final class HTMLLogPages: @unchecked Sendable {
         if rename(path, directory + "/" + name) == 0 {
             previousIndex = name
         } else {
-            problem("cannot move the previous index.html aside: \(String(cString: strerror(errno))); it is replaced")
+            problem("move-aside", "cannot move the previous index.html aside: \(String(cString: strerror(errno))); it is replaced")
         }
     }
 
@@ -219,22 +240,23 @@ package final class HTMLLogPages: @unchecked Sendable {
         do {
             temporary = try PrivateFiles.createUnique(in: directory, stem: "." + name, suffix: "tmp")
         } catch {
-            problem("the HTML report is not written: \(error)")
+            problem("create", "the HTML report is not written: \(error)")
             return false
         }
         let failure = w.buffer.bytes.withUnsafeBytes { writeFully(temporary.descriptor, $0) }
         _ = close(temporary.descriptor)
         if let failure {
             _ = unlink(temporary.path)
-            problem("the HTML report is not written: writing \(temporary.path) failed: \(String(cString: strerror(failure)))")
+            problem("write", "the HTML report is not written: writing \(temporary.path) failed: \(String(cString: strerror(failure)))")
             return false
         }
         guard rename(temporary.path, directory + "/" + name) == 0 else {
             let failure = errno
             _ = unlink(temporary.path)
-            problem("the HTML report is not written: cannot rename \(temporary.path) to \(name): \(String(cString: strerror(failure)))")
+            problem("rename", "the HTML report is not written: cannot rename \(temporary.path) to \(name): \(String(cString: strerror(failure)))")
             return false
         }
+        reportedProblems.removeAll()
         return true
     }
 
@@ -244,11 +266,10 @@ package final class HTMLLogPages: @unchecked Sendable {
         return Timestamp(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
 
-    /// Says a problem once (a full disk would otherwise say it per association).
-    private func problem(_ text: String) {
-        let key = String(text.prefix(60))
-        guard !reportedProblems.contains(key) else { return }
-        reportedProblems.insert(key)
+    /// Says a problem of one `kind` once until a file is written again (a full disk would otherwise
+    /// say it per association).
+    private func problem(_ kind: String, _ text: String) {
+        guard reportedProblems.insert(kind).inserted else { return }
         onProblem(text)
     }
 }
