@@ -382,30 +382,4 @@ public struct Exchange: Sendable {
         self.index = index
         self.request = request
     }
-
-    public var finalResponse: ObservedMessage? {
-        guard let last = responses.last, last.status?.category.isFinal ?? true else { return nil }
-        return last
-    }
-    public var isComplete: Bool { finalResponse != nil }
-    /// The pending responses kept (`responseCounts.pending` counts them all).
-    public var pendingResponses: [ObservedMessage] { responses.filter { $0.status?.category == .pending } }
-    /// Matches kept: pending responses with an identifier (a final response's data set is not a
-    /// match, even when a peer sends one: see `Finding.Code.finalResponseWithDataSet`).
-    /// `matchCount` counts them all.
-    public var matches: [Dataset] { pendingResponses.compactMap(\.dataSet) }
-    /// Whether the request or a kept response has a data set whose Patient ID (0010,0020) is
-    /// `patientID` (the responses not kept were handed over as `.message` events as they came).
-    public func mentions(patientID: String) -> Bool {
-        if request.dataSet?[Tag.patientID]?.string() == patientID { return true }
-        return responses.contains { $0.dataSet?[Tag.patientID]?.string() == patientID }
-    }
-    /// Matches returned, kept or not: pending responses with a decodable identifier.
-    public var matchCount: Int { responseCounts.matches }
-
-    public var firstResponseTime: Timestamp? { responses.first?.time }
-    public var finalResponseTime: Timestamp? { finalResponse?.time }
-    /// Request (last fragment) to final response.
-    public var duration: Duration? { finalResponseTime.map { $0 - request.time } }
-    public var timeToFirstResponse: Duration? { firstResponseTime.map { $0 - request.time } }
 }
