@@ -68,11 +68,20 @@ final class AssociationRelay: RelaySideDelegate {
     /// Succeeded once the association is over and its files are written.
     let finished: EventLoopPromise<Void>
     private let onFinish: @Sendable (String) -> Void
+    /// Told once the SCU's A-ASSOCIATE-RQ is in (the connection is no longer one to close to make room).
+    private let onAssociateRequest: @Sendable (String) -> Void
+    /// ARTIM: runs from the connection's start until its A-ASSOCIATE-RQ is in.
+    var artimTimer: Scheduled<Void>?
+    /// When the connection was accepted.
+    let accepted: NIODeadline
 
     /// Time the proxy waits for a peer to take one of its own PDUs before closing anyway.
     static let closeDeadline: TimeAmount = .seconds(2)
 
-    init(id: String, channel: any Channel, shared: ProxyShared, onFinish: @escaping @Sendable (String) -> Void) {
+    /// `overLimit`: the connection came past `--max-associations` (this limit); its A-ASSOCIATE-RQ gets
+    /// A-ASSOCIATE-RJ 2/3/2.
+    init(id: String, channel: any Channel, shared: ProxyShared, overLimit: Int? = nil,
+         onAssociateRequest: @escaping @Sendable (String) -> Void = { _ in }, onFinish: @escaping @Sendable (String) -> Void) {
         self.id = id
         eventLoop = channel.eventLoop
         self.shared = shared
@@ -80,7 +89,9 @@ final class AssociationRelay: RelaySideDelegate {
         logger[metadataKey: ProxyLogKey.associationID] = .string(id)
         self.logger = logger
         machine = RelayStateMachine(routing: shared.configuration.routing, allowList: shared.configuration.allowList,
-                                    requestorAddress: channel.remoteAddress.flatMap { IPAddress($0) })
+                                    requestorAddress: channel.remoteAddress.flatMap { IPAddress($0) }, overLimit: overLimit,
+                                    minimumMaximumLength: shared.configuration.rewriter == nil ? 0
+                                        : max(shared.configuration.minimumMaximumPDULength, MessageFragmenter.smallestMaximumLength))
         var observerConfiguration = shared.configuration.observer
         observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
         observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
@@ -96,8 +107,10 @@ final class AssociationRelay: RelaySideDelegate {
             return associationRewriter
         })
         lastActivity = .now()
+        accepted = lastActivity
         finished = channel.eventLoop.makePromise()
         self.onFinish = onFinish
+        self.onAssociateRequest = onAssociateRequest
     }
 
     /// Rewriting is on for this association: the recording is of the upstream leg.
@@ -208,7 +221,13 @@ final class AssociationRelay: RelaySideDelegate {
                 events += log.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: role, at: now)
             }
         }
+        let awaitingRequest = machine.state == .awaitingAssociateRequest
         let action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
+        if awaitingRequest, role == .requestor, case .associateRequest = pdu {
+            artimTimer?.cancel()
+            artimTimer = nil
+            onAssociateRequest(id)
+        }
         if case .associateRequest = pdu, case .connect(let upstream) = action { outputs.associationRequested(upstream: upstream) }
         if role == .acceptor, machine.state == .relaying { cancelResponseTimer() }
         if case .reject(_, _, let reason) = action, reason.refusedRequest { outputs.associationRequested(upstream: nil, refused: reason) }
@@ -365,6 +384,10 @@ final class AssociationRelay: RelaySideDelegate {
             acceptor?.close()
         case .closeLateUpstream:
             break  // handled where the connection completes
+        case .closeRequestor(let reason):
+            closeReason = reason
+            outputs.note(reason)
+            requestor?.close()
         }
     }
 
@@ -381,6 +404,8 @@ final class AssociationRelay: RelaySideDelegate {
         cancelResponseTimer()
         idleTimer?.cancel()
         idleTimer = nil
+        artimTimer?.cancel()
+        artimTimer = nil
         let end = wallClock()
         observeDeferred()
         outputs.finish(at: end, closeReason: closeReason)
