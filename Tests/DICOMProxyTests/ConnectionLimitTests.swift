@@ -343,3 +343,34 @@ struct ConnectionLimitCommandTests {
                                                     .maximumLengthTooSmall(100, minimum: 4096, from: .acceptor)))
     }
 }
+
+/// With rewriting on, the proxy fragments messages again for the receiving peer: what it sends the SCU never passes
+/// the SCU's maximum PDU length, and fills it (pynetdicom on both sides, a 20,000-byte match).
+@Suite(.peers, .requires(.pynetdicom))
+struct RewritingFragmentsForTheReceiverTests {
+    @Test func repliesToTheSCUStayWithinItsMaximumPDULength() async throws {
+        let dir = try TemporaryDirectory("refragment")
+        defer { dir.remove() }
+        // The SCP takes PDUs of 16384 bytes; its match carries a 20,000-character comment.
+        let scp = try Subprocess.python(["scp", "--max-pdu", "16384", "--match-comments", "20000"], name: "scp", directory: dir)
+        defer { scp.stop() }
+        let scpTap = try await Tap.start(to: try await scp.port(), prefix: "scp", directory: dir)
+        let rewriter = try ConnectionLimitTests.rewriter()
+        try await withProxy(upstream: scpTap.port, configure: { $0.rewriter = rewriter }) { proxy in
+            let scuTap = try await Tap.start(to: proxy.port, prefix: "scu", directory: dir)
+            let find = try Subprocess.python(["find", String(scuTap.port), "--called", "SCRIPTED", "--max-pdu", "4096"],
+                                             name: "find", directory: dir)
+            #expect(try await find.wait() == 0)
+            let answer = try jsonObject(find.stdout)
+            #expect(answer["established"] as? Bool == true, "\(find.stdout) \(find.stderr)")
+            #expect((answer["responses"] as? [[String: Any]])?.compactMap { $0["status"] as? Int } == [0xFF00, 0x0000], "\(find.stdout)")
+            let scuLeg = try await scuTap.finish()
+            let scpLeg = try await scpTap.finish()
+            // P-DATA-TF (type 04) towards the SCU: re-made by the proxy, all within 4096.
+            #expect(scpLeg.received.contains { $0.bytes[0] == 0x04 })
+            let toSCU = scuLeg.received.filter { $0.bytes[0] == 0x04 }
+            #expect(!toSCU.isEmpty && toSCU.allSatisfy { $0.length <= 4096 }, "\(toSCU.map(\.length))")
+            #expect(toSCU.contains { $0.length == 4096 }, "\(toSCU.map(\.length))")
+        }
+    }
+}
