@@ -286,12 +286,7 @@ final class ServerSession: Sendable {
         let ul = ULConnectionHandler(
             role: .acceptor(decide: { rq in
                 onRequest()
-                if let overLimit {
-                    let line = "association rejected: \(peers(rq, remote)): \(overLimit) associations open, the limit "
-                        + "(--max-associations \(overLimit)) (A-ASSOCIATE-RJ \(ServerConnections.localLimitExceeded))"
-                    log.notice("\(line)")
-                    return .reject(ServerConnections.localLimitExceeded, why: "--max-associations \(overLimit) reached")
-                }
+                if let overLimit { return ServerConnections.refuse(rq, from: remote, limit: overLimit, logger: log) }
                 let decision = configuration.decide(rq, from: remoteAddress)
                 if case .reject(let rj, let why) = decision {
                     log.notice("association rejected: \(peers(rq, remote)): \(why) (A-ASSOCIATE-RJ \(rj))")

@@ -56,6 +56,14 @@ final class ServerConnections: Sendable {
     static let localLimitExceeded = AssociateReject(result: .rejectedTransient, source: .serviceProviderPresentation,
                                                     reason: AssociateReject.Reason.localLimitExceeded)
 
+    /// The A-ASSOCIATE-RQ of a connection past the limit: A-ASSOCIATE-RJ 2/3/2, said.
+    static func refuse(_ rq: AssociateRequest, from remote: String, limit: Int, logger: Logger) -> AssociateDecision {
+        let line = "association rejected: \(peers(rq, remote)): \(limit) associations open, the limit "
+            + "(--max-associations \(limit)) (A-ASSOCIATE-RJ \(localLimitExceeded))"
+        logger.notice("\(line)")
+        return .reject(localLimitExceeded, why: "--max-associations \(limit) reached")
+    }
+
     /// Closes `connection` to make room, saying so.
     static func close(_ connection: Connection, limit: Int, logger: Logger) {
         let milliseconds = (NIODeadline.now() - connection.opened).nanoseconds / 1_000_000
