@@ -211,6 +211,7 @@ let package = Package(
         .testTarget(
             name: "DICOMProxyTests",
             dependencies: ["DICOMProxyTestSupport", "DICOMProxy", "DICOMRewrite", "DICOMCapture", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           "DICOMMetrics", "DICOMNetwork",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -35,6 +35,8 @@ public final class DICOMMetrics: Sendable {
         case limit = "limit"
         case upstreamUnreachable = "upstream-unreachable"
         case idle = "idle"
+        /// With rewriting on, a peer's maximum PDU length below the proxy's `--min-max-pdu`.
+        case maximumPDULengthTooSmall = "max-pdu-too-small"
     }
 
     /// Why a connection to the upstream SCP failed.

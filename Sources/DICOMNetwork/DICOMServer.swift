@@ -179,11 +179,11 @@ public struct DIMSEResponder: Sendable {
 /// Our SCP: accepts associations on a TCP port and hands their requests to a `DICOMServiceHandler`.
 public final class DICOMServer: Sendable {
     private let serverChannel: any Channel
-    private let connections: NIOLockedValueBox<[Int: any Channel]>
+    private let connections: ServerConnections
     /// The port we listen on (the one the OS chose when started with port 0).
     public let port: Int
 
-    private init(serverChannel: any Channel, connections: NIOLockedValueBox<[Int: any Channel]>) {
+    private init(serverChannel: any Channel, connections: ServerConnections) {
         self.serverChannel = serverChannel
         self.connections = connections
         self.port = serverChannel.localAddress?.port ?? 0
@@ -194,7 +194,7 @@ public final class DICOMServer: Sendable {
     public static func start(host: String = "127.0.0.1", port: Int, configuration: ServerConfiguration,
                              handler: any DICOMServiceHandler,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DICOMServer {
-        let connections = NIOLockedValueBox<[Int: any Channel]>([:])
+        let connections = ServerConnections(limit: configuration.maxAssociations)
         let connectionCount = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -202,10 +202,16 @@ public final class DICOMServer: Sendable {
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let number = connectionCount.withLockedValue { $0 += 1; return $0 }
-                connections.withLockedValue { $0[number] = channel }
-                channel.closeFuture.whenComplete { _ in connections.withLockedValue { _ = $0.removeValue(forKey: number) } }
+                let remote = "\(channel.remoteAddress?.ipAddress ?? "?"):\(channel.remoteAddress?.port ?? 0)"
+                let (overLimit, replacing) = connections.admit(number, channel: channel, remote: remote)
+                if let replacing, let limit = connections.limit {
+                    ServerConnections.close(replacing, limit: limit, logger: configuration.logger)
+                }
+                channel.closeFuture.whenComplete { _ in connections.remove(number) }
                 return channel.eventLoop.makeCompletedFuture {
-                    try ServerSession.install(on: channel, number: number, configuration: configuration, handler: handler)
+                    try ServerSession.install(on: channel, number: number, configuration: configuration, handler: handler,
+                                              overLimit: overLimit ? connections.limit : nil,
+                                              onRequest: { connections.requested(number) })
                 }
             }
         let channel: any Channel
@@ -220,7 +226,7 @@ public final class DICOMServer: Sendable {
     /// Stops accepting; every open association gets an A-ABORT (PS3.8 AA-1), then its connection is closed.
     public func shutdown() async {
         _ = try? await serverChannel.close()
-        let open = connections.withLockedValue { Array($0.values) }
+        let open = connections.channels
         for c in open {
             _ = try? await c.eventLoop.submit {
                 try c.pipeline.syncOperations.handler(type: ULConnectionHandler.self).requestAbort()
@@ -230,7 +236,7 @@ public final class DICOMServer: Sendable {
     }
 
     /// Number of connections open now.
-    public var openConnections: Int { connections.withLockedValue { $0.count } }
+    public var openConnections: Int { connections.count }
 }
 
 /// Per connection: answers the association request, runs C-ECHO and C-CANCEL on the event loop and feeds other
@@ -256,8 +262,10 @@ final class ServerSession: Sendable {
         self.serviceHandler = handler
     }
 
+    /// `overLimit`: the connection came past `maxAssociations` (this limit): its A-ASSOCIATE-RQ gets A-ASSOCIATE-RJ
+    /// 2/3/2. `onRequest`: told when the A-ASSOCIATE-RQ is in.
     static func install(on channel: any Channel, number: Int, configuration: ServerConfiguration,
-                        handler: any DICOMServiceHandler) throws {
+                        handler: any DICOMServiceHandler, overLimit: Int? = nil, onRequest: @escaping @Sendable () -> Void = {}) throws {
         let session = ServerSession(number: number, channel: channel, configuration: configuration, handler: handler)
         var logger = configuration.logger
         logger[metadataKey: DICOMLogKey.associationID] = .string(DICOMLogKey.number(number))
@@ -277,6 +285,8 @@ final class ServerSession: Sendable {
         }
         let ul = ULConnectionHandler(
             role: .acceptor(decide: { rq in
+                onRequest()
+                if let overLimit { return ServerConnections.refuse(rq, from: remote, limit: overLimit, logger: log) }
                 let decision = configuration.decide(rq, from: remoteAddress)
                 if case .reject(let rj, let why) = decision {
                     log.notice("association rejected: \(peers(rq, remote)): \(why) (A-ASSOCIATE-RJ \(rj))")

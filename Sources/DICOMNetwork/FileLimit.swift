@@ -16,6 +16,13 @@ public enum FileLimit {
         public var description: String { "open file limit raised from \(before) to \(after)" }
     }
 
+    /// The soft limit now (nil when it cannot be read; `UInt64.max` for no limit).
+    public static var current: UInt64? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        return UInt64(limit.rlim_cur)  // RLIM_INFINITY is the largest value
+    }
+
     /// Raises the soft limit to the hard one; returns what changed, or nil when nothing did (already at the hard
     /// limit, or the system refused).
     @discardableResult

@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     /// ARTIM (PS3.8 §9.1.5): how long a new connection may take to send its A-ASSOCIATE-RQ, and how long we
     /// wait for the peer to close after a reject, release or abort.
     public var artimTimeout: TimeAmount
+    /// Connections served at once (nil: no limit); see `ServerConnections` for what happens past it.
+    public var maxAssociations: Int?
     /// Abort an association that sends nothing for this long; nil never.
     public var idleTimeout: TimeAmount?
     /// How long a request of ours (a C-GET's C-STORE sub-operation) waits for the SCU's response.

@@ -18,7 +18,28 @@ extension AssociationRelay {
         handlers.append(ByteToMessageHandler(RelayFrameDecoder(maximumPDULength: configuration.maximumPDULength)))
         handlers.append(handler)
         scheduleIdleCheck(in: TimeAmount(configuration.idleTimeout))
+        artimTimer = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.artimTimeout)) { [self] in
+            closeWithoutRequest(makingRoomAt: nil)
+        }
         return handlers
+    }
+
+    /// ARTIM ran out (`makingRoomAt` nil), or the proxy at `--max-associations` needs this connection's place: a
+    /// connection still without its A-ASSOCIATE-RQ is closed (one past the limit gets its A-ASSOCIATE-RJ 2/3/2
+    /// first); one whose A-ASSOCIATE-RQ came meanwhile goes on.
+    func closeWithoutRequest(makingRoomAt limit: Int?) {
+        guard !isFinished, machine.state == .awaitingAssociateRequest else { return }
+        let waited = limit == nil ? Self.seconds(TimeAmount(configuration.artimTimeout))
+            : Self.seconds(NIODeadline.now() - accepted)
+        let reason = RelayCloseReason.noAssociateRequest(.init(client: outputs.log.client, waited: waited, makingRoomAt: limit))
+        run(machine.noAssociateRequest(reason), pdus: [])
+        finishIfDone()
+    }
+
+    /// `30 s`, `0.5 s`, `4.215 s`.
+    static func seconds(_ amount: TimeAmount) -> String {
+        let milliseconds = amount.nanoseconds / 1_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(Double(milliseconds) / 1000) s"
     }
 
     /// Opens the upstream connection; the association response timer runs from now.

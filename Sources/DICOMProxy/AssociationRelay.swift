@@ -62,19 +62,28 @@ final class AssociationRelay: RelaySideDelegate {
 
     let recorder: AssociationRecorder?
     let startTime: Timestamp
-    private var closeReason: RelayCloseReason?
+    var closeReason: RelayCloseReason?
     var responseTimer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
     var lastActivity: NIODeadline
-    private(set) var isFinished = false
+    var isFinished = false
     /// Succeeded once the association is over and its files are written.
     let finished: EventLoopPromise<Void>
-    private let onFinish: @Sendable (String) -> Void
+    let onFinish: @Sendable (String) -> Void
+    /// Told once the SCU's A-ASSOCIATE-RQ is in (the connection is no longer one to close to make room).
+    private let onAssociateRequest: @Sendable (String) -> Void
+    /// ARTIM: runs from the connection's start until its A-ASSOCIATE-RQ is in.
+    var artimTimer: Scheduled<Void>?
+    /// When the connection was accepted.
+    let accepted: NIODeadline
 
     /// Time the proxy waits for a peer to take one of its own PDUs before closing anyway.
     static let closeDeadline: TimeAmount = .seconds(2)
 
-    init(id: String, channel: any Channel, shared: ProxyShared, onFinish: @escaping @Sendable (String) -> Void) {
+    /// `overLimit`: the connection came past `--max-associations` (this limit); its A-ASSOCIATE-RQ gets
+    /// A-ASSOCIATE-RJ 2/3/2.
+    init(id: String, channel: any Channel, shared: ProxyShared, overLimit: Int? = nil,
+         onAssociateRequest: @escaping @Sendable (String) -> Void = { _ in }, onFinish: @escaping @Sendable (String) -> Void) {
         self.id = id
         eventLoop = channel.eventLoop
         self.shared = shared
@@ -82,7 +91,9 @@ final class AssociationRelay: RelaySideDelegate {
         logger[metadataKey: ProxyLogKey.associationID] = .string(id)
         self.logger = logger
         machine = RelayStateMachine(routing: shared.configuration.routing, allowList: shared.configuration.allowList,
-                                    requestorAddress: channel.remoteAddress.flatMap { IPAddress($0) })
+                                    requestorAddress: channel.remoteAddress.flatMap { IPAddress($0) }, overLimit: overLimit,
+                                    minimumMaximumLength: shared.configuration.rewriter == nil ? 0
+                                        : max(shared.configuration.minimumMaximumPDULength, MessageFragmenter.smallestMaximumLength))
         var observerConfiguration = shared.configuration.observer
         observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
         observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
@@ -98,8 +109,10 @@ final class AssociationRelay: RelaySideDelegate {
             return associationRewriter
         })
         lastActivity = .now()
+        accepted = lastActivity
         finished = channel.eventLoop.makePromise()
         self.onFinish = onFinish
+        self.onAssociateRequest = onAssociateRequest
     }
 
     /// Rewriting is on for this association: the recording is of the upstream leg.
@@ -133,7 +146,7 @@ final class AssociationRelay: RelaySideDelegate {
         observeDeferred()
     }
 
-    private func observeDeferred() {
+    func observeDeferred() {
         guard !deferred.isEmpty else { return }
         let pending = deferred
         deferred.removeAll(keepingCapacity: true)
@@ -210,7 +223,13 @@ final class AssociationRelay: RelaySideDelegate {
                 events += log.receive(item.pdu, bodyLength: item.bodyLength, streamOffset: item.streamOffset, from: role, at: now)
             }
         }
+        let awaitingRequest = machine.state == .awaitingAssociateRequest
         let action = role == .requestor ? machine.requestorSent(pdu) : machine.acceptorSent(pdu)
+        if awaitingRequest, role == .requestor, case .associateRequest = pdu {
+            artimTimer?.cancel()
+            artimTimer = nil
+            onAssociateRequest(id)
+        }
         if case .associateRequest = pdu, case .connect(let upstream) = action { outputs.associationRequested(upstream: upstream) }
         if role == .acceptor, machine.state == .relaying { cancelResponseTimer() }
         if case .reject(_, _, let reason) = action, reason.refusedRequest { outputs.associationRequested(upstream: nil, refused: reason) }
@@ -312,89 +331,6 @@ final class AssociationRelay: RelaySideDelegate {
             // The peer went away (connection reset and the like): close the other side cleanly.
             logger.debug("connection to the \(role) failed: \(error)")
             handler(role)?.close()
-        }
-    }
-
-    // MARK: Actions
-
-    func handler(_ role: PeerRole) -> RelaySideHandler? {
-        role == .requestor ? requestor : acceptor
-    }
-
-    /// Runs `action`; `pdus` are what the PDU that caused it became (to forward or hold).
-    func run(_ action: RelayStateMachine.Action, pdus: [ByteBuffer]) {
-        switch action {
-        case .none:
-            break
-        case .hold:
-            held += pdus
-        case .connect(let upstream):
-            held += pdus
-            connect(to: upstream)
-        case .forward(let role):
-            for pdu in pdus { handler(role)?.write(pdu) }
-        case .sendHeldPDUs:
-            for pdu in held { acceptor?.write(pdu) }
-            held = []
-            acceptor?.flush()
-            requestor?.resumeReading()
-        case .reject(let rj, let abortAcceptor, let reason):
-            closeReason = reason
-            cancelResponseTimer()
-            outputs.note(reason)
-            let alsoUpstream = abortAcceptor ? "; -> upstream  A-ABORT" : ""
-            logger.info("-> SCU  A-ASSOCIATE-RJ: \(rj)\(alsoUpstream)")
-            requestor?.send(PDU.associateReject(rj).encoded(), thenCloseWithin: Self.closeDeadline)
-            if abortAcceptor {
-                acceptor?.send(PDU.abort(Abort(source: .serviceProvider, reason: .notSpecified)).encoded(),
-                               thenCloseWithin: Self.closeDeadline)
-            }
-        case .abort(let abort, let reason):
-            closeReason = reason
-            cancelResponseTimer()
-            outputs.note(reason)
-            let sides = [machine.requestorOpen ? "SCU" : nil, machine.acceptorOpen ? "upstream" : nil].compactMap { $0 }
-            logger.info("-> \(sides.joined(separator: " and "))  A-ABORT: \(abort)")
-            let bytes = PDU.abort(abort).encoded()
-            if machine.requestorOpen { requestor?.send(bytes, thenCloseWithin: Self.closeDeadline) }
-            if machine.acceptorOpen { acceptor?.send(bytes, thenCloseWithin: Self.closeDeadline) }
-        case .closeOutput(let role):
-            handler(role)?.closeOutput()
-        case .close(let role):
-            handler(role)?.close()
-        case .closeBoth:
-            requestor?.close()
-            acceptor?.close()
-        case .closeLateUpstream:
-            break  // handled where the connection completes
-        }
-    }
-
-    /// The proxy is shutting down and the grace period is over.
-    func abortForShutdown() {
-        guard !isFinished else { return }
-        run(machine.shutdownGraceExpired(), pdus: [])
-        finishIfDone()
-    }
-
-    func finishIfDone() {
-        guard machine.isFinished, !isFinished else { return }
-        isFinished = true
-        cancelResponseTimer()
-        idleTimer?.cancel()
-        idleTimer = nil
-        let end = wallClock()
-        observeDeferred()
-        outputs.finish(at: end, closeReason: closeReason)
-        requestor = nil
-        acceptor = nil
-        held = []
-        let finished = self.finished
-        let onFinish = self.onFinish
-        let id = self.id
-        (recorder?.close(on: eventLoop) ?? eventLoop.makeSucceededVoidFuture()).whenComplete { _ in
-            onFinish(id)
-            finished.succeed(())
         }
     }
 }

@@ -64,7 +64,7 @@ package final class DICOMProxyServer: Sendable {
         }
         shared = ProxyShared(configuration: configuration, events: events, pages: pages, logger: logger,
                              tls: TLSContexts(listen: configuration.listenTLS, upstream: configuration.upstreamTLS))
-        registry = AssociationRegistry(eventLoop: group.next())
+        registry = AssociationRegistry(eventLoop: group.next(), limit: configuration.maxAssociations)
     }
 
     /// Binds the listening socket and starts accepting; returns the address bound (with the
@@ -107,10 +107,11 @@ package final class DICOMProxyServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
-                    registry.reserveID().hop(to: channel.eventLoop).flatMapThrowing { id in
-                        let relay = AssociationRelay(id: id, channel: channel, shared: shared) { id in
-                            registry.remove(id)
-                        }
+                    registry.admit().hop(to: channel.eventLoop).flatMapThrowing { admission in
+                        let id = admission.id
+                        let relay = AssociationRelay(id: id, channel: channel, shared: shared, overLimit: admission.overLimit,
+                                                     onAssociateRequest: { registry.associationRequested($0) },
+                                                     onFinish: { registry.remove($0) })
                         if tls, let tls = shared.tls.current.listen {
                             // TLS under the relay's handlers: the recording and the observer see the decrypted stream.
                             let bound = NIOLoopBound(relay, eventLoop: channel.eventLoop)
@@ -194,65 +195,3 @@ package final class DICOMProxyServer: Sendable {
     }
 }
 
-/// The server's table of open associations, confined to one event loop (no locks).
-final class AssociationRegistry: Sendable {
-    struct State: Sendable {
-        var nextID = 1
-        var sessions: [String: SessionHandle] = [:]
-        var serverChannels: [any Channel] = []
-    }
-
-    let eventLoop: any EventLoop
-    private let state: NIOLoopBoundBox<State>
-
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-        state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
-    }
-
-    /// The next association's id: `0001`, `0002`, ...
-    func reserveID() -> EventLoopFuture<String> {
-        let state = self.state
-        return eventLoop.submit {
-            let n = state.value.nextID
-            state.value.nextID += 1
-            return DICOMLogKey.number(n)
-        }
-    }
-
-    func add(_ session: SessionHandle) {
-        let state = self.state
-        eventLoop.execute { state.value.sessions[session.id] = session }
-    }
-
-    func remove(_ id: String) {
-        let state = self.state
-        eventLoop.execute { state.value.sessions[id] = nil }
-    }
-
-    func sessions() -> EventLoopFuture<[SessionHandle]> {
-        let state = self.state
-        return eventLoop.submit { state.value.sessions.values.sorted { $0.id < $1.id } }
-    }
-
-    func addServerChannel(_ channel: any Channel) {
-        let state = self.state
-        eventLoop.execute { state.value.serverChannels.append(channel) }
-    }
-
-    func takeServerChannels() -> EventLoopFuture<[any Channel]> {
-        let state = self.state
-        return eventLoop.submit {
-            defer { state.value.serverChannels = [] }
-            return state.value.serverChannels
-        }
-    }
-}
-
-/// An association as the server tracks it for shutdown.
-struct SessionHandle: Sendable {
-    let id: String
-    let eventLoop: any EventLoop
-    let relay: NIOLoopBound<AssociationRelay>
-    let finished: EventLoopFuture<Void>
-}

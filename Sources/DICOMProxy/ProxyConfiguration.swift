@@ -96,6 +96,19 @@ package struct ProxyConfiguration: Sendable {
     package var idleTimeout: Duration = .seconds(300)
     /// On shutdown, how long open associations may take to finish before they are aborted.
     package var gracePeriod: Duration = .seconds(10)
+    /// ARTIM (PS3.8 §9.1.5): a connection that has sent no complete A-ASSOCIATE-RQ this long after it was
+    /// accepted is closed.
+    package var artimTimeout: Duration = .seconds(30)
+    /// Connections relayed at once (nil: no limit). Past it, the oldest connection still waiting for its
+    /// A-ASSOCIATE-RQ is closed to make room; when every one holds an association, the new one's A-ASSOCIATE-RQ
+    /// gets A-ASSOCIATE-RJ 2/3/2 (local-limit-exceeded). See `AssociationRegistry`.
+    package var maxAssociations: Int?
+    /// With rewriting on, the smallest Maximum Length (PS3.8 Table D.3-1) a peer may advertise: an SCU's
+    /// A-ASSOCIATE-RQ below it gets A-ASSOCIATE-RJ 1/1/1, an SCP's A-ASSOCIATE-AC below it ends the association
+    /// (RJ 1/1/1 to the SCU, A-ABORT to the SCP), rather than cutting messages into thousands of tiny PDUs.
+    /// 0: no minimum (below 8, which leaves no room for an even fragment, is refused all the same). Without
+    /// rewriting the PDUs pass as the peers made them and this is not checked.
+    package var minimumMaximumPDULength: UInt32 = 4096
     /// Largest PDU (PDU-length field) relayed; a longer one is a malformed PDU (both peers get A-ABORT).
     package var maximumPDULength: Int = PDUFrameDecoder.defaultMaximumPDULength
     /// One annotated text file per association and `events.jsonl` go here (nil: no files).

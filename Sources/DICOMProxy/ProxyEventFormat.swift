@@ -36,6 +36,13 @@ extension Finding.Code {
     /// A peer closed its TCP connection while the association was open (no A-RELEASE, no A-ABORT):
     /// the close is passed on to the other peer, whose UL reports an A-P-ABORT.
     package static let peerClosedConnection = Finding.Code(rawValue: "peer-closed-connection")
+    /// `--max-associations` associations were open: A-ASSOCIATE-RJ 2/3/2 (local-limit-exceeded).
+    package static let associationLimit = Finding.Code(rawValue: "association-limit")
+    /// A connection sent no complete A-ASSOCIATE-RQ within ARTIM (`--artim-timeout`), or had sent none when the
+    /// proxy at its limit needed the place for a new connection: closed.
+    package static let noAssociateRequest = Finding.Code(rawValue: "no-associate-request")
+    /// With rewriting on, a peer's maximum PDU length is below `--min-max-pdu`: A-ASSOCIATE-RJ 1/1/1.
+    package static let maximumPDULengthTooSmall = Finding.Code(rawValue: "max-pdu-too-small")
 }
 
 /// One-line texts for the console (the JSON-lines objects of `events.jsonl` are

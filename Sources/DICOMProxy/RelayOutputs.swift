@@ -46,7 +46,13 @@ final class RelayOutputs {
         log.server = upstream.map { "\($0)" }
         let calling = info.callingAETitle ?? "?"
         let called = info.calledAETitle ?? "?"
-        let via = upstream.map { "via \($0)" } ?? (refused?.code == .callingAETitleNotAllowed ? "(not allowed)" : "via (no route)")
+        let via: String
+        switch refused {
+        case .callingAETitleNotAllowed?: via = "(not allowed)"
+        case .associationLimit?: via = "(over the association limit)"
+        case .maximumLengthTooSmall?: via = "(maximum PDU length too small)"
+        default: via = upstream.map { "via \($0)" } ?? "via (no route)"
+        }
         logger.info("ASSOCIATE  \(log.client)  \"\(calling)\" -> \"\(called)\"  \(via)")
         openFiles()
         log.writeStart()
@@ -69,8 +75,11 @@ final class RelayOutputs {
         openFiles()
         let outcome: String?
         switch closeReason {
-        case .noRoute?, .callingAETitleNotAllowed?, .upstreamUnreachable?, .upstreamNotAnswering?:
+        case .noRoute?, .callingAETitleNotAllowed?, .upstreamUnreachable?, .upstreamNotAnswering?, .associationLimit?,
+             .maximumLengthTooSmall?:
             outcome = "rejected by the proxy (\(closeReason?.code.rawValue ?? ""))"
+        case .noAssociateRequest?:
+            outcome = "closed by the proxy (\(closeReason?.code.rawValue ?? ""))"
         case .unexpectedFirstPDU?, .malformedPDU?, .idle?, .shutdown?, .cannotRewrite?:
             outcome = "aborted by the proxy (\(closeReason?.code.rawValue ?? ""))"
         case nil:
@@ -190,6 +199,13 @@ final class RelayOutputs {
         case .idle: note(Finding(.idleTimeout, .warning, reason.description, time: time))
         case .shutdown: note(Finding(.shutdownAbort, .warning, reason.description, time: time))
         case .cannotRewrite: note(Finding(.cannotRewrite, .error, reason.description, time: time, sender: .requestor))
+        case .associationLimit: note(Finding(.associationLimit, .warning, reason.description, time: time))
+        case .maximumLengthTooSmall(_, _, let from):
+            note(Finding(.maximumPDULengthTooSmall, .error, reason.description, time: time, sender: from))
+        case .noAssociateRequest:
+            // One console line per connection (a flood of them is what this is about), the finding in the files.
+            log.write(Finding(.noAssociateRequest, .warning, reason.description, time: time, sender: .requestor))
+            logger.info("closed: \(reason)")
         case .malformedPDU:
             break  // reported with its bytes where it was found
         }
@@ -207,6 +223,9 @@ final class RelayOutputs {
         case .upstreamNotAnswering:
             metrics.refused(.upstreamUnreachable)
             metrics.upstreamFailed(.timeout)
+        case .associationLimit: metrics.refused(.limit)
+        case .noAssociateRequest: metrics.refused(.idle)
+        case .maximumLengthTooSmall: metrics.refused(.maximumPDULengthTooSmall)
         case .unexpectedFirstPDU, .malformedPDU, .idle, .shutdown, .cannotRewrite:
             break
         }

@@ -1,65 +1,6 @@
 import DICOMInspect
 import DICOMUL
 
-/// Why the proxy itself ended (or refused) an association.
-enum RelayCloseReason: Sendable, Hashable, CustomStringConvertible {
-    /// No `--route` for the called AE title and no default upstream.
-    case noRoute(calledAETitle: String)
-    /// The allow-list does not allow the calling AE title (from the SCU's address); the words say why.
-    case callingAETitleNotAllowed(String)
-    /// The upstream could not be reached (connection refused, no route, timeout).
-    case upstreamUnreachable(String)
-    /// The upstream did not answer the A-ASSOCIATE-RQ in time.
-    case upstreamNotAnswering
-    /// The SCU's first PDU was not an A-ASSOCIATE-RQ.
-    case unexpectedFirstPDU(PDUType)
-    /// A PDU that could not be framed or decoded.
-    case malformedPDU(from: PeerRole, String)
-    case idle
-    case shutdown
-    /// With rewriting on, a message towards the SCP could not be rewritten (it is not forwarded).
-    case cannotRewrite(String)
-
-    /// The proxy refused the A-ASSOCIATE-RQ itself, before any upstream was chosen.
-    var refusedRequest: Bool {
-        switch self {
-        case .noRoute, .callingAETitleNotAllowed: return true
-        case .upstreamUnreachable, .upstreamNotAnswering, .unexpectedFirstPDU, .malformedPDU, .idle, .shutdown, .cannotRewrite:
-            return false
-        }
-    }
-
-    /// The finding code the proxy reports it with.
-    var code: Finding.Code {
-        switch self {
-        case .noRoute: return .noRoute
-        case .callingAETitleNotAllowed: return .callingAETitleNotAllowed
-        case .upstreamUnreachable: return .upstreamUnreachable
-        case .upstreamNotAnswering: return .upstreamNotAnswering
-        case .unexpectedFirstPDU: return .unexpectedFirstPDU
-        case .malformedPDU: return .malformedPDU
-        case .idle: return .idleTimeout
-        case .shutdown: return .shutdownAbort
-        case .cannotRewrite: return .cannotRewrite
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .noRoute(let title): return "no route for called AE title \"\(title)\" and no default upstream"
-        case .callingAETitleNotAllowed(let why): return why
-        // `why` is the whole sentence (`cannot connect to 127.0.0.1:104: connection refused`, see `SocketFailure`).
-        case .upstreamUnreachable(let why): return why
-        case .upstreamNotAnswering: return "upstream did not answer the A-ASSOCIATE-RQ in time"
-        case .unexpectedFirstPDU(let type): return "the SCU's first PDU is an \(type), not an A-ASSOCIATE-RQ"
-        case .malformedPDU(let from, let detail): return "malformed PDU from the \(from): \(detail)"
-        case .idle: return "idle timeout"
-        case .shutdown: return "proxy shutting down"
-        case .cannotRewrite(let detail): return "cannot rewrite: \(detail)"
-        }
-    }
-}
-
 /// The life of one relayed association as a pure state machine: the relay handlers feed it
 /// events and run the actions it returns (model: postgres-nio `ConnectionStateMachine`).
 ///
@@ -106,6 +47,8 @@ struct RelayStateMachine: Sendable {
         case closeBoth
         /// An upstream connection opened after the association was given up: close it.
         case closeLateUpstream
+        /// Close the SCU's connection without a PDU, for this reason (no A-ASSOCIATE-RQ: PS3.8 ARTIM, AA-2).
+        case closeRequestor(RelayCloseReason)
     }
 
     private(set) var state: State = .awaitingAssociateRequest
@@ -116,11 +59,19 @@ struct RelayStateMachine: Sendable {
     private(set) var requestorOpen = true
     private(set) var acceptorOpen = false
     private(set) var connectInFlight = false
+    /// The connection came past `--max-associations` (this limit): its A-ASSOCIATE-RQ is refused with
+    /// A-ASSOCIATE-RJ 2/3/2. nil: a connection within the limit.
+    let overLimit: Int?
+    /// With rewriting on, the smallest Maximum Length either peer may advertise (0: none is checked).
+    let minimumMaximumLength: UInt32
 
-    init(routing: RoutingTable, allowList: CallingAEAllowList? = nil, requestorAddress: IPAddress? = nil) {
+    init(routing: RoutingTable, allowList: CallingAEAllowList? = nil, requestorAddress: IPAddress? = nil,
+         overLimit: Int? = nil, minimumMaximumLength: UInt32 = 0) {
         self.routing = routing
         self.allowList = allowList
         self.requestorAddress = requestorAddress
+        self.overLimit = overLimit
+        self.minimumMaximumLength = minimumMaximumLength
     }
 
     /// Both connections are closed and no upstream connection is still opening.
@@ -145,6 +96,10 @@ struct RelayStateMachine: Sendable {
                 state = .closing
                 return .abort(Abort(source: .serviceProvider, reason: .unexpectedPDU), .unexpectedFirstPDU(pdu.type))
             }
+            if let overLimit {
+                state = .closing
+                return .reject(Self.localLimitExceeded, abortAcceptor: false, .associationLimit(overLimit))
+            }
             // Before routing: a client not allowed learns nothing about the upstreams.
             if let allowList,
                let refusal = allowList.refusal(callingAETitle: rq.fields.callingAETitle.value, from: requestorAddress) {
@@ -157,6 +112,11 @@ struct RelayStateMachine: Sendable {
                 return .reject(AssociateReject(result: .rejectedPermanent, source: .serviceUser,
                                                reason: AssociateReject.Reason.calledAETitleNotRecognized),
                                abortAcceptor: false, .noRoute(calledAETitle: called))
+            }
+            if let length = tooSmall(rq.fields.maximumLength) {
+                state = .closing
+                return .reject(Self.noReasonGiven, abortAcceptor: false,
+                               .maximumLengthTooSmall(length, minimum: minimumMaximumLength, from: .requestor))
             }
             state = .connecting(upstream)
             connectInFlight = true
@@ -174,6 +134,12 @@ struct RelayStateMachine: Sendable {
     mutating func acceptorSent(_ pdu: PDU) -> Action {
         switch state {
         case .awaitingAssociateResponse:
+            // The SCP's Maximum Length binds what the rewriting proxy sends it.
+            if case .associateAccept(let ac) = pdu, let length = tooSmall(ac.fields.maximumLength) {
+                state = .closing
+                return .reject(Self.noReasonGiven, abortAcceptor: true,
+                               .maximumLengthTooSmall(length, minimum: minimumMaximumLength, from: .acceptor))
+            }
             state = .relaying
             return .forward(to: .requestor)
         case .relaying:
@@ -233,6 +199,21 @@ struct RelayStateMachine: Sendable {
         case .awaitingAssociateRequest, .relaying, .closing, .closed:
             return .none
         }
+    }
+
+    /// A Maximum Length below the minimum (0, unlimited, and an absent one are never too small).
+    private func tooSmall(_ length: UInt32?) -> UInt32? {
+        guard minimumMaximumLength > 0, let length, length > 0, length < minimumMaximumLength else { return nil }
+        return length
+    }
+
+    /// No complete A-ASSOCIATE-RQ: ARTIM ran out, or the proxy at its limit needs the place (`reason` says which).
+    /// The connection is closed (PS3.8 AA-2); one past the limit gets its A-ASSOCIATE-RJ 2/3/2 first.
+    mutating func noAssociateRequest(_ reason: RelayCloseReason) -> Action {
+        guard state == .awaitingAssociateRequest else { return .none }
+        state = .closing
+        if overLimit != nil { return .reject(Self.localLimitExceeded, abortAcceptor: false, reason) }
+        return .closeRequestor(reason)
     }
 
     mutating func idleTimedOut() -> Action {
@@ -301,4 +282,10 @@ struct RelayStateMachine: Sendable {
     /// A-ASSOCIATE-RJ rejected-transient, service-provider (Presentation), temporary-congestion (PS3.8 Table 9-21).
     static let temporaryCongestion = AssociateReject(result: .rejectedTransient, source: .serviceProviderPresentation,
                                                      reason: AssociateReject.Reason.temporaryCongestion)
+    /// A-ASSOCIATE-RJ rejected-transient, service-provider (Presentation), local-limit-exceeded (PS3.8 Table 9-21).
+    static let localLimitExceeded = AssociateReject(result: .rejectedTransient, source: .serviceProviderPresentation,
+                                                    reason: AssociateReject.Reason.localLimitExceeded)
+    /// A-ASSOCIATE-RJ rejected-permanent, service-user, no-reason-given (PS3.8 Table 9-21).
+    static let noReasonGiven = AssociateReject(result: .rejectedPermanent, source: .serviceUser,
+                                               reason: AssociateReject.Reason.noReasonGiven)
 }

@@ -17,7 +17,10 @@ struct Proxy: AsyncParsableCommand {
         Listens for SCUs; each association goes to the upstream SCP chosen by the called AE title of its \
         A-ASSOCIATE-RQ (--route), else to --upstream. The peers' own PDUs are relayed unchanged; the proxy only \
         answers an A-ASSOCIATE-RJ when the calling AE title is not allowed (--allow), there is no upstream or it \
-        does not answer, and an A-ABORT to both peers for a malformed PDU, an idle association or at shutdown.
+        does not answer, --max-associations are open (2/3/2) or, with rewriting, a peer's maximum PDU length is \
+        below --min-max-pdu (1/1/1), and an A-ABORT to both peers for a malformed PDU, an idle association or at \
+        shutdown. A connection without an A-ASSOCIATE-RQ is closed after --artim-timeout, or earlier when the \
+        proxy at its limit needs its place.
         Rewriting identifiers (--rewrite RULES.yaml, --pseudonymize ATTR --key-file FILE, --called-ae, --calling-ae): \
         requests towards the SCP carry pseudonyms, responses towards the SCU get the originals back; messages are \
         re-assembled, rewritten and fragmented again for the receiving peer, and the logs, events and recordings \
@@ -170,6 +173,9 @@ struct Proxy: AsyncParsableCommand {
     @OptionGroup(title: "Operations")
     var metricsOptions: MetricsOptions
 
+    @OptionGroup(title: "Connection limits")
+    var connectionLimits: ConnectionLimitOptions
+
     /// A route (or, with --upstream-tls, the default upstream) speaks TLS.
     var routesUseTLS: Bool { routes.contains { $0.contains("=tls://") } }
 
@@ -307,6 +313,7 @@ struct Proxy: AsyncParsableCommand {
         configuration.logDirectory = logDir
         configuration.recordDirectory = record
         configuration.recordSecrets = recordSecrets
+        let limitLines = connectionLimits.apply(to: &configuration)
         if let rules = try rewriteRules() {
             do {
                 let rewriter = try Rewriter.open(rules: rules)
@@ -363,7 +370,7 @@ struct Proxy: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
-        if let change = FileLimit.raiseToHardLimit() { logger.info("\(change) (each association takes two, and its files)") }
+        for line in limitLines { logger.info("\(line)") }
         // --metrics-listen: /healthz is healthy while every upstream accepts a TCP connection (checked every 10 s).
         var metricsEndpoint: MetricsEndpoint?
         var probe: UpstreamProbe?

@@ -48,6 +48,10 @@ struct Serve: AsyncParsableCommand {
     var artimTimeout: Double = 30
     @Option(help: ArgumentHelp("Abort an association silent for this many seconds.", valueName: "seconds"))
     var idleTimeout: Double = 300
+    @Option(help: ArgumentHelp("Associations served at once per port (default: as many as the open file limit allows, said at "
+                               + "start). At the limit, the oldest connection without an A-ASSOCIATE-RQ is closed to make room; "
+                               + "when all hold associations, a new one gets A-ASSOCIATE-RJ 2/3/2.", valueName: "count"))
+    var maxAssociations: Int?
     @Option(help: ArgumentHelp("Wait this many seconds before answering each query (a slow SCP, to test SCU timeouts and C-CANCEL).",
                                valueName: "seconds"))
     var responseDelay: Double?
@@ -67,6 +71,7 @@ struct Serve: AsyncParsableCommand {
         }
         try checkSeconds(artimTimeout, "--artim-timeout", zero: false)
         try checkSeconds(idleTimeout, "--idle-timeout", zero: false)
+        try ConnectionLimitOptions.check(maxAssociations)
         try checkSeconds(responseDelay, "--response-delay")
         _ = try parsedAllowList()
     }
@@ -113,6 +118,8 @@ struct Serve: AsyncParsableCommand {
             messageLimits: RPIService.messageLimits,
             logger: logger,
             tap: metricsTap(metrics))
+        let limits = ConnectionLimitOptions.sized(maxAssociations, perAssociation: 1, files: "its connection")
+        configuration.maxAssociations = limits.limit
         let service = RPIService(store: store, logger: logger, responseDelay: responseDelay.map { .nanoseconds(Int64($0 * 1e9)) },
                                  redactIdentifiers: redactIdentifiers)
         // One server per port, the same store and service behind both: the plain one, and the TLS one.
@@ -137,7 +144,7 @@ struct Serve: AsyncParsableCommand {
             write("listening on \(host):\(server.port)\(kind.isEmpty ? "" : " (\(kind))") as \(aeTitle ?? "any AE title"); \(patients) patients in \(db)"
                   + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
         }
-        if let change = FileLimit.raiseToHardLimit() { write("\(change) (each connection takes one)\n") }
+        for line in limits.lines { write("\(line)\n") }
         let listening = "listening on " + servers.map { SocketFailure.address(host: host, port: $0.0.port) + ($0.1.isEmpty ? "" : " (TLS)") }
             .joined(separator: " and ")
         var metricsEndpoint: MetricsEndpoint?

@@ -78,7 +78,10 @@ import Testing
         }
         let hard = try #require(String(contentsOfFile: "/proc/self/limits", encoding: .utf8).split(separator: "\n")
             .first { $0.hasPrefix("Max open files") }?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).first)
-        #expect(serve.stdout.contains("open file limit raised from 256 to \(hard) (each connection takes one)"), "\(serve.stdout)")
+        #expect(serve.stdout.contains("open file limit raised from 256 to \(hard)\n"), "\(serve.stdout)")
+        // And the association limit sized from it (--max-associations).
+        let sized = "at most \((Int(hard) ?? 0) - 64) associations at once: open file limit \(hard), 1 open file each (its connection)"
+        #expect(serve.stdout.contains(sized), "\(serve.stdout)")
         let limits = try String(contentsOfFile: "/proc/\(serve.pid)/limits", encoding: .utf8)
         #expect(limits.split(separator: "\n").contains { $0.hasPrefix("Max open files") && $0.contains(" \(hard) ") && !$0.contains(" 256 ") })
     }

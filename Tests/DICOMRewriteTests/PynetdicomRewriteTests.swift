@@ -147,6 +147,8 @@ struct PynetdicomRewriteTests {
         let written = Locked<[UInt8]>([])
         try await withProxy(upstream: scpPort, configure: {
             $0.rewriter = rewriter
+            // Tiny PDUs on purpose (64 and 256 bytes): --min-max-pdu 0.
+            $0.minimumMaximumPDULength = 0
             $0.logDirectory = dir.file("logs")
             $0.recordDirectory = dir.file("rec")
             $0.tap = { event in
@@ -211,6 +213,8 @@ struct PynetdicomRewriteTests {
         let rewriter = try Rewriter.open(rules: try rules(dir))
         try await withProxy(upstream: scpPort, configure: {
             $0.rewriter = rewriter
+            // The SCU's 1024-byte maximum on purpose: --min-max-pdu 0.
+            $0.minimumMaximumPDULength = 0
             $0.logDirectory = dir.file("logs")
             $0.recordDirectory = dir.file("rec")
         }) { proxy in
