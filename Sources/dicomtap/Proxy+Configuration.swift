@@ -15,7 +15,13 @@ extension Proxy {
         var configuration = ProxyConfiguration(
             listen: listen.flatMap { ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") },
             routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: defaultUpstream))
-        try tls.apply(to: &configuration, routesUseTLS: routesUseTLS)
+        if let tlsListen = tls.tlsListen {
+            configuration.tlsListen = ProxyEndpoint(parsing: tlsListen, defaultHost: "0.0.0.0")
+        }
+        let contexts = try tls.load(routesUseTLS: routesUseTLS)
+        for context in [contexts.listen, contexts.upstream].compactMap({ $0 }) { context.warnings.forEach(warn) }
+        configuration.listenTLS = contexts.listen
+        configuration.upstreamTLS = contexts.upstream
         configuration.allowList = try parsedAllowList()
         configuration.connectTimeout = .seconds(connectTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
@@ -47,9 +53,13 @@ extension Proxy {
     /// the result, open ones keep what they started with. A file that does not load (or settings that do not hold
     /// together) leaves the settings in use, and stderr says why.
     func reload(server: DICOMProxyServer, logger: Logger) {
-        let source = config.map { "--config \($0)" } ?? "the TLS files"
         func refuse(_ why: String) {
-            FileHandle.standardError.write(Data("dicomtap proxy: SIGHUP: \(source) not reloaded, the settings in use stay: \(why)\n".utf8))
+            if let config {
+                FileHandle.standardError.write(Data("dicomtap proxy: SIGHUP: --config \(config) not reloaded, the settings in use stay: \(why)\n".utf8))
+            } else {
+                logger.info("SIGHUP: TLS certificates not reloaded, the ones in use stay: \(why)")
+                FileHandle.standardError.write(Data("dicomtap proxy: SIGHUP: TLS certificates not reloaded, the ones in use stay: \(why)\n".utf8))
+            }
         }
         let reread: Proxy
         do {
@@ -76,6 +86,10 @@ extension Proxy {
         }
         let later = restart.isEmpty ? "" : "; \(restart.joined(separator: ", ")) changed: applied at the next start"
         let said = warnings.map { "; warning: \($0)" }.joined()
-        logger.info("SIGHUP: \(source) read again; new associations use it, open associations keep their settings\(later)\(said)")
+        if let config {
+            logger.info("SIGHUP: --config \(config) read again; new associations use it, open associations keep their settings\(later)\(said)")
+        } else {
+            logger.info("SIGHUP: TLS certificates read again; new connections use them, open associations keep theirs\(said)")
+        }
     }
 }
