@@ -146,6 +146,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                // proxy --config FILE (ProxyConfigFile).
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(

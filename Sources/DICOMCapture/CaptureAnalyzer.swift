@@ -184,8 +184,8 @@ public struct CaptureAnalyzer {
             while let packet = try reader.next() { analyzer.process(packet) }
         } catch {
             guard error.code == .truncated || error.code == .corrupt else { throw error }
-            analyzer.warnings.append(Warning(message: "\(error.message); everything up to the cut is reported",
-                                             packet: analyzer.packets))
+            analyzer.warnings.append(Warning(message: error.endWarning,
+                                             packet: error.cutShortRecord == nil ? analyzer.packets : nil))
         }
         analyzer.finish()
         return analyzer
@@ -230,8 +230,8 @@ public struct CaptureAnalyzer {
                 analyzer.finish()
                 throw error
             }
-            analyzer.warnings.append(Warning(message: "\(error.message); everything up to the cut is reported",
-                                             packet: analyzer.packets))
+            analyzer.warnings.append(Warning(message: error.endWarning,
+                                             packet: error.cutShortRecord == nil ? analyzer.packets : nil))
         }
         analyzer.finish()
         drain()

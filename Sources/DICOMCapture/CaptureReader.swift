@@ -165,3 +165,27 @@ public final class CaptureReader {
         throw error
     }
 }
+
+extension CaptureError {
+    /// For a pcap file that ends inside its last packet record (a recorder killed mid-write: `dicomtap proxy
+    /// --record` after a kill -9, a crashed tcpdump): the bytes of that record present and the bytes it needed,
+    /// from libpcap's text ("truncated dump file; tried to read N captured bytes, only got M", or "N header
+    /// bytes" for a cut inside the 16-byte record header). nil for any other error (pcapng, a damaged record).
+    public var cutShortRecord: (present: Int, needed: Int)? {
+        guard code == .truncated, message.hasPrefix("truncated dump file; tried to read ") else { return nil }
+        let numbers = message.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard numbers.count == 2 else { return nil }
+        return (numbers[1], numbers[0])
+    }
+
+    /// What a reader tells its user about a capture that ends early: a last packet record cut short is left
+    /// out, with why ("the file was not closed cleanly"); any other cut or damage keeps libpcap's words, and
+    /// everything before it is reported.
+    public var endWarning: String {
+        if let cut = cutShortRecord {
+            return "the last packet record is cut short (\(cut.present) of \(cut.needed) bytes): the file was not closed "
+                + "cleanly; it is left out"
+        }
+        return "\(message); everything up to the cut is reported"
+    }
+}

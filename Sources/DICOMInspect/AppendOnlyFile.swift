@@ -11,7 +11,8 @@ import NIOCore
 /// A file opened for appending whose every `write` goes straight to the kernel (no user-space
 /// buffer): a killed process loses at most the write in flight. Writes are serialised on a
 /// private queue (`events.jsonl` is shared by the associations of every event loop);
-/// `enqueue` writes without waiting (recordings, written off the event loop). The
+/// `enqueue` writes without waiting (nothing uses it now: recordings are written with `write`,
+/// on the association's event loop, so a kill -9 cannot lose queued packets). The
 /// descriptor is closed when the last reference goes away, so no write can race the close.
 /// Files are opened through `PrivateFiles` (mode 0600, no symbolic link, no one else's file).
 package final class AppendOnlyFile: Sendable {

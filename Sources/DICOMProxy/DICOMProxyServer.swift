@@ -2,6 +2,7 @@ import DICOMInspect
 import struct DICOMNetwork.SocketFailure
 import class DICOMNetwork.TLSContext
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -14,12 +15,14 @@ import NIOPosix
 /// Every association lives on the event loop of its SCU connection, where its upstream
 /// connection is opened too.
 package final class DICOMProxyServer: Sendable {
-    package let configuration: ProxyConfiguration
+    /// The settings new associations take (`reload` replaces them; open associations keep the ones they started with).
+    package var configuration: ProxyConfiguration { shared.withLockedValue { $0.configuration } }
     private let group: any EventLoopGroup
     /// The group the server made itself (and shuts down in `shutdown`), if any.
     private let ownedGroup: MultiThreadedEventLoopGroup?
     private let logger: Logger
-    private let shared: ProxyShared
+    /// What a new association takes when it starts (read once, in the channel initializer).
+    private let shared: NIOLockedValueBox<ProxyShared>
     private let registry: AssociationRegistry
 
     /// Prepares the proxy (creates the log and record directories and opens `events.jsonl`, see
@@ -45,7 +48,6 @@ package final class DICOMProxyServer: Sendable {
 
     private init(configuration: ProxyConfiguration, group: any EventLoopGroup, ownedGroup: MultiThreadedEventLoopGroup?,
                  logger: Logger) throws {
-        self.configuration = configuration
         self.group = group
         self.ownedGroup = ownedGroup
         self.logger = logger
@@ -62,8 +64,8 @@ package final class DICOMProxyServer: Sendable {
         if let directory = configuration.recordDirectory {
             try PrivateFiles.makeDirectory(directory)
         }
-        shared = ProxyShared(configuration: configuration, events: events, pages: pages, logger: logger,
-                             tls: TLSContexts(listen: configuration.listenTLS, upstream: configuration.upstreamTLS))
+        shared = NIOLockedValueBox(ProxyShared(configuration: configuration, events: events, pages: pages, logger: logger,
+                                               tls: TLSContexts(listen: configuration.listenTLS, upstream: configuration.upstreamTLS)))
         registry = AssociationRegistry(eventLoop: group.next(), limit: configuration.maxAssociations)
     }
 
@@ -93,11 +95,43 @@ package final class DICOMProxyServer: Sendable {
     /// Replaces the certificates, keys and CAs of new TLS connections (SIGHUP: certificates expire, the proxy runs
     /// on); associations already open keep the TLS session they have. A side given as nil is left as it is.
     package func reloadTLS(listen: TLSContext?, upstream: TLSContext?) {
-        shared.tls.replace(listen: listen, upstream: upstream)
+        shared.withLockedValue { $0.tls }.replace(listen: listen, upstream: upstream)
+    }
+
+    /// Replaces the settings of new associations (SIGHUP with `--config`): routes, allow-list, timeouts, limits,
+    /// rewriting, console and recording options, TLS certificates. Associations already open keep the settings they
+    /// started with; none is dropped. What was bound or opened at start stays as it is until a restart: the listening
+    /// addresses, the log and record folders (and `events.jsonl`), the metrics, the tap. Returns the names of the
+    /// settings `configuration` changes that only a restart applies (empty: all of it applies).
+    @discardableResult
+    package func reload(_ configuration: ProxyConfiguration) -> [String] {
+        shared.withLockedValue { current in
+            let old = current.configuration
+            var new = configuration
+            var needRestart: [String] = []
+            if new.listen != old.listen { needRestart.append("listen") }
+            if new.tlsListen != old.tlsListen { needRestart.append("tls-listen") }
+            if new.logDirectory != old.logDirectory { needRestart.append("log-dir") }
+            if new.recordDirectory != old.recordDirectory { needRestart.append("record") }
+            // The registry's limit is set when it is made.
+            if new.maxAssociations != old.maxAssociations { needRestart.append("max-associations") }
+            new.maxAssociations = old.maxAssociations
+            new.listen = old.listen
+            new.tlsListen = old.tlsListen
+            new.logDirectory = old.logDirectory
+            new.recordDirectory = old.recordDirectory
+            new.metrics = old.metrics
+            new.tap = old.tap
+            if old.tlsListen == nil { new.listenTLS = nil }
+            current.tls.replace(listen: new.listenTLS, upstream: new.upstreamTLS)
+            current = ProxyShared(configuration: new, events: current.events, pages: current.pages, logger: current.logger,
+                                  tls: current.tls)
+            return needRestart
+        }
     }
 
     private func bind(_ listen: ProxyEndpoint, tls: Bool) async throws -> SocketAddress {
-        let shared = self.shared
+        let sharedBox = self.shared
         let registry = self.registry
         let channel: any Channel
         do {
@@ -107,7 +141,8 @@ package final class DICOMProxyServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
-                    registry.admit().hop(to: channel.eventLoop).flatMapThrowing { admission in
+                    let shared = sharedBox.withLockedValue { $0 }
+                    return registry.admit().hop(to: channel.eventLoop).flatMapThrowing { admission in
                         let id = admission.id
                         let relay = AssociationRelay(id: id, channel: channel, shared: shared, overLimit: admission.overLimit,
                                                      onAssociateRequest: { registry.associationRequested($0) },
@@ -149,7 +184,7 @@ package final class DICOMProxyServer: Sendable {
     package func shutdown(gracePeriod: Duration? = nil) async {
         await stop(gracePeriod: TimeAmount(gracePeriod ?? configuration.gracePeriod))
         // The pages of the associations that just ended, and the index with them.
-        shared.pages?.flush()
+        shared.withLockedValue { $0.pages }?.flush()
         try? await ownedGroup?.shutdownGracefully()
     }
 

@@ -16,7 +16,13 @@ extension DICOMTap {
     /// As `AsyncParsableCommand.main()`, except that every error starts `dicomtap SUBCOMMAND: `
     /// (the parser's own start `Error: `), like the lines the subcommands write themselves.
     static func main() async {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            // proxy --config FILE: the file's settings, then the command line's (which win).
+            arguments = try ProxyConfigFile.expand(arguments)
+        } catch {
+            exit(reporting: CLIError("\(error)", exitCode: 2), arguments: arguments)
+        }
         do {
             var command = try await asyncParseAsRoot(arguments)
             if var asynchronous = command as? any AsyncParsableCommand {

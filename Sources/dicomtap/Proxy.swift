@@ -39,6 +39,10 @@ struct Proxy: AsyncParsableCommand {
         a failed handshake is logged with its reason. Recordings hold the decrypted stream (-decrypted in the name). \
         SIGHUP reads the certificates, keys and CAs again for new connections (open associations keep theirs; a file \
         that cannot be used leaves the ones in use).
+        --config FILE (YAML, keys named as the options without dashes, see examples/dicomtap-proxy.yaml): options \
+        on the command line win over the file's; SIGHUP reads the file again: new associations use the new routes, \
+        allow-list, rewriting, limits and certificates, open ones keep theirs, a file that does not load leaves the \
+        settings in use (stderr says why); listen addresses, --log-dir, --record and --metrics-listen change at a restart.
 
         FILES (folders are created if missing):
           --log-dir DIR: DIR/events.jsonl
@@ -74,6 +78,10 @@ struct Proxy: AsyncParsableCommand {
               --upstream-tls-ca ca.crt --upstream-tls-cert proxy.crt \\
               --upstream-tls-key proxy.key
         """)
+
+    @Option(help: ArgumentHelp("Read the options from this YAML file (keys: the option names without dashes; options on the "
+                               + "command line win; SIGHUP reads it again for new associations).", valueName: "file"))
+    var config: String?
 
     @Option(help: ArgumentHelp("Where to listen for SCUs speaking plain DICOM.", valueName: "[host:]port"))
     var listen: String?
@@ -298,36 +306,9 @@ struct Proxy: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         try await metricsOptions.checkListening()
-        var defaultUpstream = upstream.flatMap { ProxyEndpoint(parsing: $0) }
-        if tls.upstreamTls { defaultUpstream?.tls = true }
-        var configuration = ProxyConfiguration(
-            listen: listenAddress,
-            routing: RoutingTable(routes: try parsedRoutes(), defaultUpstream: defaultUpstream))
-        try tls.apply(to: &configuration, routesUseTLS: routesUseTLS)
-        configuration.allowList = try parsedAllowList()
-        configuration.connectTimeout = .seconds(connectTimeout)
-        configuration.idleTimeout = .seconds(idleTimeout)
-        configuration.gracePeriod = .seconds(gracePeriod)
-        configuration.maximumPDULength = maxPDULength
-        configuration.observer = limits.applied(to: configuration.observer)
-        configuration.logDirectory = logDir
-        configuration.recordDirectory = record
-        configuration.recordSecrets = recordSecrets
-        let limitLines = connectionLimits.apply(to: &configuration)
-        if let rules = try rewriteRules() {
-            do {
-                let rewriter = try Rewriter.open(rules: rules)
-                for warning in rewriter.warnings {
-                    FileHandle.standardError.write(Data("dicomtap proxy: warning: \(warning)\n".utf8))
-                }
-                configuration.rewriter = rewriter
-            } catch {
-                FileHandle.standardError.write(Data("dicomtap proxy: \(error)\n".utf8))
-                throw ExitCode(2)
-            }
-            configuration.logOriginals = logOriginals
-        }
-        configuration.redactIdentifiers = redactIdentifiers
+        var limitLines: [String] = []
+        var configuration = try makeConfiguration(warn: { FileHandle.standardError.write(Data("dicomtap proxy: warning: \($0)\n".utf8)) },
+                                                  say: { limitLines.append($0) })
         let metrics = metricsOptions.endpoint.map { _ in DICOMMetrics() }
         configuration.metrics = metrics
 
@@ -392,21 +373,10 @@ struct Proxy: AsyncParsableCommand {
             }
         }
 
-        // SIGHUP: the TLS certificates, keys and CAs read again for new connections; open associations keep theirs.
-        let tlsOptions = tls
-        let routesTLS = routesUseTLS
-        let log = logger
-        let hangUp = configuration.listenTLS != nil || configuration.upstreamTLS != nil ? HangUpSignal {
-            do {
-                let contexts = try tlsOptions.load(routesUseTLS: routesTLS)
-                server.reloadTLS(listen: contexts.listen, upstream: contexts.upstream)
-                let warnings = [contexts.listen, contexts.upstream].compactMap { $0 }.flatMap(\.warnings)
-                    .map { "; warning: \($0)" }.joined()
-                log.info("SIGHUP: TLS certificates read again; new connections use them, open associations keep theirs\(warnings)")
-            } catch {
-                log.info("SIGHUP: TLS certificates not reloaded, the ones in use stay: \(error)")
-            }
-        } : nil
+        // SIGHUP: with --config, the file read again for new associations; the TLS certificates, keys and CAs read
+        // again. Open associations keep what they have.
+        let reloadable = config != nil || configuration.listenTLS != nil || configuration.upstreamTLS != nil
+        let hangUp = reloadable ? HangUpSignal { [self, log = logger] in reload(server: server, logger: log) } : nil
         let received = await signals.next()
         _ = hangUp
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")

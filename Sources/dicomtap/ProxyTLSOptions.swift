@@ -64,18 +64,6 @@ struct ProxyTLSOptions: ParsableArguments {
         }
     }
 
-    /// Loads the certificates and keys into `configuration`; a file that cannot be used is said with the fix.
-    func apply(to configuration: inout ProxyConfiguration, routesUseTLS: Bool) throws {
-        if let tlsListen {
-            guard let endpoint = ProxyEndpoint(parsing: tlsListen, defaultHost: "0.0.0.0") else { throw ExitCode(2) }
-            configuration.tlsListen = endpoint
-        }
-        let contexts = try load(routesUseTLS: routesUseTLS)
-        for context in [contexts.listen, contexts.upstream].compactMap({ $0 }) { warn(context.warnings, command: "proxy") }
-        configuration.listenTLS = contexts.listen
-        configuration.upstreamTLS = contexts.upstream
-    }
-
     /// The TLS sides from the files as they are now (at start, and again on SIGHUP).
     func load(routesUseTLS: Bool) throws -> (listen: TLSContext?, upstream: TLSContext?) {
         let keyLog: (@Sendable (ByteBuffer) -> Void)?

@@ -28,7 +28,8 @@ final class TerminationSignals: @unchecked Sendable {
     deinit { sources.forEach { $0.cancel() } }
 }
 
-/// SIGHUP: "read your files again" (the proxy's certificates), handled by `action` on a global queue, one at a time,
+/// SIGHUP: "read your files again" (the proxy's `--config` file and its certificates, through the one reload path,
+/// `Proxy.reload`), handled by `action` on a queue of its own, one at a time,
 /// from creation on; the default action (ending the process) is off meanwhile. (The source is only cancelled, in
 /// deinit: unchecked Sendable as `TerminationSignals`.)
 final class HangUpSignal: @unchecked Sendable {
