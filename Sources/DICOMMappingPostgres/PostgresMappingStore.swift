@@ -23,7 +23,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     package var location: String { settings.location }
     private let client: PostgresClient
     private let group: MultiThreadedEventLoopGroup
-    private let executor = DispatchTaskExecutor()
+    private let executor: DispatchTaskExecutor
     private let runner: Task<Void, Never>
     private let timeout: Duration
     private let lock = NSLock()
@@ -52,6 +52,8 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
         self.client = client
+        let executor = DispatchTaskExecutor()
+        self.executor = executor
         runner = Task(executorPreference: executor) { await client.run() }
         do {
             try migrate()
@@ -128,17 +130,26 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             task.cancel()
             throw failure(doing, because: "it did not answer within \(Self.format(timeout))")
         }
-        switch box.result! {
-        case .success(let value): return value
-        case .failure(let error as RewriteError): throw error
-        case .failure(let error): throw failure(doing, because: Self.describe(error: error))
+        switch box.result {
+        case .success(let value)?: return value
+        case .failure(let error as RewriteError)?: throw error
+        case .failure(let error)?:
+            // A collision found inside a transaction comes back wrapped in the transaction's error.
+            if let rewrite = (error as? PostgresTransactionError)?.closureError as? RewriteError { throw rewrite }
+            throw failure(doing, because: Self.describe(error: error))
+        case nil: throw failure(doing, because: "it did not answer")
         }
     }
 
     private func failure(_ doing: String, because reason: String) -> RewriteError {
-        RewriteError(.mappingStore, "cannot \(doing) the PostgreSQL mapping store \(location): \(reason); until it is back, "
-                     + "associations that need a new pseudonym are refused (start the database, or check --mapping-store "
-                     + "and its password)")
+        let advice = switch doing {
+        case "open": "is the database running, and are --mapping-store and its password right?"
+        case "write to": "until it is back, associations that need a new pseudonym are refused: start the database "
+            + "(associations whose values are known go on)"
+        default: "until it is back, answers with pseudonyms this proxy has not cached cannot be mapped back and are refused: "
+            + "start the database"
+        }
+        return RewriteError(.mappingStore, "cannot \(doing) the PostgreSQL mapping store \(location): \(reason); \(advice)")
     }
 
     static func format(_ duration: Duration) -> String {
@@ -172,7 +183,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             if error.dnsAAAAError != nil || error.dnsAError != nil { return "its host name \(error.host) does not resolve" }
             return "cannot connect to \(error.host):\(error.port)"
         }
-        if let error = error as? ChannelError, case .connectTimeout = error { return "connecting timed out" }
+        if let error = error as? ChannelError, case .connectTimeout(_) = error { return "connecting timed out" }
         if error is NIOSSLError { return "the TLS handshake failed" }
         return "\(error)"
     }
@@ -245,7 +256,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 let others = records.filter { !written.contains($0.pseudonym) }
                 guard !others.isEmpty else { return }
                 // Already there (from another instance, or issued before): the same original, or a collision.
-                var known: [String: (String, String?)] = [:]
+                var known: [String: (original: String, issuer: String?)] = [:]
                 let rows = try await connection.query("""
                     SELECT pseudonym, original, issuer FROM pseudonym WHERE pseudonym = ANY(\(others.map(\.pseudonym))::text[])
                     """, logger: Self.logger)
@@ -253,11 +264,11 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                     known[name] = (original, issuer)
                 }
                 for record in others {
-                    guard let (original, issuer) = known[record.pseudonym] else {
+                    guard let row = known[record.pseudonym] else {
                         throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) did not keep pseudonym "
                                            + "'\(record.pseudonym)' (was the table changed by hand?)")
                     }
-                    if original != record.original || (issuer ?? "") != (record.issuer ?? "") {
+                    if row.original != record.original || (row.issuer ?? "") != (record.issuer ?? "") {
                         throw MappingStore.collision(record)
                     }
                 }

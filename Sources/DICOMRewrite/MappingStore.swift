@@ -9,6 +9,11 @@ import DICOMCore
 import Foundation
 import GRDB
 
+/// `close(2)` (the store has a `close()` of its own).
+private func closeDescriptor(_ fd: Int32) {
+    _ = close(fd)
+}
+
 /// What a pseudonym stands for.
 package struct PseudonymRecord: Sendable, Hashable {
     package var pseudonym: String
@@ -87,7 +92,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         }
         // An existing file keeps originals: it must not be readable by others either.
         let changed = fchmod(fd, 0o600)
-        close(fd)
+        closeDescriptor(fd)
         guard changed == 0 else {
             throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(String(cString: strerror(errno)))")
         }

@@ -1,3 +1,5 @@
+import DICOMPeerSupport
+import DICOMTestSupport
 import DICOMCore
 import DICOMMappingPostgres
 import Foundation

@@ -1,3 +1,5 @@
+import DICOMPeerSupport
+import DICOMTestSupport
 import DICOMMappingPostgres
 import DICOMRewrite
 import Foundation
@@ -22,7 +24,11 @@ enum TestDatabase {
         if PeerRequirement.isStrict {
             throw TimeoutError(what: "required PostgreSQL server is missing: DICOMTAP_TEST_POSTGRES_URL is not set. Needs \(requirement).")
         }
-        if announced.withValue({ defer { $0 = true }; return !$0 }) {
+        let first = announced.withValue { said in
+            defer { said = true }
+            return !said
+        }
+        if first {
             FileHandle.standardError.write(Data("note: skipping the tests that need \(requirement)\n".utf8))
         }
         return false
@@ -75,19 +81,25 @@ struct OwnCluster {
     func resume() throws { try Self.run("resume", dir) }
     func stop() { _ = try? Self.run("stop", dir) }
 
+    /// Runs tools/pg_test_cluster.sh (posix_spawn and waitpid: the server it starts outlives it, which
+    /// Foundation's Process waits for here); its output.
     @discardableResult
     static func run(_ command: String, _ dir: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [Peers.repository.appendingPathComponent("tools/pg_test_cluster.sh").path, command, dir]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0 else { throw TimeoutError(what: "pg_test_cluster.sh \(command): \(text)") }
+        let script = Peers.repository.appendingPathComponent("tools/pg_test_cluster.sh").path
+        let output = dir + ".\(command).out"
+        let line = "'\(script)' \(command) '\(dir)' >'\(output)' 2>&1 </dev/null"
+        var pid: pid_t = 0
+        let arguments = ["/bin/bash", "-c", line]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        guard posix_spawn(&pid, "/bin/bash", nil, nil, &argv, environ) == 0 else {
+            throw TimeoutError(what: "pg_test_cluster.sh \(command): cannot start bash")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        unlink(output)
+        guard status == 0 else { throw TimeoutError(what: "pg_test_cluster.sh \(command): \(text)") }
         return text
     }
 }
