@@ -56,6 +56,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         self.executor = executor
         runner = Task(executorPreference: executor) { await client.run() }
         do {
+            try probe()
             try migrate()
         } catch {
             close()
@@ -92,10 +93,16 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     }
 
     private static func tls(_ settings: PostgresStoreSettings) throws(RewriteError) -> PostgresClient.Configuration.TLS {
+        guard let tls = try tlsConfiguration(settings) else { return .disable }
+        return settings.tls == .prefer ? .prefer(tls) : .require(tls)
+    }
+
+    /// The TLS settings the URL asks for (nil: sslmode=disable).
+    private static func tlsConfiguration(_ settings: PostgresStoreSettings) throws(RewriteError) -> TLSConfiguration? {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch settings.tls {
         case .disable:
-            return .disable
+            return nil
         case .prefer, .require:
             // libpq's meaning: encrypted, the server's certificate not checked.
             tls.certificateVerification = .none
@@ -109,7 +116,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 }
             }
         }
-        return settings.tls == .prefer ? .prefer(tls) : .require(tls)
+        return tls
     }
 
     // MARK: Running database work from synchronous callers
@@ -186,6 +193,30 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         if let error = error as? ChannelError, case .connectTimeout(_) = error { return "connecting timed out" }
         if error is NIOSSLError { return "the TLS handshake failed" }
         return "\(error)"
+    }
+
+    /// One connection made outside the pool, so that a refused connection, a wrong password or a missing
+    /// database is said as such at start (the pool retries quietly, and a lease would only time out).
+    private func probe() throws(RewriteError) {
+        var tls = PostgresConnection.Configuration.TLS.disable
+        if case .some(let configuration) = try Self.tlsConfiguration(settings) {
+            do {
+                let context = try NIOSSLContext(configuration: configuration)
+                tls = settings.tls == .prefer ? .prefer(context) : .require(context)
+            } catch {
+                throw failure("open", because: "its TLS settings cannot be used (\(Self.describe(error: error)))")
+            }
+        }
+        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.username,
+                                                             password: settings.password, database: settings.database, tls: tls)
+        configuration.options.connectTimeout = .init(min(timeout, .seconds(10)))
+        let loop = group.next()
+        let fixed = configuration
+        _ = try wait("open") { _ in
+            let connection = try await PostgresConnection.connect(on: loop, configuration: fixed, id: 0, logger: Self.logger).get()
+            try await connection.close()
+            return true
+        }
     }
 
     // MARK: Schema
