@@ -22,7 +22,7 @@ enum TestDatabase {
     static func check() throws -> Bool {
         if url != nil { return true }
         if PeerRequirement.isStrict {
-            throw TimeoutError(what: "required PostgreSQL server is missing: DICOMTAP_TEST_POSTGRES_URL is not set. Needs \(requirement).")
+            throw TestFailure("required PostgreSQL server is missing: DICOMTAP_TEST_POSTGRES_URL is not set. Needs \(requirement).")
         }
         let first = announced.withValue { said in
             defer { said = true }
@@ -57,7 +57,7 @@ enum TestDatabase {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw TimeoutError(what: "psql \(sql): \(text)") }
+        guard process.terminationStatus == 0 else { throw TestFailure("psql \(sql): \(text)") }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -93,13 +93,13 @@ struct OwnCluster {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         guard posix_spawn(&pid, "/bin/bash", nil, nil, &argv, environ) == 0 else {
-            throw TimeoutError(what: "pg_test_cluster.sh \(command): cannot start bash")
+            throw TestFailure("pg_test_cluster.sh \(command): cannot start bash")
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let text = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         unlink(output)
-        guard status == 0 else { throw TimeoutError(what: "pg_test_cluster.sh \(command): \(text)") }
+        guard status == 0 else { throw TestFailure("pg_test_cluster.sh \(command): \(text)") }
         return text
     }
 }
@@ -109,4 +109,10 @@ extension Trait where Self == ConditionTrait {
     static var postgres: Self {
         .enabled("needs a PostgreSQL server (DICOMTAP_TEST_POSTGRES_URL)") { try TestDatabase.check() }
     }
+}
+
+/// A test prerequisite or helper that failed, in words.
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
