@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -66,6 +67,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The PostgreSQL mapping store (issue 21), apart so DICOMRewrite does not link postgres-nio.
+        .target(
+            name: "DICOMMappingPostgres",
+            dependencies: [
+                "DICOMRewrite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -142,7 +155,8 @@ let package = Package(
             name: "dicomtap",
             dependencies: [
                 "DICOMCore", "DICOMUL", "DIMSE", "DICOMInspect", "DICOMCapture", "DICOMProxy",
-                "DICOMRewrite", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo", "DICOMMetrics",
+                "DICOMRewrite", "DICOMMappingPostgres", "DICOMNetwork", "DICOMStore", "DICOMServices", "DICOMReplay", "DICOMDemo",
+                "DICOMMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -228,6 +242,14 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Peers"]
+        ),
+        .testTarget(
+            name: "DICOMMappingPostgresTests",
+            dependencies: ["DICOMPeerSupport", "DICOMProxyTestSupport", "DICOMTestSupport", "DICOMMappingPostgres", "DICOMRewrite",
+                           "DICOMProxy", "DICOMNetwork", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "DICOMStoreTests",

@@ -9,6 +9,11 @@ import DICOMCore
 import Foundation
 import GRDB
 
+/// `close(2)` (the store has a `close()` of its own).
+private func closeDescriptor(_ fd: Int32) {
+    _ = close(fd)
+}
+
 /// What a pseudonym stands for.
 package struct PseudonymRecord: Sendable, Hashable {
     package var pseudonym: String
@@ -54,7 +59,7 @@ extension RewriteError.Code {
 /// (or read back), so a failed write is tried again the next time the value passes.
 /// A store kept in memory only has no file behind it: there the records are the store and are
 /// all kept. Thread-safe.
-package final class MappingStore: @unchecked Sendable {
+package final class MappingStore: PseudonymStore, @unchecked Sendable {
     private let queue: DatabasePool?
     package let path: String?
     private let lock = NSLock()
@@ -87,7 +92,7 @@ package final class MappingStore: @unchecked Sendable {
         }
         // An existing file keeps originals: it must not be readable by others either.
         let changed = fchmod(fd, 0o600)
-        close(fd)
+        closeDescriptor(fd)
         guard changed == 0 else {
             throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(String(cString: strerror(errno)))")
         }
@@ -164,16 +169,16 @@ package final class MappingStore: @unchecked Sendable {
     }
 
     /// The error for a pseudonym that would stand for two originals.
-    static func collision(_ record: PseudonymRecord) -> RewriteError {
+    package static func collision(_ record: PseudonymRecord) -> RewriteError {
         RewriteError(.collision, "pseudonym '\(record.pseudonym)' (\(record.vr)) is already in the mapping store for another "
                      + "original: two patients would be mixed up, so the message is refused"
                      + (record.vr == .UI ? "" : " (longer pseudonyms, length: in the rules, make this less likely)"))
     }
 
-    /// Records that `record.pseudonym` stands for `record.original` (a collision is an error).
-    package func issued(_ record: PseudonymRecord) throws(RewriteError) {
-        try commit([record])
-    }
+    /// The file's path (or "memory" for a store kept in memory only).
+    package var location: String { path ?? "memory" }
+
+    package func close() {}
 
     /// Writes new records in one transaction. A pseudonym already in the store for another
     /// original (or issuer) is a collision: nothing of the batch is written and the error says
@@ -327,6 +332,39 @@ package final class MappingStore: @unchecked Sendable {
             return try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pseudonym") ?? 0 }
         } catch {
             throw RewriteError(.mappingStore, "cannot read the mapping store \(path ?? ""): \(error)")
+        }
+    }
+
+    /// Up to `limit` records in pseudonym order after `pseudonym` (export).
+    package func records(after pseudonym: String?, limit: Int) throws(RewriteError) -> [PseudonymRecord] {
+        guard let queue else {
+            lock.lock()
+            defer { lock.unlock() }
+            let start = pseudonym ?? ""
+            return Array(memory.values.filter { $0.pseudonym > start }.sorted { $0.pseudonym < $1.pseudonym }.prefix(limit))
+        }
+        let path = self.path ?? ""
+        do {
+            return try queue.read { db in
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT pseudonym, original, vr, tag, issuer FROM pseudonym WHERE pseudonym > ? ORDER BY pseudonym LIMIT ?
+                    """, arguments: [pseudonym ?? "", limit])
+                return try rows.map { row throws(RewriteError) -> PseudonymRecord in
+                    let name: String? = row["pseudonym"]
+                    let original: String? = row["original"]
+                    let vrCode: String? = row["vr"]
+                    let tag: Int64? = row["tag"]
+                    guard let name, let original, let vrCode, let vr = VR(code: vrCode), let tag, let rawTag = UInt32(exactly: tag) else {
+                        throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: a row after pseudonym "
+                                           + "'\(pseudonym ?? "")' is not one this program writes")
+                    }
+                    return PseudonymRecord(pseudonym: name, original: original, vr: vr, tag: Tag(rawValue: rawTag), issuer: row["issuer"])
+                }
+            }
+        } catch let error as RewriteError {
+            throw error
+        } catch {
+            throw RewriteError(.mappingStore, "cannot read the mapping store \(path): \(Self.describe(error: error))")
         }
     }
 }

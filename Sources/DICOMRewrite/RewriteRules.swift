@@ -106,8 +106,14 @@ package struct RewriteRules: Sendable, Hashable {
     package var reverseMap = true
     /// The secret key file for `pseudonymize` (see `SecretKey`: 32 random bytes, owned by the user, mode 0600 or 0400).
     package var keyFile: String?
-    /// The SQLite file of pseudonym → original (created with mode 0600).
+    /// The SQLite file of pseudonym → original (created with mode 0600), or a PostgreSQL URL.
     package var mappingStore: String?
+
+    /// Whether a rule pseudonymizes (and so needs a mapping store).
+    package var usesMappingStore: Bool {
+        attributes.values.contains { if case .pseudonymize = $0.action { return true } else { return false } }
+            || patterns.contains { if case .pseudonymize? = $0.action { return true } else { return false } }
+    }
 
     package init() {}
 

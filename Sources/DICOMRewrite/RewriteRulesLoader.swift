@@ -201,7 +201,8 @@ package enum RewriteRulesLoader {
                 case "key-file", "keyFile":
                     rules.keyFile = path(try string(value, "key-file"))
                 case "mapping-store", "mappingStore":
-                    rules.mappingStore = path(try string(value, "mapping-store"))
+                    let location = try string(value, "mapping-store")
+                    rules.mappingStore = MappingStore.isDatabaseURL(location) ? location : path(location)
                 default:
                     throw fail(keyNode, "unknown key '\(key)' (attributes, repeating-groups, private-attributes, safe-private, profile, "
                                + "options, enable-options, default-issuers, date-shift-days, max-new-pseudonyms, aeTitles, reverse-map, "

@@ -83,7 +83,7 @@ package struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
 /// other element keeps its exact bytes. Thread-safe (the store serialises itself).
 package final class Rewriter: Sendable {
     package let rules: RewriteRules
-    package let store: MappingStore
+    package let store: any PseudonymStore
     let pseudonymizer: Pseudonymizer?
     /// What `shift-date` moves dates by (the rules' days, else derived from the key).
     package let dateShift: DateShift?
@@ -92,7 +92,7 @@ package final class Rewriter: Sendable {
     package let warnings: [String]
 
     /// `key` is needed when a rule pseudonymizes.
-    package init(rules: RewriteRules, key: SecretKey?, store: MappingStore = MappingStore(),
+    package init(rules: RewriteRules, key: SecretKey?, store: any PseudonymStore = MappingStore(),
                 decodingOptions: DecodingOptions = .lenient) throws(RewriteError) {
         if rules.needsKey && key == nil {
             throw RewriteError(.keyFile, "pseudonymizing needs a secret key: give --key-file FILE (or key-file: in the rules)")
@@ -116,17 +116,31 @@ package final class Rewriter: Sendable {
         warnings = key?.warnings ?? []
     }
 
-    /// Reads the key file and opens the mapping store the rules name.
-    package static func open(rules: RewriteRules, defaultMappingStore: String = "dicomtap-pseudonyms.sqlite") throws(RewriteError) -> Rewriter {
+    /// Reads the key file and opens the mapping store the rules name (a SQLite file; a database URL
+    /// needs `store`, opened by the caller: `DICOMMappingPostgres`).
+    package static func open(rules: RewriteRules, defaultMappingStore: String = Rewriter.defaultMappingStore,
+                             store given: (any PseudonymStore)? = nil) throws(RewriteError) -> Rewriter {
         var key: SecretKey?
         if let keyFile = rules.keyFile {
             key = try SecretKey(contentsOfFile: keyFile)
         }
-        let usesStore = rules.attributes.values.contains { if case .pseudonymize = $0.action { return true } else { return false } }
-            || rules.patterns.contains { if case .pseudonymize? = $0.action { return true } else { return false } }
-        let store = usesStore ? try MappingStore(path: rules.mappingStore ?? defaultMappingStore) : MappingStore()
+        let store: any PseudonymStore
+        if let given {
+            store = given
+        } else if rules.usesMappingStore {
+            let location = rules.mappingStore ?? defaultMappingStore
+            guard !MappingStore.isDatabaseURL(location) else {
+                throw RewriteError(.mappingStore, "the mapping store \(location) is a database: it is opened by the command, not here")
+            }
+            store = try MappingStore(path: location)
+        } else {
+            store = MappingStore()
+        }
         return try Rewriter(rules: rules, key: key, store: store)
     }
+
+    /// The SQLite file used when the rules pseudonymize and name no mapping store.
+    package static let defaultMappingStore = "dicomtap-pseudonyms.sqlite"
 
     /// The pseudonym the proxy sends for `value` under `rule` (nil when the rule does not pseudonymize).
     package func pseudonym(for value: String, rule: AttributeRule, vr: VR? = nil) -> String? {

@@ -39,7 +39,10 @@ extension Proxy {
                 configuration.rewriter = rewriterInUse
             } else {
                 do {
-                    let rewriter = try Rewriter.open(rules: rules)
+                    // A postgresql:// store is opened here (its client runs on its own event loop, so waiting
+                    // for it holds no thread it needs); a SQLite file is opened by `Rewriter.open`.
+                    let database = try MappingStoreOpening.database(for: rules, passwordFile: mappingStorePasswordFile)
+                    let rewriter = try Rewriter.open(rules: rules, store: database)
                     rewriter.warnings.forEach(warn)
                     configuration.rewriter = rewriter
                 } catch {

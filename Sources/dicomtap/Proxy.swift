@@ -141,9 +141,11 @@ struct Proxy: AsyncParsableCommand {
                                valueName: "file"))
     var keyFile: String?
 
-    @Option(help: ArgumentHelp("SQLite file mapping pseudonyms back to originals (mode 0600; default dicomtap-pseudonyms.sqlite).",
-                               valueName: "file"))
+    @Option(help: ArgumentHelp(MappingStoreOpening.help, valueName: "file|url"))
     var mappingStore: String?
+
+    @Option(help: ArgumentHelp(MappingStoreOpening.passwordHelp, valueName: "file"))
+    var mappingStorePasswordFile: String?
 
     @Option(name: .customLong("called-ae"),
             help: ArgumentHelp("Send the called AE title OLD to the SCP as NEW (repeatable).", valueName: "OLD=NEW"))
@@ -297,7 +299,7 @@ struct Proxy: AsyncParsableCommand {
         if let logDir { try PathCheck.writableFolder(logDir, "--log-dir", contents: Self.logDirContents) }
         if let record { try PathCheck.writableFolder(record, "--record", contents: Self.recordContents) }
         if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
-        if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
+        if let mappingStore { try MappingStoreOpening.check(mappingStore, passwordFile: mappingStorePasswordFile) }
         do {
             for address in [listenAddress, tls.tlsListen.flatMap { ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") }].compactMap({ $0 }) {
                 try await SocketFailure.checkListening(host: address.host, port: address.port)

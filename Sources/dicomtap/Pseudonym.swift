@@ -39,9 +39,12 @@ struct Pseudonym: ParsableCommand {
     @Option(help: ArgumentHelp("Characters of the keyed part (16-52, shortened to fit the VR).", valueName: "n"))
     var length: Int?
 
-    @Option(help: ArgumentHelp("Also record pseudonym -> original in this SQLite file (the proxy's --mapping-store).",
-                               valueName: "file"))
+    @Option(help: ArgumentHelp("Also record pseudonym -> original in this SQLite file or postgresql:// database "
+                               + "(the proxy's --mapping-store).", valueName: "file|url"))
     var mappingStore: String?
+
+    @Option(help: ArgumentHelp(MappingStoreOpening.passwordHelp, valueName: "file"))
+    var mappingStorePasswordFile: String?
 
     @Option(help: ArgumentHelp("Patient ID only: the Issuer of Patient ID whose namespace the pseudonym is made in (the data set's "
                                + "(0010,0021), else the calling AE's default-issuers entry in the rules); without it, as for data sets with neither.",
@@ -54,7 +57,7 @@ struct Pseudonym: ParsableCommand {
     func run() throws {
         if let keyFile { try PathCheck.readableFile(keyFile, "--key-file") }
         if let rewrite { try PathCheck.readableFile(rewrite, "--rewrite") }
-        if let mappingStore { try PathCheck.writableFile(mappingStore, "--mapping-store") }
+        if let mappingStore { try MappingStoreOpening.check(mappingStore, passwordFile: mappingStorePasswordFile) }
         var format = PseudonymFormat()
         var valueVR: VR = .LO
         var keyPath = keyFile
@@ -92,8 +95,15 @@ struct Pseudonym: ParsableCommand {
             FileHandle.standardError.write(Data("dicomtap pseudonym: warning: \(warning)\n".utf8))
         }
         let pseudonymizer = Pseudonymizer(key: key)
-        let store: MappingStore?
-        do { store = try mappingStore.map { try MappingStore(path: $0) } } catch { throw CLIError("\(error)") }
+        let store: (any PseudonymStore)?
+        do {
+            store = try mappingStore.map { location throws(RewriteError) in
+                try MappingStoreOpening.open(location, passwordFile: mappingStorePasswordFile)
+            }
+        } catch {
+            throw CLIError("\(error)")
+        }
+        defer { store?.close() }
         for value in values {
             let pseudonym = pseudonymizer.pseudonym(for: value, vr: valueVR, format: format, issuer: issuer)
             do {

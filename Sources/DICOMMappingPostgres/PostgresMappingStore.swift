@@ -1,0 +1,409 @@
+import DICOMCore
+import DICOMRewrite
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// The pseudonyms issued, pseudonym → original, in a PostgreSQL database several proxies share
+/// (issue 21): an answer that comes back through one proxy for a pseudonym another issued is
+/// mapped back. The table is created (or migrated) at start under an advisory lock, so instances
+/// starting together do not race; a pseudonym recorded for another original is found by the
+/// primary key (INSERT ... ON CONFLICT DO NOTHING, then the row that won is compared), so two
+/// instances inserting at once cannot both succeed. Lookups go through a bounded cache of recent
+/// records (`RecentRecords`); a miss is remembered for a moment only, since another instance may
+/// record the pseudonym next. postgres-nio's client keeps a pool and reconnects by itself; every
+/// operation is bounded by `timeout`, so a database that is down makes a commit fail (the proxy
+/// refuses the association) instead of hanging. The client runs on its own event loop and task
+/// executor: callers block (a proxy event loop on a cache miss, GRDB-like) without starving it.
+package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
+    package let settings: PostgresStoreSettings
+    package var location: String { settings.location }
+    private let client: PostgresClient
+    private let group: MultiThreadedEventLoopGroup
+    private let executor: DispatchTaskExecutor
+    private let runner: Task<Void, Never>
+    private let timeout: Duration
+    private let lock = NSLock()
+    private var cache: RecentRecords
+    /// Pseudonyms looked up and absent, with when: forgotten after `missLifetime`.
+    private var misses: [String: ContinuousClock.Instant] = [:]
+    private static let maximumMisses = 10_000
+    private static let missLifetime = Duration.seconds(2)
+    private var closed = false
+    static let logger = Logger(label: "dicomtap.mapping-store") { _ in SwiftLogNoOpLogHandler() }
+    /// The schema this program writes (`dicomtap_schema.version`).
+    package static let schemaVersion = 1
+
+    /// Connects to the database `settings` names and creates or migrates the schema. Blocks for at
+    /// most about `timeout` per step: call it off the cooperative pool (`open`).
+    package init(settings: PostgresStoreSettings, cacheLimit: Int = MappingStore.defaultCacheLimit,
+                 timeout: Duration = .seconds(5)) throws(RewriteError) {
+        self.settings = settings
+        self.timeout = timeout
+        cache = RecentRecords(limit: cacheLimit)
+        var configuration = PostgresClient.Configuration(host: settings.host, port: settings.port, username: settings.username,
+                                                         password: settings.password, database: settings.database, tls: .disable)
+        configuration.tls = try Self.tls(settings)
+        configuration.options.connectTimeout = min(timeout, .seconds(10))
+        configuration.options.maximumConnections = 8
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
+        self.client = client
+        let executor = DispatchTaskExecutor()
+        self.executor = executor
+        runner = Task(executorPreference: executor) { await client.run() }
+        do {
+            try probe()
+            try migrate()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// `init` on a thread of its own, for async callers (the proxy's start).
+    package static func open(settings: PostgresStoreSettings, cacheLimit: Int = MappingStore.defaultCacheLimit,
+                             timeout: Duration = .seconds(5)) async throws(RewriteError) -> PostgresMappingStore {
+        let result: Result<PostgresMappingStore, RewriteError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                do throws(RewriteError) {
+                    continuation.resume(returning: .success(try PostgresMappingStore(settings: settings, cacheLimit: cacheLimit,
+                                                                                     timeout: timeout)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    deinit { close() }
+
+    package func close() {
+        let wasClosed = lock.withLock {
+            defer { closed = true }
+            return closed
+        }
+        guard !wasClosed else { return }
+        runner.cancel()
+        group.shutdownGracefully { _ in }
+    }
+
+    private static func tls(_ settings: PostgresStoreSettings) throws(RewriteError) -> PostgresClient.Configuration.TLS {
+        guard let tls = try tlsConfiguration(settings) else { return .disable }
+        return settings.tls == .prefer ? .prefer(tls) : .require(tls)
+    }
+
+    /// The TLS settings the URL asks for (nil: sslmode=disable).
+    private static func tlsConfiguration(_ settings: PostgresStoreSettings) throws(RewriteError) -> TLSConfiguration? {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch settings.tls {
+        case .disable:
+            return nil
+        case .prefer, .require:
+            // libpq's meaning: encrypted, the server's certificate not checked.
+            tls.certificateVerification = .none
+        case .verifyCA, .verifyFull:
+            tls.certificateVerification = settings.tls == .verifyCA ? .noHostnameVerification : .fullVerification
+            if let file = settings.rootCertificate {
+                do {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+                } catch {
+                    throw RewriteError(.mappingStore, "--mapping-store sslrootcert=\(file): not a readable PEM certificate file")
+                }
+            }
+        }
+        return tls
+    }
+
+    // MARK: Running database work from synchronous callers
+
+    /// Runs `body` on the client's executor and waits at most `timeout` for it.
+    private func wait<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
+        let box = ResultBox<T>()
+        let client = self.client
+        let task = Task(executorPreference: executor) {
+            do {
+                box.set(.success(try await body(client)))
+            } catch {
+                box.set(.failure(error))
+            }
+        }
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        if box.semaphore.wait(timeout: .now() + seconds) == .timedOut {
+            task.cancel()
+            throw failure(doing, because: "it did not answer within \(Self.format(timeout))")
+        }
+        switch box.result {
+        case .success(let value)?: return value
+        case .failure(let error as RewriteError)?: throw error
+        case .failure(let error)?:
+            // A collision found inside a transaction comes back wrapped in the transaction's error.
+            if let rewrite = (error as? PostgresTransactionError)?.closureError as? RewriteError { throw rewrite }
+            throw failure(doing, because: Self.describe(error: error))
+        case nil: throw failure(doing, because: "it did not answer")
+        }
+    }
+
+    private func failure(_ doing: String, because reason: String) -> RewriteError {
+        let advice = switch doing {
+        case "open": "is the database running, and are --mapping-store and its password right?"
+        case "write to": "until it is back, associations that need a new pseudonym are refused: start the database "
+            + "(associations whose values are known go on)"
+        default: "until it is back, answers with pseudonyms this proxy has not cached cannot be mapped back and are refused: "
+            + "start the database"
+        }
+        return RewriteError(.mappingStore, "cannot \(doing) the PostgreSQL mapping store \(location): \(reason); \(advice)")
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+    }
+
+    /// A database error in words: the server's message, or what happened to the connection.
+    static func describe(error: any Error) -> String {
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.closureError ?? error.beginError ?? error.commitError { return describe(error: inner) }
+            return "the transaction failed"
+        }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                return message + state
+            }
+            if let underlying = error.underlying { return describe(error: underlying) }
+            switch error.code {
+            case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown: return "the connection was closed"
+            case .poolClosed: return "the store is closed"
+            case .authMechanismRequiresPassword: return "the server asks for a password: set PGPASSWORD or give --mapping-store-password-file"
+            case .sslUnsupported: return "the server does not offer TLS (sslmode=require in the URL)"
+            default: return "the connection failed (\(error.code))"
+            }
+        }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return describe(error: first.error) }
+            if error.dnsAAAAError != nil || error.dnsAError != nil { return "its host name \(error.host) does not resolve" }
+            return "cannot connect to \(error.host):\(error.port)"
+        }
+        if let error = error as? ChannelError, case .connectTimeout(_) = error { return "connecting timed out" }
+        if error is NIOSSLError { return "the TLS handshake failed" }
+        return "\(error)"
+    }
+
+    /// One connection made outside the pool, so that a refused connection, a wrong password or a missing
+    /// database is said as such at start (the pool retries quietly, and a lease would only time out).
+    private func probe() throws(RewriteError) {
+        var tls = PostgresConnection.Configuration.TLS.disable
+        if case .some(let configuration) = try Self.tlsConfiguration(settings) {
+            do {
+                let context = try NIOSSLContext(configuration: configuration)
+                tls = settings.tls == .prefer ? .prefer(context) : .require(context)
+            } catch {
+                throw failure("open", because: "its TLS settings cannot be used (\(Self.describe(error: error)))")
+            }
+        }
+        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.username,
+                                                             password: settings.password, database: settings.database, tls: tls)
+        configuration.options.connectTimeout = .init(min(timeout, .seconds(10)))
+        let loop = group.next()
+        let fixed = configuration
+        _ = try wait("open") { _ in
+            let connection = try await PostgresConnection.connect(on: loop, configuration: fixed, id: 0, logger: Self.logger).get()
+            try await connection.close()
+            return true
+        }
+    }
+
+    // MARK: Schema
+
+    /// Creates the table (or brings an older schema up to date) under an advisory lock held for the transaction.
+    private func migrate() throws(RewriteError) {
+        let version = try wait("open") { client in
+            try await client.withTransaction(logger: Self.logger) { connection -> Int in
+                // Any constant both instances agree on: "DICOMTap" in ASCII.
+                try await connection.query("SELECT pg_advisory_xact_lock(4921657244123865456)", logger: Self.logger)
+                try await connection.query("CREATE TABLE IF NOT EXISTS dicomtap_schema (version INTEGER NOT NULL)", logger: Self.logger)
+                var found: Int?
+                for try await (version) in try await connection.query("SELECT max(version) FROM dicomtap_schema", logger: Self.logger)
+                    .decode(Int?.self) {
+                    found = version
+                }
+                if let found, found > Self.schemaVersion { return found }
+                if found == nil {
+                    try await connection.query("""
+                        CREATE TABLE IF NOT EXISTS pseudonym (
+                            pseudonym TEXT COLLATE "C" PRIMARY KEY,
+                            original TEXT NOT NULL,
+                            vr TEXT NOT NULL,
+                            tag BIGINT NOT NULL,
+                            issued TIMESTAMPTZ NOT NULL DEFAULT now(),
+                            issuer TEXT,
+                            derivation TEXT NOT NULL
+                        )
+                        """, logger: Self.logger)
+                    try await connection.query("INSERT INTO dicomtap_schema (version) VALUES (\(Self.schemaVersion))", logger: Self.logger)
+                }
+                return Self.schemaVersion
+            }
+        }
+        if version > Self.schemaVersion {
+            throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) has schema version \(version), made by a "
+                               + "newer dicomtap (this one knows version \(Self.schemaVersion)): use that version")
+        }
+    }
+
+    // MARK: PseudonymStore
+
+    package func cachedRecord(of pseudonym: String) -> PseudonymRecord? {
+        lock.withLock { cache.record(of: pseudonym) }
+    }
+
+    /// Records in the cache: for tests.
+    package var cachedCount: Int { lock.withLock { cache.count } }
+
+    package func commit(_ records: [PseudonymRecord]) throws(RewriteError) {
+        guard !records.isEmpty else { return }
+        let location = self.location
+        try wait("write to") { client in
+            // In one order (the key's), so that two instances inserting overlapping batches cannot deadlock.
+            try await client.withTransaction(logger: Self.logger) { connection in
+                let inserted = try await connection.query("""
+                    INSERT INTO pseudonym (pseudonym, original, vr, tag, issuer, derivation)
+                    SELECT p, o, v, t, NULLIF(i, ''), d
+                    FROM unnest(\(records.map(\.pseudonym))::text[], \(records.map(\.original))::text[],
+                                \(records.map(\.vr.code))::text[], \(records.map { Int64($0.tag.rawValue) })::int8[],
+                                \(records.map { $0.issuer ?? "" })::text[], \(records.map(\.derivation))::text[]) AS n(p, o, v, t, i, d)
+                    ORDER BY p COLLATE "C"
+                    ON CONFLICT (pseudonym) DO NOTHING
+                    RETURNING pseudonym
+                    """, logger: Self.logger)
+                var written = Set<String>()
+                for try await name in inserted.decode(String.self) { written.insert(name) }
+                let others = records.filter { !written.contains($0.pseudonym) }
+                guard !others.isEmpty else { return }
+                // Already there (from another instance, or issued before): the same original, or a collision.
+                var known: [String: (original: String, issuer: String?)] = [:]
+                let rows = try await connection.query("""
+                    SELECT pseudonym, original, issuer FROM pseudonym WHERE pseudonym = ANY(\(others.map(\.pseudonym))::text[])
+                    """, logger: Self.logger)
+                for try await (name, original, issuer) in rows.decode((String, String, String?).self) {
+                    known[name] = (original, issuer)
+                }
+                for record in others {
+                    guard let row = known[record.pseudonym] else {
+                        throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) did not keep pseudonym "
+                                           + "'\(record.pseudonym)' (was the table changed by hand?)")
+                    }
+                    if row.original != record.original || (row.issuer ?? "") != (record.issuer ?? "") {
+                        throw MappingStore.collision(record)
+                    }
+                }
+            }
+        }
+        lock.withLock {
+            for record in records {
+                misses.removeValue(forKey: record.pseudonym)
+                cache.insert(record)
+            }
+        }
+    }
+
+    package func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
+        DispatchQueue.global(qos: .userInitiated).async {
+            do throws(RewriteError) {
+                try self.commit(records)
+                completion(nil)
+            } catch {
+                completion(error)
+            }
+        }
+    }
+
+    package func original(of pseudonym: String) throws(RewriteError) -> PseudonymRecord? {
+        let now = ContinuousClock.now
+        let known: PseudonymRecord?? = lock.withLock {
+            if let record = cache.record(of: pseudonym) { return .some(record) }
+            if let missed = misses[pseudonym], now - missed < Self.missLifetime { return .some(nil) }
+            return nil
+        }
+        if let known { return known }
+        let found = try records(matching: pseudonym, after: nil, limit: 1).first
+        lock.withLock {
+            if let found {
+                misses.removeValue(forKey: pseudonym)
+                cache.insert(found)
+            } else {
+                if misses.count >= Self.maximumMisses { misses.removeAll() }
+                misses[pseudonym] = now
+            }
+        }
+        return found
+    }
+
+    package func count() throws(RewriteError) -> Int {
+        try wait("read") { client in
+            var total = 0
+            for try await count in try await client.query("SELECT count(*) FROM pseudonym", logger: Self.logger).decode(Int.self) {
+                total = count
+            }
+            return total
+        }
+    }
+
+    package func records(after pseudonym: String?, limit: Int) throws(RewriteError) -> [PseudonymRecord] {
+        try records(matching: nil, after: pseudonym ?? "", limit: limit)
+    }
+
+    /// The row of `pseudonym`, or the rows after `after` in order.
+    private func records(matching pseudonym: String?, after: String?, limit: Int) throws(RewriteError) -> [PseudonymRecord] {
+        let location = self.location
+        return try wait("read") { client in
+            let query: PostgresQuery = if let pseudonym {
+                "SELECT pseudonym, original, vr, tag, issuer FROM pseudonym WHERE pseudonym = \(pseudonym)"
+            } else {
+                "SELECT pseudonym, original, vr, tag, issuer FROM pseudonym WHERE pseudonym > \(after ?? "") ORDER BY pseudonym LIMIT \(limit)"
+            }
+            var found: [PseudonymRecord] = []
+            let rows = try await client.query(query, logger: Self.logger)
+            for try await (name, original, vrCode, tag, issuer) in rows.decode((String, String, String, Int64, String?).self) {
+                guard let vr = VR(code: vrCode), let rawTag = UInt32(exactly: tag) else {
+                    throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) is damaged: the row of pseudonym "
+                                       + "'\(name)' has VR '\(vrCode)' and tag \(tag)")
+                }
+                found.append(PseudonymRecord(pseudonym: name, original: original, vr: vr, tag: Tag(rawValue: rawTag), issuer: issuer))
+            }
+            return found
+        }
+    }
+}
+
+/// The result of work on the client's executor, handed to the thread waiting for it.
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
+    let semaphore = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var value: Result<T, any Error>?
+
+    var result: Result<T, any Error>? { lock.withLock { value } }
+
+    func set(_ result: Result<T, any Error>) {
+        lock.withLock { value = result }
+        semaphore.signal()
+    }
+}
+
+/// Runs the database client's tasks on Dispatch's threads, not the cooperative pool: a caller that
+/// blocks waiting for them (an event loop, a test) cannot starve them.
+final class DispatchTaskExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "dicomtap.mapping-store", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}

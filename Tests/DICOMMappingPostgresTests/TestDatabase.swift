@@ -1,0 +1,118 @@
+import DICOMPeerSupport
+import DICOMTestSupport
+import DICOMMappingPostgres
+import DICOMRewrite
+import Foundation
+import Testing
+
+/// The PostgreSQL server of these tests: `DICOMTAP_TEST_POSTGRES_URL` (`.ci/run` starts one with
+/// tools/pg_test_cluster.sh). Each test makes a database of its own on it. Outside CI without a
+/// server the tests skip, saying so once; in CI (`CI=true` or `DICOMTAP_REQUIRE_PEERS=1`) they fail.
+enum TestDatabase {
+    static var url: String? {
+        guard let url = ProcessInfo.processInfo.environment["DICOMTAP_TEST_POSTGRES_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    static let requirement = "a PostgreSQL server: set DICOMTAP_TEST_POSTGRES_URL=postgresql://USER@127.0.0.1:PORT/DB "
+        + "(tools/pg_test_cluster.sh start DIR starts a throwaway one and prints it; .ci/run does this)"
+
+    static let announced = Locked(false)
+
+    static func check() throws -> Bool {
+        if url != nil { return true }
+        if PeerRequirement.isStrict {
+            throw TestFailure("required PostgreSQL server is missing: DICOMTAP_TEST_POSTGRES_URL is not set. Needs \(requirement).")
+        }
+        let first = announced.withValue { said in
+            defer { said = true }
+            return !said
+        }
+        if first {
+            FileHandle.standardError.write(Data("note: skipping the tests that need \(requirement)\n".utf8))
+        }
+        return false
+    }
+
+    /// A new, empty database on the test server (or on the server at `server`); its URL.
+    static func create(_ prefix: String, on server: String? = nil) throws -> String {
+        let base = try #require(server ?? url)
+        var components = try #require(URLComponents(string: base))
+        let name = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+        try psql(base, "CREATE DATABASE \(name)")
+        components.path = "/" + name
+        return try #require(components.string)
+    }
+
+    /// Runs one SQL statement with psql (another client than ours); its output.
+    @discardableResult
+    static func psql(_ url: String, _ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = [url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else { throw TestFailure("psql \(sql): \(text)") }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func settings(_ url: String) throws -> PostgresStoreSettings {
+        try PostgresStoreSettings(url: url, environment: [:])
+    }
+}
+
+/// A cluster of a test's own (tools/pg_test_cluster.sh), which the test may stop and start again.
+struct OwnCluster {
+    let dir: String
+    let url: String
+
+    static func start() throws -> OwnCluster {
+        let dir = "/tmp/dicomtap-pg-\(UUID().uuidString.prefix(8).lowercased())"
+        let url = try run("start", dir)
+        return OwnCluster(dir: dir, url: url)
+    }
+
+    func pause() throws { try Self.run("pause", dir) }
+    func resume() throws { try Self.run("resume", dir) }
+    func stop() { _ = try? Self.run("stop", dir) }
+
+    /// Runs tools/pg_test_cluster.sh (posix_spawn and waitpid: the server it starts outlives it, which
+    /// Foundation's Process waits for here); its output.
+    @discardableResult
+    static func run(_ command: String, _ dir: String) throws -> String {
+        let script = Peers.repository.appendingPathComponent("tools/pg_test_cluster.sh").path
+        let output = dir + ".\(command).out"
+        let line = "'\(script)' \(command) '\(dir)' >'\(output)' 2>&1 </dev/null"
+        var pid: pid_t = 0
+        let arguments = ["/bin/bash", "-c", line]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        guard posix_spawn(&pid, "/bin/bash", nil, nil, &argv, environ) == 0 else {
+            throw TestFailure("pg_test_cluster.sh \(command): cannot start bash")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        unlink(output)
+        guard status == 0 else { throw TestFailure("pg_test_cluster.sh \(command): \(text)") }
+        return text
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs only with a PostgreSQL server for the tests; fails instead of skipping in CI.
+    static var postgres: Self {
+        .enabled("needs a PostgreSQL server (DICOMTAP_TEST_POSTGRES_URL)") { try TestDatabase.check() }
+    }
+}
+
+/// A test prerequisite or helper that failed, in words.
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
