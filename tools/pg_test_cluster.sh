@@ -12,6 +12,10 @@
 set -euo pipefail
 cmd=${1:-}; dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|pause|resume|stop DIR" >&2; exit 2; }
+dir=$(realpath -m "$dir")
+# PostgreSQL's programs change directory to find one another: from a folder the postgres user cannot enter (a
+# checkout under /root, as root in CI) they fail. Run from /.
+cd /
 
 bin=""
 for v in 17 16 15 14 13; do

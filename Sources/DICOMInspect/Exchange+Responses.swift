@@ -13,9 +13,8 @@ public struct ResponseCounts: Sendable, Hashable {
     public internal(set) var matches = 0
     /// Responses that carry a data set (or announced one that was lost).
     public internal(set) var withDataSet = 0
-    /// Responses by status class, in `DIMSEStatus.Category.allCases` order; a response without a
-    /// readable status is in none.
-    private var categories = [Int](repeating: 0, count: DIMSEStatus.Category.allCases.count)
+    /// Responses by status class (`slot(_:)`); a response without a readable status is in none.
+    private var categories: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -24,14 +23,41 @@ public struct ResponseCounts: Sendable, Hashable {
 
     /// Responses of one status class.
     public func count(_ category: DIMSEStatus.Category) -> Int {
-        DIMSEStatus.Category.allCases.firstIndex(of: category).map { categories[$0] } ?? 0
+        switch category {
+        case .success: categories.0
+        case .pending: categories.1
+        case .cancel: categories.2
+        case .warning: categories.3
+        case .failure: categories.4
+        case .unknown: categories.5
+        }
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.total == b.total && a.pending == b.pending && a.matches == b.matches && a.withDataSet == b.withDataSet
+            && DIMSEStatus.Category.allCases.allSatisfy { a.count($0) == b.count($0) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(total)
+        hasher.combine(pending)
+        hasher.combine(matches)
+        hasher.combine(withDataSet)
     }
 
     mutating func add(_ response: borrowing ObservedMessage) {
         total += 1
         if response.hasDataSet || response.dataSetLost { withDataSet += 1 }
         guard let category = response.status?.category else { return }
-        if let i = DIMSEStatus.Category.allCases.firstIndex(of: category) { categories[i] += 1 }
+        // A counter per class, no array: this runs for every response the proxy relays.
+        switch category {
+        case .success: categories.0 += 1
+        case .pending: categories.1 += 1
+        case .cancel: categories.2 += 1
+        case .warning: categories.3 += 1
+        case .failure: categories.4 += 1
+        case .unknown: categories.5 += 1
+        }
         if category == .pending {
             pending += 1
             if response.hasDecodableDataSet { matches += 1 }

@@ -32,6 +32,8 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     private var misses: [String: ContinuousClock.Instant] = [:]
     private static let maximumMisses = 10_000
     private static let missLifetime = Duration.seconds(2)
+    /// The last failure to reach the database, while it is recent (`failFastWindow`).
+    private var recentFailure: (time: ContinuousClock.Instant, error: RewriteError)?
     private var closed = false
     static let logger = Logger(label: "dicomtap.mapping-store") { _ in SwiftLogNoOpLogHandler() }
     /// The schema this program writes (`dicomtap_schema.version`).
@@ -123,6 +125,26 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
 
     /// Runs `body` on the client's executor and waits at most `timeout` for it.
     private func wait<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
+        // A database that just failed is not waited for again at once: callers on an event loop (a response's
+        // pseudonym not cached) would each hold it for `timeout` while the database is down.
+        if let recent = lock.withLock({ recentFailure }), ContinuousClock.now - recent.time < Self.failFastWindow {
+            throw recent.error
+        }
+        do throws(RewriteError) {
+            let value = try waitOnce(doing, body)
+            lock.withLock { recentFailure = nil }
+            return value
+        } catch {
+            // Not a collision (the database answered): the database could not be reached or did not answer.
+            if error.code == .mappingStore { lock.withLock { recentFailure = (ContinuousClock.now, error) } }
+            throw error
+        }
+    }
+
+    /// After a failure to reach the database, how long further calls fail at once (then one tries again).
+    static let failFastWindow: Duration = .seconds(5)
+
+    private func waitOnce<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
         let box = ResultBox<T>()
         let client = self.client
         let task = Task(executorPreference: executor) {
@@ -268,6 +290,14 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
 
     package func commit(_ records: [PseudonymRecord]) throws(RewriteError) {
         guard !records.isEmpty else { return }
+        // One pseudonym twice in the batch for two originals: ON CONFLICT would keep the first silently.
+        var inBatch: [String: PseudonymRecord] = [:]
+        for record in records {
+            if let earlier = inBatch.updateValue(record, forKey: record.pseudonym),
+               earlier.original != record.original || (earlier.issuer ?? "") != (record.issuer ?? "") {
+                throw MappingStore.collision(record)
+            }
+        }
         let location = self.location
         try wait("write to") { client in
             // In one order (the key's), so that two instances inserting overlapping batches cannot deadlock.

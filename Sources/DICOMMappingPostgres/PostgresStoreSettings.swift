@@ -30,8 +30,14 @@ package struct PostgresStoreSettings: Sendable, Equatable {
     /// Parses `url`; the password comes from `passwordFile` (first line) or else `environment["PGPASSWORD"]`.
     package init(url: String, passwordFile: String? = nil,
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws(RewriteError) {
+        // The URL as said in messages: what comes before an `@` (a user, and maybe a password the parser could not
+        // read) is not repeated.
+        let shown: String = {
+            guard let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) else { return url }
+            return String(url[..<scheme.upperBound]) + "...@" + String(url[at.upperBound...])
+        }()
         func fail(_ why: String) -> RewriteError {
-            RewriteError(.mappingStore, "--mapping-store \(url): \(why); give postgresql://USER@HOST:PORT/DATABASE "
+            RewriteError(.mappingStore, "--mapping-store \(shown): \(why); give postgresql://USER@HOST:PORT/DATABASE "
                          + "(optionally ?sslmode=require), or a SQLite file")
         }
         guard MappingStore.isDatabaseURL(url), let components = URLComponents(string: url) else {

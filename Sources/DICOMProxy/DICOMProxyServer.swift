@@ -113,6 +113,10 @@ package final class DICOMProxyServer: Sendable {
             if new.tlsListen != old.tlsListen { needRestart.append("tls-listen") }
             if new.logDirectory != old.logDirectory { needRestart.append("log-dir") }
             if new.recordDirectory != old.recordDirectory { needRestart.append("record") }
+            // The HTML pages' redaction is set when they are made (they are the log folder's).
+            if new.redactIdentifiers != old.redactIdentifiers && old.logDirectory != nil {
+                needRestart.append("redact-identifiers (for the --log-dir HTML pages)")
+            }
             // The registry's limit is set when it is made.
             if new.maxAssociations != old.maxAssociations { needRestart.append("max-associations") }
             new.maxAssociations = old.maxAssociations

@@ -55,9 +55,6 @@ enum ProxyConfigFile {
     /// Short names of options that have one (given on the command line, they replace the file's key too).
     static let shortNames: [String: String] = ["verbose": "-v", "debug": "-d"]
 
-    /// Settings that only a restart changes: a reload that changes them says so and keeps the running ones.
-    static let restartOnly = ["listen", "tls-listen", "log-dir", "record", "metrics-listen", "verbose", "debug"]
-
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
