@@ -196,8 +196,15 @@ package final class AssociationLog {
     /// Ends the log: names the text file if it has no name yet, writes the END line (returned,
     /// for a console) and `association-end`, and closes the text file. `outcome` is the tool's
     /// own word for how it ended, else the observer's; `reason`, why the tool ended it.
+    /// `withFiles` false: a connection that never sent an A-ASSOCIATE-RQ (a port scan, a TCP health
+    /// check, ARTIM): only `association-end` in `events.jsonl`, no text file or HTML page for it.
     @discardableResult
-    package func end(at time: Timestamp, outcome: String? = nil, reason: String?) -> String {
+    package func end(at time: Timestamp, outcome: String? = nil, reason: String?, withFiles: Bool = true) -> String {
+        if !withFiles {
+            isNamed = true
+            pendingLines = []
+            page = nil
+        }
         nameTextFile()
         let exchanges = observer.exchangeCount
         let line = "END  \(outcome ?? observer.info.outcome.description)  \(Self.milliseconds(time - start)) ms  "

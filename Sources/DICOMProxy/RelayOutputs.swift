@@ -72,7 +72,16 @@ final class RelayOutputs {
     /// The association is over: what the connections' end shows, the END line, `association-end`.
     func finish(at end: Timestamp, closeReason: RelayCloseReason?) {
         emit(log.connectionClosed(at: end))
-        openFiles()
+        // A connection that never sent an A-ASSOCIATE-RQ (closed by ARTIM, to make room, or by the client: port
+        // scans, TCP health checks) leaves no text log, recording or page, only its events: files for it would grow
+        // the log folder with every probe. Bytes that were not an A-ASSOCIATE-RQ are kept (their dump is the point).
+        let withFiles: Bool
+        switch closeReason {
+        case .noAssociateRequest?: withFiles = false
+        case nil: withFiles = info.requestTime != nil
+        default: withFiles = true
+        }
+        if withFiles { openFiles() }
         let outcome: String?
         switch closeReason {
         case .noRoute?, .callingAETitleNotAllowed?, .upstreamUnreachable?, .upstreamNotAnswering?, .associationLimit?,
@@ -85,7 +94,7 @@ final class RelayOutputs {
         case nil:
             outcome = nil
         }
-        let line = log.end(at: end, outcome: outcome, reason: closeReason?.description)
+        let line = log.end(at: end, outcome: outcome, reason: closeReason?.description, withFiles: withFiles)
         logger.info("\(line)")
         if countedActive {
             countedActive = false

@@ -130,6 +130,10 @@ import Testing
         }
         let findings = try jsonLines(logDir.file("events.jsonl")).filter { $0["code"] as? String == "no-associate-request" }
         #expect(findings.count == 2)
+        // The two connections that never associated leave no text log or page, only their events.
+        let files = try FileManager.default.contentsOfDirectory(atPath: logDir.path)
+        #expect(files.filter { $0.hasSuffix(".txt") }.count == 1, "\(files)")
+        #expect(files.filter { $0.hasSuffix(".html") && $0 != "index.html" }.count == 1, "\(files)")
         #expect((findings.first?["message"] as? String)?.contains("sent no A-ASSOCIATE-RQ within 1 s") == true)
         let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
         #expect(exposition.contains("dicomtap_associations_refused_total{reason=\"idle\"} 2"), "\(exposition)")
