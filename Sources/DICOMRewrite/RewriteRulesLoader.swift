@@ -66,34 +66,14 @@ package enum RewriteRulesLoader {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw RewriteError(.rulesFile, "not valid YAML: \(describe(error))", location: location(of: error, name: name))
+            throw RewriteError(.rulesFile, "not valid YAML: \(YAMLProblem.describe(error))",
+                               location: YAMLProblem.location(of: error, name: name, column: true))
         } catch {
             throw RewriteError(.rulesFile, "not valid YAML: \(error)", location: name)
         }
         var parser = Parser(name: name, baseDirectory: baseDirectory)
         guard let root else { throw RewriteError(.rulesFile, "the rules file is empty", location: name) }
         return try parser.rules(root)
-    }
-
-    private static func location(of error: YamlError, name: String) -> String {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
-            return "\(name):\(mark.line):\(mark.column)"
-        default:
-            return name
-        }
-    }
-
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
-             .composer(let context, let problem, _, _):
-            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
-        case .duplicatedKeysInMapping(let duplicates, _):
-            return "duplicated keys \(duplicates.joined(separator: ", "))"
-        default:
-            return "\(error)"
-        }
     }
 
     private struct Parser {

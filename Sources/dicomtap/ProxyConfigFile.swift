@@ -1,3 +1,4 @@
+import DICOMRewrite
 import Foundation
 import Yams
 
@@ -107,7 +108,7 @@ enum ProxyConfigFile {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw Failure(description: "\(location(of: error, name: name)): not valid YAML: \(describe(error))")
+            throw Failure(description: "\(YAMLProblem.location(of: error, name: name)): not valid YAML: \(YAMLProblem.describe(error))")
         } catch {
             throw Failure(description: "\(name): not valid YAML: \(error)")
         }
@@ -200,28 +201,5 @@ enum ProxyConfigFile {
     private static func at(_ node: Node, _ name: String) -> String {
         guard let mark = node.mark else { return name }
         return "\(name):\(mark.line)"
-    }
-
-    private static func location(of error: YamlError, name: String) -> String {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
-            return "\(name):\(mark.line)"
-        case .duplicatedKeysInMapping(_, let context):
-            return "\(name):\(context.mark.line)"
-        default:
-            return name
-        }
-    }
-
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
-             .composer(let context, let problem, _, _):
-            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
-        case .duplicatedKeysInMapping(let duplicates, _):
-            return "keys given twice: \(duplicates.joined(separator: ", "))"
-        default:
-            return "\(error)"
-        }
     }
 }
