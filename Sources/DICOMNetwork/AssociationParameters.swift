@@ -170,12 +170,3 @@ public struct AssociationTap: Sendable {
         self.onClose = onClose
     }
 }
-
-extension Timestamp {
-    /// The wall clock now (CLOCK_REALTIME).
-    public static func wallClock() -> Timestamp {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Timestamp(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
-    }
-}

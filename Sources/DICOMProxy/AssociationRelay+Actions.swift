@@ -76,7 +76,7 @@ extension AssociationRelay {
         idleTimer = nil
         artimTimer?.cancel()
         artimTimer = nil
-        let end = wallClock()
+        let end = Timestamp.wallClock()
         observeDeferred()
         outputs.finish(at: end, closeReason: closeReason)
         requestor = nil

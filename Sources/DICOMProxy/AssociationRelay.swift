@@ -97,7 +97,7 @@ final class AssociationRelay: RelaySideDelegate {
         var observerConfiguration = shared.configuration.observer
         observerConfiguration.maximumPDULength = shared.configuration.maximumPDULength
         observerConfiguration.emitsEvents = shared.configuration.logDirectory != nil || shared.logger.logLevel <= .debug
-        startTime = wallClock()
+        startTime = Timestamp.wallClock()
         recorder = shared.configuration.recordDirectory != nil
             ? AssociationRecorder(recordsSecrets: shared.configuration.recordSecrets, logger: logger) : nil
         outputs = RelayOutputs(id: id, start: startTime, client: channel.remoteAddress.map(Self.describe) ?? "?",
@@ -165,7 +165,7 @@ final class AssociationRelay: RelaySideDelegate {
             return
         }
         lastActivity = .now()
-        let now = wallClock()
+        let now = Timestamp.wallClock()
         switch input {
         case .truncated(let bytes):
             // The observer reports the cut PDU when the connection closes.

@@ -164,14 +164,14 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func start(_ context: ChannelHandlerContext) {
         let channel = context.channel
         if leg == .requestor {
-            recorder.start(client: channel.remoteAddress, server: channel.localAddress, at: wallClock())
+            recorder.start(client: channel.remoteAddress, server: channel.localAddress, at: Timestamp.wallClock())
         } else {
-            recorder.start(client: channel.localAddress, server: channel.remoteAddress, at: wallClock())
+            recorder.start(client: channel.localAddress, server: channel.remoteAddress, at: Timestamp.wallClock())
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        recorder.record(unwrapInboundIn(data), from: leg, at: wallClock())
+        recorder.record(unwrapInboundIn(data), from: leg, at: Timestamp.wallClock())
         context.fireChannelRead(data)
     }
 
@@ -181,7 +181,7 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let recorder = self.recorder
         let sender = leg.other
         written.futureResult.assumeIsolated().whenSuccess {
-            recorder.record(bytes, from: sender, at: wallClock())
+            recorder.record(bytes, from: sender, at: Timestamp.wallClock())
         }
         context.write(data, promise: written)
     }
@@ -189,15 +189,15 @@ final class PCAPRecordingHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent {
             switch event {
-            case .inputClosed: recorder.fin(from: leg, at: wallClock())
-            case .outputClosed: recorder.fin(from: leg.other, at: wallClock())
+            case .inputClosed: recorder.fin(from: leg, at: Timestamp.wallClock())
+            case .outputClosed: recorder.fin(from: leg.other, at: Timestamp.wallClock())
             }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        recorder.finish(at: wallClock())
+        recorder.finish(at: Timestamp.wallClock())
         context.fireChannelInactive()
     }
 }

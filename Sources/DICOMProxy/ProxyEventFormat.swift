@@ -77,10 +77,6 @@ enum ProxyEventFormat {
         return parts.joined(separator: "  ")
     }
 
-    /// `message` with every value it quotes ('1234567') shown as '(redacted)'.
-    static func redactingQuotedValues(_ message: String) -> String {
-        DICOMInspect.redactingQuotedValues(message)
-    }
 
     static func milliseconds(_ d: Duration) -> String {
         AssociationLog.milliseconds(d)

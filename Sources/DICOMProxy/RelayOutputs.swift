@@ -116,7 +116,7 @@ final class RelayOutputs {
         note(Finding(.peerClosedConnection, .warning,
                      "\(who) closed its connection in the middle of the association, without A-RELEASE or A-ABORT; "
                      + "the close is passed on to the \(role == .acceptor ? "SCU" : "upstream")",
-                     time: wallClock(), sender: role))
+                     time: Timestamp.wallClock(), sender: role))
     }
 
     // MARK: Observations and findings
@@ -152,7 +152,7 @@ final class RelayOutputs {
                 }
             case .finding(let finding):
                 // Values a finding quotes ('...') may be identifiers: not on a redacted console.
-                let message = configuration.redactIdentifiers ? ProxyEventFormat.redactingQuotedValues(finding.message) : finding.message
+                let message = configuration.redactIdentifiers ? redactingQuotedValues(finding.message) : finding.message
                 if finding.severity >= .warning {
                     logger.info("!! \(finding.severity) \(finding.code): \(message)")
                 } else {
@@ -173,7 +173,7 @@ final class RelayOutputs {
     /// words, to the console, the text log and `events.jsonl`.
     func tlsHandshake(_ outcome: TLSHandshakeOutcome, leg: PeerRole) {
         let peer = leg == .requestor ? "SCU \(log.client)" : "SCP \(log.server ?? "?")"
-        let time = wallClock()
+        let time = Timestamp.wallClock()
         switch outcome {
         case .established(let session):
             tlsSessions[leg] = session
@@ -197,7 +197,7 @@ final class RelayOutputs {
     /// Why the proxy refused or ended the association, as its finding.
     func note(_ reason: RelayCloseReason) {
         count(reason)
-        let time = wallClock()
+        let time = Timestamp.wallClock()
         switch reason {
         case .noRoute: note(Finding(.noRoute, .error, reason.description, time: time))
         case .callingAETitleNotAllowed:
@@ -246,7 +246,7 @@ final class RelayOutputs {
     /// (unless `logOriginals`).
     func cannotFrame(_ error: PDUDecodingError, from role: PeerRole) -> String {
         let text = masking.describe(error, from: role)
-        let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(text)", time: wallClock(),
+        let finding = Finding(.malformedPDU, .error, "cannot frame the \(role)'s stream: \(text)", time: Timestamp.wallClock(),
                               sender: role, streamOffset: error.offset)
         note(finding, rawBytes: error.rawBytes.flatMap { masking.shownBytes($0, from: role) })
         return text
@@ -257,7 +257,7 @@ final class RelayOutputs {
         guard let bytes = masking.shownBytes(bytes, from: role) else { return }
         let dump = hexDump(bytes)
         log.writeText(["    raw bytes from the \(role):"] + dump.map { "    " + $0 })
-        log.writeEvent(log.format.object(type: "raw-bytes", time: wallClock(), [
+        log.writeEvent(log.format.object(type: "raw-bytes", time: Timestamp.wallClock(), [
             ("sender", .string(role.rawValue)), ("bytes", .string(hexString(bytes))),
         ]))
         if configuration.redactIdentifiers {

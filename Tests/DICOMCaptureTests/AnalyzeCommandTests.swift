@@ -14,11 +14,18 @@ struct AnalyzeCommandTests {
         try run(Peers.dicomtap, ["analyze"] + arguments)
     }
 
-    /// `executable` run in the repository's root: its exit status, stdout and stderr.
     func run(_ executable: String, _ arguments: [String]) throws -> Run {
+        try Self.run(executable, arguments)
+    }
+
+    /// `executable` run in the repository's root with stdin closed (and `environment` added to ours): its exit
+    /// status, stdout and stderr, both pipes read while it runs.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardInput = FileHandle.nullDevice
         process.currentDirectoryURL = AnalyzeCapturesTests.root
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

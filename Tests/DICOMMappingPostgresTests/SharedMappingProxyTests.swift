@@ -35,33 +35,6 @@ struct SharedMappingProxyTests {
         Pseudonymizer(key: try! SecretKey(bytes: Self.keyBytes)).pseudonym(for: value, vr: vr)
     }
 
-    /// Orthanc on free ports, its database in `dir`.
-    func startOrthanc(_ dir: TemporaryDirectory) async throws -> (Subprocess, dicom: Int) {
-        let dicom = try freePort()
-        let configuration: [String: Any] = [
-            "Name": "dicomtap-test", "StorageDirectory": dir.file("orthanc-db"), "IndexDirectory": dir.file("orthanc-db"),
-            "DicomAet": "ORTHANC", "DicomPort": dicom, "HttpPort": try freePort(), "RemoteAccessAllowed": false,
-            "AuthenticationEnabled": false, "DicomCheckCalledAet": false, "DicomAlwaysAllowStore": true,
-            "DicomAlwaysAllowFind": true, "DicomAlwaysAllowEcho": true, "Plugins": [], "StableAge": 1, "ConcurrentJobs": 1,
-            "HttpThreadsCount": 2,
-        ]
-        let path = dir.file("orthanc.json")
-        try JSONSerialization.data(withJSONObject: configuration).write(to: URL(fileURLWithPath: path))
-        let orthanc = try Subprocess(Peers.orthanc ?? "/usr/sbin/Orthanc", [path], name: "orthanc", directory: dir)
-        let echo = Peers.echoscu
-        try await eventually("Orthanc answering C-ECHO on port \(dicom)", timeout: .seconds(60)) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: echo)
-            p.arguments = ["-aec", "ORTHANC", "127.0.0.1", String(dicom)]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            return p.terminationStatus == 0
-        }
-        return (orthanc, dicom)
-    }
-
     /// A C-STORE by pynetdicom through the proxy on `port`; the C-STORE status (nil: none, the association ended).
     func store(_ port: Int, patientID: String, name: String, uid: String, dir: TemporaryDirectory) async throws -> Int? {
         let run = try Subprocess.python(script: Self.script, ["--lifetime", "120", "store", String(port), "--ts", "le", "--uid", uid,
@@ -91,7 +64,7 @@ struct SharedMappingProxyTests {
     @Test func storedThroughOneProxyFoundThroughTheOther() async throws {
         let dir = try TemporaryDirectory("pg-two-proxies")
         defer { dir.remove() }
-        let (orthanc, dicomPort) = try await startOrthanc(dir)
+        let (orthanc, dicomPort, _) = try await startOrthanc(dir)
         defer { orthanc.stop() }
         let url = try TestDatabase.create("proxies")
         let storeA = try await PostgresMappingStore.open(settings: try TestDatabase.settings(url))
@@ -126,7 +99,7 @@ struct SharedMappingProxyTests {
         defer { dir.remove() }
         let cluster = try OwnCluster.start()
         defer { cluster.stop() }
-        let (orthanc, dicomPort) = try await startOrthanc(dir)
+        let (orthanc, dicomPort, _) = try await startOrthanc(dir)
         defer { orthanc.stop() }
         let mapping = try await PostgresMappingStore.open(settings: try TestDatabase.settings(cluster.url), timeout: .seconds(3))
         defer { mapping.close() }

@@ -1,3 +1,4 @@
+import DICOMInspect
 import Testing
 @testable import DICOMProxy
 
@@ -5,9 +6,9 @@ import Testing
 struct ConsoleRedactionTests {
     @Test func quotedValuesAreRedacted() {
         let message = "(0010,0020) PatientID '1234567' from the SCP is not a value this proxy issued; passed through unchanged"
-        #expect(ProxyEventFormat.redactingQuotedValues(message)
+        #expect(redactingQuotedValues(message)
                 == "(0010,0020) PatientID '(redacted)' from the SCP is not a value this proxy issued; passed through unchanged")
-        #expect(ProxyEventFormat.redactingQuotedValues("no values here") == "no values here")
-        #expect(ProxyEventFormat.redactingQuotedValues("a 'b' c 'd") == "a '(redacted)' c '", "an unclosed quote hides the rest")
+        #expect(redactingQuotedValues("no values here") == "no values here")
+        #expect(redactingQuotedValues("a 'b' c 'd") == "a '(redacted)' c '", "an unclosed quote hides the rest")
     }
 }

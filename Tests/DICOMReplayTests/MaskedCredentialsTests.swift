@@ -35,7 +35,7 @@ import Testing
                 .userInformation(UserInformationItem(subItems: [.maximumLength(MaximumLengthSubItem(maximumLength: 16384))])),
             ]))).encoded()
         let recorder = AssociationRecorder(recordsSecrets: recordsSecrets, logger: Logger(label: "test.recorder"))
-        let start = wallClock()
+        let start = Timestamp.wallClock()
         recorder.start(client: try SocketAddress(ipAddress: "127.0.0.1", port: 40_000),
                        server: try SocketAddress(ipAddress: "127.0.0.1", port: 104), at: start)
         // The A-ASSOCIATE-RQ in two pieces, as TCP may deliver it.

@@ -74,7 +74,7 @@ package final class HTMLLogPages: @unchecked Sendable {
         self.maximumRows = max(1, maximumRows)
         self.interval = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         self.onProblem = onProblem
-        started = Self.now()
+        started = Timestamp.wallClock()
         queue.sync {
             moveOldIndexAside()
             writeIndex()
@@ -156,7 +156,7 @@ package final class HTMLLogPages: @unchecked Sendable {
         dirty = false
         lastWrite = .now()
         var w = HTMLPage.begin(title: "\(tool): associations", heading: "\(tool): associations",
-                               meta: "\(directory) · since \(iso8601(started)) · updated \(iso8601(Self.now()))",
+                               meta: "\(directory) · since \(iso8601(started)) · updated \(iso8601(Timestamp.wallClock()))",
                                style: "tr.hidden{display:none} td.ae{white-space:nowrap}")
         let shown = rows.count
         w.element("p", [.init("class", "meta")],
@@ -258,12 +258,6 @@ package final class HTMLLogPages: @unchecked Sendable {
         }
         reportedProblems.removeAll()
         return true
-    }
-
-    private static func now() -> Timestamp {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Timestamp(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
 
     /// Says a problem of one `kind` once until a file is written again (a full disk would otherwise
