@@ -31,7 +31,7 @@ import Testing
             #expect(try peer.pdus().map(\.type) == [.associateAccept, .abort])
             try await eventually("the server to forget the connection", timeout: patience) { server.openConnections == 0 }
             await peer.close()
-            try await expectServesEcho(port: server.port, timeoutCutsTolerated: 3)
+            try await expectServesEcho(port: server.port, timeoutCutsTolerated: 10)
         }
     }
 
