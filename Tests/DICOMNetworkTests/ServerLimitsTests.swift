@@ -22,7 +22,7 @@ import Testing
     /// An association established and then silent is aborted after the idle timeout: A-ABORT (AA-1: the SCP's
     /// own decision, source service-user 0, reason 0), then the server closes the connection; nothing else is sent.
     @Test func silentAssociationIsAbortedAfterTheIdleTimeout() async throws {
-        try await withServer(configuration(idle: .milliseconds(300))) { server in
+        try await withServer(configuration(idle: .seconds(1))) { server in
             let (peer, _) = try await RawPeer.associate(port: server.port, timeoutCutsTolerated: 3)
             let abort = try await peer.waitForAbort()
             #expect(abort.source == .serviceUser)

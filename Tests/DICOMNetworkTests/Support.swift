@@ -111,11 +111,12 @@ func expectServesEcho(port: Int, timeoutCutsTolerated: Int = 0, sourceLocation: 
 
 extension AssociationError {
     /// What a client sees when the server's idle timeout (A-ABORT 0/0, or a close before the A-ASSOCIATE-AC) or
-    /// its ARTIM timeout in Sta2 (a close before the A-ASSOCIATE-AC) cuts the association.
+    /// its ARTIM timeout in Sta2 (a close before the A-ASSOCIATE-AC) cuts the association, including a cut that
+    /// arrives between the A-ASSOCIATE-AC and the client's first request (the client is back in Sta1 when it sends).
     var isTimeoutCut: Bool {
         switch self {
         case .aborted(let source, let reason): source == 0 && reason == 0
-        case .closedByPeer: true
+        case .closedByPeer, .notEstablished: true
         default: false
         }
     }
