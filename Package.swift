@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "DICOMMappingPostgres",
             dependencies: [
-                "DICOMRewrite",
+                "DICOMRewrite", "DICOMCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

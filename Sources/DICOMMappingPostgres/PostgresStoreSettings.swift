@@ -1,3 +1,4 @@
+import DICOMCore
 import DICOMRewrite
 import Foundation
 
@@ -73,9 +74,9 @@ package struct PostgresStoreSettings: Sendable, Equatable {
         if let passwordFile {
             let text: String
             do {
-                text = try String(contentsOfFile: passwordFile, encoding: .utf8)
+                text = try SettingsFile.load(passwordFile, limit: 64 << 10)
             } catch {
-                throw RewriteError(.mappingStore, "--mapping-store-password-file \(passwordFile): cannot be read")
+                throw RewriteError(.mappingStore, "--mapping-store-password-file \(passwordFile): \(error)")
             }
             password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
         } else {

@@ -46,15 +46,9 @@ package enum RewriteRulesLoader {
     package static func load(path: String) throws(RewriteError) -> RewriteRules {
         let text: String
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            if let size = attributes[.size] as? Int, size > maximumFileSize {
-                throw RewriteError(.rulesFile, "the rules file has \(size) bytes; at most \(maximumFileSize) are read", location: path)
-            }
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch let error as RewriteError {
-            throw error
+            text = try SettingsFile.load(path, limit: maximumFileSize)
         } catch {
-            throw RewriteError(.rulesFile, "cannot read the rules file: \(error.localizedDescription)", location: path)
+            throw RewriteError(.rulesFile, "cannot read the rules file: \(error)", location: path)
         }
         let directory = (path as NSString).deletingLastPathComponent
         return try parse(text, name: path, baseDirectory: directory.isEmpty ? "." : directory)

@@ -1,3 +1,4 @@
+import DICOMCore
 import Foundation
 
 /// An explicit table for the `map` action, from a CSV file: one `original,replacement` pair a
@@ -36,15 +37,9 @@ package struct ValueMap: Sendable, Hashable {
         self.path = path
         let text: String
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            if let size = attributes[.size] as? Int, size > Self.maximumFileSize {
-                throw RewriteError(.mapFile, "the map file has \(size) bytes; at most \(Self.maximumFileSize) are read", location: path)
-            }
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch let error as RewriteError {
-            throw error
+            text = try SettingsFile.load(path, limit: Self.maximumFileSize)
         } catch {
-            throw RewriteError(.mapFile, "cannot read the map file: \(error.localizedDescription)", location: path)
+            throw RewriteError(.mapFile, "cannot read the map file: \(error)", location: path)
         }
         for record in try Self.records(of: text, path: path) {
             let location = "\(path):\(record.line)"

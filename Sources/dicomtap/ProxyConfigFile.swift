@@ -1,3 +1,4 @@
+import DICOMCore
 import DICOMRewrite
 import Foundation
 import Yams
@@ -93,10 +94,11 @@ enum ProxyConfigFile {
     static func load(path: String) throws(Failure) -> [Setting] {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try SettingsFile.load(path, limit: 4 << 20)
+        } catch .noSuchFile {
+            throw Failure(description: "--config \(path): no such file")
         } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-            throw Failure(description: "--config \(path): \(reason)")
+            throw Failure(description: "--config \(path): \(error)")
         }
         let directory = (path as NSString).deletingLastPathComponent
         return try parse(text, name: path, baseDirectory: directory.isEmpty ? "." : directory)
