@@ -31,7 +31,8 @@ enum CaptureHarness {
         let analyzer = try? CaptureAnalyzer.analyze(path: path, configuration: configuration) { association in
             handedOver += 1
             StreamHarness.checkBound(association.observer)
-            if association.observer.open.count != 0 || !association.observer.openExchanges.items.isEmpty {
+            let open = association.observer.exchangeTracker.openCounts
+            if open.requests != 0 || open.exchanges != 0 {
                 oracleFailure("association \(association.index) handed over with requests still open")
             }
         }

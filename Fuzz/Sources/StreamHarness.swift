@@ -78,8 +78,9 @@ enum StreamHarness {
         }
         consume(observer.connectionClosed(at: Timestamp(nanoseconds: (seconds + 1) * 1_000_000_000), captureEnded: flags & 64 != 0))
         checkBound(observer)
-        if observer.open.count != 0 || !observer.openExchanges.items.isEmpty {
-            oracleFailure("after the connection closed, \(observer.open.count) requests and \(observer.openExchanges.items.count) exchanges are still open")
+        let open = observer.exchangeTracker.openCounts
+        if open.requests != 0 || open.exchanges != 0 {
+            oracleFailure("after the connection closed, \(open.requests) requests and \(open.exchanges) exchanges are still open")
         }
         if PeerRole.allCases.contains(where: { !observer.inProgress[$0].isEmpty }) {
             oracleFailure("after the connection closed, messages are still in progress")
@@ -118,8 +119,9 @@ enum StreamHarness {
         if observer.findings.count > maximumFindings + 1 {
             oracleFailure("\(observer.findings.count) findings kept; the limit is \(maximumFindings) and one findings-truncated")
         }
-        if observer.open.count > maximumOpenRequests || observer.openExchanges.items.count > maximumOpenRequests {
-            oracleFailure("\(observer.open.count) open requests, \(observer.openExchanges.items.count) open exchanges; the limit is \(maximumOpenRequests)")
+        let open = observer.exchangeTracker.openCounts
+        if open.requests > maximumOpenRequests || open.exchanges > maximumOpenRequests {
+            oracleFailure("\(open.requests) open requests, \(open.exchanges) open exchanges; the limit is \(maximumOpenRequests)")
         }
         if !observer.exchanges.isEmpty {
             oracleFailure("\(observer.exchanges.count) ended exchanges kept without keepsExchanges")

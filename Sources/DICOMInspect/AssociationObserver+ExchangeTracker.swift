@@ -130,6 +130,9 @@ extension AssociationObserver {
             for ex in openExchanges.removeAll() { ended(ex, at: time, findings: &findings, into: &events) }
         }
 
+        /// Requests waiting for their final response, and exchanges still open (the fuzz harnesses' bound).
+        var openCounts: (requests: Int, exchanges: Int) { (open.count, openExchanges.items.count) }
+
         /// What the open exchanges hold (see `Exchange.retained`).
         var retainedByOpenExchanges: (messages: Int, bytes: Int) {
             openExchanges.items.reduce((0, 0)) { total, ex in
