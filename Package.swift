@@ -198,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMMetricsTests",
-            dependencies: ["DICOMPeerSupport", "DICOMMetrics", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+            dependencies: ["DICOMPeerSupport", "DICOMTestSupport", "DICOMMetrics", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
@@ -215,7 +215,8 @@ let package = Package(
         ),
         .target(
             name: "DICOMTestSupport",
-            dependencies: ["DICOMPeerSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["DICOMPeerSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Tests/DICOMTestSupport"
         ),
         .target(
@@ -246,7 +247,7 @@ let package = Package(
         .testTarget(
             name: "DICOMMappingPostgresTests",
             dependencies: ["DICOMPeerSupport", "DICOMProxyTestSupport", "DICOMTestSupport", "DICOMMappingPostgres", "DICOMRewrite",
-                           "DICOMProxy", "DICOMNetwork", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                           "DICOMProxy", "DICOMNetwork", "DICOMServices", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")]

@@ -51,6 +51,6 @@ for round in $(seq "$rounds"); do
   [[ $out == *" 0 associations failed"* ]] || { echo "round $round: $out"; exit 1; }
   done_count=$(( done_count + per_round ))
   report "round $round" "$done_count"
-  rm -rf "$work/logs"/*
+  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work/logs"/*
 done
 echo "last round: $out"

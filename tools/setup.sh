@@ -12,7 +12,8 @@
 # `analyze --format html` reports in the tests and tools/render_report.sh (with a font for its text); openssl, with
 # which the TLS tests make their throwaway CA and certificates (never committed keys); stunnel4, the TLS bridge
 # tools/bench_proxy.sh's TLS case compares the proxy with; postgresql, the server of the PostgreSQL mapping store's
-# tests (tools/pg_test_cluster.sh starts a throwaway cluster; the Debian service is not used).
+# tests (tools/pg_test_cluster.sh starts a throwaway cluster; the Debian service is not used); haproxy, the TCP
+# balancer in front of two proxies in the failover test (the test runs its own; the Debian service is not used).
 # Python packages: pydicom 3.0.2 and pynetdicom 3.0.4 in a project virtual environment, .venv (ignored by git),
 # made from Debian's /usr/bin/python3 whatever other python comes first on PATH (Debian's own python refuses
 # `pip install` outside a virtual environment, PEP 668). The tests and tools/ use .venv/bin/python3.
@@ -24,7 +25,7 @@ if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 need=()
 for pkg in zlib1g-dev libpcap-dev libsqlite3-dev sqlite3 dcmtk tshark wireshark-common socat python3 python3-venv python3-pip \
-           time orthanc chromium fonts-dejavu-core openssl stunnel4 postgresql; do
+           time orthanc chromium fonts-dejavu-core openssl stunnel4 postgresql haproxy; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -147,6 +147,15 @@ extension RPIQuery {
         }
     }
 
+    /// Sends the C-FIND on an association already established (several queries on one association) and collects
+    /// its responses as `run(host:port:)` does; the association stays open.
+    package func run(on client: DICOMClient) async throws -> RPIQueryResult {
+        guard let context = client.context(for: model.sopClassUID) else {
+            throw RPIQueryError.noAcceptedContext(model: model, calledAE: calledAETitle)
+        }
+        return try await exchange(client: client, context: context, onResponse: { _ in })
+    }
+
     private func exchange(client: DICOMClient, context: AcceptedContext,
                           onResponse: @Sendable (RPIQueryResponse) -> Void) async throws -> RPIQueryResult {
         let request = identifier()

@@ -1,3 +1,4 @@
+import DICOMTestSupport
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -69,39 +70,5 @@ import Testing
         // A success older than the window no longer counts.
         #expect(healthyProbe.status(now: .now() + .seconds(601))
                 == HealthStatus(healthy: false, reason: "upstream \(up) was not checked in the last 600 s"))
-    }
-}
-
-/// A one-request HTTP/1.1 client for the tests (`Connection: close`, the whole response as text).
-enum MetricsHTTP {
-    /// Sends one HTTP/1.1 request with `Connection: close` and returns the whole response as text.
-    static func get(_ path: String, port: Int, method: String = "GET") async throws -> String {
-        let received = NIOLockedValueBox(ByteBuffer())
-        let closed = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(received: received, closed: closed))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
-        try await channel.writeAndFlush(ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"))
-        try await closed.futureResult.get()
-        return received.withLockedValue { String(buffer: $0) }
-    }
-    
-    final class Collector: ChannelInboundHandler, Sendable {
-        typealias InboundIn = ByteBuffer
-        let received: NIOLockedValueBox<ByteBuffer>
-        let closed: EventLoopPromise<Void>
-        init(received: NIOLockedValueBox<ByteBuffer>, closed: EventLoopPromise<Void>) {
-            self.received = received
-            self.closed = closed
-        }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var bytes = unwrapInboundIn(data)
-            received.withLockedValue { _ = $0.writeBuffer(&bytes) }
-        }
-        func channelInactive(context: ChannelHandlerContext) { closed.succeed(()) }
     }
 }

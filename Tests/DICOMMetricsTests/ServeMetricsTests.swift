@@ -1,4 +1,5 @@
 import DICOMPeerSupport
+import DICOMTestSupport
 import Foundation
 import Testing
 
@@ -17,8 +18,8 @@ import Testing
             if !serve.process.isRunning { throw TimeoutError(what: "serve exited: \(serve.stderr)") }
             return serve.stdout.contains("/metrics and /healthz")
         }
-        let port = try #require(Self.port(after: "listening on 127.0.0.1:", in: serve.stdout))
-        let metricsPort = try #require(Self.port(after: "metrics on http://127.0.0.1:", in: serve.stdout))
+        let port = try #require(printedPort(after: "listening on 127.0.0.1:", in: serve.stdout))
+        let metricsPort = try #require(printedPort(after: "metrics on http://127.0.0.1:", in: serve.stdout))
 
         for _ in 0..<2 {
             let echo = try Subprocess(Peers.echoscu, ["-aec", "RPI-SCP", "127.0.0.1", "\(port)"], name: "echo", directory: dir)
@@ -48,11 +49,6 @@ import Testing
         let health = try await MetricsHTTP.get("/healthz", port: metricsPort)
         #expect(health.hasPrefix("HTTP/1.1 200 OK"))
         #expect(health.hasSuffix("ok: listening on 127.0.0.1:\(port)\n"), "\(health)")
-    }
-
-    static func port(after prefix: String, in text: String) -> Int? {
-        guard let range = text.range(of: prefix) else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
     static func scrape(_ port: Int) async throws -> String {
@@ -96,8 +92,8 @@ import Testing
             if !proxy.process.isRunning { throw TimeoutError(what: "proxy exited: \(proxy.stderr)") }
             return proxy.stdout.contains("/metrics and /healthz")
         }
-        let port = try #require(ServeMetricsTests.port(after: "listening on 127.0.0.1:", in: proxy.stdout), "\(proxy.stdout)")
-        let metricsPort = try #require(ServeMetricsTests.port(after: "metrics on http://127.0.0.1:", in: proxy.stdout))
+        let port = try #require(printedPort(after: "listening on 127.0.0.1:", in: proxy.stdout), "\(proxy.stdout)")
+        let metricsPort = try #require(printedPort(after: "metrics on http://127.0.0.1:", in: proxy.stdout))
         return (proxy, port, metricsPort)
     }
 
@@ -108,7 +104,7 @@ import Testing
                                    name: "serve", directory: dir)
         defer { serve.stop() }
         try await eventually("serve to listen", timeout: .seconds(60)) { serve.stdout.contains("listening on") }
-        let servePort = try #require(ServeMetricsTests.port(after: "listening on 127.0.0.1:", in: serve.stdout))
+        let servePort = try #require(printedPort(after: "listening on 127.0.0.1:", in: serve.stdout))
         let (proxy, port, metricsPort) = try await Self.start(["--upstream", "127.0.0.1:\(servePort)", "--allow", "ECHOSCU"],
                                                               name: "proxy", in: dir)
         defer { proxy.stop() }

@@ -25,6 +25,8 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Wireshark's dumpcap (Debian package wireshark-common, which tshark depends on): records loopback
     /// traffic between real peers in the tests (capturing needs root or CAP_NET_RAW; CI runs as root).
     case dumpcap
+    /// HAProxy (Debian package haproxy): the TCP balancer in front of two proxies in the failover test.
+    case haproxy
 
     public var description: String { rawValue }
 
@@ -41,6 +43,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .orthanc: return "Orthanc 1.10 (Debian package orthanc, tools/setup.sh; /usr/sbin/Orthanc)"
         case .chromium: return "Chromium (Debian package chromium, tools/setup.sh)"
         case .dumpcap: return "dumpcap (Debian package wireshark-common, tools/setup.sh) and the right to capture on lo (root)"
+        case .haproxy: return "HAProxy (Debian package haproxy, tools/setup.sh; /usr/sbin/haproxy)"
         }
     }
 
@@ -56,6 +59,7 @@ public enum Peer: String, CaseIterable, Sendable, CustomStringConvertible {
         case .orthanc: return Peers.orthanc == nil ? "no Orthanc 1.10 in /usr/sbin or on PATH" : nil
         case .chromium: return Peers.chromium == nil ? "no chromium on PATH or in /usr/bin" : nil
         case .dumpcap: return Peers.dumpcap == nil ? "no dumpcap on PATH or in /usr/bin" : nil
+        case .haproxy: return Peers.haproxy == nil ? "no haproxy on PATH or in /usr/sbin" : nil
         }
     }
 
@@ -235,6 +239,11 @@ public enum Peers {
     /// Wireshark's dumpcap: its `--version` says "Dumpcap (Wireshark)".
     public static let dumpcap: String? = executables(named: "dumpcap").first { candidate in
         run(candidate, ["--version"])?.output.contains("Dumpcap (Wireshark)") == true
+    }
+
+    /// HAProxy: its `-v` says "HAProxy version".
+    public static let haproxy: String? = (executables(named: "haproxy") + ["/usr/sbin/haproxy"]).first { candidate in
+        FileManager.default.isExecutableFile(atPath: candidate) && (run(candidate, ["-v"])?.output.contains("HAProxy version") ?? false)
     }
 
     public static let sqlite3: String? = executables(named: "sqlite3").first { candidate in
