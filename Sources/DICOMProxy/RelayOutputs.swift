@@ -132,6 +132,11 @@ final class RelayOutputs {
         }
     }
 
+    /// The proxy's own A-ASSOCIATE-RJ to the SCU, in the metrics as an SCP's is (rejected_total with its numbers).
+    func countOwnReject(_ rj: AssociateReject, bytes: Int) {
+        configuration.metrics?.pdu(.associateReject(rj), sender: .acceptor, length: bytes)
+    }
+
     /// The observer's events, to the text log, `events.jsonl` and the console.
     func emit(_ events: [ObservationEvent]) {
         log.write(events)

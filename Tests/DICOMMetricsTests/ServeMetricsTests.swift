@@ -125,6 +125,9 @@ import Testing
         }
         #expect(DICOMMetricsTests.value(text, "dicomtap_associations_active") == 0, "\(text)")
         #expect(DICOMMetricsTests.value(text, #"dicomtap_associations_refused_total{reason="not-allowed"}"#) == 1, "\(text)")
+        // The proxy's own A-ASSOCIATE-RJ (1 rejected-permanent, 1 service-user, 3 calling AE title not recognized) is
+        // counted as an SCP's would be.
+        #expect(DICOMMetricsTests.value(text, #"dicomtap_associations_rejected_total{result="1",source="1",reason="3"}"#) == 1, "\(text)")
         #expect(DICOMMetricsTests.value(text, "dicomtap_associations_accepted_total") == 2)
         #expect(DICOMMetricsTests.value(text, #"dicomtap_dimse_exchanges_total{service="C-ECHO",status="success"}"#) == 2)
         #expect((DICOMMetricsTests.value(text, #"dicomtap_pdu_bytes_total{from="requestor"}"#) ?? 0) > 0)
