@@ -4,16 +4,24 @@
 # each) -> `dicomtap proxy --pseudonymize PatientID` -> `dicomtap serve`. Cold: every query a new Patient ID (a
 # new pseudonym, committed to the store before the query goes on). Warm: the same IDs again (in the cache).
 # Figures are printed, not asserted; each includes starting `dicomtap query` (the same in every column).
-# Usage: tools/bench_mapping_store.sh [QUERIES]   (default 200)
-# Env: DICOMTAP (a dicomtap binary; default: a release build into SCRATCH, default .build).
+# Then the same without process starts, from our SCU (dicomtap-bench rpi-load distinct): SCU_QUERIES queries, each
+# a new Patient ID, on one association and on 10 concurrent ones; queries rewritten per second and latency (send
+# to final response), cold then warm.
+# Usage: tools/bench_mapping_store.sh [QUERIES [SCU_QUERIES]]   (defaults 200, 5000)
+# Env: DICOMTAP and DICOMTAP_BENCH (binaries; default: a release build into SCRATCH, default .build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 queries=${1:-200}
+scu_queries=${2:-5000}
 PY=python3
 scratch=${SCRATCH:-.build}
 if [[ -z ${DICOMTAP:-} ]]; then
   swift build -c release --scratch-path "$scratch" --product dicomtap >/dev/null
   DICOMTAP=$scratch/release/dicomtap
+fi
+if [[ -z ${DICOMTAP_BENCH:-} ]]; then
+  swift build -c release --scratch-path "$scratch" --product dicomtap-bench >/dev/null
+  DICOMTAP_BENCH=$scratch/release/dicomtap-bench
 fi
 BENCH=bench_mapping_store
 source tools/bench_lib.sh
@@ -41,18 +49,36 @@ run_queries() {  # $1 = proxy port, $2 = ID prefix: prints the mean milliseconds
   awk -v t=$((end - start)) -v n="$queries" 'BEGIN { printf "%.1f", t / n }'
 }
 
-printf "%-12s %12s %12s\n" "store" "cold ms/query" "warm ms/query"
-for kind in sqlite postgresql; do
-  store="$work/map.sqlite"
-  [[ $kind == postgresql ]] && store=$url
+start_proxy() {  # $1 = kind: starts a proxy on that kind of store; sets port and pid
+  local store="$work/map-$1.sqlite"
+  [[ $1 == postgresql* ]] && store=$url
   port=$(free_port)
   "$DICOMTAP" proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$scp_port" --pseudonymize PatientID \
-    --key-file "$work/key" --mapping-store "$store" --allow DICOMTAP >"$work/proxy-$kind.out" 2>&1 &
+    --key-file "$work/key" --mapping-store "$store" --allow DICOMTAP --allow BENCH >"$work/proxy-$1.out" 2>&1 &
   pid=$!
   pids+=("$pid")
-  wait_line "$work/proxy-$kind.out" "listening" >/dev/null
+  wait_line "$work/proxy-$1.out" "listening" >/dev/null
+}
+
+echo "dicomtap query (one process and association per query), $queries queries:"
+printf "%-12s %14s %14s\n" "store" "cold ms/query" "warm ms/query"
+for kind in sqlite postgresql; do
+  start_proxy "$kind"
   cold=$(run_queries "$port" "COLD-$kind")
   warm=$(run_queries "$port" "COLD-$kind")
-  printf "%-12s %12s %12s\n" "$kind" "$cold" "$warm"
+  printf "%-12s %14s %14s\n" "$kind" "$cold" "$warm"
   kill "$pid" 2>/dev/null || true
+done
+
+echo
+echo "our SCU (dicomtap-bench rpi-load distinct), $scu_queries queries, each a new Patient ID the first time:"
+for associations in 1 10; do
+  for kind in sqlite postgresql; do
+    start_proxy "$kind-$associations"
+    for pass in cold warm; do
+      out=$("$DICOMTAP_BENCH" rpi-load 127.0.0.1 "$port" "$scu_queries" distinct "SCU-$kind-$associations" "$associations")
+      printf "%-11s %-5s %s\n" "$kind" "$pass" "$out"
+    done
+    kill "$pid" 2>/dev/null || true
+  done
 done

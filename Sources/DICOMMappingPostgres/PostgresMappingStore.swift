@@ -300,14 +300,23 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         }
         let location = self.location
         try wait("write to") { client in
-            // In one order (the key's), so that two instances inserting overlapping batches cannot deadlock.
-            try await client.withTransaction(logger: Self.logger) { connection in
+            // One statement, atomic on its own, instead of a transaction (BEGIN and COMMIT were two more round trips
+            // per new patient): nothing of the batch is written when one of its pseudonyms is already recorded for
+            // another original (the guard). Rows are never changed or deleted, so reading those that were there
+            // already needs no transaction either. Only when another instance records a colliding value at the same
+            // moment can the batch's other, correct, rows be written before the collision is found. In one order
+            // (the key's), so that two instances inserting overlapping batches cannot deadlock.
+            try await client.withConnection { connection in
                 let inserted = try await connection.query("""
+                    WITH n AS (
+                        SELECT * FROM unnest(\(records.map(\.pseudonym))::text[], \(records.map(\.original))::text[],
+                                             \(records.map(\.vr.code))::text[], \(records.map { Int64($0.tag.rawValue) })::int8[],
+                                             \(records.map { $0.issuer ?? "" })::text[], \(records.map(\.derivation))::text[])
+                            AS u(p, o, v, t, i, d))
                     INSERT INTO pseudonym (pseudonym, original, vr, tag, issuer, derivation)
-                    SELECT p, o, v, t, NULLIF(i, ''), d
-                    FROM unnest(\(records.map(\.pseudonym))::text[], \(records.map(\.original))::text[],
-                                \(records.map(\.vr.code))::text[], \(records.map { Int64($0.tag.rawValue) })::int8[],
-                                \(records.map { $0.issuer ?? "" })::text[], \(records.map(\.derivation))::text[]) AS n(p, o, v, t, i, d)
+                    SELECT p, o, v, t, NULLIF(i, ''), d FROM n
+                    WHERE NOT EXISTS (SELECT 1 FROM n JOIN pseudonym x ON x.pseudonym = n.p
+                                      WHERE x.original <> n.o OR coalesce(x.issuer, '') <> n.i)
                     ORDER BY p COLLATE "C"
                     ON CONFLICT (pseudonym) DO NOTHING
                     RETURNING pseudonym
@@ -324,14 +333,15 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 for try await (name, original, issuer) in rows.decode((String, String, String?).self) {
                     known[name] = (original, issuer)
                 }
+                // A collision first: it kept the whole batch out, the rows missing with it.
                 for record in others {
-                    guard let row = known[record.pseudonym] else {
-                        throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) did not keep pseudonym "
-                                           + "'\(record.pseudonym)' (was the table changed by hand?)")
-                    }
-                    if row.original != record.original || (row.issuer ?? "") != (record.issuer ?? "") {
+                    if let row = known[record.pseudonym], row.original != record.original || (row.issuer ?? "") != (record.issuer ?? "") {
                         throw MappingStore.collision(record)
                     }
+                }
+                if let missing = others.first(where: { known[$0.pseudonym] == nil }) {
+                    throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) did not keep pseudonym "
+                                       + "'\(missing.pseudonym)' (was the table changed by hand?)")
                 }
             }
         }

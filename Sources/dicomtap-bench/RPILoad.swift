@@ -1,6 +1,9 @@
 // Relevant Patient Information C-FIND load from our SCU (a fast client, so the figures are the server's):
 // COUNT queries either on one association or one association per query; prints queries per second and
-// the latency of each query (send to final response) as median and p99. With DICOMTAP_BENCH_TLS_CA=FILE set,
+// the latency of each query (send to final response) as median and p99. Mode `distinct` asks for PATIENT-ID-1,
+// PATIENT-ID-2, ... on one association each (ASSOCIATIONS of them, each its own numbers): a patient the archive does
+// not hold, so no match, and through a pseudonymizing proxy a new pseudonym per query the first time (the mapping
+// store's cold path), a known one when run again with the same PATIENT-ID (warm). With DICOMTAP_BENCH_TLS_CA=FILE set,
 // the one-association mode speaks DICOM over TLS, trusting the CA in FILE (tools/bench_proxy.sh's TLS case).
 import DICOMNetwork
 import DICOMServices
@@ -9,15 +12,17 @@ import Foundation
 import NIOCore
 
 func rpiLoad(_ args: [String]) async {
-    guard args.count >= 5, let port = Int(args[1]), let count = Int(args[2]), ["one", "per-query", "echo"].contains(args[3]),
+    guard args.count >= 5, let port = Int(args[1]), let count = Int(args[2]), ["one", "per-query", "echo", "distinct"].contains(args[3]),
           args.count < 6 || (Int(args[5]) ?? 0) > 0 else {
         FileHandle.standardError.write(Data(
-            "usage: dicomtap-bench rpi-load HOST PORT COUNT one|per-query|echo PATIENT-ID [ASSOCIATIONS]\n".utf8))
+            "usage: dicomtap-bench rpi-load HOST PORT COUNT one|per-query|echo|distinct PATIENT-ID [ASSOCIATIONS]\n".utf8))
         exit(2)
     }
     let host = args[0], perQuery = args[3] == "per-query", patientID = args[4]
-    if args[3] == "one", args.count >= 6, let associations = Int(args[5]), associations > 1 {
-        await concurrentLoad(host: host, port: port, count: count, associations: associations, patientID: patientID)
+    if args[3] == "distinct" || (args[3] == "one" && args.count >= 6 && (Int(args[5]) ?? 1) > 1) {
+        let associations = args.count >= 6 ? Int(args[5]) ?? 1 : 1
+        await concurrentLoad(host: host, port: port, count: count, associations: associations, patientID: patientID,
+                             distinct: args[3] == "distinct")
         return
     }
     if args[3] == "echo" {
@@ -54,8 +59,11 @@ func rpiLoad(_ args: [String]) async {
 
 enum LoadError: Error { case unexpected(String) }
 
-/// COUNT queries on one association; the latency of each (send to final response) in milliseconds.
-func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuery) async throws -> [Double] {
+/// COUNT queries on one association; the latency of each (send to final response) in milliseconds. With
+/// `distinctPrefix`, query i asks for PREFIX-i and expects no match; else each asks for `query`'s patient and
+/// expects its one match.
+func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuery,
+                             distinctPrefix: String? = nil) async throws -> [Double] {
     let model = RPIQueryModel.general
     let clock = ContinuousClock()
     var latencies: [Double] = []
@@ -68,8 +76,13 @@ func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuer
         contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID,
                                                transferSyntaxes: PresentationContextProposal.defaultTransferSyntaxes)]), tls: tls)
     guard let context = client.context(for: model.sopClassUID) else { throw LoadError.unexpected("no context") }
-    let identifier = try context.encode(query.identifier())
-    for _ in 0..<count {
+    var identifier = try context.encode(query.identifier())
+    for i in 0..<count {
+        if let distinctPrefix {
+            var distinct = query
+            distinct.patientID = "\(distinctPrefix)-\(i + 1)"
+            identifier = try context.encode(distinct.identifier())
+        }
         let t0 = clock.now
         let id = client.nextMessageID()
         try await client.send(.cFindRequest(.init(messageID: id, affectedSOPClassUID: model.sopClassUID)),
@@ -78,7 +91,9 @@ func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuer
         while let message = try await client.receive(timeout: .seconds(60)) {
             guard let status = message.command.status else { continue }
             if status == 0xFF00 || status == 0xFF01 { pending += 1; continue }
-            guard status == 0, pending == 1 else { throw LoadError.unexpected("status \(status), \(pending) pending") }
+            guard status == 0, pending == (distinctPrefix == nil ? 1 : 0) else {
+                throw LoadError.unexpected("status \(status), \(pending) pending")
+            }
             break
         }
         latencies.append(seconds(clock.now - t0) * 1000)
@@ -89,7 +104,7 @@ func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuer
 
 /// ASSOCIATIONS associations open at once, COUNT queries spread over them: every association is opened first
 /// (all are concurrent for the whole run), then each sends its share; latency median and p99 over all queries.
-func concurrentLoad(host: String, port: Int, count: Int, associations: Int, patientID: String) async {
+func concurrentLoad(host: String, port: Int, count: Int, associations: Int, patientID: String, distinct: Bool = false) async {
     let query = RPIQuery(patientID: patientID, calledAETitle: "ANY-SCP")
     let clock = ContinuousClock()
     let start = clock.now
@@ -97,9 +112,13 @@ func concurrentLoad(host: String, port: Int, count: Int, associations: Int, pati
     var latencies: [Double] = []
     var failures: [String] = []
     await withTaskGroup(of: Result<[Double], any Error>.self) { group in
-        for _ in 0..<associations {
+        for index in 0..<associations {
+            let prefix = !distinct ? nil : associations == 1 ? patientID : "\(patientID)-A\(index + 1)"
             group.addTask {
-                do { return .success(try await queriesOnOneAssociation(host: host, port: port, count: share, query: query)) }
+                do {
+                    return .success(try await queriesOnOneAssociation(host: host, port: port, count: share, query: query,
+                                                                      distinctPrefix: prefix))
+                }
                 catch { return .failure(error) }
             }
         }
