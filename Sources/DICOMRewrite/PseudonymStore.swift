@@ -13,7 +13,7 @@ package protocol PseudonymStore: AnyObject, Sendable {
     func cachedRecord(of pseudonym: String) -> PseudonymRecord?
     /// What `pseudonym` stands for, if it was recorded (reads the store on a cache miss).
     func original(of pseudonym: String) throws(RewriteError) -> PseudonymRecord?
-    /// Writes new records in one transaction (a collision is an error and nothing is written).
+    /// Writes new records at once (a collision is an error and nothing of the batch is written).
     func commit(_ records: [PseudonymRecord]) throws(RewriteError)
     /// `commit` off the caller's thread; the result comes back through `completion`.
     func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void)
