@@ -4,8 +4,8 @@
 # rpi-load; new associations every round). After each round: the proxy's RSS, peak RSS, open file descriptors,
 # the size of the log folder, and any error it printed. Memory and descriptors must stay flat.
 # Usage: tools/bench_soak.sh [EXCHANGES [ROUNDS [ASSOCIATIONS]]]   (defaults 1000000, 20, 10)
-# Env: SCRATCH (swift build scratch path, default .build). The log folder is emptied after each round
-# (a site rotates it; the soak measures the proxy, not the disk).
+# Env: SCRATCH (swift build scratch path, default .build); KEEP_WORK=1 keeps the logs. The log folder is rotated
+# after each round (a site rotates it; the soak measures the proxy, not the disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exchanges=${1:-1000000}
@@ -51,6 +51,11 @@ for round in $(seq "$rounds"); do
   [[ $out == *" 0 associations failed"* ]] || { echo "round $round: $out"; exit 1; }
   done_count=$(( done_count + per_round ))
   report "round $round" "$done_count"
-  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work/logs"/*
+  # Rotated as examples/dicomtap-proxy.logrotate does: events.jsonl truncated in place (copytruncate: the proxy
+  # keeps it open), the per-association logs and pages removed.
+  if [[ -z ${KEEP_WORK:-} ]]; then
+    find "$work/logs" -type f ! -name events.jsonl -delete
+    : >"$work/logs/events.jsonl"
+  fi
 done
 echo "last round: $out"
