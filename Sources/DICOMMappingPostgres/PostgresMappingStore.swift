@@ -2,6 +2,7 @@ import DICOMCore
 import DICOMRewrite
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -123,50 +124,64 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
 
     // MARK: Running database work from synchronous callers
 
-    /// Runs `body` on the client's executor and waits at most `timeout` for it.
+    /// Runs `body` on the client's executor and waits for its result (at most about `timeout`).
     private func wait<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
-        // A database that just failed is not waited for again at once: callers on an event loop (a response's
-        // pseudonym not cached) would each hold it for `timeout` while the database is down.
-        if let recent = lock.withLock({ recentFailure }), ContinuousClock.now - recent.time < Self.failFastWindow {
-            throw recent.error
-        }
-        do throws(RewriteError) {
-            let value = try waitOnce(doing, body)
-            lock.withLock { recentFailure = nil }
-            return value
-        } catch {
-            // Not a collision (the database answered): the database could not be reached or did not answer.
-            if error.code == .mappingStore { lock.withLock { recentFailure = (ContinuousClock.now, error) } }
-            throw error
+        let box = ResultBox<T>()
+        start(doing, body) { box.set($0) }
+        box.semaphore.wait()
+        switch box.result {
+        case .success(let value)?: return value
+        case .failure(let error)?: throw error
+        case nil: throw failure(doing, because: "it did not answer")
         }
     }
 
     /// After a failure to reach the database, how long further calls fail at once (then one tries again).
     static let failFastWindow: Duration = .seconds(5)
 
-    private func waitOnce<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
-        let box = ResultBox<T>()
+    /// Runs `body` on the client's executor; `completion` gets its result once: the value, the error in words, or
+    /// a failure after `timeout` (the work is then cancelled). A database that just failed is not tried again at
+    /// once: callers on an event loop (a response's pseudonym not cached) would each wait `timeout` while it is down.
+    private func start<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T,
+                                    completion: @escaping @Sendable (Result<T, RewriteError>) -> Void) {
+        if let recent = lock.withLock({ recentFailure }), ContinuousClock.now - recent.time < Self.failFastWindow {
+            completion(.failure(recent.error))
+            return
+        }
+        let done = NIOLockedValueBox(false)
+        let finish: @Sendable (Result<T, RewriteError>) -> Bool = { [self] result in
+            guard done.withLockedValue({ finished in
+                defer { finished = true }
+                return !finished
+            }) else { return false }
+            switch result {
+            case .success: lock.withLock { recentFailure = nil }
+            // Not a collision (the database answered): the database could not be reached or did not answer.
+            case .failure(let error) where error.code == .mappingStore: lock.withLock { recentFailure = (ContinuousClock.now, error) }
+            case .failure: break
+            }
+            completion(result)
+            return true
+        }
         let client = self.client
-        let task = Task(executorPreference: executor) {
+        let task = Task(executorPreference: executor) { [self] in
             do {
-                box.set(.success(try await body(client)))
+                _ = finish(.success(try await body(client)))
+            } catch let error as RewriteError {
+                _ = finish(.failure(error))
             } catch {
-                box.set(.failure(error))
+                // A collision found inside a transaction comes back wrapped in the transaction's error.
+                if let rewrite = (error as? PostgresTransactionError)?.closureError as? RewriteError {
+                    _ = finish(.failure(rewrite))
+                } else {
+                    _ = finish(.failure(failure(doing, because: Self.describe(error: error))))
+                }
             }
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if box.semaphore.wait(timeout: .now() + seconds) == .timedOut {
-            task.cancel()
-            throw failure(doing, because: "it did not answer within \(Self.format(timeout))")
-        }
-        switch box.result {
-        case .success(let value)?: return value
-        case .failure(let error as RewriteError)?: throw error
-        case .failure(let error)?:
-            // A collision found inside a transaction comes back wrapped in the transaction's error.
-            if let rewrite = (error as? PostgresTransactionError)?.closureError as? RewriteError { throw rewrite }
-            throw failure(doing, because: Self.describe(error: error))
-        case nil: throw failure(doing, because: "it did not answer")
+        let late = failure(doing, because: "it did not answer within \(Self.format(timeout))")
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            if finish(.failure(late)) { task.cancel() }
         }
     }
 
@@ -290,7 +305,42 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
 
     package func commit(_ records: [PseudonymRecord]) throws(RewriteError) {
         guard !records.isEmpty else { return }
-        // One pseudonym twice in the batch for two originals: ON CONFLICT would keep the first silently.
+        try Self.checkBatch(records)
+        try wait("write to", write(records))
+        remember(records)
+    }
+
+    package func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
+        do throws(RewriteError) {
+            try Self.checkBatch(records)
+        } catch {
+            completion(error)
+            return
+        }
+        guard !records.isEmpty else { return completion(nil) }
+        start("write to", write(records)) { [self] result in
+            switch result {
+            case .success:
+                remember(records)
+                completion(nil)
+            case .failure(let error):
+                completion(error)
+            }
+        }
+    }
+
+    /// The batch is recorded: it is in the cache, and no longer a remembered miss.
+    private func remember(_ records: [PseudonymRecord]) {
+        lock.withLock {
+            for record in records {
+                misses.removeValue(forKey: record.pseudonym)
+                cache.insert(record)
+            }
+        }
+    }
+
+    /// One pseudonym twice in the batch for two originals: ON CONFLICT would keep the first silently.
+    private static func checkBatch(_ records: [PseudonymRecord]) throws(RewriteError) {
         var inBatch: [String: PseudonymRecord] = [:]
         for record in records {
             if let earlier = inBatch.updateValue(record, forKey: record.pseudonym),
@@ -298,8 +348,12 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 throw MappingStore.collision(record)
             }
         }
+    }
+
+    /// The database work of a commit.
+    private func write(_ records: [PseudonymRecord]) -> @Sendable (PostgresClient) async throws -> Void {
         let location = self.location
-        try wait("write to") { client in
+        return { client in
             // One statement, atomic on its own, instead of a transaction (BEGIN and COMMIT were two more round trips
             // per new patient): nothing of the batch is written when one of its pseudonyms is already recorded for
             // another original (the guard). Rows are never changed or deleted, so reading those that were there
@@ -343,23 +397,6 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                     throw RewriteError(.mappingStore, "the PostgreSQL mapping store \(location) did not keep pseudonym "
                                        + "'\(missing.pseudonym)' (was the table changed by hand?)")
                 }
-            }
-        }
-        lock.withLock {
-            for record in records {
-                misses.removeValue(forKey: record.pseudonym)
-                cache.insert(record)
-            }
-        }
-    }
-
-    package func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void) {
-        DispatchQueue.global(qos: .userInitiated).async {
-            do throws(RewriteError) {
-                try self.commit(records)
-                completion(nil)
-            } catch {
-                completion(error)
             }
         }
     }
@@ -426,11 +463,11 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
 private final class ResultBox<T: Sendable>: @unchecked Sendable {
     let semaphore = DispatchSemaphore(value: 0)
     private let lock = NSLock()
-    private var value: Result<T, any Error>?
+    private var value: Result<T, RewriteError>?
 
-    var result: Result<T, any Error>? { lock.withLock { value } }
+    var result: Result<T, RewriteError>? { lock.withLock { value } }
 
-    func set(_ result: Result<T, any Error>) {
+    func set(_ result: Result<T, RewriteError>) {
         lock.withLock { value = result }
         semaphore.signal()
     }
