@@ -2,6 +2,8 @@ import ArgumentParser
 import DICOMMetrics
 import DICOMNetwork
 import DICOMProxy
+import DICOMRewrite
+import Dispatch
 
 /// `--metrics-listen`, shared by `proxy` and `serve`.
 struct MetricsOptions: ParsableArguments {
@@ -40,4 +42,21 @@ struct MetricsOptions: ParsableArguments {
             throw CLIError("--metrics-listen: \(error)")
         }
     }
+}
+
+/// `dicomtap_mapping_store_records`: the proxy's mapping store counted at start and every 30 s, on a queue of its
+/// own (a count reads the table; never on an event loop). A failed count leaves the last value.
+final class MappingStoreGauge {
+    private let timer: DispatchSourceTimer
+
+    init(store: any PseudonymStore, metrics: DICOMMetrics, every interval: DispatchTimeInterval = .seconds(30)) {
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "dicomtap.mapping-store-size"))
+        timer.schedule(deadline: .now(), repeating: interval)
+        timer.setEventHandler {
+            if let count = try? store.count() { metrics.mappingStoreSize(count) }
+        }
+        timer.resume()
+    }
+
+    func stop() { timer.cancel() }
 }

@@ -357,6 +357,9 @@ struct Proxy: AsyncParsableCommand {
         // --metrics-listen: /healthz is healthy while every upstream accepts a TCP connection (checked every 10 s).
         var metricsEndpoint: MetricsEndpoint?
         var probe: UpstreamProbe?
+        let storeGauge = metrics.flatMap { metrics in
+            configuration.rewriter.map { MappingStoreGauge(store: $0.store, metrics: metrics) }
+        }
         if let metrics {
             let upstreams = ([configuration.routing.defaultUpstream].compactMap { $0 }
                 + configuration.routing.routes.sorted { $0.key < $1.key }.map(\.value))
@@ -370,6 +373,7 @@ struct Proxy: AsyncParsableCommand {
                 metricsEndpoint = try await metricsOptions.start(metrics, health: { check.status() })
             } catch {
                 check.stop()
+                storeGauge?.stop()
                 await server.shutdown()
                 throw error
             }
@@ -383,6 +387,7 @@ struct Proxy: AsyncParsableCommand {
         _ = hangUp
         logger.info("\(received == SIGINT ? "SIGINT" : "SIGTERM"): no new associations")
         probe?.stop()
+        storeGauge?.stop()
         await metricsEndpoint?.close()
         await server.shutdown()
         logger.info("stopped")

@@ -156,4 +156,30 @@ import Testing
         let text = try await ServeMetricsTests.scrape(metricsPort)
         #expect((DICOMMetricsTests.value(text, #"dicomtap_upstream_connect_failures_total{reason="refused"}"#) ?? 0) >= 1, "\(text)")
     }
+
+    /// A pseudonymizing proxy says how many mappings its store holds (counted at start, then every 30 s).
+    @Test func mappingStoreRecordsAreCounted() async throws {
+        let dir = try TemporaryDirectory("proxy-store-size")
+        defer { dir.remove() }
+        let store = dir.file("pseudonyms.sqlite")
+        try "pseudonym,original,vr,tag,issuer\nPS-1,PAT-1,LO,00100020,\nPS-2,PAT-2,LO,00100020,\nPS-3,PAT-3,LO,00100020,\n"
+            .write(toFile: dir.file("map.csv"), atomically: true, encoding: .utf8)
+        let load = try Subprocess(Peers.dicomtap, ["mapping", "import", "--mapping-store", store, dir.file("map.csv")],
+                                  name: "import", directory: dir)
+        #expect(try await load.wait() == 0, "\(load.stderr)")
+        let key = dir.file("key")
+        _ = FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
+        chmod(key, 0o600)
+        let (proxy, _, metricsPort) = try await Self.start(
+            ["--upstream", "127.0.0.1:\(try freePort())", "--pseudonymize", "PatientID", "--key-file", key, "--mapping-store", store,
+             "--allow", "NOBODY"], name: "proxy", in: dir)
+        defer { proxy.stop() }
+        var text = ""
+        for _ in 0..<250 {
+            text = try await ServeMetricsTests.scrape(metricsPort)
+            if DICOMMetricsTests.value(text, "dicomtap_mapping_store_records") == 3 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(DICOMMetricsTests.value(text, "dicomtap_mapping_store_records") == 3, "\(text)")
+    }
 }
