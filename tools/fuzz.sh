@@ -48,7 +48,12 @@ done
 
 start=$(date +%s)
 echo "fuzz.sh: building the harnesses in .build-fuzz"
-DICOMTAP_FUZZ=1 swift build --scratch-path .build-fuzz -c debug --product dicomtap-fuzz 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+set +e
+DICOMTAP_FUZZ=1 swift build --scratch-path .build-fuzz -c debug --product dicomtap-fuzz 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+build_status=${PIPESTATUS[0]}
+set -e
+# A failed build must not leave an older harness to run (a harness that no longer compiles would pass unseen).
+((build_status == 0)) || { echo "fuzz.sh: the build failed (exit $build_status)" >&2; exit 1; }
 bin="$(DICOMTAP_FUZZ=1 swift build --scratch-path .build-fuzz -c debug --show-bin-path)/dicomtap-fuzz"
 [[ -x "$bin" ]] || { echo "fuzz.sh: the build failed" >&2; exit 1; }
 echo "fuzz.sh: built in $(( $(date +%s) - start )) s"

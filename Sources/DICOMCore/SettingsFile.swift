@@ -59,7 +59,9 @@ package enum SettingsFile {
             bytes.append(contentsOf: chunk[0..<count])
             if bytes.count > limit { throw .tooLarge(limit: limit) }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .notUTF8 }
+        // A UTF-8 byte-order mark (Excel's "CSV UTF-8", Notepad) is not part of the text.
+        let start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        guard let text = String(validating: bytes[start...], as: UTF8.self) else { throw .notUTF8 }
         return text
     }
 

@@ -125,14 +125,16 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     // MARK: Running database work from synchronous callers
 
     /// Runs `body` on the client's executor and waits for its result (at most about `timeout`).
-    private func wait<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
+    private func wait<T: Sendable>(_ doing: String, recordsFailure: Bool = true,
+                                   _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
         let box = ResultBox<T>()
-        start(doing, body) { box.set($0) }
-        box.semaphore.wait()
+        start(doing, body, recordsFailure: recordsFailure) { box.set($0) }
+        // `start` answers within `timeout`; the backstop only guards against its timer not running in time.
+        _ = box.semaphore.wait(timeout: .now() + Self.seconds(timeout) + 1)
         switch box.result {
         case .success(let value)?: return value
         case .failure(let error)?: throw error
-        case nil: throw failure(doing, because: "it did not answer")
+        case nil: throw failure(doing, because: "it did not answer within \(Self.format(timeout))")
         }
     }
 
@@ -142,7 +144,9 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     /// Runs `body` on the client's executor; `completion` gets its result once: the value, the error in words, or
     /// a failure after `timeout` (the work is then cancelled). A database that just failed is not tried again at
     /// once: callers on an event loop (a response's pseudonym not cached) would each wait `timeout` while it is down.
+    /// Without `recordsFailure` (the metrics' count), a failure does not make the next calls fail at once.
     private func start<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T,
+                                    recordsFailure: Bool = true,
                                     completion: @escaping @Sendable (Result<T, RewriteError>) -> Void) {
         if let recent = lock.withLock({ recentFailure }), ContinuousClock.now - recent.time < Self.failFastWindow {
             completion(.failure(recent.error))
@@ -157,7 +161,8 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             switch result {
             case .success: lock.withLock { recentFailure = nil }
             // Not a collision (the database answered): the database could not be reached or did not answer.
-            case .failure(let error) where error.code == .mappingStore: lock.withLock { recentFailure = (ContinuousClock.now, error) }
+            case .failure(let error) where error.code == .mappingStore && recordsFailure:
+                lock.withLock { recentFailure = (ContinuousClock.now, error) }
             case .failure: break
             }
             completion(result)
@@ -178,11 +183,14 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 }
             }
         }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let late = failure(doing, because: "it did not answer within \(Self.format(timeout))")
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-            if finish(.failure(late)) { task.cancel() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.seconds(timeout)) { [self] in
+            guard !done.withLockedValue({ $0 }) else { return }
+            if finish(.failure(failure(doing, because: "it did not answer within \(Self.format(timeout))"))) { task.cancel() }
         }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func failure(_ doing: String, because reason: String) -> RewriteError {
@@ -422,8 +430,9 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         return found
     }
 
+    /// Export's and the metrics' count (a scan of the table): its failure does not refuse the next associations.
     package func count() throws(RewriteError) -> Int {
-        try wait("read") { client in
+        try wait("read", recordsFailure: false) { client in
             var total = 0
             for try await count in try await client.query("SELECT count(*) FROM pseudonym", logger: Self.logger).decode(Int.self) {
                 total = count

@@ -102,6 +102,13 @@ public final class DICOMMetrics: Sendable {
 
     // MARK: What the observer saw
 
+    /// An A-ASSOCIATE-RJ, by its numbers (the SCP's, through `pdu`, or the proxy's own).
+    public func rejected(_ rj: AssociateReject) {
+        counter(Name.associationsRejected, [
+            ("result", String(rj.result.rawValue)), ("source", String(rj.source.rawValue)), ("reason", String(rj.reason)),
+        ]).increment()
+    }
+
     /// Counts one PDU as it went over the wire: its bytes, and the negotiation's outcome it carries. Called where
     /// the PDU is at hand (the relay, the server's tap), so the observer need not emit PDU events for it.
     public func pdu(_ pdu: PDU, sender: PeerRole, length: Int) {
@@ -110,9 +117,7 @@ public final class DICOMMetrics: Sendable {
         case .associateAccept:
             accepted.increment()
         case .associateReject(let rj):
-            counter(Name.associationsRejected, [
-                ("result", String(rj.result.rawValue)), ("source", String(rj.source.rawValue)), ("reason", String(rj.reason)),
-            ]).increment()
+            rejected(rj)
         case .abort(let abort):
             counter(Name.associationsAborted, [("source", Self.abortSource(abort.source.rawValue))]).increment()
         default:

@@ -31,9 +31,8 @@ extension AssociationRelay {
             outputs.note(reason)
             let alsoUpstream = abortAcceptor ? "; -> upstream  A-ABORT" : ""
             logger.info("-> SCU  A-ASSOCIATE-RJ: \(rj)\(alsoUpstream)")
-            let bytes = PDU.associateReject(rj).encoded()
-            outputs.countOwnReject(rj, bytes: bytes.readableBytes)
-            requestor?.send(bytes, thenCloseWithin: Self.closeDeadline)
+            outputs.countOwnReject(rj)
+            requestor?.send(PDU.associateReject(rj).encoded(), thenCloseWithin: Self.closeDeadline)
             if abortAcceptor {
                 acceptor?.send(PDU.abort(Abort(source: .serviceProvider, reason: .notSpecified)).encoded(),
                                thenCloseWithin: Self.closeDeadline)

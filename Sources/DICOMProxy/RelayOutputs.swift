@@ -132,9 +132,10 @@ final class RelayOutputs {
         }
     }
 
-    /// The proxy's own A-ASSOCIATE-RJ to the SCU, in the metrics as an SCP's is (rejected_total with its numbers).
-    func countOwnReject(_ rj: AssociateReject, bytes: Int) {
-        configuration.metrics?.pdu(.associateReject(rj), sender: .acceptor, length: bytes)
+    /// The proxy's own A-ASSOCIATE-RJ to the SCU, in rejected_total with its numbers as an SCP's is (not in the
+    /// bytes of the SCP's leg: it never went there).
+    func countOwnReject(_ rj: AssociateReject) {
+        configuration.metrics?.rejected(rj)
     }
 
     /// The observer's events, to the text log, `events.jsonl` and the console.

@@ -13,7 +13,9 @@ package protocol PseudonymStore: AnyObject, Sendable {
     func cachedRecord(of pseudonym: String) -> PseudonymRecord?
     /// What `pseudonym` stands for, if it was recorded (reads the store on a cache miss).
     func original(of pseudonym: String) throws(RewriteError) -> PseudonymRecord?
-    /// Writes new records at once (a collision is an error and nothing of the batch is written).
+    /// Writes new records at once. A collision is an error; nothing of the batch is written when the colliding
+    /// record was there before (with PostgreSQL, a colliding record another instance writes at the same moment
+    /// may let the batch's other, correct, records be written).
     func commit(_ records: [PseudonymRecord]) throws(RewriteError)
     /// `commit` off the caller's thread; the result comes back through `completion`.
     func commitInBackground(_ records: [PseudonymRecord], completion: @escaping @Sendable (RewriteError?) -> Void)

@@ -18,6 +18,12 @@ import Testing
         #expect(try SettingsFile.load(path, limit: 100) == "key: value\nÄ\n")
     }
 
+    @Test func aByteOrderMarkIsNotPartOfTheText() throws {
+        let path = try temporaryFile([0xEF, 0xBB, 0xBF] + Array("original,replacement\n".utf8))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try SettingsFile.load(path, limit: 100) == "original,replacement\n")
+    }
+
     @Test func devicesPipesAndFoldersAreRefusedInWords() throws {
         #expect(throws: SettingsFile.Problem.notARegularFile("a device")) { try SettingsFile.load("/dev/zero", limit: 1 << 20) }
         #expect(throws: SettingsFile.Problem.notARegularFile("a folder")) { try SettingsFile.load(NSTemporaryDirectory(), limit: 1 << 20) }

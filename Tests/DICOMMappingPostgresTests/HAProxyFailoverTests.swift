@@ -113,14 +113,15 @@ struct HAProxyFailoverTests {
             backend proxies
                 balance roundrobin
                 option httpchk GET /healthz
-                server a 127.0.0.1:\(proxies[0].port) check port \(proxies[0].metrics) inter 200ms fall 1 rise 2
-                server b 127.0.0.1:\(proxies[1].port) check port \(proxies[1].metrics) inter 200ms fall 1 rise 2
+                timeout check 5s
+                server a 127.0.0.1:\(proxies[0].port) check port \(proxies[0].metrics) inter 300ms fall 2 rise 2
+                server b 127.0.0.1:\(proxies[1].port) check port \(proxies[1].metrics) inter 300ms fall 2 rise 2
 
             """.write(toFile: configuration, atomically: true, encoding: .utf8)
         let balancer = try Subprocess(haproxy, ["-f", configuration, "-db"], name: "haproxy", directory: dir)
         defer { balancer.stop() }
         try await eventually("haproxy to listen", timeout: .seconds(30)) { try canConnect(port: front, balancer) }
-        // Both instances seen up by HAProxy's checks before the run (rise 2: two checks 200 ms apart).
+        // Both instances seen up by HAProxy's checks before the run (rise 2: two checks 300 ms apart).
         try await Task.sleep(for: .seconds(1))
 
         let begun = Locked(0)
@@ -185,8 +186,10 @@ struct HAProxyFailoverTests {
             Issue.record("association \(run.index), begun \(run.started - killed.gone) after the killed proxy was gone, was not served: \(run.outcome)")
         }
         #expect(proxies[1].process.process.isRunning, "\(proxies[1].process.stderr)")
+        // The survivor ended none of its own: nothing aborted there, and it accepted associations.
         let metrics = try await MetricsHTTP.get("/metrics", port: proxies[1].metrics)
         #expect(metrics.contains("dicomtap_associations_accepted_total"), "\(metrics.prefix(400))")
+        #expect(!metrics.contains("dicomtap_associations_aborted_total{"), "\(metrics)")
     }
 
     /// One association through the balancer: three C-FINDs for one patient, 100 ms apart, then A-RELEASE.

@@ -125,8 +125,11 @@ struct PostgresMappingStoreTests {
         }
         #expect(try a.count() == 220)
         // A batch with one collision writes nothing of the batch.
-        #expect(throws: RewriteError.self) {
+        do throws(RewriteError) {
             try a.commit([Self.record(900), PseudonymRecord(pseudonym: "PSEUDO1", original: "SOMEONE-ELSE", vr: .LO, tag: .patientID)])
+            Issue.record("a batch with a collision was written")
+        } catch {
+            #expect(error.code == .collision, "\(error)")
         }
         #expect(try b.original(of: "PSEUDO900") == nil)
     }
