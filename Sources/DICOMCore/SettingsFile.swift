@@ -33,11 +33,11 @@ package enum SettingsFile {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let why = errno
-            throw why == ENOENT ? .noSuchFile : .notReadable(systemWords(why))
+            throw why == ENOENT ? .noSuchFile : .notReadable(systemErrorWords(why))
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .notReadable(systemWords(errno)) }
+        guard fstat(fd, &info) == 0 else { throw .notReadable(systemErrorWords(errno)) }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw .notARegularFile("a folder")
@@ -53,7 +53,7 @@ package enum SettingsFile {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw .notReadable(systemWords(errno))
+                throw .notReadable(systemErrorWords(errno))
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
@@ -65,9 +65,10 @@ package enum SettingsFile {
         return text
     }
 
-    /// The system's words for an errno value, in lower case ("permission denied").
-    private static func systemWords(_ code: Int32) -> String {
-        let text = String(cString: strerror(code))
-        return text.prefix(1).lowercased() + text.dropFirst()
-    }
+}
+
+/// The system's words for an errno value, starting in lower case ("permission denied"), for messages.
+package func systemErrorWords(_ code: Int32) -> String {
+    let text = String(cString: strerror(code))
+    return text.prefix(1).lowercased() + text.dropFirst()
 }

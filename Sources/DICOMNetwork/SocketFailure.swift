@@ -1,3 +1,4 @@
+import DICOMCore
 import NIOCore
 import NIOPosix
 
@@ -122,8 +123,7 @@ public struct SocketFailure: Error, Sendable, Hashable, CustomStringConvertible 
         case ETIMEDOUT: return "timed out"
         case ECONNRESET: return "connection reset by the peer"
         default:
-            let text = String(cString: strerror(code))
-            return text.prefix(1).lowercased() + text.dropFirst()
+            return systemErrorWords(code)
         }
     }
 

@@ -94,13 +94,13 @@ package struct SecretKey: Sendable, Hashable {
                                    + "to that user, mode 0600. Fix it (as its owner or root): chown \(user) \(file) && chmod 600 \(file); "
                                    + "or make a new key: \(makeOne)")
             default:
-                throw RewriteError(.keyFile, "cannot open the key file \(path) (\(Self.systemMessage(why))). Make one: \(makeOne)")
+                throw RewriteError(.keyFile, "cannot open the key file \(path) (\(systemErrorWords(why))). Make one: \(makeOne)")
             }
         }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw RewriteError(.keyFile, "cannot read the key file \(path) (\(Self.systemMessage(errno))). Make one: \(makeOne)")
+            throw RewriteError(.keyFile, "cannot read the key file \(path) (\(systemErrorWords(errno))). Make one: \(makeOne)")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             let what = (info.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"
@@ -161,12 +161,6 @@ package struct SecretKey: Sendable, Hashable {
         }
         if plain && !path.isEmpty { return path }
         return "'" + path.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
-    }
-
-    /// The system's words for an errno value, starting in lower case ("permission denied").
-    private static func systemMessage(_ code: Int32) -> String {
-        let text = String(cString: strerror(code))
-        return text.prefix(1).lowercased() + text.dropFirst()
     }
 
     /// About how many distinct values `count` random bytes hold (256 (1 - (255/256)^count)).

@@ -118,12 +118,17 @@ package enum RPIQueryError: Error, CustomStringConvertible {
 extension RPIQuery {
     /// Associates, sends the C-FIND, collects every response until the final one (or the timeout, then C-CANCEL),
     /// and releases. `onResponse` sees each response as it arrives.
-    package func run(host: String, port: Int, tap: AssociationTap? = nil,
-                    onResponse: @Sendable (RPIQueryResponse) -> Void = { _ in }) async throws -> RPIQueryResult {
-        let parameters = AssociationParameters(
+    /// The association the query proposes: its AE titles, one presentation context for its model, its limits.
+    package var associationParameters: AssociationParameters {
+        AssociationParameters(
             callingAETitle: callingAETitle, calledAETitle: calledAETitle,
             contexts: [PresentationContextProposal(id: 1, abstractSyntax: model.sopClassUID, transferSyntaxes: transferSyntaxes)],
             maxPDULength: maxPDULength, connectTimeout: connectTimeout)
+    }
+
+    package func run(host: String, port: Int, tap: AssociationTap? = nil,
+                    onResponse: @Sendable (RPIQueryResponse) -> Void = { _ in }) async throws -> RPIQueryResult {
+        let parameters = associationParameters
         let client: DICOMClient
         do {
             client = try await DICOMClient.connect(host: host, port: port, parameters: parameters, tap: tap, tls: tls)

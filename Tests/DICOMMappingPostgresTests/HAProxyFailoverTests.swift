@@ -198,13 +198,9 @@ struct HAProxyFailoverTests {
         let patientID = originals[index % originals.count]
         let name = patients[patientID]!
         let query = RPIQuery(patientID: patientID, callingAETitle: "FAILOVER", timeout: .seconds(60))
-        let parameters = AssociationParameters(
-            callingAETitle: query.callingAETitle, calledAETitle: query.calledAETitle,
-            contexts: [PresentationContextProposal(id: 1, abstractSyntax: query.model.sopClassUID, transferSyntaxes: query.transferSyntaxes)],
-            maxPDULength: query.maxPDULength, connectTimeout: .seconds(30))
         let client: DICOMClient
         do {
-            client = try await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: parameters)
+            client = try await DICOMClient.connect(host: "127.0.0.1", port: port, parameters: query.associationParameters)
         } catch {
             return .ended("association \(index) not established: \(error)")
         }
