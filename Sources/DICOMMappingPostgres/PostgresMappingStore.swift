@@ -17,14 +17,16 @@ import PostgresNIO
 /// records (`RecentRecords`); a miss is remembered for a moment only, since another instance may
 /// record the pseudonym next. postgres-nio's client keeps a pool and reconnects by itself; every
 /// operation is bounded by `timeout`, so a database that is down makes a commit fail (the proxy
-/// refuses the association) instead of hanging. The client runs on its own event loop and task
-/// executor: callers block (a proxy event loop on a cache miss, GRDB-like) without starving it.
+/// refuses the association) instead of hanging. The client and its tasks run on an event loop of their own
+/// (`EventLoopTaskExecutor`): callers block (a proxy event loop on a cache miss, GRDB-like) without starving it,
+/// and a commit's statement, its answer and the code around them run on one thread, without a hop between.
 package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     package let settings: PostgresStoreSettings
     package var location: String { settings.location }
     private let client: PostgresClient
     private let group: MultiThreadedEventLoopGroup
-    private let executor: DispatchTaskExecutor
+    private let loop: any EventLoop
+    private let executor: EventLoopTaskExecutor
     private let runner: Task<Void, Never>
     private let timeout: Duration
     private let lock = NSLock()
@@ -52,10 +54,18 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         configuration.tls = try Self.tls(settings)
         configuration.options.connectTimeout = min(timeout, .seconds(10))
         configuration.options.maximumConnections = 8
+        // Four connections stay open and no keep-alive query runs: postgres-nio starts a task group with a sleeping
+        // timer for each keep-alive, and for the idle timeout of a connection beyond the minimum, every time a
+        // connection goes back to the pool, that is once per commit (measured: the commits' CPU and latency, and
+        // thousands of sleeping timers left behind a burst). A connection the server closed is found closed and
+        // replaced by the pool; one a network cut silently is found by the commit's timeout.
+        configuration.options.minimumConnections = 4
+        configuration.options.keepAliveBehavior = nil
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
         self.client = client
-        let executor = DispatchTaskExecutor()
+        loop = group.next()
+        let executor = EventLoopTaskExecutor(loop: loop)
         self.executor = executor
         runner = Task(executorPreference: executor) { await client.run() }
         do {
@@ -92,6 +102,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         }
         guard !wasClosed else { return }
         runner.cancel()
+        executor.close()
         group.shutdownGracefully { _ in }
     }
 
@@ -152,12 +163,14 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             completion(.failure(recent.error))
             return
         }
-        let done = NIOLockedValueBox(false)
+        // Whether it finished, and what to cancel when it does: the work at the timeout, the timer when the work ends.
+        let state = NIOLockedValueBox(PendingWork())
         let finish: @Sendable (Result<T, RewriteError>) -> Bool = { [self] result in
-            guard done.withLockedValue({ finished in
-                defer { finished = true }
-                return !finished
+            guard let pending = state.withLockedValue({ state -> PendingWork? in
+                defer { state.finished = true }
+                return state.finished ? nil : state
             }) else { return false }
+            pending.timer?.cancel()
             switch result {
             case .success: lock.withLock { recentFailure = nil }
             // Not a collision (the database answered): the database could not be reached or did not answer.
@@ -168,8 +181,22 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             completion(result)
             return true
         }
+        guard !lock.withLock({ closed }) else {
+            completion(.failure(failure(doing, because: "the store is closed")))
+            return
+        }
         let client = self.client
         let task = Task(executorPreference: executor) { [self] in
+            // The timer is made here, on the store's loop, which it does not need to wake (once the store is closed,
+            // this runs elsewhere and the closed pool fails the work at once).
+            if loop.inEventLoop {
+                let timer = loop.scheduleTask(in: .nanoseconds(Int64(Self.seconds(timeout) * 1e9))) { [self] in
+                    if finish(.failure(failure(doing, because: "it did not answer within \(Self.format(timeout))"))) {
+                        state.withLockedValue { $0.task }?.cancel()
+                    }
+                }
+                state.withLockedValue { $0.timer = timer }
+            }
             do {
                 _ = finish(.success(try await body(client)))
             } catch let error as RewriteError {
@@ -183,10 +210,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 }
             }
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + Self.seconds(timeout)) { [self] in
-            guard !done.withLockedValue({ $0 }) else { return }
-            if finish(.failure(failure(doing, because: "it did not answer within \(Self.format(timeout))"))) { task.cancel() }
-        }
+        state.withLockedValue { $0.task = task }
     }
 
     private static func seconds(_ duration: Duration) -> Double {
@@ -369,7 +393,16 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             // moment can the batch's other, correct, rows be written before the collision is found. In one order
             // (the key's), so that two instances inserting overlapping batches cannot deadlock.
             try await client.withConnection { connection in
-                let inserted = try await connection.query("""
+                var written = Set<String>()
+                // One record (a message with one new patient, the usual case): a plain INSERT, prepared once per
+                // connection, which the server runs in a fraction of the guarded one's time; ON CONFLICT alone keeps
+                // a colliding row out.
+                if records.count == 1 {
+                    for try await name in try await connection.execute(InsertOne(records[0]), logger: Self.logger) {
+                        written.insert(name)
+                    }
+                } else {
+                    let inserted = try await connection.query("""
                     WITH n AS (
                         SELECT * FROM unnest(\(records.map(\.pseudonym))::text[], \(records.map(\.original))::text[],
                                              \(records.map(\.vr.code))::text[], \(records.map { Int64($0.tag.rawValue) })::int8[],
@@ -383,8 +416,8 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                     ON CONFLICT (pseudonym) DO NOTHING
                     RETURNING pseudonym
                     """, logger: Self.logger)
-                var written = Set<String>()
-                for try await name in inserted.decode(String.self) { written.insert(name) }
+                    for try await name in inserted.decode(String.self) { written.insert(name) }
+                }
                 let others = records.filter { !written.contains($0.pseudonym) }
                 guard !others.isEmpty else { return }
                 // Already there (from another instance, or issued before): the same original, or a collision.
@@ -468,6 +501,40 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     }
 }
 
+/// The INSERT of one record, prepared once per connection (the server parses and plans it once).
+private struct InsertOne: PostgresPreparedStatement {
+    static let name = "dicomtap_insert_one_pseudonym"
+    static let sql = """
+        INSERT INTO pseudonym (pseudonym, original, vr, tag, issuer, derivation) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (pseudonym) DO NOTHING RETURNING pseudonym
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .int8, .text, .text]
+    typealias Row = String
+    let record: PseudonymRecord
+
+    init(_ record: PseudonymRecord) { self.record = record }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 6)
+        bindings.append(record.pseudonym)
+        bindings.append(record.original)
+        bindings.append(record.vr.code)
+        bindings.append(Int64(record.tag.rawValue))
+        bindings.append(record.issuer)
+        bindings.append(record.derivation)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
+}
+
+/// A piece of database work under way (`start`).
+private struct PendingWork: Sendable {
+    var finished = false
+    var timer: Scheduled<Void>?
+    var task: Task<Void, Never>?
+}
+
 /// The result of work on the client's executor, handed to the thread waiting for it.
 private final class ResultBox<T: Sendable>: @unchecked Sendable {
     let semaphore = DispatchSemaphore(value: 0)
@@ -482,14 +549,28 @@ private final class ResultBox<T: Sendable>: @unchecked Sendable {
     }
 }
 
-/// Runs the database client's tasks on Dispatch's threads, not the cooperative pool: a caller that
-/// blocks waiting for them (an event loop, a test) cannot starve them.
-final class DispatchTaskExecutor: TaskExecutor {
-    private let queue = DispatchQueue(label: "dicomtap.mapping-store", attributes: .concurrent)
+/// Runs the database client's tasks on the event loop its connections use, not the cooperative pool: a caller
+/// that blocks waiting for them (an event loop, a test) cannot starve them, and a task resumed by an answer from
+/// the database goes on on the thread that read it.
+/// Once the store is closed (the loop shut down), what is left of its tasks runs on Dispatch's threads.
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    private let loop: any EventLoop
+    private let lock = NSLock()
+    private var closed = false
+
+    init(loop: any EventLoop) { self.loop = loop }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+        let queued = lock.withLock {
+            guard !closed else { return false }
+            loop.execute { job.runSynchronously(on: executor) }
+            return true
+        }
+        if !queued { DispatchQueue.global().async { job.runSynchronously(on: executor) } }
     }
+
+    /// The loop is about to shut down: no job goes to it any more.
+    func close() { lock.withLock { closed = true } }
 }
