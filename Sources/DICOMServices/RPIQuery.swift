@@ -116,8 +116,6 @@ package enum RPIQueryError: Error, CustomStringConvertible {
 }
 
 extension RPIQuery {
-    /// Associates, sends the C-FIND, collects every response until the final one (or the timeout, then C-CANCEL),
-    /// and releases. `onResponse` sees each response as it arrives.
     /// The association the query proposes: its AE titles, one presentation context for its model, its limits.
     package var associationParameters: AssociationParameters {
         AssociationParameters(
@@ -126,6 +124,8 @@ extension RPIQuery {
             maxPDULength: maxPDULength, connectTimeout: connectTimeout)
     }
 
+    /// Associates, sends the C-FIND, collects every response until the final one (or the timeout, then C-CANCEL),
+    /// and releases. `onResponse` sees each response as it arrives.
     package func run(host: String, port: Int, tap: AssociationTap? = nil,
                     onResponse: @Sendable (RPIQueryResponse) -> Void = { _ in }) async throws -> RPIQueryResult {
         let parameters = associationParameters
