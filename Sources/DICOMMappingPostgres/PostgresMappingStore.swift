@@ -23,13 +23,13 @@ import PostgresNIO
 package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     package let settings: PostgresStoreSettings
     package var location: String { settings.location }
-    private let client: PostgresClient
-    private let group: MultiThreadedEventLoopGroup
-    private let loop: any EventLoop
-    private let executor: EventLoopTaskExecutor
+    let client: PostgresClient
+    let group: MultiThreadedEventLoopGroup
+    let loop: any EventLoop
+    let executor: EventLoopTaskExecutor
     private let runner: Task<Void, Never>
-    private let timeout: Duration
-    private let lock = NSLock()
+    let timeout: Duration
+    let lock = NSLock()
     private var cache: RecentRecords
     /// Pseudonyms looked up and absent, with when: forgotten after `missLifetime`.
     private var misses: [String: ContinuousClock.Instant] = [:]
@@ -106,37 +106,10 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         group.shutdownGracefully { _ in }
     }
 
-    private static func tls(_ settings: PostgresStoreSettings) throws(RewriteError) -> PostgresClient.Configuration.TLS {
-        guard let tls = try tlsConfiguration(settings) else { return .disable }
-        return settings.tls == .prefer ? .prefer(tls) : .require(tls)
-    }
-
-    /// The TLS settings the URL asks for (nil: sslmode=disable).
-    private static func tlsConfiguration(_ settings: PostgresStoreSettings) throws(RewriteError) -> TLSConfiguration? {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        switch settings.tls {
-        case .disable:
-            return nil
-        case .prefer, .require:
-            // libpq's meaning: encrypted, the server's certificate not checked.
-            tls.certificateVerification = .none
-        case .verifyCA, .verifyFull:
-            tls.certificateVerification = settings.tls == .verifyCA ? .noHostnameVerification : .fullVerification
-            if let file = settings.rootCertificate {
-                do {
-                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
-                } catch {
-                    throw RewriteError(.mappingStore, "--mapping-store sslrootcert=\(file): not a readable PEM certificate file")
-                }
-            }
-        }
-        return tls
-    }
-
     // MARK: Running database work from synchronous callers
 
     /// Runs `body` on the client's executor and waits for its result (at most about `timeout`).
-    private func wait<T: Sendable>(_ doing: String, recordsFailure: Bool = true,
+    func wait<T: Sendable>(_ doing: String, recordsFailure: Bool = true,
                                    _ body: @escaping @Sendable (PostgresClient) async throws -> T) throws(RewriteError) -> T {
         let box = ResultBox<T>()
         start(doing, body, recordsFailure: recordsFailure) { box.set($0) }
@@ -217,7 +190,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    private func failure(_ doing: String, because reason: String) -> RewriteError {
+    func failure(_ doing: String, because reason: String) -> RewriteError {
         let advice = switch doing {
         case "open": "is the database running, and are --mapping-store and its password right?"
         case "write to": "until it is back, associations that need a new pseudonym are refused: start the database "
@@ -231,61 +204,6 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     static func format(_ duration: Duration) -> String {
         let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
-    }
-
-    /// A database error in words: the server's message, or what happened to the connection.
-    static func describe(error: any Error) -> String {
-        if let error = error as? PostgresTransactionError {
-            if let inner = error.closureError ?? error.beginError ?? error.commitError { return describe(error: inner) }
-            return "the transaction failed"
-        }
-        if let error = error as? PSQLError {
-            if let message = error.serverInfo?[.message] {
-                let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
-                return message + state
-            }
-            if let underlying = error.underlying { return describe(error: underlying) }
-            switch error.code {
-            case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown: return "the connection was closed"
-            case .poolClosed: return "the store is closed"
-            case .authMechanismRequiresPassword: return "the server asks for a password: set PGPASSWORD or give --mapping-store-password-file"
-            case .sslUnsupported: return "the server does not offer TLS (sslmode=require in the URL)"
-            default: return "the connection failed (\(error.code))"
-            }
-        }
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
-        if let error = error as? NIOConnectionError {
-            if let first = error.connectionErrors.first { return describe(error: first.error) }
-            if error.dnsAAAAError != nil || error.dnsAError != nil { return "its host name \(error.host) does not resolve" }
-            return "cannot connect to \(error.host):\(error.port)"
-        }
-        if let error = error as? ChannelError, case .connectTimeout(_) = error { return "connecting timed out" }
-        if error is NIOSSLError { return "the TLS handshake failed" }
-        return "\(error)"
-    }
-
-    /// One connection made outside the pool, so that a refused connection, a wrong password or a missing
-    /// database is said as such at start (the pool retries quietly, and a lease would only time out).
-    private func probe() throws(RewriteError) {
-        var tls = PostgresConnection.Configuration.TLS.disable
-        if case .some(let configuration) = try Self.tlsConfiguration(settings) {
-            do {
-                let context = try NIOSSLContext(configuration: configuration)
-                tls = settings.tls == .prefer ? .prefer(context) : .require(context)
-            } catch {
-                throw failure("open", because: "its TLS settings cannot be used (\(Self.describe(error: error)))")
-            }
-        }
-        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.username,
-                                                             password: settings.password, database: settings.database, tls: tls)
-        configuration.options.connectTimeout = .init(min(timeout, .seconds(10)))
-        let loop = group.next()
-        let fixed = configuration
-        _ = try wait("open") { _ in
-            let connection = try await PostgresConnection.connect(on: loop, configuration: fixed, id: 0, logger: Self.logger).get()
-            try await connection.close()
-            return true
-        }
     }
 
     // MARK: Schema
@@ -526,51 +444,4 @@ private struct InsertOne: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
-}
-
-/// A piece of database work under way (`start`).
-private struct PendingWork: Sendable {
-    var finished = false
-    var timer: Scheduled<Void>?
-    var task: Task<Void, Never>?
-}
-
-/// The result of work on the client's executor, handed to the thread waiting for it.
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    let semaphore = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var value: Result<T, RewriteError>?
-
-    var result: Result<T, RewriteError>? { lock.withLock { value } }
-
-    func set(_ result: Result<T, RewriteError>) {
-        lock.withLock { value = result }
-        semaphore.signal()
-    }
-}
-
-/// Runs the database client's tasks on the event loop its connections use, not the cooperative pool: a caller
-/// that blocks waiting for them (an event loop, a test) cannot starve them, and a task resumed by an answer from
-/// the database goes on on the thread that read it.
-/// Once the store is closed (the loop shut down), what is left of its tasks runs on Dispatch's threads.
-final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
-    private let loop: any EventLoop
-    private let lock = NSLock()
-    private var closed = false
-
-    init(loop: any EventLoop) { self.loop = loop }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        let executor = asUnownedTaskExecutor()
-        let queued = lock.withLock {
-            guard !closed else { return false }
-            loop.execute { job.runSynchronously(on: executor) }
-            return true
-        }
-        if !queued { DispatchQueue.global().async { job.runSynchronously(on: executor) } }
-    }
-
-    /// The loop is about to shut down: no job goes to it any more.
-    func close() { lock.withLock { closed = true } }
 }
