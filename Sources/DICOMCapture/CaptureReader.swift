@@ -1,3 +1,4 @@
+import DICOMCore
 import CPcap
 import NIOCore
 
@@ -90,7 +91,7 @@ public final class CaptureReader {
         // Tell "cannot open" from "not a capture" with the system's own message.
         let fd = open(path, O_RDONLY)
         if fd < 0 {
-            throw CaptureError(.cannotOpen, packetIndex: 0, String(cString: strerror(errno)), path: path)
+            throw CaptureError(.cannotOpen, packetIndex: 0, systemErrorWords(errno), path: path)
         }
         var status = stat()
         let statResult = fstat(fd, &status)

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DICOMCore
 import Dispatch
 import NIOCore
 
@@ -65,7 +66,7 @@ package final class AppendOnlyFile: Sendable {
     private func writeOnQueue(_ bytes: UnsafeRawBufferPointer) {
         guard !failed, let failure = writeFully(descriptor, bytes) else { return }
         failed = true
-        onFailure?("writing \(path) failed: \(String(cString: strerror(failure))); nothing more is written to it")
+        onFailure?("writing \(path) failed: \(systemErrorWords(failure)); nothing more is written to it")
     }
 
     deinit {

@@ -1,3 +1,4 @@
+import DICOMCore
 import Foundation
 import NIOCore
 
@@ -38,8 +39,8 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 
     init(_ what: String, path: String, _ error: any Error) {
         let ns = error as NSError
-        let why = ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code)))
-            : (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
+        let why = ns.domain == NSPOSIXErrorDomain ? systemErrorWords(Int32(ns.code))
+            : (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? systemErrorWords(Int32($0.code)) : nil }
             ?? ns.localizedDescription
         description = "cannot \(what) the spool file \(path) (\(why)); set TMPDIR to a directory with room"
     }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DICOMCore
 
 /// How the proxy and replay create their log and record folders and files, which hold what the peers said
 /// (identifiers, AE titles): folders it creates are 0700 and files 0600 whatever the process's
@@ -31,7 +32,7 @@ package enum PrivateFiles {
 
         /// A failed system call, its reason in words.
         package init(path: String, errno code: CInt) {
-            self.init(path: path, problem: String(cString: strerror(code)))
+            self.init(path: path, problem: systemErrorWords(code))
         }
     }
 

@@ -55,7 +55,7 @@ extension PostgresMappingStore {
             default: return "the connection failed (\(error.code))"
             }
         }
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
+        if let error = error as? IOError { return systemErrorWords(error.errnoCode) }
         if let error = error as? NIOConnectionError {
             if let first = error.connectionErrors.first { return describe(error: first.error) }
             if error.dnsAAAAError != nil || error.dnsAError != nil { return "its host name \(error.host) does not resolve" }

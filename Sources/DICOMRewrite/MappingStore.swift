@@ -88,13 +88,13 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         self.cacheLimit = max(2, cacheLimit)
         let fd = open(path, O_RDWR | O_CREAT, 0o600)
         guard fd >= 0 else {
-            throw RewriteError(.mappingStore, "cannot create the mapping store \(path): \(String(cString: strerror(errno)))")
+            throw RewriteError(.mappingStore, "cannot create the mapping store \(path): \(systemErrorWords(errno))")
         }
         // An existing file keeps originals: it must not be readable by others either.
         let changed = fchmod(fd, 0o600)
         closeDescriptor(fd)
         guard changed == 0 else {
-            throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(String(cString: strerror(errno)))")
+            throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(systemErrorWords(errno))")
         }
         do {
             var configuration = Configuration()

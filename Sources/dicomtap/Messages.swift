@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOMCore
 import Foundation
 
 /// A one-line error for the command line: printed as `dicomtap SUBCOMMAND: message` on stderr,
@@ -127,6 +128,6 @@ enum PathCheck {
     }
 
     private static func reason(_ code: Int32) -> String {
-        code == EACCES ? "permission denied" : String(cString: strerror(code)).lowercased()
+        systemErrorWords(code)
     }
 }

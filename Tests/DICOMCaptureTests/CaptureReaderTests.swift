@@ -209,8 +209,8 @@ import Testing
             Issue.record("opened a missing file")
         } catch {
             #expect(error.code == .cannotOpen)
-            #expect(error.message == "No such file or directory")
-            #expect(error.description.hasSuffix("missing.pcap: cannot open capture: No such file or directory"))
+            #expect(error.message == "no such file or directory")
+            #expect(error.description.hasSuffix("missing.pcap: cannot open capture: no such file or directory"))
         }
         do {
             _ = try CaptureReader(path: directory.url.path)

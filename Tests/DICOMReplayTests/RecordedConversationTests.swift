@@ -137,7 +137,7 @@ func expectReplayError(_ code: ReplayError.Code, _ body: () throws -> Void,
     @Test func unreadableFile() throws {
         let error = expectReplayError(.unreadableCapture) { _ = try RecordedConversation.load(path: "/nonexistent/capture.pcap") }
         // The path once, as the error's capture.
-        #expect(error?.description == "/nonexistent/capture.pcap: cannot open capture: No such file or directory",
+        #expect(error?.description == "/nonexistent/capture.pcap: cannot open capture: no such file or directory",
                 "\(String(describing: error))")
     }
 

@@ -229,7 +229,7 @@ package final class HTMLLogPages: @unchecked Sendable {
         if rename(path, directory + "/" + name) == 0 {
             previousIndex = name
         } else {
-            problem("move-aside", "cannot move the previous index.html aside: \(String(cString: strerror(errno))); it is replaced")
+            problem("move-aside", "cannot move the previous index.html aside: \(systemErrorWords(errno)); it is replaced")
         }
     }
 
@@ -247,13 +247,13 @@ package final class HTMLLogPages: @unchecked Sendable {
         _ = close(temporary.descriptor)
         if let failure {
             _ = unlink(temporary.path)
-            problem("write", "the HTML report is not written: writing \(temporary.path) failed: \(String(cString: strerror(failure)))")
+            problem("write", "the HTML report is not written: writing \(temporary.path) failed: \(systemErrorWords(failure))")
             return false
         }
         guard rename(temporary.path, directory + "/" + name) == 0 else {
             let failure = errno
             _ = unlink(temporary.path)
-            problem("rename", "the HTML report is not written: cannot rename \(temporary.path) to \(name): \(String(cString: strerror(failure)))")
+            problem("rename", "the HTML report is not written: cannot rename \(temporary.path) to \(name): \(systemErrorWords(failure))")
             return false
         }
         reportedProblems.removeAll()
