@@ -8,8 +8,8 @@
 # queries back to back, whose threads and caches stay warm), the figure to hold the open load's beside.
 # Under load, our associations first send at RATE queries per second in all (an open load, below the machine's
 # capacity: each query leaves at its scheduled time, and its latency counts from then, so a stall is not hidden)
-# while the echoscu processes take turns (every 5 ms the next one runs for 1 ms, the others are stopped with their
-# associations held, so each echoes about every 2 s): echoscu through the proxy echoes back to back at about 1,000
+# while the echoscu processes take turns (every 5 ms the next one runs for 1 ms, a few C-ECHOs, the others are
+# stopped with their associations held, so each gets a turn about every 2 s): echoscu through the proxy echoes back to back at about 1,000
 # C-ECHOs a second, so even a few left running would keep the two cores busy by themselves;
 # then all echoscu run free and our associations send as fast as they can (a closed load: that figure is the
 # capacity, and its latency the length of the queue). The C-ECHOs per second of each phase come from the proxy's
@@ -36,8 +36,8 @@ source tools/bench_lib.sh
 pids+=($!); disown $!
 serve_port=$(wait_line "$work/serve.out" '^listening on' | sed -E 's/^listening on [^:]+:([0-9]+).*/\1/')
 proxy_port=$(free_port)
-# shellcheck disable=SC2086
 metrics_port=$(free_port)
+# shellcheck disable=SC2086
 "$bin/dicomtap" proxy --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$serve_port" ${PROXY_ARGS:-} \
   --metrics-listen "127.0.0.1:$metrics_port" \
   >"$work/proxy.out" 2>&1 &
@@ -49,6 +49,9 @@ established() { ss -Htn state established "( dport = :$proxy_port )" | wc -l; }
 echoes_done() {  # C-ECHO exchanges the proxy has seen end
   curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
     | awk '/^dicomtap_dimse_exchanges_total\{/ && /service="C-ECHO"/ { n += $NF } END { printf "%d", n }'
+}
+echo_rate() {  # $1 $2 = C-ECHOs done at the start and the end, $3 $4 = the times: prints the count and rate
+  awk -v n=$(($2 - $1)) -v a="$3" -v b="$4" 'BEGIN { printf "  C-ECHOs meanwhile: %d (%.0f per s)\n", n, n / (b - a) }'
 }
 status_of() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$proxy_pid/status"; }
 
@@ -66,12 +69,12 @@ done
 for _ in $(seq 600); do (( $(established) >= echoes )) && break; sleep 0.1; done
 echo "echoscu associations established through the proxy: $(established) of $echoes"
 # Open load, echoscu taking turns.
-for p in "${echo_pids[@]}"; do kill -STOP "$p"; done
+for p in "${echo_pids[@]}"; do kill -STOP "$p" 2>/dev/null || true; done
 $PY - "${echo_pids[@]}" <<'TURNS' &
 import os, signal, sys, time
 pids = [int(p) for p in sys.argv[1:]]
 turn = 0
-while True:
+while pids:
     pid = pids[turn % len(pids)]
     turn += 1
     try:
@@ -87,15 +90,15 @@ pids+=($turns)
 e0=$(echoes_done); t0=$(date +%s.%N)
 echo "under load, open ($rate queries/s offered): $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$proxy_port" "$queries" one PAT-0001 "$ours" "$rate")"
 e1=$(echoes_done); t1=$(date +%s.%N)
-kill "$turns"; wait "$turns" 2>/dev/null || true
-for p in "${echo_pids[@]}"; do kill -CONT "$p"; done
-awk -v n=$((e1 - e0)) -v a="$t0" -v b="$t1" 'BEGIN { printf "  C-ECHOs meanwhile: %d (%.0f per s)\n", n, n / (b - a) }'
+kill "$turns" 2>/dev/null || true; wait "$turns" 2>/dev/null || true
+for p in "${echo_pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+echo_rate "$e0" "$e1" "$t0" "$t1"
 echo "echoscu associations still established: $(established) of $echoes"
 # Closed load, every echoscu running free.
 e0=$(echoes_done); t0=$(date +%s.%N)
 echo "under load, closed (capacity): $("$bin/dicomtap-bench" rpi-load 127.0.0.1 "$proxy_port" "$queries" one PAT-0001 "$ours")"
 e1=$(echoes_done); t1=$(date +%s.%N)
-awk -v n=$((e1 - e0)) -v a="$t0" -v b="$t1" 'BEGIN { printf "  C-ECHOs meanwhile: %d (%.0f per s)\n", n, n / (b - a) }'
+echo_rate "$e0" "$e1" "$t0" "$t1"
 echo "connections to the proxy at the end of the load: $(established) (echoscu still running: $(for p in "${echo_pids[@]}"; do kill -0 "$p" 2>/dev/null && echo; done | wc -l))"
 echo "proxy: peak RSS $(( $(status_of VmHWM | tr -d ' kB') / 1024 )) MB, open file descriptors $(ls "/proc/$proxy_pid/fd" | wc -l)"
 # echoscu killed by us, not failed: whatever it printed beside its C-ECHOs is a failure to look at.
