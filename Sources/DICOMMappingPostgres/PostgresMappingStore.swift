@@ -54,13 +54,11 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         configuration.tls = try Self.tls(settings)
         configuration.options.connectTimeout = min(timeout, .seconds(10))
         configuration.options.maximumConnections = 8
-        // Four connections stay open and no keep-alive query runs: postgres-nio starts a task group with a sleeping
-        // timer for each keep-alive, and for the idle timeout of a connection beyond the minimum, every time a
-        // connection goes back to the pool, that is once per commit (measured: the commits' CPU and latency, and
-        // thousands of sleeping timers left behind a burst). A connection the server closed is found closed and
-        // replaced by the pool; one a network cut silently is found by the commit's timeout.
+        // Four connections stay open: postgres-nio starts a task group with a sleeping timer for the idle timeout of
+        // a connection beyond the minimum every time it goes back to the pool, that is once per commit (measured:
+        // the commits' latency, and a proxy busy for seconds after a burst running down thousands of such timers).
+        // The keep-alive query (every 30 s on an idle connection) stays: it finds a connection a firewall dropped.
         configuration.options.minimumConnections = 4
-        configuration.options.keepAliveBehavior = nil
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
         self.client = client
@@ -163,7 +161,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             // The timer is made here, on the store's loop, which it does not need to wake (once the store is closed,
             // this runs elsewhere and the closed pool fails the work at once).
             if loop.inEventLoop {
-                let timer = loop.scheduleTask(in: .nanoseconds(Int64(Self.seconds(timeout) * 1e9))) { [self] in
+                let timer = loop.scheduleTask(in: TimeAmount(timeout)) { [self] in
                     if finish(.failure(failure(doing, because: "it did not answer within \(Self.format(timeout))"))) {
                         state.withLockedValue { $0.task }?.cancel()
                     }
@@ -316,8 +314,15 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                 // connection, which the server runs in a fraction of the guarded one's time; ON CONFLICT alone keeps
                 // a colliding row out.
                 if records.count == 1 {
-                    for try await name in try await connection.execute(InsertOne(records[0]), logger: Self.logger) {
-                        written.insert(name)
+                    let insert = InsertOne(records[0])
+                    do {
+                        for try await name in try await connection.execute(insert, logger: Self.logger) { written.insert(name) }
+                    } catch let error as PSQLError where error.serverInfo != nil {
+                        // The server refused it (a preparation that failed once fails for the connection's life in
+                        // postgres-nio): the same statement unprepared, which says the server's reason if it fails too.
+                        for try await name in try await connection.query(insert.unprepared, logger: Self.logger).decode(String.self) {
+                            written.insert(name)
+                        }
                     }
                 } else {
                     let inserted = try await connection.query("""
@@ -430,7 +435,22 @@ private struct InsertOne: PostgresPreparedStatement {
     typealias Row = String
     let record: PseudonymRecord
 
-    init(_ record: PseudonymRecord) { self.record = record }
+    /// An empty issuer is no issuer (NULL), as the batch statement stores it.
+    init(_ record: PseudonymRecord) {
+        var record = record
+        if record.issuer?.isEmpty == true { record.issuer = nil }
+        self.record = record
+    }
+
+    /// The same INSERT, parsed at each run.
+    var unprepared: PostgresQuery {
+        """
+        INSERT INTO pseudonym (pseudonym, original, vr, tag, issuer, derivation)
+        VALUES (\(record.pseudonym), \(record.original), \(record.vr.code), \(Int64(record.tag.rawValue)), \(record.issuer),
+                \(record.derivation))
+        ON CONFLICT (pseudonym) DO NOTHING RETURNING pseudonym
+        """
+    }
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 6)

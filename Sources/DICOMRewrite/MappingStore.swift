@@ -92,9 +92,10 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         }
         // An existing file keeps originals: it must not be readable by others either.
         let changed = fchmod(fd, 0o600)
+        let failure = errno
         closeDescriptor(fd)
         guard changed == 0 else {
-            throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(systemErrorWords(errno))")
+            throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(systemErrorWords(failure))")
         }
         do {
             var configuration = Configuration()

@@ -119,17 +119,18 @@ func queriesOnOneAssociation(host: String, port: Int, count: Int, query: RPIQuer
     var latencies: [Double] = []
     latencies.reserveCapacity(count)
     let client: DICOMClient
+    let context: AcceptedContext
+    var identifier: ByteBuffer
     do {
         client = try await DICOMClient.connect(host: host, port: port, parameters: query.associationParameters, tls: query.tls)
+        guard let accepted = client.context(for: model.sopClassUID) else { throw LoadError.unexpected("no context") }
+        context = accepted
+        identifier = try context.encode(query.identifier())
     } catch {
+        // The others do not wait for this one.
         await schedule?.startLine.leave()
         throw error
     }
-    guard let context = client.context(for: model.sopClassUID) else {
-        await schedule?.startLine.leave()
-        throw LoadError.unexpected("no context")
-    }
-    var identifier = try context.encode(query.identifier())
     let start = await schedule?.startLine.arrive()
     for i in 0..<count {
         if let distinctPrefix {

@@ -79,6 +79,54 @@ struct PostgresMappingStoreTests {
         #expect(try a.records(after: "PSEUDO2", limit: 10).map(\.pseudonym) == ["PSEUDO3"])
     }
 
+    /// A message with one new value takes the prepared one-record INSERT: the issuer is kept, an empty one is no
+    /// issuer (NULL, as the batch statement stores it), and the same pseudonym for another issuer is a collision.
+    @Test func oneRecordCommitsKeepTheIssuerAndFindCollisions() throws {
+        let url = try TestDatabase.create("onerecord")
+        let a = try PostgresMappingStore(settings: try TestDatabase.settings(url))
+        defer { a.close() }
+        let b = try PostgresMappingStore(settings: try TestDatabase.settings(url))
+        defer { b.close() }
+        try a.commit([Self.record(1, issuer: "HOSP-A")])
+        try a.commit([Self.record(2, issuer: "")])
+        try a.commit([Self.record(3)])
+        #expect(try b.original(of: "PSEUDO1") == Self.record(1, issuer: "HOSP-A"))
+        #expect(try b.original(of: "PSEUDO2") == Self.record(2))
+        #expect(try TestDatabase.psql(url, "SELECT pseudonym || '|' || coalesce(issuer, '-') FROM pseudonym ORDER BY pseudonym")
+                == "PSEUDO1|HOSP-A\nPSEUDO2|-\nPSEUDO3|-")
+        // Again, for the same original and issuer: no error.
+        try b.commit([Self.record(1, issuer: "HOSP-A")])
+        for other in [Self.record(1, issuer: "HOSP-B"), Self.record(1), Self.record(3, original: "SOMEONE-ELSE")] {
+            do {
+                try b.commit([other])
+                Issue.record("\(other) was written over another original")
+            } catch {
+                #expect(error.code == .collision, "\(error)")
+            }
+        }
+        #expect(try a.count() == 3)
+    }
+
+    /// A connection whose preparation of the one-record INSERT failed once (postgres-nio then fails that statement
+    /// for the connection's life) still records: the statement is run unprepared.
+    @Test func aFailedPreparationDoesNotSpoilTheConnection() throws {
+        let url = try TestDatabase.create("preparation")
+        let store = try PostgresMappingStore(settings: try TestDatabase.settings(url))
+        defer { store.close() }
+        _ = try TestDatabase.psql(url, "ALTER TABLE pseudonym RENAME TO pseudonym_away")
+        do {
+            try store.commit([Self.record(1)])
+            Issue.record("a commit without its table succeeded")
+        } catch {
+            #expect(error.message.contains("pseudonym") && error.message.contains("does not exist"), "\(error)")
+        }
+        _ = try TestDatabase.psql(url, "ALTER TABLE pseudonym_away RENAME TO pseudonym")
+        // After the store's fail-fast window, every connection of the pool records again.
+        Thread.sleep(forTimeInterval: 5.2)
+        for n in 1...12 { try store.commit([Self.record(n)]) }
+        #expect(try store.count() == 12)
+    }
+
     /// Two instances starting together on an empty database (the schema made under the advisory
     /// lock), then inserting the same records at once, and colliding ones: one row each, and of two
     /// originals racing for one pseudonym exactly one wins, the other is told it is a collision.
