@@ -129,18 +129,24 @@ extension DatasetRewriteStream {
         bulk = .none
     }
 
-    mutating func sequenceStart(_ head: ElementHead, recordedVR: VR, itemEncoding: DatasetEncoding) {
+    /// The start of a sequence or an encapsulated value: nil when it is dropped (inside a dropped one, or a
+    /// mark), else its path, its group entered.
+    private mutating func enterNested(_ head: ElementHead) -> String? {
         if dropDepth > 0 {
             dropDepth += 1
-            return
+            return nil
         }
         before(head)
         if isMark(head.tag) {
             dropDepth = 1
-            return
+            return nil
         }
         enterGroup(head.tag.group)
-        let path = levels[top].path + head.tag.description
+        return levels[top].path + head.tag.description
+    }
+
+    mutating func sequenceStart(_ head: ElementHead, recordedVR: VR, itemEncoding: DatasetEncoding) {
+        guard let path = enterNested(head) else { return }
         if direction == .towardsAcceptor, let rule = rule(for: head.tag) {
             switch rule.action {
             case .keep:
@@ -212,17 +218,7 @@ extension DatasetRewriteStream {
     }
 
     mutating func fragmentsStart(_ head: ElementHead) {
-        if dropDepth > 0 {
-            dropDepth += 1
-            return
-        }
-        before(head)
-        if isMark(head.tag) {
-            dropDepth = 1
-            return
-        }
-        enterGroup(head.tag.group)
-        let path = levels[top].path + head.tag.description
+        guard let path = enterNested(head) else { return }
         let action = direction == .towardsAcceptor ? rule(for: head.tag)?.action : nil
         switch action {
         case .remove?:

@@ -160,6 +160,22 @@ extension SpecificCharacterSet {
             return scalar
         }
 
+        /// An ASCII byte of a character set without code extensions: a character, or a backslash ending a value of a
+        /// multi-valued element; an escape is an error.
+        @inline(__always)
+        private static func ascii(_ b: UInt8, at i: Int, plan: Plan, layout: Layout, values: inout [String],
+                                  current: inout String.UnicodeScalarView) throws(Failure) {
+            if b == 0x1B {
+                throw Failure("escape sequence at offset \(i), but (0008,0005) \(plan.label) does not use code extensions")
+            }
+            if b == 0x5C && layout.multiValued {
+                values.append(String(current))
+                current = String.UnicodeScalarView()
+            } else {
+                current.append(Unicode.Scalar(b))
+            }
+        }
+
         // MARK: UTF-8 (ISO_IR 192)
 
         static func utf8(_ bytes: [UInt8], plan: Plan, layout: Layout) throws(Failure) -> [String] {
@@ -170,16 +186,7 @@ extension SpecificCharacterSet {
             while i < n {
                 let b = bytes[i]
                 if b < 0x80 {
-                    if b == 0x1B {
-                        throw Failure("escape sequence at offset \(i), but (0008,0005) \(plan.label) "
-                                      + "does not use code extensions")
-                    }
-                    if b == 0x5C && layout.multiValued {
-                        values.append(String(current))
-                        current = String.UnicodeScalarView()
-                    } else {
-                        current.append(Unicode.Scalar(b))
-                    }
+                    try ascii(b, at: i, plan: plan, layout: layout, values: &values, current: &current)
                     i += 1
                     continue
                 }
@@ -230,16 +237,7 @@ extension SpecificCharacterSet {
             while i < n {
                 let b = bytes[i]
                 if b < 0x80 {
-                    if b == 0x1B {
-                        throw Failure("escape sequence at offset \(i), but (0008,0005) \(plan.label) "
-                                      + "does not use code extensions")
-                    }
-                    if b == 0x5C && layout.multiValued {
-                        values.append(String(current))
-                        current = String.UnicodeScalarView()
-                    } else {
-                        current.append(Unicode.Scalar(b))
-                    }
+                    try ascii(b, at: i, plan: plan, layout: layout, values: &values, current: &current)
                     i += 1
                     continue
                 }
