@@ -35,8 +35,10 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
     private var misses: [String: ContinuousClock.Instant] = [:]
     private static let maximumMisses = 10_000
     private static let missLifetime = Duration.seconds(2)
-    /// The last failure to reach the database, while it is recent (`failFastWindow`).
-    private var recentFailure: (time: ContinuousClock.Instant, error: RewriteError)?
+    /// The last failure to reach the database, until a check in the background finds it answering again.
+    private var recentFailure: RewriteError?
+    /// A check of the database is scheduled or under way.
+    private var rechecking = false
     private var closed = false
     static let logger = Logger(label: "dicomtap.mapping-store") { _ in SwiftLogNoOpLogHandler() }
     /// The schema this program writes (`dicomtap_schema.version`).
@@ -123,18 +125,20 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
         }
     }
 
-    /// After a failure to reach the database, how long further calls fail at once (then one tries again).
-    static let failFastWindow: Duration = .seconds(5)
+    /// After a failure to reach the database, how often it is checked (`SELECT 1`) until it answers again.
+    static let recheckInterval: Duration = .seconds(1)
 
     /// Runs `body` on the client's executor; `completion` gets its result once: the value, the error in words, or
-    /// a failure after `timeout` (the work is then cancelled). A database that just failed is not tried again at
-    /// once: callers on an event loop (a response's pseudonym not cached) would each wait `timeout` while it is down.
-    /// Without `recordsFailure` (the metrics' count), a failure does not make the next calls fail at once.
+    /// a failure after `timeout` (the work is then cancelled). After a failure to reach the database, calls fail at
+    /// once until a check in the background finds it answering: callers on an event loop (a response's pseudonym not
+    /// cached) would otherwise each wait `timeout` while it is down, and the associations on that loop with them.
+    /// Without `recordsFailure` (the metrics' count), a failure does not make the next calls fail at once;
+    /// `isCheck` (that check) runs even while the last failure stands.
     private func start<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T,
-                                    recordsFailure: Bool = true,
+                                    recordsFailure: Bool = true, isCheck: Bool = false,
                                     completion: @escaping @Sendable (Result<T, RewriteError>) -> Void) {
-        if let recent = lock.withLock({ recentFailure }), ContinuousClock.now - recent.time < Self.failFastWindow {
-            completion(.failure(recent.error))
+        if !isCheck, let recent = lock.withLock({ recentFailure }) {
+            completion(.failure(recent))
             return
         }
         // Whether it finished, and what to cancel when it does: the work at the timeout, the timer when the work ends.
@@ -146,10 +150,11 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             }) else { return false }
             pending.timer?.cancel()
             switch result {
-            case .success: lock.withLock { recentFailure = nil }
+            case .success: if !isCheck { lock.withLock { recentFailure = nil } }
             // Not a collision (the database answered): the database could not be reached or did not answer.
             case .failure(let error) where error.code == .mappingStore && recordsFailure:
-                lock.withLock { recentFailure = (ContinuousClock.now, error) }
+                lock.withLock { recentFailure = error }
+                recheckLater()
             case .failure: break
             }
             completion(result)
@@ -185,6 +190,29 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             }
         }
         state.withLockedValue { $0.task = task }
+    }
+
+    /// Checks the database after `recheckInterval` (unless a check is already scheduled or the store is closed);
+    /// an answer clears the last failure, another failure schedules the next check.
+    private func recheckLater() {
+        lock.withLock {
+            guard !rechecking, !closed else { return }
+            rechecking = true
+            loop.scheduleTask(in: TimeAmount(Self.recheckInterval)) { [weak self] in
+                self?.start("read", { client in
+                    for try await _ in try await client.query("SELECT 1", logger: Self.logger).decode(Int.self) {}
+                    return true
+                }, recordsFailure: false, isCheck: true) { [weak self] result in
+                    guard let self else { return }
+                    let answered = (try? result.get()) != nil
+                    lock.withLock {
+                        rechecking = false
+                        if answered { recentFailure = nil }
+                    }
+                    if !answered { recheckLater() }
+                }
+            }
+        }
     }
 
     private static func seconds(_ duration: Duration) -> Double {

@@ -121,8 +121,13 @@ struct PostgresMappingStoreTests {
             #expect(error.message.contains("pseudonym") && error.message.contains("does not exist"), "\(error)")
         }
         _ = try TestDatabase.psql(url, "ALTER TABLE pseudonym_away RENAME TO pseudonym")
-        // After the store's fail-fast window, every connection of the pool records again.
-        Thread.sleep(forTimeInterval: 5.2)
+        // Once the store's check in the background has found the database answering, every connection records again.
+        var answered = false
+        for _ in 0..<40 where !answered {
+            answered = (try? store.count()) != nil
+            if !answered { Thread.sleep(forTimeInterval: 0.25) }
+        }
+        #expect(answered)
         for n in 1...12 { try store.commit([Self.record(n)]) }
         #expect(try store.count() == 12)
     }
@@ -212,6 +217,17 @@ struct PostgresMappingStoreTests {
             #expect(error.message.contains("start the database"), "\(error.message)")
         }
         #expect(ContinuousClock.now - started < .seconds(15))
+        // Still down: every later call fails at once (a caller on an event loop would stall its associations while
+        // waiting), for longer than the store ever used to wait before trying again (5 s).
+        let until = ContinuousClock.now + .seconds(7)
+        var calls = 0
+        while ContinuousClock.now < until {
+            let asked = ContinuousClock.now
+            #expect(throws: RewriteError.self) { try store.original(of: "UNKNOWN-\(calls)") }
+            #expect(ContinuousClock.now - asked < .seconds(1), "call \(calls) waited for the database")
+            calls += 1
+            Thread.sleep(forTimeInterval: 0.25)
+        }
         try cluster.resume()
         var written = false
         for _ in 0..<20 where !written {
