@@ -1,5 +1,18 @@
 // Hex and fixed-point text shared by every module's dumps, logs and errors: one home, so that a
-// tag, a status code or a byte reads the same wherever it is shown.
+// tag, a status code or a byte reads the same wherever it is shown; and the system's words for an errno value.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The system's words for an errno value, starting in lower case ("permission denied"), for messages.
+package func systemErrorWords(_ code: Int32) -> String {
+    let text = String(cString: strerror(code))
+    return text.prefix(1).lowercased() + text.dropFirst()
+}
 
 /// Four upper-case hex digits without `0x`: `hex4(0x0900)` is `0900` (tags, status codes, commands).
 @usableFromInline

@@ -64,11 +64,4 @@ package enum SettingsFile {
         guard let text = String(validating: bytes[start...], as: UTF8.self) else { throw .notUTF8 }
         return text
     }
-
-}
-
-/// The system's words for an errno value, starting in lower case ("permission denied"), for messages.
-package func systemErrorWords(_ code: Int32) -> String {
-    let text = String(cString: strerror(code))
-    return text.prefix(1).lowercased() + text.dropFirst()
 }

@@ -150,7 +150,7 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
             }) else { return false }
             pending.timer?.cancel()
             switch result {
-            case .success: if !isCheck { lock.withLock { recentFailure = nil } }
+            case .success: lock.withLock { recentFailure = nil }
             // Not a collision (the database answered): the database could not be reached or did not answer.
             case .failure(let error) where error.code == .mappingStore && recordsFailure:
                 lock.withLock { recentFailure = error }
@@ -203,13 +203,10 @@ package final class PostgresMappingStore: PseudonymStore, @unchecked Sendable {
                     for try await _ in try await client.query("SELECT 1", logger: Self.logger).decode(Int.self) {}
                     return true
                 }, recordsFailure: false, isCheck: true) { [weak self] result in
+                    // An answer has cleared the failure (as any success does); else the next check.
                     guard let self else { return }
-                    let answered = (try? result.get()) != nil
-                    lock.withLock {
-                        rechecking = false
-                        if answered { recentFailure = nil }
-                    }
-                    if !answered { recheckLater() }
+                    lock.withLock { rechecking = false }
+                    if case .failure = result { recheckLater() }
                 }
             }
         }
