@@ -127,19 +127,14 @@ import Testing
     /// tools/make_big_capture.py from real peers' streams) come out in order through 2 to 40
     /// workers even with a reorder bound of 4.
     @Test(arguments: [2, 40])
-    func manyWorkersKeepStartOrder(workers: Int) throws {
+    func manyWorkersKeepStartOrder(workers: Int) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("order-\(getpid())-\(workers)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("sequential.pcap").path
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: Peers.python ?? "/usr/bin/python3")
-        make.arguments = [Self.root.appendingPathComponent("tools/make_big_capture.py").path, path,
-                          "--mb", "1", "--concurrent", "1"]
-        make.standardOutput = FileHandle.nullDevice
-        try make.run()
-        make.waitUntilExit()
-        try #require(make.terminationStatus == 0)
+        let make = try await runProgram(Peers.python ?? "/usr/bin/python3", [Self.root.appendingPathComponent("tools/make_big_capture.py").path,
+                                                                            path, "--mb", "1", "--concurrent", "1"])
+        try #require(make.status == 0, "\(make.stderr)")
         var config = CaptureAnalyzer.Configuration()
         config.maxWaitingAssociations = 4
         var handed: [Int] = []

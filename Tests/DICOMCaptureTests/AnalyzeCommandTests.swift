@@ -10,37 +10,19 @@ struct AnalyzeCommandTests {
         var stderr: String
     }
 
-    func analyze(_ arguments: [String]) throws -> Run {
-        try run(Peers.dicomtap, ["analyze"] + arguments)
+    func analyze(_ arguments: [String]) async throws -> Run {
+        try await run(Peers.dicomtap, ["analyze"] + arguments)
     }
 
-    func run(_ executable: String, _ arguments: [String]) throws -> Run {
-        try Self.run(executable, arguments)
+    func run(_ executable: String, _ arguments: [String]) async throws -> Run {
+        try await Self.run(executable, arguments)
     }
 
     /// `executable` run in the repository's root with stdin closed (and `environment` added to ours): its exit
-    /// status, stdout and stderr, both pipes read while it runs.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.currentDirectoryURL = AnalyzeCapturesTests.root
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes while the process runs (a full pipe would block it).
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let reader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: errBox.data, as: UTF8.self))
+    /// status, stdout and stderr.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        let run = try await runProgram(executable, arguments, workingDirectory: AnalyzeCapturesTests.root.path, environment: environment)
+        return Run(status: run.status, stdout: run.stdout, stderr: run.stderr)
     }
 
     func golden(_ name: String) -> String {
@@ -51,53 +33,53 @@ struct AnalyzeCommandTests {
     /// The text dump and the JSON document equal the golden files with the default threads, one
     /// thread and more threads than associations.
     @Test(arguments: ["concurrent.pcapng", "rpi_general_one_match.pcapng", "aborted.pcapng"])
-    func printsTheGoldenOutput(_ name: String) throws {
+    func printsTheGoldenOutput(_ name: String) async throws {
         try #require(FileManager.default.fileExists(atPath: AnalyzeCapturesTests.captures.appendingPathComponent(name).path),
                      "captures/\(name) is missing")
         for threads in [nil, "1", "5"] {
             let extra = threads.map { ["--threads", $0] } ?? []
-            let text = try analyze(["captures/" + name] + extra)
+            let text = try await analyze(["captures/" + name] + extra)
             #expect(text.status == 0, "\(text.stderr)")
             #expect(text.stdout == golden(name + ".txt"), "text, threads \(threads ?? "default")")
-            let json = try analyze(["--format", "json", "captures/" + name] + extra)
+            let json = try await analyze(["--format", "json", "captures/" + name] + extra)
             #expect(json.status == 0, "\(json.stderr)")
             #expect(json.stdout == golden(name + ".json"), "json, threads \(threads ?? "default")")
         }
     }
 
-    @Test func summaryIsTheSameOnOneThreadAndMany() throws {
+    @Test func summaryIsTheSameOnOneThreadAndMany() async throws {
         let captures = AnalyzeCapturesTests.manifest().map { "captures/" + $0.name }
-        let one = try analyze(["--summary", "--threads", "1"] + captures)
-        let many = try analyze(["--summary", "--threads", "4"] + captures)
+        let one = try await analyze(["--summary", "--threads", "1"] + captures)
+        let many = try await analyze(["--summary", "--threads", "4"] + captures)
         #expect(one.status == 0)
         #expect(many.status == 0)
         #expect(one.stdout == many.stdout)
         #expect(one.stdout.contains("Service response time"))
     }
 
-    @Test func notACaptureExitsWithStatus2AndOneLine() throws {
-        let run = try analyze(["captures/rpi-cfind-response.dcm"])
+    @Test func notACaptureExitsWithStatus2AndOneLine() async throws {
+        let run = try await analyze(["captures/rpi-cfind-response.dcm"])
         #expect(run.status == 2)
         #expect(run.stderr.hasPrefix("dicomtap analyze: "))
         #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
 
     /// A warning about a capture goes to stderr in every format; stdout has only the report.
-    @Test func warningsGoToStderr() throws {
+    @Test func warningsGoToStderr() async throws {
         let warning = "dicomtap analyze: warning: captures/truncated.pcapng: truncated pcapng dump file"
         for format in [["--summary"], [], ["--format", "json"]] {
-            let run = try analyze(format + ["captures/truncated.pcapng"])
+            let run = try await analyze(format + ["captures/truncated.pcapng"])
             #expect(run.status == 0)
             #expect(run.stderr.hasPrefix(warning), "\(format): \(run.stderr)")
             #expect(!run.stdout.contains("warning: captures/"), "\(format): \(run.stdout)")
         }
         // JSON keeps them in the document too.
-        let json = try analyze(["--format", "json", "captures/truncated.pcapng"])
+        let json = try await analyze(["--format", "json", "captures/truncated.pcapng"])
         #expect(json.stdout.contains("\"message\": \"truncated pcapng dump file"), "\(json.stdout)")
     }
 
-    @Test func threadsMustBePositive() throws {
-        let run = try analyze(["--threads", "0", "captures/aborted.pcapng"])
+    @Test func threadsMustBePositive() async throws {
+        let run = try await analyze(["--threads", "0", "captures/aborted.pcapng"])
         #expect(run.status != 0)
         #expect(run.stderr.contains("--threads"))
         #expect(run.stdout.isEmpty)

@@ -12,21 +12,21 @@ struct HTMLReportTests {
         var distinctBytes: Int
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
-        let run = try AnalyzeCommandTests.run(executable, arguments, environment: environment)
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+        let run = try await AnalyzeCommandTests.run(executable, arguments, environment: environment)
         return (run.status, run.stdout, run.stderr)
     }
 
-    static func analyze(_ arguments: [String]) throws -> String {
-        let (status, out, err) = try run(Peers.dicomtap, ["analyze"] + arguments)
+    static func analyze(_ arguments: [String]) async throws -> String {
+        let (status, out, err) = try await run(Peers.dicomtap, ["analyze"] + arguments)
         #expect(status == 0, "\(err)")
         return out
     }
 
     /// tools/render_report.sh on `captures`, into a fresh folder.
-    static func render(_ captures: [String], directory: TemporaryDirectory) throws -> Rendered {
+    static func render(_ captures: [String], directory: TemporaryDirectory) async throws -> Rendered {
         let script = AnalyzeCapturesTests.root.appendingPathComponent("tools/render_report.sh").path
-        let (status, out, err) = try run("/bin/bash", [script, directory.url.path] + captures,
+        let (status, out, err) = try await run("/bin/bash", [script, directory.url.path] + captures,
                                          environment: ["DICOMTAP": Peers.dicomtap, "CHROMIUM": Peers.chromium ?? "chromium"])
         try #require(status == 0, "render_report.sh: \(err)")
         let dom = try String(contentsOfFile: directory.url.appendingPathComponent("report.dom.html").path, encoding: .utf8)
@@ -68,11 +68,11 @@ struct HTMLReportTests {
         return ((object["00100020"] as? [String: Any])?["Value"] as? [Any])?.first as? String
     }
 
-    @Test func shippedCapturesInABrowser() throws {
+    @Test func shippedCapturesInABrowser() async throws {
         let captures = AnalyzeCapturesTests.manifest().map { "captures/" + $0.name }
         let dir = try TemporaryDirectory()
-        let rendered = try Self.render(captures, directory: dir)
-        let json = try JSONSerialization.jsonObject(with: Data(try Self.analyze(["--format", "json"] + captures).utf8)) as? [String: Any]
+        let rendered = try await Self.render(captures, directory: dir)
+        let json = try JSONSerialization.jsonObject(with: Data(try await Self.analyze(["--format", "json"] + captures).utf8)) as? [String: Any]
         let associations = json?["associations"] as? [[String: Any]] ?? []
         try #require(!associations.isEmpty)
         let sections = Self.sections(rendered.dom)
@@ -105,10 +105,10 @@ struct HTMLReportTests {
         #expect(rendered.distinctBytes > 64, "the screenshot looks blank (\(rendered.distinctBytes) distinct byte values)")
     }
 
-    @Test func hostileTextIsShownAsTextNeverAsMarkup() throws {
+    @Test func hostileTextIsShownAsTextNeverAsMarkup() async throws {
         let dir = try TemporaryDirectory()
         let capture = try dir.write("hostile.pcap", SyntheticCaptures.hostile())
-        let rendered = try Self.render([capture], directory: dir)
+        let rendered = try await Self.render([capture], directory: dir)
         // Chromium writes attribute values with only `&` and `"` escaped: leave them out to see the elements and text.
         let dom = rendered.dom.replacingOccurrences(of: #"="[^"]*""#, with: "=\"\"", options: .regularExpression)
         #expect(dom.contains("&lt;b&gt;EVIL&lt;/b&gt;"), "the calling AE title, as text")
@@ -126,16 +126,16 @@ struct HTMLReportTests {
         #expect(!html.contains("<b>") && !html.contains("<script>alert") && !html.contains("\"no\""), "report.html escapes attributes too")
     }
 
-    @Test func moveIsLinkedToTheAssociationThatCarriedItsSubOperations() throws {
+    @Test func moveIsLinkedToTheAssociationThatCarriedItsSubOperations() async throws {
         let dir = try TemporaryDirectory()
         let capture = try dir.write("move.pcap", SyntheticCaptures.move())
-        let text = try Self.analyze([capture])
+        let text = try await Self.analyze([capture])
         #expect(text.contains("=== Retrievals across associations"))
         #expect(text.contains(#"association 1 C-MOVE msg 7 "MOVESCU" -> "QRSCP" to "STORESCP", 0x0000: sub-operations to STORESCP on association 2 (2 C-STOREs)"#),
                 "\(text)")
         #expect(text.contains("association 1 C-MOVE msg 8") && text.contains("no association to NOWHERE was seen"), "\(text)")
 
-        let json = try JSONSerialization.jsonObject(with: Data(try Self.analyze(["--format", "json", capture]).utf8)) as? [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(try await Self.analyze(["--format", "json", capture]).utf8)) as? [String: Any]
         let retrievals = json?["retrievals"] as? [[String: Any]] ?? []
         try #require(retrievals.count == 2, "\(String(describing: json))")
         let carried = retrievals[0]["carriedOn"] as? [[String: Any]] ?? []
@@ -145,11 +145,11 @@ struct HTMLReportTests {
         #expect(retrievals[1]["destinationUnknown"] as? Bool == true)
         #expect(retrievals[1]["finalStatus"] as? String == "0xA801")
 
-        let summary = try Self.analyze(["--summary", capture])
+        let summary = try await Self.analyze(["--summary", capture])
         #expect(summary.contains("C-MOVE          2   linked to their sub-operations' association 1, "
                                  + "refused 0xA801 with no association to the destination 1, not linked otherwise 0"), "\(summary)")
 
-        let rendered = try Self.render([capture], directory: dir)
+        let rendered = try await Self.render([capture], directory: dir)
         #expect(rendered.dom.contains("Retrievals across associations"))
         #expect(rendered.dom.contains(##"<a href="#a2">association 2</a>"##))
         #expect(rendered.dom.contains("no association to NOWHERE was seen"))

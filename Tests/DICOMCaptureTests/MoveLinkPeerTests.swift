@@ -22,14 +22,14 @@ struct MoveLinkPeerTests {
 
         // Associations in start order: 1 storescu -> dcmqrscp, 2 movescu's C-MOVE to STORESCP, 3 dcmqrscp ->
         // storescp (the sub-operations), 4 movescu's C-MOVE to NOWHERE.
-        let text = try HTMLReportTests.analyze([capture])
+        let text = try await HTMLReportTests.analyze([capture])
         #expect(text.contains(#"association 2 C-MOVE msg 1 "MOVESCU" -> "DCMQRSCP" to "STORESCP", 0x0000: "#
                               + "sub-operations to STORESCP on association 3 (2 C-STOREs)"), "\(text)")
         #expect(text.contains(#"association 4 C-MOVE msg 1 "MOVESCU" -> "DCMQRSCP" to "NOWHERE", 0xA801: "#
                               + "refused, Move Destination unknown (0xA801): no association to NOWHERE was seen"), "\(text)")
         #expect(text.contains(#"=== Association 3: "#) && text.contains(#""DCMQRSCP" -> "STORESCP""#), "\(text)")
 
-        let json = try JSONSerialization.jsonObject(with: Data(try HTMLReportTests.analyze(["--format", "json", capture]).utf8))
+        let json = try JSONSerialization.jsonObject(with: Data(try await HTMLReportTests.analyze(["--format", "json", capture]).utf8))
             as? [String: Any]
         let retrievals = json?["retrievals"] as? [[String: Any]] ?? []
         try #require(retrievals.count == 2, "\(String(describing: json?["retrievals"]))")
@@ -47,11 +47,11 @@ struct MoveLinkPeerTests {
         #expect(retrievals[1]["destinationUnknown"] as? Bool == true)
         #expect((retrievals[1]["carriedOn"] as? [Any])?.isEmpty == true)
 
-        let summary = try HTMLReportTests.analyze(["--summary", capture])
+        let summary = try await HTMLReportTests.analyze(["--summary", capture])
         #expect(summary.contains("C-MOVE          2   linked to their sub-operations' association 1, "
                                  + "refused 0xA801 with no association to the destination 1, not linked otherwise 0"), "\(summary)")
 
-        let rendered = try HTMLReportTests.render([capture], directory: out)
+        let rendered = try await HTMLReportTests.render([capture], directory: out)
         #expect(rendered.dom.contains("Retrievals across associations"))
         #expect(rendered.dom.contains(##"<a href="#a3">association 3</a>"##), "the C-MOVE links to its sub-association")
         #expect(rendered.dom.contains("sub-operation of MOVESCU's C-MOVE msg 1"), "the sub-association names its C-MOVE")

@@ -653,18 +653,11 @@ let contextResultNames = [0: "acceptance", 1: "user-rejection", 2: "no-reason",
         var stdout: String
     }
 
-    static func tshark(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Peers.tshark))
-        process.arguments = arguments
-        process.currentDirectoryURL = AnalyzeCapturesTests.captures
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self))
+    /// tshark run in captures/, two at a time across the cases, without holding a thread while it runs.
+    static func tshark(_ arguments: [String]) async throws -> Run {
+        let run = try await runProgram(try #require(Peers.tshark), arguments, workingDirectory: AnalyzeCapturesTests.captures.path,
+                                       slots: PeerSlots.programs)
+        return Run(status: run.status, stdout: run.stdout)
     }
 
     /// One packet of tshark's PDML: its endpoints, PDU types, and command sets.
@@ -729,7 +722,7 @@ let contextResultNames = [0: "acceptance", 1: "user-rejection", 2: "no-reason",
     }
 
     @Test(.requires(.tshark), arguments: agreeing)
-    func tsharkDecodesWhatAnalyzeDecodes(_ name: String) throws {
+    func tsharkDecodesWhatAnalyzeDecodes(_ name: String) async throws {
         let entry = try SampleManifest.entry(name)
         let recorded = try #require(entry["tshark"]["command"].string)
         var words = recorded.split(separator: " ").map(String.init)
@@ -739,7 +732,7 @@ let contextResultNames = [0: "acceptance", 1: "user-rejection", 2: "no-reason",
         var c = FieldComparison(capture: name)
 
         // The recorded command: frame, PDU types, PDV flags (tab-separated, comma-aggregated).
-        let fields = try Self.tshark(words)
+        let fields = try await Self.tshark(words)
         c.equal(fields.status, Int32(entry["tshark"]["exit_status"].int ?? -1), "tshark exit status", by: "recorded")
         var types: [String: Int] = [:]
         var completeCommands = 0
@@ -760,7 +753,7 @@ let contextResultNames = [0: "acceptance", 1: "user-rejection", 2: "no-reason",
 
         // The same run as PDML: per association and direction, PDUs and command sets.
         let pdmlArguments = Array(words[..<(words.firstIndex(of: "-T") ?? words.endIndex)]) + ["-T", "pdml"]
-        let packets = Self.packets(pdml: try Self.tshark(pdmlArguments).stdout)
+        let packets = Self.packets(pdml: try await Self.tshark(pdmlArguments).stdout)
         c.holds(packets.isEmpty == ours.associations.isEmpty, "tshark PDML",
                 "tshark decodes \(packets.count) packets with DICOM, analyze reports \(ours.associations.count) associations")
         for p in packets where !ours.associations.contains(where: { $0["client"].string == p.source || $0["client"].string == p.destination }) {

@@ -39,7 +39,7 @@ struct HAProxyFailoverTests {
         let key = dir.file("pseudonym.key")
         _ = FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
         chmod(key, 0o600)
-        let url = try TestDatabase.create("failover")
+        let url = try await TestDatabase.create("failover")
 
         // The archive holds each patient under the pseudonym the proxies send (as a site prepares it with
         // `dicomtap pseudonym`); a C-FIND for the original ID then has its one match, mapped back by the proxy.

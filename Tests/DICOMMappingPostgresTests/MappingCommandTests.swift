@@ -41,7 +41,7 @@ struct MappingCommandTests {
         let mode = try FileManager.default.attributesOfItem(atPath: dir.file("map.csv"))[.posixPermissions] as? Int
         #expect(mode == 0o600)
 
-        let url = try TestDatabase.create("cli")
+        let url = try await TestDatabase.create("cli")
         let imported = try await run(["mapping", "import", "--mapping-store", url, dir.file("map.csv")], in: dir)
         #expect(imported.status == 0, "\(imported.err)")
         #expect(imported.err.contains("imported 2503 records into postgresql://"))

@@ -57,8 +57,8 @@ struct PostgresMappingStoreTests {
         PseudonymRecord(pseudonym: "PSEUDO\(n)", original: original ?? "ORIGINAL-\(n)", vr: .LO, tag: .patientID, issuer: issuer)
     }
 
-    @Test func oneInstanceRecordsAndTheOtherMapsBack() throws {
-        let url = try TestDatabase.create("share")
+    @Test func oneInstanceRecordsAndTheOtherMapsBack() async throws {
+        let url = try await TestDatabase.create("share")
         let a = try PostgresMappingStore(settings: try TestDatabase.settings(url))
         defer { a.close() }
         let b = try PostgresMappingStore(settings: try TestDatabase.settings(url))
@@ -73,7 +73,7 @@ struct PostgresMappingStoreTests {
         try b.commit([Self.record(1)])
         #expect(try a.count() == 3)
         // Another client sees the same rows (the schema is what the README says).
-        #expect(try TestDatabase.psql(url, "SELECT original || '|' || coalesce(issuer, '-') || '|' || derivation FROM pseudonym "
+        #expect(try await TestDatabase.psql(url, "SELECT original || '|' || coalesce(issuer, '-') || '|' || derivation FROM pseudonym "
                                       + "WHERE pseudonym = 'PSEUDO2'") == "ORIGINAL-2|HOSP-A|\(Pseudonymizer.issuerVersion)")
         #expect(try a.records(after: nil, limit: 2).map(\.pseudonym) == ["PSEUDO1", "PSEUDO2"])
         #expect(try a.records(after: "PSEUDO2", limit: 10).map(\.pseudonym) == ["PSEUDO3"])
@@ -81,8 +81,8 @@ struct PostgresMappingStoreTests {
 
     /// A message with one new value takes the prepared one-record INSERT: the issuer is kept, an empty one is no
     /// issuer (NULL, as the batch statement stores it), and the same pseudonym for another issuer is a collision.
-    @Test func oneRecordCommitsKeepTheIssuerAndFindCollisions() throws {
-        let url = try TestDatabase.create("onerecord")
+    @Test func oneRecordCommitsKeepTheIssuerAndFindCollisions() async throws {
+        let url = try await TestDatabase.create("onerecord")
         let a = try PostgresMappingStore(settings: try TestDatabase.settings(url))
         defer { a.close() }
         let b = try PostgresMappingStore(settings: try TestDatabase.settings(url))
@@ -92,7 +92,7 @@ struct PostgresMappingStoreTests {
         try a.commit([Self.record(3)])
         #expect(try b.original(of: "PSEUDO1") == Self.record(1, issuer: "HOSP-A"))
         #expect(try b.original(of: "PSEUDO2") == Self.record(2))
-        #expect(try TestDatabase.psql(url, "SELECT pseudonym || '|' || coalesce(issuer, '-') FROM pseudonym ORDER BY pseudonym")
+        #expect(try await TestDatabase.psql(url, "SELECT pseudonym || '|' || coalesce(issuer, '-') FROM pseudonym ORDER BY pseudonym")
                 == "PSEUDO1|HOSP-A\nPSEUDO2|-\nPSEUDO3|-")
         // Again, for the same original and issuer: no error.
         try b.commit([Self.record(1, issuer: "HOSP-A")])
@@ -109,23 +109,23 @@ struct PostgresMappingStoreTests {
 
     /// A connection whose preparation of the one-record INSERT failed once (postgres-nio then fails that statement
     /// for the connection's life) still records: the statement is run unprepared.
-    @Test func aFailedPreparationDoesNotSpoilTheConnection() throws {
-        let url = try TestDatabase.create("preparation")
+    @Test func aFailedPreparationDoesNotSpoilTheConnection() async throws {
+        let url = try await TestDatabase.create("preparation")
         let store = try PostgresMappingStore(settings: try TestDatabase.settings(url))
         defer { store.close() }
-        _ = try TestDatabase.psql(url, "ALTER TABLE pseudonym RENAME TO pseudonym_away")
+        _ = try await TestDatabase.psql(url, "ALTER TABLE pseudonym RENAME TO pseudonym_away")
         do {
             try store.commit([Self.record(1)])
             Issue.record("a commit without its table succeeded")
         } catch {
             #expect(error.message.contains("pseudonym") && error.message.contains("does not exist"), "\(error)")
         }
-        _ = try TestDatabase.psql(url, "ALTER TABLE pseudonym_away RENAME TO pseudonym")
+        _ = try await TestDatabase.psql(url, "ALTER TABLE pseudonym_away RENAME TO pseudonym")
         // Once the store's check in the background has found the database answering, every connection records again.
         var answered = false
         for _ in 0..<40 where !answered {
             answered = (try? store.count()) != nil
-            if !answered { Thread.sleep(forTimeInterval: 0.25) }
+            if !answered { try await Task.sleep(for: .milliseconds(250)) }
         }
         #expect(answered)
         for n in 1...12 { try store.commit([Self.record(n)]) }
@@ -136,13 +136,13 @@ struct PostgresMappingStoreTests {
     /// lock), then inserting the same records at once, and colliding ones: one row each, and of two
     /// originals racing for one pseudonym exactly one wins, the other is told it is a collision.
     @Test func concurrentStartsAndInsertsFromTwoInstances() async throws {
-        let url = try TestDatabase.create("race")
+        let url = try await TestDatabase.create("race")
         let settings = try TestDatabase.settings(url)
         async let first = PostgresMappingStore.open(settings: settings)
         async let second = PostgresMappingStore.open(settings: settings)
         let (a, b) = try await (first, second)
         defer { a.close(); b.close() }
-        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM dicomtap_schema") == "1")
+        #expect(try await TestDatabase.psql(url, "SELECT count(*) FROM dicomtap_schema") == "1")
 
         let same = (0..<200).map { Self.record($0) }
         let failures = Locked<[String]>([])
@@ -188,8 +188,8 @@ struct PostgresMappingStoreTests {
     }
 
     /// The cache is bounded: a store that saw many records keeps at most its limit in memory.
-    @Test func theCacheIsBounded() throws {
-        let url = try TestDatabase.create("cache")
+    @Test func theCacheIsBounded() async throws {
+        let url = try await TestDatabase.create("cache")
         let store = try PostgresMappingStore(settings: try TestDatabase.settings(url), cacheLimit: 100)
         defer { store.close() }
         try store.commit((0..<1000).map { Self.record($0) })
@@ -199,19 +199,20 @@ struct PostgresMappingStoreTests {
 
     /// The database stopped: what is cached is still known, a commit fails within the timeout
     /// naming the database and what to do; started again, the same store writes again by itself.
-    @Test func databaseDownThenBack() throws {
-        let cluster = try OwnCluster.start()
+    @Test func databaseDownThenBack() async throws {
+        let cluster = try await OwnCluster.start()
         defer { cluster.stop() }
         let store = try PostgresMappingStore(settings: try TestDatabase.settings(cluster.url), timeout: .seconds(3))
         defer { store.close() }
         try store.commit([Self.record(1)])
-        try cluster.pause()
+        try await cluster.pause()
         #expect(try store.original(of: "PSEUDO1")?.original == "ORIGINAL-1")
         let started = ContinuousClock.now
+        // The first call waits for the database up to the timeout: on a thread of its own, not the test's.
         do {
-            try store.commit([Self.record(2)])
+            try await offThePool { try store.commit([Self.record(2)]) }
             Issue.record("a commit with the database down succeeded")
-        } catch {
+        } catch let error as RewriteError {
             #expect(error.code == .mappingStore)
             #expect(error.message.contains("PostgreSQL mapping store postgresql://dicomtap@127.0.0.1:"), "\(error.message)")
             #expect(error.message.contains("start the database"), "\(error.message)")
@@ -223,19 +224,19 @@ struct PostgresMappingStoreTests {
         var calls = 0
         while ContinuousClock.now < until {
             let asked = ContinuousClock.now
-            #expect(throws: RewriteError.self) { try store.original(of: "UNKNOWN-\(calls)") }
+            let unknown = "UNKNOWN-\(calls)"
+            await #expect(throws: RewriteError.self) { try await offThePool { try store.original(of: unknown) } }
             #expect(ContinuousClock.now - asked < .seconds(1), "call \(calls) waited for the database")
             calls += 1
-            Thread.sleep(forTimeInterval: 0.25)
+            try await Task.sleep(for: .milliseconds(250))
         }
-        try cluster.resume()
+        try await cluster.resume()
         var written = false
         for _ in 0..<20 where !written {
-            do {
-                try store.commit([Self.record(2)])
+            if (try? await offThePool({ try store.commit([Self.record(2)]) })) != nil {
                 written = true
-            } catch {
-                Thread.sleep(forTimeInterval: 0.5)
+            } else {
+                try await Task.sleep(for: .milliseconds(500))
             }
         }
         #expect(written)

@@ -66,7 +66,7 @@ struct SharedMappingProxyTests {
         defer { dir.remove() }
         let (orthanc, dicomPort, _) = try await startOrthanc(dir)
         defer { orthanc.stop() }
-        let url = try TestDatabase.create("proxies")
+        let url = try await TestDatabase.create("proxies")
         let storeA = try await PostgresMappingStore.open(settings: try TestDatabase.settings(url))
         defer { storeA.close() }
         let storeB = try await PostgresMappingStore.open(settings: try TestDatabase.settings(url))
@@ -97,7 +97,7 @@ struct SharedMappingProxyTests {
     @Test func databaseDownRefusesNewPatientsThenRecovers() async throws {
         let dir = try TemporaryDirectory("pg-down")
         defer { dir.remove() }
-        let cluster = try OwnCluster.start()
+        let cluster = try await OwnCluster.start()
         defer { cluster.stop() }
         let (orthanc, dicomPort, _) = try await startOrthanc(dir)
         defer { orthanc.stop() }
@@ -109,7 +109,7 @@ struct SharedMappingProxyTests {
 
         try await withProxy(upstream: dicomPort, configure: { $0.rewriter = rewriter }) { proxy in
             #expect(try await store(proxy.port, patientID: known.0, name: known.1, uid: "1.2.826.0.1.3680043.9.7781.78.1", dir: dir) == 0)
-            try cluster.pause()
+            try await cluster.pause()
 
             // Known values: relayed and mapped back from the cache.
             let matches = try await find(proxy.port, patientID: known.0, dir: dir)
@@ -122,7 +122,7 @@ struct SharedMappingProxyTests {
             #expect(proxy.logs.contains("start the database"), "\(proxy.logs.text)")
 
             // Back: the same proxy and store record it by themselves.
-            try cluster.resume()
+            try await cluster.resume()
             var status: Int?
             for attempt in 0..<10 where status != 0 {
                 if attempt > 0 { try await Task.sleep(for: .seconds(1)) }

@@ -35,30 +35,21 @@ enum TestDatabase {
     }
 
     /// A new, empty database on the test server (or on the server at `server`); its URL.
-    static func create(_ prefix: String, on server: String? = nil) throws -> String {
+    static func create(_ prefix: String, on server: String? = nil) async throws -> String {
         let base = try #require(server ?? url)
         var components = try #require(URLComponents(string: base))
         let name = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
-        try psql(base, "CREATE DATABASE \(name)")
+        try await psql(base, "CREATE DATABASE \(name)")
         components.path = "/" + name
         return try #require(components.string)
     }
 
     /// Runs one SQL statement with psql (another client than ours); its output.
     @discardableResult
-    static func psql(_ url: String, _ sql: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw TestFailure("psql \(sql): \(text)") }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    static func psql(_ url: String, _ sql: String) async throws -> String {
+        let run = try await runProgram("/usr/bin/psql", [url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+        guard run.status == 0 else { throw TestFailure("psql \(sql): \(run.stdout)\(run.stderr)") }
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func settings(_ url: String) throws -> PostgresStoreSettings {
@@ -71,14 +62,14 @@ struct OwnCluster {
     let dir: String
     let url: String
 
-    static func start() throws -> OwnCluster {
+    static func start() async throws -> OwnCluster {
         let dir = "/tmp/dicomtap-pg-\(UUID().uuidString.prefix(8).lowercased())"
-        let url = try run("start", dir)
+        let url = try await offThePool { try run("start", dir) }
         return OwnCluster(dir: dir, url: url)
     }
 
-    func pause() throws { try Self.run("pause", dir) }
-    func resume() throws { try Self.run("resume", dir) }
+    func pause() async throws { let dir = dir; _ = try await offThePool { try Self.run("pause", dir) } }
+    func resume() async throws { let dir = dir; _ = try await offThePool { try Self.run("resume", dir) } }
     func stop() { _ = try? Self.run("stop", dir) }
 
     /// Runs tools/pg_test_cluster.sh (posix_spawn and waitpid: the server it starts outlives it, which

@@ -17,15 +17,11 @@ public func startOrthanc(_ dir: TemporaryDirectory) async throws -> (Subprocess,
     try JSONSerialization.data(withJSONObject: configuration).write(to: URL(fileURLWithPath: path))
     let orthanc = try Subprocess(Peers.orthanc ?? "/usr/sbin/Orthanc", [path], name: "orthanc", directory: dir)
     let echo = Peers.echoscu
-    try await eventually("Orthanc answering C-ECHO on port \(dicom)", timeout: .seconds(60)) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: echo)
-        p.arguments = ["-aec", "ORTHANC", "127.0.0.1", String(dicom)]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus == 0
+    let deadline = ContinuousClock.now + .seconds(60)
+    while try await runProgram(echo, ["-aec", "ORTHANC", "127.0.0.1", String(dicom)]).status != 0 {
+        guard orthanc.process.isRunning else { throw TimeoutError(what: "Orthanc exited: \(orthanc.stderr)") }
+        guard ContinuousClock.now < deadline else { throw TimeoutError(what: "Orthanc answering C-ECHO on port \(dicom)") }
+        try await Task.sleep(for: .milliseconds(100))
     }
     return (orthanc, dicom, http)
 }

@@ -31,15 +31,18 @@ extension Trait where Self == PeerSlotsTrait {
 }
 
 /// A counting semaphore for async code.
-actor PeerSlots {
+public actor PeerSlots {
     static let shared = PeerSlots(width: 2)
+    /// For short programs that take a core each while they run (tshark on a capture): two at a time, so that a
+    /// parameterized test does not start one per case at once.
+    public static let programs = PeerSlots(width: 2)
 
     private var available: Int
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     init(width: Int) { available = width }
 
-    func acquire() async {
+    public func acquire() async {
         if available > 0 {
             available -= 1
             return
@@ -47,7 +50,7 @@ actor PeerSlots {
         await withCheckedContinuation { waiters.append($0) }
     }
 
-    func release() {
+    public func release() {
         if waiters.isEmpty {
             available += 1
         } else {

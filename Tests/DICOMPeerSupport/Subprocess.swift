@@ -50,8 +50,10 @@ public final class Subprocess: @unchecked Sendable {
     public let stderrPath: String
     private let stdin = Pipe()
 
+    /// Runs in `workingDirectory` (default: `directory`), stdin a pipe we hold (closed by `stop()`), or none
+    /// at all with `closedStdin`.
     public init(_ executable: String, _ arguments: [String], name: String, directory: TemporaryDirectory,
-                environment: [String: String]? = nil) throws {
+                environment: [String: String]? = nil, workingDirectory: String? = nil, closedStdin: Bool = false) throws {
         self.name = name
         stdoutPath = directory.file("\(name).stdout")
         stderrPath = directory.file("\(name).stderr")
@@ -59,10 +61,10 @@ public final class Subprocess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+        process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory ?? directory.path)
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        process.standardInput = stdin
+        process.standardInput = closedStdin ? FileHandle.nullDevice : stdin
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -125,6 +127,51 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// How a program ended and what it printed.
+public struct ProgramRun: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs `executable` to its end (stdin closed, in `workingDirectory`, `environment` added to ours) without holding a
+/// thread while it runs: Swift's concurrency pool has one thread per core, and on a 2-core machine two tests waiting
+/// in `waitUntilExit()` stall every other test (a CI run once stood still for 60 s while tshark ran, and tests with
+/// timers of a few seconds failed). With `slots`, at most that many such programs run at once.
+public func runProgram(_ executable: String, _ arguments: [String], workingDirectory: String? = nil,
+                       environment: [String: String]? = nil, slots: PeerSlots? = nil,
+                       timeout: Duration = .seconds(120)) async throws -> ProgramRun {
+    if let slots { await slots.acquire() }
+    let directory: TemporaryDirectory
+    do {
+        directory = try TemporaryDirectory("run")
+    } catch {
+        await slots?.release()
+        throw error
+    }
+    defer { directory.remove() }
+    do {
+        let name = URL(fileURLWithPath: executable).lastPathComponent
+        let process = try Subprocess(executable, arguments, name: name, directory: directory, environment: environment,
+                                     workingDirectory: workingDirectory, closedStdin: true)
+        let status = try await process.wait(timeout: timeout)
+        await slots?.release()
+        return ProgramRun(status: status, stdout: process.stdout, stderr: process.stderr)
+    } catch {
+        await slots?.release()
+        throw error
+    }
+}
+
+/// Runs `body` on a thread of its own and waits for it without holding a thread of Swift's concurrency pool (see
+/// `runProgram`): for a synchronous call that may block for seconds (a store waiting for a database that is down,
+/// a cluster starting). Keep `#expect` out of `body`: it runs outside the test's task.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port` (a peer that prints nothing when it listens).

@@ -13,8 +13,12 @@ public struct TestCertificates: Sendable {
     public var ca: String { certificate("ca") }
     public var otherCA: String { certificate("other-ca") }
 
-    /// Makes them all in `directory` (about a second of RSA key generation).
-    public static func make(in directory: String) throws -> TestCertificates {
+    /// Makes them all in `directory` (about a second of RSA key generation, on a thread of its own: see `offThePool`).
+    public static func make(in directory: String) async throws -> TestCertificates {
+        try await offThePool { try makeNow(in: directory) }
+    }
+
+    private static func makeNow(in directory: String) throws -> TestCertificates {
         let made = TestCertificates(directory: directory)
         try made.selfSigned("ca", subject: "/CN=DICOMTap Test CA/O=DICOMTap tests")
         try made.selfSigned("other-ca", subject: "/CN=Other Test CA/O=Elsewhere")

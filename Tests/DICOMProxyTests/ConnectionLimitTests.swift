@@ -112,8 +112,7 @@ import Testing
             try? await partial.send(rq.getSlice(at: 0, length: 20)!)
             let ports = [silentPort, partialPort].compactMap { $0 }
             #expect(ports.count == 2)
-            let associated = try await RawClient.connect(port: proxy.port, group: group)
-            try await associated.send(rq)
+            let associated = try await RawClient.connect(port: proxy.port, group: group, sending: rq)
             #expect(try await associated.receive(atLeast: Self.acceptBytes.count) == Self.acceptBytes)
             try await silent.waitUntilClosed()
             try await partial.waitUntilClosed()

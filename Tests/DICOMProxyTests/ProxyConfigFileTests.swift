@@ -90,7 +90,7 @@ struct ProxyConfigFileTests {
     @Test func theExampleFileLoads() async throws {
         let dir = try TemporaryDirectory("config-example")
         defer { dir.remove() }
-        let certificates = try TestCertificates.make(in: dir.path)
+        let certificates = try await TestCertificates.make(in: dir.path)
         let etc = dir.file("etc")
         try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Self.root + "/examples/dicomtap-proxy.yaml", toPath: etc + "/proxy.yaml")

@@ -15,7 +15,7 @@ struct TLSProxyTests {
 
     static func site(_ name: String) async throws -> Site {
         let dir = try TemporaryDirectory(name)
-        let certificates = try TestCertificates.make(in: dir.path)
+        let certificates = try await TestCertificates.make(in: dir.path)
         let stored = dir.file("stored")
         try FileManager.default.createDirectory(atPath: stored, withIntermediateDirectories: true)
         let dataset = dir.file("image.dcm")

@@ -8,7 +8,7 @@ struct TLSReplayTests {
     @Test func replayToAndServeOverTLS() async throws {
         let dir = try TemporaryDirectory("replay-tls")
         defer { dir.remove() }
-        let c = try TestCertificates.make(in: dir.path)
+        let c = try await TestCertificates.make(in: dir.path)
         let plainPort = try freePort()
         let plain = try Subprocess(Peers.storescp, [String(plainPort)], name: "storescp", directory: dir)
         defer { plain.stop() }

@@ -32,7 +32,7 @@ import Testing
     @Test(.requires(.dicomtap, .dcmtk, .pynetdicom)) func serveOverTLSWithDCMTKPynetdicomAndOurQuery() async throws {
         let dir = try TemporaryDirectory("tls")
         defer { dir.remove() }
-        let c = try TestCertificates.make(in: dir.path)
+        let c = try await TestCertificates.make(in: dir.path)
         let (serve, port) = try await Self.serve(c, in: dir)
         defer { serve.stop() }
 
@@ -87,7 +87,7 @@ import Testing
     @Test(.requires(.dicomtap)) func profileRefusesOldVersionsAndSuites() async throws {
         let dir = try TemporaryDirectory("tls")
         defer { dir.remove() }
-        let c = try TestCertificates.make(in: dir.path)
+        let c = try await TestCertificates.make(in: dir.path)
         let (serve, port) = try await Self.serve(c, in: dir)
         defer { serve.stop() }
         func handshake(_ arguments: [String], name: String) async throws -> String {
@@ -113,7 +113,7 @@ import Testing
     @Test(.requires(.dcmtk)) func ourClientEchoesDCMTKStorescpOverTLS() async throws {
         let dir = try TemporaryDirectory("tls")
         defer { dir.remove() }
-        let c = try TestCertificates.make(in: dir.path)
+        let c = try await TestCertificates.make(in: dir.path)
         let port = try freePort()
         let scp = try Subprocess(Peers.storescp, ["+tls", c.key("server"), c.certificate("server"), "+cf", c.ca,
                                                   "--aetitle", "STORESCP", String(port)], name: "storescp", directory: dir)

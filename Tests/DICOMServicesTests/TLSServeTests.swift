@@ -22,7 +22,7 @@ import Testing
     static func start(ca: Bool = true, requireClientCertificate: Bool = false, certificate: String = "server",
                       plain: Bool = false) async throws -> Fixture {
         let directory = try TemporaryDirectory("tls")
-        let certificates = try TestCertificates.make(in: directory.path)
+        let certificates = try await TestCertificates.make(in: directory.path)
         let store = try RPIStore.inMemory()
         _ = try store.importPaths([Repository.demo])
         let logs = LogCapture()
@@ -163,10 +163,10 @@ import Testing
         #expect(try await relaxed.run(host: "127.0.0.1", port: fixture.port).matches.count == 1)
     }
 
-    @Test func unusableFilesAreSaidWithTheFix() throws {
+    @Test func unusableFilesAreSaidWithTheFix() async throws {
         let directory = try TemporaryDirectory("tls")
         defer { directory.remove() }
-        let c = try TestCertificates.make(in: directory.path)
+        let c = try await TestCertificates.make(in: directory.path)
         func said(_ settings: TLSServerSettings) -> String {
             do {
                 _ = try TLSContext.server(settings)

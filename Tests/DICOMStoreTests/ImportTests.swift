@@ -143,11 +143,11 @@ struct ImportTests {
         } throws: { error in (error as? StoreError)?.code == .unreadable }
     }
 
-    @Test(.requires(.pynetdicom)) func part10WithoutPatientIDIsRejected() throws {
+    @Test(.requires(.pynetdicom)) func part10WithoutPatientIDIsRejected() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let out = dir.file("nopid.dcm")
-        let (status, _, stderr) = try Python.run("""
+        let (status, _, stderr) = try await Python.run("""
             import sys
             from pydicom.dataset import Dataset, FileMetaDataset
             from pydicom.uid import ExplicitVRLittleEndian

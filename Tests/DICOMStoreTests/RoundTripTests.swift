@@ -44,7 +44,7 @@ struct RoundTripTests {
 
     @Test(.requires(.pynetdicom),
           arguments: [DatasetEncoding.implicitLittleEndian, .explicitLittleEndian])
-    func pydicomReadsTheIdentifier(encoding: DatasetEncoding) throws {
+    func pydicomReadsTheIdentifier(encoding: DatasetEncoding) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         var paths: [String] = []
@@ -84,7 +84,7 @@ struct RoundTripTests {
                                           "json": len(ds.to_json())}
             print(json.dumps(out, ensure_ascii=False))
             """
-        let (status, stdout, stderr) = try Python.run(script, [encoding.isExplicitVR ? "explicit" : "implicit"] + paths)
+        let (status, stdout, stderr) = try await Python.run(script, [encoding.isExplicitVR ? "explicit" : "implicit"] + paths)
         #expect(status == 0, "\(stderr)")
         let parsed = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: [String: Any]] ?? [:]
         #expect(Set(parsed.keys) == Set(expected.keys))

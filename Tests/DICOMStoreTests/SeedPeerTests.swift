@@ -10,66 +10,36 @@ import Testing
 struct SeedPeerTests {
     static let peers = Repository.root.appendingPathComponent("tools/peers").path
 
-    /// `seed_rpi_scp.py --port 0 --data demo/patients.json`, stopped by its PID.
-    final class SeedSCP {
-        let process = Process()
-        let port: Int
-
-        init(_ extra: [String] = []) throws {
-            process.executableURL = URL(fileURLWithPath: Python.executable!)
-            process.arguments = [SeedPeerTests.peers + "/seed_rpi_scp.py", "--port", "0", "--data", Repository.demoJSON] + extra
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // First line: "listening PORT" (read byte by byte with read(2), so nothing past it is consumed).
-            var line: [UInt8] = []
-            var byte: UInt8 = 0
-            let fd = out.fileHandleForReading.fileDescriptor
-            while line.count < 200, read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
-            let words = String(decoding: line, as: UTF8.self).split(separator: " ")
-            guard words.count == 2, words[0] == "listening", let port = Int(words[1]) else {
-                process.terminate()
-                throw SeedFailure(what: "seed SCP did not report its port: \(String(decoding: line, as: UTF8.self))")
-            }
-            self.port = port
+    /// `seed_rpi_scp.py --port 0 --data demo/patients.json`: its port from its first line ("listening PORT"); stop
+    /// it with the returned subprocess (by its PID).
+    static func seedSCP(_ extra: [String] = [], in directory: TemporaryDirectory) async throws -> (Subprocess, port: Int) {
+        let scp = try Subprocess(Python.executable!, [peers + "/seed_rpi_scp.py", "--port", "0", "--data", Repository.demoJSON] + extra,
+                                 name: "seed-scp", directory: directory)
+        let line = try await scp.firstLine()
+        let words = line.split(separator: " ")
+        guard words.count == 2, words[0] == "listening", let port = Int(words[1]) else {
+            scp.stop()
+            throw SeedFailure(what: "seed SCP did not report its port: \(line)")
         }
-
-        /// SIGTERM, then SIGKILL if it is still running after 2 s.
-        func stop() {
-            let pid = process.processIdentifier
-            if process.isRunning { kill(pid, SIGTERM) }
-            let deadline = Date().addingTimeInterval(2)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(pid, SIGKILL) }
-            process.waitUntilExit()
-        }
+        return (scp, port)
     }
 
     struct SeedFailure: Error { let what: String }
 
     /// Runs seed_rpi_scu.py; returns its stdout lines.
-    func query(_ port: Int, _ arguments: [String]) throws -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Python.executable!)
-        p.arguments = [Self.peers + "/seed_rpi_scu.py", "127.0.0.1", String(port)] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    func query(_ port: Int, _ arguments: [String]) async throws -> [String] {
+        let run = try await runProgram(Python.executable!, [Self.peers + "/seed_rpi_scu.py", "127.0.0.1", String(port)] + arguments)
+        return run.stdout.split(separator: "\n").map(String.init)
     }
 
     /// pydicom's DICOM JSON of our identifier encoded in explicit VR LE.
-    func pydicomJSON(_ ds: Dataset) throws -> String {
+    func pydicomJSON(_ ds: Dataset) async throws -> String {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.file("id.bin")
         try Data(try DatasetEncoder().encode(ds, encoding: .explicitLittleEndian).readableBytesView)
             .write(to: URL(fileURLWithPath: path))
-        let (status, stdout, stderr) = try Python.run("""
+        let (status, stdout, stderr) = try await Python.run("""
             import sys
             from io import BytesIO
             from pydicom.filereader import read_dataset
@@ -84,8 +54,10 @@ struct SeedPeerTests {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? NSDictionary
     }
 
-    @Test func sameOutcomesAndIdentifiersAsTheStore() throws {
-        let scp = try SeedSCP()
+    @Test func sameOutcomesAndIdentifiersAsTheStore() async throws {
+        let dir = try TemporaryDirectory("seed")
+        defer { dir.remove() }
+        let (scp, port) = try await Self.seedSCP(in: dir)
         defer { scp.stop() }
         let store = try demoStore()
         let cases: [(id: String, issuer: String?, model: RPIQueryModel)] = [
@@ -96,7 +68,7 @@ struct SeedPeerTests {
         for c in cases {
             var arguments = ["--patient-id", c.id, "--model", c.model.rawValue]
             if let issuer = c.issuer { arguments += ["--issuer", issuer] }
-            let lines = try query(scp.port, arguments)
+            let lines = try await query(port, arguments)
             #expect(lines.count == 3 && lines[0] == "status 0xFF00" && lines[2] == "status 0x0000", "\(c.id): \(lines)")
             guard lines.count == 3 else { continue }
             // The same request the seed SCU sends.
@@ -106,25 +78,29 @@ struct SeedPeerTests {
                 Issue.record("store: no match for \(c.id)")
                 continue
             }
-            let ours = try pydicomJSON(ds)
+            let ours = try await pydicomJSON(ds)
             #expect(jsonObject(ours) == jsonObject(lines[1]), "\(c.id) \(c.model)\nours: \(ours)\nseed: \(lines[1])")
         }
     }
 
-    @Test func failureStatusesOnTheWire() throws {
-        let scp = try SeedSCP()
+    @Test func failureStatusesOnTheWire() async throws {
+        let dir = try TemporaryDirectory("seed")
+        defer { dir.remove() }
+        let (scp, port) = try await Self.seedSCP(in: dir)
         defer { scp.stop() }
-        #expect(try query(scp.port, ["--patient-id", "NOBODY"]) == ["status 0x0000"])
-        #expect(try query(scp.port, ["--patient-id", "PAT-1000"]) == ["status 0xC100"])
-        #expect(try query(scp.port, ["--patient-id", "PAT-0001", "--no-template"]) == ["status 0xA900"])
-        #expect(try query(scp.port, ["--patient-id", "PAT-0004", "--model", "breast", "--template", "9007"]) == ["status 0xC200"])
-        let timed = try query(scp.port, ["--patient-id", "PAT-0001", "--count", "5", "--quiet"])
+        #expect(try await query(port, ["--patient-id", "NOBODY"]) == ["status 0x0000"])
+        #expect(try await query(port, ["--patient-id", "PAT-1000"]) == ["status 0xC100"])
+        #expect(try await query(port, ["--patient-id", "PAT-0001", "--no-template"]) == ["status 0xA900"])
+        #expect(try await query(port, ["--patient-id", "PAT-0004", "--model", "breast", "--template", "9007"]) == ["status 0xC200"])
+        let timed = try await query(port, ["--patient-id", "PAT-0001", "--count", "5", "--quiet"])
         #expect(timed.count == 1 && timed[0].hasPrefix("latency_ms n=5 "), "\(timed)")
     }
 
-    @Test func cancelBeforeThePendingResponse() throws {
-        let scp = try SeedSCP(["--pending-delay", "2"])
+    @Test func cancelBeforeThePendingResponse() async throws {
+        let dir = try TemporaryDirectory("seed")
+        defer { dir.remove() }
+        let (scp, port) = try await Self.seedSCP(["--pending-delay", "2"], in: dir)
         defer { scp.stop() }
-        #expect(try query(scp.port, ["--patient-id", "PAT-0001", "--cancel-after", "0.2"]) == ["status 0xFE00"])
+        #expect(try await query(port, ["--patient-id", "PAT-0001", "--cancel-after", "0.2"]) == ["status 0xFE00"])
     }
 }

@@ -27,20 +27,11 @@ extension TemporaryDirectory {
 enum Python {
     static var executable: String? { Peers.python }
 
-    /// Runs `python3 -c script args...`; returns (status, stdout, stderr).
-    static func run(_ script: String, _ arguments: [String] = []) throws -> (Int32, String, String) {
+    /// Runs `python3 -c script args...` without holding a thread while it runs; returns (status, stdout, stderr).
+    static func run(_ script: String, _ arguments: [String] = []) async throws -> (Int32, String, String) {
         guard let executable else { throw PythonMissing() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = ["-c", script] + arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let run = try await runProgram(executable, ["-c", script] + arguments)
+        return (run.status, run.stdout, run.stderr)
     }
 
     struct PythonMissing: Error {}

@@ -35,7 +35,9 @@ public struct RawClient {
     public let channel: any Channel
     public let collector: ByteCollector
 
-    public static func connect(port: Int, group: any EventLoopGroup) async throws -> RawClient {
+    /// Connects; with `first`, those bytes are written on the channel's event loop as soon as it is connected, not
+    /// after the test's task runs again (on a loaded machine that can be seconds: past a server's ARTIM timer).
+    public static func connect(port: Int, group: any EventLoopGroup, sending first: ByteBuffer? = nil) async throws -> RawClient {
         let collector = ByteCollector()
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.allowRemoteHalfClosure, value: false)
@@ -43,6 +45,10 @@ public struct RawClient {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
             .connect(host: "127.0.0.1", port: port)
+            .flatMap { channel in
+                guard let first else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return channel.writeAndFlush(first).map { channel }
+            }
             .get()
         return RawClient(channel: channel, collector: collector)
     }
