@@ -83,7 +83,14 @@ struct OwnCluster {
         let arguments = ["/bin/bash", "-c", line]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        guard posix_spawn(&pid, "/bin/bash", nil, nil, &argv, environ) == 0 else {
+        // Nothing of ours past stderr goes to the server: it counts the descriptors it inherits against its own
+        // max_files_per_process, and with the hundreds the test process holds it refused to start ("insufficient
+        // file descriptors available to start server process").
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        _ = closeFrom(&actions, 3)
+        guard posix_spawn(&pid, "/bin/bash", &actions, nil, &argv, environ) == 0 else {
             throw TestFailure("pg_test_cluster.sh \(command): cannot start bash")
         }
         var status: Int32 = 0
@@ -107,3 +114,7 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34 and later; its header declares it only for _GNU_SOURCE).
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) -> Int32

@@ -7,7 +7,7 @@ import Testing
 @testable import DICOMMetrics
 
 /// `/metrics` and `/healthz` over loopback HTTP, and the upstream check behind `/healthz`.
-@Suite struct MetricsEndpointTests {
+@Suite(.ownExecutor) struct MetricsEndpointTests {
     @Test func servesMetricsAndHealth() async throws {
         let metrics = DICOMMetrics()
         metrics.associationStarted()

@@ -8,7 +8,7 @@ import Testing
 /// `serve --max-associations` (`ServerConfiguration.maxAssociations`) with raw peers on loopback: connections that
 /// sent no A-ASSOCIATE-RQ make room for real associations, oldest first; when every place holds an association, the
 /// next A-ASSOCIATE-RQ gets A-ASSOCIATE-RJ 2/3/2.
-@Suite struct ServerConnectionLimitTests {
+@Suite(.ownExecutor) struct ServerConnectionLimitTests {
     @Test func idleConnectionsMakeRoomThenAFullServerRefusesWithLocalLimitExceeded() async throws {
         var limited = configuration()
         limited.maxAssociations = 2

@@ -15,7 +15,7 @@ import Testing
 /// Timeouts are short and every wait for an event is long (this runs on a loaded 2-core machine): no test asserts
 /// that something happened within a time, only that it happens, or that it does not happen while the peer stays
 /// well within a limit.
-@Suite struct ServerLimitsTests {
+@Suite(.ownExecutor) struct ServerLimitsTests {
 
     // MARK: idleTimeout
 
@@ -36,15 +36,13 @@ import Testing
     }
 
     /// An association that keeps talking (a C-ECHO every 100 ms for 2.5 times the 6 s idle timeout) is not aborted;
-    /// once it falls silent, it is. (6 s, event loops of its own that no other test loads, and the SCU's loop on a
-    /// queue of its own: beside a parallel build, tests that block the cooperative pool's two threads once held it
-    /// back for over 6 s.)
+    /// once it falls silent, it is. (6 s, event loops of its own that no other test loads, and the SCU's loop on the
+    /// suite's queue of its own: beside a parallel build, tests that block the cooperative pool's two threads once
+    /// held it back for over 6 s.)
     @Test func associationThatKeepsTalkingIsNotAbortedUntilItFallsSilent() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         defer { Task { try? await group.shutdownGracefully() } }
-        try await withTaskExecutorPreference(OwnQueueExecutor(label: "idle-test-scu")) {
-            try await talkThenFallSilent(group: group)
-        }
+        try await talkThenFallSilent(group: group)
     }
 
     private func talkThenFallSilent(group: MultiThreadedEventLoopGroup) async throws {

@@ -249,22 +249,33 @@ struct RawPeer {
         self.collector = collector
     }
 
-    static func connect(port: Int) async throws -> RawPeer {
+    /// Connects; `first` is written from the event loop as soon as the connection is up (not once the test's task
+    /// runs again, which on a loaded machine can be after the server's ARTIM timer).
+    static func connect(port: Int, sending first: [PDU] = []) async throws -> RawPeer {
         let collector = ByteCollector()
+        let bytes = encoded(first)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
             .connect(host: "127.0.0.1", port: port)
+            .flatMap { channel in
+                guard bytes.readableBytes > 0 else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return channel.writeAndFlush(bytes).map { channel }
+            }
             .get()
         return RawPeer(channel: channel, collector: collector)
     }
 
-    func send(_ pdus: [PDU]) async throws {
+    static func encoded(_ pdus: [PDU]) -> ByteBuffer {
         var bytes = ByteBuffer()
         for pdu in pdus { _ = pdu.write(into: &bytes) }
-        try await channel.writeAndFlush(bytes)
+        return bytes
+    }
+
+    func send(_ pdus: [PDU]) async throws {
+        try await channel.writeAndFlush(Self.encoded(pdus))
     }
 
     func send(_ pdu: PDU) async throws { try await send([pdu]) }
@@ -316,17 +327,24 @@ struct RawPeer {
     /// A-ASSOCIATE-AC is in) the PDUs of `following`, and returns the A-ASSOCIATE-AC.
     ///
     /// The server reads what follows the RQ in Sta6, exactly as if we had waited for the AC; sending it at once
-    /// leaves no gap in which a short idle timeout could run out. The one gap left is between the TCP connect and
-    /// that write: if the server closes the connection there without a byte (its idle or ARTIM timeout, in Sta2,
-    /// on this loaded machine), the connection is opened again, up to `timeoutCutsTolerated` times.
+    /// leaves no gap in which a short idle timeout could run out. The write is made from the event loop as soon as
+    /// the TCP connection is up; if the server still closes the connection first without a byte (its idle or ARTIM
+    /// timeout of a few hundred ms, in Sta2, on a loaded machine), the connection is opened again, up to
+    /// `timeoutCutsTolerated` times.
     static func associate(port: Int, _ abstractSyntaxes: [String] = [SOP.verification], then following: [PDU] = [],
                           timeoutCutsTolerated: Int = 0) async throws -> (peer: RawPeer, accept: AssociateAccept) {
         var attempt = 0
         while true {
             attempt += 1
-            let peer = try await connect(port: port)
+            // The channel is not back from connect when the write fails: a cut before the request went out.
+            let peer: RawPeer
             do {
-                try await peer.send([.associateRequest(parameters(abstractSyntaxes).associateRequest)] + following)
+                peer = try await connect(port: port, sending: [.associateRequest(parameters(abstractSyntaxes).associateRequest)] + following)
+            } catch {
+                guard attempt <= timeoutCutsTolerated else { throw error }
+                continue
+            }
+            do {
                 let pdu = try await peer.waitForPDU("the A-ASSOCIATE-AC") { if case .associateAccept = $0 { true } else { false } }
                 guard case .associateAccept(let ac) = pdu else { preconditionFailure() }
                 return (peer, ac)

@@ -1,4 +1,5 @@
 import Dispatch
+import Testing
 
 /// Runs the jobs of the tasks that prefer it (`withTaskExecutorPreference`) on a serial dispatch queue of
 /// its own instead of Swift's cooperative thread pool, which has one thread per core: on a loaded 2-core
@@ -17,4 +18,29 @@ public final class OwnQueueExecutor: TaskExecutor, @unchecked Sendable {
         let executor = asUnownedTaskExecutor()
         queue.async { job.runSynchronously(on: executor) }
     }
+}
+
+/// Each test case runs on an `OwnQueueExecutor` of its own (its child tasks too), not on Swift's cooperative pool:
+/// for tests whose timing matters (ARTIM, idle and request timeouts of a few seconds) and tests that wait for real
+/// peers. On a loaded 2-core machine the pool's two threads can be held for seconds by other tests (CPU-heavy ones,
+/// or a synchronous wait); a test here keeps running, shared fairly by the kernel with every other thread.
+/// Use `@Suite(.ownExecutor)` (`.peers` implies it).
+public struct OwnExecutorTrait: TestTrait, SuiteTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(for test: Test, testCase: Test.Case?,
+                             performing function: @Sendable () async throws -> Void) async throws {
+        guard testCase != nil else {
+            try await function()
+            return
+        }
+        try await withTaskExecutorPreference(OwnQueueExecutor(label: "test \(test.name)")) {
+            try await function()
+        }
+    }
+}
+
+extension Trait where Self == OwnExecutorTrait {
+    /// Run each test case on a queue of its own rather than on the cooperative pool.
+    public static var ownExecutor: Self { OwnExecutorTrait() }
 }

@@ -2,7 +2,8 @@ import Testing
 
 /// Tests that start real peers (pynetdicom, DCMTK, the proxy, our SCP) run at most `width` at a time across
 /// all suites, so that a 2-core machine does not starve the peers' own timeouts; other tests still run in
-/// parallel with them. Use `@Suite(.peers)` (or on a single `@Test`).
+/// parallel with them. Each runs on a queue of its own (see `OwnExecutorTrait`). Use `@Suite(.peers)` (or on a
+/// single `@Test`).
 public struct PeerSlotsTrait: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
 
@@ -16,7 +17,10 @@ public struct PeerSlotsTrait: TestTrait, SuiteTrait, TestScoping {
         }
         await PeerSlots.shared.acquire()
         do {
-            try await function()
+            // On a queue of its own: a test waiting for a peer is not held back by a busy cooperative pool.
+            try await withTaskExecutorPreference(OwnQueueExecutor(label: "peers \(test.name)")) {
+                try await function()
+            }
         } catch {
             await PeerSlots.shared.release()
             throw error

@@ -62,13 +62,20 @@ public final class Subprocess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory ?? directory.path)
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        let output = FileHandle(forWritingAtPath: stdoutPath)
+        let errors = FileHandle(forWritingAtPath: stderrPath)
+        process.standardOutput = output
+        process.standardError = errors
         process.standardInput = closedStdin ? FileHandle.nullDevice : stdin
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         try process.run()
+        // The child has its own copies: ours would stay open as long as Foundation keeps the Process (a test run
+        // once held over a thousand, and a PostgreSQL server started beside them refused to start).
+        try? output?.close()
+        try? errors?.close()
+        if !closedStdin { try? stdin.fileHandleForReading.close() }
     }
 
     /// Runs a Python script with the python that has pynetdicom.
@@ -118,8 +125,8 @@ public final class Subprocess: @unchecked Sendable {
 
     /// Stops the process by its PID if it still runs.
     public func stop() {
-        guard process.isRunning else { return }
         try? stdin.fileHandleForWriting.close()
+        guard process.isRunning else { return }
         kill(pid, SIGTERM)
         for _ in 0..<50 where process.isRunning { usleep(10_000) }
         if process.isRunning { kill(pid, SIGKILL) }

@@ -11,7 +11,7 @@ import Testing
 
 /// `--max-associations`, ARTIM and `--min-max-pdu` (issue 19), with raw peers on loopback: what a flood of idle
 /// connections, a full proxy and a tiny maximum PDU length get, byte for byte, and what the proxy says.
-@Suite struct ConnectionLimitTests {
+@Suite(.ownExecutor) struct ConnectionLimitTests {
     let group = MultiThreadedEventLoopGroup.singleton
 
     /// An A-ASSOCIATE-RQ (Verification) whose Maximum Length sub-item is `maximumLength`.

@@ -59,7 +59,7 @@ func captureWithBogusTimes(_ name: String, from sender: PeerRole, into directory
     return path
 }
 
-@Suite struct PacingTests {
+@Suite(.ownExecutor) struct PacingTests {
     @Test func gapSaturates() {
         let max = Timestamp(nanoseconds: .max), min = Timestamp(nanoseconds: .min)
         #expect(gap(max, min) == .nanoseconds(Int64.max))

@@ -13,7 +13,7 @@ import Testing
 /// What `serve` logs, as an administrator reads it on the console: each line names the association
 /// (calling and called AE titles, the peer's address), what happened and why, with the status sent;
 /// the patient only without `--redact-identifiers`; an idle association is said to time out.
-@Suite struct ServeLogTests {
+@Suite(.ownExecutor) struct ServeLogTests {
     struct Serve {
         let server: DICOMServer
         let logs: LogCapture

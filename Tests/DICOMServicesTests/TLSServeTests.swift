@@ -10,7 +10,7 @@ import Testing
 /// DICOM over TLS (PS3.15 B.12) between our SCP and our SCU, in process, with certificates openssl makes for the
 /// test: what the logs say of a good session, and the reason a person reads for each failed handshake, while the
 /// other associations go on.
-@Suite(.serialized) struct TLSServeTests {
+@Suite(.serialized, .ownExecutor) struct TLSServeTests {
     struct Fixture {
         let directory: TemporaryDirectory
         let certificates: TestCertificates
