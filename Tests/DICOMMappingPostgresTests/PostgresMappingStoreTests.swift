@@ -51,7 +51,7 @@ struct PostgresStoreSettingsTests {
 }
 
 /// The PostgreSQL store against a real server: two instances on one database.
-@Suite(.postgres)
+@Suite(.postgres, .ownExecutor)
 struct PostgresMappingStoreTests {
     static func record(_ n: Int, original: String? = nil, issuer: String? = nil) -> PseudonymRecord {
         PseudonymRecord(pseudonym: "PSEUDO\(n)", original: original ?? "ORIGINAL-\(n)", vr: .LO, tag: .patientID, issuer: issuer)

@@ -89,7 +89,7 @@ struct OwnCluster {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        _ = closeFrom(&actions, 3)
+        _ = closeFrom?(&actions, 3)
         guard posix_spawn(&pid, "/bin/bash", &actions, nil, &argv, environ) == 0 else {
             throw TestFailure("pg_test_cluster.sh \(command): cannot start bash")
         }
@@ -115,6 +115,9 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34 and later; its header declares it only for _GNU_SOURCE).
-@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-private func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) -> Int32
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34 and later; its header declares it only for _GNU_SOURCE),
+/// looked up at run time: nil on an older C library, where the server inherits our descriptors as before.
+private let closeFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()

@@ -262,7 +262,10 @@ struct RawPeer {
             .connect(host: "127.0.0.1", port: port)
             .flatMap { channel in
                 guard bytes.readableBytes > 0 else { return channel.eventLoop.makeSucceededFuture(channel) }
-                return channel.writeAndFlush(bytes).map { channel }
+                return channel.writeAndFlush(bytes).map { channel }.flatMapError { error in
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
             }
             .get()
         return RawPeer(channel: channel, collector: collector)
@@ -336,12 +339,12 @@ struct RawPeer {
         var attempt = 0
         while true {
             attempt += 1
-            // The channel is not back from connect when the write fails: a cut before the request went out.
+            // A write that fails because the server already closed (or reset) the connection: a cut before the
+            // request went out. Anything else (nothing listening, say) is the test's failure.
             let peer: RawPeer
             do {
                 peer = try await connect(port: port, sending: [.associateRequest(parameters(abstractSyntaxes).associateRequest)] + following)
-            } catch {
-                guard attempt <= timeoutCutsTolerated else { throw error }
+            } catch let error where attempt <= timeoutCutsTolerated && Self.isCut(error) {
                 continue
             }
             do {
@@ -349,14 +352,21 @@ struct RawPeer {
                 guard case .associateAccept(let ac) = pdu else { preconditionFailure() }
                 return (peer, ac)
             } catch {
-                // Closed without a byte before the request went out or was read (the write then fails: I/O on a
-                // closed channel) or before it was answered (the wait times out): a timeout cut, not the test's subject.
+                // Closed without a byte before the request was read or answered (the wait times out): a timeout cut,
+                // not the test's subject.
                 guard attempt <= timeoutCutsTolerated else { throw error }
                 try? await peer.waitUntilClosed()
                 guard peer.isClosed, peer.collector.received.current.readableBytes == 0 else { throw error }
                 await peer.close()
             }
         }
+    }
+
+    /// The server closed or reset the connection under our write.
+    static func isCut(_ error: any Error) -> Bool {
+        if let error = error as? ChannelError { return error == .ioOnClosedChannel || error == .alreadyClosed }
+        if let error = error as? IOError { return [ECONNRESET, EPIPE].contains(error.errnoCode) }
+        return false
     }
 
     func close() async {

@@ -9,7 +9,7 @@ import Testing
 /// `ULConnectionHandler` behind `PDUFrameDecoder`, as our SCU and SCP run it, driven through an
 /// `EmbeddedChannel`: the peer's PDUs are written in, ours read out, the ARTIM timer runs on the
 /// embedded loop's clock. No sockets, no peers: each script is one path of PS3.8 Table 9-10.
-@Suite(.ownExecutor) struct ULConnectionHandlerTests {
+@Suite struct ULConnectionHandlerTests {
     static let artim: TimeAmount = .seconds(30)
     static let implicitLittleEndian = "1.2.840.10008.1.2"
     static let request = AssociationParameters(

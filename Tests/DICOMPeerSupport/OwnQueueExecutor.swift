@@ -24,19 +24,31 @@ public final class OwnQueueExecutor: TaskExecutor, @unchecked Sendable {
 /// for tests whose timing matters (ARTIM, idle and request timeouts of a few seconds) and tests that wait for real
 /// peers. On a loaded 2-core machine the pool's two threads can be held for seconds by other tests (CPU-heavy ones,
 /// or a synchronous wait); a test here keeps running, shared fairly by the kernel with every other thread.
-/// Use `@Suite(.ownExecutor)` (`.peers` implies it).
+/// Use `@Suite(.ownExecutor)`, or `.peers`, which also takes one of the peer slots first.
 public struct OwnExecutorTrait: TestTrait, SuiteTrait, TestScoping {
+    /// Taken for the case's duration (the peer tests' two slots), or none.
+    var slots: PeerSlots?
+
     public var isRecursive: Bool { true }
 
     public func provideScope(for test: Test, testCase: Test.Case?,
                              performing function: @Sendable () async throws -> Void) async throws {
+        // Per test case (Swift Testing asks for a case's scope once per case; a suite or a whole test function,
+        // asked without a case, never holds a slot, so nothing waits for a slot it already holds).
         guard testCase != nil else {
             try await function()
             return
         }
-        try await withTaskExecutorPreference(OwnQueueExecutor(label: "test \(test.name)")) {
-            try await function()
+        await slots?.acquire()
+        do {
+            try await withTaskExecutorPreference(OwnQueueExecutor(label: "test \(test.name)")) {
+                try await function()
+            }
+        } catch {
+            await slots?.release()
+            throw error
         }
+        await slots?.release()
     }
 }
 

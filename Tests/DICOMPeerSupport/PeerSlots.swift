@@ -1,37 +1,11 @@
 import Testing
 
-/// Tests that start real peers (pynetdicom, DCMTK, the proxy, our SCP) run at most `width` at a time across
-/// all suites, so that a 2-core machine does not starve the peers' own timeouts; other tests still run in
-/// parallel with them. Each runs on a queue of its own (see `OwnExecutorTrait`). Use `@Suite(.peers)` (or on a
-/// single `@Test`).
-public struct PeerSlotsTrait: TestTrait, SuiteTrait, TestScoping {
-    public var isRecursive: Bool { true }
-
-    public func provideScope(for test: Test, testCase: Test.Case?,
-                             performing function: @Sendable () async throws -> Void) async throws {
-        // A slot per test case (Swift Testing asks for a case's scope once per case; a suite or a whole test
-        // function, asked without a case, never holds one, so nothing waits for a slot it already holds).
-        guard testCase != nil else {
-            try await function()
-            return
-        }
-        await PeerSlots.shared.acquire()
-        do {
-            // On a queue of its own: a test waiting for a peer is not held back by a busy cooperative pool.
-            try await withTaskExecutorPreference(OwnQueueExecutor(label: "peers \(test.name)")) {
-                try await function()
-            }
-        } catch {
-            await PeerSlots.shared.release()
-            throw error
-        }
-        await PeerSlots.shared.release()
-    }
-}
-
-extension Trait where Self == PeerSlotsTrait {
-    /// Run among the tests that start real peers, a few at a time.
-    public static var peers: Self { PeerSlotsTrait() }
+extension Trait where Self == OwnExecutorTrait {
+    /// Tests that start real peers (pynetdicom, DCMTK, the proxy, our SCP) run at most two at a time across all
+    /// suites, so that a 2-core machine does not starve the peers' own timeouts; other tests still run in parallel
+    /// with them. Each runs on a queue of its own (see `OwnExecutorTrait`). Use `@Suite(.peers)` (or on a single
+    /// `@Test`).
+    public static var peers: Self { OwnExecutorTrait(slots: PeerSlots.shared) }
 }
 
 /// A counting semaphore for async code.

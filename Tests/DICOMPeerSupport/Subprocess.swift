@@ -50,8 +50,8 @@ public final class Subprocess: @unchecked Sendable {
     public let stderrPath: String
     private let stdin = Pipe()
 
-    /// Runs in `workingDirectory` (default: `directory`), stdin a pipe we hold (closed by `stop()`), or none
-    /// at all with `closedStdin`.
+    /// Runs in `workingDirectory` (default: `directory`), stdin a pipe we hold (closed by `stop()`), or /dev/null
+    /// with `closedStdin`.
     public init(_ executable: String, _ arguments: [String], name: String, directory: TemporaryDirectory,
                 environment: [String: String]? = nil, workingDirectory: String? = nil, closedStdin: Bool = false) throws {
         self.name = name
@@ -85,8 +85,13 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    /// What it wrote so far (a byte that is not UTF-8 becomes U+FFFD, never an empty string).
+    public var stdout: String { Self.text(of: stdoutPath) }
+    public var stderr: String { Self.text(of: stderrPath) }
+
+    private static func text(of path: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    }
 
     /// The first line of stdout (a server's port).
     public func firstLine(timeout: Duration = .seconds(15)) async throws -> String {
@@ -124,13 +129,19 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// Stops the process by its PID if it still runs.
+    /// Its process group (Foundation starts each child in a group of its own) or, failing that, the process: a
+    /// script's own children (bash running Chromium) go with it.
     public func stop() {
         try? stdin.fileHandleForWriting.close()
         guard process.isRunning else { return }
-        kill(pid, SIGTERM)
+        signal(SIGTERM)
         for _ in 0..<50 where process.isRunning { usleep(10_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
+        if process.isRunning { signal(SIGKILL) }
         process.waitUntilExit()
+    }
+
+    private func signal(_ number: Int32) {
+        if kill(-pid, number) != 0 { kill(pid, number) }
     }
 
     deinit { stop() }
@@ -149,7 +160,7 @@ public struct ProgramRun: Sendable {
 /// timers of a few seconds failed). With `slots`, at most that many such programs run at once.
 public func runProgram(_ executable: String, _ arguments: [String], workingDirectory: String? = nil,
                        environment: [String: String]? = nil, slots: PeerSlots? = nil,
-                       timeout: Duration = .seconds(120)) async throws -> ProgramRun {
+                       timeout: Duration = .seconds(300)) async throws -> ProgramRun {
     if let slots { await slots.acquire() }
     let directory: TemporaryDirectory
     do {

@@ -106,10 +106,9 @@ import Testing
             // closed channel has no local address.
             let silent = try await RawClient.connect(port: proxy.port, group: group)
             let silentPort = silent.channel.localAddress?.port
-            let partial = try await RawClient.connect(port: proxy.port, group: group)
-            let partialPort = partial.channel.localAddress?.port
             let rq = TestPDUs.associateRequest()
-            try? await partial.send(rq.getSlice(at: 0, length: 20)!)
+            let partial = try await RawClient.connect(port: proxy.port, group: group, sending: rq.getSlice(at: 0, length: 20)!)
+            let partialPort = partial.channel.localAddress?.port
             let ports = [silentPort, partialPort].compactMap { $0 }
             #expect(ports.count == 2)
             let associated = try await RawClient.connect(port: proxy.port, group: group, sending: rq)

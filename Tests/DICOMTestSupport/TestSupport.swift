@@ -47,7 +47,10 @@ public struct RawClient {
             .connect(host: "127.0.0.1", port: port)
             .flatMap { channel in
                 guard let first else { return channel.eventLoop.makeSucceededFuture(channel) }
-                return channel.writeAndFlush(first).map { channel }
+                return channel.writeAndFlush(first).map { channel }.flatMapError { error in
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
             }
             .get()
         return RawClient(channel: channel, collector: collector)
