@@ -191,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMNetworkTests",
-            dependencies: ["DICOMPeerSupport", "DICOMNetwork", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
+            dependencies: ["DICOMPeerSupport", "DICOMTestSupport", "DICOMNetwork", "DICOMInspect", "DICOMUL", "DIMSE", "DICOMCore",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),

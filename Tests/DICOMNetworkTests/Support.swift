@@ -2,6 +2,7 @@ import DICOMCore
 import DICOMInspect
 import DICOMNetwork
 import DICOMPeerSupport
+import DICOMTestSupport
 import DICOMUL
 import DIMSE
 import NIOCore
@@ -222,23 +223,6 @@ final class ReceivedDataTransfers: Sendable {
 
 // MARK: - A raw peer
 
-/// Collects what a connection receives, and whether it closed.
-final class ByteCollector: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let received = Locked(ByteBuffer())
-    let closed = Locked(false)
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        received.withValue { $0.writeBuffer(&bytes) }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        closed.withValue { $0 = true }
-        context.fireChannelInactive()
-    }
-}
-
 /// A TCP peer that sends hand-made PDUs and decodes what comes back: for faults real peers won't commit.
 struct RawPeer {
     let channel: any Channel
@@ -249,26 +233,12 @@ struct RawPeer {
         self.collector = collector
     }
 
-    /// Connects; `first` is written from the event loop as soon as the connection is up (not once the test's task
-    /// runs again, which on a loaded machine can be after the server's ARTIM timer).
+    /// Connects; `first` is written from the event loop as soon as the connection is up (`RawClient`).
     static func connect(port: Int, sending first: [PDU] = []) async throws -> RawPeer {
-        let collector = ByteCollector()
         let bytes = encoded(first)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.allowRemoteHalfClosure, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
-            }
-            .connect(host: "127.0.0.1", port: port)
-            .flatMap { channel in
-                guard bytes.readableBytes > 0 else { return channel.eventLoop.makeSucceededFuture(channel) }
-                return channel.writeAndFlush(bytes).map { channel }.flatMapError { error in
-                    channel.close(promise: nil)
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
-            .get()
-        return RawPeer(channel: channel, collector: collector)
+        let client = try await RawClient.connect(port: port, group: MultiThreadedEventLoopGroup.singleton,
+                                                 sending: bytes.readableBytes > 0 ? bytes : nil)
+        return RawPeer(channel: client.channel, collector: client.collector)
     }
 
     static func encoded(_ pdus: [PDU]) -> ByteBuffer {

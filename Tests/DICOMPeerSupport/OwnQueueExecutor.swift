@@ -39,16 +39,11 @@ public struct OwnExecutorTrait: TestTrait, SuiteTrait, TestScoping {
             try await function()
             return
         }
-        await slots?.acquire()
-        do {
+        try await holdingSlot(of: slots) {
             try await withTaskExecutorPreference(OwnQueueExecutor(label: "test \(test.name)")) {
                 try await function()
             }
-        } catch {
-            await slots?.release()
-            throw error
         }
-        await slots?.release()
     }
 }
 

@@ -36,3 +36,17 @@ public actor PeerSlots {
         }
     }
 }
+
+/// `body` run holding one of `slots` (released however it ends), or at once without slots.
+public func holdingSlot<T>(of slots: PeerSlots?, _ body: () async throws -> T) async throws -> T {
+    guard let slots else { return try await body() }
+    await slots.acquire()
+    do {
+        let value = try await body()
+        await slots.release()
+        return value
+    } catch {
+        await slots.release()
+        throw error
+    }
+}

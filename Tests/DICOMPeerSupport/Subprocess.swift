@@ -161,25 +161,14 @@ public struct ProgramRun: Sendable {
 public func runProgram(_ executable: String, _ arguments: [String], workingDirectory: String? = nil,
                        environment: [String: String]? = nil, slots: PeerSlots? = nil,
                        timeout: Duration = .seconds(300)) async throws -> ProgramRun {
-    if let slots { await slots.acquire() }
-    let directory: TemporaryDirectory
-    do {
-        directory = try TemporaryDirectory("run")
-    } catch {
-        await slots?.release()
-        throw error
-    }
-    defer { directory.remove() }
-    do {
-        let name = URL(fileURLWithPath: executable).lastPathComponent
-        let process = try Subprocess(executable, arguments, name: name, directory: directory, environment: environment,
-                                     workingDirectory: workingDirectory, closedStdin: true)
+    try await holdingSlot(of: slots) {
+        let directory = try TemporaryDirectory("run")
+        defer { directory.remove() }
+        let process = try Subprocess(executable, arguments, name: URL(fileURLWithPath: executable).lastPathComponent,
+                                     directory: directory, environment: environment, workingDirectory: workingDirectory,
+                                     closedStdin: true)
         let status = try await process.wait(timeout: timeout)
-        await slots?.release()
         return ProgramRun(status: status, stdout: process.stdout, stderr: process.stderr)
-    } catch {
-        await slots?.release()
-        throw error
     }
 }
 
