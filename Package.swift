@@ -171,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DICOMCoreTests",
-            dependencies: ["DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DICOMPeerSupport", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -183,11 +183,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DIMSETests",
-            dependencies: ["DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DICOMPeerSupport", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "DICOMInspectTests",
-            dependencies: ["DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DICOMPeerSupport", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "DICOMNetworkTests",

@@ -1,5 +1,6 @@
 import DICOMCore
 import DICOMInspect
+import DICOMPeerSupport
 import DICOMUL
 import Foundation
 import Testing
@@ -10,7 +11,7 @@ import Testing
 /// committed golden files, on one thread and on workers. That the goldens are right is checked
 /// elsewhere: field by field against the independent reference reader's facts in
 /// `captures/manifest.json` and against a live tshark run (ReferenceReaderTests.swift).
-@Suite struct AnalyzeCapturesTests {
+@Suite(.cpuHeavy) struct AnalyzeCapturesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let captures = root.appendingPathComponent("captures")
@@ -253,7 +254,7 @@ import Testing
 
 /// Fixed-seed mutations of real capture files analysed end to end: a typed error or a report,
 /// never a crash or a hang.
-@Suite struct AnalyzeMutationTests {
+@Suite(.cpuHeavy) struct AnalyzeMutationTests {
     @Test func mutatedCapturesNeverCrashTheAnalyzer() throws {
         var state: UInt64 = 0xCAFE_F00D
         func next() -> UInt64 {

@@ -1,5 +1,6 @@
 import DICOMCore
 import DICOMInspect
+import DICOMPeerSupport
 import Foundation
 import NIOCore
 import Testing
@@ -643,7 +644,7 @@ let contextResultNames = [0: "acceptance", 1: "user-rejection", 2: "no-reason",
 /// compared with ours. (Deflated Explicit VR Little Endian: tshark 4.0 shows no C-FIND
 /// responses; a lost segment or a snaplen cut: tshark 4.0 with out-of-order reassembly stops
 /// decoding the direction. Those captures have `tshark_agrees: false`.)
-@Suite struct TSharkCrossCheckTests {
+@Suite(.cpuHeavy) struct TSharkCrossCheckTests {
     static var agreeing: [String] {
         SampleManifest.namesWhere { $0["tshark_agrees"].bool == true && $0["tshark"]["command"].string != nil }
     }

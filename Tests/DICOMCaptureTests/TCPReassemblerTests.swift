@@ -1,8 +1,9 @@
+import DICOMPeerSupport
 import NIOCore
 import Testing
 @testable import DICOMCapture
 
-@Suite struct TCPReassemblerTests {
+@Suite(.cpuHeavy) struct TCPReassemblerTests {
     static let client = Endpoint(address: .v4(0x0A00_0001), port: 50_000) // 10.0.0.1
     static let server = Endpoint(address: .v4(0x0A00_0002), port: 104) // 10.0.0.2
 

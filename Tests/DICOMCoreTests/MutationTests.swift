@@ -1,3 +1,4 @@
+import DICOMPeerSupport
 import NIOCore
 import Testing
 @testable import DICOMCore
@@ -5,7 +6,7 @@ import Testing
 /// Deterministic mutations of every fixture (fixed seed): truncations, bit flips, byte
 /// overwrites with interesting values. Each must end in a typed error or a dataset; a
 /// dataset that decodes must re-encode to exactly the mutated input.
-@Suite struct MutationTests {
+@Suite(.cpuHeavy) struct MutationTests {
     static let interesting: [UInt8] = [0x00, 0xFF, 0xFE, 0x7F, 0x80, 0x01, 0xE0, 0xDD, 0x0D]
 
     @Test func mutationsNeverCrash() throws {

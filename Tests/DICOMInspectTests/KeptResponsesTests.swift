@@ -1,4 +1,5 @@
 import DICOMCore
+import DICOMPeerSupport
 import DICOMUL
 import DIMSE
 import NIOCore
@@ -9,7 +10,7 @@ import Testing
 /// streams 70,000 pending C-FIND responses, or one that never sends the final one, does not grow
 /// the observer, and the counts it reports stay exact. (100,000 responses in all: enough to be a
 /// thousand times the limit, few enough for a debug build; `tools/bench_analyze.sh` runs a million.)
-@Suite struct KeptResponsesTests {
+@Suite(.cpuHeavy) struct KeptResponsesTests {
     static let patientRootFind = "1.2.840.10008.5.1.4.1.2.1.1"
     static let kept = 100
 

@@ -1,4 +1,5 @@
 import DICOMCore
+import DICOMPeerSupport
 import NIOCore
 import Testing
 @testable import DICOMInspect
@@ -6,7 +7,7 @@ import Testing
 /// Fixed-seed mutations of the real-peer streams (bit flips, overwrites with interesting
 /// values, truncations, inserted garbage) fed to the observer: it must report findings and
 /// carry on, never trap or hang, and stay within its bounds.
-@Suite struct ObserverMutationTests {
+@Suite(.cpuHeavy) struct ObserverMutationTests {
     struct Rng: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {

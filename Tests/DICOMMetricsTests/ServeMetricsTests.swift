@@ -68,9 +68,10 @@ import Testing
                                                "serve", "--host", "127.0.0.1", "--port", "0", "--db", dir.file("rpi.sqlite")],
                                    name: "serve", directory: dir)
         defer { serve.stop() }
-        try await eventually("serve to listen", timeout: .seconds(60)) {
+        // Its limit lines follow the "listening on" line, in writes of their own: wait for the last of them.
+        try await eventually("serve to listen and say its limits", timeout: .seconds(60)) {
             if !serve.process.isRunning { throw TimeoutError(what: "serve exited: \(serve.stderr)") }
-            return serve.stdout.contains("listening on")
+            return serve.stdout.contains("listening on") && serve.stdout.contains("associations at once")
         }
         let hard = try #require(String(contentsOfFile: "/proc/self/limits", encoding: .utf8).split(separator: "\n")
             .first { $0.hasPrefix("Max open files") }?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).first)

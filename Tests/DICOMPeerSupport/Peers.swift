@@ -88,12 +88,27 @@ public enum PeerRequirement {
     }
 
     private static let announced = AnnouncedPeers()
+    private static let problems = PeerProblems()
 
     /// True when every peer is here; false (skip, said once per peer on stderr) or a thrown `PeerMissing`
     /// (strict mode) when one is not.
     public static func check(_ peers: [Peer]) throws -> Bool {
+        try check(peers) { $0.problem }
+    }
+
+    /// `check(_:)` for a test's condition: each peer is looked for once per run, on a thread of its own. Looking
+    /// runs programs (python importing pynetdicom, Chromium, Orthanc, tshark, eight DCMTK tools) and waits for
+    /// them; done synchronously in the conditions of the first tests, it held both threads of the cooperative
+    /// pool for the first 25 to 60 s of a run, and every other test stood still.
+    public static func check(_ peers: [Peer]) async throws -> Bool {
+        var found: [Peer: String?] = [:]
+        for peer in peers { found[peer] = await problems.problem(of: peer) }
+        return try check(peers) { found[$0] ?? nil }
+    }
+
+    private static func check(_ peers: [Peer], problem: (Peer) -> String?) throws -> Bool {
         for peer in peers {
-            guard let problem = peer.problem else { continue }
+            guard let problem = problem(peer) else { continue }
             let missing = PeerMissing(peer: peer, problem: problem)
             if isStrict { throw missing }
             if announced.first(peer) {
@@ -102,6 +117,18 @@ public enum PeerRequirement {
             return false
         }
         return true
+    }
+}
+
+/// Each peer's problem (or none), worked out once, off the cooperative pool.
+private actor PeerProblems {
+    private var lookups: [Peer: Task<String?, Never>] = [:]
+
+    func problem(of peer: Peer) async -> String? {
+        if let lookup = lookups[peer] { return await lookup.value }
+        let lookup = Task { (try? await offThePool { peer.problem }) ?? nil }
+        lookups[peer] = lookup
+        return await lookup.value
     }
 }
 
@@ -121,7 +148,7 @@ extension Trait where Self == ConditionTrait {
     public static func requires(_ peers: Peer..., sourceLocation: SourceLocation = #_sourceLocation) -> Self {
         let list = peers
         return .enabled("needs \(list.map(\.description).joined(separator: ", "))", sourceLocation: sourceLocation) {
-            try PeerRequirement.check(list)
+            try await PeerRequirement.check(list)
         }
     }
 }

@@ -180,7 +180,7 @@ struct PynetdicomProxyTests {
         #expect(replayed == live)
 
         // tshark reassembles the same recording (required in CI; skipped with a note elsewhere).
-        if try PeerRequirement.check([.tshark]), let tsharkPath = Peers.tshark {
+        if try await PeerRequirement.check([.tshark]), let tsharkPath = Peers.tshark {
             let tshark = try Subprocess(tsharkPath, ["-r", recording, "-d", "tcp.port==\(association.server.port),dicom", "-V"],
                                         name: "tshark", directory: dir)
             #expect(try await tshark.wait() == 0)

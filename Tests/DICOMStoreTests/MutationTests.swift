@@ -1,11 +1,12 @@
 import DICOMCore
+import DICOMPeerSupport
 import Foundation
 import NIOCore
 import Testing
 @testable import DICOMStore
 
 /// Whatever identifier arrives, `find` answers with an outcome: no crash, no trap, no thrown error.
-@Suite("Mutated request identifiers")
+@Suite("Mutated request identifiers", .cpuHeavy)
 struct MutationTests {
     /// xorshift64*, fixed seed: the same mutations on every run.
 

@@ -1,4 +1,5 @@
 import DICOMCore
+import DICOMPeerSupport
 import Foundation
 import NIOCore
 import Testing
@@ -97,7 +98,7 @@ struct RoundTripTests {
     }
 }
 
-@Suite("Indexed lookup")
+@Suite("Indexed lookup", .cpuHeavy)
 struct IndexedLookupTests {
     @Test func tenThousandPatientsUseTheIndex() throws {
         let dir = try TemporaryDirectory()

@@ -1,10 +1,11 @@
 import DICOMCore
+import DICOMPeerSupport
 import DICOMUL
 import NIOCore
 import Testing
 @testable import DIMSE
 
-@Suite struct MessageAssemblerTests {
+@Suite(.cpuHeavy) struct MessageAssemblerTests {
     let findCommand = bytes(PynetdicomFixtures.cFindRQ)
     let echoCommand = bytes(PynetdicomFixtures.cEchoRQ)
     let identifier = pattern(300)

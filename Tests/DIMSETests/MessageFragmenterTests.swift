@@ -1,10 +1,11 @@
 import DICOMCore
+import DICOMPeerSupport
 import DICOMUL
 import NIOCore
 import Testing
 @testable import DIMSE
 
-@Suite struct MessageFragmenterTests {
+@Suite(.cpuHeavy) struct MessageFragmenterTests {
     let findCommand = bytes(PynetdicomFixtures.cFindRQ)
 
     @Test func maximumLengthBelowEightIsAnError() throws {
