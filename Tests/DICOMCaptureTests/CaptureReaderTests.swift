@@ -1,3 +1,4 @@
+import DICOMPeerSupport
 import Foundation
 import NIOCore
 import Testing
@@ -5,7 +6,7 @@ import Testing
 
 /// Capture files written here (every link type) and by dumpcap (fixtures) read back through
 /// `CaptureReader` -> `PacketDecoder` -> `TCPReassembler`.
-@Suite struct CaptureReaderTests {
+@Suite(.cpuHeavy) struct CaptureReaderTests {
     struct LinkCase: CustomTestStringConvertible, Sendable {
         var link: TestLink
         var ipv6: Bool
