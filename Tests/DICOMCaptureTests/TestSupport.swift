@@ -252,11 +252,17 @@ final class TemporaryDirectory {
     /// mutation tests write thousands of files, and an fsync each held the test threads for seconds.
     func write(_ name: String, _ bytes: [UInt8]) throws -> String {
         let path = url.appendingPathComponent(name).path
-        guard let file = fopen(path, "wb") else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-        guard fclose(file) == 0, written == bytes.count else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        func failure() -> POSIXError {
+            POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO, userInfo: [NSFilePathErrorKey: path])
         }
+        guard let file = fopen(path, "wb") else { throw failure() }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        if written != bytes.count {
+            let error = failure()
+            fclose(file)
+            throw error
+        }
+        guard fclose(file) == 0 else { throw failure() }
         return path
     }
 }

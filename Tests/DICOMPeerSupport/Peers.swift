@@ -96,10 +96,11 @@ public enum PeerRequirement {
         try check(peers) { $0.problem }
     }
 
-    /// `check(_:)` for a test's condition: each peer is looked for once per run, on a thread of its own. Looking
-    /// runs programs (python importing pynetdicom, Chromium, Orthanc, tshark, eight DCMTK tools) and waits for
-    /// them; done synchronously in the conditions of the first tests, it held both threads of the cooperative
-    /// pool for the first 25 to 60 s of a run, and every other test stood still.
+    /// `check(_:)` for a test's condition: each peer is looked for once per run, all of them at the first
+    /// condition, each on a thread of its own. Looking runs programs (python importing pynetdicom, Chromium,
+    /// Orthanc, tshark, eight DCMTK tools) and, for `dicomtap`, walks Sources/; Swift Testing evaluates the
+    /// conditions while it plans the run, one test after another, where each `.requires(.dicomtap)` walked
+    /// Sources/ again and the programs ran one after the other on a thread of the cooperative pool.
     public static func check(_ peers: [Peer]) async throws -> Bool {
         var found: [Peer: String?] = [:]
         for peer in peers { found[peer] = await problems.problem(of: peer) }
@@ -125,10 +126,11 @@ private actor PeerProblems {
     private var lookups: [Peer: Task<String?, Never>] = [:]
 
     func problem(of peer: Peer) async -> String? {
-        if let lookup = lookups[peer] { return await lookup.value }
-        let lookup = Task { (try? await offThePool { peer.problem }) ?? nil }
-        lookups[peer] = lookup
-        return await lookup.value
+        if lookups.isEmpty {
+            // Every peer at once: the first condition waits for the slowest lookup, not for all of them in turn.
+            for each in Peer.allCases { lookups[each] = Task { (try? await offThePool { each.problem }) ?? nil } }
+        }
+        return await lookups[peer]?.value ?? nil
     }
 }
 

@@ -196,21 +196,45 @@ public func canConnect(port: Int, _ process: Subprocess? = nil) throws -> Bool {
     } == 0
 }
 
-/// A TCP port that was free a moment ago (for peers that cannot bind port 0 themselves: DCMTK).
+/// A TCP port that is free now, for a peer that cannot bind port 0 itself (DCMTK) or a test that must know the
+/// port first. Ports come from 20000-32767, below Linux's ephemeral range (32768-60999, where bind(0) and every
+/// outgoing connection take theirs), each handed out once per test process and only after a bind to it
+/// succeeded. Port 0's choice, closed and handed on, could be given again to a parallel test or taken as the
+/// source port of a connection before the peer bound it: a proxy that a probe had found listening then refused
+/// storescu ("Connection refused"), seen in a CI run.
 public func freePort() throws -> Int {
+    for _ in 0..<PortAllocator.shared.range.count {
+        let port = PortAllocator.shared.next()
+        if canBind(port: port) { return port }
+    }
+    throw TimeoutError(what: "a free port in \(PortAllocator.shared.range)")
+}
+
+private final class PortAllocator: @unchecked Sendable {
+    static let shared = PortAllocator()
+    let range = 20000..<32768
+    private let lock = NSLock()
+    private var cursor: Int
+
+    init() { cursor = Int.random(in: range) }
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let port = cursor
+        cursor = cursor + 1 == range.upperBound ? range.lowerBound : cursor + 1
+        return port
+    }
+}
+
+private func canBind(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    guard bound == 0 else { throw TimeoutError(what: "bind") }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
