@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "DICOMRewrite",
             dependencies: [
-                "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
+                "DICOMSQLite", "DICOMInspect", "DIMSE", "DICOMUL", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -105,10 +105,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The SQLite file both stores open (mode 0600) and the words their errors use.
+        .target(
+            name: "DICOMSQLite",
+            dependencies: ["DICOMCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .target(
             name: "DICOMStore",
             dependencies: [
-                "DIMSE", "DICOMCore",
+                "DICOMSQLite", "DIMSE", "DICOMCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

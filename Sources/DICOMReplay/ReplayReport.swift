@@ -47,14 +47,6 @@ package struct ReplayReport: Sendable {
     package var ignoredTags: [Tag]
     package var associations: [AssociationReplayResult]
 
-    package init(capture: String, target: String, pace: String, ignoredTags: [Tag], associations: [AssociationReplayResult]) {
-        self.capture = capture
-        self.target = target
-        self.pace = pace
-        self.ignoredTags = ignoredTags
-        self.associations = associations
-    }
-
     package var outcome: Outcome {
         if associations.isEmpty || associations.contains(where: { $0.error != nil }) { return .error }
         return associations.allSatisfy(\.matched) ? .matched : .differences

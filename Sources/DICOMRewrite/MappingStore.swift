@@ -1,18 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import DICOMCore
+import DICOMSQLite
 import Foundation
 import GRDB
-
-/// `close(2)` (the store has a `close()` of its own).
-private func closeDescriptor(_ fd: Int32) {
-    _ = close(fd)
-}
 
 /// What a pseudonym stands for.
 package struct PseudonymRecord: Sendable, Hashable {
@@ -86,16 +75,11 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
     package init(path: String, cacheLimit: Int = MappingStore.defaultCacheLimit) throws(RewriteError) {
         self.path = path
         self.cacheLimit = max(2, cacheLimit)
-        let fd = open(path, O_RDWR | O_CREAT, 0o600)
-        guard fd >= 0 else {
-            throw RewriteError(.mappingStore, "cannot create the mapping store \(path): \(systemErrorWords(errno))")
-        }
         // An existing file keeps originals: it must not be readable by others either.
-        let changed = fchmod(fd, 0o600)
-        let failure = errno
-        closeDescriptor(fd)
-        guard changed == 0 else {
-            throw RewriteError(.mappingStore, "cannot set mode 0600 on the mapping store \(path): \(systemErrorWords(failure))")
+        do {
+            try SQLiteFile.makePrivate(path)
+        } catch {
+            throw RewriteError(.mappingStore, "the mapping store \(path): \(error)")
         }
         do {
             var configuration = Configuration()
@@ -128,7 +112,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
             }
             self.queue = queue
         } catch {
-            throw RewriteError(.mappingStore, "cannot open the mapping store \(path): \(error)")
+            throw RewriteError(.mappingStore, "cannot open the mapping store \(path): \(SQLiteFile.describe(error: error))")
         }
     }
 
@@ -215,7 +199,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         } catch let error as RewriteError {
             throw error
         } catch {
-            throw RewriteError(.mappingStore, "cannot write to the mapping store \(path ?? ""): \(Self.describe(error: error))")
+            throw RewriteError(.mappingStore, "cannot write to the mapping store \(path ?? ""): \(SQLiteFile.describe(error: error))")
         }
         lock.lock()
         for record in records { cache(record) }
@@ -243,12 +227,6 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         }
     }
 
-    /// An SQLite error in words (its message, not the library's type).
-    static func describe(error: any Error) -> String {
-        if let e = error as? DatabaseError { return e.message ?? "SQLite error \(e.resultCode.rawValue)" }
-        return "\(error)"
-    }
-
     /// What `pseudonym` stands for, if this store issued it (now or before a restart). A row
     /// that is not what this store writes (NULL, a blob, a tag that is not an integer: a file
     /// from elsewhere or edited) is an error naming the file, not a crash.
@@ -273,7 +251,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
                         value = try row.decode(Value?.self, forColumn: name)
                     } catch {
                         throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: column \(name) of the row of "
-                                           + "pseudonym '\(pseudonym)' holds \(Self.describe(row[name])), not \(Value.self == String.self ? "text" : "an integer")")
+                                           + "pseudonym '\(pseudonym)' holds \(SQLiteFile.describe(row[name])), not \(Value.self == String.self ? "text" : "an integer")")
                     }
                     guard let value else {
                         throw RewriteError(.mappingStore, "the mapping store \(path) is damaged: column \(name) of the row of "
@@ -298,7 +276,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         } catch let error as RewriteError {
             throw error
         } catch {
-            throw RewriteError(.mappingStore, "cannot read the mapping store \(path): \(error)")
+            throw RewriteError(.mappingStore, "cannot read the mapping store \(path): \(SQLiteFile.describe(error: error))")
         }
         lock.lock()
         if let found {
@@ -311,17 +289,6 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         return found
     }
 
-    /// What a column holds, for an error message (not the value itself: it may be an original).
-    static func describe(_ value: DatabaseValue) -> String {
-        switch value.storage {
-        case .null: return "NULL"
-        case .int64: return "an integer"
-        case .double: return "a real number"
-        case .string(let text): return "text of \(text.utf8.count) bytes"
-        case .blob(let data): return "a blob of \(data.count) bytes"
-        }
-    }
-
     /// Number of pseudonyms in the file (or in memory).
     package func count() throws(RewriteError) -> Int {
         guard let queue else {
@@ -332,7 +299,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         do {
             return try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pseudonym") ?? 0 }
         } catch {
-            throw RewriteError(.mappingStore, "cannot read the mapping store \(path ?? ""): \(error)")
+            throw RewriteError(.mappingStore, "cannot read the mapping store \(path ?? ""): \(SQLiteFile.describe(error: error))")
         }
     }
 
@@ -365,7 +332,7 @@ package final class MappingStore: PseudonymStore, @unchecked Sendable {
         } catch let error as RewriteError {
             throw error
         } catch {
-            throw RewriteError(.mappingStore, "cannot read the mapping store \(path): \(Self.describe(error: error))")
+            throw RewriteError(.mappingStore, "cannot read the mapping store \(path): \(SQLiteFile.describe(error: error))")
         }
     }
 }

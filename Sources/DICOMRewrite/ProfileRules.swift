@@ -51,26 +51,14 @@ package struct SafePrivateAttribute: Sendable, Hashable {
     package var creator: String
     package var group: UInt16
     package var element: UInt8
-
-    package init(creator: String, group: UInt16, element: UInt8) {
-        self.creator = creator
-        self.group = group
-        self.element = element
-    }
 }
 
 /// A coded De-identification Method (PS3.16 CID 7050), recorded in De-identification Method
 /// Code Sequence (0012,0064).
 package struct DeidentificationCode: Sendable, Hashable {
     package var value: String
-    package var scheme: String
+    package var scheme: String = "DCM"
     package var meaning: String
-
-    package init(value: String, scheme: String = "DCM", meaning: String) {
-        self.value = value
-        self.scheme = scheme
-        self.meaning = meaning
-    }
 }
 
 /// The profile the rules implement: stored instances (C-STORE towards the SCP) get Patient

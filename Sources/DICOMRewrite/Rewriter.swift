@@ -44,15 +44,6 @@ package struct RewriteNote: Sendable, Hashable, CustomStringConvertible {
     package var after: String
     package var detail: String?
 
-    package init(kind: Kind, tag: Tag, path: String, before: String, after: String, detail: String? = nil) {
-        self.kind = kind
-        self.tag = tag
-        self.path = path
-        self.before = before
-        self.after = after
-        self.detail = detail
-    }
-
     /// The text that travelled on the SCP's side of the proxy.
     package var upstreamValue: String {
         switch kind {

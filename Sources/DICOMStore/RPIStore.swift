@@ -1,4 +1,5 @@
 import DICOMCore
+import DICOMSQLite
 import Foundation
 import GRDB
 
@@ -10,13 +11,13 @@ package final class RPIStore: Sendable {
     /// The file, nil for a store in memory (for error messages).
     package let path: String?
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new file is created with
-    /// mode 0600 before SQLite opens it (it holds patient data); SQLite gives its -wal and -shm files the same mode.
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date. The file is made the owner's
+    /// alone (mode 0600) before SQLite opens it (it holds patient data); SQLite gives its -wal and -shm files the same mode.
     package init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw StoreError(.database, file: path, "cannot create the store file")
-            }
+        do {
+            try SQLiteFile.makePrivate(path)
+        } catch {
+            throw StoreError(.database, file: path, "\(error)")
         }
         do {
             var configuration = Configuration()
@@ -28,7 +29,7 @@ package final class RPIStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.database, file: path, "cannot open the store: \(error)")
+            throw StoreError(.database, file: path, "cannot open the store: \(SQLiteFile.describe(error: error))")
         }
     }
 
@@ -38,7 +39,7 @@ package final class RPIStore: Sendable {
         do {
             try StoreSchema.migrator.migrate(writer)
         } catch {
-            throw StoreError(.database, "cannot create the store schema: \(error)")
+            throw StoreError(.database, "cannot create the store schema: \(SQLiteFile.describe(error: error))")
         }
     }
 
@@ -50,7 +51,7 @@ package final class RPIStore: Sendable {
         do {
             queue = try DatabaseQueue(configuration: configuration)
         } catch {
-            throw StoreError(.database, "cannot create an in-memory store: \(error)")
+            throw StoreError(.database, "cannot create an in-memory store: \(SQLiteFile.describe(error: error))")
         }
         return try RPIStore(writer: queue)
     }
@@ -207,7 +208,7 @@ package final class RPIStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.database, file: path, "\(error)")
+            throw StoreError(.database, file: path, SQLiteFile.describe(error: error))
         }
     }
 
@@ -217,7 +218,7 @@ package final class RPIStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(.database, file: path, "\(error)")
+            throw StoreError(.database, file: path, SQLiteFile.describe(error: error))
         }
     }
 }
@@ -243,7 +244,7 @@ struct StoredRow {
             return try row.decode(Value?.self, forColumn: column)
         } catch {
             let value: DatabaseValue = row.hasColumn(column) ? row[column] : .null
-            throw problem(column, "holds \(Self.describe(value)), not \(Self.expected(Value.self))")
+            throw problem(column, "holds \(SQLiteFile.describe(value)), not \(Self.expected(Value.self))")
         }
     }
 
@@ -264,16 +265,5 @@ struct StoredRow {
         if type == Double.self { return "a number" }
         if type == Int64.self || type == Int.self { return "an integer" }
         return "\(type)"
-    }
-
-    /// What a column holds (its kind and size, not the value: it may be patient data).
-    static func describe(_ value: DatabaseValue) -> String {
-        switch value.storage {
-        case .null: return "NULL"
-        case .int64: return "an integer"
-        case .double: return "a real number"
-        case .string(let text): return "text of \(text.utf8.count) bytes"
-        case .blob(let data): return "a blob of \(data.count) bytes"
-        }
     }
 }

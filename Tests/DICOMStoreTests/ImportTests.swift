@@ -85,6 +85,28 @@ struct ImportTests {
         return nil
     }
 
+    /// A store file someone left readable by others (copied, restored from a backup) is made the owner's alone
+    /// when the store opens it; one that cannot be created says where and why.
+    @Test func storeFileIsTheOwnersAlone() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("rpi.sqlite")
+        #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]))
+        _ = try RPIStore(path: path)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
+
+        let missing = dir.file("no-such-folder/rpi.sqlite")
+        do {
+            _ = try RPIStore(path: missing)
+            Issue.record("a store in a missing folder opened")
+        } catch let error as StoreError {
+            #expect(error.code == .database)
+            #expect(error.file == missing)
+            #expect(error.description.contains("cannot create or open the file: no such file or directory"), "\(error)")
+        }
+    }
+
     @Test func badJSONFilesGiveTypedErrorsNamingFileAndPath() throws {
         let header = #"{"format": "dicomtap-rpi", "version": 1, "patients": "#
         var error = try importError("{ not json")
