@@ -203,18 +203,17 @@ package final class RPIStore: Sendable {
     // MARK: Database access with typed errors
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do {
-            return try writer.read(body)
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(.database, file: path, SQLiteFile.describe(error: error))
-        }
+        try typedErrors { try writer.read(body) }
     }
 
     func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try typedErrors { try writer.write(body) }
+    }
+
+    /// `access`, with SQLite's errors as `StoreError`s naming the file (a `StoreError` thrown inside passes as it is).
+    private func typedErrors<T>(_ access: () throws -> T) throws -> T {
         do {
-            return try writer.write(body)
+            return try access()
         } catch let error as StoreError {
             throw error
         } catch {
