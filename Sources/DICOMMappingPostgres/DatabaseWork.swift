@@ -1,5 +1,6 @@
 import DICOMRewrite
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// A piece of database work under way (`start`).
@@ -10,15 +11,14 @@ struct PendingWork: Sendable {
 }
 
 /// The result of work on the client's executor, handed to the thread waiting for it.
-final class ResultBox<T: Sendable>: @unchecked Sendable {
+final class ResultBox<T: Sendable>: Sendable {
     let semaphore = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var value: Result<T, RewriteError>?
+    private let value = NIOLockedValueBox<Result<T, RewriteError>?>(nil)
 
-    var result: Result<T, RewriteError>? { lock.withLock { value } }
+    var result: Result<T, RewriteError>? { value.withLockedValue { $0 } }
 
     func set(_ result: Result<T, RewriteError>) {
-        lock.withLock { value = result }
+        value.withLockedValue { $0 = result }
         semaphore.signal()
     }
 }
