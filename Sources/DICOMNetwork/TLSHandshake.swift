@@ -15,6 +15,14 @@ public struct TLSSessionInfo: Sendable, Hashable, CustomStringConvertible {
     public var peerSubject: String?
     public var peerIssuer: String?
 
+    public init(version: String, cipherSuite: String, peerRole: String, peerSubject: String?, peerIssuer: String?) {
+        self.version = version
+        self.cipherSuite = cipherSuite
+        self.peerRole = peerRole
+        self.peerSubject = peerSubject
+        self.peerIssuer = peerIssuer
+    }
+
     public var description: String {
         let certificate = peerSubject.map { "\(peerRole) certificate \($0) issued by \(peerIssuer ?? "?")" }
             ?? "no \(peerRole) certificate"

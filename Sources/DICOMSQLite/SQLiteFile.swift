@@ -12,22 +12,33 @@ import GRDB
 /// mapping store of the pseudonymizer): both hold patient data, so their files are the owner's
 /// alone, and their errors speak of what a column holds, never of the value in it.
 package enum SQLiteFile {
-    /// Creates the file at `path` with mode 0600 if there is none, else takes the group's and
-    /// others' permissions off an existing one, before SQLite opens it (SQLite gives the -wal and
-    /// -shm files the database file's mode). Throws what failed and why; the caller names the file.
+    /// Creates the file at `path` with mode 0600 if there is none, else sets an existing one (and the -wal and -shm
+    /// files an earlier run left beside it) to 0600, before SQLite opens it: SQLite gives new -wal and -shm files the
+    /// database file's mode, but leaves those it finds as they are. Throws what failed and why; the caller names
+    /// the file.
     package static func makePrivate(_ path: String) throws(SQLiteFileError) {
-        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        try makePrivate(path, creating: true)
+        for companion in [path + "-wal", path + "-shm"] {
+            try makePrivate(companion, creating: false)
+        }
+    }
+
+    private static func makePrivate(_ path: String, creating: Bool) throws(SQLiteFileError) {
+        let name = creating ? "the file" : path
+        let fd = open(path, O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0), 0o600)
         guard fd >= 0 else {
-            throw SQLiteFileError("cannot create or open the file: \(systemErrorWords(errno))")
+            let failure = errno
+            if !creating && failure == ENOENT { return }
+            throw SQLiteFileError("cannot \(creating ? "create or open" : "open") \(name): \(systemErrorWords(failure))")
         }
         defer { _ = close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
-            throw SQLiteFileError("cannot read the file's mode: \(systemErrorWords(errno))")
+            throw SQLiteFileError("cannot read the mode of \(name): \(systemErrorWords(errno))")
         }
-        guard status.st_mode & 0o077 != 0 else { return }
+        guard status.st_mode & 0o777 != 0o600 else { return }
         guard fchmod(fd, 0o600) == 0 else {
-            throw SQLiteFileError("cannot set mode 0600 on the file: \(systemErrorWords(errno))")
+            throw SQLiteFileError("cannot set mode 0600 on \(name): \(systemErrorWords(errno))")
         }
     }
 

@@ -17,6 +17,14 @@ public struct DIMSEMessageAssembly: Sendable, Hashable {
     /// not prevent assembly.
     public var fragments: FragmentStatistics
 
+    public init(presentationContextID: UInt8, command: DIMSECommand, commandBytes: ByteBuffer,
+                dataSetBytes: ByteBuffer?, fragments: FragmentStatistics = FragmentStatistics()) {
+        self.presentationContextID = presentationContextID
+        self.command = command
+        self.commandBytes = commandBytes
+        self.dataSetBytes = dataSetBytes
+        self.fragments = fragments
+    }
 }
 
 /// What one PDV completes (`MessageAssembler.next(_:)`).

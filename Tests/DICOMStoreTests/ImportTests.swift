@@ -91,10 +91,16 @@ struct ImportTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.file("rpi.sqlite")
-        #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]))
-        _ = try RPIStore(path: path)
-        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
-        #expect(mode == 0o600)
+        // The file and the (empty) write-ahead log a crash left beside it, both readable by others.
+        for file in [path, path + "-wal"] {
+            #expect(FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o644]))
+        }
+        let store = try RPIStore(path: path)
+        #expect(try store.patientCount() == 0)
+        for file in [path, path + "-wal"] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o600, "\(file)")
+        }
 
         let missing = dir.file("no-such-folder/rpi.sqlite")
         do {
