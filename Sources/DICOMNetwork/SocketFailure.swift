@@ -134,17 +134,21 @@ public struct SocketFailure: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 extension SocketFailure {
-    /// Whether a server could listen on `host:port` now: binds it (with `SO_REUSEADDR`, as our
-    /// servers do) and closes it again. A command calls it before it opens files or loads data,
-    /// so that a port in use is said at once and nothing else is done.
-    public static func checkListening(host: String, port: Int,
-                                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(SocketFailure) {
+    /// Whether a server could listen on `host:port` now: binds a socket to it (with `SO_REUSEADDR`,
+    /// as our servers do) and closes it again, never listening: a client that connects while the
+    /// command starts (a readiness probe, a script waiting for the port) is refused until the real
+    /// server listens, not accepted and dropped by this check. A command calls it before it opens
+    /// files or loads data, so that a port in use is said at once and nothing else is done.
+    public static func checkListening(host: String, port: Int) async throws(SocketFailure) {
         do {
-            let channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: host, port: port)
-                .get()
-            try? await channel.close()
+            let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+            let fd = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+            defer { close(fd) }
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
+            guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
         } catch {
             throw SocketFailure(listeningOn: host, port: port, error: error)
         }

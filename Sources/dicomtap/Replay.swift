@@ -255,7 +255,7 @@ struct Replay: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let requests = associations.reduce(0) { $0 + $1.requestorRequests.count }
-        FileHandle.standardOutput.write(Data(("replaying the SCP side of \(capture) on \(host):\(server.port): \(associations.count) association"
+        FileHandle.standardOutput.write(Data(("replaying the SCP side of \(capture) on \(SocketFailure.address(host: host, port: server.port)): \(associations.count) association"
             + (associations.count == 1 ? "" : "s") + ", \(requests) recorded request" + (requests == 1 ? "" : "s")
             + "; match keys \(options.keys)\n").utf8))
         _ = await signals.next()

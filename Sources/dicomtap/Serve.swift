@@ -141,7 +141,7 @@ struct Serve: AsyncParsableCommand {
         }
         let patients = try store.patientCount()
         for (server, kind) in servers {
-            write("listening on \(host):\(server.port)\(kind.isEmpty ? "" : " (\(kind))") as \(aeTitle ?? "any AE title"); \(patients) patients in \(db)"
+            write("listening on \(SocketFailure.address(host: host, port: server.port))\(kind.isEmpty ? "" : " (\(kind))") as \(aeTitle ?? "any AE title"); \(patients) patients in \(db)"
                   + (allowList.map { "; allowed: \($0)" } ?? "") + "\n")
         }
         for line in limits.lines { write("\(line)\n") }
