@@ -139,7 +139,7 @@ extension SocketFailure {
     /// command starts (a readiness probe, a script waiting for the port) is refused until the real
     /// server listens, not accepted and dropped by this check. A command calls it before it opens
     /// files or loads data, so that a port in use is said at once and nothing else is done.
-    public static func checkListening(host: String, port: Int) async throws(SocketFailure) {
+    public static func checkListening(host: String, port: Int) throws(SocketFailure) {
         do {
             let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
             let fd = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

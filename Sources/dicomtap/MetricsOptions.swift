@@ -22,10 +22,10 @@ struct MetricsOptions: ParsableArguments {
     }
 
     /// Says early (before files are opened or data loaded) that the metrics port cannot be listened on.
-    func checkListening() async throws {
+    func checkListening() throws {
         guard let endpoint else { return }
         do {
-            try await SocketFailure.checkListening(host: endpoint.host, port: endpoint.port)
+            try SocketFailure.checkListening(host: endpoint.host, port: endpoint.port)
         } catch {
             throw CLIError("--metrics-listen: \(error)")
         }

@@ -302,12 +302,12 @@ struct Proxy: AsyncParsableCommand {
         if let mappingStore { try MappingStoreOpening.check(mappingStore, passwordFile: mappingStorePasswordFile) }
         do {
             for address in [listenAddress, tls.tlsListen.flatMap { ProxyEndpoint(parsing: $0, defaultHost: "0.0.0.0") }].compactMap({ $0 }) {
-                try await SocketFailure.checkListening(host: address.host, port: address.port)
+                try SocketFailure.checkListening(host: address.host, port: address.port)
             }
         } catch {
             throw CLIError("\(error)")
         }
-        try await metricsOptions.checkListening()
+        try metricsOptions.checkListening()
         var limitLines: [String] = []
         var configuration = try makeConfiguration(warn: { FileHandle.standardError.write(Data("dicomtap proxy: warning: \($0)\n".utf8)) },
                                                   say: { limitLines.append($0) })

@@ -157,7 +157,7 @@ struct Replay: AsyncParsableCommand {
         }
         if let serve, let listen = Self.endpoint(serve, defaultHost: "0.0.0.0") {
             do {
-                try await SocketFailure.checkListening(host: listen.host, port: listen.port)
+                try SocketFailure.checkListening(host: listen.host, port: listen.port)
             } catch {
                 throw CLIError("\(error)", exitCode: 2)
             }

@@ -91,12 +91,12 @@ struct Serve: AsyncParsableCommand {
         let tls = try tlsOptions.context(command: "serve")
         do {
             for port in [port, tlsOptions.tlsPort].compactMap({ $0 }) {
-                try await SocketFailure.checkListening(host: host, port: port)
+                try SocketFailure.checkListening(host: host, port: port)
             }
         } catch {
             throw CLIError("\(error)")
         }
-        try await metricsOptions.checkListening()
+        try metricsOptions.checkListening()
         let store: RPIStore
         do {
             store = try RPIStore(path: db)

@@ -16,7 +16,7 @@ import Testing
 /// for `replay --serve` to listen connected to that moment's listener, and DCMTK's echoscu, started next, was refused
 /// (three CI runs).
 @Suite struct CheckListeningTests {
-    @Test func neverAcceptsAConnection() async throws {
+    @Test func neverAcceptsAConnection() throws {
         let port = try freePort()
         let state = NIOLockedValueBox((stop: false, connected: 0, attempts: 0))
         let done = DispatchSemaphore(value: 0)
@@ -29,7 +29,7 @@ import Testing
             done.signal()
         }
         for _ in 0..<500 {
-            try await SocketFailure.checkListening(host: "127.0.0.1", port: port)
+            try SocketFailure.checkListening(host: "127.0.0.1", port: port)
         }
         state.withLockedValue { $0.stop = true }
         done.wait()
@@ -38,26 +38,17 @@ import Testing
         #expect(seen.connected == 0, "\(seen.connected) of \(seen.attempts) connections were accepted")
     }
 
-    @Test func aPortInUseIsSaidInWords() async throws {
+    @Test func aPortInUseIsSaidInWords() throws {
         let port = try freePort()
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(bound == 0)
-        #expect(listen(fd, 1) == 0)
-        await #expect {
-            try await SocketFailure.checkListening(host: "127.0.0.1", port: port)
+        let listener = try #require(listeningSocket(port: port))
+        defer { close(listener) }
+        #expect {
+            try SocketFailure.checkListening(host: "127.0.0.1", port: port)
         } throws: { error in
             "\(error)" == "cannot listen on 127.0.0.1:\(port): address already in use; choose another port or stop the program listening there"
         }
-        await #expect {
-            try await SocketFailure.checkListening(host: "192.0.2.1", port: port)
+        #expect {
+            try SocketFailure.checkListening(host: "192.0.2.1", port: port)
         } throws: { error in
             "\(error)".hasPrefix("cannot listen on 192.0.2.1:\(port): ") && "\(error)".contains("listen on an address of this machine")
         }

@@ -185,15 +185,33 @@ public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) 
 /// With `process`, its exit while we wait is an error naming it, rather than a wait until the timeout.
 public func canConnect(port: Int, _ process: Subprocess? = nil) throws -> Bool {
     if let process, !process.process.isRunning { throw TimeoutError(what: "\(process.name) exited: \(process.stderr)") }
+    let attempt = loopbackSocket(port: port) { connect($0, $1, $2) }
+    close(attempt.fd)
+    return attempt.succeeded
+}
+
+/// A socket listening on 127.0.0.1:`port` (the caller closes it), or nil when the port cannot be bound.
+public func listeningSocket(port: Int) -> Int32? {
+    let attempt = loopbackSocket(port: port) { bind($0, $1, $2) }
+    guard attempt.succeeded, listen(attempt.fd, 16) == 0 else {
+        close(attempt.fd)
+        return nil
+    }
+    return attempt.fd
+}
+
+/// A new TCP socket and `operation` (connect or bind) on it with 127.0.0.1:`port`; the caller closes the socket.
+private func loopbackSocket(port: Int, _ operation: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32)
+    -> (fd: Int32, succeeded: Bool) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { operation(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return (fd, result == 0)
 }
 
 /// A TCP port that is free now, for a peer that cannot bind port 0 itself (DCMTK) or a test that must know the
@@ -228,13 +246,7 @@ private final class PortAllocator: @unchecked Sendable {
 }
 
 private func canBind(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
+    let attempt = loopbackSocket(port: port) { bind($0, $1, $2) }
+    close(attempt.fd)
+    return attempt.succeeded
 }
