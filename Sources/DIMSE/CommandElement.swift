@@ -125,21 +125,6 @@ extension PriorityRequest {
     }
 }
 
-/// An N-GET, N-SET, N-ACTION or N-DELETE request: it starts with `requestedInstanceElements`.
-protocol RequestedInstanceRequest: DIMSERequest, CommandSetCoding {
-    var requestedSOPClassUID: String { get set }
-    var requestedSOPInstanceUID: String { get set }
-}
-
-extension RequestedInstanceRequest {
-    /// Requested SOP Class UID (0000,0003), Message ID (0000,0110), Command Data Set Type
-    /// (0000,0800) and Requested SOP Instance UID (0000,1001).
-    static var requestedInstanceElements: [CommandElement<Self>] {
-        [.uid(CommandTag.requestedSOPClassUID, \.requestedSOPClassUID), .messageID, .commandDataSetType,
-         .uid(CommandTag.requestedSOPInstanceUID, \.requestedSOPInstanceUID)]
-    }
-}
-
 /// A response described by `elements`; every response starts with `responseElements`.
 protocol ResponseCoding: DIMSEResponse, CommandSetCoding {
     var affectedSOPClassUID: String? { get set }
@@ -151,21 +136,5 @@ extension ResponseCoding {
     static var responseElements: [CommandElement<Self>] {
         [.optionalUID(CommandTag.affectedSOPClassUID, \.affectedSOPClassUID), .messageIDBeingRespondedTo,
          .commandDataSetType, .status]
-    }
-}
-
-/// A DIMSE-N response (PS3.7 Tables 10.3-2 to 10.3-12): after `responseElements` each has Error
-/// Comment (0000,0902), Error ID (0000,0903) and Affected SOP Instance UID (0000,1000).
-protocol NormalizedResponse: ResponseCoding {
-    var affectedSOPInstanceUID: String? { get set }
-    var errorID: UInt16? { get set }
-}
-
-extension NormalizedResponse {
-    static var normalizedResponseElements: [CommandElement<Self>] {
-        responseElements + [
-            .errorComment, .optionalUInt16(CommandTag.errorID, \.errorID),
-            .optionalUID(CommandTag.affectedSOPInstanceUID, \.affectedSOPInstanceUID),
-        ]
     }
 }
