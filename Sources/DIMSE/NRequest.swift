@@ -47,16 +47,23 @@ public struct NRequest<Service: NService>: DIMSERequest, CommandSetCoding {
         case .nCreateRequest:
             [.uid(CommandTag.affectedSOPClassUID, \.sopClassUID), .messageID, .commandDataSetType,
              .optionalUID(CommandTag.affectedSOPInstanceUID, \.sopInstanceUID)]
-        default:
-            [.uid(CommandTag.requestedSOPClassUID, \.sopClassUID), .messageID, .commandDataSetType,
-             .uid(CommandTag.requestedSOPInstanceUID, \.requiredSOPInstanceUID)]
-                + (Service.requestField == .nActionRequest ? [.uint16(CommandTag.actionTypeID, \.typeID)] : [])
-                + (Service.requestField == .nGetRequest
-                    ? [.optionalTags(CommandTag.attributeIdentifierList, \.attributes)] : [])
+        case .nActionRequest: requestedInstance + [.uint16(CommandTag.actionTypeID, \.typeID)]
+        case .nGetRequest: requestedInstance + [.optionalTags(CommandTag.attributeIdentifierList, \.attributes)]
+        default: requestedInstance  // N-SET-RQ, N-DELETE-RQ
         }
     }
 
-    static var placeholder: Self { Self(messageID: 0, sopClassUID: "", sopInstanceUID: nil, hasDataSet: false) }
+    /// Requested SOP Class UID (0000,0003), Message ID, Command Data Set Type and Requested SOP Instance UID
+    /// (0000,1001): how N-GET, N-SET, N-ACTION and N-DELETE requests start.
+    private static var requestedInstance: [CommandElement<Self>] {
+        [.uid(CommandTag.requestedSOPClassUID, \.sopClassUID), .messageID, .commandDataSetType,
+         .uid(CommandTag.requestedSOPInstanceUID, \.requiredSOPInstanceUID)]
+    }
+
+    static var placeholder: Self {
+        Self(messageID: 0, sopClassUID: "", sopInstanceUID: Service.requestField == .nCreateRequest ? nil : "",
+             hasDataSet: false)
+    }
 }
 
 extension NRequest where Service: NRequestedInstanceService {
@@ -73,6 +80,13 @@ extension NRequest where Service: NRequestedInstanceService {
 }
 
 extension NRequest where Service == NGet {
+    public init(messageID: UInt16, requestedSOPClassUID: String, requestedSOPInstanceUID: String,
+                attributeIdentifierList: [Tag]? = nil) {
+        self.init(messageID: messageID, sopClassUID: requestedSOPClassUID, sopInstanceUID: requestedSOPInstanceUID,
+                  hasDataSet: false)
+        attributes = attributeIdentifierList
+    }
+
     /// Attribute Identifier List (0000,1005): the attributes asked for; absent means all.
     public var attributeIdentifierList: [Tag]? { get { attributes } set { attributes = newValue } }
 }

@@ -21,13 +21,6 @@ import Testing
         #expect(decoded == built, sourceLocation: sourceLocation)
     }
 
-    /// `message` with the service's own element set (a DIMSE-N message takes it after it is built).
-    func setting<M, Value>(_ property: WritableKeyPath<M, Value>, _ value: Value, in message: M) -> M {
-        var message = message
-        message[keyPath: property] = value
-        return message
-    }
-
     func clearDecodedCommandSet<M: DIMSEMessage>(_ message: inout M) throws {
         guard var coded = message as? any CommandSetCoding else {
             Issue.record("\(M.self) is not CommandSetCoding")
@@ -49,8 +42,8 @@ import Testing
         try expectEveryFieldRoundTrips(CCancelRequest(messageIDBeingRespondedTo: 6))
         try expectEveryFieldRoundTrips(NEventReportRequest(messageID: 7, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.3",
                                                            eventTypeID: 8, hasDataSet: false))
-        try expectEveryFieldRoundTrips(setting(\.attributeIdentifierList, tags, in: NGetRequest(
-            messageID: 9, requestedSOPClassUID: "1.4", requestedSOPInstanceUID: "1.5")))
+        try expectEveryFieldRoundTrips(NGetRequest(messageID: 9, requestedSOPClassUID: "1.4", requestedSOPInstanceUID: "1.5",
+                                                   attributeIdentifierList: tags))
         try expectEveryFieldRoundTrips(NSetRequest(messageID: 10, requestedSOPClassUID: "1.6", requestedSOPInstanceUID: "1.7"))
         try expectEveryFieldRoundTrips(NActionRequest(messageID: 11, requestedSOPClassUID: "1.8", requestedSOPInstanceUID: "1.9",
                                                       actionTypeID: 12, hasDataSet: false))
@@ -72,18 +65,18 @@ import Testing
                                                      offendingElement: tags, errorComment: "dd"))
         try expectEveryFieldRoundTrips(CEchoResponse(messageIDBeingRespondedTo: 5, status: 0x0122, affectedSOPClassUID: "1.7",
                                                      errorComment: "e"))
-        try expectEveryFieldRoundTrips(setting(\.eventTypeID, 1, in: NEventReportResponse(
-            messageIDBeingRespondedTo: 6, status: 0, affectedSOPClassUID: "1.8", affectedSOPInstanceUID: "1.9",
-            hasDataSet: true, errorID: 2, errorComment: "f")))
-        try expectEveryFieldRoundTrips(setting(\.attributeIdentifierList, tags, in: NGetResponse(
-            messageIDBeingRespondedTo: 7, status: 0x0107, affectedSOPClassUID: "1.10", affectedSOPInstanceUID: "1.11",
-            hasDataSet: false, errorID: 3, errorComment: "g")))
-        try expectEveryFieldRoundTrips(setting(\.attributeIdentifierList, tags, in: NSetResponse(
-            messageIDBeingRespondedTo: 8, status: 0x0116, affectedSOPClassUID: "1.12", affectedSOPInstanceUID: "1.13",
-            hasDataSet: true, errorID: 4, errorComment: "h")))
-        try expectEveryFieldRoundTrips(setting(\.actionTypeID, 2, in: NActionResponse(
-            messageIDBeingRespondedTo: 9, status: 0x0123, affectedSOPClassUID: "1.14", affectedSOPInstanceUID: "1.15",
-            hasDataSet: true, errorID: 5, errorComment: "i")))
+        try expectEveryFieldRoundTrips(NEventReportResponse(messageIDBeingRespondedTo: 6, status: 0, affectedSOPClassUID: "1.8",
+                                                            affectedSOPInstanceUID: "1.9", eventTypeID: 1, hasDataSet: true,
+                                                            errorID: 2, errorComment: "f"))
+        try expectEveryFieldRoundTrips(NGetResponse(messageIDBeingRespondedTo: 7, status: 0x0107, affectedSOPClassUID: "1.10",
+                                                    affectedSOPInstanceUID: "1.11", hasDataSet: false,
+                                                    attributeIdentifierList: tags, errorID: 3, errorComment: "g"))
+        try expectEveryFieldRoundTrips(NSetResponse(messageIDBeingRespondedTo: 8, status: 0x0116, affectedSOPClassUID: "1.12",
+                                                    affectedSOPInstanceUID: "1.13", hasDataSet: true,
+                                                    attributeIdentifierList: tags, errorID: 4, errorComment: "h"))
+        try expectEveryFieldRoundTrips(NActionResponse(messageIDBeingRespondedTo: 9, status: 0x0123, affectedSOPClassUID: "1.14",
+                                                       affectedSOPInstanceUID: "1.15", actionTypeID: 2, hasDataSet: true,
+                                                       errorID: 5, errorComment: "i"))
         try expectEveryFieldRoundTrips(NCreateResponse(messageIDBeingRespondedTo: 10, status: 0, affectedSOPClassUID: "1.16",
                                                        affectedSOPInstanceUID: "1.17", hasDataSet: true, errorID: 6,
                                                        errorComment: "j"))

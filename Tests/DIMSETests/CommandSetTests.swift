@@ -214,9 +214,8 @@ import Testing
         #expect(m.attributeIdentifierList == list)
         #expect(!m.hasDataSet)
         #expect(try command.encodedCommandSet() == wire)
-        var built = NGetRequest(messageID: 13, requestedSOPClassUID: "1.2.840.10008.5.1.1.16",
-                                requestedSOPInstanceUID: "1.2.840.10008.5.1.1.17")
-        built.attributeIdentifierList = list
+        let built = NGetRequest(messageID: 13, requestedSOPClassUID: "1.2.840.10008.5.1.1.16",
+                                requestedSOPInstanceUID: "1.2.840.10008.5.1.1.17", attributeIdentifierList: list)
         #expect(try built.encodedCommandSet() == wire)
     }
 
@@ -415,12 +414,6 @@ import Testing
     }
 
     @Test func everyMessageTypeRoundTripsThroughDIMSECommand() throws {
-        var eventReportResponse = NEventReportResponse(messageIDBeingRespondedTo: 6, status: 0)
-        eventReportResponse.eventTypeID = 1
-        var getResponse = NGetResponse(messageIDBeingRespondedTo: 7, status: 0x0107)
-        getResponse.attributeIdentifierList = [CommandTag.status]
-        var actionResponse = NActionResponse(messageIDBeingRespondedTo: 9, status: 0x0123, errorID: 1)
-        actionResponse.actionTypeID = 2
         let messages: [DIMSECommand] = [
             .cStoreRequest(CStoreRequest(messageID: 1, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.2.3")),
             .cStoreResponse(CStoreResponse(messageIDBeingRespondedTo: 1, status: 0)),
@@ -434,13 +427,13 @@ import Testing
             .cEchoResponse(CEchoResponse(messageIDBeingRespondedTo: 5, status: 0x0122, errorComment: "no")),
             .cCancelRequest(CCancelRequest(messageIDBeingRespondedTo: 3)),
             .nEventReportRequest(NEventReportRequest(messageID: 6, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.3", eventTypeID: 1)),
-            .nEventReportResponse(eventReportResponse),
+            .nEventReportResponse(NEventReportResponse(messageIDBeingRespondedTo: 6, status: 0, eventTypeID: 1)),
             .nGetRequest(NGetRequest(messageID: 7, requestedSOPClassUID: "1.2", requestedSOPInstanceUID: "1.3")),
-            .nGetResponse(getResponse),
+            .nGetResponse(NGetResponse(messageIDBeingRespondedTo: 7, status: 0x0107, attributeIdentifierList: [CommandTag.status])),
             .nSetRequest(NSetRequest(messageID: 8, requestedSOPClassUID: "1.2", requestedSOPInstanceUID: "1.3")),
             .nSetResponse(NSetResponse(messageIDBeingRespondedTo: 8, status: 0x0116)),
             .nActionRequest(NActionRequest(messageID: 9, requestedSOPClassUID: "1.2", requestedSOPInstanceUID: "1.3", actionTypeID: 2, hasDataSet: false)),
-            .nActionResponse(actionResponse),
+            .nActionResponse(NActionResponse(messageIDBeingRespondedTo: 9, status: 0x0123, actionTypeID: 2, errorID: 1)),
             .nCreateRequest(NCreateRequest(messageID: 10, affectedSOPClassUID: "1.2")),
             .nCreateResponse(NCreateResponse(messageIDBeingRespondedTo: 10, status: 0, affectedSOPInstanceUID: "1.2.3.4")),
             .nDeleteRequest(NDeleteRequest(messageID: 11, requestedSOPClassUID: "1.2", requestedSOPInstanceUID: "1.3")),
