@@ -18,6 +18,8 @@ package struct Demo: Sendable {
     package var proxyLevel: Logger.Level
     /// DICOM over TLS on both legs (mutual TLS), with a throwaway CA and certificates in a temporary folder.
     package var tls: Bool
+    /// How long the query waits for each response (30 s, as `dicomtap query`; the tests allow more on a busy machine).
+    package var queryTimeout: Duration = .seconds(30)
 
     package init(dataPaths: [String], patientID: String = Demo.defaultPatientID, issuer: String? = nil,
                 model: RPIQueryModel = .general, proxyLevel: Logger.Level = .trace, tls: Bool = false) {
@@ -113,7 +115,7 @@ package struct Demo: Sendable {
     /// Runs one query through the proxy and reports it.
     package func query(_ running: Running, log: @escaping @Sendable (String) -> Void) async throws -> RPIQueryResult {
         var query = RPIQuery(patientID: patientID, issuer: issuer, model: model, callingAETitle: "DEMO-SCU",
-                             calledAETitle: Demo.serverAETitle, timeout: .seconds(30))
+                             calledAETitle: Demo.serverAETitle, timeout: TimeAmount(queryTimeout))
         query.tls = running.scuTLS
         log("query: \(model.rawValue) (\(UIDRegistry.name(for: model.sopClassUID) ?? model.sopClassUID)) for Patient ID \(patientID) via the proxy")
         log("request identifier:\n" + TextDumpRenderer().render(query.identifier(), prefix: "  "))
