@@ -3,6 +3,7 @@ import DICOMInspect
 import Foundation
 import NIOCore
 import Testing
+import DICOMPeerSupport
 @testable import DICOMCapture
 
 /// The direct JSON writer (`AssociationJSON.write(…into: &TextBuffer)`, `DICOMJSONRenderer.write`)
@@ -34,7 +35,7 @@ import Testing
         #expect(Self.captureNames().count >= 28)
     }
 
-    @Test(arguments: captureNames())
+    @Test(.cpuHeavy, arguments: captureNames())
     func directWriterEqualsTheSerializedTree(_ name: String) throws {
         let associations = try Self.associations(name)
         for a in associations {

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import DICOMPeerSupport
 @testable import DICOMCapture
 
 @Suite struct PacketDecoderTests {
@@ -159,7 +160,7 @@ import Testing
     /// Every prefix of valid frames of every link type decodes or is skipped, never traps;
     /// a prefix that ends inside a header is `headerNotCaptured` (or, for raw IP, at most a
     /// version error on an empty packet).
-    @Test func everyPrefixIsHandled() {
+    @Test(.cpuHeavy) func everyPrefixIsHandled() {
         let ipv4 = Build.ipv4(source: 1, destination: 2, body: Self.tcp)
         let ipv6 = Build.ipv6(source: Self.v6Source, destination: Self.v6Destination, body: Self.tcp,
                               extensions: [(0, [0, 1, 4, 0, 0, 0, 0])])

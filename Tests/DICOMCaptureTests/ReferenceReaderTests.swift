@@ -325,7 +325,7 @@ let contextResultNames = [0: "acceptance", 1: "user-rejection", 2: "no-reason",
         }
     }
 
-    @Test(arguments: SampleManifest.names)
+    @Test(.cpuHeavy, arguments: SampleManifest.names)
     func analyzeAgreesWithTheReferenceReader(_ name: String) throws {
         let entry = try SampleManifest.entry(name)
         let ports = entry["dicom_ports"].array.compactMap(\.int)

@@ -1,4 +1,5 @@
 import Testing
+import DICOMPeerSupport
 @testable import DICOMCore
 
 @Suite("DataDictionary")
@@ -150,7 +151,7 @@ struct DataDictionaryTests {
         #expect(UIDRegistry.entries.count == UIDRegistry.count)
     }
 
-    @Test func everyEntryRoundTrips() {
+    @Test(.cpuHeavy) func everyEntryRoundTrips() {
         for e in DataDictionary.entries {
             if e.repeatingGroupMask == nil {
                 #expect(DataDictionary.entry(for: e.tag) == e)

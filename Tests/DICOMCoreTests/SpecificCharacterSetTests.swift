@@ -1,4 +1,5 @@
 import Testing
+import DICOMPeerSupport
 @testable import DICOMCore
 
 // Byte strings of the PS3.5 Annex H/I/J/K examples are the values of (0010,0010) in pydicom 3.0.2's
@@ -328,7 +329,7 @@ private func asciiBytes(_ ascii: String) -> [UInt8] { Array(ascii.utf8) }
     }
 
     /// Every mapped code of the tabulated sets decodes and encodes back to itself (ASCII results: to the same text).
-    @Test func tablesRoundTrip() {
+    @Test(.cpuHeavy) func tablesRoundTrip() {
         for (terms, g1) in [(["", "ISO 2022 IR 87"], false), (["", "ISO 2022 IR 159"], false),
                             (["", "ISO 2022 IR 149"], true), (["", "ISO 2022 IR 58"], true)] {
             let scs = SpecificCharacterSet(terms: terms)
@@ -375,7 +376,7 @@ private func asciiBytes(_ ascii: String) -> [UInt8] { Array(ascii.utf8) }
 
     /// Random and adversarial bytes under every supported set: no trap, and whatever decodes re-encodes to
     /// bytes that decode to the same values.
-    @Test func fuzz() {
+    @Test(.cpuHeavy) func fuzz() {
         var rng = CharsetXorShift(seed: 0x5EED_D1C0_4D00_0001)
         let sets: [[String]] = [
             [], ["ISO_IR 100"], ["ISO_IR 13"], ["ISO_IR 166"], ["ISO_IR 192"], ["GB18030"], ["GBK"],

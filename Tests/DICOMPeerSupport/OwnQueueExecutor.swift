@@ -39,8 +39,9 @@ public struct OwnExecutorTrait: TestTrait, SuiteTrait, TestScoping {
             try await function()
             return
         }
-        try await holdingSlot(of: slots) {
-            try await withTaskExecutorPreference(OwnQueueExecutor(label: "test \(test.name)")) {
+        // The slot is taken and given back on the test's own queue, not on the pool (see `PeerSlots`).
+        try await withTaskExecutorPreference(OwnQueueExecutor(label: "test \(test.name)")) {
+            try await holdingSlot(of: slots) {
                 try await function()
             }
         }

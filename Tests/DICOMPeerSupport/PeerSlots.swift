@@ -15,8 +15,11 @@ extension Trait where Self == OwnExecutorTrait {
     public static var cpuHeavy: Self { OwnExecutorTrait(slots: PeerSlots.cpuHeavy) }
 }
 
-/// A counting semaphore for async code.
-public actor PeerSlots {
+/// A counting semaphore for async code. Not an actor: an actor's methods run on the cooperative pool, so taking
+/// or giving back a slot waited for every job queued there (at the start of a run on two cores, tens of seconds),
+/// and the next peer test could not start until the pool's queue had drained. Here a waiter is resumed on its own
+/// executor (the test's queue, see `OwnExecutorTrait`).
+public final class PeerSlots: Sendable {
     static let shared = PeerSlots(width: 2)
     /// For short programs that take a core each while they run (tshark on a capture): two at a time, so that a
     /// parameterized test does not start one per case at once.
@@ -24,25 +27,38 @@ public actor PeerSlots {
     /// For `.cpuHeavy` tests: two at a time.
     static let cpuHeavy = PeerSlots(width: 2)
 
-    private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
 
-    init(width: Int) { available = width }
+    private let state: Locked<State>
+
+    init(width: Int) { state = Locked(State(available: width)) }
 
     public func acquire() async {
-        if available > 0 {
-            available -= 1
-            return
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let now = state.withValue { state in
+                guard state.available > 0 else {
+                    state.waiters.append(waiter)
+                    return false
+                }
+                state.available -= 1
+                return true
+            }
+            if now { waiter.resume() }
         }
-        await withCheckedContinuation { waiters.append($0) }
     }
 
     public func release() {
-        if waiters.isEmpty {
-            available += 1
-        } else {
-            waiters.removeFirst().resume()
+        let next = state.withValue { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiters.isEmpty else {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
         }
+        next?.resume()
     }
 }
 
@@ -50,12 +66,6 @@ public actor PeerSlots {
 public func holdingSlot<T>(of slots: PeerSlots?, _ body: () async throws -> T) async throws -> T {
     guard let slots else { return try await body() }
     await slots.acquire()
-    do {
-        let value = try await body()
-        await slots.release()
-        return value
-    } catch {
-        await slots.release()
-        throw error
-    }
+    defer { slots.release() }
+    return try await body()
 }

@@ -9,7 +9,7 @@ func record(_ n: Int) -> PseudonymRecord {
     PseudonymRecord(pseudonym: "PSEUDO\(n)", original: "ORIGINAL\(n)", vr: .LO, tag: DICOMCore.Tag(0x0010_0020))
 }
 
-@Suite(.requires(.sqlite3))
+@Suite(.requires(.sqlite3), .ownExecutor)
 struct MappingStoreTests {
     /// Every distinct pseudonym issued and looked up stays in the file, but memory holds at most `cacheLimit`.
     @Test func cacheIsBounded() throws {

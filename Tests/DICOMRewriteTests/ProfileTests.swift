@@ -5,6 +5,7 @@ import DIMSE
 import Foundation
 import NIOCore
 import Testing
+import DICOMPeerSupport
 @testable import DICOMRewrite
 
 /// What the confidentiality profile asks beyond plain rules: private attributes (seen into or
@@ -442,7 +443,7 @@ import Testing
 }
 
 /// New pseudonyms are written off the caller's thread (the proxy's event loop), in one transaction per message.
-@Suite struct MappingStoreCommitTests {
+@Suite(.cpuHeavy) struct MappingStoreCommitTests {
     @Test func twoHundredThousandNewPseudonymsDoNotHoldTheCaller() async throws {
         let dir = try TemporaryDirectory("commit")
         defer { dir.remove() }

@@ -5,6 +5,7 @@ import DIMSE
 import Foundation
 import NIOCore
 import Testing
+import DICOMPeerSupport
 @testable import DICOMRewrite
 
 /// The streaming rewrite where a data set is not simply a run of elements: sequences sent as
@@ -157,7 +158,7 @@ import Testing
 
     /// Pixel data with its own Group Length (7FE0,0000), far past the hold limit, streams: the group
     /// goes on with its length as received while a Patient ID before it is rewritten.
-    @Test func anUnchangedGroupWithAGroupLengthStreams() throws {
+    @Test(.cpuHeavy) func anUnchangedGroupWithAGroupLengthStreams() throws {
         let pixels = ByteBuffer(bytes: (0..<3_000_000).map { UInt8($0 % 251) })
         var ds = Dataset(encoding: .explicitLittleEndian)
         ds.set(element("PatientID", "1234567"))
@@ -176,7 +177,7 @@ import Testing
     /// A group with a Group Length holding a sequence of defined length past the hold limit: the
     /// sequence and its item are written with undefined length, and the group's length grows by
     /// their delimiters (unchanged group) or is recomputed (a Patient ID in it rewritten).
-    @Test func groupLengthsFollowSequencesConvertedPastTheHoldLimit() throws {
+    @Test(.cpuHeavy) func groupLengthsFollowSequencesConvertedPastTheHoldLimit() throws {
         for rewritesInside in [false, true] {
             var item = Dataset(encoding: .explicitLittleEndian)
             item.set(element(rewritesInside ? "PatientID" : "TypeOfPatientID", rewritesInside ? "OTHER-1" : "TEXT"))

@@ -6,7 +6,7 @@ import DICOMPeerSupport
 
 /// A store file with the expected tables whose rows are not what the store writes (edited, or from another program):
 /// reading them is a typed `.database` error naming the file, table, row and column, never GRDB's fatal error.
-@Suite(.requires(.sqlite3))
+@Suite(.requires(.sqlite3), .ownExecutor)
 struct DamagedStoreTests {
     /// A store with one patient (row 1), one other ID and one numeric observation, then `tamper` applied by sqlite3.
     func damagedStore(_ dir: TemporaryDirectory, _ tamper: String) throws -> RPIStore {

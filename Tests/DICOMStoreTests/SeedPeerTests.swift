@@ -2,11 +2,12 @@ import DICOMCore
 import Foundation
 import NIOCore
 import Testing
+import DICOMPeerSupport
 @testable import DICOMStore
 
 /// The seed peers (tools/peers, pynetdicom 3.0.4) the network tests and benchmark use: they must serve the same
 /// demo data with the same outcomes, and build the same identifiers as the store.
-@Suite("Seed RPI peers (pynetdicom) agree with the store", .requires(.pynetdicom))
+@Suite("Seed RPI peers (pynetdicom) agree with the store", .requires(.pynetdicom), .peers)
 struct SeedPeerTests {
     static let peers = Repository.root.appendingPathComponent("tools/peers").path
 
