@@ -134,6 +134,17 @@ public struct SocketFailure: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 extension SocketFailure {
+    /// A TCP socket, closed on exec where the system can say so at creation (Glibc's and Musl's `SOCK_CLOEXEC`).
+    private static var streamSocketType: Int32 {
+        #if canImport(Glibc)
+        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        #elseif canImport(Musl)
+        SOCK_STREAM | SOCK_CLOEXEC
+        #else
+        SOCK_STREAM
+        #endif
+    }
+
     /// Whether a server could listen on `host:port` now: binds a socket to it (with `SO_REUSEADDR`,
     /// as our servers do) and closes it again, never listening: a client that connects while the
     /// command starts (a readiness probe, a script waiting for the port) is refused until the real
@@ -142,7 +153,7 @@ extension SocketFailure {
     public static func checkListening(host: String, port: Int) throws(SocketFailure) {
         do {
             let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-            let fd = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = socket(address.protocol.rawValue, Self.streamSocketType, 0)
             guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
             defer { close(fd) }
             var one: Int32 = 1

@@ -15,7 +15,8 @@ import Testing
 /// port in use in words, and never accept a connection itself. It once listened for a moment: a test that waited
 /// for `replay --serve` to listen connected to that moment's listener, and DCMTK's echoscu, started next, was refused
 /// (three CI runs).
-@Suite struct CheckListeningTests {
+/// On its own queue: 500 synchronous checks and a wait for the connecting thread would hold a pool thread.
+@Suite(.ownExecutor) struct CheckListeningTests {
     @Test func neverAcceptsAConnection() throws {
         let port = try freePort()
         let state = NIOLockedValueBox((stop: false, connected: 0, attempts: 0))
